@@ -1,0 +1,4 @@
+//! Meetings: the lobby, the participants and the audio mix.
+
+pub mod meeting;
+pub mod mixer;

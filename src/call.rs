@@ -1,0 +1,44 @@
+//! The bridge's own handle for a call, shared by the SIP side and the media workers.
+
+use std::fmt;
+
+/// Identifies one call (one INVITE dialog and its media) inside the bridge.
+///
+/// The SIP Call-ID is the peer's string; this is ours: small, `Copy`, and usable as a
+/// poll token on the media workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+/// Why a call ended, for logs and (later) call detail records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    RemoteBye,
+    /// The caller cancelled before we answered.
+    Cancelled,
+    /// Our 2xx was never acknowledged within 64·T1.
+    AckTimeout,
+    /// The bridge hung up (IVR goodbye, RTP timeout, shutdown…).
+    LocalHangup,
+    /// The call was refused before it was answered (488, 503…).
+    Rejected,
+}
+
+impl EndReason {
+    /// A stable lower-case name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::RemoteBye => "remote-bye",
+            EndReason::Cancelled => "cancelled",
+            EndReason::AckTimeout => "ack-timeout",
+            EndReason::LocalHangup => "local-hangup",
+            EndReason::Rejected => "rejected",
+        }
+    }
+}

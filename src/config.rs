@@ -1,0 +1,132 @@
+//! Settings of `dialbridge serve`, validated before anything starts.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::ivr::flow::IvrConfig;
+use crate::sip::transaction::Timers;
+
+/// An inclusive range of UDP ports for RTP, written `LOW-HIGH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRange {
+    /// First port.
+    pub low: u16,
+    /// Last port.
+    pub high: u16,
+}
+
+/// Why a port range was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PortRangeError {
+    /// Not `LOW-HIGH`.
+    #[error("expected LOW-HIGH, e.g. 10000-20000")]
+    Syntax,
+    /// A bound is not a port number.
+    #[error("'{0}' is not a port number (1-65535)")]
+    Port(String),
+    /// LOW is above HIGH or the range has no even port.
+    #[error("the range must hold at least one even port with LOW <= HIGH")]
+    Empty,
+}
+
+impl FromStr for PortRange {
+    type Err = PortRangeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (low, high) = s.split_once('-').ok_or(PortRangeError::Syntax)?;
+        let parse = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| PortRangeError::Port(p.trim().to_string()))
+        };
+        let (low, high) = (parse(low)?, parse(high)?);
+        if low > high || (low == high && low % 2 == 1) {
+            return Err(PortRangeError::Empty);
+        }
+        Ok(PortRange { low, high })
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.low, self.high)
+    }
+}
+
+/// Everything `serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Where the database and key files live.
+    pub data_dir: PathBuf,
+    /// SIP UDP listen address.
+    pub sip_listen: SocketAddr,
+    /// RTP ports.
+    pub rtp_ports: PortRange,
+    /// Address put in SDP; by default the listen address, or the local address that routes to the caller.
+    pub media_ip: Option<IpAddr>,
+    /// Media worker threads (default: one per core).
+    pub media_threads: usize,
+    /// Ring before answering (180 Ringing), zero answers at once.
+    pub answer_delay: Duration,
+    /// Load prompts and hold music from here instead of the bundled ones.
+    pub assets_dir: Option<PathBuf>,
+    /// SIP timer values.
+    pub timers: Timers,
+    /// IVR attempts and timeouts.
+    pub ivr: IvrConfig,
+    /// Hang up calls that send no RTP for this long.
+    pub rtp_timeout: Option<Duration>,
+}
+
+impl ServeConfig {
+    /// Defaults for a data directory: SIP on 0.0.0.0:5060, RTP 10000-20000.
+    pub fn new(data_dir: PathBuf) -> Self {
+        ServeConfig {
+            data_dir,
+            sip_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            rtp_ports: PortRange {
+                low: 10000,
+                high: 20000,
+            },
+            media_ip: None,
+            media_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            answer_delay: Duration::ZERO,
+            assets_dir: None,
+            timers: Timers::default(),
+            ivr: IvrConfig::default(),
+            rtp_timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_parse_and_refuse_nonsense() {
+        assert_eq!(
+            "10000-20000".parse::<PortRange>(),
+            Ok(PortRange {
+                low: 10000,
+                high: 20000
+            })
+        );
+        assert_eq!("10000".parse::<PortRange>(), Err(PortRangeError::Syntax));
+        assert_eq!(
+            "0-10".parse::<PortRange>(),
+            Err(PortRangeError::Port("0".into()))
+        );
+        assert_eq!(
+            "10-70000".parse::<PortRange>(),
+            Err(PortRangeError::Port("70000".into()))
+        );
+        assert_eq!("20-10".parse::<PortRange>(), Err(PortRangeError::Empty));
+        assert_eq!("11-11".parse::<PortRange>(), Err(PortRangeError::Empty));
+        assert!("12-12".parse::<PortRange>().is_ok());
+    }
+}

@@ -1,0 +1,864 @@
+//! The directory service: organizers, conference IDs and PINs, as the CLI, the call path
+//! and (later) the admin API all use them.
+//!
+//! It joins the database (`store`) with the PIN key (`auth::pin`) so no caller ever
+//! handles tags or keys: PINs go in, PINs come out exactly once, and only booleans and
+//! PIN-free views of organizers leave otherwise. Every change is written to the audit log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::auth::pin::{Pin, PinError, PinKey, PinPolicy, generate_pin};
+use crate::store::{NewAuditEntry, OrganizerRecord, Store, StoreError};
+
+/// File name of the PIN key inside the data directory.
+pub const PIN_KEY_FILE: &str = "pin.key";
+/// Longest organizer name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest e-mail address, in bytes (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest conference ID a caller's digits are looked up for; longer input is unknown.
+pub const MAX_TYPED_CONFERENCE_ID_LEN: usize = 16;
+
+/// Who the audit log names until the admin API passes real identities in.
+const AUDIT_ACTOR: &str = "operator";
+/// Which door changes came through, for the audit log.
+const AUDIT_SOURCE: &str = "directory";
+
+/// Where "now" comes from, in unix seconds; injectable so tests control time.
+pub type UnixClock = fn() -> i64;
+
+/// The system clock as unix seconds (0 before 1970, saturating far in the future).
+pub fn system_unix_time() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What can go wrong in directory operations; input problems name the field.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The database failed or refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The PIN key or PIN generation failed.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    /// Name missing or only spaces.
+    #[error("organizer name is empty: enter the organizer's display name")]
+    NameEmpty,
+    /// Name longer than allowed.
+    #[error("organizer name is {actual} characters long; at most {max} are allowed")]
+    NameTooLong {
+        /// Its length in characters.
+        actual: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Name with line breaks, tabs or other control characters.
+    #[error("organizer name contains control characters (line breaks, tabs...): use plain text")]
+    NameControlChars,
+    /// E-mail longer than allowed.
+    #[error("organizer e-mail address is {actual} bytes long; at most {max} are allowed")]
+    EmailTooLong {
+        /// Its length in bytes.
+        actual: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// E-mail that does not look like `local@domain`.
+    #[error(
+        "organizer e-mail address must look like name@domain, without spaces or control characters"
+    )]
+    EmailInvalid,
+    /// No organizer has this id.
+    #[error("no organizer with id {id}: list organizers to find the right id")]
+    OrganizerNotFound {
+        /// The id asked for.
+        id: i64,
+    },
+    /// The key file is gone but the database has PINs made with it.
+    #[error(
+        "the PIN key file {path} is missing but this database already has PINs made with a key: \
+         restore {PIN_KEY_FILE} from a backup (a new key would make every PIN fail)"
+    )]
+    KeyMissing {
+        /// Where the key file should be.
+        path: PathBuf,
+    },
+    /// The key file is not the one this database's PINs were made with.
+    #[error(
+        "the PIN key file {path} does not belong to this database (its PINs were made with another key): \
+         restore the matching {PIN_KEY_FILE} from a backup"
+    )]
+    KeyMismatch {
+        /// The key file.
+        path: PathBuf,
+    },
+}
+
+/// An organizer as shown to admins and the CLI: no PIN, no tag, only whether one is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Organizer {
+    /// Row id, used to address the organizer in commands.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// E-mail address for PIN mails.
+    pub email: String,
+    /// The digits callers type.
+    pub conference_id: String,
+    /// Whether callers can reach this organizer's conference.
+    pub enabled: bool,
+    /// Whether a PIN is set (the PIN itself is never shown again).
+    pub has_pin: bool,
+}
+
+impl From<OrganizerRecord> for Organizer {
+    fn from(rec: OrganizerRecord) -> Self {
+        Organizer {
+            has_pin: rec.pin_tag.is_some(),
+            id: rec.id,
+            name: rec.name,
+            email: rec.email,
+            conference_id: rec.conference_id,
+            enabled: rec.enabled,
+        }
+    }
+}
+
+/// What the IVR needs once a caller's digits matched a conference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conference {
+    /// Whose PIN starts the meeting.
+    pub organizer_id: i64,
+    /// The digits that matched.
+    pub conference_id: String,
+    /// For prompts and logs.
+    pub organizer_name: String,
+    /// Callers skip the lobby and the organizer's PIN is not needed to start.
+    pub start_without_pin: bool,
+}
+
+/// The directory service; clone it freely, clones share the database pool and key.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Store,
+    key: Arc<PinKey>,
+    clock: UnixClock,
+}
+
+impl Directory {
+    /// Opens the database and the PIN key (`pin.key`) in `data_dir`, creating both at first start.
+    pub async fn open(data_dir: &Path) -> Result<Directory, DirectoryError> {
+        Self::open_with_clock(data_dir, system_unix_time).await
+    }
+
+    /// `open` with the time source injected (tests, or a node that takes time elsewhere).
+    pub async fn open_with_clock(
+        data_dir: &Path,
+        clock: UnixClock,
+    ) -> Result<Directory, DirectoryError> {
+        let store = Store::open(data_dir).await?;
+        match Self::open_key(&store, &data_dir.join(PIN_KEY_FILE)).await {
+            Ok(key) => Ok(Directory {
+                store,
+                key: Arc::new(key),
+                clock,
+            }),
+            Err(err) => {
+                if let Err(close_err) = store.close().await {
+                    tracing::warn!(error = %close_err, "closing the database after a key failure");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Loads or creates the key, refusing one that does not match the database's PINs.
+    async fn open_key(store: &Store, path: &Path) -> Result<PinKey, DirectoryError> {
+        let recorded = store.pin_key_check().await?;
+        let has_pins = store.organizers_with_pin_count().await? > 0;
+        // Check before load_or_create, which would otherwise mint a fresh key that
+        // silently makes every existing PIN fail.
+        let key_exists = path.try_exists().map_err(|source| PinError::KeyRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !key_exists && has_pins {
+            return Err(DirectoryError::KeyMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        let key = PinKey::load_or_create(path)?;
+        let check = key.check_value();
+        match recorded {
+            Some(recorded) if recorded == check => Ok(key),
+            Some(_) if has_pins => Err(DirectoryError::KeyMismatch {
+                path: path.to_path_buf(),
+            }),
+            previous => {
+                if previous.is_some() {
+                    // No PIN depends on the old key, so adopting the new one loses nothing.
+                    tracing::warn!(path = %path.display(), "PIN key changed while no PIN was set; using the new key");
+                }
+                store.record_pin_key_check(&check).await?;
+                Ok(key)
+            }
+        }
+    }
+
+    /// Creates an organizer with a fresh conference ID and PIN of the current policy length; returns the PIN (shown once).
+    ///
+    /// If saving the PIN fails after the organizer row was written, the organizer exists
+    /// without a PIN (`has_pin: false`) and `reset_pin` gives it one.
+    pub async fn add_organizer(
+        &self,
+        name: &str,
+        email: &str,
+    ) -> Result<(Organizer, Pin), DirectoryError> {
+        let name = validate_name(name)?;
+        let email = validate_email(email)?;
+        let now = (self.clock)();
+        let policy = self.store.pin_length_policy().await?;
+        // Generate before writing anything, so a failing random source leaves no row.
+        let pin = generate_pin(policy)?;
+        let id = self.store.create_organizer(name, email, now).await?;
+        let tag = self.key.tag(id, &pin);
+        self.store
+            .set_pin_tag(id, &tag, policy.length(), now)
+            .await?;
+        let record = self
+            .store
+            .organizer(id)
+            .await?
+            .ok_or(DirectoryError::OrganizerNotFound { id })?;
+        self.audit(now, "organizer.create", Some(id), &record.conference_id)
+            .await;
+        Ok((Organizer::from(record), pin))
+    }
+
+    /// Generates a new PIN for an organizer (old one stops working at once).
+    pub async fn reset_pin(&self, organizer_id: i64) -> Result<Pin, DirectoryError> {
+        let now = (self.clock)();
+        let policy = self.store.pin_length_policy().await?;
+        let pin = generate_pin(policy)?;
+        let tag = self.key.tag(organizer_id, &pin);
+        match self
+            .store
+            .set_pin_tag(organizer_id, &tag, policy.length(), now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::OrganizerNotFound { id }) => {
+                return Err(DirectoryError::OrganizerNotFound { id });
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.audit(now, "pin.reset", Some(organizer_id), "").await;
+        Ok(pin)
+    }
+
+    /// Finds the conference for digits a caller typed (None if unknown or organizer disabled).
+    pub async fn lookup_conference(
+        &self,
+        digits: &str,
+    ) -> Result<Option<Conference>, DirectoryError> {
+        let Some(digits) = typed_conference_id(digits) else {
+            return Ok(None);
+        };
+        let record = self.store.organizer_by_conference_id(digits).await?;
+        Ok(record.filter(|r| r.enabled).map(|r| Conference {
+            organizer_id: r.id,
+            conference_id: r.conference_id,
+            organizer_name: r.name,
+            start_without_pin: r.start_without_pin,
+        }))
+    }
+
+    /// Checks a PIN for a conference's organizer in constant time; false for unknown/disabled organizers too.
+    pub async fn verify_pin(&self, organizer_id: i64, pin: &Pin) -> Result<bool, DirectoryError> {
+        // The same primary-key query, HMAC and comparison run whatever the row says;
+        // only the final Choice differs.
+        let record = self.store.organizer(organizer_id).await?;
+        let stored = record
+            .as_ref()
+            .filter(|r| r.enabled)
+            .and_then(|r| r.pin_tag.as_ref());
+        Ok(self.key.verify(organizer_id, pin, stored))
+    }
+
+    /// All organizers, PIN-free, in creation order.
+    pub async fn organizers(&self) -> Result<Vec<Organizer>, DirectoryError> {
+        let records = self.store.organizers().await?;
+        Ok(records.into_iter().map(Organizer::from).collect())
+    }
+
+    /// Enables or disables an organizer; a disabled conference ID no longer answers.
+    pub async fn set_organizer_enabled(
+        &self,
+        organizer_id: i64,
+        enabled: bool,
+    ) -> Result<(), DirectoryError> {
+        let now = (self.clock)();
+        match self
+            .store
+            .set_organizer_enabled(organizer_id, enabled, now)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::OrganizerNotFound { id }) => {
+                return Err(DirectoryError::OrganizerNotFound { id });
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let action = if enabled {
+            "organizer.enable"
+        } else {
+            "organizer.disable"
+        };
+        self.audit(now, action, Some(organizer_id), "").await;
+        Ok(())
+    }
+
+    /// The PIN length new PINs get.
+    pub async fn pin_policy(&self) -> Result<PinPolicy, DirectoryError> {
+        Ok(self.store.pin_length_policy().await?)
+    }
+
+    /// Changes the PIN length for new PINs; existing PINs keep working unchanged.
+    pub async fn set_pin_policy(&self, policy: PinPolicy) -> Result<(), DirectoryError> {
+        let now = (self.clock)();
+        self.store.set_pin_length_policy(policy).await?;
+        let detail = format!("length={}", policy.length());
+        self.audit(now, "pin.policy", None, &detail).await;
+        Ok(())
+    }
+
+    /// Flushes and closes the database; call once at shutdown.
+    pub async fn close(&self) {
+        if let Err(err) = self.store.close().await {
+            tracing::warn!(error = %err, "closing the directory database");
+        }
+    }
+
+    /// Records a change. A failure is logged, not returned: the change itself is already
+    /// committed, and failing now would lose a PIN that is shown only once.
+    async fn audit(&self, at: i64, action: &str, organizer_id: Option<i64>, detail: &str) {
+        let entry = NewAuditEntry {
+            at,
+            actor: AUDIT_ACTOR,
+            source: AUDIT_SOURCE,
+            action,
+            organizer_id,
+            detail,
+        };
+        if let Err(err) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %err, action, ?organizer_id, "could not write the audit log");
+        }
+    }
+}
+
+/// Trims and checks an organizer name.
+fn validate_name(name: &str) -> Result<&str, DirectoryError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DirectoryError::NameEmpty);
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(DirectoryError::NameTooLong {
+            actual: chars,
+            max: MAX_NAME_CHARS,
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DirectoryError::NameControlChars);
+    }
+    Ok(name)
+}
+
+/// Trims and checks that an address is plausibly `local@domain`; delivery is the real test.
+fn validate_email(email: &str) -> Result<&str, DirectoryError> {
+    let email = email.trim();
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(DirectoryError::EmailTooLong {
+            actual: email.len(),
+            max: MAX_EMAIL_LEN,
+        });
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(DirectoryError::EmailInvalid);
+    };
+    let plausible = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if plausible {
+        Ok(email)
+    } else {
+        Err(DirectoryError::EmailInvalid)
+    }
+}
+
+/// The digits worth a database lookup: 1..=16 ASCII digits, anything else is unknown.
+fn typed_conference_id(digits: &str) -> Option<&str> {
+    let ok = !digits.is_empty()
+        && digits.len() <= MAX_TYPED_CONFERENCE_ID_LEN
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CONFERENCE_ID_LEN, DATABASE_FILE};
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn fixed_clock() -> i64 {
+        1_750_000_000
+    }
+
+    async fn open(dir: &Path) -> Directory {
+        Directory::open_with_clock(dir, fixed_clock)
+            .await
+            .expect("open directory")
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    }
+
+    fn is_prefix_free(ids: &[String]) -> bool {
+        let mut sorted: Vec<&String> = ids.iter().collect();
+        sorted.sort();
+        // In sorted order a prefix sorts directly before some string it prefixes.
+        sorted.windows(2).all(|w| match w {
+            [a, b] => !b.starts_with(a.as_str()),
+            _ => true,
+        })
+    }
+
+    #[tokio::test]
+    async fn add_organizer_returns_a_working_pin_of_policy_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (org, pin) = directory
+            .add_organizer("  Ada Lovelace ", "ada@example.org")
+            .await
+            .expect("add");
+        assert_eq!(org.name, "Ada Lovelace");
+        assert_eq!(org.email, "ada@example.org");
+        assert!(org.enabled);
+        assert!(org.has_pin);
+        assert_eq!(pin.len(), 5);
+        assert!(directory.verify_pin(org.id, &pin).await.expect("verify"));
+        assert_eq!(
+            directory.organizers().await.expect("list"),
+            vec![org.clone()]
+        );
+        let audit = directory.store.recent_audit(10).await.expect("audit");
+        assert_eq!(
+            audit.first().map(|a| a.action.as_str()),
+            Some("organizer.create")
+        );
+        assert!(audit.iter().all(|a| !a.detail.contains(pin.as_digits())));
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn conference_ids_are_nine_digits_unique_and_prefix_free_over_200() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        for i in 0..200 {
+            directory
+                .add_organizer(&format!("Organizer {i}"), &format!("o{i}@example.org"))
+                .await
+                .expect("add");
+        }
+        let ids: Vec<String> = directory
+            .organizers()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|o| o.conference_id)
+            .collect();
+        assert_eq!(ids.len(), 200);
+        for id in &ids {
+            assert_eq!(id.len(), CONFERENCE_ID_LEN, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_digit()), "{id}");
+            assert!(!id.starts_with('0'), "{id}");
+        }
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 200);
+        assert!(is_prefix_free(&ids));
+        directory.close().await;
+    }
+
+    #[test]
+    fn prefix_free_check_catches_prefixes() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(is_prefix_free(&ids(&["123", "124", "2"])));
+        assert!(!is_prefix_free(&ids(&["1234", "12", "9"])));
+        assert!(!is_prefix_free(&ids(&["55", "55"])));
+    }
+
+    #[tokio::test]
+    async fn lookup_finds_enabled_conference_and_not_unknown_or_disabled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (org, _pin) = directory
+            .add_organizer("Grace", "grace@example.org")
+            .await
+            .expect("add");
+        let found = directory
+            .lookup_conference(&org.conference_id)
+            .await
+            .expect("lookup");
+        assert_eq!(
+            found,
+            Some(Conference {
+                organizer_id: org.id,
+                conference_id: org.conference_id.clone(),
+                organizer_name: "Grace".to_string(),
+                start_without_pin: false,
+            })
+        );
+        // Unknown, partial, over-long and non-digit input: not found.
+        let partial = &org.conference_id[..4];
+        let longer = format!("{}0", org.conference_id);
+        for digits in [
+            partial,
+            longer.as_str(),
+            "",
+            "12345678#",
+            "abc",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                directory.lookup_conference(digits).await.expect("lookup"),
+                None,
+                "{digits}"
+            );
+        }
+        directory
+            .set_organizer_enabled(org.id, false)
+            .await
+            .expect("disable");
+        assert_eq!(
+            directory
+                .lookup_conference(&org.conference_id)
+                .await
+                .expect("lookup"),
+            None
+        );
+        directory
+            .set_organizer_enabled(org.id, true)
+            .await
+            .expect("enable");
+        assert!(
+            directory
+                .lookup_conference(&org.conference_id)
+                .await
+                .expect("lookup")
+                .is_some()
+        );
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn verify_refuses_wrong_pin_unknown_and_disabled_organizer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (org, pin) = directory.add_organizer("A", "a@x").await.expect("add");
+        let (other, other_pin) = directory.add_organizer("B", "b@x").await.expect("add");
+        assert!(directory.verify_pin(org.id, &pin).await.expect("verify"));
+        let wrong = Pin::parse(if pin.as_digits() == "00000" {
+            "00001"
+        } else {
+            "00000"
+        })
+        .expect("pin");
+        assert!(!directory.verify_pin(org.id, &wrong).await.expect("verify"));
+        // Another organizer's PIN does not open this conference.
+        if other_pin.as_digits() != pin.as_digits() {
+            assert!(
+                !directory
+                    .verify_pin(org.id, &other_pin)
+                    .await
+                    .expect("verify")
+            );
+        }
+        assert!(
+            !directory
+                .verify_pin(other.id + 1000, &pin)
+                .await
+                .expect("verify")
+        );
+        directory
+            .set_organizer_enabled(org.id, false)
+            .await
+            .expect("disable");
+        assert!(!directory.verify_pin(org.id, &pin).await.expect("verify"));
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn reset_pin_makes_old_pin_fail_and_new_pin_pass() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (org, old) = directory.add_organizer("A", "a@x").await.expect("add");
+        // A reset may by chance draw the same digits (1 in 100 000); draw until it differs.
+        let mut new = directory.reset_pin(org.id).await.expect("reset");
+        while new.as_digits() == old.as_digits() {
+            new = directory.reset_pin(org.id).await.expect("reset");
+        }
+        assert!(!directory.verify_pin(org.id, &old).await.expect("verify"));
+        assert!(directory.verify_pin(org.id, &new).await.expect("verify"));
+        let audit = directory.store.recent_audit(1).await.expect("audit");
+        assert_eq!(audit.first().map(|a| a.action.as_str()), Some("pin.reset"));
+        assert!(matches!(
+            directory.reset_pin(org.id + 1).await,
+            Err(DirectoryError::OrganizerNotFound { .. })
+        ));
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn data_dir_db_and_key_have_private_modes() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let data = root.path().join("data");
+        let directory = open(&data).await;
+        assert_eq!(mode_of(&data), 0o700);
+        assert_eq!(mode_of(&data.join(DATABASE_FILE)), 0o600);
+        assert_eq!(mode_of(&data.join(PIN_KEY_FILE)), 0o600);
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_organizers_and_pins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (org, pin) = directory.add_organizer("A", "a@x").await.expect("add");
+        directory.close().await;
+        drop(directory);
+
+        let directory = open(dir.path()).await;
+        assert_eq!(
+            directory.organizers().await.expect("list"),
+            vec![org.clone()]
+        );
+        assert!(directory.verify_pin(org.id, &pin).await.expect("verify"));
+        assert!(
+            directory
+                .lookup_conference(&org.conference_id)
+                .await
+                .expect("lookup")
+                .is_some()
+        );
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn policy_change_applies_to_new_pins_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (first, first_pin) = directory.add_organizer("A", "a@x").await.expect("add");
+        assert_eq!(first_pin.len(), 5);
+        directory
+            .set_pin_policy(PinPolicy::new(8).expect("policy"))
+            .await
+            .expect("set policy");
+        assert_eq!(directory.pin_policy().await.expect("policy").length(), 8);
+        let (second, second_pin) = directory.add_organizer("B", "b@x").await.expect("add");
+        assert_eq!(second_pin.len(), 8);
+        assert!(
+            directory
+                .verify_pin(first.id, &first_pin)
+                .await
+                .expect("verify")
+        );
+        assert!(
+            directory
+                .verify_pin(second.id, &second_pin)
+                .await
+                .expect("verify")
+        );
+        let stored = directory
+            .store
+            .organizer(first.id)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(stored.pin_length, Some(5));
+        // A reset after the change gets the new length.
+        let reset = directory.reset_pin(first.id).await.expect("reset");
+        assert_eq!(reset.len(), 8);
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn missing_key_with_existing_pins_is_refused_without_creating_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        directory.add_organizer("A", "a@x").await.expect("add");
+        directory.close().await;
+        let key_path = dir.path().join(PIN_KEY_FILE);
+        std::fs::remove_file(&key_path).expect("remove key");
+        let err = Directory::open_with_clock(dir.path(), fixed_clock)
+            .await
+            .expect_err("missing key refused");
+        assert!(matches!(err, DirectoryError::KeyMissing { .. }), "{err}");
+        assert!(!key_path.exists(), "no replacement key was minted");
+    }
+
+    #[tokio::test]
+    async fn new_key_is_adopted_while_no_pin_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        open(dir.path()).await.close().await;
+        std::fs::remove_file(dir.path().join(PIN_KEY_FILE)).expect("remove key");
+        let directory = open(dir.path()).await;
+        let (org, pin) = directory.add_organizer("A", "a@x").await.expect("add");
+        directory.close().await;
+        let directory = open(dir.path()).await;
+        assert!(directory.verify_pin(org.id, &pin).await.expect("verify"));
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn foreign_key_file_is_refused() {
+        let a = tempfile::tempdir().expect("tempdir");
+        let b = tempfile::tempdir().expect("tempdir");
+        let directory = open(a.path()).await;
+        directory.add_organizer("A", "a@x").await.expect("add");
+        directory.close().await;
+        open(b.path()).await.close().await;
+        std::fs::copy(b.path().join(PIN_KEY_FILE), a.path().join(PIN_KEY_FILE)).expect("copy");
+        let err = Directory::open_with_clock(a.path(), fixed_clock)
+            .await
+            .expect_err("foreign key refused");
+        assert!(matches!(err, DirectoryError::KeyMismatch { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn invalid_names_and_emails_are_refused_naming_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let long_name = "n".repeat(MAX_NAME_CHARS + 1);
+        let cases: [(&str, &str); 6] = [
+            ("   ", "a@x"),
+            (&long_name, "a@x"),
+            ("Bad\nName", "a@x"),
+            ("Ok", "no-at-sign"),
+            ("Ok", "two words@x"),
+            ("Ok", "@x"),
+        ];
+        for (name, email) in cases {
+            let err = directory
+                .add_organizer(name, email)
+                .await
+                .expect_err("refused");
+            let text = err.to_string();
+            assert!(text.contains("name") || text.contains("e-mail"), "{text}");
+        }
+        assert!(directory.organizers().await.expect("list").is_empty());
+        directory.close().await;
+    }
+
+    #[test]
+    fn name_validation_bounds() {
+        assert_eq!(validate_name(" Zoë ").ok(), Some("Zoë"));
+        assert!(validate_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
+        assert!(matches!(
+            validate_name(&"é".repeat(MAX_NAME_CHARS + 1)),
+            Err(DirectoryError::NameTooLong {
+                actual: 201,
+                max: 200
+            })
+        ));
+        assert!(matches!(validate_name(""), Err(DirectoryError::NameEmpty)));
+        assert!(matches!(
+            validate_name("a\tb"),
+            Err(DirectoryError::NameControlChars)
+        ));
+        assert!(matches!(
+            validate_name("a\u{7f}b"),
+            Err(DirectoryError::NameControlChars)
+        ));
+    }
+
+    #[test]
+    fn email_validation_bounds() {
+        assert_eq!(
+            validate_email(" a@example.org ").ok(),
+            Some("a@example.org")
+        );
+        assert!(validate_email("\"odd@local\"@example.org").is_ok());
+        assert!(validate_email("x@y").is_ok());
+        let local = "l".repeat(MAX_EMAIL_LEN - 2);
+        assert!(validate_email(&format!("{local}@y")).is_ok());
+        assert!(matches!(
+            validate_email(&format!("{local}x@y")),
+            Err(DirectoryError::EmailTooLong {
+                actual: 255,
+                max: 254
+            })
+        ));
+        for bad in ["", "a", "a@", "@b", "a@b.", "a@.b", "a b@c", "a@b\u{0}"] {
+            assert!(
+                matches!(validate_email(bad), Err(DirectoryError::EmailInvalid)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn organizer_json_has_no_pin_fields() {
+        let org = Organizer {
+            id: 1,
+            name: "A".into(),
+            email: "a@x".into(),
+            conference_id: "123456789".into(),
+            enabled: true,
+            has_pin: true,
+        };
+        let json = serde_json::to_value(&org).expect("serializes");
+        let keys: Vec<&str> = json
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            keys,
+            ["conference_id", "email", "enabled", "has_pin", "id", "name"]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn validators_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(name) = validate_name(&text) {
+                prop_assert!(!name.is_empty() && name.chars().count() <= MAX_NAME_CHARS);
+            }
+            if let Ok(email) = validate_email(&text) {
+                prop_assert!(email.contains('@') && email.len() <= MAX_EMAIL_LEN);
+            }
+        }
+
+        #[test]
+        fn typed_conference_id_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Some(d) = typed_conference_id(&text) {
+                prop_assert!(d.len() <= MAX_TYPED_CONFERENCE_ID_LEN);
+                prop_assert!(d.bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The dial-in call flow (conference ID, organizer PIN) and its prompts.
+
+pub mod flow;
+pub mod prompt;

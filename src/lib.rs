@@ -1,0 +1,17 @@
+//! dialbridge: a self-hosted SIP/RTP dial-in meeting bridge.
+//!
+//! Callers dial in over SIP, type a conference ID, and wait in the meeting's lobby with hold
+//! music until the organizer authenticates with a PIN; then the whole lobby moves into the
+//! mixed meeting at once. Protocol and call logic are sans-IO (`sip`, `media::worker`, `ivr`,
+//! `bridge`); `server` and `media::driver` are the thin I/O shells around them.
+
+pub mod auth;
+pub mod bridge;
+pub mod call;
+pub mod config;
+pub mod directory;
+pub mod ivr;
+pub mod media;
+pub mod server;
+pub mod sip;
+pub mod store;

@@ -1,0 +1,413 @@
+//! The media workers' thin I/O shell: one OS thread per core, each an epoll loop (mio) over
+//! its calls' RTP sockets, paced by a 20 ms media clock.
+//!
+//! Threads rather than tokio tasks because the media clock must not share a scheduler with
+//! admin requests, database writes or PIN checks, and because one loop polling many sockets
+//! costs far less per packet than a task per socket.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use dashmap::DashMap;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::call::CallId;
+use crate::media::assets::Assets;
+use crate::media::codec::FRAME_DURATION;
+use crate::media::ports::PortLease;
+use crate::media::worker::{Command, Event, HangupReason, Worker, WorkerConfig};
+
+const WAKER: Token = Token(usize::MAX);
+/// Largest RTP datagram we read; larger ones are truncated and then rejected by the parser.
+const MAX_DATAGRAM: usize = 2048;
+
+/// A call's media socket plus the port lease that frees the port when the call ends.
+pub struct MediaTransport {
+    socket: UdpSocket,
+    _lease: Option<PortLease>,
+}
+
+impl MediaTransport {
+    /// Wraps a bound std socket (made non-blocking here).
+    pub fn new(socket: std::net::UdpSocket, lease: Option<PortLease>) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        Ok(MediaTransport {
+            socket: UdpSocket::from_std(socket),
+            _lease: lease,
+        })
+    }
+}
+
+/// What the media workers ask of the control side (SIP endpoint, directory).
+#[derive(Debug)]
+pub enum ControlEvent {
+    /// Look a conference ID up.
+    LookupConference {
+        /// Which call.
+        call: CallId,
+        /// What the caller typed.
+        digits: String,
+    },
+    /// Check an organizer PIN.
+    VerifyPin {
+        /// Which call.
+        call: CallId,
+        /// Whose PIN.
+        conference: crate::directory::Conference,
+        /// What the caller typed.
+        pin: crate::auth::pin::Pin,
+    },
+    /// Hang the call up with a BYE.
+    Hangup {
+        /// Which call.
+        call: CallId,
+        /// Why.
+        reason: HangupReason,
+    },
+}
+
+/// Live figures of one worker, readable from any thread.
+#[derive(Debug, Default)]
+pub struct WorkerGauges {
+    /// Calls on the worker.
+    pub calls: AtomicUsize,
+    /// RTP packets sent.
+    pub packets_out: AtomicU64,
+    /// RTP packets received.
+    pub packets_in: AtomicU64,
+    /// Ticks run.
+    pub ticks: AtomicU64,
+    /// Largest lateness of a tick so far, in microseconds.
+    pub max_tick_lateness_us: AtomicU64,
+}
+
+/// The control side's handle on all media workers.
+pub struct MediaHandle {
+    senders: Vec<Sender<Command<MediaTransport>>>,
+    wakers: Vec<Arc<Waker>>,
+    placement: DashMap<CallId, usize>,
+    next: AtomicUsize,
+    gauges: Vec<Arc<WorkerGauges>>,
+    shutdown: AtomicBool,
+}
+
+impl MediaHandle {
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Per-worker gauges.
+    pub fn gauges(&self) -> &[Arc<WorkerGauges>] {
+        &self.gauges
+    }
+
+    fn send_to_worker(&self, index: usize, command: Command<MediaTransport>) {
+        if let (Some(tx), Some(waker)) = (self.senders.get(index), self.wakers.get(index)) {
+            // A send only fails when the worker has exited at shutdown: nothing to do then.
+            if tx.send(command).is_ok() {
+                let _ = waker.wake();
+            }
+        }
+    }
+
+    /// Starts a call's media on the least busy worker.
+    pub fn start_call(
+        &self,
+        call: CallId,
+        transport: MediaTransport,
+        sip_call_id: String,
+        params: crate::sip::sdp::Negotiated,
+    ) {
+        let n = self.senders.len().max(1);
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let index = (0..n)
+            .map(|i| (start + i) % n)
+            .min_by_key(|&i| {
+                self.gauges
+                    .get(i)
+                    .map_or(usize::MAX, |g| g.calls.load(Ordering::Relaxed))
+            })
+            .unwrap_or(0);
+        self.placement.insert(call, index);
+        self.send_to_worker(
+            index,
+            Command::Start {
+                call,
+                transport,
+                sip_call_id,
+                params,
+            },
+        );
+    }
+
+    /// Sends a command to whichever worker has the call now.
+    pub fn send(&self, call: CallId, command: Command<MediaTransport>) {
+        let index = self.placement.get(&call).map(|e| *e.value());
+        if let Some(index) = index {
+            self.send_to_worker(index, command);
+        }
+    }
+
+    /// Sends a command to the worker that owns a conference's meeting.
+    pub fn send_to_conference_owner(&self, conference_id: &str, command: Command<MediaTransport>) {
+        let index = crate::media::worker::owner_of(conference_id, self.senders.len());
+        self.send_to_worker(index, command);
+    }
+
+    /// Asks every worker to stop.
+    pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        for w in &self.wakers {
+            let _ = w.wake();
+        }
+    }
+}
+
+/// Why the media workers could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaStartError {
+    /// epoll or the waker could not be created.
+    #[error("cannot set up media worker polling: {0}")]
+    Poll(#[source] std::io::Error),
+    /// The thread could not be spawned.
+    #[error("cannot start media worker thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Starts `count` media workers; events for the control side go to `control`.
+pub fn start(
+    count: usize,
+    assets: Arc<Assets>,
+    config: WorkerConfig,
+    control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
+) -> Result<(Arc<MediaHandle>, Vec<JoinHandle<()>>), MediaStartError> {
+    let count = count.max(1);
+    let mut senders = Vec::with_capacity(count);
+    let mut receivers = Vec::with_capacity(count);
+    let mut polls = Vec::with_capacity(count);
+    let mut wakers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let poll = Poll::new().map_err(MediaStartError::Poll)?;
+        let waker = Waker::new(poll.registry(), WAKER).map_err(MediaStartError::Poll)?;
+        senders.push(tx);
+        receivers.push(rx);
+        polls.push(poll);
+        wakers.push(Arc::new(waker));
+    }
+    let handle = Arc::new(MediaHandle {
+        senders,
+        wakers,
+        placement: DashMap::new(),
+        next: AtomicUsize::new(0),
+        gauges: (0..count)
+            .map(|_| Arc::new(WorkerGauges::default()))
+            .collect(),
+        shutdown: AtomicBool::new(false),
+    });
+    let mut threads = Vec::with_capacity(count);
+    for (index, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
+        let worker = Worker::new(index, count, Arc::clone(&assets), config.clone());
+        let handle = Arc::clone(&handle);
+        let control = control.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("media-{index}"))
+            .spawn(move || run(index, worker, poll, rx, handle, control))
+            .map_err(MediaStartError::Thread)?;
+        threads.push(thread);
+    }
+    Ok((handle, threads))
+}
+
+fn call_token(call: CallId) -> Token {
+    Token(call.0 as usize)
+}
+
+fn run(
+    index: usize,
+    mut worker: Worker<MediaTransport>,
+    mut poll: Poll,
+    commands: Receiver<Command<MediaTransport>>,
+    handle: Arc<MediaHandle>,
+    control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
+) {
+    let mut events = Events::with_capacity(1024);
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut next_tick = Instant::now() + FRAME_DURATION;
+    let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
+    let mut last_stats = worker.stats();
+    let mut call_count = 0usize;
+    while !handle.shutdown.load(Ordering::Relaxed) {
+        let timeout = next_tick.saturating_duration_since(Instant::now());
+        if let Err(err) = poll.poll(&mut events, Some(timeout))
+            && err.kind() != ErrorKind::Interrupted
+        {
+            tracing::error!(worker = index, error = %err, "media poll failed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for event in events.iter() {
+            let now = Instant::now();
+            if event.token() == WAKER {
+                for command in commands.try_iter() {
+                    handle_command(index, &mut worker, &poll, &handle, now, command);
+                }
+                continue;
+            }
+            let call = CallId(event.token().0 as u64);
+            while let Some(c) = worker.call(call) {
+                let received = c.transport().socket.recv_from(&mut buf);
+                match received {
+                    Ok((n, source)) => {
+                        let data = buf.get(..n).unwrap_or_default();
+                        worker.handle_rtp(now, call, source, data);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // ICMP port unreachable and the like: the next datagram may be fine.
+                    Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= next_tick {
+            let lateness = now - next_tick;
+            worker.tick(now, &mut |transport: &MediaTransport,
+                                   dest: SocketAddr,
+                                   bytes: &[u8]| {
+                // A full socket buffer drops this frame; the next tick sends the next one.
+                let _ = transport.socket.send_to(bytes, dest);
+            });
+            next_tick += FRAME_DURATION;
+            if now > next_tick + FRAME_DURATION * 5 {
+                // Far behind (the machine stalled): skip ahead instead of bursting.
+                next_tick = now + FRAME_DURATION;
+            }
+            let lateness_us = lateness.as_micros().min(u128::from(u64::MAX)) as u64;
+            gauges
+                .max_tick_lateness_us
+                .fetch_max(lateness_us, Ordering::Relaxed);
+            let stats = worker.stats();
+            gauges.packets_out.fetch_add(
+                stats.packets_out - last_stats.packets_out,
+                Ordering::Relaxed,
+            );
+            gauges
+                .packets_in
+                .fetch_add(stats.packets_in - last_stats.packets_in, Ordering::Relaxed);
+            gauges.ticks.fetch_add(1, Ordering::Relaxed);
+            last_stats = stats;
+        }
+        let events: Vec<_> = worker.drain_events().collect();
+        for event in events {
+            match event {
+                Event::LookupConference { call, digits } => {
+                    let _ = control.send(ControlEvent::LookupConference { call, digits });
+                }
+                Event::VerifyPin {
+                    call,
+                    conference,
+                    pin,
+                } => {
+                    let _ = control.send(ControlEvent::VerifyPin {
+                        call,
+                        conference,
+                        pin,
+                    });
+                }
+                Event::Hangup { call, reason } => {
+                    let _ = control.send(ControlEvent::Hangup { call, reason });
+                }
+                Event::Migrate { to, mut call } => {
+                    let _ = poll.registry().deregister(&mut call.transport_mut().socket);
+                    handle.placement.insert(call.id(), to);
+                    handle.send_to_worker(to, Command::Adopt(call));
+                }
+                Event::Closed { call } => {
+                    handle.placement.remove_if(&call, |_, w| *w == index);
+                }
+            }
+        }
+        let calls = worker.calls().count();
+        if calls != call_count {
+            call_count = calls;
+            gauges.calls.store(calls, Ordering::Relaxed);
+        }
+    }
+}
+
+fn handle_command(
+    index: usize,
+    worker: &mut Worker<MediaTransport>,
+    poll: &Poll,
+    handle: &MediaHandle,
+    now: Instant,
+    command: Command<MediaTransport>,
+) {
+    match command {
+        Command::Start {
+            call,
+            mut transport,
+            sip_call_id,
+            params,
+        } => {
+            if let Err(err) = poll.registry().register(
+                &mut transport.socket,
+                call_token(call),
+                Interest::READABLE,
+            ) {
+                tracing::error!(call = call.0, error = %err, "cannot poll the call's RTP socket");
+            }
+            worker.handle_command(
+                now,
+                Command::Start {
+                    call,
+                    transport,
+                    sip_call_id,
+                    params,
+                },
+            );
+        }
+        Command::Adopt(mut media) => {
+            let token = call_token(media.id());
+            if let Err(err) = poll.registry().register(
+                &mut media.transport_mut().socket,
+                token,
+                Interest::READABLE,
+            ) {
+                tracing::error!(call = media.id().0, error = %err, "cannot poll a migrated call's RTP socket");
+            }
+            worker.handle_command(now, Command::Adopt(media));
+        }
+        Command::StartMeeting { conference_id } => {
+            worker.handle_command(now, Command::StartMeeting { conference_id });
+        }
+        other => {
+            let call = match &other {
+                Command::Update { call, .. }
+                | Command::Digit { call, .. }
+                | Command::Stop { call }
+                | Command::ConferenceFound { call, .. }
+                | Command::PinChecked { call, .. } => *call,
+                _ => return,
+            };
+            if worker.call(call).is_none() {
+                // The call moved to another worker after the sender looked it up: follow it.
+                let elsewhere = handle.placement.get(&call).map(|e| *e.value());
+                if let Some(to) = elsewhere
+                    && to != index
+                {
+                    handle.send_to_worker(to, other);
+                }
+                return;
+            }
+            worker.handle_command(now, other);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! A small per-call jitter buffer for 20 ms G.711 frames: packets arrive with jitter, loss,
+//! duplication and reordering; the mixer takes exactly one frame per 20 ms tick.
+//!
+//! Fixed capacity (16 frames, 320 ms) in one inline array: no allocation per packet, bounded
+//! memory per call, and bounded latency (frames are skipped when the sender's clock runs fast
+//! or a burst arrives). Frames are ordered by the extended sequence number from
+//! [`SeqTracker`](super::rtp::SeqTracker), so 16-bit wrap-around is already handled.
+//!
+//! Only 20 ms frames are handled properly for now: a payload of another length (ptime 10 or
+//! 30) is stored truncated to 160 bytes and its real length reported, and each still takes one
+//! 20 ms tick.
+
+use std::fmt;
+
+use super::codec::SAMPLES_PER_FRAME;
+
+/// Bytes in one 20 ms G.711 frame (one byte per sample).
+const FRAME_BYTES: usize = SAMPLES_PER_FRAME;
+
+/// Slots in the ring: the most frames ever held, 320 ms.
+const CAPACITY: usize = 16;
+const CAPACITY_U64: u64 = CAPACITY as u64;
+
+/// Largest playout depth a caller may ask for (160 ms); more leaves no room for bursts.
+const MAX_TARGET: usize = 8;
+
+/// How many frames beyond the target the newest frame may sit before we skip ahead; absorbs
+/// bursts after a network stall without letting a fast sender clock build up delay.
+const MAX_EXTRA: usize = 6;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    seq: u64,
+    filled: bool,
+    len: u8,
+    data: [u8; FRAME_BYTES],
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    seq: 0,
+    filled: false,
+    len: 0,
+    data: [0; FRAME_BYTES],
+};
+
+/// Reorders and paces one call's received frames for the 20 ms media clock.
+#[derive(Clone)]
+pub struct JitterBuffer {
+    slots: [Slot; CAPACITY],
+    target: usize,
+    /// Sequence number of the next frame to play; None until the first frame arrives.
+    head: Option<u64>,
+    /// Highest stored sequence number (meaningful while `count > 0`).
+    highest: u64,
+    count: usize,
+    /// Playout has begun (enough frames were buffered); cleared again on underrun.
+    playing: bool,
+    /// The head has moved since the last reset, so frames below it are gone for good.
+    played: bool,
+}
+
+impl fmt::Debug for JitterBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JitterBuffer")
+            .field("target", &self.target)
+            .field("head", &self.head)
+            .field("count", &self.count)
+            .field("playing", &self.playing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JitterBuffer {
+    /// A buffer that starts (and, after an underrun, resumes) playout once
+    /// `target_depth_frames` frames are buffered; clamped to 1..=8 (2 = 40 ms is a good
+    /// default on a LAN or a trunk).
+    pub fn new(target_depth_frames: usize) -> Self {
+        JitterBuffer {
+            slots: [EMPTY_SLOT; CAPACITY],
+            target: target_depth_frames.clamp(1, MAX_TARGET),
+            head: None,
+            highest: 0,
+            count: 0,
+            playing: false,
+            played: false,
+        }
+    }
+
+    /// Stores a frame by its extended sequence number; drops frames that are late (behind the
+    /// playout point), duplicates and empty payloads, and starts over from this frame if it is
+    /// 16 or more frames ahead of the playout point (the sender jumped).
+    pub fn push(&mut self, extended_seq: u64, payload: &[u8]) {
+        if payload.is_empty() {
+            return;
+        }
+        let Some(head) = self.head else {
+            self.head = Some(extended_seq);
+            self.store(extended_seq, payload);
+            return;
+        };
+        if extended_seq < head {
+            if self.played {
+                return; // late: its slot was already played or skipped
+            }
+            // Before playout starts, a reordered earlier frame may become the new head as long
+            // as everything buffered still fits in the ring.
+            let top = if self.count > 0 { self.highest } else { head };
+            if top - extended_seq >= CAPACITY_U64 {
+                return;
+            }
+            self.head = Some(extended_seq);
+        } else if extended_seq - head >= CAPACITY_U64 {
+            self.reset();
+            self.head = Some(extended_seq);
+        }
+        self.store(extended_seq, payload);
+    }
+
+    /// Puts a frame in its slot. Invariant: every filled slot holds a sequence number in
+    /// `head..head + CAPACITY`, so a filled slot for `seq` holds `seq` itself.
+    fn store(&mut self, seq: u64, payload: &[u8]) {
+        let Some(slot) = self.slots.get_mut(slot_index(seq)) else {
+            return;
+        };
+        if slot.filled {
+            return; // duplicate
+        }
+        let len = payload.len().min(FRAME_BYTES);
+        let (Some(dst), Some(src)) = (slot.data.get_mut(..len), payload.get(..len)) else {
+            return;
+        };
+        dst.copy_from_slice(src);
+        // len <= 160 fits in a u8.
+        slot.len = len as u8;
+        slot.seq = seq;
+        slot.filled = true;
+        self.highest = if self.count == 0 {
+            seq
+        } else {
+            self.highest.max(seq)
+        };
+        self.count += 1;
+    }
+
+    /// Called once per 20 ms tick: returns the next frame in sequence (copied into `out`,
+    /// returns its length), or None if it is missing or playout has not started (the caller
+    /// plays silence / PLC). If the newest frame is more than target + 6 frames ahead, the
+    /// oldest frames are skipped so latency stays bounded. On underrun (nothing buffered) the
+    /// playout point stays put and playout waits for the target depth again, so a sender that
+    /// pauses (hold, silence suppression) resumes cleanly.
+    pub fn pop(&mut self, out: &mut [u8; FRAME_BYTES]) -> Option<usize> {
+        let mut head = self.head?;
+        if !self.playing {
+            if self.count < self.target {
+                return None;
+            }
+            self.playing = true;
+        }
+        let high_water = (self.target + MAX_EXTRA).min(CAPACITY) as u64;
+        while self.count > 0 && self.highest - head >= high_water {
+            self.discard(head);
+            head = head.saturating_add(1);
+            self.played = true;
+        }
+        self.head = Some(head);
+        if self.count == 0 {
+            self.playing = false;
+            return None;
+        }
+        let frame = self.take(head, out);
+        self.head = Some(head.saturating_add(1));
+        self.played = true;
+        frame
+    }
+
+    /// Copies out and frees the slot of `seq`, if that frame is present.
+    fn take(&mut self, seq: u64, out: &mut [u8; FRAME_BYTES]) -> Option<usize> {
+        let slot = self.slots.get_mut(slot_index(seq))?;
+        if !slot.filled || slot.seq != seq {
+            return None; // lost (or still in flight: too late now)
+        }
+        let len = usize::from(slot.len);
+        let (dst, src) = (out.get_mut(..len)?, slot.data.get(..len)?);
+        dst.copy_from_slice(src);
+        slot.filled = false;
+        self.count -= 1;
+        Some(len)
+    }
+
+    /// Frees the slot of `seq` without playing it.
+    fn discard(&mut self, seq: u64) {
+        if let Some(slot) = self.slots.get_mut(slot_index(seq))
+            && slot.filled
+            && slot.seq == seq
+        {
+            slot.filled = false;
+            self.count -= 1;
+        }
+    }
+
+    /// Forgets everything, e.g. when the sender restarted (new SSRC or sequence jump).
+    pub fn reset(&mut self) {
+        for slot in &mut self.slots {
+            slot.filled = false;
+        }
+        self.head = None;
+        self.highest = 0;
+        self.count = 0;
+        self.playing = false;
+        self.played = false;
+    }
+
+    /// Frames currently buffered.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when no frame is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+fn slot_index(seq: u64) -> usize {
+    // The remainder is below CAPACITY, so the cast is lossless.
+    (seq % CAPACITY_U64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(tag: u8) -> [u8; FRAME_BYTES] {
+        [tag; FRAME_BYTES]
+    }
+
+    /// Pops once and returns the tag (first byte) of the frame played, if any.
+    fn tick(jb: &mut JitterBuffer) -> Option<u8> {
+        let mut out = [0u8; FRAME_BYTES];
+        jb.pop(&mut out).map(|len| {
+            assert_eq!(len, FRAME_BYTES);
+            out[0]
+        })
+    }
+
+    #[test]
+    fn playout_waits_for_target_depth_then_plays_in_order() {
+        let mut jb = JitterBuffer::new(2);
+        jb.push(100, &frame(0));
+        assert_eq!(tick(&mut jb), None, "one frame is not enough");
+        jb.push(101, &frame(1));
+        let mut played = vec![tick(&mut jb)];
+        for i in 2..6u8 {
+            jb.push(100 + u64::from(i), &frame(i));
+            played.push(tick(&mut jb));
+        }
+        assert_eq!(played, [Some(0), Some(1), Some(2), Some(3), Some(4)]);
+        assert_eq!(jb.len(), 1);
+    }
+
+    #[test]
+    fn reordering_within_depth_is_repaired() {
+        let mut jb = JitterBuffer::new(3);
+        for seq in [11u64, 10, 13, 12] {
+            jb.push(seq, &frame(seq as u8));
+        }
+        let played: Vec<_> = (0..4).map(|_| tick(&mut jb)).collect();
+        assert_eq!(played, [Some(10), Some(11), Some(12), Some(13)]);
+    }
+
+    #[test]
+    fn duplicates_are_played_once() {
+        let mut jb = JitterBuffer::new(2);
+        jb.push(1, &frame(1));
+        jb.push(1, &frame(9));
+        assert_eq!(jb.len(), 1);
+        jb.push(2, &frame(2));
+        assert_eq!(tick(&mut jb), Some(1));
+        jb.push(1, &frame(1)); // arrives again after it was played
+        assert_eq!(tick(&mut jb), Some(2));
+        assert!(jb.is_empty());
+    }
+
+    #[test]
+    fn lost_frame_gives_none_then_playout_continues() {
+        let mut jb = JitterBuffer::new(2);
+        for seq in [1u64, 2, 4, 5] {
+            jb.push(seq, &frame(seq as u8));
+        }
+        let played: Vec<_> = (0..4).map(|_| tick(&mut jb)).collect();
+        assert_eq!(played, [Some(1), Some(2), None, Some(4)]);
+        jb.push(3, &frame(3)); // too late now
+        assert_eq!(tick(&mut jb), Some(5));
+    }
+
+    #[test]
+    fn extended_sequence_crosses_the_16_bit_wrap() {
+        let mut jb = JitterBuffer::new(2);
+        let base = (1u64 << 16) + 65534;
+        for i in 0..4u64 {
+            jb.push(base + i, &frame(i as u8));
+        }
+        let played: Vec<_> = (0..4).map(|_| tick(&mut jb)).collect();
+        assert_eq!(played, [Some(0), Some(1), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn underrun_waits_then_resumes_with_the_next_sequence() {
+        let mut jb = JitterBuffer::new(2);
+        jb.push(1, &frame(1));
+        jb.push(2, &frame(2));
+        assert_eq!(tick(&mut jb), Some(1));
+        assert_eq!(tick(&mut jb), Some(2));
+        // The sender pauses for a second (hold): 50 ticks with nothing.
+        for _ in 0..50 {
+            assert_eq!(tick(&mut jb), None);
+        }
+        // It resumes with the next sequence numbers: nothing was skipped meanwhile.
+        jb.push(3, &frame(3));
+        assert_eq!(tick(&mut jb), None, "rebuffering");
+        jb.push(4, &frame(4));
+        assert_eq!(tick(&mut jb), Some(3));
+        assert_eq!(tick(&mut jb), Some(4));
+    }
+
+    #[test]
+    fn fast_sender_cannot_grow_latency_without_bound() {
+        let mut jb = JitterBuffer::new(2);
+        let mut seq = 0u64;
+        // Two frames arrive per tick for a while: the sender's clock is far too fast.
+        for _ in 0..100 {
+            for _ in 0..2 {
+                jb.push(seq, &frame(seq as u8));
+                seq += 1;
+            }
+            tick(&mut jb);
+            assert!(jb.len() <= 2 + MAX_EXTRA, "len {}", jb.len());
+        }
+    }
+
+    #[test]
+    fn burst_after_stall_is_kept_up_to_the_high_water_mark() {
+        let mut jb = JitterBuffer::new(2);
+        for seq in 0..8u64 {
+            jb.push(seq, &frame(seq as u8));
+        }
+        // Newest is 7 frames ahead of the head: within target + MAX_EXTRA, nothing skipped.
+        assert_eq!(tick(&mut jb), Some(0));
+        for seq in 8..12u64 {
+            jb.push(seq, &frame(seq as u8));
+        }
+        // Newest (11) is now 10 ahead of head 1: the oldest frames are skipped.
+        let next = tick(&mut jb).unwrap();
+        assert!(next > 1);
+        assert!(jb.len() < 2 + MAX_EXTRA);
+    }
+
+    #[test]
+    fn far_ahead_frame_restarts_the_buffer() {
+        let mut jb = JitterBuffer::new(2);
+        jb.push(10, &frame(10));
+        jb.push(11, &frame(11));
+        assert_eq!(tick(&mut jb), Some(10));
+        jb.push(500, &frame(50));
+        assert_eq!(jb.len(), 1, "old frames dropped");
+        jb.push(501, &frame(51));
+        assert_eq!(tick(&mut jb), Some(50));
+        assert_eq!(tick(&mut jb), Some(51));
+    }
+
+    #[test]
+    fn odd_frame_lengths_report_their_length_up_to_160() {
+        let mut jb = JitterBuffer::new(1);
+        jb.push(1, &[7u8; 80]);
+        let mut out = [0u8; FRAME_BYTES];
+        assert_eq!(jb.pop(&mut out), Some(80));
+        assert_eq!(&out[..80], &[7u8; 80][..]);
+        jb.push(2, &[8u8; 240]);
+        assert_eq!(jb.pop(&mut out), Some(160));
+        jb.push(3, &[]);
+        assert!(jb.is_empty(), "empty payloads are not frames");
+    }
+
+    #[test]
+    fn reset_forgets_everything() {
+        let mut jb = JitterBuffer::new(1);
+        jb.push(1, &frame(1));
+        jb.push(2, &frame(2));
+        jb.reset();
+        assert!(jb.is_empty());
+        assert_eq!(tick(&mut jb), None);
+        jb.push(9000, &frame(9));
+        assert_eq!(tick(&mut jb), Some(9));
+    }
+
+    #[test]
+    fn target_depth_is_clamped() {
+        let mut jb = JitterBuffer::new(0);
+        jb.push(1, &frame(1));
+        assert_eq!(tick(&mut jb), Some(1), "0 behaves as 1");
+        let mut jb = JitterBuffer::new(1000);
+        for seq in 0..MAX_TARGET as u64 {
+            jb.push(seq, &frame(seq as u8));
+        }
+        assert_eq!(tick(&mut jb), Some(0), "clamped to 8");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_pushes_and_pops_never_panic_and_stay_bounded(
+            ops in proptest::collection::vec(
+                (proptest::prelude::any::<u64>(), 0u8..4, 0usize..200), 0..400),
+            target in 0usize..20,
+        ) {
+            let mut jb = JitterBuffer::new(target);
+            let mut out = [0u8; FRAME_BYTES];
+            for (raw, kind, len) in ops {
+                // Mix huge, near-overflow and clustered sequence numbers.
+                let seq = match kind {
+                    0 => raw,
+                    1 => u64::MAX - raw % 40,
+                    _ => 1000 + raw % 40,
+                };
+                jb.push(seq, &vec![1u8; len]);
+                if raw % 3 == 0 && let Some(n) = jb.pop(&mut out) {
+                    proptest::prop_assert!(n <= FRAME_BYTES && n > 0);
+                }
+                proptest::prop_assert!(jb.len() <= CAPACITY);
+            }
+        }
+    }
+}

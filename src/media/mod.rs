@@ -1,0 +1,13 @@
+//! Everything audio: RTP, G.711, DTMF, prompts and hold music, the media workers.
+
+pub mod assets;
+pub mod codec;
+pub mod driver;
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod player;
+pub mod ports;
+pub mod rtp;
+pub mod tone;
+pub mod worker;

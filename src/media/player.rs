@@ -1,0 +1,192 @@
+//! What one caller hears when not in the mix: a queue of prompts, then hold music or silence.
+
+use std::collections::VecDeque;
+
+use crate::ivr::prompt::Prompt;
+use crate::media::assets::{Assets, Frame};
+use crate::media::codec::Codec;
+
+/// What plays once the prompt queue is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Background {
+    /// Nothing (silence frames).
+    Silence,
+    /// The hold music, looped, continuing where it left off.
+    HoldMusic,
+}
+
+/// A caller's prompt player. Holds positions only; the audio itself is shared in `Assets`.
+#[derive(Debug)]
+pub struct Player {
+    queue: VecDeque<Prompt>,
+    /// Frame index into the front prompt of `queue`.
+    position: usize,
+    background: Background,
+    /// Frame index into the hold music, kept across prompts.
+    hold_position: usize,
+}
+
+/// One tick's output of the player.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Tick<'a> {
+    /// The frame to send, or None for silence.
+    pub frame: Option<&'a Frame>,
+    /// True on the tick the last queued prompt finished.
+    pub prompts_finished: bool,
+}
+
+impl Default for Player {
+    fn default() -> Self {
+        Player::new()
+    }
+}
+
+impl Player {
+    /// A silent player.
+    pub fn new() -> Self {
+        Player {
+            queue: VecDeque::new(),
+            position: 0,
+            background: Background::Silence,
+            hold_position: 0,
+        }
+    }
+
+    /// Replaces whatever is playing with these prompts.
+    pub fn play(&mut self, prompts: &[Prompt]) {
+        self.queue.clear();
+        self.queue.extend(prompts.iter().copied());
+        self.position = 0;
+    }
+
+    /// Stops the prompts now (barge-in); the background continues.
+    pub fn stop(&mut self) {
+        self.queue.clear();
+        self.position = 0;
+    }
+
+    /// Chooses what plays after the prompts.
+    pub fn set_background(&mut self, background: Background) {
+        self.background = background;
+    }
+
+    /// True while a prompt is playing.
+    pub fn is_playing(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Advances by one 20 ms frame.
+    pub fn next<'a>(&mut self, assets: &'a Assets, codec: Codec) -> Tick<'a> {
+        while let Some(&prompt) = self.queue.front() {
+            let frames = assets.prompt(prompt).frames(codec);
+            if let Some(frame) = frames.get(self.position) {
+                self.position += 1;
+                return Tick {
+                    frame: Some(frame),
+                    prompts_finished: false,
+                };
+            }
+            self.queue.pop_front();
+            self.position = 0;
+            if self.queue.is_empty() {
+                let frame = self.background_frame(assets, codec);
+                return Tick {
+                    frame,
+                    prompts_finished: true,
+                };
+            }
+        }
+        Tick {
+            frame: self.background_frame(assets, codec),
+            prompts_finished: false,
+        }
+    }
+
+    fn background_frame<'a>(&mut self, assets: &'a Assets, codec: Codec) -> Option<&'a Frame> {
+        match self.background {
+            Background::Silence => None,
+            Background::HoldMusic => {
+                let frames = assets.hold_music().frames(codec);
+                if frames.is_empty() {
+                    return None;
+                }
+                let frame = frames.get(self.hold_position % frames.len());
+                self.hold_position = (self.hold_position + 1) % frames.len();
+                frame
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assets() -> Assets {
+        Assets::bundled().expect("bundled assets decode")
+    }
+
+    #[test]
+    fn prompts_play_in_order_then_report_finished_once() {
+        let a = assets();
+        let mut p = Player::new();
+        p.play(&[Prompt::Goodbye, Prompt::WrongPin]);
+        let n = a.prompt(Prompt::Goodbye).len() + a.prompt(Prompt::WrongPin).len();
+        let mut finished = 0;
+        let mut frames = 0;
+        for _ in 0..n + 10 {
+            let t = p.next(&a, Codec::Pcmu);
+            if t.frame.is_some() {
+                frames += 1;
+            }
+            if t.prompts_finished {
+                finished += 1;
+            }
+        }
+        assert_eq!(frames, n);
+        assert_eq!(finished, 1);
+        assert!(!p.is_playing());
+    }
+
+    #[test]
+    fn first_frame_is_the_prompts_first_frame_in_the_callers_codec() {
+        let a = assets();
+        let mut p = Player::new();
+        p.play(&[Prompt::Welcome]);
+        let t = p.next(&a, Codec::Pcma);
+        assert_eq!(
+            t.frame,
+            a.prompt(Prompt::Welcome).frames(Codec::Pcma).first()
+        );
+    }
+
+    #[test]
+    fn hold_music_loops_without_gaps_and_resumes_after_a_prompt() {
+        let a = assets();
+        let hold = a.hold_music().frames(Codec::Pcmu);
+        let mut p = Player::new();
+        p.set_background(Background::HoldMusic);
+        for i in 0..hold.len() + 3 {
+            assert_eq!(p.next(&a, Codec::Pcmu).frame, Some(&hold[i % hold.len()]));
+        }
+        p.play(&[Prompt::Goodbye]);
+        let g = a.prompt(Prompt::Goodbye).len();
+        for _ in 0..g {
+            p.next(&a, Codec::Pcmu);
+        }
+        // The prompt's end tick already carries the next hold-music frame.
+        let t = p.next(&a, Codec::Pcmu);
+        assert!(t.prompts_finished);
+        assert_eq!(t.frame, Some(&hold[3]), "music continues where it left off");
+    }
+
+    #[test]
+    fn stop_silences_prompts_at_once() {
+        let a = assets();
+        let mut p = Player::new();
+        p.play(&[Prompt::Welcome]);
+        p.next(&a, Codec::Pcmu);
+        p.stop();
+        assert_eq!(p.next(&a, Codec::Pcmu).frame, None);
+    }
+}

@@ -1,0 +1,1161 @@
+//! One media worker's calls and meetings, sans-IO: RTP in, a 20 ms tick, RTP out.
+//!
+//! A worker owns a set of calls (their RTP state, IVR flow and player) and the meetings
+//! whose conference ID hashes to it. A call starts on any worker; when its caller joins a
+//! conference owned by another worker the call migrates there, so every meeting is mixed
+//! by exactly one owner and "start" moves its whole lobby within one tick.
+//!
+//! The transport handle `S` is opaque here: the driver stores its socket in it and is
+//! handed it back to send. Nothing in this file does I/O or reads the clock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::auth::pin::Pin;
+use crate::bridge::meeting::{Meeting, Placement};
+use crate::bridge::mixer::{Mixer, Pcm};
+use crate::call::CallId;
+use crate::directory::Conference;
+use crate::ivr::flow::{Action, Flow, HangupCause, Input, IvrConfig, Role};
+use crate::ivr::prompt::Prompt;
+use crate::media::assets::{Assets, Frame};
+use crate::media::codec::{Codec, SAMPLES_PER_FRAME};
+use crate::media::dtmf::{Digit, DtmfReceiver};
+use crate::media::g711;
+use crate::media::jitter::JitterBuffer;
+use crate::media::player::{Background, Player};
+use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
+use crate::sip::sdp::Negotiated;
+
+/// Tunables of a media worker.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The IVR flow's attempts and timeouts.
+    pub ivr: IvrConfig,
+    /// Frames buffered before playout (each 20 ms).
+    pub jitter_depth: usize,
+    /// A call that sends no RTP for this long is hung up (None: never).
+    pub rtp_timeout: Option<Duration>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            ivr: IvrConfig::default(),
+            jitter_depth: 2,
+            rtp_timeout: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Why the worker wants a call hung up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HangupReason {
+    /// The IVR said goodbye.
+    Ivr(HangupCause),
+    /// No RTP arrived for the configured time.
+    RtpTimeout,
+}
+
+/// Orders for a worker from the SIP side, the directory or another worker.
+pub enum Command<S> {
+    /// A call was answered: start its media and its IVR.
+    Start {
+        /// The bridge's call handle.
+        call: CallId,
+        /// The driver's socket for this call.
+        transport: S,
+        /// The peer's SIP Call-ID, for the call's log span.
+        sip_call_id: String,
+        /// What offer/answer agreed.
+        params: Negotiated,
+    },
+    /// A re-INVITE changed the media (new address, hold, codec).
+    Update {
+        /// Which call.
+        call: CallId,
+        /// The new agreement.
+        params: Negotiated,
+    },
+    /// A digit arrived by SIP INFO.
+    Digit {
+        /// Which call.
+        call: CallId,
+        /// The key.
+        digit: Digit,
+    },
+    /// The call is over (BYE, CANCEL, our own hangup done): free everything.
+    Stop {
+        /// Which call.
+        call: CallId,
+    },
+    /// The directory's answer to `Event::LookupConference`.
+    ConferenceFound {
+        /// Which call asked.
+        call: CallId,
+        /// The conference, or None if the digits match none.
+        conference: Option<Conference>,
+    },
+    /// The directory's answer to `Event::VerifyPin`.
+    PinChecked {
+        /// Which call asked.
+        call: CallId,
+        /// Whether the PIN was right.
+        ok: bool,
+    },
+    /// A call handed over by another worker because its meeting lives here.
+    Adopt(Box<CallMedia<S>>),
+    /// Start a meeting without a PIN (an authenticated start from the admin API).
+    StartMeeting {
+        /// Which conference.
+        conference_id: String,
+    },
+}
+
+/// What a worker asks of the rest of the bridge.
+pub enum Event<S> {
+    /// Find the conference for these digits; answer with `Command::ConferenceFound`.
+    LookupConference {
+        /// Which call asks.
+        call: CallId,
+        /// What the caller typed.
+        digits: String,
+    },
+    /// Check this PIN; answer with `Command::PinChecked`.
+    VerifyPin {
+        /// Which call asks.
+        call: CallId,
+        /// The conference whose organizer's PIN it must be.
+        conference: Conference,
+        /// What the caller typed.
+        pin: Pin,
+    },
+    /// End this call with a BYE.
+    Hangup {
+        /// Which call.
+        call: CallId,
+        /// Why.
+        reason: HangupReason,
+    },
+    /// Hand this call to worker `to`, which owns its meeting.
+    Migrate {
+        /// The worker index to send it to.
+        to: usize,
+        /// The call, with everything it owns.
+        call: Box<CallMedia<S>>,
+    },
+    /// The call's media is gone and its transport dropped.
+    Closed {
+        /// Which call.
+        call: CallId,
+    },
+}
+
+/// Where a caller is, as one value (never a set of flags).
+#[derive(Debug)]
+pub enum Place {
+    /// Talking to the IVR.
+    Ivr(Box<Flow>),
+    /// On the way to the worker that owns the meeting.
+    Joining {
+        /// The conference to enter.
+        conference: Conference,
+        /// As what.
+        role: Role,
+    },
+    /// In a conference on this worker (its meeting says lobby or participant).
+    Conference {
+        /// The meeting's key.
+        conference_id: String,
+    },
+    /// Hung up by us; waiting for the SIP side to confirm.
+    Ended,
+}
+
+/// Everything a worker keeps for one call; moves as a whole when the call migrates.
+pub struct CallMedia<S> {
+    id: CallId,
+    transport: S,
+    span: tracing::Span,
+    params: Negotiated,
+    /// Where RTP goes: the SDP address until the caller's RTP arrives, then its source.
+    remote: Option<SocketAddr>,
+    latched: bool,
+    sender: RtpSender,
+    seq: SeqTracker,
+    dtmf: DtmfReceiver,
+    jitter: JitterBuffer,
+    player: Player,
+    place: Place,
+    last_rx: Instant,
+    packets_in: u64,
+    packets_out: u64,
+}
+
+impl<S> CallMedia<S> {
+    /// The call's handle.
+    pub fn id(&self) -> CallId {
+        self.id
+    }
+
+    /// The driver's transport handle.
+    pub fn transport(&self) -> &S {
+        &self.transport
+    }
+
+    /// The driver's transport handle, to (de)register it with a poller when the call moves.
+    pub fn transport_mut(&mut self) -> &mut S {
+        &mut self.transport
+    }
+
+    /// Where the call's RTP is sent now.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// Where the caller is.
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+}
+
+struct MeetingEntry {
+    conference: Conference,
+    meeting: Meeting<CallId>,
+}
+
+/// Counters a driver can read for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Ticks run.
+    pub ticks: u64,
+    /// RTP packets sent.
+    pub packets_out: u64,
+    /// RTP packets accepted.
+    pub packets_in: u64,
+    /// Datagrams that were not valid RTP.
+    pub bad_packets: u64,
+    /// Packets from an address other than the latched one.
+    pub foreign_packets: u64,
+    /// Digits received (RFC 4733 and INFO).
+    pub digits: u64,
+}
+
+/// A media worker's state.
+pub struct Worker<S> {
+    index: usize,
+    workers: usize,
+    config: WorkerConfig,
+    assets: Arc<Assets>,
+    calls: HashMap<CallId, CallMedia<S>>,
+    meetings: HashMap<String, MeetingEntry>,
+    events: Vec<Event<S>>,
+    mixer: Mixer,
+    talkers: Vec<(CallId, Pcm)>,
+    packet: [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+    stats: WorkerStats,
+}
+
+/// Which worker owns a conference's meeting: stable for a given worker count.
+pub fn owner_of(conference_id: &str, workers: usize) -> usize {
+    // FNV-1a: tiny, stable across runs and platforms (unlike std's randomised hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in conference_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % workers.max(1) as u64) as usize
+}
+
+fn silence_frame(codec: Codec) -> Frame {
+    [codec.silence_byte(); SAMPLES_PER_FRAME]
+}
+
+impl<S> Worker<S> {
+    /// A worker with index `index` out of `workers`.
+    pub fn new(index: usize, workers: usize, assets: Arc<Assets>, config: WorkerConfig) -> Self {
+        Worker {
+            index,
+            workers: workers.max(1),
+            config,
+            assets,
+            calls: HashMap::new(),
+            meetings: HashMap::new(),
+            events: Vec::new(),
+            mixer: Mixer::new(),
+            talkers: Vec::new(),
+            packet: [0; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+            stats: WorkerStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> WorkerStats {
+        self.stats
+    }
+
+    /// The calls on this worker.
+    pub fn calls(&self) -> impl Iterator<Item = &CallMedia<S>> {
+        self.calls.values()
+    }
+
+    /// A call on this worker.
+    pub fn call(&self, id: CallId) -> Option<&CallMedia<S>> {
+        self.calls.get(&id)
+    }
+
+    /// How many callers wait in the lobby and how many take part, for a conference here.
+    pub fn meeting_sizes(&self, conference_id: &str) -> Option<(usize, usize)> {
+        self.meetings
+            .get(conference_id)
+            .map(|m| (m.meeting.lobby().len(), m.meeting.participants().len()))
+    }
+
+    /// The next event for the driver.
+    pub fn poll_event(&mut self) -> Option<Event<S>> {
+        if self.events.is_empty() {
+            None
+        } else {
+            Some(self.events.remove(0))
+        }
+    }
+
+    /// Takes all pending events at once (cheaper than `poll_event` in a loop).
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event<S>> {
+        self.events.drain(..)
+    }
+
+    /// Carries out one command.
+    pub fn handle_command(&mut self, now: Instant, command: Command<S>) {
+        match command {
+            Command::Start {
+                call,
+                transport,
+                sip_call_id,
+                params,
+            } => self.start_call(now, call, transport, sip_call_id, params),
+            Command::Update { call, params } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    let _e = c.span.enter();
+                    if params.remote != c.params.remote {
+                        // A new media address in a re-INVITE: follow it, then re-latch.
+                        c.remote = params.remote;
+                        c.latched = false;
+                    }
+                    if params.codec != c.params.codec
+                        || params.payload_type != c.params.payload_type
+                    {
+                        c.jitter.reset();
+                    }
+                    if !c.params.direction.we_send() && params.direction.we_send() {
+                        c.sender.mark_next();
+                    }
+                    tracing::info!(
+                        direction = params.direction.as_str(),
+                        codec = params.codec.encoding_name(),
+                        "media updated"
+                    );
+                    c.params = params;
+                }
+            }
+            Command::Digit { call, digit } => self.on_digit(now, call, digit),
+            Command::Stop { call } => self.stop_call(call),
+            Command::ConferenceFound { call, conference } => {
+                self.flow_input(now, call, Input::ConferenceFound(conference))
+            }
+            Command::PinChecked { call, ok } => self.flow_input(now, call, Input::PinChecked(ok)),
+            Command::Adopt(mut media) => {
+                let id = media.id;
+                let place = std::mem::replace(&mut media.place, Place::Ended);
+                self.calls.insert(id, *media);
+                if let Place::Joining { conference, role } = place {
+                    self.enter_conference(now, id, conference, role);
+                } else if let Some(c) = self.calls.get_mut(&id) {
+                    c.place = place;
+                }
+            }
+            Command::StartMeeting { conference_id } => {
+                if let Some(entry) = self.meetings.get_mut(&conference_id) {
+                    let moved = entry.meeting.start(now);
+                    tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started without PIN");
+                }
+            }
+        }
+    }
+
+    fn start_call(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        transport: S,
+        sip_call_id: String,
+        params: Negotiated,
+    ) {
+        let span = tracing::info_span!("call", call_id = %sip_call_id, call = id.0);
+        let flow = Flow::new(self.config.ivr.clone());
+        let media = CallMedia {
+            id,
+            transport,
+            span,
+            remote: params.remote,
+            params,
+            latched: false,
+            sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
+            seq: SeqTracker::new(),
+            dtmf: DtmfReceiver::new(),
+            jitter: JitterBuffer::new(self.config.jitter_depth),
+            player: Player::new(),
+            place: Place::Ivr(Box::new(flow)),
+            last_rx: now,
+            packets_in: 0,
+            packets_out: 0,
+        };
+        {
+            let _e = media.span.enter();
+            tracing::debug!(worker = self.index, "media started");
+        }
+        self.calls.insert(id, media);
+        self.drive_flow(now, id);
+    }
+
+    fn stop_call(&mut self, id: CallId) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        if let Place::Conference { conference_id } = &call.place {
+            self.leave_meeting(id, conference_id);
+        }
+        {
+            let _e = call.span.enter();
+            tracing::debug!(
+                packets_in = call.packets_in,
+                packets_out = call.packets_out,
+                "media stopped"
+            );
+        }
+        drop(call);
+        self.events.push(Event::Closed { call: id });
+    }
+
+    fn leave_meeting(&mut self, id: CallId, conference_id: &str) {
+        if let Some(entry) = self.meetings.get_mut(conference_id) {
+            entry.meeting.remove(id);
+            if entry.meeting.is_empty() {
+                if entry.meeting.is_started() {
+                    tracing::info!(conference = %conference_id, "meeting ended: the last caller left");
+                }
+                self.meetings.remove(conference_id);
+            }
+        }
+    }
+
+    /// One datagram arrived on a call's media port from `source`.
+    pub fn handle_rtp(&mut self, now: Instant, id: CallId, source: SocketAddr, datagram: &[u8]) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Ok(packet) = rtp::parse(datagram) else {
+            self.stats.bad_packets += 1;
+            return;
+        };
+        if call.latched {
+            if call.remote != Some(source) {
+                // Once latched, media from anyone else is injection or bleed: ignore it.
+                self.stats.foreign_packets += 1;
+                return;
+            }
+        } else {
+            // Symmetric RTP: answer where the caller's media really comes from.
+            call.remote = Some(source);
+            call.latched = true;
+        }
+        call.last_rx = now;
+        call.packets_in += 1;
+        self.stats.packets_in += 1;
+        let mut digit = None;
+        if Some(packet.payload_type) == call.params.telephone_event {
+            digit = call
+                .dtmf
+                .on_packet(packet.ssrc, packet.timestamp, packet.payload);
+        } else if packet.payload_type == call.params.payload_type {
+            match call.seq.update(packet.ssrc, packet.sequence) {
+                SeqUpdate::New { extended } | SeqUpdate::Reordered { extended } => {
+                    call.jitter.push(extended, packet.payload);
+                }
+                SeqUpdate::Restarted { extended } => {
+                    call.jitter.reset();
+                    call.jitter.push(extended, packet.payload);
+                }
+                SeqUpdate::Duplicate | SeqUpdate::TooOld => {}
+            }
+        }
+        if let Some(d) = digit {
+            self.on_digit(now, id, d);
+        }
+    }
+
+    fn on_digit(&mut self, now: Instant, id: CallId, digit: Digit) {
+        self.stats.digits += 1;
+        if let Some(call) = self.calls.get(&id) {
+            let _e = call.span.enter();
+            // The digit itself is not logged: it may be part of a PIN.
+            tracing::trace!("digit received");
+        }
+        self.flow_input(now, id, Input::Digit(digit));
+    }
+
+    fn flow_input(&mut self, now: Instant, id: CallId, input: Input) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Place::Ivr(flow) = &mut call.place {
+            flow.handle_input(now, input);
+            self.drive_flow(now, id);
+        }
+    }
+
+    /// Carries out whatever the call's IVR flow asks for.
+    fn drive_flow(&mut self, now: Instant, id: CallId) {
+        loop {
+            let Some(call) = self.calls.get_mut(&id) else {
+                return;
+            };
+            let Place::Ivr(flow) = &mut call.place else {
+                return;
+            };
+            let Some(action) = flow.poll_action() else {
+                return;
+            };
+            let _e = call.span.clone().entered();
+            match action {
+                Action::Play(prompts) => call.player.play(&prompts),
+                Action::StopPlayback => call.player.stop(),
+                Action::LookupConference(digits) => {
+                    self.events
+                        .push(Event::LookupConference { call: id, digits });
+                }
+                Action::VerifyPin { conference, pin } => {
+                    self.events.push(Event::VerifyPin {
+                        call: id,
+                        conference,
+                        pin,
+                    });
+                }
+                Action::Join { conference, role } => {
+                    tracing::info!(conference = %conference.conference_id, role = ?role, "caller identified");
+                    self.join(now, id, conference, role);
+                }
+                Action::Hangup(cause) => {
+                    tracing::info!(cause = ?cause, "IVR hangs up");
+                    call.place = Place::Ended;
+                    self.events.push(Event::Hangup {
+                        call: id,
+                        reason: HangupReason::Ivr(cause),
+                    });
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, now: Instant, id: CallId, conference: Conference, role: Role) {
+        let owner = owner_of(&conference.conference_id, self.workers);
+        if owner == self.index {
+            self.enter_conference(now, id, conference, role);
+            return;
+        }
+        if let Some(mut call) = self.calls.remove(&id) {
+            call.place = Place::Joining { conference, role };
+            self.events.push(Event::Migrate {
+                to: owner,
+                call: Box::new(call),
+            });
+        }
+    }
+
+    fn enter_conference(&mut self, now: Instant, id: CallId, conference: Conference, role: Role) {
+        let conference_id = conference.conference_id.clone();
+        let entry = self
+            .meetings
+            .entry(conference_id.clone())
+            .or_insert_with(|| MeetingEntry {
+                conference,
+                meeting: Meeting::new(),
+            });
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let _e = call.span.clone().entered();
+        call.player.stop();
+        call.place = Place::Conference {
+            conference_id: conference_id.clone(),
+        };
+        match role {
+            Role::Organizer => {
+                let was_started = entry.meeting.is_started();
+                let moved = entry.meeting.admit_organizer(now, id);
+                call.player.set_background(Background::Silence);
+                if !was_started {
+                    tracing::info!(conference = %conference_id, organizer = entry.conference.organizer_id, moved = moved.len(), "meeting started; lobby moved in");
+                }
+            }
+            Role::Attendee => match entry.meeting.admit_attendee(id) {
+                Placement::Lobby => {
+                    call.player.play(&[Prompt::LobbyWait]);
+                    call.player.set_background(Background::HoldMusic);
+                    tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "waiting in the lobby");
+                }
+                Placement::Participant => {
+                    call.player.set_background(Background::Silence);
+                    tracing::info!(conference = %conference_id, "joined the meeting");
+                }
+            },
+        }
+    }
+
+    /// The media clock's 20 ms tick: one frame out for every call that sends.
+    pub fn tick(&mut self, now: Instant, send: &mut impl FnMut(&S, SocketAddr, &[u8])) {
+        self.stats.ticks += 1;
+        let mut finished = Vec::new();
+        let mut timed_out = Vec::new();
+        let Worker {
+            calls,
+            meetings,
+            assets,
+            packet,
+            stats,
+            mixer,
+            talkers,
+            config,
+            ..
+        } = self;
+        let mut discard = [0u8; SAMPLES_PER_FRAME];
+
+        // Callers outside a running mix hear their player: prompts, hold music or silence.
+        for (id, call) in calls.iter_mut() {
+            if let Some(limit) = config.rtp_timeout
+                && call.params.direction.we_receive()
+                && now.saturating_duration_since(call.last_rx) >= limit
+                && !matches!(call.place, Place::Ended)
+            {
+                timed_out.push(*id);
+            }
+            let in_mix = match &call.place {
+                Place::Conference { conference_id } => meetings
+                    .get(conference_id)
+                    .is_some_and(|m| m.meeting.is_started()),
+                Place::Ended | Place::Joining { .. } => {
+                    call.sender.advance(SAMPLES_PER_FRAME as u32);
+                    continue;
+                }
+                Place::Ivr(_) => false,
+            };
+            if in_mix {
+                continue;
+            }
+            // Audio from callers outside the mix is not heard by anyone.
+            let _ = call.jitter.pop(&mut discard);
+            let tick = call.player.next(assets, call.params.codec);
+            if tick.prompts_finished {
+                finished.push(*id);
+            }
+            let silence;
+            let frame = match tick.frame {
+                Some(f) => f,
+                None => {
+                    silence = silence_frame(call.params.codec);
+                    &silence
+                }
+            };
+            send_frame(call, frame, packet, stats, send);
+        }
+
+        // Each running meeting: sum the talkers once, share the listeners' mix.
+        for entry in meetings.values() {
+            if !entry.meeting.is_started() {
+                continue;
+            }
+            mixer.clear();
+            talkers.clear();
+            for id in entry.meeting.participants() {
+                let Some(call) = calls.get_mut(id) else {
+                    continue;
+                };
+                let mut payload = [0u8; SAMPLES_PER_FRAME];
+                if let Some(len) = call.jitter.pop(&mut payload) {
+                    let mut pcm = [0i16; SAMPLES_PER_FRAME];
+                    let n = len.min(SAMPLES_PER_FRAME);
+                    g711::decode(call.params.codec, &payload[..n], &mut pcm[..n]);
+                    mixer.add(&pcm);
+                    talkers.push((*id, pcm));
+                }
+            }
+            let mut listener_pcm = [0i16; SAMPLES_PER_FRAME];
+            mixer.listener_mix(&mut listener_pcm);
+            let mut listener_frames: [Option<Frame>; 2] = [None, None];
+            for id in entry.meeting.participants() {
+                let Some(call) = calls.get_mut(id) else {
+                    continue;
+                };
+                let codec = call.params.codec;
+                let mut frame = [0u8; SAMPLES_PER_FRAME];
+                if let Some((_, own)) = talkers.iter().find(|(t, _)| t == id) {
+                    let mut pcm = [0i16; SAMPLES_PER_FRAME];
+                    mixer.talker_mix(own, &mut pcm);
+                    g711::encode(codec, &pcm, &mut frame);
+                } else {
+                    let slot = match codec {
+                        Codec::Pcmu => 0,
+                        Codec::Pcma => 1,
+                    };
+                    frame = *listener_frames[slot].get_or_insert_with(|| {
+                        let mut f = [0u8; SAMPLES_PER_FRAME];
+                        g711::encode(codec, &listener_pcm, &mut f);
+                        f
+                    });
+                }
+                send_frame(call, &frame, packet, stats, send);
+            }
+        }
+
+        for id in finished {
+            self.flow_input(now, id, Input::PlaybackDone);
+        }
+        // IVR timers run on the media clock; 20 ms is precise enough for digit timeouts.
+        let due: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter_map(|(id, c)| match &c.place {
+                Place::Ivr(f) if f.poll_timeout().is_some_and(|t| t <= now) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in due {
+            if let Some(Place::Ivr(flow)) = self.calls.get_mut(&id).map(|c| &mut c.place) {
+                flow.handle_timeout(now);
+            }
+            self.drive_flow(now, id);
+        }
+        for id in timed_out {
+            let Some(call) = self.calls.get_mut(&id) else {
+                continue;
+            };
+            {
+                let _e = call.span.enter();
+                tracing::info!("no RTP received: hanging up");
+            }
+            if let Place::Conference { conference_id } =
+                std::mem::replace(&mut call.place, Place::Ended)
+            {
+                self.leave_meeting(id, &conference_id);
+            }
+            self.events.push(Event::Hangup {
+                call: id,
+                reason: HangupReason::RtpTimeout,
+            });
+        }
+    }
+}
+
+/// Sends one frame to a call (unless it is on hold) and advances its RTP clock.
+fn send_frame<S>(
+    call: &mut CallMedia<S>,
+    frame: &Frame,
+    packet: &mut [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+    stats: &mut WorkerStats,
+    send: &mut impl FnMut(&S, SocketAddr, &[u8]),
+) {
+    if call.params.direction.we_send()
+        && let Some(remote) = call.remote
+        && let Some(len) = call
+            .sender
+            .write(call.params.payload_type, frame, packet.as_mut_slice())
+        && let Some(bytes) = packet.get(..len)
+    {
+        send(&call.transport, remote, bytes);
+        call.packets_out += 1;
+        stats.packets_out += 1;
+    }
+    call.sender.advance(SAMPLES_PER_FRAME as u32);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::dtmf::{TelephoneEvent, write_event};
+    use crate::sip::sdp::Direction;
+
+    type Sent = Vec<(u32, SocketAddr, Vec<u8>)>;
+
+    fn params(port: u16) -> Negotiated {
+        Negotiated {
+            remote: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            codec: Codec::Pcmu,
+            payload_type: 0,
+            telephone_event: Some(101),
+            direction: Direction::SendRecv,
+            ptime_ms: 20,
+        }
+    }
+
+    fn conference() -> Conference {
+        Conference {
+            organizer_id: 1,
+            conference_id: "123456789".into(),
+            organizer_name: "Ada".into(),
+            start_without_pin: false,
+        }
+    }
+
+    fn assets() -> Arc<Assets> {
+        Arc::new(Assets::bundled().unwrap())
+    }
+
+    struct Bench {
+        workers: Vec<Worker<u32>>,
+        now: Instant,
+    }
+
+    impl Bench {
+        fn new(n: usize) -> Self {
+            let a = assets();
+            Bench {
+                workers: (0..n)
+                    .map(|i| Worker::new(i, n, Arc::clone(&a), WorkerConfig::default()))
+                    .collect(),
+                now: Instant::now(),
+            }
+        }
+
+        fn start(&mut self, worker: usize, id: u64) {
+            let port = 6000 + id as u16;
+            self.workers[worker].handle_command(
+                self.now,
+                Command::Start {
+                    call: CallId(id),
+                    transport: id as u32,
+                    sip_call_id: format!("c{id}"),
+                    params: params(port),
+                },
+            );
+        }
+
+        /// Routes events between workers like the driver does; returns the rest.
+        fn route(&mut self) -> Vec<Event<u32>> {
+            let mut rest = Vec::new();
+            loop {
+                let mut moved = false;
+                for i in 0..self.workers.len() {
+                    let events: Vec<_> = self.workers[i].drain_events().collect();
+                    for e in events {
+                        match e {
+                            Event::Migrate { to, call } => {
+                                moved = true;
+                                self.workers[to].handle_command(self.now, Command::Adopt(call));
+                            }
+                            other => rest.push(other),
+                        }
+                    }
+                }
+                if !moved {
+                    return rest;
+                }
+            }
+        }
+
+        fn worker_of(&self, id: u64) -> usize {
+            self.workers
+                .iter()
+                .position(|w| w.call(CallId(id)).is_some())
+                .expect("call exists")
+        }
+
+        fn command(&mut self, id: u64, c: Command<u32>) {
+            let w = self.worker_of(id);
+            self.workers[w].handle_command(self.now, c);
+        }
+
+        fn join(&mut self, id: u64, organizer: bool) {
+            for d in "123456789#".chars() {
+                self.command(
+                    id,
+                    Command::Digit {
+                        call: CallId(id),
+                        digit: Digit::from_char(d).unwrap(),
+                    },
+                );
+            }
+            self.route();
+            self.command(
+                id,
+                Command::ConferenceFound {
+                    call: CallId(id),
+                    conference: Some(conference()),
+                },
+            );
+            let keys = if organizer { "*12345#" } else { "#" };
+            for d in keys.chars() {
+                self.command(
+                    id,
+                    Command::Digit {
+                        call: CallId(id),
+                        digit: Digit::from_char(d).unwrap(),
+                    },
+                );
+            }
+            if organizer {
+                self.route();
+                self.command(
+                    id,
+                    Command::PinChecked {
+                        call: CallId(id),
+                        ok: true,
+                    },
+                );
+            }
+            self.route();
+        }
+
+        fn tick(&mut self) -> Sent {
+            self.now += Duration::from_millis(20);
+            let mut sent = Vec::new();
+            for w in &mut self.workers {
+                w.tick(self.now, &mut |t: &u32, a: SocketAddr, b: &[u8]| {
+                    sent.push((*t, a, b.to_vec()))
+                });
+            }
+            sent
+        }
+    }
+
+    fn payload(packet: &[u8]) -> &[u8] {
+        &packet[RTP_HEADER_LEN..]
+    }
+
+    #[test]
+    fn a_new_call_hears_the_welcome_prompt_paced_one_frame_per_tick() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        let a = assets();
+        let welcome = a.prompt(Prompt::Welcome).frames(Codec::Pcmu);
+        for frame in &welcome[..5] {
+            let sent = b.tick();
+            assert_eq!(sent.len(), 1, "one packet per tick");
+            assert_eq!(
+                sent[0].1,
+                SocketAddr::from(([127, 0, 0, 1], 6001)),
+                "to the SDP address"
+            );
+            assert_eq!(payload(&sent[0].2), &frame[..]);
+        }
+    }
+
+    #[test]
+    fn rtp_header_counts_up_by_one_packet_and_160_samples() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        let p1 = b.tick().remove(0).2;
+        let p2 = b.tick().remove(0).2;
+        let a = rtp::parse(&p1).unwrap();
+        let c = rtp::parse(&p2).unwrap();
+        assert!(a.marker, "first packet of the stream is marked");
+        assert!(!c.marker);
+        assert_eq!(c.sequence, a.sequence.wrapping_add(1));
+        assert_eq!(c.timestamp, a.timestamp.wrapping_add(160));
+        assert_eq!(a.ssrc, c.ssrc);
+        assert_eq!(a.payload_type, 0);
+    }
+
+    #[test]
+    fn rfc4733_digits_reach_the_ivr_once_each() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        let caller: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let mut seq = 100u16;
+        for (i, key) in "42#".chars().enumerate() {
+            let ts = 1000 + i as u32 * 2000;
+            for n in 0..6u16 {
+                let ev = TelephoneEvent {
+                    event: Digit::from_char(key).unwrap().event(),
+                    end: n >= 3,
+                    volume: 10,
+                    duration: 160 * (n + 1),
+                };
+                let mut pl = [0u8; 4];
+                write_event(&ev, &mut pl);
+                let mut pkt = vec![0x80, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+                pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+                pkt[4..8].copy_from_slice(&ts.to_be_bytes());
+                pkt.extend_from_slice(&pl);
+                seq += 1;
+                b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+                // The end packet is sent three times; duplicates must not count.
+                b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+            }
+        }
+        assert_eq!(b.workers[0].stats().digits, 3);
+        let events = b.route();
+        assert!(
+            matches!(events.as_slice(), [Event::LookupConference { digits, .. }] if digits == "42"),
+            "one lookup for 42#"
+        );
+    }
+
+    #[test]
+    fn symmetric_rtp_latches_to_the_first_source_and_ignores_others() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        let real: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let intruder: SocketAddr = "127.0.0.1:7777".parse().unwrap();
+        let pkt = |seq: u16| {
+            let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&[0xFF; 160]);
+            p
+        };
+        b.workers[0].handle_rtp(b.now, CallId(1), real, &pkt(1));
+        b.workers[0].handle_rtp(b.now, CallId(1), intruder, &pkt(2));
+        assert_eq!(b.workers[0].stats().foreign_packets, 1);
+        let sent = b.tick();
+        assert_eq!(sent[0].1, real, "sends to where RTP really comes from");
+        b.workers[0].handle_rtp(b.now, CallId(1), real, b"\x00garbage");
+        assert_eq!(b.workers[0].stats().bad_packets, 1);
+    }
+
+    #[test]
+    fn lobby_callers_hear_hold_music_and_the_organizer_moves_them_all_in_one_tick() {
+        // Two workers: calls start on both and migrate to the meeting's owner.
+        let mut b = Bench::new(2);
+        for id in 1..=40u64 {
+            b.start((id % 2) as usize, id);
+            b.join(id, false);
+        }
+        let owner = owner_of("123456789", 2);
+        for id in 1..=40u64 {
+            assert_eq!(b.worker_of(id), owner, "call {id} lives with its meeting");
+        }
+        assert_eq!(b.workers[owner].meeting_sizes("123456789"), Some((40, 0)));
+        // Nothing but the lobby prompt / hold music is sent to them.
+        let a = assets();
+        let lobby = a.prompt(Prompt::LobbyWait).frames(Codec::Pcmu);
+        for p in b.tick() {
+            assert_eq!(payload(&p.2), &lobby[0][..]);
+        }
+        b.start(1 - owner, 99);
+        b.join(99, true);
+        assert_eq!(
+            b.workers[owner].meeting_sizes("123456789"),
+            Some((0, 41)),
+            "the whole lobby moved"
+        );
+        // The organizer talks; in the very next tick everyone hears it.
+        let org: SocketAddr = "127.0.0.1:7099".parse().unwrap();
+        for seq in 0..4u16 {
+            let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 99];
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&[0x20; 160]);
+            b.workers[owner].handle_rtp(b.now, CallId(99), org, &p);
+        }
+        let sent = b.tick();
+        let heard: Vec<&(u32, SocketAddr, Vec<u8>)> =
+            sent.iter().filter(|(t, _, _)| *t != 99).collect();
+        assert_eq!(heard.len(), 40);
+        for (_, _, p) in &heard {
+            assert_eq!(
+                payload(p),
+                &[0x20; 160][..],
+                "every lobby caller hears the organizer in the same tick"
+            );
+        }
+        let to_org = sent.iter().find(|(t, _, _)| *t == 99).unwrap();
+        assert_eq!(
+            payload(&to_org.2),
+            &[0xFF; 160][..],
+            "the organizer does not hear themselves"
+        );
+    }
+
+    #[test]
+    fn the_last_caller_leaving_ends_the_meeting() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        b.join(1, true);
+        b.start(0, 2);
+        b.join(2, false);
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((0, 2)));
+        b.command(1, Command::Stop { call: CallId(1) });
+        assert_eq!(
+            b.workers[0].meeting_sizes("123456789"),
+            Some((0, 1)),
+            "goes on without the organizer"
+        );
+        b.command(2, Command::Stop { call: CallId(2) });
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), None);
+        assert!(b.route().iter().all(|e| matches!(e, Event::Closed { .. })));
+        b.start(0, 3);
+        b.join(3, false);
+        assert_eq!(
+            b.workers[0].meeting_sizes("123456789"),
+            Some((1, 0)),
+            "a new caller waits again"
+        );
+    }
+
+    #[test]
+    fn a_call_without_rtp_is_hung_up_after_the_timeout() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        b.join(1, false);
+        b.route();
+        for _ in 0..(60_000 / 20 - 2) {
+            b.tick();
+        }
+        assert!(b.route().is_empty(), "not before 60 s");
+        for _ in 0..10 {
+            b.tick();
+        }
+        let events = b.route();
+        assert!(
+            matches!(
+                events.as_slice(),
+                [Event::Hangup {
+                    reason: HangupReason::RtpTimeout,
+                    ..
+                }]
+            ),
+            "exactly one hangup, got {} events",
+            events.len()
+        );
+        assert_eq!(
+            b.workers[0].meeting_sizes("123456789"),
+            None,
+            "left the lobby at once"
+        );
+    }
+
+    #[test]
+    fn a_call_on_hold_sends_nothing() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        let mut held = params(6001);
+        held.direction = Direction::RecvOnly;
+        b.command(
+            1,
+            Command::Update {
+                call: CallId(1),
+                params: held,
+            },
+        );
+        assert!(b.tick().is_empty());
+        b.command(
+            1,
+            Command::Update {
+                call: CallId(1),
+                params: params(6001),
+            },
+        );
+        let sent = b.tick();
+        assert!(rtp::parse(&sent[0].2).unwrap().marker, "marker after hold");
+    }
+}

@@ -1,0 +1,385 @@
+//! `dialbridge serve`: wires the SIP endpoint, the media workers and the directory together.
+//!
+//! Three kinds of owner, each with its own state: the SIP task (endpoint, transactions,
+//! dialogs), the media worker threads (RTP, IVR, meetings) and the directory task (database,
+//! PIN checks). They talk only through channels.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::call::CallId;
+use crate::config::ServeConfig;
+use crate::directory::Directory;
+use crate::media::assets::{AssetError, Assets};
+use crate::media::driver::{self, ControlEvent, MediaHandle, MediaStartError, MediaTransport};
+use crate::media::ports::PortPool;
+use crate::media::worker::{Command, WorkerConfig};
+use crate::sip::endpoint::{Endpoint, EndpointConfig, Event};
+use crate::sip::sdp::LocalMedia;
+
+/// Largest SIP datagram we accept (RFC 3261 §18.1.1 allows up to 65,535 over UDP).
+const MAX_SIP_DATAGRAM: usize = 65_535;
+/// Datagrams handled per wake-up before timers and events get their turn.
+const RECV_BATCH: usize = 64;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The SIP port could not be bound.
+    #[error("cannot listen for SIP on {addr}: {source}")]
+    SipListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The RTP range cannot hold a single call.
+    #[error("cannot use RTP ports {range}: {reason}")]
+    RtpPorts {
+        /// The range.
+        range: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database or key could not be opened.
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+    /// Prompts or hold music could not be loaded.
+    #[error(transparent)]
+    Assets(#[from] AssetError),
+    /// The media workers could not start.
+    #[error(transparent)]
+    Media(#[from] MediaStartError),
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// A running bridge's addresses, reported once everything is bound.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    /// The SIP UDP address actually bound.
+    pub sip: SocketAddr,
+}
+
+/// Opens everything, then serves until SIGINT/SIGTERM. `on_ready` runs once bound.
+pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(), ServeError> {
+    raise_fd_limit();
+    let directory = Directory::open(&config.data_dir).await?;
+    let assets = Arc::new(match &config.assets_dir {
+        Some(dir) => Assets::from_dir(dir)?,
+        None => Assets::bundled()?,
+    });
+    let socket =
+        UdpSocket::bind(config.sip_listen)
+            .await
+            .map_err(|source| ServeError::SipListen {
+                addr: config.sip_listen,
+                source,
+            })?;
+    let bound = Bound {
+        sip: socket.local_addr().unwrap_or(config.sip_listen),
+    };
+    let bind_ip = config.sip_listen.ip();
+    let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
+    if pool.capacity() == 0 {
+        return Err(ServeError::RtpPorts {
+            range: config.rtp_ports.to_string(),
+            reason: "no even port in the range".into(),
+        });
+    }
+    // Fail now, not at the first call, if the range cannot be bound at all.
+    match pool.bind(bind_ip) {
+        Ok(probe) => drop(probe),
+        Err(err) => {
+            return Err(ServeError::RtpPorts {
+                range: config.rtp_ports.to_string(),
+                reason: err.to_string(),
+            });
+        }
+    }
+
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let worker_config = WorkerConfig {
+        ivr: config.ivr.clone(),
+        rtp_timeout: config.rtp_timeout,
+        ..WorkerConfig::default()
+    };
+    let (media, threads) = driver::start(config.media_threads, assets, worker_config, control_tx)?;
+
+    let (hangup_tx, hangup_rx) = mpsc::unbounded_channel();
+    let directory_task = tokio::spawn(serve_directory(
+        directory.clone(),
+        Arc::clone(&media),
+        control_rx,
+        hangup_tx,
+    ));
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Signals)?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = sigterm.recv() => {}
+        }
+    };
+
+    tracing::info!(sip = %bound.sip, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
+    on_ready(&bound);
+
+    let endpoint = Endpoint::new(EndpointConfig {
+        timers: config.timers,
+        answer_delay: config.answer_delay,
+        server_name: "dialbridge".into(),
+        sip_port: bound.sip.port(),
+    });
+    let mut sip = SipDriver {
+        socket,
+        endpoint,
+        media: Arc::clone(&media),
+        pool,
+        bind_ip,
+        media_ip: config
+            .media_ip
+            .or((!bind_ip.is_unspecified()).then_some(bind_ip)),
+        pending: HashMap::new(),
+        route_cache: HashMap::new(),
+    };
+    sip.run(hangup_rx, shutdown).await;
+
+    tracing::info!("shutting down");
+    media.shutdown();
+    for t in threads {
+        let _ = t.join();
+    }
+    directory_task.abort();
+    directory.close().await;
+    Ok(())
+}
+
+/// Lets the process hold one socket per call: raise the soft descriptor limit to the hard one.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Answers the media workers' directory questions off the media path.
+async fn serve_directory(
+    directory: Directory,
+    media: Arc<MediaHandle>,
+    mut events: mpsc::UnboundedReceiver<ControlEvent>,
+    hangups: mpsc::UnboundedSender<CallId>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            ControlEvent::LookupConference { call, digits } => {
+                let directory = directory.clone();
+                let media = Arc::clone(&media);
+                tokio::spawn(async move {
+                    let conference = match directory.lookup_conference(&digits).await {
+                        Ok(found) => found,
+                        Err(err) => {
+                            tracing::error!(call = call.0, error = %err, "conference lookup failed");
+                            None
+                        }
+                    };
+                    media.send(call, Command::ConferenceFound { call, conference });
+                });
+            }
+            ControlEvent::VerifyPin {
+                call,
+                conference,
+                pin,
+            } => {
+                let directory = directory.clone();
+                let media = Arc::clone(&media);
+                tokio::spawn(async move {
+                    let ok = match directory.verify_pin(conference.organizer_id, &pin).await {
+                        Ok(ok) => ok,
+                        Err(err) => {
+                            tracing::error!(call = call.0, error = %err, "PIN check failed");
+                            false
+                        }
+                    };
+                    drop(pin);
+                    tracing::info!(call = call.0, conference = %conference.conference_id, accepted = ok, "organizer PIN checked");
+                    media.send(call, Command::PinChecked { call, ok });
+                });
+            }
+            ControlEvent::Hangup { call, reason } => {
+                tracing::debug!(call = call.0, ?reason, "media asks for hangup");
+                let _ = hangups.send(call);
+            }
+        }
+    }
+}
+
+struct SipDriver {
+    socket: UdpSocket,
+    endpoint: Endpoint,
+    media: Arc<MediaHandle>,
+    pool: Arc<PortPool>,
+    bind_ip: IpAddr,
+    media_ip: Option<IpAddr>,
+    /// Media sockets of answered calls whose offer/answer has not completed yet.
+    pending: HashMap<CallId, (MediaTransport, String)>,
+    route_cache: HashMap<IpAddr, IpAddr>,
+}
+
+impl SipDriver {
+    async fn run(
+        &mut self,
+        mut hangups: mpsc::UnboundedReceiver<CallId>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut buf = vec![0u8; MAX_SIP_DATAGRAM];
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = self.endpoint.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, source)) = received {
+                        let now = Instant::now();
+                        self.endpoint.handle_datagram(now, source, buf.get(..n).unwrap_or_default());
+                        for _ in 1..RECV_BATCH {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((n, source)) => self.endpoint.handle_datagram(now, source, buf.get(..n).unwrap_or_default()),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                Some(call) = hangups.recv() => {
+                    self.endpoint.hangup(Instant::now(), call);
+                }
+                _ = sleep => {
+                    self.endpoint.handle_timeout(Instant::now());
+                }
+                _ = &mut shutdown => {
+                    break;
+                }
+            }
+            self.process_events();
+            self.flush().await;
+        }
+        // Say goodbye properly to everyone still connected.
+        let now = Instant::now();
+        self.endpoint.hangup_all(now);
+        self.process_events();
+        self.flush().await;
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            if let Err(err) = self.socket.send_to(&t.bytes, t.dest).await {
+                tracing::debug!(dest = %t.dest, error = %err, "SIP send failed");
+            }
+        }
+    }
+
+    fn local_ip_towards(&mut self, peer: IpAddr) -> IpAddr {
+        if let Some(ip) = self.media_ip {
+            return ip;
+        }
+        if let Some(ip) = self.route_cache.get(&peer) {
+            return *ip;
+        }
+        // Connecting a UDP socket sends nothing; it only asks the kernel for the route.
+        let unspecified: IpAddr = if peer.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        };
+        let ip = std::net::UdpSocket::bind((unspecified, 0))
+            .and_then(|s| s.connect((peer, 9)).map(|_| s))
+            .and_then(|s| s.local_addr())
+            .map(|a| a.ip())
+            .unwrap_or(peer);
+        if self.route_cache.len() > 4096 {
+            self.route_cache.clear();
+        }
+        self.route_cache.insert(peer, ip);
+        ip
+    }
+
+    fn process_events(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
+            let now = Instant::now();
+            match event {
+                Event::IncomingCall {
+                    call,
+                    sip_call_id,
+                    source,
+                    from_user,
+                } => {
+                    let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
+                        .entered();
+                    let bound = self
+                        .pool
+                        .bind(self.bind_ip)
+                        .map_err(|e| e.to_string())
+                        .and_then(|(sock, lease)| {
+                            let port = lease.port();
+                            MediaTransport::new(sock, Some(lease))
+                                .map(|t| (t, port))
+                                .map_err(|e| e.to_string())
+                        });
+                    match bound {
+                        Ok((transport, port)) => {
+                            let ip = self.local_ip_towards(source.ip());
+                            let local = LocalMedia {
+                                ip,
+                                port,
+                                session_id: rand::random::<u32>().into(),
+                                session_version: 1,
+                            };
+                            tracing::info!(%source, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
+                            self.pending.insert(call, (transport, sip_call_id));
+                            self.endpoint.accept(now, call, local);
+                        }
+                        Err(err) => {
+                            tracing::warn!(%source, error = %err, "no media port: refusing call with 503");
+                            self.endpoint.reject(now, call, 503, Some(5));
+                        }
+                    }
+                }
+                Event::MediaUpdate { call, params } => {
+                    if let Some((transport, sip_call_id)) = self.pending.remove(&call) {
+                        self.media.start_call(call, transport, sip_call_id, params);
+                    } else {
+                        self.media.send(call, Command::Update { call, params });
+                    }
+                }
+                Event::Dtmf { call, digit } => {
+                    self.media.send(call, Command::Digit { call, digit });
+                }
+                Event::CallEnded { call, reason } => {
+                    tracing::info!(call = call.0, reason = reason.as_str(), "call ended");
+                    if self.pending.remove(&call).is_none() {
+                        self.media.send(call, Command::Stop { call });
+                    }
+                }
+            }
+        }
+    }
+}

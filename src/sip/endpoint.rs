@@ -1,0 +1,1982 @@
+//! The bridge's SIP user agent server, sans-IO: datagrams and the clock in, datagrams and
+//! call events out.
+//!
+//! It owns every transaction (RFC 3261 §17), every dialog (§12) and each call's signalling
+//! state. The application (the tokio driver) answers `Event::IncomingCall` with `accept` or
+//! `reject`, and asks for `hangup`; media details travel as `Event::MediaUpdate`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::call::{CallId, EndReason};
+use crate::media::dtmf::{self, Digit};
+use crate::sip::header::{SipUri, UriScheme, Via};
+use crate::sip::message::{self, HeaderName, Message, Method, ParseError, StartLine};
+use crate::sip::sdp::{self, LocalMedia, Negotiated};
+use crate::sip::transaction::{
+    ClientResponse, InviteServer, NonInviteClient, NonInviteServer, TimerOutcome, Timers,
+};
+
+/// Methods we implement, for `Allow`.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+/// Bodies we understand, for `Accept`.
+pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
+/// RFC 3261 §8.1.1.7 magic cookie that marks a branch as globally unique.
+const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// Settings of the SIP endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Transaction timer base values.
+    pub timers: Timers,
+    /// Ring this long (180 Ringing) before answering; zero answers at once.
+    pub answer_delay: Duration,
+    /// The `Server`/`User-Agent` value: a product name, never a version.
+    pub server_name: String,
+    /// The port we listen on, for `Via` and `Contact`.
+    pub sip_port: u16,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            timers: Timers::default(),
+            answer_delay: Duration::ZERO,
+            server_name: "dialbridge".into(),
+            sip_port: 5060,
+        }
+    }
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub dest: SocketAddr,
+    /// What.
+    pub bytes: Vec<u8>,
+}
+
+/// What the endpoint tells the application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A new call wants an answer: call `accept` (with a media port) or `reject`.
+    IncomingCall {
+        /// Our handle for it.
+        call: CallId,
+        /// The SIP Call-ID (for logs).
+        sip_call_id: String,
+        /// Where the INVITE came from.
+        source: SocketAddr,
+        /// The user part of the From URI (the calling number), if any.
+        from_user: Option<String>,
+    },
+    /// Offer/answer completed (first time: start media; later: re-INVITE changes).
+    MediaUpdate {
+        /// Which call.
+        call: CallId,
+        /// What was agreed.
+        params: Negotiated,
+    },
+    /// A DTMF digit arrived in a SIP INFO.
+    Dtmf {
+        /// Which call.
+        call: CallId,
+        /// The key.
+        digit: Digit,
+    },
+    /// The call is over; its media can be released.
+    CallEnded {
+        /// Which call.
+        call: CallId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Counters for operators and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams handled.
+    pub datagrams: u64,
+    /// Datagrams dropped as unparseable garbage.
+    pub garbage: u64,
+    /// Requests answered with 400.
+    pub bad_requests: u64,
+    /// Responses re-sent because a request was retransmitted.
+    pub retransmitted_requests: u64,
+    /// Responses that matched no transaction (dropped).
+    pub stray_responses: u64,
+}
+
+/// Identifies a server transaction (RFC 3261 §17.2.3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TxKey {
+    branch: String,
+    sent_by: String,
+    /// ACK is folded into INVITE; CANCEL keeps its own.
+    method: Method,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum TimerRef {
+    Invite(u64),
+    Other(u64),
+    Client(u64),
+    Answer(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// Waiting for the application's `accept`/`reject`.
+    Offered,
+    /// Accepted: 180 sent, the 200 goes out at `answer_at`.
+    Ringing,
+    /// 200 sent, waiting for the ACK.
+    Answered,
+    /// ACK received: the call is up.
+    Confirmed,
+}
+
+#[derive(Debug)]
+struct CallSig {
+    sip_call_id: String,
+    local_tag: String,
+    /// The peer's From value, as received (our To in requests we send).
+    remote_from: String,
+    /// Our To value with our tag (our From in requests we send).
+    local_to: String,
+    remote_target: String,
+    route_set: Vec<String>,
+    /// Where the INVITE came from: in-dialog requests go back there.
+    peer: SocketAddr,
+    local_cseq: u32,
+    remote_cseq: u32,
+    state: CallState,
+    /// The INVITE being answered (initial or re-INVITE), with its Via already stamped.
+    invite: Option<Message>,
+    invite_tx: Option<u64>,
+    invite_cseq: u32,
+    local: Option<LocalMedia>,
+    /// We sent an offer in our 2xx: the answer comes in the ACK.
+    offer_pending: bool,
+    hangup_pending: bool,
+    answer_at: Option<Instant>,
+}
+
+/// The SIP user agent server.
+pub struct Endpoint {
+    config: EndpointConfig,
+    next_id: u64,
+    invite_txs: HashMap<u64, (InviteServer, Option<CallId>)>,
+    other_txs: HashMap<u64, NonInviteServer>,
+    /// Each server transaction's key, so forgetting one is a direct removal.
+    tx_keys: HashMap<u64, TxKey>,
+    client_txs: HashMap<u64, (NonInviteClient, String)>,
+    tx_index: HashMap<TxKey, u64>,
+    client_index: HashMap<String, u64>,
+    calls: HashMap<CallId, CallSig>,
+    dialogs: HashMap<(String, String), CallId>,
+    timers: BinaryHeap<Reverse<(Instant, TimerRef)>>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: EndpointStats,
+}
+
+fn random_token(len: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    (0..len)
+        .map(|_| char::from(HEX[usize::from(rand::random::<u8>() & 0x0f)]))
+        .collect()
+}
+
+/// Adds `;tag=` to a To value unless it has one, keeping the received text as it was.
+fn with_tag(to_value: &str, tag: &str) -> String {
+    format!("{to_value};tag={tag}")
+}
+
+impl Endpoint {
+    /// An endpoint with no calls.
+    pub fn new(config: EndpointConfig) -> Self {
+        Endpoint {
+            config,
+            next_id: 1,
+            invite_txs: HashMap::new(),
+            other_txs: HashMap::new(),
+            tx_keys: HashMap::new(),
+            client_txs: HashMap::new(),
+            tx_index: HashMap::new(),
+            client_index: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            timers: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Calls that exist (any state).
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Live transactions (for tests and memory accounting).
+    pub fn transaction_count(&self) -> usize {
+        self.invite_txs.len() + self.other_txs.len() + self.client_txs.len()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must run next (may be early; never late).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn schedule(&mut self, at: Option<Instant>, timer: TimerRef) {
+        if let Some(at) = at {
+            self.timers.push(Reverse((at, timer)));
+        }
+    }
+
+    fn send(&mut self, dest: SocketAddr, bytes: Vec<u8>) {
+        self.transmits.push_back(Transmit { dest, bytes });
+    }
+
+    /// One datagram arrived from `source`.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        self.stats.datagrams += 1;
+        let msg = match message::parse(datagram, message::Framing::Datagram) {
+            Ok((msg, _used)) => msg,
+            Err(ParseError::KeepAlive) => return,
+            Err(err) => {
+                self.on_unparseable(now, source, datagram, err);
+                return;
+            }
+        };
+        match msg.start {
+            StartLine::Request { .. } => self.handle_request(now, source, msg),
+            StartLine::Response { code, .. } => self.handle_response(now, code, &msg),
+        }
+    }
+
+    /// A datagram our parser rejected: answer it (400, 513…) when it is recognisably a
+    /// request whose Via we can read, else drop it as garbage.
+    fn on_unparseable(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        err: ParseError,
+    ) {
+        let salvaged = err
+            .response_code()
+            .and_then(|code| message::salvage(datagram).map(|m| (code, m)));
+        if let Some((code, msg)) = salvaged
+            && msg.method().is_some_and(|m| *m != Method::Ack)
+            && let Ok(via) = msg.top_via()
+        {
+            let dest = response_destination(source, &via);
+            let reason = if code == 400 {
+                "Bad Request - Malformed Message"
+            } else {
+                message::reason_phrase(code)
+            };
+            self.stats.bad_requests += 1;
+            tracing::debug!(%source, error = %err, code, "answered a malformed request");
+            self.reply_stateless(now, &msg, dest, code, reason, &[]);
+            return;
+        }
+        self.stats.garbage += 1;
+        tracing::debug!(%source, error = %err, "dropped unparseable datagram");
+    }
+
+    fn handle_request(&mut self, now: Instant, source: SocketAddr, mut msg: Message) {
+        let Ok(mut via) = msg.top_via() else {
+            // Without a Via there is nowhere to send a response (§8.2.6.2 needs it).
+            self.stats.garbage += 1;
+            return;
+        };
+        stamp_via(&mut msg, &mut via, source);
+        let dest = response_destination(source, &via);
+        let Some(method) = msg.method().cloned() else {
+            return;
+        };
+
+        if !msg.version().eq_ignore_ascii_case("SIP/2.0") {
+            if method != Method::Ack {
+                self.reply_stateless(now, &msg, dest, 505, "Version Not Supported", &[]);
+            }
+            return;
+        }
+        if let Some(Ok(uri)) = msg.request_uri().map(SipUri::parse)
+            && matches!(uri.scheme, UriScheme::Other(_))
+        {
+            if method != Method::Ack {
+                self.reply_stateless(now, &msg, dest, 416, "Unsupported URI Scheme", &[]);
+            }
+            return;
+        }
+        // Mandatory headers and their syntax (§8.1.1, §8.2.2): without them no transaction
+        // or dialog can be found, so the request is refused before anything else.
+        if let Err(err) = msg.validate() {
+            if method != Method::Ack {
+                self.stats.bad_requests += 1;
+                let reason: String = format!("Bad Request - {err}").chars().take(120).collect();
+                tracing::debug!(%source, error = %err, "refused a malformed request");
+                self.reply_stateless(now, &msg, dest, 400, &reason, &[]);
+            }
+            return;
+        }
+
+        let key = tx_key(&msg, &via, &method);
+        match method {
+            Method::Ack => return self.handle_ack(now, &msg, key),
+            Method::Cancel => return self.handle_cancel(now, &msg, dest, key),
+            _ => {}
+        }
+        // A retransmission of a request we know: repeat the answer, create nothing new.
+        if let Some(&id) = self.tx_index.get(&key) {
+            self.stats.retransmitted_requests += 1;
+            let resend = if method == Method::Invite {
+                self.invite_txs
+                    .get(&id)
+                    .and_then(|(tx, _)| tx.on_retransmission())
+                    .map(|(d, b)| (d, b.to_vec()))
+            } else {
+                self.other_txs
+                    .get(&id)
+                    .and_then(|tx| tx.on_retransmission())
+                    .map(|(d, b)| (d, b.to_vec()))
+            };
+            if let Some((d, b)) = resend {
+                self.send(d, b);
+            }
+            return;
+        }
+
+        // Extensions we do not support must be refused, not ignored (§8.2.2.3).
+        let required = msg.tokens(&HeaderName::Require);
+        if !required.is_empty() {
+            let unsupported = required.join(", ");
+            self.reply_stateful(
+                now,
+                &msg,
+                dest,
+                key,
+                420,
+                "Bad Extension",
+                &[(HeaderName::Unsupported, unsupported)],
+            );
+            return;
+        }
+
+        match method {
+            Method::Invite => self.handle_invite(now, msg, source, dest, key),
+            Method::Bye => self.handle_bye(now, &msg, dest, key),
+            Method::Info => self.handle_info(now, &msg, dest, key),
+            Method::Options => {
+                let headers = [
+                    (HeaderName::Allow, ALLOW.to_string()),
+                    (HeaderName::Accept, ACCEPT.to_string()),
+                ];
+                self.reply_stateful(now, &msg, dest, key, 200, "OK", &headers);
+            }
+            Method::Extension(_) => {
+                self.reply_stateful(now, &msg, dest, key, 501, "Not Implemented", &[]);
+            }
+            _ => {
+                let headers = [(HeaderName::Allow, ALLOW.to_string())];
+                self.reply_stateful(now, &msg, dest, key, 405, "Method Not Allowed", &headers);
+            }
+        }
+    }
+
+    fn dialog_call(&self, msg: &Message) -> Option<CallId> {
+        let to_tag = msg.to_header().ok()?.tag()?.to_string();
+        let call_id = msg.call_id()?.to_string();
+        self.dialogs.get(&(call_id, to_tag)).copied()
+    }
+
+    fn handle_invite(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        source: SocketAddr,
+        dest: SocketAddr,
+        key: TxKey,
+    ) {
+        let has_to_tag = msg
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().map(str::to_owned));
+        if has_to_tag.is_some() {
+            self.handle_reinvite(now, msg, dest, key);
+            return;
+        }
+        let tx_id = self.next_id();
+        self.index_tx(key, tx_id);
+        self.invite_txs
+            .insert(tx_id, (InviteServer::new(dest, self.config.timers), None));
+        // 100 Trying at once stops the caller's INVITE retransmissions (§17.2.1).
+        let trying = self.build_response(&msg, 100, "Trying", None, &[], None);
+        if let Some((tx, _)) = self.invite_txs.get_mut(&tx_id) {
+            tx.send_provisional(trying.clone());
+        }
+        self.send(dest, trying);
+
+        if !msg.body.is_empty() && !msg.content_type_is("application/sdp") {
+            let headers = [(HeaderName::Accept, "application/sdp".to_string())];
+            let tag = random_token(16);
+            self.final_invite_response(
+                now,
+                tx_id,
+                &msg,
+                415,
+                "Unsupported Media Type",
+                Some(&tag),
+                &headers,
+                None,
+            );
+            return;
+        }
+        if !msg.body.is_empty() {
+            // Check the offer before bothering the application: no common codec is a 488.
+            let probe = LocalMedia {
+                ip: IpAddr::from([127, 0, 0, 1]),
+                port: 9,
+                session_id: 0,
+                session_version: 0,
+            };
+            if let Err(err) = sdp::answer(&msg.body, &probe) {
+                let code = err.status_code();
+                let reason = if code == 400 {
+                    "Bad Request - Malformed SDP"
+                } else {
+                    message::reason_phrase(code)
+                };
+                tracing::info!(call_id = msg.call_id().unwrap_or(""), error = %err, "offer refused");
+                let tag = random_token(16);
+                self.final_invite_response(now, tx_id, &msg, code, reason, Some(&tag), &[], None);
+                return;
+            }
+        }
+
+        let id = CallId(self.next_id());
+        let local_tag = random_token(16);
+        let sip_call_id = msg.call_id().unwrap_or_default().to_string();
+        let from = msg.from_header().ok();
+        let remote_from = msg
+            .header(&HeaderName::From)
+            .unwrap_or_default()
+            .to_string();
+        let local_to = with_tag(msg.header(&HeaderName::To).unwrap_or_default(), &local_tag);
+        let remote_target = match msg.contact() {
+            Ok(Some(c)) => c.uri,
+            _ => from.as_ref().map(|f| f.uri.clone()).unwrap_or_default(),
+        };
+        let route_set = msg
+            .headers_named(&HeaderName::RecordRoute)
+            .flat_map(|v| {
+                crate::sip::header::split_comma_list(v)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let from_user = from
+            .as_ref()
+            .and_then(|f| SipUri::parse(&f.uri).ok())
+            .and_then(|u| u.user);
+        let invite_cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+        if let Some((_, call)) = self.invite_txs.get_mut(&tx_id) {
+            *call = Some(id);
+        }
+        self.dialogs
+            .insert((sip_call_id.clone(), local_tag.clone()), id);
+        self.calls.insert(
+            id,
+            CallSig {
+                sip_call_id: sip_call_id.clone(),
+                local_tag,
+                remote_from,
+                local_to,
+                remote_target,
+                route_set,
+                peer: source,
+                local_cseq: rand::random::<u16>().into(),
+                remote_cseq: invite_cseq,
+                state: CallState::Offered,
+                invite: Some(msg),
+                invite_tx: Some(tx_id),
+                invite_cseq,
+                local: None,
+                offer_pending: false,
+                hangup_pending: false,
+                answer_at: None,
+            },
+        );
+        self.events.push_back(Event::IncomingCall {
+            call: id,
+            sip_call_id,
+            source,
+            from_user,
+        });
+    }
+
+    fn handle_reinvite(&mut self, now: Instant, msg: Message, dest: SocketAddr, key: TxKey) {
+        let Some(id) = self.dialog_call(&msg) else {
+            self.reply_stateful(
+                now,
+                &msg,
+                dest,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+            );
+            return;
+        };
+        let cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if cseq <= call.remote_cseq {
+            self.reply_stateful(
+                now,
+                &msg,
+                dest,
+                key,
+                500,
+                "Server Internal Error - CSeq Out of Order",
+                &[],
+            );
+            return;
+        }
+        if call.state != CallState::Confirmed {
+            // §14.2: an INVITE while ours is still being answered is retried later.
+            let headers = [(HeaderName::RetryAfter, "1".to_string())];
+            self.reply_stateful(
+                now,
+                &msg,
+                dest,
+                key,
+                500,
+                "Server Internal Error - Previous INVITE Pending",
+                &headers,
+            );
+            return;
+        }
+        if !msg.body.is_empty() && !msg.content_type_is("application/sdp") {
+            let headers = [(HeaderName::Accept, "application/sdp".to_string())];
+            self.reply_stateful(
+                now,
+                &msg,
+                dest,
+                key,
+                415,
+                "Unsupported Media Type",
+                &headers,
+            );
+            return;
+        }
+        let Some(mut local) = call.local else {
+            return;
+        };
+        local.session_version += 1;
+        let local_tag = call.local_tag.clone();
+        let (body, params, offer_pending) = if msg.body.is_empty() {
+            (sdp::offer(&local).into_bytes(), None, true)
+        } else {
+            match sdp::answer(&msg.body, &local) {
+                Ok((neg, answer)) => (answer.into_bytes(), Some(neg), false),
+                Err(err) => {
+                    let code = err.status_code();
+                    let reason = if code == 400 {
+                        "Bad Request - Malformed SDP"
+                    } else {
+                        message::reason_phrase(code)
+                    };
+                    // The old media keeps running: a refused re-INVITE changes nothing (§14.2).
+                    self.reply_stateful(now, &msg, dest, key, code, reason, &[]);
+                    return;
+                }
+            }
+        };
+        let tx_id = self.next_id();
+        self.index_tx(key, tx_id);
+        self.invite_txs.insert(
+            tx_id,
+            (InviteServer::new(dest, self.config.timers), Some(id)),
+        );
+        let contact = self.contact(local.ip);
+        let headers = [
+            (HeaderName::Contact, contact),
+            (HeaderName::Allow, ALLOW.to_string()),
+        ];
+        self.final_invite_response(
+            now,
+            tx_id,
+            &msg,
+            200,
+            "OK",
+            Some(&local_tag),
+            &headers,
+            Some(&body),
+        );
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.remote_cseq = cseq;
+            call.invite_cseq = cseq;
+            call.invite_tx = Some(tx_id);
+            call.local = Some(local);
+            call.offer_pending = offer_pending;
+            call.state = CallState::Answered;
+            if let Ok(Some(c)) = msg.contact() {
+                call.remote_target = c.uri;
+            }
+        }
+        if let Some(params) = params {
+            self.events
+                .push_back(Event::MediaUpdate { call: id, params });
+        }
+    }
+
+    fn handle_ack(&mut self, now: Instant, msg: &Message, key: TxKey) {
+        // ACK for a 3xx–6xx: same branch as the INVITE (§17.2.3).
+        if let Some(&tx_id) = self.tx_index.get(&key)
+            && let Some((tx, _)) = self.invite_txs.get_mut(&tx_id)
+            && !tx.is_proceeding()
+            && !matches!(
+                tx.state(),
+                crate::sip::transaction::InviteServerState::Accepted { .. }
+            )
+        {
+            tx.on_ack(now);
+            let next = tx.next_timeout();
+            self.schedule(next, TimerRef::Invite(tx_id));
+            return;
+        }
+        // ACK for a 2xx: a request of its own within the dialog (§13.3.1.4).
+        let Some(id) = self.dialog_call(msg) else {
+            return;
+        };
+        let cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state != CallState::Answered || cseq != call.invite_cseq {
+            return; // a retransmitted ACK
+        }
+        call.state = CallState::Confirmed;
+        call.invite = None;
+        if let Some(tx_id) = call.invite_tx
+            && let Some((tx, _)) = self.invite_txs.get_mut(&tx_id)
+        {
+            tx.on_2xx_ack();
+        }
+        let offer_pending = std::mem::take(&mut call.offer_pending);
+        let hangup_pending = call.hangup_pending;
+        if offer_pending {
+            match sdp::read_answer(&msg.body) {
+                Ok(params) => self
+                    .events
+                    .push_back(Event::MediaUpdate { call: id, params }),
+                Err(err) => {
+                    tracing::info!(call_id = %call.sip_call_id, error = %err, "answer in ACK unusable: hanging up");
+                    self.send_bye(now, id);
+                    return;
+                }
+            }
+        }
+        if hangup_pending {
+            self.send_bye(now, id);
+        }
+    }
+
+    fn handle_cancel(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
+        let invite_key = TxKey {
+            method: Method::Invite,
+            ..key.clone()
+        };
+        // A retransmitted CANCEL gets its first answer again.
+        if let Some(&id) = self.tx_index.get(&key) {
+            if let Some((d, b)) = self
+                .other_txs
+                .get(&id)
+                .and_then(|tx| tx.on_retransmission())
+                .map(|(d, b)| (d, b.to_vec()))
+            {
+                self.send(d, b);
+            }
+            return;
+        }
+        let Some(&tx_id) = self.tx_index.get(&invite_key) else {
+            self.reply_stateful(
+                now,
+                msg,
+                dest,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+            );
+            return;
+        };
+        let Some((tx, call)) = self.invite_txs.get(&tx_id) else {
+            return;
+        };
+        let proceeding = tx.is_proceeding();
+        let call = *call;
+        let tag = call
+            .and_then(|c| self.calls.get(&c))
+            .map(|c| c.local_tag.clone());
+        let tag_headers = tag.as_deref();
+        // The CANCEL itself is always answered 200; it only matters before the final response.
+        let ok = self.build_response(msg, 200, "OK", tag_headers, &[], None);
+        self.record_other_tx(now, key, dest, ok);
+        if !proceeding {
+            return;
+        }
+        let Some(id) = call else {
+            return;
+        };
+        let Some(invite) = self.calls.get_mut(&id).and_then(|c| c.invite.take()) else {
+            return;
+        };
+        self.final_invite_response(
+            now,
+            tx_id,
+            &invite,
+            487,
+            "Request Terminated",
+            tag_headers,
+            &[],
+            None,
+        );
+        self.end_call(id, EndReason::Cancelled);
+    }
+
+    fn handle_bye(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
+        let Some(id) = self.dialog_call(msg) else {
+            self.reply_stateful(
+                now,
+                msg,
+                dest,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+            );
+            return;
+        };
+        self.reply_stateful(now, msg, dest, key, 200, "OK", &[]);
+        if let Some(tx_id) = self.calls.get(&id).and_then(|c| c.invite_tx)
+            && let Some((tx, _)) = self.invite_txs.get_mut(&tx_id)
+        {
+            // A BYE before the ACK also settles the 2xx (§15.1.2): stop re-sending it.
+            tx.on_2xx_ack();
+        }
+        self.end_call(id, EndReason::RemoteBye);
+    }
+
+    fn handle_info(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
+        let Some(id) = self.dialog_call(msg) else {
+            self.reply_stateful(
+                now,
+                msg,
+                dest,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+            );
+            return;
+        };
+        let digit = if msg.content_type_is("application/dtmf-relay") {
+            dtmf::parse_dtmf_relay(&msg.body)
+        } else if msg.content_type_is("application/dtmf") {
+            dtmf::parse_application_dtmf(&msg.body)
+        } else if msg.body.is_empty() {
+            None // an empty INFO is a keep-alive probe: just answer it
+        } else {
+            let headers = [(HeaderName::Accept, ACCEPT.to_string())];
+            self.reply_stateful(now, msg, dest, key, 415, "Unsupported Media Type", &headers);
+            return;
+        };
+        self.reply_stateful(now, msg, dest, key, 200, "OK", &[]);
+        if let Some(digit) = digit {
+            self.events.push_back(Event::Dtmf { call: id, digit });
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, code: u16, msg: &Message) {
+        let branch = msg
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_owned));
+        let Some(&id) = branch.as_ref().and_then(|b| self.client_index.get(b)) else {
+            self.stats.stray_responses += 1;
+            return; // responses to nothing are dropped silently (§18.1.2)
+        };
+        if let Some((tx, _)) = self.client_txs.get_mut(&id) {
+            if let ClientResponse::Final(status) = tx.on_response(now, code) {
+                tracing::debug!(status, "our BYE was answered");
+            }
+            let next = tx.next_timeout();
+            self.schedule(next, TimerRef::Client(id));
+        }
+    }
+
+    /// Answers an incoming call with our media address (after `answer_delay`, ringing meanwhile).
+    pub fn accept(&mut self, now: Instant, id: CallId, local: LocalMedia) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state != CallState::Offered {
+            return;
+        }
+        call.local = Some(local);
+        if self.config.answer_delay.is_zero() {
+            self.send_answer(now, id);
+            return;
+        }
+        call.state = CallState::Ringing;
+        let at = now + self.config.answer_delay;
+        call.answer_at = Some(at);
+        let tag = call.local_tag.clone();
+        let (Some(invite), Some(tx_id)) = (call.invite.clone(), call.invite_tx) else {
+            return;
+        };
+        let ringing = self.build_response(&invite, 180, "Ringing", Some(&tag), &[], None);
+        let dest = match self.invite_txs.get_mut(&tx_id) {
+            Some((tx, _)) => {
+                tx.send_provisional(ringing.clone());
+                tx.peer()
+            }
+            None => return,
+        };
+        self.send(dest, ringing);
+        self.schedule(Some(at), TimerRef::Answer(id.0));
+    }
+
+    fn send_answer(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let (Some(invite), Some(tx_id), Some(local)) =
+            (call.invite.clone(), call.invite_tx, call.local)
+        else {
+            return;
+        };
+        let tag = call.local_tag.clone();
+        let (body, params) = if invite.body.is_empty() {
+            call.offer_pending = true;
+            (sdp::offer(&local).into_bytes(), None)
+        } else {
+            match sdp::answer(&invite.body, &local) {
+                Ok((neg, answer)) => (answer.into_bytes(), Some(neg)),
+                Err(_) => {
+                    // Checked when the INVITE arrived; cannot differ now.
+                    self.reject(now, id, 488, None);
+                    return;
+                }
+            }
+        };
+        call.state = CallState::Answered;
+        call.answer_at = None;
+        let contact = self.contact(local.ip);
+        let headers = [
+            (HeaderName::Contact, contact),
+            (HeaderName::Allow, ALLOW.to_string()),
+        ];
+        self.final_invite_response(
+            now,
+            tx_id,
+            &invite,
+            200,
+            "OK",
+            Some(&tag),
+            &headers,
+            Some(&body),
+        );
+        if let Some(params) = params {
+            self.events
+                .push_back(Event::MediaUpdate { call: id, params });
+        }
+    }
+
+    /// Refuses an incoming call that has not been answered yet (e.g. 503 when out of ports).
+    pub fn reject(&mut self, now: Instant, id: CallId, code: u16, retry_after: Option<u32>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if !matches!(call.state, CallState::Offered | CallState::Ringing) {
+            return;
+        }
+        let tag = call.local_tag.clone();
+        let (Some(invite), Some(tx_id)) = (call.invite.take(), call.invite_tx) else {
+            return;
+        };
+        let headers: Vec<(HeaderName, String)> = retry_after
+            .map(|s| (HeaderName::RetryAfter, s.to_string()))
+            .into_iter()
+            .collect();
+        self.final_invite_response(
+            now,
+            tx_id,
+            &invite,
+            code,
+            message::reason_phrase(code),
+            Some(&tag),
+            &headers,
+            None,
+        );
+        self.remove_call(id);
+    }
+
+    /// Ends a call from our side: BYE once it is confirmed, a final error before it is answered.
+    pub fn hangup(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match call.state {
+            CallState::Offered | CallState::Ringing => {
+                self.reject(now, id, 480, None);
+                self.events.push_back(Event::CallEnded {
+                    call: id,
+                    reason: EndReason::LocalHangup,
+                });
+            }
+            // §15: no BYE before the ACK; it goes out when the ACK (or Timer L) comes.
+            CallState::Answered => call.hangup_pending = true,
+            CallState::Confirmed => self.send_bye(now, id),
+        }
+    }
+
+    /// Hangs up every call (shutdown).
+    pub fn hangup_all(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.hangup(now, id);
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.local_cseq = call.local_cseq.wrapping_add(1) & 0x7fff_ffff;
+        let ip = call
+            .local
+            .as_ref()
+            .map(|l| l.ip)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let branch = format!("{MAGIC_COOKIE}{}", random_token(20));
+        let mut bye = message::request(Method::Bye, &call.remote_target);
+        bye.add_header(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/UDP {};branch={branch};rport",
+                host_port(ip, self.config.sip_port)
+            ),
+        );
+        for route in &call.route_set {
+            bye.add_header(HeaderName::Route, route.clone());
+        }
+        bye.add_header(HeaderName::MaxForwards, "70");
+        bye.add_header(HeaderName::From, call.local_to.clone());
+        bye.add_header(HeaderName::To, call.remote_from.clone());
+        bye.add_header(HeaderName::CallId, call.sip_call_id.clone());
+        bye.add_header(HeaderName::CSeq, format!("{} BYE", call.local_cseq));
+        bye.add_header(HeaderName::UserAgent, self.config.server_name.clone());
+        let bytes = bye.to_bytes();
+        let peer = call.peer;
+        let tx_id = self.next_id();
+        let tx = NonInviteClient::new(now, peer, bytes.clone(), self.config.timers);
+        let next = tx.next_timeout();
+        self.client_txs.insert(tx_id, (tx, branch.clone()));
+        self.client_index.insert(branch, tx_id);
+        self.schedule(next, TimerRef::Client(tx_id));
+        self.send(peer, bytes);
+        self.end_call(id, EndReason::LocalHangup);
+    }
+
+    fn end_call(&mut self, id: CallId, reason: EndReason) {
+        if self.remove_call(id) {
+            self.events.push_back(Event::CallEnded { call: id, reason });
+        }
+    }
+
+    fn remove_call(&mut self, id: CallId) -> bool {
+        match self.calls.remove(&id) {
+            Some(call) => {
+                self.dialogs.remove(&(call.sip_call_id, call.local_tag));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs every timer that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, timer))) = self.timers.pop() else {
+                break;
+            };
+            match timer {
+                TimerRef::Invite(id) => self.invite_timer(now, id),
+                TimerRef::Other(id) => {
+                    if let Some(tx) = self.other_txs.get_mut(&id)
+                        && tx.on_timeout(now) == TimerOutcome::Terminated
+                    {
+                        self.other_txs.remove(&id);
+                        self.forget_key(id);
+                    }
+                }
+                TimerRef::Client(id) => {
+                    let Some((tx, _)) = self.client_txs.get_mut(&id) else {
+                        continue;
+                    };
+                    match tx.on_timeout(now) {
+                        TimerOutcome::Retransmit(dest, bytes) => {
+                            let next = tx.next_timeout();
+                            self.send(dest, bytes);
+                            self.schedule(next, TimerRef::Client(id));
+                        }
+                        TimerOutcome::RequestTimeout | TimerOutcome::Terminated => {
+                            if let Some((_, branch)) = self.client_txs.remove(&id) {
+                                self.client_index.remove(&branch);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                TimerRef::Answer(call) => {
+                    let id = CallId(call);
+                    let due = self.calls.get(&id).is_some_and(|c| {
+                        c.state == CallState::Ringing && c.answer_at.is_some_and(|a| a <= now)
+                    });
+                    if due {
+                        self.send_answer(now, id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn invite_timer(&mut self, now: Instant, tx_id: u64) {
+        let Some((tx, call)) = self.invite_txs.get_mut(&tx_id) else {
+            return;
+        };
+        let call = *call;
+        match tx.on_timeout(now) {
+            TimerOutcome::Retransmit(dest, bytes) => {
+                let next = tx.next_timeout();
+                self.send(dest, bytes);
+                self.schedule(next, TimerRef::Invite(tx_id));
+            }
+            TimerOutcome::AckTimeout => {
+                self.forget_invite_tx(tx_id);
+                if let Some(id) = call
+                    && self
+                        .calls
+                        .get(&id)
+                        .is_some_and(|c| c.invite_tx == Some(tx_id))
+                {
+                    tracing::info!(call = id.0, "no ACK for our 200 within 64*T1: hanging up");
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.state = CallState::Confirmed;
+                    }
+                    if self.calls.contains_key(&id) {
+                        self.send_bye(now, id);
+                        // send_bye reported LocalHangup; the real cause is the missing ACK.
+                        if let Some(Event::CallEnded { reason, .. }) = self.events.back_mut() {
+                            *reason = EndReason::AckTimeout;
+                        }
+                    }
+                }
+            }
+            TimerOutcome::Terminated | TimerOutcome::RequestTimeout => self.forget_invite_tx(tx_id),
+            TimerOutcome::Idle => {
+                let next = tx.next_timeout();
+                self.schedule(next, TimerRef::Invite(tx_id));
+            }
+        }
+    }
+
+    fn forget_invite_tx(&mut self, tx_id: u64) {
+        self.invite_txs.remove(&tx_id);
+        self.forget_key(tx_id);
+    }
+
+    fn forget_key(&mut self, tx_id: u64) {
+        if let Some(key) = self.tx_keys.remove(&tx_id)
+            && self.tx_index.get(&key) == Some(&tx_id)
+        {
+            self.tx_index.remove(&key);
+        }
+    }
+
+    fn index_tx(&mut self, key: TxKey, tx_id: u64) {
+        self.tx_keys.insert(tx_id, key.clone());
+        self.tx_index.insert(key, tx_id);
+    }
+
+    fn contact(&self, ip: IpAddr) -> String {
+        format!("<sip:{}>", host_port(ip, self.config.sip_port))
+    }
+
+    /// Builds a response to `req` with our `Server` header and, if given, our To tag.
+    fn build_response(
+        &self,
+        req: &Message,
+        code: u16,
+        reason: &str,
+        tag: Option<&str>,
+        headers: &[(HeaderName, String)],
+        body: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let mut resp = message::response_to(req, code, reason);
+        if code > 100
+            && let Some(tag) = tag
+            && resp.to_header().ok().is_some_and(|t| t.tag().is_none())
+        {
+            let to = resp.header(&HeaderName::To).unwrap_or_default().to_string();
+            resp.set_header(HeaderName::To, with_tag(&to, tag));
+        }
+        for (name, value) in headers {
+            resp.add_header(name.clone(), value.clone());
+        }
+        resp.add_header(HeaderName::Server, self.config.server_name.clone());
+        if let Some(body) = body {
+            resp.add_header(HeaderName::ContentType, "application/sdp");
+            resp.body = body.to_vec();
+        }
+        resp.to_bytes()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn final_invite_response(
+        &mut self,
+        now: Instant,
+        tx_id: u64,
+        req: &Message,
+        code: u16,
+        reason: &str,
+        tag: Option<&str>,
+        headers: &[(HeaderName, String)],
+        body: Option<&[u8]>,
+    ) {
+        let bytes = self.build_response(req, code, reason, tag, headers, body);
+        let Some((tx, _)) = self.invite_txs.get_mut(&tx_id) else {
+            return;
+        };
+        tx.send_final(now, code, bytes.clone());
+        let dest = tx.peer();
+        let next = tx.next_timeout();
+        self.send(dest, bytes);
+        self.schedule(next, TimerRef::Invite(tx_id));
+    }
+
+    /// Answers a request through a new non-INVITE server transaction (absorbs retransmissions).
+    #[allow(clippy::too_many_arguments)]
+    fn reply_stateful(
+        &mut self,
+        now: Instant,
+        req: &Message,
+        dest: SocketAddr,
+        key: TxKey,
+        code: u16,
+        reason: &str,
+        headers: &[(HeaderName, String)],
+    ) {
+        let tag = self
+            .dialog_call(req)
+            .and_then(|id| self.calls.get(&id))
+            .map(|c| c.local_tag.clone())
+            .unwrap_or_else(|| random_token(16));
+        let bytes = self.build_response(req, code, reason, Some(&tag), headers, None);
+        if req.method() == Some(&Method::Invite) {
+            let tx_id = self.next_id();
+            let mut tx = InviteServer::new(dest, self.config.timers);
+            tx.send_final(now, code, bytes.clone());
+            let next = tx.next_timeout();
+            self.invite_txs.insert(tx_id, (tx, None));
+            self.index_tx(key, tx_id);
+            self.schedule(next, TimerRef::Invite(tx_id));
+            self.send(dest, bytes);
+        } else {
+            self.record_other_tx(now, key, dest, bytes);
+        }
+    }
+
+    fn record_other_tx(&mut self, now: Instant, key: TxKey, dest: SocketAddr, bytes: Vec<u8>) {
+        let tx_id = self.next_id();
+        let mut tx = NonInviteServer::new(dest, self.config.timers);
+        tx.send_final(now, bytes.clone());
+        let next = tx.next_timeout();
+        self.other_txs.insert(tx_id, tx);
+        self.index_tx(key, tx_id);
+        self.schedule(next, TimerRef::Other(tx_id));
+        self.send(dest, bytes);
+    }
+
+    /// Answers without keeping a transaction: for requests too broken to match one.
+    fn reply_stateless(
+        &mut self,
+        _now: Instant,
+        req: &Message,
+        dest: SocketAddr,
+        code: u16,
+        reason: &str,
+        headers: &[(HeaderName, String)],
+    ) {
+        let tag = random_token(16);
+        let bytes = self.build_response(req, code, reason, Some(&tag), headers, None);
+        self.send(dest, bytes);
+    }
+}
+
+/// Formats `ip:port` with brackets for IPv6.
+pub fn host_port(ip: IpAddr, port: u16) -> String {
+    SocketAddr::new(ip, port).to_string()
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: note where the request really came from in its top Via.
+fn stamp_via(msg: &mut Message, via: &mut Via, source: SocketAddr) {
+    let source_ip = source.ip().to_string();
+    let host = via.host.trim_start_matches('[').trim_end_matches(']');
+    let differs = host.parse::<IpAddr>().map_or(true, |ip| ip != source.ip());
+    let mut changed = false;
+    if via.has_rport() {
+        via.set_param("rport", Some(source.port().to_string()));
+        via.set_param("received", Some(source_ip));
+        changed = true;
+    } else if differs {
+        via.set_param("received", Some(source_ip));
+        changed = true;
+    }
+    if !changed {
+        return;
+    }
+    // Replace the first element of the first Via header, keeping any others as received.
+    let first = msg.header(&HeaderName::Via).unwrap_or_default().to_string();
+    let rest: Vec<&str> = crate::sip::header::split_comma_list(&first)
+        .into_iter()
+        .skip(1)
+        .collect();
+    let mut value = via.to_string();
+    for r in rest {
+        value.push_str(", ");
+        value.push_str(r.trim());
+    }
+    let others: Vec<String> = msg
+        .headers_named(&HeaderName::Via)
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    msg.remove_header(&HeaderName::Via);
+    // Via must stay the first header block in order; responses copy Vias in this order.
+    msg.headers.insert(
+        0,
+        crate::sip::message::Header {
+            name: HeaderName::Via,
+            value,
+        },
+    );
+    for (i, v) in others.into_iter().enumerate() {
+        msg.headers.insert(
+            i + 1,
+            crate::sip::message::Header {
+                name: HeaderName::Via,
+                value: v,
+            },
+        );
+    }
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4).
+fn response_destination(source: SocketAddr, via: &Via) -> SocketAddr {
+    if via.has_rport() {
+        source
+    } else {
+        SocketAddr::new(source.ip(), via.port.unwrap_or(5060))
+    }
+}
+
+/// The server transaction key of a request (RFC 3261 §17.2.3, with the RFC 2543 fallback).
+fn tx_key(msg: &Message, via: &Via, method: &Method) -> TxKey {
+    let method = if *method == Method::Ack {
+        Method::Invite
+    } else {
+        method.clone()
+    };
+    let sent_by = format!(
+        "{}:{}",
+        via.host.to_ascii_lowercase(),
+        via.port.unwrap_or(5060)
+    );
+    match via.branch() {
+        Some(b) if b.starts_with(MAGIC_COOKIE) => TxKey {
+            branch: b.to_string(),
+            sent_by,
+            method,
+        },
+        other => {
+            // RFC 2543 peers: Request-URI, From tag, Call-ID, CSeq number and top Via identify it.
+            let from_tag = msg
+                .from_header()
+                .ok()
+                .and_then(|f| f.tag().map(str::to_owned))
+                .unwrap_or_default();
+            let cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+            TxKey {
+                branch: format!(
+                    "2543|{}|{}|{}|{}|{}",
+                    other.unwrap_or(""),
+                    msg.call_id().unwrap_or(""),
+                    from_tag,
+                    cseq,
+                    if method == Method::Invite || method == Method::Cancel {
+                        ""
+                    } else {
+                        msg.request_uri().unwrap_or("")
+                    }
+                ),
+                sent_by,
+                method,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PHONE: &str = "127.0.0.1:5061";
+
+    fn phone() -> SocketAddr {
+        PHONE.parse().unwrap()
+    }
+
+    fn local() -> LocalMedia {
+        LocalMedia {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 20000,
+            session_id: 1,
+            session_version: 1,
+        }
+    }
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+        m=audio 6000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    fn invite(branch: &str, call_id: &str, body: &str) -> String {
+        format!(
+            "INVITE sip:bridge@127.0.0.1:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {PHONE};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bridge@127.0.0.1>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{PHONE}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn in_dialog(method: &str, branch: &str, call_id: &str, to_tag: &str, cseq: u32) -> String {
+        format!(
+            "{method} sip:bridge@127.0.0.1:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {PHONE};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bridge@127.0.0.1>;tag={to_tag}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    struct Harness {
+        ep: Endpoint,
+        now: Instant,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            Self::with(EndpointConfig::default())
+        }
+
+        fn with(config: EndpointConfig) -> Self {
+            Harness {
+                ep: Endpoint::new(config),
+                now: Instant::now(),
+            }
+        }
+
+        fn feed(&mut self, text: &str) -> Vec<Message> {
+            self.ep.handle_datagram(self.now, phone(), text.as_bytes());
+            self.sent()
+        }
+
+        fn sent(&mut self) -> Vec<Message> {
+            std::iter::from_fn(|| self.ep.poll_transmit())
+                .map(|t| {
+                    assert_eq!(t.dest, phone(), "answers go back to the source (rport)");
+                    message::parse(&t.bytes, message::Framing::Datagram)
+                        .unwrap()
+                        .0
+                })
+                .collect()
+        }
+
+        fn events(&mut self) -> Vec<Event> {
+            std::iter::from_fn(|| self.ep.poll_event()).collect()
+        }
+
+        /// Advances fake time, running every timer on the way; returns what was sent.
+        fn advance(&mut self, by: Duration) -> Vec<(Duration, Message)> {
+            let start = self.now;
+            let end = self.now + by;
+            let mut out = Vec::new();
+            while let Some(at) = self.ep.poll_timeout() {
+                if at > end {
+                    break;
+                }
+                self.now = self.now.max(at);
+                self.ep.handle_timeout(self.now);
+                for m in self.sent() {
+                    out.push((self.now - start, m));
+                }
+            }
+            self.now = end;
+            out
+        }
+
+        /// Sets up an answered, acknowledged call; returns (call, to-tag).
+        fn confirmed_call(&mut self) -> (CallId, String) {
+            self.feed(&invite("z9hG4bKinv1", "c1@test", OFFER));
+            let call = match self.events().as_slice() {
+                [Event::IncomingCall { call, .. }] => *call,
+                other => panic!("expected IncomingCall, got {other:?}"),
+            };
+            self.ep.accept(self.now, call, local());
+            let ok = self.sent().pop().unwrap();
+            assert_eq!(ok.status(), Some(200));
+            let tag = ok.to_header().unwrap().tag().unwrap().to_string();
+            self.events();
+            self.feed(&in_dialog("ACK", "z9hG4bKack1", "c1@test", &tag, 1));
+            (call, tag)
+        }
+    }
+
+    fn statuses(msgs: &[Message]) -> Vec<u16> {
+        msgs.iter().filter_map(Message::status).collect()
+    }
+
+    #[test]
+    fn invite_gets_100_at_once_then_200_with_sdp_answer_on_accept() {
+        let mut h = Harness::new();
+        let sent = h.feed(&invite("z9hG4bK1", "c1@test", OFFER));
+        assert_eq!(statuses(&sent), vec![100]);
+        let call = match h.events().as_slice() {
+            [
+                Event::IncomingCall {
+                    call,
+                    sip_call_id,
+                    from_user,
+                    ..
+                },
+            ] => {
+                assert_eq!(sip_call_id, "c1@test");
+                assert_eq!(from_user.as_deref(), Some("alice"));
+                *call
+            }
+            other => panic!("{other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        let sent = h.sent();
+        assert_eq!(statuses(&sent), vec![200]);
+        let ok = &sent[0];
+        assert!(
+            ok.to_header().unwrap().tag().is_some(),
+            "200 carries our To tag"
+        );
+        assert!(ok.content_type_is("application/sdp"));
+        assert!(ok.header(&HeaderName::Contact).is_some());
+        let via = ok.top_via().unwrap();
+        assert_eq!(via.param("received"), Some(Some("127.0.0.1")));
+        assert_eq!(
+            via.param("rport"),
+            Some(Some("5061")),
+            "RFC 3581 rport filled in"
+        );
+        match h.events().as_slice() {
+            [Event::MediaUpdate { params, .. }] => {
+                assert_eq!(params.remote, Some("127.0.0.1:6000".parse().unwrap()));
+                assert_eq!(params.telephone_event, Some(101));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn retransmitted_invite_gets_the_same_answer_and_never_a_second_call() {
+        let mut h = Harness::new();
+        let inv = invite("z9hG4bK1", "c1@test", OFFER);
+        h.feed(&inv);
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            statuses(&h.feed(&inv)),
+            vec![100],
+            "100 repeated while proceeding"
+        );
+        h.ep.accept(h.now, call, local());
+        let first = h.sent();
+        let again = h.feed(&inv);
+        assert_eq!(statuses(&again), vec![200]);
+        assert_eq!(again[0], first[0], "the very same 200");
+        assert!(
+            h.events()
+                .iter()
+                .all(|e| !matches!(e, Event::IncomingCall { .. })),
+            "no second call"
+        );
+        assert_eq!(h.ep.call_count(), 1);
+    }
+
+    #[test]
+    fn unacknowledged_200_is_retransmitted_then_the_call_ends_with_bye() {
+        let mut h = Harness::new();
+        h.feed(&invite("z9hG4bK1", "c1@test", OFFER));
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("{other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        h.sent();
+        h.events();
+        let sent = h.advance(Duration::from_secs(40));
+        let times: Vec<u128> = sent
+            .iter()
+            .filter(|(_, m)| m.status() == Some(200))
+            .map(|(t, _)| t.as_millis())
+            .collect();
+        assert_eq!(&times[..4], &[500, 1500, 3500, 7500], "T1 doubling");
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] <= 4000),
+            "capped at T2"
+        );
+        let bye = sent
+            .iter()
+            .find(|(_, m)| m.method() == Some(&Method::Bye))
+            .expect("a BYE after 64*T1 without ACK");
+        assert_eq!(bye.0, Duration::from_secs(32));
+        assert!(h.events().contains(&Event::CallEnded {
+            call,
+            reason: EndReason::AckTimeout
+        }));
+    }
+
+    #[test]
+    fn ack_stops_200_retransmissions() {
+        let mut h = Harness::new();
+        h.confirmed_call();
+        let sent = h.advance(Duration::from_secs(40));
+        assert!(sent.is_empty(), "nothing re-sent after the ACK: {sent:?}");
+    }
+
+    #[test]
+    fn cancel_before_answer_gives_200_and_487() {
+        let mut h = Harness::with(EndpointConfig {
+            answer_delay: Duration::from_secs(2),
+            ..EndpointConfig::default()
+        });
+        h.feed(&invite("z9hG4bK1", "c1@test", OFFER));
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("{other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        assert_eq!(
+            statuses(&h.sent()),
+            vec![180],
+            "ringing during the answer delay"
+        );
+        let cancel = "CANCEL sip:bridge@127.0.0.1:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK1;rport\r\nMax-Forwards: 70\r\n\
+             From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bridge@127.0.0.1>\r\n\
+             Call-ID: c1@test\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+        let sent = h.feed(cancel);
+        assert_eq!(statuses(&sent), vec![200, 487]);
+        assert_eq!(sent[0].cseq().unwrap().method, Method::Cancel);
+        assert_eq!(sent[1].cseq().unwrap().method, Method::Invite);
+        assert!(h.events().contains(&Event::CallEnded {
+            call,
+            reason: EndReason::Cancelled
+        }));
+        // The 487 is retransmitted until its ACK, and the answer timer does nothing.
+        let later = h.advance(Duration::from_millis(2100));
+        assert!(later.iter().all(|(_, m)| m.status() == Some(487)));
+        assert!(!later.is_empty());
+        let ack = "ACK sip:bridge@127.0.0.1:5060 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK1;rport\r\nMax-Forwards: 70\r\n\
+             From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bridge@127.0.0.1>;tag=x\r\n\
+             Call-ID: c1@test\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
+        h.feed(ack);
+        assert!(
+            h.advance(Duration::from_secs(40)).is_empty(),
+            "ACK ends the 487 retransmissions"
+        );
+        assert_eq!(h.ep.transaction_count(), 0, "all transactions cleaned up");
+    }
+
+    #[test]
+    fn cancel_for_an_unknown_transaction_is_481_and_after_answer_is_harmless() {
+        let mut h = Harness::new();
+        let cancel = "CANCEL sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKnope;rport\r\n\
+            From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(statuses(&h.feed(cancel)), vec![481]);
+        let (_call, _) = h.confirmed_call();
+        let cancel = "CANCEL sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKinv1;rport\r\n\
+            From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bridge@127.0.0.1>\r\nCall-ID: c1@test\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(statuses(&h.feed(cancel)), vec![200], "no 487 after the 200");
+        assert!(h.events().is_empty(), "the call goes on");
+    }
+
+    #[test]
+    fn bye_gets_200_ends_the_call_and_a_retransmitted_bye_gets_the_same_200() {
+        let mut h = Harness::new();
+        let (call, tag) = h.confirmed_call();
+        let bye = in_dialog("BYE", "z9hG4bKbye", "c1@test", &tag, 2);
+        let first = h.feed(&bye);
+        assert_eq!(statuses(&first), vec![200]);
+        assert_eq!(
+            h.events(),
+            vec![Event::CallEnded {
+                call,
+                reason: EndReason::RemoteBye
+            }]
+        );
+        let again = h.feed(&bye);
+        assert_eq!(
+            again, first,
+            "Timer J keeps the response for retransmissions"
+        );
+        assert!(h.events().is_empty());
+        let other = in_dialog("BYE", "z9hG4bKbye2", "c1@test", &tag, 3);
+        assert_eq!(statuses(&h.feed(&other)), vec![481], "dialog gone");
+    }
+
+    #[test]
+    fn our_bye_is_retransmitted_on_timer_e_until_answered() {
+        let mut h = Harness::new();
+        let (call, _) = h.confirmed_call();
+        h.ep.hangup(h.now, call);
+        let sent = h.sent();
+        assert_eq!(sent.len(), 1);
+        let bye = &sent[0];
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        assert_eq!(
+            bye.request_uri(),
+            Some("sip:alice@127.0.0.1:5061"),
+            "sent to the Contact"
+        );
+        assert_eq!(bye.to_header().unwrap().tag(), Some("a1"));
+        assert!(h.events().contains(&Event::CallEnded {
+            call,
+            reason: EndReason::LocalHangup
+        }));
+        let resent = h.advance(Duration::from_millis(1600));
+        assert_eq!(
+            resent
+                .iter()
+                .map(|(t, _)| t.as_millis())
+                .collect::<Vec<_>>(),
+            vec![500, 1500]
+        );
+        let ok = message::response_to(bye, 200, "OK").to_bytes();
+        h.ep.handle_datagram(h.now, phone(), &ok);
+        assert!(
+            h.advance(Duration::from_secs(40)).is_empty(),
+            "answered: no more BYEs"
+        );
+        assert_eq!(h.ep.transaction_count(), 0, "every transaction has ended");
+    }
+
+    #[test]
+    fn unanswered_bye_gives_up_after_timer_f() {
+        let mut h = Harness::new();
+        let (call, _) = h.confirmed_call();
+        h.ep.hangup(h.now, call);
+        h.sent();
+        let resent = h.advance(Duration::from_secs(40));
+        assert!(resent.len() >= 8, "retransmitted until Timer F");
+        assert!(resent.iter().all(|(t, _)| *t < Duration::from_secs(32)));
+        assert_eq!(h.ep.transaction_count(), 0);
+    }
+
+    #[test]
+    fn hangup_before_the_ack_waits_for_it() {
+        let mut h = Harness::new();
+        h.feed(&invite("z9hG4bK1", "c1@test", OFFER));
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("{other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        let tag = h.sent()[0].to_header().unwrap().tag().unwrap().to_string();
+        h.ep.hangup(h.now, call);
+        assert!(h.sent().is_empty(), "no BYE before the ACK (RFC 3261 §15)");
+        let sent = h.feed(&in_dialog("ACK", "z9hG4bKa", "c1@test", &tag, 1));
+        assert_eq!(sent[0].method(), Some(&Method::Bye));
+    }
+
+    #[test]
+    fn info_dtmf_relay_and_dtmf_become_digits() {
+        let mut h = Harness::new();
+        let (call, tag) = h.confirmed_call();
+        h.events();
+        for (i, (ctype, body, key)) in [
+            (
+                "application/dtmf-relay",
+                "Signal=5\r\nDuration=160\r\n",
+                '5',
+            ),
+            ("application/dtmf", "#", '#'),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let req = in_dialog(
+                "INFO",
+                &format!("z9hG4bKinfo{i}"),
+                "c1@test",
+                &tag,
+                2 + i as u32,
+            )
+            .replace(
+                "Content-Length: 0\r\n",
+                &format!(
+                    "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
+                    body.len()
+                ),
+            ) + body;
+            assert_eq!(statuses(&h.feed(&req)), vec![200]);
+            assert_eq!(
+                h.events(),
+                vec![Event::Dtmf {
+                    call,
+                    digit: Digit::from_char(key).unwrap()
+                }]
+            );
+        }
+        let outside = in_dialog("INFO", "z9hG4bKx", "other@test", "zz", 1);
+        assert_eq!(statuses(&h.feed(&outside)), vec![481]);
+    }
+
+    #[test]
+    fn reinvite_for_hold_is_answered_with_the_same_port_and_updates_media() {
+        let mut h = Harness::new();
+        let (call, tag) = h.confirmed_call();
+        let hold = OFFER.replace(
+            "a=rtpmap:101 telephone-event/8000\r\n",
+            "a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n",
+        );
+        let req = invite("z9hG4bKre", "c1@test", &hold)
+            .replace(
+                "To: <sip:bridge@127.0.0.1>",
+                &format!("To: <sip:bridge@127.0.0.1>;tag={tag}"),
+            )
+            .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE");
+        let sent = h.feed(&req);
+        let ok = sent
+            .iter()
+            .find(|m| m.status() == Some(200))
+            .expect("200 to re-INVITE");
+        let body = String::from_utf8_lossy(&ok.body);
+        assert!(body.contains("m=audio 20000 "), "same port: {body}");
+        assert!(
+            body.contains("a=recvonly"),
+            "answers hold with recvonly: {body}"
+        );
+        match h.events().as_slice() {
+            [Event::MediaUpdate { call: c, params }] => {
+                assert_eq!(*c, call);
+                assert!(!params.direction.we_send());
+            }
+            other => panic!("{other:?}"),
+        }
+        h.feed(&in_dialog("ACK", "z9hG4bKack2", "c1@test", &tag, 2));
+        assert!(h.advance(Duration::from_secs(5)).is_empty());
+    }
+
+    #[test]
+    fn invite_without_sdp_gets_an_offer_and_the_answer_comes_in_the_ack() {
+        let mut h = Harness::new();
+        let req =
+            invite("z9hG4bK1", "c1@test", "").replace("Content-Type: application/sdp\r\n", "");
+        h.feed(&req);
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("{other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        let ok = h.sent().pop().unwrap();
+        let offer = String::from_utf8_lossy(&ok.body).to_string();
+        assert!(offer.contains("RTP/AVP 0 8 101"), "{offer}");
+        assert!(h.events().is_empty(), "no media until the answer");
+        let tag = ok.to_header().unwrap().tag().unwrap().to_string();
+        let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\n";
+        let ack = in_dialog("ACK", "z9hG4bKack", "c1@test", &tag, 1).replace(
+            "Content-Length: 0\r\n",
+            &format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n",
+                answer.len()
+            ),
+        ) + answer;
+        h.feed(&ack);
+        match h.events().as_slice() {
+            [Event::MediaUpdate { params, .. }] => {
+                assert_eq!(params.codec, crate::media::codec::Codec::Pcma);
+                assert_eq!(params.remote, Some("127.0.0.1:7000".parse().unwrap()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_common_codec_is_488() {
+        let mut h = Harness::new();
+        let g729 = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 18\r\n";
+        let sent = h.feed(&invite("z9hG4bK1", "c1@test", g729));
+        assert_eq!(statuses(&sent), vec![100, 488]);
+        assert!(h.events().is_empty());
+    }
+
+    #[test]
+    fn options_register_and_unknown_methods() {
+        let mut h = Harness::new();
+        let req = |m: &str| {
+            format!(
+                "{m} sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE};branch=z9hG4bK{m};rport\r\n\
+                 From: <sip:a@b>;tag=1\r\nTo: <sip:bridge@127.0.0.1>\r\nCall-ID: {m}@x\r\nCSeq: 1 {m}\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let ok = h.feed(&req("OPTIONS"));
+        assert_eq!(statuses(&ok), vec![200]);
+        assert_eq!(ok[0].header(&HeaderName::Allow), Some(ALLOW));
+        assert_eq!(ok[0].header(&HeaderName::Server), Some("dialbridge"));
+        let reg = h.feed(&req("REGISTER"));
+        assert_eq!(statuses(&reg), vec![405]);
+        assert_eq!(reg[0].header(&HeaderName::Allow), Some(ALLOW));
+        assert_eq!(statuses(&h.feed(&req("FOOBAR"))), vec![501]);
+    }
+
+    #[test]
+    fn compact_headers_and_folded_lines_are_understood() {
+        let mut h = Harness::new();
+        let req = format!(
+            "INVITE sip:bridge@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP {PHONE};branch=z9hG4bKc;rport\r\n\
+             f: <sip:alice@127.0.0.1>\r\n ;tag=a1\r\nt: <sip:bridge@127.0.0.1>\r\ni: compact@test\r\n\
+             CSeq: 1 INVITE\r\nm: <sip:alice@{PHONE}>\r\nc: application/sdp\r\nl: {}\r\n\r\n{OFFER}trailing-junk",
+            OFFER.len()
+        );
+        assert_eq!(statuses(&h.feed(&req)), vec![100]);
+        assert!(
+            matches!(h.events().as_slice(), [Event::IncomingCall { sip_call_id, .. }] if sip_call_id == "compact@test")
+        );
+    }
+
+    #[test]
+    fn malformed_requests_get_400_and_garbage_is_dropped() {
+        let mut h = Harness::new();
+        let no_call_id = format!(
+            "OPTIONS sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE};branch=z9hG4bKm;rport\r\n\
+             From: <sip:a@b>;tag=1\r\nTo: <sip:bridge@127.0.0.1>\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        let r = h.feed(&no_call_id);
+        assert_eq!(statuses(&r), vec![400]);
+        let bad_cl = invite("z9hG4bKcl", "cl@test", OFFER).replace(
+            &format!("Content-Length: {}", OFFER.len()),
+            "Content-Length: 9999",
+        );
+        assert_eq!(
+            statuses(&h.feed(&bad_cl)),
+            vec![400],
+            "body shorter than Content-Length"
+        );
+        assert!(h.feed("\x00\x01garbage\r\n\r\n").is_empty());
+        assert!(h.feed("\r\n\r\n").is_empty(), "keep-alive");
+        assert_eq!(h.ep.stats().garbage, 1);
+        let v3 = invite("z9hG4bKv", "v@test", OFFER).replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);
+        assert_eq!(statuses(&h.feed(&v3)), vec![505]);
+        let tel = invite("z9hG4bKu", "u@test", OFFER).replacen(
+            "sip:bridge@127.0.0.1:5060",
+            "mailto:x@y",
+            1,
+        );
+        assert_eq!(statuses(&h.feed(&tel)), vec![416]);
+        let require = invite("z9hG4bKr", "r@test", OFFER).replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nRequire: 100rel, foo\r\n",
+            1,
+        );
+        let r = h.feed(&require);
+        assert_eq!(statuses(&r), vec![420]);
+        assert_eq!(r[0].header(&HeaderName::Unsupported), Some("100rel, foo"));
+        assert!(h.events().is_empty());
+    }
+
+    #[test]
+    fn responses_to_nothing_are_dropped_silently() {
+        let mut h = Harness::new();
+        let stray = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKnothing\r\n\
+            From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: s\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+        assert!(h.feed(stray).is_empty());
+        assert_eq!(h.ep.stats().stray_responses, 1);
+    }
+
+    #[test]
+    fn responses_without_rport_go_to_the_via_port() {
+        let mut h = Harness::new();
+        let req = "OPTIONS sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5099;branch=z9hG4bKnr\r\n\
+            From: <sip:a@b>;tag=1\r\nTo: <sip:bridge@127.0.0.1>\r\nCall-ID: nr@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        h.ep.handle_datagram(h.now, phone(), req.as_bytes());
+        let t = h.ep.poll_transmit().unwrap();
+        assert_eq!(
+            t.dest,
+            "127.0.0.1:5099".parse().unwrap(),
+            "received IP, Via port (RFC 3261 §18.2.2)"
+        );
+        let msg = message::parse(&t.bytes, message::Framing::Datagram)
+            .unwrap()
+            .0;
+        assert_eq!(
+            msg.top_via().unwrap().param("received"),
+            Some(Some("127.0.0.1"))
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! SIP: our message layer, transactions, the user agent server and SDP offer/answer.
+
+pub mod endpoint;
+pub mod header;
+pub mod message;
+pub mod sdp;
+pub mod transaction;

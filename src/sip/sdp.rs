@@ -1,0 +1,1611 @@
+//! SDP offer/answer for the call's single audio stream (RFC 3264 over RFC 8866 SDP).
+//!
+//! The bridge is an audio-only user agent server that speaks PCMU (PT 0), PCMA (PT 8) and
+//! telephone-event/8000 (RFC 4733) at 20 ms. This module turns a caller's offer into our
+//! answer, makes an offer when an INVITE arrives without one (RFC 3264 §5), and reads the
+//! answer to that offer from the ACK. `sdp-types` parses; we write our SDP with plain
+//! formatting because it is short and must be exact. Sans-IO: bytes in, values out, and no
+//! input can make it panic.
+//!
+//! Choices a reader of call logs should know:
+//! - **Hold by `c=0.0.0.0`** (RFC 2543 style, also `::`): the peer cannot receive at that
+//!   address, so we drop the receive half of its direction (sendrecv becomes sendonly,
+//!   recvonly becomes inactive) and answer the reverse: a plain `0.0.0.0` offer is answered
+//!   `recvonly`, and [`Negotiated::remote`] is `None`.
+//! - **A host name in `c=`**: a sans-IO core cannot resolve it, so `remote` is `None` but the
+//!   direction is kept; symmetric RTP latches to where the peer's packets really come from.
+//! - **Missing or unusable `c=`** (no `c=` at all, a non-`IN` network, an unknown address
+//!   type, a multicast group) rejects that audio stream.
+//! - **Several `c=` lines in one media section** (layered multicast): the first one counts.
+//!   Two session-level `c=` lines are invalid SDP and `sdp-types` rejects the body.
+//! - **Offered `ptime`** is ignored: we always send 20 ms frames and say so with `a=ptime:20`.
+
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, SocketAddr};
+
+use sdp_types::{AddrType, Media, NetType, Session};
+
+use crate::media::codec::Codec;
+
+/// Largest SDP body we parse; real phone offers are 0.3–2 KB, so this only stops abuse.
+pub const MAX_SDP_LEN: usize = 32 * 1024;
+
+/// Most media sections we answer; the answer mirrors every one, so this bounds its size too.
+pub const MAX_MEDIA_SECTIONS: usize = 16;
+
+/// The telephone-event payload type we put in our own offers (the common choice of phones).
+pub const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// The packet duration we always send, in milliseconds: one media-clock tick.
+pub const PTIME_MS: u32 = 20;
+
+/// The only telephone-event clock rate we accept: it matches our 8 kHz codecs (RFC 4733 §7.1.1).
+const TELEPHONE_EVENT_RATE: u32 = 8000;
+
+/// Our `o=` user name and `s=` session name, so peers' logs show who answered.
+const SESSION_NAME: &str = "dialbridge";
+
+/// Longest transport name we copy into an error, so a hostile body cannot bloat logs.
+const MAX_ERROR_TEXT: usize = 64;
+
+/// Media direction attribute (RFC 3264 §5.1/§6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Both sides send and receive (the default when no attribute is given).
+    SendRecv,
+    /// The side owning this value only sends.
+    SendOnly,
+    /// The side owning this value only receives.
+    RecvOnly,
+    /// Neither side sends media (e.g. a hold with `a=inactive`).
+    Inactive,
+}
+
+impl Direction {
+    /// The direction to answer for a peer's direction (RFC 3264 §6.1): what it sends, we receive.
+    pub fn reversed(self) -> Direction {
+        match self {
+            Direction::SendRecv => Direction::SendRecv,
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            Direction::Inactive => Direction::Inactive,
+        }
+    }
+
+    /// Whether we may send RTP, when `self` is our own direction.
+    pub fn we_send(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    /// Whether we expect RTP from the peer, when `self` is our own direction.
+    pub fn we_receive(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    /// The SDP attribute name, as written in `a=<name>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    /// Reads a direction attribute name; names are matched loosely because phones vary.
+    fn from_attribute(name: &str) -> Option<Direction> {
+        [
+            Direction::SendRecv,
+            Direction::SendOnly,
+            Direction::RecvOnly,
+            Direction::Inactive,
+        ]
+        .into_iter()
+        .find(|d| d.as_str().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The peer's direction once we know it cannot receive (its address is `0.0.0.0`).
+    fn without_receive(self) -> Direction {
+        match self {
+            Direction::SendRecv | Direction::SendOnly => Direction::SendOnly,
+            Direction::RecvOnly | Direction::Inactive => Direction::Inactive,
+        }
+    }
+}
+
+/// What offer/answer agreed for the call's audio stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Where the peer wants RTP. `None` for a hold address (`0.0.0.0`/`::`) or a host name we
+    /// cannot resolve here; symmetric RTP latching fills the gap for the latter.
+    pub remote: Option<SocketAddr>,
+    /// The audio codec both sides use.
+    pub codec: Codec,
+    /// The payload type number for `codec` on the wire, as the offerer numbered it
+    /// (static 0/8 normally, a dynamic number if the offerer mapped it so).
+    pub payload_type: u8,
+    /// The offerer's payload type for telephone-event/8000, if both sides do RFC 4733.
+    pub telephone_event: Option<u8>,
+    /// OUR direction: whether we may send and whether to expect RTP from the peer.
+    pub direction: Direction,
+    /// Packet duration we send, in milliseconds: always [`PTIME_MS`].
+    pub ptime_ms: u32,
+}
+
+/// Why a connection line (`c=`) cannot carry the call's audio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionFault {
+    /// The network type is not `IN` (Internet).
+    NotInternet,
+    /// The address type is neither `IP4` nor `IP6`.
+    UnknownAddressType,
+    /// The address is a multicast group; the bridge only does unicast calls.
+    Multicast,
+}
+
+impl fmt::Display for ConnectionFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectionFault::NotInternet => "the network type is not IN",
+            ConnectionFault::UnknownAddressType => "the address type is neither IP4 nor IP6",
+            ConnectionFault::Multicast => "multicast addresses are not supported",
+        })
+    }
+}
+
+/// Why an SDP body could not be negotiated; [`SdpError::status_code`] gives the SIP reply.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    /// The body is empty: the request carries no offer (make one with [`offer`] instead).
+    #[error("the message body is empty: there is no SDP to read")]
+    Empty,
+    /// The body is larger than [`MAX_SDP_LEN`].
+    #[error("the SDP body is {len} bytes; the limit is {max} bytes")]
+    TooLarge {
+        /// Size of the body received.
+        len: usize,
+        /// The limit, [`MAX_SDP_LEN`].
+        max: usize,
+    },
+    /// The body is not SDP that `sdp-types` can read.
+    #[error("the body is not valid SDP: {0}")]
+    Unparsable(#[from] sdp_types::ParserError),
+    /// The body has more media sections than [`MAX_MEDIA_SECTIONS`].
+    #[error("the SDP has {count} media sections; the bridge answers at most {max}")]
+    TooManyMedia {
+        /// Media sections in the body.
+        count: usize,
+        /// The limit, [`MAX_MEDIA_SECTIONS`].
+        max: usize,
+    },
+    /// No `m=audio` line with a non-zero port: there is no audio stream to take part in.
+    #[error("the SDP has no active audio stream (an m=audio line with a non-zero port)")]
+    NoAudio,
+    /// The audio stream needs a transport we lack, typically RTP/SAVP (SRTP).
+    #[error(
+        "the audio stream uses transport {proto}; the bridge only speaks RTP/AVP and RTP/AVPF (no SRTP)"
+    )]
+    UnsupportedTransport {
+        /// The offered transport, shortened for logs.
+        proto: String,
+    },
+    /// The audio stream offers neither PCMU/8000 nor PCMA/8000 (or, in an answer to our
+    /// offer, picks a format we did not offer).
+    #[error("no common codec: the audio stream has neither PCMU/8000 nor PCMA/8000 as we offered")]
+    NoCommonCodec,
+    /// The audio stream has no `c=` line at media or session level.
+    #[error("the audio stream has no c= line at media or session level")]
+    NoConnection,
+    /// The audio stream's `c=` line cannot carry unicast RTP.
+    #[error("the audio stream's connection address `{address}` is unusable: {fault}")]
+    BadConnection {
+        /// The address as written, shortened for logs.
+        address: String,
+        /// What is wrong with it.
+        fault: ConnectionFault,
+    },
+}
+
+impl SdpError {
+    /// The SIP status to reject an INVITE with: 400 for broken SDP, 413 when too large,
+    /// 488 (Not Acceptable Here) when the SDP is fine but we cannot take part.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            SdpError::Empty | SdpError::Unparsable(_) | SdpError::NoConnection => 400,
+            SdpError::TooLarge { .. } => 413,
+            SdpError::TooManyMedia { .. }
+            | SdpError::NoAudio
+            | SdpError::UnsupportedTransport { .. }
+            | SdpError::NoCommonCodec
+            | SdpError::BadConnection { .. } => 488,
+        }
+    }
+}
+
+/// Our side's address for the SDP (`c=` and `o=`) and RTP port, plus session id/version
+/// bookkeeping (RFC 3264 §8: bump `session_version` for every new offer or answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalMedia {
+    /// The address peers send RTP to; an IPv4-mapped IPv6 address is written as IPv4.
+    pub ip: IpAddr,
+    /// Our RTP port for this call; must not be 0 (that would reject the stream).
+    pub port: u16,
+    /// The `o=` session id, fixed for the dialog.
+    pub session_id: u64,
+    /// The `o=` session version, increased by the caller on each new description.
+    pub session_version: u64,
+}
+
+/// Parses an offer and builds our answer (RFC 3264 §6).
+///
+/// The first `m=audio` line with a non-zero port, transport RTP/AVP or RTP/AVPF, a common
+/// codec and a usable connection is accepted; every other media line is answered with port
+/// 0. The codec is the offerer's first PCMU/PCMA in its format order, answered with the
+/// offerer's payload type number, followed by its telephone-event/8000 payload type if any.
+/// When no audio line is accepted, the error is that of the first active audio line, or
+/// [`SdpError::NoAudio`] if there was none.
+pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Negotiated, String), SdpError> {
+    let session = parse(offer)?;
+    let (index, negotiated) = accept_audio(&session, |_, _| true)?;
+
+    let mut sdp = String::with_capacity(320 + 40 * session.medias.len());
+    write_session_header(&mut sdp, local);
+    for (i, media) in session.medias.iter().enumerate() {
+        if i == index {
+            write_audio(
+                &mut sdp,
+                local.port,
+                &media.proto,
+                negotiated.payload_type,
+                negotiated.codec,
+                negotiated.telephone_event,
+                negotiated.direction,
+            );
+        } else {
+            write_rejected(&mut sdp, media);
+        }
+    }
+    Ok((negotiated, sdp))
+}
+
+/// Builds our offer for an INVITE that came without SDP (RFC 3261 §13.2.1, RFC 3264 §5):
+/// PCMU, PCMA and telephone-event at [`TELEPHONE_EVENT_PT`], sendrecv.
+pub fn offer(local: &LocalMedia) -> String {
+    let mut sdp = String::with_capacity(320);
+    write_session_header(&mut sdp, local);
+    line(
+        &mut sdp,
+        format_args!(
+            "m=audio {} RTP/AVP {} {} {TELEPHONE_EVENT_PT}",
+            local.port,
+            Codec::Pcmu.payload_type(),
+            Codec::Pcma.payload_type(),
+        ),
+    );
+    for codec in Codec::ALL {
+        write_rtpmap(&mut sdp, codec.payload_type(), codec);
+    }
+    write_telephone_event(&mut sdp, TELEPHONE_EVENT_PT);
+    line(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
+    line(&mut sdp, format_args!("a={}", Direction::SendRecv.as_str()));
+    sdp
+}
+
+/// Reads the peer's answer to our [`offer`] (carried in the ACK).
+///
+/// The answer must pick from what we offered: PCMU at 0 or PCMA at 8, else
+/// [`SdpError::NoCommonCodec`]. Telephone-event counts only at [`TELEPHONE_EVENT_PT`]: an
+/// answer that renumbers it leaves `telephone_event` `None`, since one number must serve
+/// both directions.
+pub fn read_answer(answer: &[u8]) -> Result<Negotiated, SdpError> {
+    let session = parse(answer)?;
+    let (_, negotiated) = accept_audio(&session, |pt, format| match format {
+        Format::Codec(codec) => codec.payload_type() == pt,
+        Format::TelephoneEvent => pt == TELEPHONE_EVENT_PT,
+        Format::Other => false,
+    })?;
+    Ok(negotiated)
+}
+
+/// Checks the size limits around `sdp-types`' parser.
+fn parse(body: &[u8]) -> Result<Session, SdpError> {
+    if body.len() > MAX_SDP_LEN {
+        return Err(SdpError::TooLarge {
+            len: body.len(),
+            max: MAX_SDP_LEN,
+        });
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(SdpError::Empty);
+    }
+    let session = Session::parse(body)?;
+    if session.medias.len() > MAX_MEDIA_SECTIONS {
+        return Err(SdpError::TooManyMedia {
+            count: session.medias.len(),
+            max: MAX_MEDIA_SECTIONS,
+        });
+    }
+    Ok(session)
+}
+
+/// What a payload type stands for on one media line, as far as the bridge cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// One of our audio codecs.
+    Codec(Codec),
+    /// telephone-event at 8000 Hz.
+    TelephoneEvent,
+    /// Anything else (opus, G.722, telephone-event/48000, stereo PCMU, …).
+    Other,
+}
+
+/// Finds the first acceptable audio stream; returns its media index and the agreement.
+///
+/// `accept` filters formats by (payload type, meaning): everything for an offer, only what
+/// we offered for an answer.
+fn accept_audio(
+    session: &Session,
+    accept: impl Fn(u8, Format) -> bool,
+) -> Result<(usize, Negotiated), SdpError> {
+    let mut first_error = None;
+    for (index, media) in session.medias.iter().enumerate() {
+        if !media.media.eq_ignore_ascii_case("audio") || media.port == 0 {
+            continue;
+        }
+        match negotiate(session, media, &accept) {
+            Ok(negotiated) => return Ok((index, negotiated)),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(SdpError::NoAudio))
+}
+
+/// Negotiates one active audio media line.
+fn negotiate(
+    session: &Session,
+    media: &Media,
+    accept: &impl Fn(u8, Format) -> bool,
+) -> Result<Negotiated, SdpError> {
+    let proto = media.proto.as_str();
+    if !(proto.eq_ignore_ascii_case("RTP/AVP") || proto.eq_ignore_ascii_case("RTP/AVPF")) {
+        return Err(SdpError::UnsupportedTransport {
+            proto: shorten(proto),
+        });
+    }
+    let (codec, payload_type, telephone_event) = choose_formats(media, accept)?;
+    let peer = peer_direction(session, media);
+    let (remote, peer) = match remote_address(session, media)? {
+        Remote::Ip(ip) => (Some(SocketAddr::new(ip, media.port)), peer),
+        Remote::Hold => (None, peer.without_receive()),
+        Remote::Unresolved => (None, peer),
+    };
+    Ok(Negotiated {
+        remote,
+        codec,
+        payload_type,
+        telephone_event,
+        direction: peer.reversed(),
+        ptime_ms: PTIME_MS,
+    })
+}
+
+/// Picks the first acceptable codec and telephone-event/8000 in the line's format order.
+fn choose_formats(
+    media: &Media,
+    accept: &impl Fn(u8, Format) -> bool,
+) -> Result<(Codec, u8, Option<u8>), SdpError> {
+    let map = PayloadMap::of(media);
+    let mut codec = None;
+    let mut telephone_event = None;
+    let payload_types = media
+        .fmt
+        .split_ascii_whitespace()
+        .filter_map(|token| token.parse::<u8>().ok());
+    for pt in payload_types {
+        let format = map.format(pt);
+        if !accept(pt, format) {
+            continue;
+        }
+        match format {
+            Format::Codec(c) if codec.is_none() => codec = Some((c, pt)),
+            Format::TelephoneEvent if telephone_event.is_none() => telephone_event = Some(pt),
+            _ => {}
+        }
+        if codec.is_some() && telephone_event.is_some() {
+            break;
+        }
+    }
+    let (codec, pt) = codec.ok_or(SdpError::NoCommonCodec)?;
+    Ok((codec, pt, telephone_event))
+}
+
+/// The meaning of each RTP payload type (0–127) on one media line.
+///
+/// Built in one pass so that a line with thousands of formats and rtpmaps costs linear
+/// time, not formats × rtpmaps.
+struct PayloadMap([Option<Format>; 128]);
+
+impl PayloadMap {
+    /// Reads the line's `a=rtpmap` attributes; the first mapping of a number wins.
+    fn of(media: &Media) -> PayloadMap {
+        let mut map = [None; 128];
+        for value in media.get_attribute_values("rtpmap").flatten() {
+            if let Some((pt, format)) = parse_rtpmap(value)
+                && let Some(slot) = map.get_mut(usize::from(pt))
+                && slot.is_none()
+            {
+                *slot = Some(format);
+            }
+        }
+        PayloadMap(map)
+    }
+
+    /// An rtpmap decides; without one, RFC 3551's static types 0 and 8 still count.
+    fn format(&self, pt: u8) -> Format {
+        match self.0.get(usize::from(pt)) {
+            Some(Some(format)) => *format,
+            Some(None) => Codec::from_static_payload_type(pt).map_or(Format::Other, Format::Codec),
+            None => Format::Other,
+        }
+    }
+}
+
+/// Reads `<pt> <name>/<rate>[/<channels>]` without allocating, tolerating extra spaces.
+fn parse_rtpmap(value: &str) -> Option<(u8, Format)> {
+    let (pt, encoding) = value.trim().split_once(|c: char| c.is_ascii_whitespace())?;
+    let pt = pt.parse::<u8>().ok().filter(|pt| *pt <= 127)?;
+    let mut parts = encoding.trim().split('/');
+    let name = parts.next()?.trim();
+    let rate = parts.next()?.trim().parse::<u32>().ok()?;
+    // We are mono: "/1" or nothing; anything else (stereo, extra fields) is not ours.
+    let mono = parts.next().is_none_or(|channels| channels.trim() == "1") && parts.next().is_none();
+    let format = if !mono {
+        Format::Other
+    } else if name.eq_ignore_ascii_case("telephone-event") {
+        if rate == TELEPHONE_EVENT_RATE {
+            Format::TelephoneEvent
+        } else {
+            Format::Other
+        }
+    } else {
+        Codec::from_rtpmap(name, rate).map_or(Format::Other, Format::Codec)
+    };
+    Some((pt, format))
+}
+
+/// The peer's direction: media-level attribute, else session-level, else sendrecv.
+fn peer_direction(session: &Session, media: &Media) -> Direction {
+    let first = |attributes: &[sdp_types::Attribute]| {
+        attributes
+            .iter()
+            .find_map(|a| Direction::from_attribute(&a.attribute))
+    };
+    first(&media.attributes)
+        .or_else(|| first(&session.attributes))
+        .unwrap_or(Direction::SendRecv)
+}
+
+/// Where the peer's connection line points.
+enum Remote {
+    /// A unicast address to send RTP to.
+    Ip(IpAddr),
+    /// `0.0.0.0` or `::`: the peer is not receiving (hold).
+    Hold,
+    /// Not an IP literal (a host name); we cannot resolve it here.
+    Unresolved,
+}
+
+/// Reads the media-level `c=` (first of several) or else the session-level one.
+fn remote_address(session: &Session, media: &Media) -> Result<Remote, SdpError> {
+    let connection = media
+        .connections
+        .first()
+        .or(session.connection.as_ref())
+        .ok_or(SdpError::NoConnection)?;
+    let address = connection.connection_address.as_str();
+    let fault = |fault| SdpError::BadConnection {
+        address: shorten(address),
+        fault,
+    };
+    if connection.nettype != NetType::In {
+        return Err(fault(ConnectionFault::NotInternet));
+    }
+    if !matches!(connection.addrtype, AddrType::Ip4 | AddrType::Ip6) {
+        return Err(fault(ConnectionFault::UnknownAddressType));
+    }
+    // A "/ttl" or "/count" suffix only means something for multicast, which we refuse.
+    let host = address.split_once('/').map_or(address, |(host, _)| host);
+    // The literal wins over a contradicting IP4/IP6 token: sending to it is what works.
+    let Ok(ip) = host.parse::<IpAddr>() else {
+        return Ok(Remote::Unresolved);
+    };
+    let ip = ip.to_canonical();
+    if ip.is_unspecified() {
+        Ok(Remote::Hold)
+    } else if ip.is_multicast() {
+        Err(fault(ConnectionFault::Multicast))
+    } else {
+        Ok(Remote::Ip(ip))
+    }
+}
+
+/// Copies peer text into an error, bounded so a hostile body cannot bloat logs.
+fn shorten(text: &str) -> String {
+    text.chars().take(MAX_ERROR_TEXT).collect()
+}
+
+/// Appends one SDP line with its CRLF.
+fn line(out: &mut String, args: fmt::Arguments<'_>) {
+    // Writing into a String cannot fail; the Result only exists for other sinks.
+    let _ = out.write_fmt(args);
+    out.push_str("\r\n");
+}
+
+/// `v=`, `o=`, `s=`, `c=` and `t=`: the part every SDP we write starts with.
+fn write_session_header(out: &mut String, local: &LocalMedia) {
+    let ip = local.ip.to_canonical();
+    let addrtype = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    line(out, format_args!("v=0"));
+    line(
+        out,
+        format_args!(
+            "o={SESSION_NAME} {} {} IN {addrtype} {ip}",
+            local.session_id, local.session_version
+        ),
+    );
+    line(out, format_args!("s={SESSION_NAME}"));
+    line(out, format_args!("c=IN {addrtype} {ip}"));
+    line(out, format_args!("t=0 0"));
+}
+
+/// Our accepted audio stream: codec first, then telephone-event, then ptime and direction.
+fn write_audio(
+    out: &mut String,
+    port: u16,
+    proto: &str,
+    pt: u8,
+    codec: Codec,
+    telephone_event: Option<u8>,
+    direction: Direction,
+) {
+    match telephone_event {
+        Some(te) => line(out, format_args!("m=audio {port} {proto} {pt} {te}")),
+        None => line(out, format_args!("m=audio {port} {proto} {pt}")),
+    }
+    write_rtpmap(out, pt, codec);
+    if let Some(te) = telephone_event {
+        write_telephone_event(out, te);
+    }
+    line(out, format_args!("a=ptime:{PTIME_MS}"));
+    line(out, format_args!("a={}", direction.as_str()));
+}
+
+/// An rtpmap line for one of our codecs at the given payload type.
+fn write_rtpmap(out: &mut String, pt: u8, codec: Codec) {
+    line(
+        out,
+        format_args!(
+            "a=rtpmap:{pt} {}/{}",
+            codec.encoding_name(),
+            codec.clock_rate()
+        ),
+    );
+}
+
+/// rtpmap and fmtp for telephone-event: we receive the DTMF events 0–15.
+fn write_telephone_event(out: &mut String, pt: u8) {
+    line(
+        out,
+        format_args!("a=rtpmap:{pt} telephone-event/{TELEPHONE_EVENT_RATE}"),
+    );
+    line(out, format_args!("a=fmtp:{pt} 0-15"));
+}
+
+/// A declined stream (RFC 3264 §6): same media and transport, port 0, one offered format.
+fn write_rejected(out: &mut String, media: &Media) {
+    let format = media.fmt.split_ascii_whitespace().next().unwrap_or("0");
+    line(
+        out,
+        format_args!("m={} 0 {} {format}", media.media, media.proto),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn local() -> LocalMedia {
+        LocalMedia {
+            ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+            port: 40000,
+            session_id: 42,
+            session_version: 1,
+        }
+    }
+
+    /// Turns an LF-written fixture into the CRLF SDP that phones send.
+    fn crlf(sdp: &str) -> Vec<u8> {
+        sdp.replace('\n', "\r\n").into_bytes()
+    }
+
+    fn answer_ok(offer: &str) -> (Negotiated, String) {
+        match answer(&crlf(offer), &local()) {
+            Ok(result) => result,
+            Err(error) => panic!("offer should be accepted, got {error}"),
+        }
+    }
+
+    fn m_lines(sdp: &str) -> Vec<&str> {
+        sdp.split("\r\n").filter(|l| l.starts_with("m=")).collect()
+    }
+
+    fn has_line(sdp: &str, wanted: &str) -> bool {
+        sdp.split("\r\n").any(|l| l == wanted)
+    }
+
+    fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> Option<SocketAddr> {
+        Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), port))
+    }
+
+    const SIPP_DEFAULT: &str = "v=0
+o=user1 53655765 2353687637 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 6000 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+";
+
+    const SIPP_DTMF: &str = "v=0
+o=user1 53655765 2353687637 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 6000 RTP/AVP 0 96
+a=rtpmap:0 PCMU/8000
+a=rtpmap:96 telephone-event/8000
+a=fmtp:96 0-15
+";
+
+    const BARESIP: &str = "v=0
+o=- 1813396287 2765290185 IN IP4 192.0.2.10
+s=-
+c=IN IP4 192.0.2.10
+t=0 0
+a=tool:baresip 3.10.1
+m=audio 10730 RTP/AVP 96 97 98 9 0 8 101
+b=AS:125
+a=rtpmap:96 opus/48000/2
+a=fmtp:96 stereo=1;sprop-stereo=1
+a=rtpmap:97 G7221/32000
+a=fmtp:97 bitrate=48000
+a=rtpmap:98 G7221/16000
+a=fmtp:98 bitrate=32000
+a=rtpmap:9 G722/8000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=rtcp-rsize
+a=sendrecv
+a=label:1
+a=ssrc:1848257563 cname:a9b1f2e0-6c8e-4b5e-9f0e-0d7c1e0f3a11
+a=ptime:20
+";
+
+    const LINPHONE_IPV6: &str = "v=0
+o=alice 1234 5678 IN IP6 fd00:1234:5678::10
+s=Talk
+c=IN IP6 fd00:1234:5678::10
+t=0 0
+a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics
+a=record:off
+m=audio 7078 RTP/AVP 96 97 98 0 8 18 101 99 100
+a=rtpmap:96 opus/48000/2
+a=fmtp:96 useinbandfec=1
+a=rtpmap:97 speex/16000
+a=fmtp:97 vbr=on
+a=rtpmap:98 speex/8000
+a=fmtp:98 vbr=on
+a=fmtp:18 annexb=yes
+a=rtpmap:101 telephone-event/48000
+a=rtpmap:99 telephone-event/16000
+a=rtpmap:100 telephone-event/8000
+a=rtcp-fb:* trr-int 1000
+a=rtcp-fb:* ccm tmmbr
+";
+
+    const ASTERISK: &str = "v=0
+o=- 1179420160 1179420160 IN IP4 198.51.100.5
+s=Asterisk
+c=IN IP4 198.51.100.5
+t=0 0
+m=audio 17602 RTP/AVP 8 0 3 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:3 GSM/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=ptime:20
+a=maxptime:150
+a=sendrecv
+";
+
+    const FREESWITCH: &str = "v=0
+o=FreeSWITCH 1700000000 1700000001 IN IP4 198.51.100.7
+s=FreeSWITCH
+c=IN IP4 198.51.100.7
+t=0 0
+m=audio 24680 RTP/AVP 102 9 0 8 103 101
+a=rtpmap:102 opus/48000/2
+a=fmtp:102 useinbandfec=1; maxplaybackrate=48000
+a=rtpmap:9 G722/8000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:103 telephone-event/48000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=ptime:20
+a=rtcp:24681 IN IP4 198.51.100.7
+";
+
+    #[test]
+    fn sipp_default_offer_gets_pcmu_without_telephone_event() {
+        let (negotiated, sdp) = answer_ok(SIPP_DEFAULT);
+        assert_eq!(
+            negotiated,
+            Negotiated {
+                remote: v4(127, 0, 0, 1, 6000),
+                codec: Codec::Pcmu,
+                payload_type: 0,
+                telephone_event: None,
+                direction: Direction::SendRecv,
+                ptime_ms: 20,
+            }
+        );
+        assert_eq!(
+            sdp,
+            "v=0\r\n\
+             o=dialbridge 42 1 IN IP4 203.0.113.1\r\n\
+             s=dialbridge\r\n\
+             c=IN IP4 203.0.113.1\r\n\
+             t=0 0\r\n\
+             m=audio 40000 RTP/AVP 0\r\n\
+             a=rtpmap:0 PCMU/8000\r\n\
+             a=ptime:20\r\n\
+             a=sendrecv\r\n"
+        );
+    }
+
+    #[test]
+    fn sipp_dtmf_offer_keeps_telephone_event_at_96() {
+        let (negotiated, sdp) = answer_ok(SIPP_DTMF);
+        assert_eq!(negotiated.codec, Codec::Pcmu);
+        assert_eq!(negotiated.telephone_event, Some(96));
+        assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVP 0 96"]);
+        assert!(has_line(&sdp, "a=rtpmap:96 telephone-event/8000"));
+        assert!(has_line(&sdp, "a=fmtp:96 0-15"));
+    }
+
+    #[test]
+    fn baresip_offer_skips_opus_and_g722_for_pcmu() {
+        let (negotiated, sdp) = answer_ok(BARESIP);
+        assert_eq!(negotiated.codec, Codec::Pcmu);
+        assert_eq!(negotiated.payload_type, 0);
+        assert_eq!(negotiated.telephone_event, Some(101));
+        assert_eq!(negotiated.remote, v4(192, 0, 2, 10, 10730));
+        assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVP 0 101"]);
+    }
+
+    #[test]
+    fn linphone_offer_uses_telephone_event_at_8000_hz_only() {
+        let (negotiated, sdp) = answer_ok(LINPHONE_IPV6);
+        assert_eq!(negotiated.codec, Codec::Pcmu);
+        assert_eq!(negotiated.telephone_event, Some(100));
+        assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVP 0 100"]);
+        assert!(!sdp.contains("48000"));
+        assert!(!sdp.contains("16000"));
+    }
+
+    #[test]
+    fn linphone_ipv6_ula_becomes_the_remote_address() {
+        let (negotiated, _) = answer_ok(LINPHONE_IPV6);
+        let ula = Ipv6Addr::new(0xfd00, 0x1234, 0x5678, 0, 0, 0, 0, 0x10);
+        assert_eq!(
+            negotiated.remote,
+            Some(SocketAddr::new(IpAddr::V6(ula), 7078))
+        );
+    }
+
+    #[test]
+    fn asterisk_offer_preferring_pcma_gets_pcma() {
+        let (negotiated, sdp) = answer_ok(ASTERISK);
+        assert_eq!(negotiated.codec, Codec::Pcma);
+        assert_eq!(negotiated.payload_type, 8);
+        assert_eq!(negotiated.telephone_event, Some(101));
+        assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVP 8 101"]);
+        assert!(has_line(&sdp, "a=rtpmap:8 PCMA/8000"));
+    }
+
+    #[test]
+    fn freeswitch_offer_skips_wideband_telephone_event() {
+        let (negotiated, _) = answer_ok(FREESWITCH);
+        assert_eq!(negotiated.codec, Codec::Pcmu);
+        assert_eq!(negotiated.telephone_event, Some(101));
+        assert_eq!(negotiated.remote, v4(198, 51, 100, 7, 24680));
+    }
+
+    #[test]
+    fn pcma_only_offer_without_rtpmap_gets_pcma() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 5004 RTP/AVP 8
+",
+        );
+        assert_eq!(negotiated.codec, Codec::Pcma);
+        assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVP 8"]);
+        assert!(has_line(&sdp, "a=rtpmap:8 PCMA/8000"));
+    }
+
+    #[test]
+    fn dynamic_payload_type_for_pcmu_is_answered_with_the_same_number() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 5004 RTP/AVP 96 97
+a=rtpmap:96 pcmu/8000/1
+a=rtpmap:97 telephone-event/8000
+",
+        );
+        assert_eq!(negotiated.codec, Codec::Pcmu);
+        assert_eq!(negotiated.payload_type, 96);
+        assert_eq!(negotiated.telephone_event, Some(97));
+        assert!(has_line(&sdp, "a=rtpmap:96 PCMU/8000"));
+    }
+
+    #[test]
+    fn stereo_pcmu_is_not_our_codec() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 5004 RTP/AVP 96
+a=rtpmap:96 PCMU/8000/2
+",
+            ),
+            &local(),
+        );
+        assert_eq!(result, Err(SdpError::NoCommonCodec));
+    }
+
+    #[test]
+    fn video_and_audio_offer_rejects_video_and_keeps_line_order() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=video 9078 RTP/AVP 96 97
+a=rtpmap:96 H264/90000
+a=rtpmap:97 VP8/90000
+m=audio 7078 RTP/AVP 0 8 101
+a=rtpmap:101 telephone-event/8000
+",
+        );
+        assert_eq!(negotiated.remote, v4(192, 0, 2, 5, 7078));
+        assert_eq!(
+            m_lines(&sdp),
+            ["m=video 0 RTP/AVP 96", "m=audio 40000 RTP/AVP 0 101"]
+        );
+    }
+
+    #[test]
+    fn second_audio_line_is_rejected() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/AVP 8
+m=audio 7080 RTP/AVP 0
+",
+        );
+        assert_eq!(negotiated.codec, Codec::Pcma);
+        assert_eq!(
+            m_lines(&sdp),
+            ["m=audio 40000 RTP/AVP 8", "m=audio 0 RTP/AVP 0"]
+        );
+    }
+
+    #[test]
+    fn srtp_line_is_rejected_and_plain_rtp_line_accepted() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/SAVP 0
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz
+m=audio 7080 RTP/AVP 0
+",
+        );
+        assert_eq!(negotiated.remote, v4(192, 0, 2, 5, 7080));
+        assert_eq!(
+            m_lines(&sdp),
+            ["m=audio 0 RTP/SAVP 0", "m=audio 40000 RTP/AVP 0"]
+        );
+    }
+
+    #[test]
+    fn srtp_only_offer_is_refused_with_488() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/SAVP 0 8
+",
+            ),
+            &local(),
+        );
+        let error = match result {
+            Err(error) => error,
+            Ok(_) => panic!("an SRTP-only offer must be refused"),
+        };
+        assert_eq!(
+            error,
+            SdpError::UnsupportedTransport {
+                proto: "RTP/SAVP".into()
+            }
+        );
+        assert_eq!(error.status_code(), 488);
+    }
+
+    #[test]
+    fn avpf_offer_is_answered_with_avpf() {
+        let (_, sdp) = answer_ok(
+            "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/AVPF 0
+a=rtcp-fb:* nack
+",
+        );
+        assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVPF 0"]);
+    }
+
+    #[test]
+    fn g729_only_offer_has_no_common_codec_and_gets_488() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/AVP 18 101
+a=rtpmap:18 G729/8000
+a=rtpmap:101 telephone-event/8000
+",
+            ),
+            &local(),
+        );
+        assert_eq!(result, Err(SdpError::NoCommonCodec));
+        assert_eq!(SdpError::NoCommonCodec.status_code(), 488);
+    }
+
+    #[test]
+    fn audio_port_zero_means_no_audio() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 0 RTP/AVP 0
+",
+            ),
+            &local(),
+        );
+        assert_eq!(result, Err(SdpError::NoAudio));
+    }
+
+    #[test]
+    fn video_only_offer_means_no_audio() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=video 9000 RTP/AVP 96
+a=rtpmap:96 H264/90000
+",
+            ),
+            &local(),
+        );
+        assert_eq!(result, Err(SdpError::NoAudio));
+    }
+
+    #[test]
+    fn sendonly_hold_is_answered_recvonly() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/AVP 0
+a=sendonly
+",
+        );
+        assert_eq!(negotiated.direction, Direction::RecvOnly);
+        assert!(!negotiated.direction.we_send());
+        assert!(negotiated.direction.we_receive());
+        assert!(has_line(&sdp, "a=recvonly"));
+    }
+
+    #[test]
+    fn inactive_hold_is_answered_inactive() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/AVP 0
+a=inactive
+",
+        );
+        assert_eq!(negotiated.direction, Direction::Inactive);
+        assert!(has_line(&sdp, "a=inactive"));
+    }
+
+    #[test]
+    fn recvonly_offer_is_answered_sendonly() {
+        let (negotiated, _) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/AVP 0
+a=recvonly
+",
+        );
+        assert_eq!(negotiated.direction, Direction::SendOnly);
+    }
+
+    #[test]
+    fn zero_address_hold_has_no_remote_and_is_answered_recvonly() {
+        let (negotiated, sdp) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 0.0.0.0
+t=0 0
+m=audio 7078 RTP/AVP 0
+",
+        );
+        assert_eq!(negotiated.remote, None);
+        assert_eq!(negotiated.direction, Direction::RecvOnly);
+        assert!(has_line(&sdp, "a=recvonly"));
+    }
+
+    #[test]
+    fn zero_address_with_inactive_stays_inactive() {
+        let (negotiated, _) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 0.0.0.0
+t=0 0
+m=audio 7078 RTP/AVP 0
+a=inactive
+",
+        );
+        assert_eq!(negotiated.direction, Direction::Inactive);
+    }
+
+    #[test]
+    fn media_level_direction_overrides_session_level() {
+        let (negotiated, _) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+a=sendonly
+m=audio 7078 RTP/AVP 0
+a=sendrecv
+",
+        );
+        assert_eq!(negotiated.direction, Direction::SendRecv);
+    }
+
+    #[test]
+    fn session_level_direction_applies_when_media_has_none() {
+        let (negotiated, _) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+a=sendonly
+m=audio 7078 RTP/AVP 0
+",
+        );
+        assert_eq!(negotiated.direction, Direction::RecvOnly);
+    }
+
+    #[test]
+    fn media_level_connection_overrides_session_level() {
+        let (negotiated, _) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 0.0.0.0
+t=0 0
+m=audio 7078 RTP/AVP 0
+c=IN IP4 192.0.2.99
+c=IN IP4 192.0.2.100
+",
+        );
+        assert_eq!(negotiated.remote, v4(192, 0, 2, 99, 7078));
+        assert_eq!(negotiated.direction, Direction::SendRecv);
+    }
+
+    #[test]
+    fn host_name_connection_has_no_remote_but_keeps_sendrecv() {
+        let (negotiated, _) = answer_ok(
+            "v=0
+o=- 1 2 IN IP4 pbx.example.com
+s=-
+c=IN IP4 pbx.example.com
+t=0 0
+m=audio 7078 RTP/AVP 0
+",
+        );
+        assert_eq!(negotiated.remote, None);
+        assert_eq!(negotiated.direction, Direction::SendRecv);
+    }
+
+    #[test]
+    fn multicast_connection_is_refused() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 224.2.1.1/127
+t=0 0
+m=audio 7078 RTP/AVP 0
+",
+            ),
+            &local(),
+        );
+        assert_eq!(
+            result,
+            Err(SdpError::BadConnection {
+                address: "224.2.1.1/127".into(),
+                fault: ConnectionFault::Multicast
+            })
+        );
+    }
+
+    #[test]
+    fn missing_connection_is_a_bad_request() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+t=0 0
+m=audio 7078 RTP/AVP 0
+",
+            ),
+            &local(),
+        );
+        assert_eq!(result, Err(SdpError::NoConnection));
+        assert_eq!(SdpError::NoConnection.status_code(), 400);
+    }
+
+    #[test]
+    fn lf_only_offer_with_extra_lines_is_accepted() {
+        let offer = "v=0\n\
+                     o=- 1 2 IN IP4 192.0.2.5\n\
+                     s=-\n\
+                     i=a call\n\
+                     c=IN IP4 192.0.2.5\n\
+                     b=AS:84\n\
+                     b=TIAS:64000\n\
+                     t=0 0\n\
+                     a=group:BUNDLE 0\n\
+                     m=audio 7078 RTP/AVP 0\n\
+                     b=AS:84\n\
+                     a=mid:0\n\
+                     a=x-unknown-thing\n";
+        let (negotiated, sdp) = match answer(offer.as_bytes(), &local()) {
+            Ok(result) => result,
+            Err(error) => panic!("LF-only offer should be accepted, got {error}"),
+        };
+        assert_eq!(negotiated.remote, v4(192, 0, 2, 5, 7078));
+        assert!(sdp.ends_with("\r\n"));
+        assert!(!sdp.replace("\r\n", "").contains('\n'));
+    }
+
+    #[test]
+    fn two_session_level_connections_are_unparsable_not_a_panic() {
+        let result = answer(
+            &crlf(
+                "v=0
+o=- 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+c=IN IP4 192.0.2.6
+t=0 0
+m=audio 7078 RTP/AVP 0
+",
+            ),
+            &local(),
+        );
+        assert!(matches!(result, Err(SdpError::Unparsable(_))));
+    }
+
+    #[test]
+    fn empty_body_is_reported_as_empty() {
+        assert_eq!(answer(b"", &local()), Err(SdpError::Empty));
+        assert_eq!(answer(b"\r\n", &local()), Err(SdpError::Empty));
+    }
+
+    #[test]
+    fn oversized_body_is_refused_before_parsing() {
+        let body = vec![b'a'; MAX_SDP_LEN + 1];
+        assert_eq!(
+            answer(&body, &local()),
+            Err(SdpError::TooLarge {
+                len: MAX_SDP_LEN + 1,
+                max: MAX_SDP_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn too_many_media_sections_are_refused() {
+        let mut offer = String::from("v=0\no=- 1 2 IN IP4 192.0.2.5\ns=-\nc=IN IP4 192.0.2.5\n");
+        for _ in 0..=MAX_MEDIA_SECTIONS {
+            offer.push_str("m=audio 7078 RTP/AVP 0\n");
+        }
+        assert_eq!(
+            answer(offer.as_bytes(), &local()),
+            Err(SdpError::TooManyMedia {
+                count: MAX_MEDIA_SECTIONS + 1,
+                max: MAX_MEDIA_SECTIONS
+            })
+        );
+    }
+
+    #[test]
+    fn answer_over_ipv6_writes_ip6_lines() {
+        let ours = LocalMedia {
+            ip: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            ..local()
+        };
+        let sdp = match answer(&crlf(SIPP_DEFAULT), &ours) {
+            Ok((_, sdp)) => sdp,
+            Err(error) => panic!("{error}"),
+        };
+        assert!(has_line(&sdp, "o=dialbridge 42 1 IN IP6 2001:db8::1"));
+        assert!(has_line(&sdp, "c=IN IP6 2001:db8::1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_local_address_is_written_as_ip4() {
+        let ours = LocalMedia {
+            ip: IpAddr::V6(Ipv4Addr::new(203, 0, 113, 1).to_ipv6_mapped()),
+            ..local()
+        };
+        assert!(has_line(&offer(&ours), "c=IN IP4 203.0.113.1"));
+    }
+
+    #[test]
+    fn our_offer_lists_pcmu_pcma_and_telephone_event_101() {
+        assert_eq!(
+            offer(&local()),
+            "v=0\r\n\
+             o=dialbridge 42 1 IN IP4 203.0.113.1\r\n\
+             s=dialbridge\r\n\
+             c=IN IP4 203.0.113.1\r\n\
+             t=0 0\r\n\
+             m=audio 40000 RTP/AVP 0 8 101\r\n\
+             a=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\n\
+             a=fmtp:101 0-15\r\n\
+             a=ptime:20\r\n\
+             a=sendrecv\r\n"
+        );
+    }
+
+    #[test]
+    fn our_offer_parses_with_sdp_types() {
+        let parsed = Session::parse(offer(&local()).as_bytes());
+        assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    #[test]
+    fn answering_our_own_offer_picks_pcmu_and_101() {
+        let (negotiated, _) = match answer(offer(&local()).as_bytes(), &local()) {
+            Ok(result) => result,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(negotiated.codec, Codec::Pcmu);
+        assert_eq!(negotiated.telephone_event, Some(TELEPHONE_EVENT_PT));
+    }
+
+    #[test]
+    fn read_answer_accepts_pcma_with_telephone_event() {
+        let negotiated = read_answer(&crlf(
+            "v=0
+o=- 7 7 IN IP4 192.0.2.8
+s=-
+c=IN IP4 192.0.2.8
+t=0 0
+m=audio 30000 RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+",
+        ));
+        assert_eq!(
+            negotiated,
+            Ok(Negotiated {
+                remote: v4(192, 0, 2, 8, 30000),
+                codec: Codec::Pcma,
+                payload_type: 8,
+                telephone_event: Some(101),
+                direction: Direction::SendRecv,
+                ptime_ms: 20,
+            })
+        );
+    }
+
+    #[test]
+    fn read_answer_refuses_a_codec_we_did_not_offer() {
+        let result = read_answer(&crlf(
+            "v=0
+o=- 7 7 IN IP4 192.0.2.8
+s=-
+c=IN IP4 192.0.2.8
+t=0 0
+m=audio 30000 RTP/AVP 96
+a=rtpmap:96 PCMU/8000
+",
+        ));
+        assert_eq!(result, Err(SdpError::NoCommonCodec));
+    }
+
+    #[test]
+    fn read_answer_ignores_renumbered_telephone_event() {
+        let result = read_answer(&crlf(
+            "v=0
+o=- 7 7 IN IP4 192.0.2.8
+s=-
+c=IN IP4 192.0.2.8
+t=0 0
+m=audio 30000 RTP/AVP 0 100
+a=rtpmap:100 telephone-event/8000
+",
+        ));
+        assert_eq!(result.map(|n| n.telephone_event), Ok(None));
+    }
+
+    #[test]
+    fn read_answer_recvonly_means_we_only_send() {
+        let result = read_answer(&crlf(
+            "v=0
+o=- 7 7 IN IP4 192.0.2.8
+s=-
+c=IN IP4 192.0.2.8
+t=0 0
+m=audio 30000 RTP/AVP 0
+a=recvonly
+",
+        ));
+        assert_eq!(result.map(|n| n.direction), Ok(Direction::SendOnly));
+    }
+
+    #[test]
+    fn read_answer_with_rejected_audio_is_no_audio() {
+        let result = read_answer(&crlf(
+            "v=0
+o=- 7 7 IN IP4 192.0.2.8
+s=-
+c=IN IP4 192.0.2.8
+t=0 0
+m=audio 0 RTP/AVP 0
+",
+        ));
+        assert_eq!(result, Err(SdpError::NoAudio));
+    }
+
+    #[test]
+    fn direction_reversal_matches_rfc_3264() {
+        assert_eq!(Direction::SendRecv.reversed(), Direction::SendRecv);
+        assert_eq!(Direction::SendOnly.reversed(), Direction::RecvOnly);
+        assert_eq!(Direction::RecvOnly.reversed(), Direction::SendOnly);
+        assert_eq!(Direction::Inactive.reversed(), Direction::Inactive);
+        assert!(!Direction::Inactive.we_send() && !Direction::Inactive.we_receive());
+    }
+
+    #[test]
+    fn malformed_sdp_is_a_bad_request() {
+        let error = match answer(b"hello world", &local()) {
+            Err(error) => error,
+            Ok(_) => panic!("garbage must not be accepted"),
+        };
+        assert!(matches!(error, SdpError::Unparsable(_)));
+        assert_eq!(error.status_code(), 400);
+    }
+
+    /// Payload type numbers phones use, plus out-of-range ones.
+    fn payload_type() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            3 => Just(0u16),
+            3 => Just(8),
+            1 => Just(18),
+            1 => Just(96),
+            1 => Just(100),
+            2 => Just(101),
+            1 => 0u16..300,
+        ]
+    }
+
+    /// Connection lines: mostly usable, sometimes hold, multicast, host names or junk.
+    fn connection_line() -> impl Strategy<Value = String> {
+        let address = prop_oneof![
+            4 => "(192\\.0\\.2\\.[0-9]{1,3}|fd00::[0-9a-f]{1,4})",
+            1 => Just("0.0.0.0".to_string()),
+            1 => Just("::".to_string()),
+            1 => Just("224.0.0.1/1".to_string()),
+            1 => Just("host.example".to_string()),
+            1 => "[!-~]{1,12}",
+        ];
+        (
+            address,
+            "IP4|IP6|X",
+            prop_oneof![5 => Just("IN"), 1 => Just("TN")],
+        )
+            .prop_map(|(a, t, n)| format!("c={n} {t} {a}"))
+    }
+
+    /// Lines inside a media section: rtpmaps, directions, connections and noise.
+    fn media_attribute_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            12 => (
+                payload_type(),
+                "PCMU|PCMA|pcma|telephone-event|opus|G729|",
+                prop_oneof![Just(8000u32), Just(16000), Just(48000), 0u32..50000],
+                "|/1|/2|/x/y"
+            )
+                .prop_map(|(pt, n, r, c)| format!("a=rtpmap:{pt} {n}/{r}{c}")),
+            6 => "a=(sendrecv|sendonly|recvonly|inactive|ptime:30|fmtp:101 0-15|rtcp-mux)",
+            2 => connection_line(),
+            2 => "[abik]=[ -~]{0,20}",
+            1 => "[ -~]{0,12}",
+        ]
+    }
+
+    /// One media section: an m= line then a few attribute lines.
+    fn media_section() -> impl Strategy<Value = Vec<String>> {
+        let fmt = proptest::collection::vec(payload_type(), 0..6)
+            .prop_map(|v| v.iter().map(u16::to_string).collect::<Vec<_>>().join(" "));
+        let m_line = (
+            prop_oneof![4 => Just("audio"), 1 => Just("video"), 1 => Just("AUDIO"), 1 => Just("text")],
+            prop_oneof![4 => 1000u32..65536, 1 => Just(0u32), 1 => 0u32..70000],
+            prop_oneof![
+                4 => Just("RTP/AVP"),
+                1 => Just("RTP/AVPF"),
+                1 => Just("RTP/SAVP"),
+                1 => Just("UDP/TLS/RTP/SAVPF"),
+            ],
+            fmt,
+        )
+            .prop_map(|(m, p, t, f)| format!("m={m} {p} {t} {f}"));
+        (
+            m_line,
+            proptest::collection::vec(media_attribute_line(), 0..8),
+        )
+            .prop_map(|(m, mut rest)| {
+                rest.insert(0, m);
+                rest
+            })
+    }
+
+    /// SDP-shaped text close enough to real offers to reach negotiation, not just the parser.
+    fn sdp_text() -> impl Strategy<Value = String> {
+        (
+            proptest::option::weighted(0.8, connection_line()),
+            proptest::option::weighted(0.3, "a=(sendonly|recvonly|inactive|tool:x)"),
+            proptest::collection::vec(media_section(), 1..4),
+            any::<bool>(),
+        )
+            .prop_map(|(connection, attribute, medias, lf)| {
+                let end = if lf { "\n" } else { "\r\n" };
+                let mut text = format!("v=0{end}o=- 1 2 IN IP4 192.0.2.1{end}s=-{end}t=0 0{end}");
+                for l in connection
+                    .iter()
+                    .chain(&attribute)
+                    .chain(medias.iter().flatten())
+                {
+                    text.push_str(l);
+                    text.push_str(end);
+                }
+                text
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn answer_never_panics_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = answer(&body, &local());
+        }
+
+        #[test]
+        fn read_answer_never_panics_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = read_answer(&body);
+        }
+
+        #[test]
+        fn answer_mirrors_every_media_line_of_sdp_like_input(text in sdp_text()) {
+            if let Ok((negotiated, sdp)) = answer(text.as_bytes(), &local()) {
+                let offered = Session::parse(text.as_bytes()).map(|s| s.medias.len());
+                let reparsed = Session::parse(sdp.as_bytes());
+                prop_assert!(reparsed.is_ok(), "our answer must parse: {sdp}");
+                let reparsed = reparsed.ok();
+                prop_assert_eq!(offered.ok(), reparsed.as_ref().map(|s| s.medias.len()));
+                let active: Vec<u16> = reparsed
+                    .iter()
+                    .flat_map(|s| &s.medias)
+                    .map(|m| m.port)
+                    .filter(|port| *port != 0)
+                    .collect();
+                prop_assert_eq!(active, vec![local().port], "exactly one accepted stream");
+                prop_assert_eq!(negotiated.ptime_ms, PTIME_MS);
+            }
+        }
+
+        #[test]
+        fn read_answer_never_panics_on_sdp_like_input(text in sdp_text()) {
+            if let Ok(negotiated) = read_answer(text.as_bytes()) {
+                prop_assert_eq!(negotiated.payload_type, negotiated.codec.payload_type());
+            }
+        }
+    }
+}

@@ -1,0 +1,713 @@
+//! RFC 3261 §17 transaction state machines (with the RFC 6026 `Accepted` state), sans-IO.
+//!
+//! A transaction keeps the bytes it last sent and re-sends them on its timers; the endpoint
+//! owns every transaction, asks each one for its next deadline and calls `on_timeout` when the
+//! clock reaches it. Nothing here reads a clock: `now` always comes from the caller.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// RFC 3261 timer base values (§17.1.1.1, Table 4); tests shrink them, operators may tune them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timers {
+    /// Round-trip estimate: the first retransmission interval.
+    pub t1: Duration,
+    /// Cap of the retransmission interval for non-INVITE requests and INVITE responses.
+    pub t2: Duration,
+    /// Longest time a message stays in the network.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Timers {
+    /// 64·T1: the lifetime of a transaction (Timers B, F, H, J, L).
+    pub fn transaction_timeout(&self) -> Duration {
+        self.t1 * 64
+    }
+
+    fn next_interval(&self, current: Duration) -> Duration {
+        (current * 2).min(self.t2)
+    }
+}
+
+/// What a transaction asks of its owner when one of its timers fires.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TimerOutcome {
+    /// Nothing to do (a stale deadline).
+    Idle,
+    /// Send these bytes again to this address.
+    Retransmit(SocketAddr, Vec<u8>),
+    /// A 2xx to an INVITE was never acknowledged within 64·T1: the dialog must be ended with BYE.
+    AckTimeout,
+    /// Our request got no final response within 64·T1 (Timer F).
+    RequestTimeout,
+    /// The transaction is over and can be forgotten.
+    Terminated,
+}
+
+/// Where an INVITE server transaction stands (RFC 3261 Figure 7, RFC 6026 Figure 5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InviteServerState {
+    /// No final response yet; the last provisional is re-sent for a retransmitted INVITE.
+    Proceeding,
+    /// A 2xx was sent. It is retransmitted (T1 doubling to T2) until the dialog's ACK arrives;
+    /// retransmitted INVITEs are absorbed until Timer L.
+    Accepted {
+        /// Next 2xx retransmission, None once the ACK has arrived.
+        retransmit_at: Option<Instant>,
+        /// The current retransmission interval.
+        interval: Duration,
+        /// Timer L: end of the transaction (and of the wait for the ACK).
+        timer_l: Instant,
+    },
+    /// A 3xx–6xx was sent and is retransmitted on Timer G until the ACK, or until Timer H.
+    Completed {
+        /// Timer G.
+        retransmit_at: Instant,
+        /// The current Timer G interval.
+        interval: Duration,
+        /// Timer H.
+        timer_h: Instant,
+    },
+    /// The ACK for a 3xx–6xx arrived; retransmitted ACKs are absorbed until Timer I.
+    Confirmed {
+        /// Timer I.
+        timer_i: Instant,
+    },
+    /// Nothing left to do.
+    Terminated,
+}
+
+/// An INVITE server transaction: answers retransmitted INVITEs and carries the
+/// retransmission of our final response.
+#[derive(Debug)]
+pub struct InviteServer {
+    state: InviteServerState,
+    peer: SocketAddr,
+    last_response: Option<Vec<u8>>,
+    timers: Timers,
+}
+
+impl InviteServer {
+    /// Starts a transaction for an INVITE that came from `peer` (responses go there).
+    pub fn new(peer: SocketAddr, timers: Timers) -> Self {
+        InviteServer {
+            state: InviteServerState::Proceeding,
+            peer,
+            last_response: None,
+            timers,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &InviteServerState {
+        &self.state
+    }
+
+    /// Where responses are sent.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// True while no final response has been sent (a CANCEL can still take effect).
+    pub fn is_proceeding(&self) -> bool {
+        self.state == InviteServerState::Proceeding
+    }
+
+    /// Records a provisional response that is being sent; ignored after a final response.
+    pub fn send_provisional(&mut self, bytes: Vec<u8>) {
+        if self.is_proceeding() {
+            self.last_response = Some(bytes);
+        }
+    }
+
+    /// Records a final response that is being sent and starts its retransmission timers.
+    pub fn send_final(&mut self, now: Instant, status: u16, bytes: Vec<u8>) {
+        if !self.is_proceeding() {
+            return;
+        }
+        self.last_response = Some(bytes);
+        let t1 = self.timers.t1;
+        self.state = if (200..300).contains(&status) {
+            InviteServerState::Accepted {
+                retransmit_at: Some(now + t1),
+                interval: t1,
+                timer_l: now + self.timers.transaction_timeout(),
+            }
+        } else {
+            InviteServerState::Completed {
+                retransmit_at: now + t1,
+                interval: t1,
+                timer_h: now + self.timers.transaction_timeout(),
+            }
+        };
+    }
+
+    /// A retransmission of the INVITE arrived: returns what to send back, if anything.
+    pub fn on_retransmission(&self) -> Option<(SocketAddr, &[u8])> {
+        match self.state {
+            InviteServerState::Proceeding
+            | InviteServerState::Completed { .. }
+            | InviteServerState::Accepted {
+                retransmit_at: Some(_),
+                ..
+            } => self.last_response.as_deref().map(|b| (self.peer, b)),
+            _ => None,
+        }
+    }
+
+    /// The ACK for a 3xx–6xx final response (same branch) arrived.
+    pub fn on_ack(&mut self, now: Instant) {
+        if let InviteServerState::Completed { .. } = self.state {
+            // Timer I is T4 for unreliable transports (§17.2.1).
+            self.state = InviteServerState::Confirmed {
+                timer_i: now + self.timers.t4,
+            };
+        }
+    }
+
+    /// The dialog's ACK for our 2xx arrived: stop retransmitting it.
+    pub fn on_2xx_ack(&mut self) {
+        if let InviteServerState::Accepted { retransmit_at, .. } = &mut self.state {
+            *retransmit_at = None;
+            // Retransmitted INVITEs are now absorbed silently: the 2xx bytes are not needed.
+            self.last_response = None;
+        }
+    }
+
+    /// True once the 2xx has been acknowledged (or there was none to acknowledge).
+    pub fn is_acknowledged(&self) -> bool {
+        !matches!(
+            self.state,
+            InviteServerState::Accepted {
+                retransmit_at: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// The earliest instant at which `on_timeout` has work to do.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match self.state {
+            InviteServerState::Proceeding | InviteServerState::Terminated => None,
+            InviteServerState::Accepted {
+                retransmit_at,
+                timer_l,
+                ..
+            } => Some(retransmit_at.map_or(timer_l, |r| r.min(timer_l))),
+            InviteServerState::Completed {
+                retransmit_at,
+                timer_h,
+                ..
+            } => Some(retransmit_at.min(timer_h)),
+            InviteServerState::Confirmed { timer_i } => Some(timer_i),
+        }
+    }
+
+    /// Runs the timers that are due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) -> TimerOutcome {
+        let timers = self.timers;
+        match &mut self.state {
+            InviteServerState::Proceeding | InviteServerState::Terminated => TimerOutcome::Idle,
+            InviteServerState::Accepted {
+                retransmit_at,
+                interval,
+                timer_l,
+            } => {
+                if now >= *timer_l {
+                    let acked = retransmit_at.is_none();
+                    self.state = InviteServerState::Terminated;
+                    return if acked {
+                        TimerOutcome::Terminated
+                    } else {
+                        TimerOutcome::AckTimeout
+                    };
+                }
+                match retransmit_at {
+                    Some(at) if now >= *at => {
+                        *interval = timers.next_interval(*interval);
+                        *at = now + *interval;
+                        self.retransmit()
+                    }
+                    _ => TimerOutcome::Idle,
+                }
+            }
+            InviteServerState::Completed {
+                retransmit_at,
+                interval,
+                timer_h,
+            } => {
+                if now >= *timer_h {
+                    // Timer H: the ACK never came; the response is abandoned (§17.2.1).
+                    self.state = InviteServerState::Terminated;
+                    return TimerOutcome::Terminated;
+                }
+                if now >= *retransmit_at {
+                    *interval = timers.next_interval(*interval);
+                    *retransmit_at = now + *interval;
+                    return self.retransmit();
+                }
+                TimerOutcome::Idle
+            }
+            InviteServerState::Confirmed { timer_i } => {
+                if now >= *timer_i {
+                    self.state = InviteServerState::Terminated;
+                    TimerOutcome::Terminated
+                } else {
+                    TimerOutcome::Idle
+                }
+            }
+        }
+    }
+
+    fn retransmit(&self) -> TimerOutcome {
+        match &self.last_response {
+            Some(bytes) => TimerOutcome::Retransmit(self.peer, bytes.clone()),
+            None => TimerOutcome::Idle,
+        }
+    }
+}
+
+/// Where a non-INVITE server transaction stands (RFC 3261 Figure 8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NonInviteServerState {
+    /// The request is being handled; retransmissions are absorbed silently.
+    Trying,
+    /// The final response was sent; retransmitted requests get it again until Timer J.
+    Completed {
+        /// Timer J.
+        timer_j: Instant,
+    },
+    /// Nothing left to do.
+    Terminated,
+}
+
+/// A non-INVITE server transaction (BYE, CANCEL, OPTIONS, INFO, …).
+#[derive(Debug)]
+pub struct NonInviteServer {
+    state: NonInviteServerState,
+    peer: SocketAddr,
+    last_response: Option<Vec<u8>>,
+    timers: Timers,
+}
+
+impl NonInviteServer {
+    /// Starts a transaction for a request from `peer`.
+    pub fn new(peer: SocketAddr, timers: Timers) -> Self {
+        NonInviteServer {
+            state: NonInviteServerState::Trying,
+            peer,
+            last_response: None,
+            timers,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &NonInviteServerState {
+        &self.state
+    }
+
+    /// Records the final response being sent; Timer J keeps it for retransmitted requests.
+    pub fn send_final(&mut self, now: Instant, bytes: Vec<u8>) {
+        if self.state != NonInviteServerState::Trying {
+            return;
+        }
+        self.last_response = Some(bytes);
+        self.state = NonInviteServerState::Completed {
+            timer_j: now + self.timers.transaction_timeout(),
+        };
+    }
+
+    /// A retransmission of the request arrived: returns the response to send again, if any.
+    pub fn on_retransmission(&self) -> Option<(SocketAddr, &[u8])> {
+        match self.state {
+            NonInviteServerState::Completed { .. } => {
+                self.last_response.as_deref().map(|b| (self.peer, b))
+            }
+            _ => None,
+        }
+    }
+
+    /// The earliest instant at which `on_timeout` has work to do.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match self.state {
+            NonInviteServerState::Completed { timer_j } => Some(timer_j),
+            _ => None,
+        }
+    }
+
+    /// Runs Timer J.
+    pub fn on_timeout(&mut self, now: Instant) -> TimerOutcome {
+        match self.state {
+            NonInviteServerState::Completed { timer_j } if now >= timer_j => {
+                self.state = NonInviteServerState::Terminated;
+                TimerOutcome::Terminated
+            }
+            _ => TimerOutcome::Idle,
+        }
+    }
+}
+
+/// Where a non-INVITE client transaction stands (RFC 3261 Figure 6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NonInviteClientState {
+    /// Sent; retransmitted on Timer E until a response or Timer F.
+    Trying {
+        /// Timer E.
+        retransmit_at: Instant,
+        /// Current Timer E interval.
+        interval: Duration,
+        /// Timer F.
+        timer_f: Instant,
+    },
+    /// A provisional response arrived; retransmit every T2 until a final response or Timer F.
+    Proceeding {
+        /// Timer E.
+        retransmit_at: Instant,
+        /// Timer F.
+        timer_f: Instant,
+    },
+    /// A final response arrived; its retransmissions are absorbed until Timer K.
+    Completed {
+        /// Timer K.
+        timer_k: Instant,
+    },
+    /// Nothing left to do.
+    Terminated,
+}
+
+/// A request we send (our BYE), retransmitted per Timers E and F.
+#[derive(Debug)]
+pub struct NonInviteClient {
+    state: NonInviteClientState,
+    peer: SocketAddr,
+    request: Vec<u8>,
+    timers: Timers,
+}
+
+/// What a response did to a client transaction.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientResponse {
+    /// A provisional response: keep waiting.
+    Provisional,
+    /// The first final response, with its status code.
+    Final(u16),
+    /// A retransmitted final response: already handled.
+    Absorbed,
+}
+
+impl NonInviteClient {
+    /// Starts the transaction for `request`, which the caller sends right now to `peer`.
+    pub fn new(now: Instant, peer: SocketAddr, request: Vec<u8>, timers: Timers) -> Self {
+        NonInviteClient {
+            state: NonInviteClientState::Trying {
+                retransmit_at: now + timers.t1,
+                interval: timers.t1,
+                timer_f: now + timers.transaction_timeout(),
+            },
+            peer,
+            request,
+            timers,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &NonInviteClientState {
+        &self.state
+    }
+
+    /// A response for this transaction arrived.
+    pub fn on_response(&mut self, now: Instant, status: u16) -> ClientResponse {
+        match self.state {
+            NonInviteClientState::Trying { timer_f, .. }
+            | NonInviteClientState::Proceeding { timer_f, .. } => {
+                if status < 200 {
+                    self.state = NonInviteClientState::Proceeding {
+                        retransmit_at: now + self.timers.t2,
+                        timer_f,
+                    };
+                    ClientResponse::Provisional
+                } else {
+                    // Timer K is T4 for unreliable transports (§17.1.2.2).
+                    self.state = NonInviteClientState::Completed {
+                        timer_k: now + self.timers.t4,
+                    };
+                    ClientResponse::Final(status)
+                }
+            }
+            _ => ClientResponse::Absorbed,
+        }
+    }
+
+    /// The earliest instant at which `on_timeout` has work to do.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match self.state {
+            NonInviteClientState::Trying {
+                retransmit_at,
+                timer_f,
+                ..
+            }
+            | NonInviteClientState::Proceeding {
+                retransmit_at,
+                timer_f,
+            } => Some(retransmit_at.min(timer_f)),
+            NonInviteClientState::Completed { timer_k } => Some(timer_k),
+            NonInviteClientState::Terminated => None,
+        }
+    }
+
+    /// Runs Timers E, F and K.
+    pub fn on_timeout(&mut self, now: Instant) -> TimerOutcome {
+        let timers = self.timers;
+        match &mut self.state {
+            NonInviteClientState::Trying {
+                retransmit_at,
+                interval,
+                timer_f,
+            } => {
+                if now >= *timer_f {
+                    self.state = NonInviteClientState::Terminated;
+                    return TimerOutcome::RequestTimeout;
+                }
+                if now >= *retransmit_at {
+                    *interval = timers.next_interval(*interval);
+                    *retransmit_at = now + *interval;
+                    return TimerOutcome::Retransmit(self.peer, self.request.clone());
+                }
+                TimerOutcome::Idle
+            }
+            NonInviteClientState::Proceeding {
+                retransmit_at,
+                timer_f,
+            } => {
+                if now >= *timer_f {
+                    self.state = NonInviteClientState::Terminated;
+                    return TimerOutcome::RequestTimeout;
+                }
+                if now >= *retransmit_at {
+                    *retransmit_at = now + timers.t2;
+                    return TimerOutcome::Retransmit(self.peer, self.request.clone());
+                }
+                TimerOutcome::Idle
+            }
+            NonInviteClientState::Completed { timer_k } => {
+                if now >= *timer_k {
+                    self.state = NonInviteClientState::Terminated;
+                    TimerOutcome::Terminated
+                } else {
+                    TimerOutcome::Idle
+                }
+            }
+            NonInviteClientState::Terminated => TimerOutcome::Idle,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:5061".parse().unwrap()
+    }
+
+    /// Drives a transaction's timers until it asks for nothing more, collecting the outcomes.
+    fn run_timers(
+        start: Instant,
+        mut next: impl FnMut() -> Option<Instant>,
+        mut fire: impl FnMut(Instant) -> TimerOutcome,
+        limit: usize,
+    ) -> Vec<(Duration, TimerOutcome)> {
+        let mut out = Vec::new();
+        for _ in 0..limit {
+            let Some(at) = next() else { break };
+            let outcome = fire(at);
+            if outcome != TimerOutcome::Idle {
+                out.push((at - start, outcome));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn invite_2xx_is_retransmitted_doubling_to_t2_until_ack_timeout() {
+        let t0 = Instant::now();
+        let timers = Timers::default();
+        let mut tx = InviteServer::new(peer(), timers);
+        tx.send_final(t0, 200, b"200".to_vec());
+        let tx = std::cell::RefCell::new(tx);
+        let events = run_timers(
+            t0,
+            || tx.borrow().next_timeout(),
+            |at| tx.borrow_mut().on_timeout(at),
+            100,
+        );
+        let times: Vec<u64> = events
+            .iter()
+            .filter(|(_, o)| matches!(o, TimerOutcome::Retransmit(..)))
+            .map(|(d, _)| d.as_millis() as u64)
+            .collect();
+        // 0.5, 1.5, 3.5, 7.5, then every 4 s up to 32 s.
+        assert_eq!(
+            &times[..6],
+            &[500, 1500, 3500, 7500, 11500, 15500],
+            "2xx retransmissions must double from T1 and cap at T2"
+        );
+        assert!(times.iter().all(|&t| t < 32_000));
+        let last = events.last().unwrap();
+        assert_eq!(last.0, Duration::from_secs(32), "Timer L is 64*T1");
+        assert_eq!(last.1, TimerOutcome::AckTimeout);
+    }
+
+    #[test]
+    fn invite_2xx_ack_stops_retransmissions_and_ends_quietly() {
+        let t0 = Instant::now();
+        let mut tx = InviteServer::new(peer(), Timers::default());
+        tx.send_final(t0, 200, b"200".to_vec());
+        assert_eq!(
+            tx.on_timeout(t0 + Duration::from_millis(500)),
+            TimerOutcome::Retransmit(peer(), b"200".to_vec())
+        );
+        tx.on_2xx_ack();
+        assert!(tx.is_acknowledged());
+        assert_eq!(tx.next_timeout(), Some(t0 + Duration::from_secs(32)));
+        assert_eq!(
+            tx.on_timeout(t0 + Duration::from_secs(32)),
+            TimerOutcome::Terminated
+        );
+    }
+
+    #[test]
+    fn retransmitted_invite_gets_the_last_response_again() {
+        let t0 = Instant::now();
+        let mut tx = InviteServer::new(peer(), Timers::default());
+        assert_eq!(tx.on_retransmission(), None, "nothing sent yet");
+        tx.send_provisional(b"100".to_vec());
+        assert_eq!(tx.on_retransmission(), Some((peer(), &b"100"[..])));
+        tx.send_final(t0, 200, b"200".to_vec());
+        assert_eq!(tx.on_retransmission(), Some((peer(), &b"200"[..])));
+        tx.send_provisional(b"180".to_vec());
+        assert_eq!(
+            tx.on_retransmission(),
+            Some((peer(), &b"200"[..])),
+            "a provisional after the final response is ignored"
+        );
+    }
+
+    #[test]
+    fn invite_error_response_retransmitted_on_timer_g_until_ack_then_timer_i() {
+        let t0 = Instant::now();
+        let timers = Timers::default();
+        let mut tx = InviteServer::new(peer(), timers);
+        tx.send_final(t0, 486, b"486".to_vec());
+        assert_eq!(
+            tx.on_timeout(t0 + Duration::from_millis(500)),
+            TimerOutcome::Retransmit(peer(), b"486".to_vec())
+        );
+        assert_eq!(
+            tx.next_timeout(),
+            Some(t0 + Duration::from_millis(1500)),
+            "Timer G doubles"
+        );
+        let ack_at = t0 + Duration::from_millis(700);
+        tx.on_ack(ack_at);
+        assert_eq!(
+            tx.state(),
+            &InviteServerState::Confirmed {
+                timer_i: ack_at + timers.t4
+            }
+        );
+        assert_eq!(tx.on_retransmission(), None, "ACK retransmissions absorbed");
+        assert_eq!(tx.on_timeout(ack_at + timers.t4), TimerOutcome::Terminated);
+    }
+
+    #[test]
+    fn invite_error_response_without_ack_ends_at_timer_h() {
+        let t0 = Instant::now();
+        let mut tx = InviteServer::new(peer(), Timers::default());
+        tx.send_final(t0, 487, b"487".to_vec());
+        let tx = std::cell::RefCell::new(tx);
+        let events = run_timers(
+            t0,
+            || tx.borrow().next_timeout(),
+            |at| tx.borrow_mut().on_timeout(at),
+            100,
+        );
+        assert_eq!(
+            events.last().unwrap(),
+            &(Duration::from_secs(32), TimerOutcome::Terminated)
+        );
+        assert!(events.len() > 5, "response retransmitted several times");
+    }
+
+    #[test]
+    fn non_invite_server_resends_response_until_timer_j() {
+        let t0 = Instant::now();
+        let mut tx = NonInviteServer::new(peer(), Timers::default());
+        assert_eq!(tx.on_retransmission(), None, "absorbed while trying");
+        tx.send_final(t0, b"200 bye".to_vec());
+        assert_eq!(tx.on_retransmission(), Some((peer(), &b"200 bye"[..])));
+        assert_eq!(tx.next_timeout(), Some(t0 + Duration::from_secs(32)));
+        assert_eq!(
+            tx.on_timeout(t0 + Duration::from_secs(31)),
+            TimerOutcome::Idle
+        );
+        assert_eq!(
+            tx.on_timeout(t0 + Duration::from_secs(32)),
+            TimerOutcome::Terminated
+        );
+    }
+
+    #[test]
+    fn bye_is_retransmitted_on_timer_e_and_times_out_on_timer_f() {
+        let t0 = Instant::now();
+        let tx = std::cell::RefCell::new(NonInviteClient::new(
+            t0,
+            peer(),
+            b"BYE".to_vec(),
+            Timers::default(),
+        ));
+        let events = run_timers(
+            t0,
+            || tx.borrow().next_timeout(),
+            |at| tx.borrow_mut().on_timeout(at),
+            100,
+        );
+        let times: Vec<u128> = events
+            .iter()
+            .filter(|(_, o)| matches!(o, TimerOutcome::Retransmit(..)))
+            .map(|(d, _)| d.as_millis())
+            .collect();
+        assert_eq!(&times[..5], &[500, 1500, 3500, 7500, 11500]);
+        assert_eq!(
+            events.last().unwrap(),
+            &(Duration::from_secs(32), TimerOutcome::RequestTimeout)
+        );
+    }
+
+    #[test]
+    fn bye_final_response_completes_and_absorbs_retransmitted_responses() {
+        let t0 = Instant::now();
+        let timers = Timers::default();
+        let mut tx = NonInviteClient::new(t0, peer(), b"BYE".to_vec(), timers);
+        let at = t0 + Duration::from_millis(100);
+        assert_eq!(tx.on_response(at, 100), ClientResponse::Provisional);
+        assert_eq!(
+            tx.next_timeout(),
+            Some(at + timers.t2),
+            "Timer E becomes T2 in Proceeding"
+        );
+        assert_eq!(tx.on_response(at, 200), ClientResponse::Final(200));
+        assert_eq!(tx.on_response(at, 200), ClientResponse::Absorbed);
+        assert_eq!(tx.on_timeout(at + timers.t4), TimerOutcome::Terminated);
+    }
+}

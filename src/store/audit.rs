@@ -1,0 +1,177 @@
+//! The append-only audit log: who changed what in the directory, and through which door.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// Longest actor, source or action label accepted, in bytes.
+pub const MAX_AUDIT_LABEL_LEN: usize = 200;
+/// Longest free-text detail accepted, in bytes.
+pub const MAX_AUDIT_DETAIL_LEN: usize = 4096;
+
+/// An event to record; the caller supplies the time. Never put a PIN in any field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewAuditEntry<'a> {
+    /// When it happened (unix seconds).
+    pub at: i64,
+    /// Who did it (an admin's name, "operator", "organizer:<id>"...).
+    pub actor: &'a str,
+    /// Through which interface ("cli", "admin-api", "directory"...).
+    pub source: &'a str,
+    /// What was done, a stable dotted name such as "pin.reset".
+    pub action: &'a str,
+    /// The organizer concerned, if any.
+    pub organizer_id: Option<i64>,
+    /// Extra context for a human reader.
+    pub detail: &'a str,
+}
+
+/// A recorded audit event, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Row id; increases with every entry.
+    pub id: i64,
+    /// When it happened (unix seconds).
+    pub at: i64,
+    /// Who did it.
+    pub actor: String,
+    /// Through which interface.
+    pub source: String,
+    /// What was done.
+    pub action: String,
+    /// The organizer concerned, if any.
+    pub organizer_id: Option<i64>,
+    /// Extra context.
+    pub detail: String,
+}
+
+fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.len() > max {
+        return Err(StoreError::AuditFieldTooLong {
+            field,
+            actual: value.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Appends one entry to the audit log and returns its id.
+    pub async fn append_audit(&self, entry: &NewAuditEntry<'_>) -> Result<i64, StoreError> {
+        check_len("actor", entry.actor, MAX_AUDIT_LABEL_LEN)?;
+        check_len("source", entry.source, MAX_AUDIT_LABEL_LEN)?;
+        check_len("action", entry.action, MAX_AUDIT_LABEL_LEN)?;
+        check_len("detail", entry.detail, MAX_AUDIT_DETAIL_LEN)?;
+        sqlx::query_scalar(
+            "INSERT INTO audit_log (at, actor, source, action, organizer_id, detail) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(entry.at)
+        .bind(entry.actor)
+        .bind(entry.source)
+        .bind(entry.action)
+        .bind(entry.organizer_id)
+        .bind(entry.detail)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::query("writing the audit log"))
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, source, action, organizer_id, detail FROM audit_log \
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the audit log"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    source: row.try_get("source")?,
+                    action: row.try_get("action")?,
+                    organizer_id: row.try_get("organizer_id")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::query("decoding the audit log"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry<'a>(at: i64, action: &'a str, detail: &'a str) -> NewAuditEntry<'a> {
+        NewAuditEntry {
+            at,
+            actor: "operator",
+            source: "cli",
+            action,
+            organizer_id: Some(3),
+            detail,
+        }
+    }
+
+    #[tokio::test]
+    async fn appended_entries_come_back_newest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).await.expect("open");
+        let first = store
+            .append_audit(&entry(10, "organizer.create", ""))
+            .await
+            .expect("1");
+        let second = store
+            .append_audit(&entry(11, "pin.reset", "by admin"))
+            .await
+            .expect("2");
+        assert!(second > first);
+        let log = store.recent_audit(10).await.expect("read");
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].action, "pin.reset");
+        assert_eq!(log[0].detail, "by admin");
+        assert_eq!(log[0].organizer_id, Some(3));
+        assert_eq!(log[1].action, "organizer.create");
+        assert_eq!(log[1].at, 10);
+        assert_eq!(store.recent_audit(1).await.expect("read").len(), 1);
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn oversized_audit_fields_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).await.expect("open");
+        let long = "x".repeat(MAX_AUDIT_DETAIL_LEN + 1);
+        let err = store
+            .append_audit(&entry(1, "a", &long))
+            .await
+            .expect_err("too long");
+        assert!(matches!(
+            err,
+            StoreError::AuditFieldTooLong {
+                field: "detail",
+                ..
+            }
+        ));
+        let err = store
+            .append_audit(&entry(1, &long[..MAX_AUDIT_LABEL_LEN + 1], ""))
+            .await
+            .expect_err("too long");
+        assert!(matches!(
+            err,
+            StoreError::AuditFieldTooLong {
+                field: "action",
+                ..
+            }
+        ));
+        assert!(store.recent_audit(10).await.expect("read").is_empty());
+        store.close().await.expect("close");
+    }
+}

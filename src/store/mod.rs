@@ -1,0 +1,353 @@
+//! The persistent directory: organizers, conference IDs, PIN tags, settings and audit log.
+//!
+//! Embedded SQLite (one file, `dialbridge.db`, under the data directory) through `sqlx`,
+//! with plain SQL and `?` placeholders so the same queries can run on PostgreSQL when
+//! several bridge nodes share one directory. Timestamps are unix seconds passed in by the
+//! caller; nothing here reads a clock. PINs never reach this module, only their tags.
+
+mod audit;
+mod organizers;
+mod settings;
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::migrate::MigrateError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::auth::pin::PinError;
+
+pub use audit::{AuditRecord, MAX_AUDIT_DETAIL_LEN, MAX_AUDIT_LABEL_LEN, NewAuditEntry};
+pub use organizers::{CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerRecord};
+pub use settings::{PIN_KEY_CHECK_KEY, PIN_LENGTH_KEY};
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "dialbridge.db";
+
+/// Few connections: SQLite has one writer at a time anyway, and each idle connection
+/// holds a page cache and a worker thread.
+const POOL_SIZE: u32 = 4;
+
+/// How long a writer waits for another one before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What can go wrong opening or using the directory database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be created or inspected.
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDataDir {
+        /// The data directory.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// Something other than a directory sits where the data directory should be.
+    #[error(
+        "data directory {path} exists but is not a directory: move it away or choose another data directory"
+    )]
+    DataDirNotADirectory {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The database file could not be created with owner-only permissions.
+    #[error("cannot create database file {path}: {source}")]
+    CreateDatabaseFile {
+        /// The database file.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// SQLite refused to open the database (corrupt, not a database, locked by another program...).
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error(
+        "cannot update the database schema: {0} (was this database written by a newer dialbridge?)"
+    )]
+    Migrate(#[source] MigrateError),
+    /// A query failed; `operation` says what we were doing.
+    #[error("database error while {operation}: {source}")]
+    Query {
+        /// What we were doing, e.g. "looking up a conference ID".
+        operation: &'static str,
+        /// What the database said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// No organizer has this id.
+    #[error("no organizer with id {id}")]
+    OrganizerNotFound {
+        /// The id asked for.
+        id: i64,
+    },
+    /// Every generated conference ID clashed with an existing one: the ID space is crowded.
+    #[error(
+        "could not find a free conference ID after {attempts} tries: the directory is nearly full \
+         for {CONFERENCE_ID_LEN}-digit IDs or the random source is broken"
+    )]
+    ConferenceIdsExhausted {
+        /// How many candidates were tried.
+        attempts: u32,
+    },
+    /// The operating system could not provide random bytes for a conference ID.
+    #[error("the operating system's random number generator failed: {0}")]
+    RandomSource(#[source] rand::rngs::SysError),
+    /// A stored row breaks an invariant the schema cannot express (or was edited by hand).
+    #[error(
+        "organizer {id} has an invalid {column} in the database ({problem}): repair the row or restore a backup"
+    )]
+    CorruptOrganizer {
+        /// The organizer row.
+        id: i64,
+        /// The offending column.
+        column: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A setting holds a value this version cannot use.
+    #[error("setting {key} has the unusable value {value:?}: {source}")]
+    InvalidSetting {
+        /// The settings key.
+        key: &'static str,
+        /// The stored value (settings hold no secrets).
+        value: String,
+        /// Why it is unusable.
+        #[source]
+        source: PinError,
+    },
+    /// An audit field is longer than the log accepts.
+    #[error("audit {field} is {actual} bytes long, at most {max} are accepted")]
+    AuditFieldTooLong {
+        /// The field name.
+        field: &'static str,
+        /// Its length in bytes.
+        actual: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl StoreError {
+    fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { operation, source }
+    }
+}
+
+/// Handle to the directory database; cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (or creates) the database under `data_dir` and brings its schema up to date.
+    ///
+    /// The directory is created 0700 and the database file 0600 before SQLite touches
+    /// them, because the file holds PIN tags and e-mail addresses; SQLite gives its WAL
+    /// and shared-memory files the database file's permissions.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        ensure_data_dir(data_dir)?;
+        let db_path = data_dir.join(DATABASE_FILE);
+        ensure_db_file(&db_path)?;
+
+        let options = SqliteConnectOptions::new()
+            .filename(&db_path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a PIN reset the admin was shown must survive a power cut.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: db_path.clone(),
+                source,
+            })?;
+        if let Err(err) = sqlx::migrate!("./migrations").run(&pool).await {
+            pool.close().await;
+            return Err(StoreError::Migrate(err));
+        }
+        tracing::info!(path = %db_path.display(), "directory database open");
+        Ok(Store { pool })
+    }
+
+    /// Flushes the WAL into the database file and closes every connection.
+    ///
+    /// Call before exit so the data directory holds one self-contained file that can be
+    /// copied as a backup. The pool is closed even when the checkpoint fails.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        // SQLite-specific; the PostgreSQL backend will simply skip this step.
+        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(StoreError::query("checkpointing the write-ahead log"));
+        self.pool.close().await;
+        checkpoint
+    }
+}
+
+fn ensure_data_dir(path: &Path) -> Result<(), StoreError> {
+    let create_err = |source| StoreError::CreateDataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(create_err)?;
+    let meta = std::fs::metadata(path).map_err(create_err)?;
+    if !meta.is_dir() {
+        return Err(StoreError::DataDirNotADirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        // An existing directory may be managed by the operator (e.g. systemd's
+        // StateDirectory); the files inside are 0600 anyway, so warn rather than refuse.
+        tracing::warn!(path = %path.display(), mode = format_args!("{mode:04o}"),
+            "data directory is accessible by group or others; consider chmod 700");
+    }
+    Ok(())
+}
+
+fn ensure_db_file(path: &Path) -> Result<(), StoreError> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+            if let Ok(meta) = std::fs::metadata(path) {
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), mode = format_args!("{mode:04o}"),
+                        "database file is accessible by group or others; consider chmod 600");
+                }
+            }
+            Ok(())
+        }
+        Err(source) => Err(StoreError::CreateDatabaseFile {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn open_creates_private_dir_and_db_file() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let data = root.path().join("nested").join("data");
+        let store = Store::open(&data).await.expect("open");
+        assert_eq!(mode_of(&data), 0o700);
+        assert_eq!(mode_of(&data.join(DATABASE_FILE)), 0o600);
+        // SQLite copies the database file's mode onto the WAL it creates.
+        let wal = data.join("dialbridge.db-wal");
+        if wal.exists() {
+            assert_eq!(mode_of(&wal), 0o600);
+        }
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn open_sets_wal_full_sync_and_foreign_keys() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(root.path()).await.expect("open");
+        let mut conn = store.pool.acquire().await.expect("connection");
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("journal_mode");
+        assert_eq!(journal, "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("synchronous");
+        assert_eq!(sync, 2, "FULL");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("foreign_keys");
+        assert_eq!(fk, 1);
+        drop(conn);
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn close_leaves_no_write_ahead_log_behind() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(root.path()).await.expect("open");
+        store
+            .create_organizer("Ada", "ada@example.org", 1_000)
+            .await
+            .expect("create");
+        store.close().await.expect("close");
+        let wal = root.path().join("dialbridge.db-wal");
+        let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(wal_len, 0, "WAL checkpointed into the database file");
+    }
+
+    #[tokio::test]
+    async fn open_refuses_a_file_where_the_data_dir_should_be() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let not_dir = root.path().join("data");
+        std::fs::write(&not_dir, b"x").expect("write");
+        let err = Store::open(&not_dir).await.expect_err("file is not a dir");
+        assert!(
+            matches!(
+                err,
+                StoreError::CreateDataDir { .. } | StoreError::DataDirNotADirectory { .. }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&not_dir.display().to_string()));
+    }
+
+    #[tokio::test]
+    async fn open_refuses_a_file_that_is_not_a_database() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let db = root.path().join(DATABASE_FILE);
+        std::fs::write(&db, vec![0x55u8; 4096]).expect("write");
+        let err = Store::open(root.path()).await.expect_err("garbage refused");
+        assert!(
+            matches!(err, StoreError::Open { .. } | StoreError::Migrate(_)),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reopening_is_idempotent_for_migrations() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(root.path()).await.expect("open");
+        store.close().await.expect("close");
+        let store = Store::open(root.path()).await.expect("reopen");
+        store.close().await.expect("close");
+    }
+}

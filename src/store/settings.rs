@@ -1,0 +1,149 @@
+//! Directory-wide settings stored as key/value text rows.
+
+use super::{Store, StoreError};
+use crate::auth::pin::{PinError, PinPolicy};
+
+/// Settings key holding the digit count for newly generated PINs.
+pub const PIN_LENGTH_KEY: &str = "pin_length";
+
+/// Settings key holding a check value derived from the PIN key, to detect a wrong key file.
+pub const PIN_KEY_CHECK_KEY: &str = "pin_key_check";
+
+/// Reads a stored PIN length; a separate function so the parser is tested on any text.
+fn parse_pin_length(value: &str) -> Result<PinPolicy, PinError> {
+    // Parse as u64 so "300" reports "300 is not allowed" instead of a parse failure.
+    match value.trim().parse::<u64>() {
+        Ok(len) => u8::try_from(len)
+            .map_err(|_| PinError::PolicyLength { requested: len })
+            .and_then(PinPolicy::new),
+        Err(_) => Err(PinError::NotDigits),
+    }
+}
+
+impl Store {
+    /// The PIN length for new PINs: the stored setting, or the default of 5 if none is set.
+    pub async fn pin_length_policy(&self) -> Result<PinPolicy, StoreError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(PIN_LENGTH_KEY)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::query("reading the PIN length setting"))?;
+        match value {
+            None => Ok(PinPolicy::default()),
+            Some(value) => parse_pin_length(&value).map_err(|source| StoreError::InvalidSetting {
+                key: PIN_LENGTH_KEY,
+                value,
+                source,
+            }),
+        }
+    }
+
+    /// Stores the PIN length for new PINs; existing PINs keep their length.
+    pub async fn set_pin_length_policy(&self, policy: PinPolicy) -> Result<(), StoreError> {
+        // ON CONFLICT ... DO UPDATE is understood by SQLite (3.24+) and PostgreSQL alike.
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(PIN_LENGTH_KEY)
+        .bind(policy.length().to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("saving the PIN length setting"))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The stored PIN-key check value, `None` before the first start with a key.
+    pub async fn pin_key_check(&self) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(PIN_KEY_CHECK_KEY)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::query("reading the PIN key check value"))
+    }
+
+    /// Records the PIN-key check value; the directory only replaces it while no PIN exists.
+    pub async fn record_pin_key_check(&self, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(PIN_KEY_CHECK_KEY)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("saving the PIN key check value"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[tokio::test]
+    async fn pin_length_defaults_to_5_then_follows_the_setting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).await.expect("open");
+        assert_eq!(store.pin_length_policy().await.expect("read").length(), 5);
+        for len in [8, 4, 12] {
+            let policy = PinPolicy::new(len).expect("valid");
+            store.set_pin_length_policy(policy).await.expect("save");
+            assert_eq!(store.pin_length_policy().await.expect("read"), policy);
+        }
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn unusable_stored_pin_length_is_reported_with_its_value() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).await.expect("open");
+        sqlx::query("INSERT INTO settings (key, value) VALUES ('pin_length', '3')")
+            .execute(&store.pool)
+            .await
+            .expect("insert");
+        let err = store.pin_length_policy().await.expect_err("3 is refused");
+        assert!(matches!(
+            err,
+            StoreError::InvalidSetting {
+                key: "pin_length",
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("\"3\""), "{err}");
+        store.close().await.expect("close");
+    }
+
+    #[test]
+    fn parse_pin_length_accepts_only_4_to_12() {
+        assert_eq!(parse_pin_length("5").map(PinPolicy::length).ok(), Some(5));
+        assert_eq!(
+            parse_pin_length(" 12 ").map(PinPolicy::length).ok(),
+            Some(12)
+        );
+        assert!(matches!(
+            parse_pin_length("3"),
+            Err(PinError::PolicyLength { requested: 3 })
+        ));
+        assert!(matches!(
+            parse_pin_length("300"),
+            Err(PinError::PolicyLength { requested: 300 })
+        ));
+        assert!(matches!(parse_pin_length("five"), Err(PinError::NotDigits)));
+        assert!(parse_pin_length("").is_err());
+        assert!(parse_pin_length("-5").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_pin_length_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(policy) = parse_pin_length(&text) {
+                prop_assert!((4..=12).contains(&policy.length()));
+            }
+        }
+    }
+}

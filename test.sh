@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every dialbridge check: formatting, lints, unit tests, end-to-end tests against the real
+# binary (Rust test phone and SIPp over 127.0.0.1). Installs the test tools it needs.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# SIPp (Debian package sip-tester) drives the SIPp scenarios in sip-test-scenarios/.
+if ! command -v sipp >/dev/null 2>&1; then
+  echo "==> installing sip-tester (SIPp)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --check
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test --all-targets

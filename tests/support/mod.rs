@@ -1,0 +1,292 @@
+//! Shared pieces of the end-to-end tests: start the real `dialbridge` binary on 127.0.0.1,
+//! create organizers through its CLI, and call it with the test phone.
+
+#![allow(dead_code)]
+
+pub mod phone;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dialbridge::media::assets::Assets;
+use dialbridge::media::codec::Codec;
+
+use phone::Heard;
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_dialbridge")
+}
+
+/// An organizer created through the CLI.
+#[derive(Clone, Debug)]
+pub struct OrganizerInfo {
+    /// Database id.
+    pub id: i64,
+    /// Conference ID to dial.
+    pub conference_id: String,
+    /// The PIN, as printed once.
+    pub pin: String,
+}
+
+/// Creates an organizer with `dialbridge organizer add --json`.
+pub fn add_organizer(data_dir: &Path, name: &str) -> OrganizerInfo {
+    let out = Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["organizer", "add", "--name", name, "--email"])
+        .arg(format!(
+            "{}@example.com",
+            name.to_lowercase().replace(' ', ".")
+        ))
+        .arg("--json")
+        .output()
+        .expect("run dialbridge organizer add");
+    assert!(
+        out.status.success(),
+        "organizer add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    OrganizerInfo {
+        id: v["id"].as_i64().expect("id"),
+        conference_id: v["conference_id"]
+            .as_str()
+            .expect("conference_id")
+            .to_string(),
+        pin: v["pin"].as_str().expect("pin").to_string(),
+    }
+}
+
+/// Finds a free UDP port pair base on 127.0.0.1 (racy but fine for tests on one machine).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running bridge process; killed (SIGTERM, then SIGKILL) when dropped.
+pub struct Bridge {
+    child: Child,
+    /// Its SIP address.
+    pub sip: SocketAddr,
+    /// Its data directory (kept alive as long as the bridge).
+    pub data_dir: tempfile::TempDir,
+    /// Where its log goes.
+    pub log: PathBuf,
+}
+
+/// Extra `serve` flags for a test bridge.
+#[derive(Default, Clone)]
+pub struct BridgeOptions {
+    /// `--rtp-ports` (default: a private 200-port range).
+    pub rtp_ports: Option<String>,
+    /// `--answer-delay-ms`.
+    pub answer_delay_ms: Option<u64>,
+    /// More flags.
+    pub extra: Vec<String>,
+}
+
+static NEXT_RANGE: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+impl Bridge {
+    /// Starts a bridge with a fresh data directory, creating `organizers` first.
+    pub fn start(organizers: &[&str], options: BridgeOptions) -> (Bridge, Vec<OrganizerInfo>) {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let orgs = organizers
+            .iter()
+            .map(|n| add_organizer(data_dir.path(), n))
+            .collect();
+        let port = free_udp_port();
+        let sip: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        // Each test process and bridge gets its own RTP range to avoid clashes.
+        let slot = NEXT_RANGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base = 30000 + (std::process::id() % 50) as u16 * 400 + slot * 200 % 400;
+        let rtp = options
+            .rtp_ports
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", base, base + 198));
+        let log = data_dir.path().join("bridge.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(binary());
+        cmd.arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--log", "debug", "serve", "--sip-listen"])
+            .arg(sip.to_string())
+            .args(["--rtp-ports", &rtp, "--media-threads", "2"]);
+        if let Some(ms) = options.answer_delay_ms {
+            cmd.args(["--answer-delay-ms", &ms.to_string()]);
+        }
+        cmd.args(&options.extra);
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn dialbridge serve");
+        let bridge = Bridge {
+            child,
+            sip,
+            data_dir,
+            log,
+        };
+        bridge.wait_ready();
+        (bridge, orgs)
+    }
+
+    fn wait_ready(&self) {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+        probe
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .ok();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            let options = format!(
+                "OPTIONS sip:bridge@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{r};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag={r}\r\nTo: <sip:bridge@{sip}>\r\n\
+                 Call-ID: {r}@probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                sip = self.sip,
+                me = probe.local_addr().expect("addr"),
+                r = rand::random::<u32>()
+            );
+            let _ = probe.send_to(options.as_bytes(), self.sip);
+            if let Ok((n, _)) = probe.recv_from(&mut buf)
+                && buf[..n].starts_with(b"SIP/2.0 200")
+            {
+                return;
+            }
+        }
+        panic!("bridge did not answer OPTIONS; log:\n{}", self.log_text());
+    }
+
+    /// The bridge's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- bridge log ----\n{}", self.log_text());
+        }
+    }
+}
+
+/// The bundled assets, to recognise what a caller hears byte for byte.
+pub fn assets() -> Assets {
+    Assets::bundled().expect("bundled assets")
+}
+
+/// Index of the first received packet whose payload equals `frame`.
+pub fn position_of(heard: &[Heard], frame: &[u8]) -> Option<usize> {
+    heard.iter().position(|h| h.payload == frame)
+}
+
+/// Index where the received packets carry exactly `frames`, in order (the first occurrence).
+/// Matching a whole run avoids mistaking a prompt's leading silence for any other silence.
+pub fn position_of_run(heard: &[Heard], frames: &[[u8; 160]]) -> Option<usize> {
+    if frames.is_empty() || heard.len() < frames.len() {
+        return None;
+    }
+    (0..=heard.len() - frames.len()).find(|&i| plays_in_order(heard, i, frames))
+}
+
+/// True if this payload is a frame of some prompt or of the hold music (the IVR or lobby talking).
+pub fn is_asset_frame(assets: &Assets, codec: Codec, payload: &[u8]) -> bool {
+    let silence = [codec.silence_byte(); 160];
+    payload == silence
+        || assets
+            .hold_music()
+            .frames(codec)
+            .iter()
+            .any(|f| f == payload)
+        || dialbridge::ivr::prompt::Prompt::ALL
+            .iter()
+            .any(|p| assets.prompt(*p).frames(codec).iter().any(|f| f == payload))
+}
+
+/// True if `heard[start..]` begins with `frames` played in order (allowing no gap).
+pub fn plays_in_order(heard: &[Heard], start: usize, frames: &[[u8; 160]]) -> bool {
+    heard
+        .get(start..start + frames.len())
+        .is_some_and(|w| w.iter().zip(frames).all(|(h, f)| h.payload == f))
+}
+
+/// Audio heard after `from`, decoded, concatenated.
+pub fn pcm_since(heard: &[Heard], from: Instant, codec: Codec) -> Vec<i16> {
+    heard
+        .iter()
+        .filter(|h| h.at >= from && h.payload.len() == 160)
+        .flat_map(|h| h.pcm(codec))
+        .collect()
+}
+
+/// Arrival time of the first packet after `from` in which `freq` is clearly present and which
+/// is mixed meeting audio (not a frame of a prompt or of the hold music).
+pub fn first_tone(heard: &[Heard], from: Instant, freq: f32, codec: Codec) -> Option<Instant> {
+    static ASSETS: std::sync::OnceLock<Assets> = std::sync::OnceLock::new();
+    let a = ASSETS.get_or_init(assets);
+    heard
+        .iter()
+        .filter(|h| h.at >= from && !is_asset_frame(a, codec, &h.payload))
+        .find_map(|h| {
+            let pcm = h.pcm(codec);
+            let tones = dialbridge::media::tone::present_tones(&pcm, &[freq], 8000.0);
+            (!tones.is_empty()).then_some(h.at)
+        })
+}
+
+/// Which of `candidates` are heard in most packets after `from` (at least half of them).
+pub fn tones_heard(heard: &[Heard], from: Instant, candidates: &[f32], codec: Codec) -> Vec<f32> {
+    let packets: Vec<&Heard> = heard
+        .iter()
+        .filter(|h| h.at >= from && h.payload.len() == 160)
+        .collect();
+    if packets.is_empty() {
+        return Vec::new();
+    }
+    candidates
+        .iter()
+        .copied()
+        .filter(|&f| {
+            let hits = packets
+                .iter()
+                .filter(|h| {
+                    !dialbridge::media::tone::present_tones(&h.pcm(codec), &[f], 8000.0).is_empty()
+                })
+                .count();
+            hits * 2 >= packets.len()
+        })
+        .collect()
+}
+
+/// Sleeps; tests use it only to let real time pass for the bridge's media clock.
+pub fn wait(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}

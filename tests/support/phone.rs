@@ -1,0 +1,535 @@
+//! A SIP phone for end-to-end tests: real SIP and RTP over 127.0.0.1, RFC 4733 and SIP INFO
+//! digits, a tone it talks with, and a recording of everything it hears (with arrival times).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dialbridge::media::codec::Codec;
+use dialbridge::media::dtmf::{Digit, TelephoneEvent, write_event};
+use dialbridge::media::g711;
+use dialbridge::media::rtp;
+use dialbridge::media::tone::ToneGenerator;
+use dialbridge::sip::message::{self, Framing, HeaderName, Message, Method};
+
+/// The payload type the phone offers for telephone-event.
+pub const TE_PT: u8 = 101;
+
+/// One RTP packet the phone received.
+#[derive(Clone, Debug)]
+pub struct Heard {
+    /// When it arrived.
+    pub at: Instant,
+    /// RTP sequence number.
+    pub seq: u16,
+    /// RTP timestamp.
+    pub ts: u32,
+    /// Marker bit.
+    pub marker: bool,
+    /// Payload type.
+    pub pt: u8,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+}
+
+impl Heard {
+    /// Decoded linear audio of this packet.
+    pub fn pcm(&self, codec: Codec) -> Vec<i16> {
+        let mut out = vec![0i16; self.payload.len()];
+        g711::decode(codec, &self.payload, &mut out);
+        out
+    }
+}
+
+enum MediaOrder {
+    Digits(String),
+    Tone(Option<f32>),
+}
+
+struct Media {
+    heard: Arc<Mutex<Vec<Heard>>>,
+    orders: Sender<MediaOrder>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    local: SocketAddr,
+}
+
+/// A test phone. One call at a time.
+pub struct Phone {
+    sip: UdpSocket,
+    bridge: SocketAddr,
+    codec: Codec,
+    call_id: String,
+    from_tag: String,
+    to_header: Option<String>,
+    cseq: u32,
+    media: Option<Media>,
+    remote_media: Option<SocketAddr>,
+    received: Vec<Message>,
+    /// Requests the bridge sent us (BYE), already answered 200.
+    pub requests: Vec<Message>,
+    invite: Option<Message>,
+    tone: Option<f32>,
+}
+
+fn token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl Phone {
+    /// A phone that will call `bridge`, talking `codec`, sending `tone` Hz (None: silence).
+    pub fn new(bridge: SocketAddr, codec: Codec, tone: Option<f32>) -> Phone {
+        let sip = UdpSocket::bind("127.0.0.1:0").expect("bind SIP");
+        sip.set_read_timeout(Some(Duration::from_millis(50))).ok();
+        Phone {
+            sip,
+            bridge,
+            codec,
+            call_id: format!("{}@dialbridge-test", token()),
+            from_tag: token(),
+            to_header: None,
+            cseq: 1,
+            media: None,
+            remote_media: None,
+            received: Vec::new(),
+            requests: Vec::new(),
+            invite: None,
+            tone,
+        }
+    }
+
+    /// The local SIP address.
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.sip.local_addr().expect("local addr")
+    }
+
+    /// The bridge's media address from its SDP.
+    pub fn remote_media(&self) -> Option<SocketAddr> {
+        self.remote_media
+    }
+
+    fn via(&self, branch: &str) -> String {
+        format!(
+            "SIP/2.0/UDP {};branch=z9hG4bK{branch};rport",
+            self.sip_addr()
+        )
+    }
+
+    fn sdp(&self, rtp: SocketAddr) -> String {
+        let pt = self.codec.payload_type();
+        format!(
+            "v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP {pt} {TE_PT}\r\na=rtpmap:{pt} {}/8000\r\na=rtpmap:{TE_PT} telephone-event/8000\r\n\
+             a=fmtp:{TE_PT} 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
+            rtp.port(),
+            self.codec.encoding_name()
+        )
+    }
+
+    /// Sends raw bytes to the bridge's SIP port.
+    pub fn send_raw(&self, bytes: &[u8]) {
+        self.sip.send_to(bytes, self.bridge).expect("send SIP");
+    }
+
+    /// Waits for a SIP message matching `pred`; answers bridge requests (BYE, …) with 200.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Message) -> bool,
+    ) -> Option<Message> {
+        if let Some(i) = self.received.iter().position(&pred) {
+            return Some(self.received.remove(i));
+        }
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65536];
+        while Instant::now() < deadline {
+            let Ok((n, _)) = self.sip.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok((msg, _)) = message::parse(&buf[..n], Framing::Datagram) else {
+                continue;
+            };
+            if msg.method().is_some() {
+                if msg.method() != Some(&Method::Ack) {
+                    let ok = message::response_to(&msg, 200, "OK");
+                    self.send_raw(&ok.to_bytes());
+                }
+                let matched = pred(&msg);
+                self.requests.push(msg.clone());
+                if matched {
+                    return Some(msg);
+                }
+                continue;
+            }
+            if pred(&msg) {
+                return Some(msg);
+            }
+            self.received.push(msg);
+        }
+        None
+    }
+
+    /// Waits for a response with this status to a request with this CSeq method.
+    pub fn wait_response(
+        &mut self,
+        status: u16,
+        method: Method,
+        timeout: Duration,
+    ) -> Option<Message> {
+        self.wait_for(timeout, |m| {
+            m.status() == Some(status) && m.cseq().is_ok_and(|c| c.method == method)
+        })
+    }
+
+    /// Builds a request in the current dialog.
+    fn request(&mut self, method: Method, body: Option<(&str, &[u8])>) -> Message {
+        let uri = format!("sip:bridge@{}", self.bridge);
+        let mut m = message::request(method.clone(), &uri);
+        m.add_header(HeaderName::Via, self.via(&token()));
+        m.add_header(HeaderName::MaxForwards, "70");
+        m.add_header(
+            HeaderName::From,
+            format!("<sip:tester@{}>;tag={}", self.sip_addr(), self.from_tag),
+        );
+        m.add_header(
+            HeaderName::To,
+            self.to_header
+                .clone()
+                .unwrap_or_else(|| format!("<sip:bridge@{}>", self.bridge)),
+        );
+        m.add_header(HeaderName::CallId, self.call_id.clone());
+        let cseq = if method == Method::Ack || method == Method::Cancel {
+            self.cseq
+        } else {
+            self.cseq += 1;
+            self.cseq
+        };
+        m.add_header(HeaderName::CSeq, format!("{cseq} {}", method.as_str()));
+        m.add_header(
+            HeaderName::Contact,
+            format!("<sip:tester@{}>", self.sip_addr()),
+        );
+        if let Some((ctype, body)) = body {
+            m.add_header(HeaderName::ContentType, ctype);
+            m.body = body.to_vec();
+        }
+        m
+    }
+
+    /// Sends the INVITE (with an SDP offer) and returns it; does not wait.
+    pub fn send_invite(&mut self) -> Message {
+        let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind RTP");
+        let local = rtp.local_addr().expect("rtp addr");
+        let sdp = self.sdp(local);
+        let invite = self.request(Method::Invite, Some(("application/sdp", sdp.as_bytes())));
+        self.send_raw(&invite.to_bytes());
+        self.invite = Some(invite.clone());
+        self.start_media(rtp);
+        invite
+    }
+
+    /// Calls the bridge: INVITE, waits for 200, sends ACK. Returns the 200.
+    pub fn call(&mut self) -> Message {
+        let invite = self.send_invite();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ok = loop {
+            if let Some(ok) = self.wait_response(200, Method::Invite, Duration::from_millis(500)) {
+                break ok;
+            }
+            assert!(Instant::now() < deadline, "no 200 OK to INVITE");
+            self.send_raw(&invite.to_bytes()); // our own Timer A
+        };
+        self.ack(&ok);
+        ok
+    }
+
+    /// Acknowledges a 2xx and learns the bridge's media address.
+    pub fn ack(&mut self, ok: &Message) {
+        self.to_header = ok.header(&HeaderName::To).map(str::to_owned);
+        self.remote_media = media_address(&ok.body);
+        let ack = self.request(Method::Ack, None);
+        self.send_raw(&ack.to_bytes());
+    }
+
+    /// Sends CANCEL for the pending INVITE.
+    pub fn cancel(&mut self) {
+        let invite = self.invite.clone().expect("an INVITE to cancel");
+        let mut cancel = message::request(Method::Cancel, invite.request_uri().unwrap_or_default());
+        for name in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+        ] {
+            if let Some(v) = invite.header(&name) {
+                cancel.add_header(name, v.to_string());
+            }
+        }
+        cancel.add_header(HeaderName::MaxForwards, "70");
+        cancel.add_header(HeaderName::CSeq, format!("{} CANCEL", self.cseq));
+        self.send_raw(&cancel.to_bytes());
+    }
+
+    /// Acknowledges a non-2xx final response to the INVITE (same branch, §17.1.1.3).
+    pub fn ack_error(&mut self, response: &Message) {
+        let invite = self.invite.clone().expect("an INVITE");
+        let mut ack = message::request(Method::Ack, invite.request_uri().unwrap_or_default());
+        for name in [HeaderName::Via, HeaderName::From, HeaderName::CallId] {
+            if let Some(v) = invite.header(&name) {
+                ack.add_header(name, v.to_string());
+            }
+        }
+        if let Some(to) = response.header(&HeaderName::To) {
+            ack.add_header(HeaderName::To, to.to_string());
+        }
+        ack.add_header(HeaderName::MaxForwards, "70");
+        ack.add_header(HeaderName::CSeq, format!("{} ACK", self.cseq));
+        self.send_raw(&ack.to_bytes());
+    }
+
+    /// Hangs up with BYE and waits for the 200.
+    pub fn hangup(&mut self) -> Option<Message> {
+        let bye = self.request(Method::Bye, None);
+        self.send_raw(&bye.to_bytes());
+        let r = self.wait_response(200, Method::Bye, Duration::from_secs(3));
+        self.stop_media();
+        r
+    }
+
+    /// Sends a request in the dialog and waits for its final response.
+    pub fn in_dialog(&mut self, method: Method, body: Option<(&str, &[u8])>) -> Option<Message> {
+        let req = self.request(method.clone(), body);
+        self.send_raw(&req.to_bytes());
+        self.wait_for(Duration::from_secs(3), |m| {
+            m.status().is_some_and(|s| s >= 200) && m.cseq().is_ok_and(|c| c.method == method)
+        })
+    }
+
+    /// Sends one digit by SIP INFO (`application/dtmf-relay`).
+    pub fn info_digit(&mut self, key: char) -> Option<Message> {
+        let body = format!("Signal={key}\r\nDuration=160\r\n");
+        self.in_dialog(
+            Method::Info,
+            Some(("application/dtmf-relay", body.as_bytes())),
+        )
+    }
+
+    /// Waits for the bridge to hang up (BYE); answered with 200 automatically.
+    pub fn wait_for_bye(&mut self, timeout: Duration) -> bool {
+        if self
+            .requests
+            .iter()
+            .any(|r| r.method() == Some(&Method::Bye))
+        {
+            return true;
+        }
+        self.wait_for(timeout, |m| m.method() == Some(&Method::Bye))
+            .is_some()
+    }
+
+    fn start_media(&mut self, socket: UdpSocket) {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let (orders, rx) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let local = socket.local_addr().expect("rtp addr");
+        let thread = {
+            let heard = Arc::clone(&heard);
+            let stop = Arc::clone(&stop);
+            let codec = self.codec;
+            let bridge_ip = self.bridge.ip();
+            let tone = self.tone;
+            std::thread::spawn(move || media_loop(socket, codec, bridge_ip, tone, heard, rx, stop))
+        };
+        self.media = Some(Media {
+            heard,
+            orders,
+            stop,
+            thread: Some(thread),
+            local,
+        });
+    }
+
+    /// Sends these keys as RFC 4733 events (about 160 ms per key).
+    pub fn send_digits(&self, keys: &str) {
+        if let Some(m) = &self.media {
+            let _ = m.orders.send(MediaOrder::Digits(keys.to_string()));
+        }
+    }
+
+    /// Changes what the phone says (a tone in Hz, or silence).
+    pub fn set_tone(&self, tone: Option<f32>) {
+        if let Some(m) = &self.media {
+            let _ = m.orders.send(MediaOrder::Tone(tone));
+        }
+    }
+
+    /// Everything heard so far.
+    pub fn heard(&self) -> Vec<Heard> {
+        self.media
+            .as_ref()
+            .map(|m| m.heard.lock().expect("heard lock").clone())
+            .unwrap_or_default()
+    }
+
+    /// The phone's own RTP address.
+    pub fn rtp_addr(&self) -> Option<SocketAddr> {
+        self.media.as_ref().map(|m| m.local)
+    }
+
+    /// Stops sending and receiving media.
+    pub fn stop_media(&mut self) {
+        if let Some(m) = &mut self.media {
+            m.stop.store(true, Ordering::SeqCst);
+            if let Some(t) = m.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// The codec this phone talks.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        self.stop_media();
+    }
+}
+
+/// Reads the first audio `m=` port and `c=` address of an SDP body.
+pub fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
+    let text = std::str::from_utf8(sdp).ok()?;
+    let ip = text
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let port = text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(SocketAddr::new(ip, port))
+}
+
+fn media_loop(
+    socket: UdpSocket,
+    codec: Codec,
+    bridge_ip: std::net::IpAddr,
+    tone: Option<f32>,
+    heard: Arc<Mutex<Vec<Heard>>>,
+    orders: Receiver<MediaOrder>,
+    stop: Arc<AtomicBool>,
+) {
+    let ssrc: u32 = rand::random();
+    let mut seq: u16 = rand::random();
+    let mut ts: u32 = rand::random();
+    let mut generator = tone.map(|f| ToneGenerator::new(f, 8000, 8000.0));
+    let mut pending_digits: std::collections::VecDeque<char> = Default::default();
+    // (event code, start timestamp, packets sent so far)
+    let mut current: Option<(u8, u32, u16)> = None;
+    let mut gap = 0u32;
+    let mut dest: Option<SocketAddr> = None;
+    let mut buf = [0u8; 2048];
+    let mut next = Instant::now();
+    let mut first = true;
+    while !stop.load(Ordering::SeqCst) {
+        // Receive until the next 20 ms send time, stamping each packet as it arrives.
+        loop {
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            socket.set_read_timeout(Some(next - now)).ok();
+            match socket.recv_from(&mut buf) {
+                Ok((n, src)) => {
+                    let at = Instant::now();
+                    if dest.is_none() {
+                        dest = Some(src);
+                    }
+                    if let Ok(p) = rtp::parse(&buf[..n]) {
+                        heard.lock().expect("heard lock").push(Heard {
+                            at,
+                            seq: p.sequence,
+                            ts: p.timestamp,
+                            marker: p.marker,
+                            pt: p.payload_type,
+                            payload: p.payload.to_vec(),
+                        });
+                    }
+                }
+                Err(_) => continue,
+            }
+        }
+        next += Duration::from_millis(20);
+        for order in orders.try_iter() {
+            match order {
+                MediaOrder::Digits(keys) => pending_digits.extend(keys.chars()),
+                MediaOrder::Tone(t) => generator = t.map(|f| ToneGenerator::new(f, 8000, 8000.0)),
+            }
+        }
+        // Until the bridge's RTP tells us its port, we can't send; the bridge sends first.
+        let Some(to) = dest.filter(|d| d.ip() == bridge_ip) else {
+            continue;
+        };
+        let mut packet = [0u8; 12 + 160];
+        packet[0] = 0x80;
+        packet[4..8].copy_from_slice(&ts.to_be_bytes());
+        packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        let len;
+        if current.is_none()
+            && gap == 0
+            && let Some(key) = pending_digits.pop_front()
+        {
+            let digit = Digit::from_char(key).expect("valid key");
+            current = Some((digit.event(), ts, 0));
+        }
+        if let Some((event, start, sent)) = current {
+            // 5 packets of a growing event, then 3 end packets (RFC 4733 §2.5.1.4).
+            let end = sent >= 5;
+            let duration = 160 * (sent.min(5) + 1);
+            let ev = TelephoneEvent {
+                event,
+                end,
+                volume: 10,
+                duration,
+            };
+            let mut payload = [0u8; 4];
+            write_event(&ev, &mut payload);
+            packet[1] = TE_PT | if sent == 0 { 0x80 } else { 0 };
+            packet[4..8].copy_from_slice(&start.to_be_bytes());
+            packet[12..16].copy_from_slice(&payload);
+            len = 16;
+            current = if sent >= 7 {
+                gap = 3;
+                None
+            } else {
+                Some((event, start, sent + 1))
+            };
+        } else {
+            gap = gap.saturating_sub(1);
+            let mut pcm = [0i16; 160];
+            if let Some(g) = &mut generator {
+                g.fill(&mut pcm);
+            }
+            let mut enc = [0u8; 160];
+            g711::encode(codec, &pcm, &mut enc);
+            packet[1] = codec.payload_type() | if first { 0x80 } else { 0 };
+            first = false;
+            packet[12..172].copy_from_slice(&enc);
+            len = 172;
+        }
+        packet[2..4].copy_from_slice(&seq.to_be_bytes());
+        let _ = socket.send_to(&packet[..len], to);
+        seq = seq.wrapping_add(1);
+        ts = ts.wrapping_add(160);
+    }
+}
