@@ -22,9 +22,10 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
-    /// Log filter (e.g. info, debug, dialbridge=trace); RUST_LOG wins if set.
-    #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
-    log: String,
+    /// Log filter (e.g. info, debug, dialbridge=trace); RUST_LOG wins if set. Default: info
+    /// for `serve` and `demo`, warn for the other commands.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,8 +124,14 @@ enum CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve(_) | Command::Demo(_) => "info",
+        Command::Organizer(_) => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log))
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(cli.log.as_deref().unwrap_or(default_level))
+        })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -70,7 +70,8 @@ pub struct Bound {
 /// Opens everything, then serves until SIGINT/SIGTERM. `on_ready` runs once bound.
 pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(), ServeError> {
     raise_fd_limit();
-    let directory = Directory::open(&config.data_dir).await?;
+    // Everything that can fail on bad flags is checked before the data directory is touched,
+    // so a mistyped command changes nothing.
     let assets = Arc::new(match &config.assets_dir {
         Some(dir) => Assets::from_dir(dir)?,
         None => Assets::bundled()?,
@@ -103,6 +104,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             });
         }
     }
+
+    let directory = Directory::open(&config.data_dir).await?;
 
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let worker_config = WorkerConfig {

@@ -244,6 +244,7 @@ fn run(
     let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
     let mut last_stats = worker.stats();
     let mut call_count = 0usize;
+    let mut pending = Vec::new();
     while !handle.shutdown.load(Ordering::Relaxed) {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         if let Err(err) = poll.poll(&mut events, Some(timeout))
@@ -304,8 +305,8 @@ fn run(
             gauges.ticks.fetch_add(1, Ordering::Relaxed);
             last_stats = stats;
         }
-        let events: Vec<_> = worker.drain_events().collect();
-        for event in events {
+        pending.extend(worker.drain_events());
+        for event in pending.drain(..) {
             match event {
                 Event::LookupConference { call, digits } => {
                     let _ = control.send(ControlEvent::LookupConference { call, digits });
@@ -334,7 +335,7 @@ fn run(
                 }
             }
         }
-        let calls = worker.calls().count();
+        let calls = worker.call_count();
         if calls != call_count {
             call_count = calls;
             gauges.calls.store(calls, Ordering::Relaxed);

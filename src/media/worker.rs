@@ -301,6 +301,11 @@ impl<S> Worker<S> {
         self.calls.values()
     }
 
+    /// How many calls this worker holds.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
     /// A call on this worker.
     pub fn call(&self, id: CallId) -> Option<&CallMedia<S>> {
         self.calls.get(&id)

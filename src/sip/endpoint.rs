@@ -547,15 +547,7 @@ impl Endpoint {
 
     fn handle_reinvite(&mut self, now: Instant, msg: Message, dest: SocketAddr, key: TxKey) {
         let Some(id) = self.dialog_call(&msg) else {
-            self.reply_stateful(
-                now,
-                &msg,
-                dest,
-                key,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-            );
+            self.reply_481(now, &msg, dest, key);
             return;
         };
         let cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
@@ -732,15 +724,7 @@ impl Endpoint {
             return;
         }
         let Some(&tx_id) = self.tx_index.get(&invite_key) else {
-            self.reply_stateful(
-                now,
-                msg,
-                dest,
-                key,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-            );
+            self.reply_481(now, msg, dest, key);
             return;
         };
         let Some((tx, call)) = self.invite_txs.get(&tx_id) else {
@@ -779,15 +763,7 @@ impl Endpoint {
 
     fn handle_bye(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
         let Some(id) = self.dialog_call(msg) else {
-            self.reply_stateful(
-                now,
-                msg,
-                dest,
-                key,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-            );
+            self.reply_481(now, msg, dest, key);
             return;
         };
         self.reply_stateful(now, msg, dest, key, 200, "OK", &[]);
@@ -802,15 +778,7 @@ impl Endpoint {
 
     fn handle_info(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
         let Some(id) = self.dialog_call(msg) else {
-            self.reply_stateful(
-                now,
-                msg,
-                dest,
-                key,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-            );
+            self.reply_481(now, msg, dest, key);
             return;
         };
         let digit = if msg.content_type_is("application/dtmf-relay") {
@@ -1243,6 +1211,19 @@ impl Endpoint {
         self.index_tx(key, tx_id);
         self.schedule(next, TimerRef::Other(tx_id));
         self.send(dest, bytes);
+    }
+
+    /// Answers a request for a dialog or transaction we do not know (§12.2.2).
+    fn reply_481(&mut self, now: Instant, req: &Message, dest: SocketAddr, key: TxKey) {
+        self.reply_stateful(
+            now,
+            req,
+            dest,
+            key,
+            481,
+            "Call/Transaction Does Not Exist",
+            &[],
+        );
     }
 
     /// Answers without keeping a transaction: for requests too broken to match one.
