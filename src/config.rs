@@ -80,6 +80,14 @@ pub struct ServeConfig {
     pub ivr: IvrConfig,
     /// Hang up calls that send no RTP for this long.
     pub rtp_timeout: Option<Duration>,
+    /// Admin API and web pages (HTTP); None: not served.
+    pub http_listen: Option<SocketAddr>,
+    /// Base URL of the web pages as users reach them (for links in e-mails).
+    pub public_url: Option<String>,
+    /// How PIN e-mails leave (SMTP, or `.eml` files in `DATA_DIR/outbox/`).
+    pub mail: crate::notify::MailConfig,
+    /// Numbers or SIP URIs to dial, for the instructions in e-mails.
+    pub dial_in: Vec<String>,
 }
 
 impl ServeConfig {
@@ -99,6 +107,10 @@ impl ServeConfig {
             timers: Timers::default(),
             ivr: IvrConfig::default(),
             rtp_timeout: Some(Duration::from_secs(60)),
+            http_listen: None,
+            public_url: None,
+            mail: crate::notify::MailConfig::default(),
+            dial_in: Vec::new(),
         }
     }
 }

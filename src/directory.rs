@@ -12,7 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::auth::pin::{Pin, PinError, PinKey, PinPolicy, generate_pin};
-use crate::store::{NewAuditEntry, OrganizerRecord, Store, StoreError};
+use crate::store::{
+    ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, NewAuditEntry, OrganizerChanges,
+    OrganizerRecord, Store, StoreError,
+};
 
 /// File name of the PIN key inside the data directory.
 pub const PIN_KEY_FILE: &str = "pin.key";
@@ -23,10 +26,93 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// Longest conference ID a caller's digits are looked up for; longer input is unknown.
 pub const MAX_TYPED_CONFERENCE_ID_LEN: usize = 16;
 
-/// Who the audit log names until the admin API passes real identities in.
-const AUDIT_ACTOR: &str = "operator";
-/// Which door changes came through, for the audit log.
-const AUDIT_SOURCE: &str = "directory";
+/// How long a self-service reset link stays valid.
+pub const RESET_LINK_VALIDITY_SECS: i64 = 15 * 60;
+
+/// Who made a change and through which door, for the audit log (never a PIN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Who: "admin", "organizer:7", "operator"…
+    pub who: String,
+    /// From where: "cli", "api 127.0.0.1", "web 10.0.0.5"…
+    pub source: String,
+}
+
+impl Actor {
+    /// The operator at the command line.
+    pub fn cli() -> Actor {
+        Actor {
+            who: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+            source: "cli".into(),
+        }
+    }
+
+    /// An admin through the HTTP API or the admin pages.
+    pub fn admin(source: impl Into<String>) -> Actor {
+        Actor {
+            who: "admin".into(),
+            source: source.into(),
+        }
+    }
+
+    /// An organizer acting on their own account (self-service page, phone keypad).
+    pub fn organizer(id: i64, source: impl Into<String>) -> Actor {
+        Actor {
+            who: format!("organizer:{id}"),
+            source: source.into(),
+        }
+    }
+}
+
+/// Organization-wide settings an admin can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// Digits in newly generated PINs (4–12).
+    pub pin_length: u8,
+    /// Send PIN e-mails automatically on enable and reset.
+    pub auto_email: bool,
+    /// Callers may start any meeting without the organizer's PIN.
+    pub anonymous_start: bool,
+}
+
+/// What an admin may change in one go; `None` keeps the current value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    /// New PIN length for new PINs.
+    pub pin_length: Option<PinPolicy>,
+    /// Automatic PIN e-mails on or off.
+    pub auto_email: Option<bool>,
+    /// Anonymous meeting start on or off.
+    pub anonymous_start: Option<bool>,
+}
+
+/// A new organizer as an admin describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewOrganizer {
+    /// Display name.
+    pub name: String,
+    /// Primary address.
+    pub email: String,
+    /// Where PIN mails go instead, if set.
+    pub email_override: Option<String>,
+    /// Enabled for audio conferencing (gets a PIN now).
+    pub enabled: bool,
+    /// Callers may start this organizer's meetings without the PIN.
+    pub start_without_pin: bool,
+}
+
+/// Field changes to an organizer; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizerUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New primary address.
+    pub email: Option<String>,
+    /// New override address; `Some(None)` removes it.
+    pub email_override: Option<Option<String>>,
+    /// New start rule.
+    pub start_without_pin: Option<bool>,
+}
 
 /// Where "now" comes from, in unix seconds; injectable so tests control time.
 pub type UnixClock = fn() -> i64;
@@ -70,6 +156,9 @@ pub enum DirectoryError {
         /// The limit.
         max: usize,
     },
+    /// Override e-mail that does not look like `local@domain`.
+    #[error("email_override must look like name@domain, without spaces or control characters")]
+    EmailOverrideInvalid,
     /// E-mail that does not look like `local@domain`.
     #[error(
         "organizer e-mail address must look like name@domain, without spaces or control characters"
@@ -101,6 +190,9 @@ pub enum DirectoryError {
     },
 }
 
+/// What a set PIN looks like in every read: the PIN is shown once, when generated.
+pub const MASKED_PIN: &str = "*****";
+
 /// An organizer as shown to admins and the CLI: no PIN, no tag, only whether one is set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Organizer {
@@ -110,23 +202,52 @@ pub struct Organizer {
     pub name: String,
     /// E-mail address for PIN mails.
     pub email: String,
+    /// Address that gets PIN mails instead of `email`, if set.
+    pub email_override: Option<String>,
     /// The digits callers type.
     pub conference_id: String,
     /// Whether callers can reach this organizer's conference.
     pub enabled: bool,
     /// Whether a PIN is set (the PIN itself is never shown again).
     pub has_pin: bool,
+    /// `*****` when a PIN is set, never the digits.
+    pub pin: Option<&'static str>,
+    /// Digits in the current PIN.
+    pub pin_length: Option<u8>,
+    /// When the current PIN was set (unix seconds).
+    pub pin_set_at: Option<i64>,
+    /// Callers may start this organizer's meetings without the PIN.
+    pub start_without_pin: bool,
+    /// Creation time (unix seconds).
+    pub created_at: i64,
+    /// Last change (unix seconds).
+    pub updated_at: i64,
+}
+
+impl Organizer {
+    /// Where this organizer's PIN mails go.
+    pub fn mail_address(&self) -> &str {
+        self.email_override.as_deref().unwrap_or(&self.email)
+    }
 }
 
 impl From<OrganizerRecord> for Organizer {
     fn from(rec: OrganizerRecord) -> Self {
+        let has_pin = rec.pin_tag.is_some();
         Organizer {
-            has_pin: rec.pin_tag.is_some(),
+            has_pin,
+            pin: has_pin.then_some(MASKED_PIN),
+            pin_length: rec.pin_length,
+            pin_set_at: rec.pin_set_at,
             id: rec.id,
             name: rec.name,
             email: rec.email,
+            email_override: rec.email_override,
             conference_id: rec.conference_id,
             enabled: rec.enabled,
+            start_without_pin: rec.start_without_pin,
+            created_at: rec.created_at,
+            updated_at: rec.updated_at,
         }
     }
 }
@@ -218,6 +339,7 @@ impl Directory {
     /// without a PIN (`has_pin: false`) and `reset_pin` gives it one.
     pub async fn add_organizer(
         &self,
+        actor: &Actor,
         name: &str,
         email: &str,
     ) -> Result<(Organizer, Pin), DirectoryError> {
@@ -237,13 +359,27 @@ impl Directory {
             .organizer(id)
             .await?
             .ok_or(DirectoryError::OrganizerNotFound { id })?;
-        self.audit(now, "organizer.create", Some(id), &record.conference_id)
-            .await;
+        self.audit(
+            actor,
+            now,
+            "organizer.create",
+            Some(id),
+            &record.conference_id,
+        )
+        .await;
         Ok((Organizer::from(record), pin))
     }
 
     /// Generates a new PIN for an organizer (old one stops working at once).
-    pub async fn reset_pin(&self, organizer_id: i64) -> Result<Pin, DirectoryError> {
+    pub async fn reset_pin(&self, actor: &Actor, organizer_id: i64) -> Result<Pin, DirectoryError> {
+        let pin = self.new_pin(organizer_id).await?;
+        self.audit(actor, (self.clock)(), "pin.reset", Some(organizer_id), "")
+            .await;
+        Ok(pin)
+    }
+
+    /// Generates and stores a new PIN of the current policy length; the old one stops at once.
+    async fn new_pin(&self, organizer_id: i64) -> Result<Pin, DirectoryError> {
         let now = (self.clock)();
         let policy = self.store.pin_length_policy().await?;
         let pin = generate_pin(policy)?;
@@ -259,7 +395,6 @@ impl Directory {
             }
             Err(err) => return Err(err.into()),
         }
-        self.audit(now, "pin.reset", Some(organizer_id), "").await;
         Ok(pin)
     }
 
@@ -272,11 +407,17 @@ impl Directory {
             return Ok(None);
         };
         let record = self.store.organizer_by_conference_id(digits).await?;
-        Ok(record.filter(|r| r.enabled).map(|r| Conference {
+        let Some(r) = record.filter(|r| r.enabled) else {
+            return Ok(None);
+        };
+        // Either switch lets callers start: the organizer's own, or the organization's.
+        let anonymous =
+            r.start_without_pin || self.store.bool_setting(ANONYMOUS_START_KEY, false).await?;
+        Ok(Some(Conference {
             organizer_id: r.id,
             conference_id: r.conference_id,
             organizer_name: r.name,
-            start_without_pin: r.start_without_pin,
+            start_without_pin: anonymous,
         }))
     }
 
@@ -301,6 +442,7 @@ impl Directory {
     /// Enables or disables an organizer; a disabled conference ID no longer answers.
     pub async fn set_organizer_enabled(
         &self,
+        actor: &Actor,
         organizer_id: i64,
         enabled: bool,
     ) -> Result<(), DirectoryError> {
@@ -321,7 +463,7 @@ impl Directory {
         } else {
             "organizer.disable"
         };
-        self.audit(now, action, Some(organizer_id), "").await;
+        self.audit(actor, now, action, Some(organizer_id), "").await;
         Ok(())
     }
 
@@ -331,12 +473,291 @@ impl Directory {
     }
 
     /// Changes the PIN length for new PINs; existing PINs keep working unchanged.
-    pub async fn set_pin_policy(&self, policy: PinPolicy) -> Result<(), DirectoryError> {
+    pub async fn set_pin_policy(
+        &self,
+        actor: &Actor,
+        policy: PinPolicy,
+    ) -> Result<(), DirectoryError> {
         let now = (self.clock)();
         self.store.set_pin_length_policy(policy).await?;
         let detail = format!("length={}", policy.length());
-        self.audit(now, "pin.policy", None, &detail).await;
+        self.audit(actor, now, "pin.policy", None, &detail).await;
         Ok(())
+    }
+
+    /// One organizer, PIN-free.
+    pub async fn organizer(&self, id: i64) -> Result<Organizer, DirectoryError> {
+        self.store
+            .organizer(id)
+            .await?
+            .map(Organizer::from)
+            .ok_or(DirectoryError::OrganizerNotFound { id })
+    }
+
+    /// Creates an organizer as an admin describes it; a PIN is generated (and returned,
+    /// the only time it is shown) when the organizer is created enabled.
+    pub async fn create_organizer(
+        &self,
+        actor: &Actor,
+        new: &NewOrganizer,
+    ) -> Result<(Organizer, Option<Pin>), DirectoryError> {
+        let name = validate_name(&new.name)?;
+        let email = validate_email(&new.email)?;
+        let email_override = new
+            .email_override
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(validate_email_override)
+            .transpose()?;
+        let now = (self.clock)();
+        let policy = self.store.pin_length_policy().await?;
+        let pin = if new.enabled {
+            Some(generate_pin(policy)?)
+        } else {
+            None
+        };
+        let id = self.store.create_organizer(name, email, now).await?;
+        let changes = OrganizerChanges {
+            email_override: Some(email_override),
+            start_without_pin: Some(new.start_without_pin),
+            ..OrganizerChanges::default()
+        };
+        self.store.update_organizer(id, &changes, now).await?;
+        match &pin {
+            Some(pin) => {
+                let tag = self.key.tag(id, pin);
+                self.store
+                    .set_pin_tag(id, &tag, policy.length(), now)
+                    .await?;
+            }
+            None => self.store.set_organizer_enabled(id, false, now).await?,
+        }
+        let org = self.organizer(id).await?;
+        self.audit(actor, now, "organizer.create", Some(id), &org.conference_id)
+            .await;
+        Ok((org, pin))
+    }
+
+    /// Changes names, addresses or the start rule.
+    pub async fn update_organizer(
+        &self,
+        actor: &Actor,
+        id: i64,
+        update: &OrganizerUpdate,
+    ) -> Result<Organizer, DirectoryError> {
+        let name = update.name.as_deref().map(validate_name).transpose()?;
+        let email = update.email.as_deref().map(validate_email).transpose()?;
+        let email_override = match &update.email_override {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(e)) if e.trim().is_empty() => Some(None),
+            Some(Some(e)) => Some(Some(validate_email_override(e)?)),
+        };
+        let now = (self.clock)();
+        let changes = OrganizerChanges {
+            name,
+            email,
+            email_override,
+            start_without_pin: update.start_without_pin,
+        };
+        match self.store.update_organizer(id, &changes, now).await {
+            Ok(()) => {}
+            Err(StoreError::OrganizerNotFound { id }) => {
+                return Err(DirectoryError::OrganizerNotFound { id });
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let mut detail = Vec::new();
+        if name.is_some() {
+            detail.push("name");
+        }
+        if email.is_some() {
+            detail.push("email");
+        }
+        if email_override.is_some() {
+            detail.push("email_override");
+        }
+        if let Some(start) = update.start_without_pin {
+            detail.push(if start {
+                "start_without_pin=on"
+            } else {
+                "start_without_pin=off"
+            });
+        }
+        self.audit(actor, now, "organizer.update", Some(id), &detail.join(","))
+            .await;
+        self.organizer(id).await
+    }
+
+    /// Enables an organizer for audio conferencing with a fresh PIN (returned, shown once).
+    pub async fn enable(&self, actor: &Actor, id: i64) -> Result<(Organizer, Pin), DirectoryError> {
+        let pin = self.new_pin(id).await?;
+        self.set_organizer_enabled(actor, id, true).await?;
+        Ok((self.organizer(id).await?, pin))
+    }
+
+    /// Deletes an organizer; their conference ID and PIN stop working at once.
+    pub async fn delete_organizer(&self, actor: &Actor, id: i64) -> Result<(), DirectoryError> {
+        match self.store.delete_organizer(id).await {
+            Ok(()) => {}
+            Err(StoreError::OrganizerNotFound { id }) => {
+                return Err(DirectoryError::OrganizerNotFound { id });
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.audit(actor, (self.clock)(), "organizer.delete", Some(id), "")
+            .await;
+        Ok(())
+    }
+
+    /// Gives an organizer a new random conference ID; the old one stops answering at once.
+    pub async fn reset_conference_id(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<Organizer, DirectoryError> {
+        let now = (self.clock)();
+        let new_id = match self.store.reassign_conference_id(id, now).await {
+            Ok(new_id) => new_id,
+            Err(StoreError::OrganizerNotFound { id }) => {
+                return Err(DirectoryError::OrganizerNotFound { id });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        self.audit(actor, now, "conference_id.reset", Some(id), &new_id)
+            .await;
+        self.organizer(id).await
+    }
+
+    /// The organization-wide settings.
+    pub async fn settings(&self) -> Result<Settings, DirectoryError> {
+        Ok(Settings {
+            pin_length: self.store.pin_length_policy().await?.length(),
+            auto_email: self.store.bool_setting(AUTO_EMAIL_KEY, true).await?,
+            anonymous_start: self.store.bool_setting(ANONYMOUS_START_KEY, false).await?,
+        })
+    }
+
+    /// Changes organization-wide settings; each change is audited.
+    pub async fn update_settings(
+        &self,
+        actor: &Actor,
+        change: &SettingsChange,
+    ) -> Result<Settings, DirectoryError> {
+        if let Some(policy) = change.pin_length {
+            self.set_pin_policy(actor, policy).await?;
+        }
+        let now = (self.clock)();
+        for (key, value) in [
+            (AUTO_EMAIL_KEY, change.auto_email),
+            (ANONYMOUS_START_KEY, change.anonymous_start),
+        ] {
+            if let Some(value) = value {
+                self.store.set_bool_setting(key, value).await?;
+                let detail = format!("{key}={value}");
+                self.audit(actor, now, "settings.change", None, &detail)
+                    .await;
+            }
+        }
+        self.settings().await
+    }
+
+    /// The newest audit entries, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, DirectoryError> {
+        Ok(self.store.recent_audit(limit).await?)
+    }
+
+    /// Issues self-service reset links for the enabled organizers with this address. Returns
+    /// each organizer with its one-time token; an unknown address gives an empty list.
+    pub async fn issue_reset_tokens(
+        &self,
+        actor: &Actor,
+        email: &str,
+    ) -> Result<Vec<(Organizer, String)>, DirectoryError> {
+        let email = email.trim();
+        if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+            return Ok(Vec::new());
+        }
+        let now = (self.clock)();
+        let mut issued = Vec::new();
+        for record in self.store.organizers_by_email(email).await? {
+            if !record.enabled {
+                continue;
+            }
+            let token = random_token()?;
+            self.store
+                .insert_reset_token(
+                    &token_hash(&token),
+                    record.id,
+                    now,
+                    now + RESET_LINK_VALIDITY_SECS,
+                )
+                .await?;
+            self.audit(actor, now, "pin.reset_link", Some(record.id), "")
+                .await;
+            issued.push((Organizer::from(record), token));
+        }
+        Ok(issued)
+    }
+
+    /// The organizer a self-service link is for, if the link is still valid.
+    pub async fn reset_token_organizer(
+        &self,
+        token: &str,
+    ) -> Result<Option<Organizer>, DirectoryError> {
+        let now = (self.clock)();
+        let Some(id) = self
+            .store
+            .reset_token_owner(&token_hash(token), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .organizer(id)
+            .await?
+            .filter(|r| r.enabled)
+            .map(Organizer::from))
+    }
+
+    /// Uses a self-service link once: a new PIN for its organizer (returned, shown once).
+    pub async fn redeem_reset_token(
+        &self,
+        source: &str,
+        token: &str,
+    ) -> Result<Option<(Organizer, Pin)>, DirectoryError> {
+        let now = (self.clock)();
+        let Some(id) = self
+            .store
+            .redeem_reset_token(&token_hash(token), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let enabled = self.store.organizer(id).await?.is_some_and(|r| r.enabled);
+        if !enabled {
+            return Ok(None);
+        }
+        let actor = Actor::organizer(id, source);
+        let pin = self.new_pin(id).await?;
+        self.audit(&actor, now, "pin.reset", Some(id), "self-service")
+            .await;
+        Ok(Some((self.organizer(id).await?, pin)))
+    }
+
+    /// Writes an audit entry for something done outside the directory (a meeting start, an
+    /// e-mail delivery). Never pass a PIN.
+    pub async fn record(
+        &self,
+        actor: &Actor,
+        action: &str,
+        organizer_id: Option<i64>,
+        detail: &str,
+    ) {
+        self.audit(actor, (self.clock)(), action, organizer_id, detail)
+            .await;
     }
 
     /// Flushes and closes the database; call once at shutdown.
@@ -348,11 +769,18 @@ impl Directory {
 
     /// Records a change. A failure is logged, not returned: the change itself is already
     /// committed, and failing now would lose a PIN that is shown only once.
-    async fn audit(&self, at: i64, action: &str, organizer_id: Option<i64>, detail: &str) {
+    async fn audit(
+        &self,
+        actor: &Actor,
+        at: i64,
+        action: &str,
+        organizer_id: Option<i64>,
+        detail: &str,
+    ) {
         let entry = NewAuditEntry {
             at,
-            actor: AUDIT_ACTOR,
-            source: AUDIT_SOURCE,
+            actor: &actor.who,
+            source: &actor.source,
             action,
             organizer_id,
             detail,
@@ -407,6 +835,30 @@ fn validate_email(email: &str) -> Result<&str, DirectoryError> {
     }
 }
 
+/// Like `validate_email`, but names the override field in its error.
+fn validate_email_override(email: &str) -> Result<&str, DirectoryError> {
+    validate_email(email).map_err(|err| match err {
+        DirectoryError::EmailInvalid => DirectoryError::EmailOverrideInvalid,
+        other => other,
+    })
+}
+
+/// A 32-byte random token as URL-safe hex (128+ bits: unguessable for a 15-minute link).
+fn random_token() -> Result<String, DirectoryError> {
+    use rand::TryRng;
+    let mut bytes = [0u8; 32];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| DirectoryError::Pin(PinError::RandomSource(e)))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Only hashes of tokens are stored, so a database copy cannot redeem links.
+fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
 /// The digits worth a database lookup: 1..=16 ASCII digits, anything else is unknown.
 fn typed_conference_id(digits: &str) -> Option<&str> {
     let ok = !digits.is_empty()
@@ -452,7 +904,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = open(dir.path()).await;
         let (org, pin) = directory
-            .add_organizer("  Ada Lovelace ", "ada@example.org")
+            .add_organizer(&Actor::cli(), "  Ada Lovelace ", "ada@example.org")
             .await
             .expect("add");
         assert_eq!(org.name, "Ada Lovelace");
@@ -480,7 +932,11 @@ mod tests {
         let directory = open(dir.path()).await;
         for i in 0..200 {
             directory
-                .add_organizer(&format!("Organizer {i}"), &format!("o{i}@example.org"))
+                .add_organizer(
+                    &Actor::cli(),
+                    &format!("Organizer {i}"),
+                    &format!("o{i}@example.org"),
+                )
                 .await
                 .expect("add");
         }
@@ -515,7 +971,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = open(dir.path()).await;
         let (org, _pin) = directory
-            .add_organizer("Grace", "grace@example.org")
+            .add_organizer(&Actor::cli(), "Grace", "grace@example.org")
             .await
             .expect("add");
         let found = directory
@@ -549,7 +1005,7 @@ mod tests {
             );
         }
         directory
-            .set_organizer_enabled(org.id, false)
+            .set_organizer_enabled(&Actor::cli(), org.id, false)
             .await
             .expect("disable");
         assert_eq!(
@@ -560,7 +1016,7 @@ mod tests {
             None
         );
         directory
-            .set_organizer_enabled(org.id, true)
+            .set_organizer_enabled(&Actor::cli(), org.id, true)
             .await
             .expect("enable");
         assert!(
@@ -577,8 +1033,14 @@ mod tests {
     async fn verify_refuses_wrong_pin_unknown_and_disabled_organizer() {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = open(dir.path()).await;
-        let (org, pin) = directory.add_organizer("A", "a@x").await.expect("add");
-        let (other, other_pin) = directory.add_organizer("B", "b@x").await.expect("add");
+        let (org, pin) = directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
+        let (other, other_pin) = directory
+            .add_organizer(&Actor::cli(), "B", "b@x")
+            .await
+            .expect("add");
         assert!(directory.verify_pin(org.id, &pin).await.expect("verify"));
         let wrong = Pin::parse(if pin.as_digits() == "00000" {
             "00001"
@@ -603,7 +1065,7 @@ mod tests {
                 .expect("verify")
         );
         directory
-            .set_organizer_enabled(org.id, false)
+            .set_organizer_enabled(&Actor::cli(), org.id, false)
             .await
             .expect("disable");
         assert!(!directory.verify_pin(org.id, &pin).await.expect("verify"));
@@ -614,18 +1076,27 @@ mod tests {
     async fn reset_pin_makes_old_pin_fail_and_new_pin_pass() {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = open(dir.path()).await;
-        let (org, old) = directory.add_organizer("A", "a@x").await.expect("add");
+        let (org, old) = directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
         // A reset may by chance draw the same digits (1 in 100 000); draw until it differs.
-        let mut new = directory.reset_pin(org.id).await.expect("reset");
+        let mut new = directory
+            .reset_pin(&Actor::cli(), org.id)
+            .await
+            .expect("reset");
         while new.as_digits() == old.as_digits() {
-            new = directory.reset_pin(org.id).await.expect("reset");
+            new = directory
+                .reset_pin(&Actor::cli(), org.id)
+                .await
+                .expect("reset");
         }
         assert!(!directory.verify_pin(org.id, &old).await.expect("verify"));
         assert!(directory.verify_pin(org.id, &new).await.expect("verify"));
         let audit = directory.store.recent_audit(1).await.expect("audit");
         assert_eq!(audit.first().map(|a| a.action.as_str()), Some("pin.reset"));
         assert!(matches!(
-            directory.reset_pin(org.id + 1).await,
+            directory.reset_pin(&Actor::cli(), org.id + 1).await,
             Err(DirectoryError::OrganizerNotFound { .. })
         ));
         directory.close().await;
@@ -646,7 +1117,10 @@ mod tests {
     async fn reopening_keeps_organizers_and_pins() {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = open(dir.path()).await;
-        let (org, pin) = directory.add_organizer("A", "a@x").await.expect("add");
+        let (org, pin) = directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
         directory.close().await;
         drop(directory);
 
@@ -670,14 +1144,20 @@ mod tests {
     async fn policy_change_applies_to_new_pins_only() {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = open(dir.path()).await;
-        let (first, first_pin) = directory.add_organizer("A", "a@x").await.expect("add");
+        let (first, first_pin) = directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
         assert_eq!(first_pin.len(), 5);
         directory
-            .set_pin_policy(PinPolicy::new(8).expect("policy"))
+            .set_pin_policy(&Actor::cli(), PinPolicy::new(8).expect("policy"))
             .await
             .expect("set policy");
         assert_eq!(directory.pin_policy().await.expect("policy").length(), 8);
-        let (second, second_pin) = directory.add_organizer("B", "b@x").await.expect("add");
+        let (second, second_pin) = directory
+            .add_organizer(&Actor::cli(), "B", "b@x")
+            .await
+            .expect("add");
         assert_eq!(second_pin.len(), 8);
         assert!(
             directory
@@ -699,7 +1179,10 @@ mod tests {
             .expect("row");
         assert_eq!(stored.pin_length, Some(5));
         // A reset after the change gets the new length.
-        let reset = directory.reset_pin(first.id).await.expect("reset");
+        let reset = directory
+            .reset_pin(&Actor::cli(), first.id)
+            .await
+            .expect("reset");
         assert_eq!(reset.len(), 8);
         directory.close().await;
     }
@@ -708,7 +1191,10 @@ mod tests {
     async fn missing_key_with_existing_pins_is_refused_without_creating_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let directory = open(dir.path()).await;
-        directory.add_organizer("A", "a@x").await.expect("add");
+        directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
         directory.close().await;
         let key_path = dir.path().join(PIN_KEY_FILE);
         std::fs::remove_file(&key_path).expect("remove key");
@@ -725,7 +1211,10 @@ mod tests {
         open(dir.path()).await.close().await;
         std::fs::remove_file(dir.path().join(PIN_KEY_FILE)).expect("remove key");
         let directory = open(dir.path()).await;
-        let (org, pin) = directory.add_organizer("A", "a@x").await.expect("add");
+        let (org, pin) = directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
         directory.close().await;
         let directory = open(dir.path()).await;
         assert!(directory.verify_pin(org.id, &pin).await.expect("verify"));
@@ -737,7 +1226,10 @@ mod tests {
         let a = tempfile::tempdir().expect("tempdir");
         let b = tempfile::tempdir().expect("tempdir");
         let directory = open(a.path()).await;
-        directory.add_organizer("A", "a@x").await.expect("add");
+        directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
         directory.close().await;
         open(b.path()).await.close().await;
         std::fs::copy(b.path().join(PIN_KEY_FILE), a.path().join(PIN_KEY_FILE)).expect("copy");
@@ -762,7 +1254,7 @@ mod tests {
         ];
         for (name, email) in cases {
             let err = directory
-                .add_organizer(name, email)
+                .add_organizer(&Actor::cli(), name, email)
                 .await
                 .expect_err("refused");
             let text = err.to_string();
@@ -819,25 +1311,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn organizer_json_has_no_pin_fields() {
-        let org = Organizer {
-            id: 1,
-            name: "A".into(),
-            email: "a@x".into(),
-            conference_id: "123456789".into(),
-            enabled: true,
-            has_pin: true,
-        };
-        let json = serde_json::to_value(&org).expect("serializes");
-        let keys: Vec<&str> = json
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        assert_eq!(
-            keys,
-            ["conference_id", "email", "enabled", "has_pin", "id", "name"]
-        );
+    #[tokio::test]
+    async fn organizer_json_shows_the_pin_only_masked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = Directory::open(dir.path()).await.expect("open");
+        let (org, pin) = directory
+            .add_organizer(&Actor::cli(), "A", "a@x")
+            .await
+            .expect("add");
+        let json = serde_json::to_string(&org).expect("serializes");
+        assert!(json.contains(r#""pin":"*****""#), "{json}");
+        let quoted = format!("\"{}\"", pin.as_digits());
+        assert!(!json.contains(&quoted), "the PIN never appears in a read");
+        assert!(!json.contains("tag"), "no tag field: {json}");
+        directory.close().await;
     }
 
     proptest! {

@@ -5,6 +5,7 @@
 //! mixed meeting at once. Protocol and call logic are sans-IO (`sip`, `media::worker`, `ivr`,
 //! `bridge`); `server` and `media::driver` are the thin I/O shells around them.
 
+pub mod admin;
 pub mod auth;
 pub mod bridge;
 pub mod call;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod directory;
 pub mod ivr;
 pub mod media;
+pub mod notify;
 pub mod server;
 pub mod sip;
 pub mod store;

@@ -1,4 +1,4 @@
-//! The `dialbridge` command: run the bridge, manage organizers, or start a demo.
+//! The `dialbridge` command: run the bridge, manage organizers and settings, or start a demo.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -6,15 +6,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dialbridge::admin::service::{AdminService, MailOutcome};
 use dialbridge::config::{PortRange, ServeConfig};
-use dialbridge::directory::{Directory, Organizer};
+use dialbridge::directory::{Actor, Directory, NewOrganizer, Organizer, OrganizerUpdate};
+use dialbridge::notify::{DialIn, MailConfig, Mailer, SmtpConfig, SmtpSecurity};
 
 /// A self-hosted SIP/RTP dial-in meeting bridge.
 #[derive(Parser, Debug)]
 #[command(name = "dialbridge", version, about)]
 struct Cli {
-    /// Directory for the database and key files.
+    /// Directory for the database, key files and the e-mail outbox.
     #[arg(
         long,
         global = true,
@@ -26,8 +28,51 @@ struct Cli {
     /// for `serve` and `demo`, warn for the other commands.
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
+    #[command(flatten)]
+    mail: MailArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How PIN e-mails are sent (every command that changes PINs sends them).
+#[derive(Args, Debug)]
+struct MailArgs {
+    /// SMTP relay host; without it e-mails are written to DATA_DIR/outbox/ as .eml files.
+    #[arg(long, global = true, value_name = "HOST")]
+    smtp_host: Option<String>,
+    /// SMTP port (default by security: 25, 587 for starttls, 465 for tls).
+    #[arg(long, global = true, value_name = "PORT")]
+    smtp_port: Option<u16>,
+    /// SMTP transport security.
+    #[arg(long, global = true, value_enum, default_value = "starttls")]
+    smtp_security: SecurityArg,
+    /// SMTP login name.
+    #[arg(long, global = true, value_name = "USER")]
+    smtp_user: Option<String>,
+    /// File holding the SMTP password (kept out of the process list).
+    #[arg(long, global = true, value_name = "FILE")]
+    smtp_password_file: Option<PathBuf>,
+    /// Sender of PIN e-mails.
+    #[arg(
+        long,
+        global = true,
+        value_name = "MAILBOX",
+        default_value = "dialbridge <dialbridge@localhost>"
+    )]
+    mail_from: String,
+    /// A phone number or SIP URI to dial, for the instructions in e-mails (repeatable).
+    #[arg(long, global = true, value_name = "NUMBER")]
+    dial_in: Vec<String>,
+    /// Base URL of the web pages as organizers reach them (for self-service links).
+    #[arg(long, global = true, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SecurityArg {
+    None,
+    Starttls,
+    Tls,
 }
 
 #[derive(Subcommand, Debug)]
@@ -37,6 +82,18 @@ enum Command {
     /// Manage organizers (people who start meetings with a PIN).
     #[command(subcommand)]
     Organizer(OrganizerCommand),
+    /// Show or change organization-wide settings.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// Show the newest audit log entries.
+    Audit {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the bridge on 127.0.0.1 with a demo organizer, and print how to call it.
     Demo(DemoArgs),
 }
@@ -49,6 +106,9 @@ struct ServeArgs {
     /// RTP port range, one even port per call.
     #[arg(long, default_value = "10000-20000", value_name = "LOW-HIGH")]
     rtp_ports: PortRange,
+    /// Admin API and web pages on this address (not served without it).
+    #[arg(long, value_name = "IP:PORT")]
+    http_listen: Option<SocketAddr>,
     /// Address to put in SDP (default: the listen address, or the one routing to the caller).
     #[arg(long, value_name = "IP")]
     media_ip: Option<IpAddr>,
@@ -71,31 +131,116 @@ struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 enum OrganizerCommand {
-    /// Create an organizer; prints the conference ID and the PIN (shown only this once).
+    /// Create an organizer; an enabled one gets a PIN, printed only this once and e-mailed.
     Add {
         /// Display name.
         #[arg(long)]
         name: String,
-        /// E-mail address (PIN e-mails go there).
+        /// E-mail address.
         #[arg(long)]
         email: String,
+        /// Send PIN e-mails here instead of --email.
+        #[arg(long)]
+        email_override: Option<String>,
+        /// Create it disabled (no PIN yet).
+        #[arg(long)]
+        disabled: bool,
+        /// Callers may start this organizer's meetings without the PIN.
+        #[arg(long)]
+        start_without_pin: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// List organizers (PINs are never shown).
+    /// List organizers (PINs are shown as *****).
     List {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Give an organizer a new PIN (shown only this once); the old one stops working.
+    /// Show one organizer.
+    Show {
+        /// The organizer's id.
+        id: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change name, e-mail, override address or the start rule.
+    Update {
+        /// The organizer's id.
+        id: i64,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// New override address ("" removes it).
+        #[arg(long)]
+        email_override: Option<String>,
+        /// Callers may start meetings without the PIN.
+        #[arg(long)]
+        start_without_pin: Option<bool>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable for audio conferencing: a new PIN, printed only this once and e-mailed.
+    Enable {
+        /// The organizer's id.
+        id: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable: the conference ID and PIN stop working at once.
+    Disable {
+        /// The organizer's id.
+        id: i64,
+    },
+    /// Delete an organizer.
+    Delete {
+        /// The organizer's id.
+        id: i64,
+    },
+    /// A new PIN, printed only this once and e-mailed; the old one stops working.
     ResetPin {
         /// The organizer's id.
         id: i64,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// A new conference ID; the old one stops working; the organizer is e-mailed.
+    ResetConferenceId {
+        /// The organizer's id.
+        id: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SettingsCommand {
+    /// Print the settings.
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change settings; a bad value changes nothing.
+    Set {
+        /// Digits in newly generated PINs (4-12).
+        #[arg(long)]
+        pin_length: Option<u8>,
+        /// Send PIN e-mails automatically.
+        #[arg(long)]
+        auto_email: Option<bool>,
+        /// Anonymous callers can start meetings.
+        #[arg(long)]
+        anonymous_start: Option<bool>,
     },
 }
 
@@ -104,6 +249,9 @@ struct DemoArgs {
     /// SIP UDP listen address (loopback by default).
     #[arg(long, default_value = "127.0.0.1:5060", value_name = "IP:PORT")]
     sip_listen: SocketAddr,
+    /// Admin web pages.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
+    http_listen: SocketAddr,
     /// RTP port range.
     #[arg(long, default_value = "20000-21999", value_name = "LOW-HIGH")]
     rtp_ports: PortRange,
@@ -115,7 +263,16 @@ enum CliError {
     #[error(transparent)]
     Directory(#[from] dialbridge::directory::DirectoryError),
     #[error(transparent)]
+    Admin(#[from] dialbridge::admin::service::AdminError),
+    #[error(transparent)]
     Serve(#[from] dialbridge::server::ServeError),
+    #[error(transparent)]
+    Mail(#[from] dialbridge::notify::NotifyError),
+    #[error("cannot read the SMTP password file {path}: {source}")]
+    PasswordFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("cannot write output: {0}")]
@@ -126,7 +283,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve(_) | Command::Demo(_) => "info",
-        Command::Organizer(_) => "warn",
+        _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| {
@@ -153,18 +310,316 @@ fn run(cli: Cli) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     runtime.block_on(async move {
+        let mail = mail_config(&cli.mail)?;
         match cli.command {
-            Command::Serve(args) => serve(cli.data_dir, args).await,
-            Command::Organizer(cmd) => organizer(cli.data_dir, cmd).await,
-            Command::Demo(args) => demo(cli.data_dir, args).await,
+            Command::Serve(args) => serve(cli.data_dir, mail, &cli.mail, args).await,
+            Command::Demo(args) => demo(cli.data_dir, mail, &cli.mail, args).await,
+            Command::Organizer(cmd) => {
+                with_service(&cli.data_dir, mail, &cli.mail, |s| organizer(s, cmd)).await
+            }
+            Command::Settings(cmd) => {
+                with_service(&cli.data_dir, mail, &cli.mail, |s| settings(s, cmd)).await
+            }
+            Command::Audit { limit, json } => {
+                with_service(&cli.data_dir, mail, &cli.mail, |s| audit(s, limit, json)).await
+            }
         }
     })
 }
 
-async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), CliError> {
+fn mail_config(args: &MailArgs) -> Result<MailConfig, CliError> {
+    let password = match &args.smtp_password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|source| CliError::PasswordFile {
+                    path: path.clone(),
+                    source,
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        ),
+        None => None,
+    };
+    let smtp = args.smtp_host.as_ref().map(|host| SmtpConfig {
+        host: host.clone(),
+        port: args.smtp_port,
+        security: match args.smtp_security {
+            SecurityArg::None => SmtpSecurity::None,
+            SecurityArg::Starttls => SmtpSecurity::StartTls,
+            SecurityArg::Tls => SmtpSecurity::Tls,
+        },
+        username: args.smtp_user.clone(),
+        password,
+    });
+    Ok(MailConfig {
+        from: args.mail_from.clone(),
+        smtp,
+    })
+}
+
+/// Runs a management command with the same service the admin API uses, then flushes mail.
+async fn with_service<F, Fut>(
+    data_dir: &std::path::Path,
+    mail: MailConfig,
+    args: &MailArgs,
+    f: F,
+) -> Result<(), CliError>
+where
+    F: FnOnce(AdminService) -> Fut,
+    Fut: std::future::Future<Output = Result<(), CliError>>,
+{
+    let directory = Directory::open(data_dir).await?;
+    let mailer = match Mailer::start(mail, data_dir) {
+        Ok(m) => m,
+        Err(e) => {
+            directory.close().await;
+            return Err(e.into());
+        }
+    };
+    dialbridge::server::audit_mail_events(&mailer, directory.clone());
+    let dial_in = DialIn {
+        numbers: args.dial_in.clone(),
+        instructions: String::new(),
+    };
+    let public_url = args.public_url.clone().unwrap_or_default();
+    let service = AdminService::new(
+        directory.clone(),
+        mailer.clone(),
+        None,
+        dial_in,
+        &public_url,
+    );
+    let result = f(service).await;
+    mailer.shutdown().await;
+    directory.close().await;
+    result
+}
+
+fn out() -> std::io::StdoutLock<'static> {
+    std::io::stdout().lock()
+}
+
+fn print(text: &str) -> Result<(), CliError> {
+    writeln!(out(), "{text}").map_err(CliError::Output)
+}
+
+fn organizer_line(o: &Organizer) -> String {
+    format!(
+        "{:>4}  {:<9}  {:<8}  PIN {:<5}  {} <{}>{}",
+        o.id,
+        o.conference_id,
+        if o.enabled { "enabled" } else { "disabled" },
+        o.pin.unwrap_or("none"),
+        o.name,
+        o.email,
+        o.email_override
+            .as_deref()
+            .map(|e| format!(" (PIN mails to {e})"))
+            .unwrap_or_default()
+    )
+}
+
+fn mail_line(mail: &MailOutcome) -> String {
+    match mail {
+        MailOutcome::Queued { to, .. } => format!("E-mailed to {to}."),
+        MailOutcome::AutoEmailOff => "Automatic e-mails are off: pass it on yourself.".into(),
+        MailOutcome::None => String::new(),
+    }
+}
+
+fn cli_actor() -> Actor {
+    Actor::cli()
+}
+
+async fn organizer(service: AdminService, cmd: OrganizerCommand) -> Result<(), CliError> {
+    let actor = cli_actor();
+    match cmd {
+        OrganizerCommand::Add {
+            name,
+            email,
+            email_override,
+            disabled,
+            start_without_pin,
+            json,
+        } => {
+            let new = NewOrganizer {
+                name,
+                email,
+                email_override,
+                enabled: !disabled,
+                start_without_pin,
+            };
+            let (org, pin, mail) = service.create(&actor, &new).await?;
+            if json {
+                let mut v = serde_json::to_value(&org).unwrap_or_default();
+                v["pin"] = serde_json::json!(pin.as_ref().map(|p| p.as_digits()));
+                v["email_delivery"] = serde_json::to_value(&mail).unwrap_or_default();
+                print(&v.to_string())
+            } else {
+                let pin_text = match &pin {
+                    Some(p) => format!(
+                        "PIN: {}  (shown only this once) {}",
+                        p.as_digits(),
+                        mail_line(&mail)
+                    ),
+                    None => "No PIN yet: enable the organizer to give them one.".into(),
+                };
+                print(&format!(
+                    "Organizer {} created: {} <{}>\nConference ID: {}\n{pin_text}",
+                    org.id, org.name, org.email, org.conference_id
+                ))
+            }
+        }
+        OrganizerCommand::List { json } => {
+            let all = service.organizers().await?;
+            if json {
+                print(&serde_json::to_string(&all).unwrap_or_else(|_| "[]".into()))
+            } else {
+                all.iter().try_for_each(|o| print(&organizer_line(o)))
+            }
+        }
+        OrganizerCommand::Show { id, json } => {
+            let org = service.organizer(id).await?;
+            if json {
+                print(&serde_json::to_string(&org).unwrap_or_default())
+            } else {
+                print(&organizer_line(&org))
+            }
+        }
+        OrganizerCommand::Update {
+            id,
+            name,
+            email,
+            email_override,
+            start_without_pin,
+            json,
+        } => {
+            let update = OrganizerUpdate {
+                name,
+                email,
+                email_override: email_override.map(|e| (!e.trim().is_empty()).then_some(e)),
+                start_without_pin,
+            };
+            let org = service.update(&actor, id, &update).await?;
+            if json {
+                print(&serde_json::to_string(&org).unwrap_or_default())
+            } else {
+                print(&organizer_line(&org))
+            }
+        }
+        OrganizerCommand::Enable { id, json } => {
+            let (org, pin, mail) = service.enable(&actor, id).await?;
+            if json {
+                print(&serde_json::json!({"id": org.id, "conference_id": org.conference_id, "pin": pin.as_digits(), "email_delivery": mail}).to_string())
+            } else {
+                print(&format!(
+                    "Organizer {id} enabled. PIN: {}  (shown only this once) {}",
+                    pin.as_digits(),
+                    mail_line(&mail)
+                ))
+            }
+        }
+        OrganizerCommand::Disable { id } => {
+            service.disable(&actor, id).await?;
+            print(&format!(
+                "Organizer {id} disabled: their conference ID and PIN no longer work."
+            ))
+        }
+        OrganizerCommand::Delete { id } => {
+            service.delete(&actor, id).await?;
+            print(&format!("Organizer {id} deleted."))
+        }
+        OrganizerCommand::ResetPin { id, json } => {
+            let (_, pin, mail) = service.reset_pin(&actor, id).await?;
+            if json {
+                print(
+                    &serde_json::json!({"id": id, "pin": pin.as_digits(), "email_delivery": mail})
+                        .to_string(),
+                )
+            } else {
+                print(&format!(
+                    "New PIN for organizer {id}: {}  (shown only this once) {}",
+                    pin.as_digits(),
+                    mail_line(&mail)
+                ))
+            }
+        }
+        OrganizerCommand::ResetConferenceId { id, json } => {
+            let (org, mail) = service.reset_conference_id(&actor, id).await?;
+            if json {
+                print(&serde_json::json!({"id": id, "conference_id": org.conference_id, "email_delivery": mail}).to_string())
+            } else {
+                print(&format!(
+                    "New conference ID for organizer {id}: {} {}",
+                    org.conference_id,
+                    mail_line(&mail)
+                ))
+            }
+        }
+    }
+}
+
+async fn settings(service: AdminService, cmd: SettingsCommand) -> Result<(), CliError> {
+    let s = match cmd {
+        SettingsCommand::Show { json: true } => {
+            return print(&serde_json::to_string(&service.settings().await?).unwrap_or_default());
+        }
+        SettingsCommand::Show { json: false } => service.settings().await?,
+        SettingsCommand::Set {
+            pin_length,
+            auto_email,
+            anonymous_start,
+        } => {
+            service
+                .update_settings(&cli_actor(), pin_length, auto_email, anonymous_start)
+                .await?
+        }
+    };
+    print(&format!(
+        "pin_length = {}\nauto_email = {}\nanonymous_start = {}",
+        s.pin_length, s.auto_email, s.anonymous_start
+    ))
+}
+
+async fn audit(service: AdminService, limit: u32, json: bool) -> Result<(), CliError> {
+    let entries = service.audit_log(limit).await?;
+    for e in entries {
+        let line = if json {
+            serde_json::json!({"id": e.id, "at": e.at, "actor": e.actor, "source": e.source, "action": e.action, "organizer_id": e.organizer_id, "detail": e.detail}).to_string()
+        } else {
+            format!(
+                "{}  {:<20} {:<22} {:<22} {:>5}  {}",
+                e.at,
+                e.actor,
+                e.source,
+                e.action,
+                e.organizer_id.map(|i| i.to_string()).unwrap_or_default(),
+                e.detail
+            )
+        };
+        print(&line)?;
+    }
+    Ok(())
+}
+
+fn serve_config(data_dir: PathBuf, mail: MailConfig, args: &MailArgs) -> ServeConfig {
     let mut config = ServeConfig::new(data_dir);
+    config.mail = mail;
+    config.dial_in = args.dial_in.clone();
+    config.public_url = args.public_url.clone();
+    config
+}
+
+async fn serve(
+    data_dir: PathBuf,
+    mail: MailConfig,
+    mail_args: &MailArgs,
+    args: ServeArgs,
+) -> Result<(), CliError> {
+    let mut config = serve_config(data_dir, mail, mail_args);
     config.sip_listen = args.sip_listen;
     config.rtp_ports = args.rtp_ports;
+    config.http_listen = args.http_listen;
     config.media_ip = args.media_ip;
     if let Some(n) = args.media_threads {
         config.media_threads = usize::from(n);
@@ -178,102 +633,42 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_organizer_text(out: &mut impl Write, o: &Organizer) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "{:>4}  {:<9}  {:<8}  {} <{}>",
-        o.id,
-        o.conference_id,
-        if o.enabled { "enabled" } else { "disabled" },
-        o.name,
-        o.email
-    )
-}
-
-async fn organizer(data_dir: PathBuf, cmd: OrganizerCommand) -> Result<(), CliError> {
-    let directory = Directory::open(&data_dir).await?;
-    let mut out = std::io::stdout().lock();
-    let result = match cmd {
-        OrganizerCommand::Add { name, email, json } => {
-            let (org, pin) = directory.add_organizer(&name, &email).await?;
-            if json {
-                let v = serde_json::json!({
-                    "id": org.id,
-                    "name": org.name,
-                    "email": org.email,
-                    "conference_id": org.conference_id,
-                    "pin": pin.as_digits(),
-                });
-                writeln!(out, "{v}")
-            } else {
-                writeln!(
-                    out,
-                    "Organizer {} created: {} <{}>\nConference ID: {}\nPIN: {}  (shown only this once)",
-                    org.id,
-                    org.name,
-                    org.email,
-                    org.conference_id,
-                    pin.as_digits()
-                )
-            }
-        }
-        OrganizerCommand::List { json } => {
-            let all = directory.organizers().await?;
-            if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&all).unwrap_or_else(|_| "[]".into())
-                )
-            } else {
-                all.iter()
-                    .try_for_each(|o| print_organizer_text(&mut out, o))
-            }
-        }
-        OrganizerCommand::ResetPin { id, json } => {
-            let pin = directory.reset_pin(id).await?;
-            if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"id": id, "pin": pin.as_digits()})
-                )
-            } else {
-                writeln!(
-                    out,
-                    "New PIN for organizer {id}: {}  (shown only this once)",
-                    pin.as_digits()
-                )
-            }
-        }
-    };
-    directory.close().await;
-    result.map_err(CliError::Output)
-}
-
 const DEMO_EMAIL: &str = "demo-organizer@dialbridge.invalid";
 
-async fn demo(data_dir: PathBuf, args: DemoArgs) -> Result<(), CliError> {
+async fn demo(
+    data_dir: PathBuf,
+    mail: MailConfig,
+    mail_args: &MailArgs,
+    args: DemoArgs,
+) -> Result<(), CliError> {
     let directory = Directory::open(&data_dir).await?;
     let existing = directory
         .organizers()
         .await?
         .into_iter()
         .find(|o| o.email == DEMO_EMAIL);
+    let actor = cli_actor();
     let (org, pin) = match existing {
         Some(org) => {
-            let pin = directory.reset_pin(org.id).await?;
+            let pin = directory.reset_pin(&actor, org.id).await?;
+            if !org.enabled {
+                directory
+                    .set_organizer_enabled(&actor, org.id, true)
+                    .await?;
+            }
             (org, pin)
         }
         None => {
             directory
-                .add_organizer("Demo Organizer", DEMO_EMAIL)
+                .add_organizer(&actor, "Demo Organizer", DEMO_EMAIL)
                 .await?
         }
     };
     directory.close().await;
     let sip = args.sip_listen;
+    let http = args.http_listen;
     let conf = &org.conference_id;
+    let token_path = data_dir.join(dialbridge::admin::auth::ADMIN_TOKEN_FILE);
     let text = format!(
         "\n\
          dialbridge demo\n\
@@ -281,25 +676,28 @@ async fn demo(data_dir: PathBuf, args: DemoArgs) -> Result<(), CliError> {
          SIP:            sip:bridge@{sip}  (UDP)\n\
          Conference ID:  {conf}\n\
          Organizer PIN:  {pin}  (a new one at every demo start)\n\
+         Admin pages:    http://{http}/admin  (sign in with the token in {token})\n\
          \n\
          Callers press:  {conf}#  then  #  (attendee: you wait in the lobby with hold music)\n\
          Organizer:      {conf}#  then  *  then  {pin}#  (starts the meeting; the lobby joins)\n\
          \n\
-         With SIPp (as root; apt-get install sip-tester):\n\
-         \x20 attendee:  printf 'SEQUENTIAL\\n{conf};\\n' > /tmp/db.csv && sipp {sip} -sf sip-test-scenarios/attendee_rfc4733.xml -inf /tmp/db.csv -m 1 -l 1 -i {ip} -p 5070 -mp 6000\n\
-         \x20 organizer: printf 'SEQUENTIAL\\n{conf};{pin};\\n' > /tmp/do.csv && sipp {sip} -sf sip-test-scenarios/organizer_rfc4733.xml -inf /tmp/do.csv -m 1 -l 1 -i {ip} -p 5072 -mp 6100\n\
+         With SIPp (as root; apt-get install sip-tester), from sip-test-scenarios/:\n\
+         \x20 attendee:  printf 'SEQUENTIAL\\n{conf};\\n' > /tmp/db.csv && sipp {sip} -sf attendee_rfc4733.xml -inf /tmp/db.csv -m 1 -l 1 -i {ip} -mi {ip} -p 5070 -mp 6000 -d 20000\n\
+         \x20 organizer: printf 'SEQUENTIAL\\n{conf};{pin};\\n' > /tmp/do.csv && sipp {sip} -sf organizer_rfc4733.xml -inf /tmp/do.csv -m 1 -l 1 -i {ip} -mi {ip} -p 5072 -mp 6100 -d 10000\n\
          With a softphone: dial sip:bridge@{sip}, then type the digits above.\n\
          \n\
          Press Ctrl-C to stop.\n",
         pin = pin.as_digits(),
         ip = sip.ip(),
+        token = token_path.display(),
     );
     std::io::stdout()
         .write_all(text.as_bytes())
         .map_err(CliError::Output)?;
-    let mut config = ServeConfig::new(data_dir);
+    let mut config = serve_config(data_dir, mail, mail_args);
     config.sip_listen = sip;
     config.rtp_ports = args.rtp_ports;
+    config.http_listen = Some(http);
     dialbridge::server::run(config, |_| {}).await?;
     Ok(())
 }

@@ -12,6 +12,9 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::admin::AppState;
+use crate::admin::auth::AdminToken;
+use crate::admin::service::AdminService;
 use crate::call::CallId;
 use crate::config::ServeConfig;
 use crate::directory::Directory;
@@ -58,6 +61,20 @@ pub enum ServeError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// The admin HTTP port could not be bound.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    HttpListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin token could not be set up.
+    #[error(transparent)]
+    AdminToken(#[from] crate::admin::auth::TokenError),
+    /// The mail settings are unusable.
+    #[error(transparent)]
+    Mail(#[from] crate::notify::NotifyError),
 }
 
 /// A running bridge's addresses, reported once everything is bound.
@@ -65,6 +82,65 @@ pub enum ServeError {
 pub struct Bound {
     /// The SIP UDP address actually bound.
     pub sip: SocketAddr,
+    /// The admin HTTP address, if served.
+    pub http: Option<SocketAddr>,
+}
+
+/// The dial-in text for e-mails: the configured numbers, or our own SIP address.
+pub fn dial_in(config: &ServeConfig, sip: SocketAddr) -> crate::notify::DialIn {
+    let numbers = if config.dial_in.is_empty() {
+        let ip = config.media_ip.unwrap_or(sip.ip());
+        vec![format!("sip:bridge@{}", SocketAddr::new(ip, sip.port()))]
+    } else {
+        config.dial_in.clone()
+    };
+    crate::notify::DialIn {
+        numbers,
+        instructions: String::new(),
+    }
+}
+
+/// Writes each e-mail's final delivery outcome to the audit log (never its body).
+pub fn audit_mail_events(mailer: &crate::notify::Mailer, directory: Directory) {
+    let mut events = mailer.subscribe();
+    let source = if mailer.outbox_dir().is_some() {
+        "outbox"
+    } else {
+        "smtp"
+    };
+    tokio::spawn(async move {
+        let actor = crate::directory::Actor {
+            who: "mailer".into(),
+            source: source.into(),
+        };
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "mail events were missed in the audit log");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            let (action, detail) = match &event.status {
+                crate::notify::MailStatus::Sent => (
+                    "mail.sent",
+                    format!("{:?} ticket={}", event.kind, event.ticket.0),
+                ),
+                crate::notify::MailStatus::Failed { last_error } => (
+                    "mail.failed",
+                    format!(
+                        "{:?} ticket={} error={last_error}",
+                        event.kind, event.ticket.0
+                    ),
+                ),
+                _ => continue,
+            };
+            directory
+                .record(&actor, action, event.organizer_id, &detail)
+                .await;
+        }
+    });
 }
 
 /// Opens everything, then serves until SIGINT/SIGTERM. `on_ready` runs once bound.
@@ -83,8 +159,17 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 addr: config.sip_listen,
                 source,
             })?;
+    let http_listener = match config.http_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::HttpListen { addr, source })?,
+        ),
+        None => None,
+    };
     let bound = Bound {
         sip: socket.local_addr().unwrap_or(config.sip_listen),
+        http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
     };
     let bind_ip = config.sip_listen.ip();
     let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
@@ -106,6 +191,14 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     }
 
     let directory = Directory::open(&config.data_dir).await?;
+    let mailer = match crate::notify::Mailer::start(config.mail.clone(), &config.data_dir) {
+        Ok(m) => m,
+        Err(err) => {
+            directory.close().await;
+            return Err(err.into());
+        }
+    };
+    audit_mail_events(&mailer, directory.clone());
 
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let worker_config = WorkerConfig {
@@ -125,14 +218,48 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Signals)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = sigterm.recv() => {}
         }
+        let _ = stop_tx.send(true);
     };
 
-    tracing::info!(sip = %bound.sip, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
+    let http_task = match http_listener {
+        Some(listener) => {
+            let public_url = config
+                .public_url
+                .clone()
+                .or_else(|| bound.http.map(|a| format!("http://{a}")))
+                .unwrap_or_default();
+            let service = AdminService::new(
+                directory.clone(),
+                mailer.clone(),
+                Some(Arc::clone(&media)),
+                dial_in(&config, bound.sip),
+                &public_url,
+            );
+            let state = Arc::new(AppState {
+                service,
+                token: AdminToken::load_or_create(&config.data_dir)?,
+                sessions: Default::default(),
+            });
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(err) = crate::admin::serve(listener, state, stopped).await {
+                    tracing::error!(error = %err, "admin HTTP server failed");
+                }
+            }))
+        }
+        None => None,
+    };
+
+    tracing::info!(sip = %bound.sip, http = ?bound.http, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
     on_ready(&bound);
 
     let endpoint = Endpoint::new(EndpointConfig {
@@ -161,7 +288,12 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         let _ = t.join();
     }
     directory_task.abort();
+    if let Some(task) = http_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), task).await;
+    }
+    mailer.shutdown().await;
     directory.close().await;
+    drop(stop_rx);
     Ok(())
 }
 

@@ -386,8 +386,8 @@ fn handle_command(
             }
             worker.handle_command(now, Command::Adopt(media));
         }
-        Command::StartMeeting { conference_id } => {
-            worker.handle_command(now, Command::StartMeeting { conference_id });
+        Command::StartMeeting { conference } => {
+            worker.handle_command(now, Command::StartMeeting { conference });
         }
         other => {
             let call = match &other {

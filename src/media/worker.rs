@@ -107,10 +107,11 @@ pub enum Command<S> {
     },
     /// A call handed over by another worker because its meeting lives here.
     Adopt(Box<CallMedia<S>>),
-    /// Start a meeting without a PIN (an authenticated start from the admin API).
+    /// Start a meeting without a PIN (an authenticated start from the admin API): the lobby
+    /// moves in, and callers who come later go straight in.
     StartMeeting {
         /// Which conference.
-        conference_id: String,
+        conference: Conference,
     },
 }
 
@@ -381,11 +382,17 @@ impl<S> Worker<S> {
                     c.place = place;
                 }
             }
-            Command::StartMeeting { conference_id } => {
-                if let Some(entry) = self.meetings.get_mut(&conference_id) {
-                    let moved = entry.meeting.start(now);
-                    tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started without PIN");
-                }
+            Command::StartMeeting { conference } => {
+                let conference_id = conference.conference_id.clone();
+                let entry = self
+                    .meetings
+                    .entry(conference_id.clone())
+                    .or_insert_with(|| MeetingEntry {
+                        conference,
+                        meeting: Meeting::new(),
+                    });
+                let moved = entry.meeting.start(now);
+                tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by an authenticated start");
             }
         }
     }
@@ -581,6 +588,8 @@ impl<S> Worker<S> {
 
     fn enter_conference(&mut self, now: Instant, id: CallId, conference: Conference, role: Role) {
         let conference_id = conference.conference_id.clone();
+        // From this caller's lookup, so a settings change applies from the next caller on.
+        let callers_may_start = conference.start_without_pin;
         let entry = self
             .meetings
             .entry(conference_id.clone())
@@ -603,6 +612,16 @@ impl<S> Worker<S> {
                 call.player.set_background(Background::Silence);
                 if !was_started {
                     tracing::info!(conference = %conference_id, organizer = entry.conference.organizer_id, moved = moved.len(), "meeting started; lobby moved in");
+                }
+            }
+            // The organizer lets callers start: the first caller starts the meeting.
+            Role::Attendee if callers_may_start => {
+                let was_started = entry.meeting.is_started();
+                entry.meeting.admit_attendee(id);
+                let moved = entry.meeting.start(now);
+                call.player.set_background(Background::Silence);
+                if !was_started {
+                    tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by a caller (no PIN needed)");
                 }
             }
             Role::Attendee => match entry.meeting.admit_attendee(id) {

@@ -8,6 +8,7 @@
 mod audit;
 mod organizers;
 mod settings;
+mod tokens;
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -21,8 +22,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::auth::pin::PinError;
 
 pub use audit::{AuditRecord, MAX_AUDIT_DETAIL_LEN, MAX_AUDIT_LABEL_LEN, NewAuditEntry};
-pub use organizers::{CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerRecord};
-pub use settings::{PIN_KEY_CHECK_KEY, PIN_LENGTH_KEY};
+pub use organizers::{
+    CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerChanges, OrganizerRecord,
+};
+pub use settings::{ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, PIN_KEY_CHECK_KEY, PIN_LENGTH_KEY};
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "dialbridge.db";

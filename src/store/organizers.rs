@@ -115,6 +115,19 @@ impl OrganizerRecord {
     }
 }
 
+/// Field changes for `update_organizer`; `None` keeps the stored value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrganizerChanges<'a> {
+    /// New display name.
+    pub name: Option<&'a str>,
+    /// New primary address.
+    pub email: Option<&'a str>,
+    /// New override address: `Some(None)` clears it.
+    pub email_override: Option<Option<&'a str>>,
+    /// New start rule.
+    pub start_without_pin: Option<bool>,
+}
+
 /// A fresh random conference ID: 9 digits from the OS CSPRNG, first digit 1-9.
 fn random_conference_id() -> Result<String, StoreError> {
     let mut id = String::with_capacity(CONFERENCE_ID_LEN);
@@ -297,6 +310,151 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::query("counting organizers with a PIN"))
+    }
+
+    /// Changes an organizer's name, addresses or start rule; `None` leaves a field as it is.
+    pub async fn update_organizer(
+        &self,
+        id: i64,
+        changes: &OrganizerChanges<'_>,
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE organizers SET \
+               name = COALESCE(?, name), \
+               email = COALESCE(?, email), \
+               email_override = CASE WHEN ? THEN ? ELSE email_override END, \
+               start_without_pin = COALESCE(?, start_without_pin), \
+               updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(changes.name)
+        .bind(changes.email)
+        .bind(changes.email_override.is_some())
+        .bind(changes.email_override.flatten())
+        .bind(changes.start_without_pin)
+        .bind(now_unix)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("updating an organizer"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::OrganizerNotFound { id });
+        }
+        Ok(())
+    }
+
+    /// Deletes an organizer and their reset tokens; the audit log keeps their history.
+    pub async fn delete_organizer(&self, id: i64) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("starting to delete an organizer"))?;
+        sqlx::query("DELETE FROM reset_tokens WHERE organizer_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("deleting an organizer's reset tokens"))?;
+        let done = sqlx::query("DELETE FROM organizers WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("deleting an organizer"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::OrganizerNotFound { id });
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("deleting an organizer"))?;
+        Ok(())
+    }
+
+    /// Gives an organizer a new random conference ID (same uniqueness and prefix rules as
+    /// at creation); the old one stops answering with this write. Returns the new ID.
+    pub async fn reassign_conference_id(
+        &self,
+        id: i64,
+        now_unix: i64,
+    ) -> Result<String, StoreError> {
+        for attempt in 1..=MAX_CONFERENCE_ID_ATTEMPTS {
+            let candidate = random_conference_id()?;
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(StoreError::query("starting to change a conference ID"))?;
+            let updated =
+                sqlx::query("UPDATE organizers SET conference_id = ?, updated_at = ? WHERE id = ?")
+                    .bind(candidate.as_str())
+                    .bind(now_unix)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await;
+            match updated {
+                Ok(done) if done.rows_affected() == 0 => {
+                    return Err(StoreError::OrganizerNotFound { id });
+                }
+                Ok(_) => {}
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    tx.rollback()
+                        .await
+                        .map_err(StoreError::query("discarding a clashing conference ID"))?;
+                    tracing::debug!(attempt, "conference ID clash (equal), retrying");
+                    continue;
+                }
+                Err(source) => {
+                    return Err(StoreError::Query {
+                        operation: "changing a conference ID",
+                        source,
+                    });
+                }
+            }
+            let clash = sqlx::query(
+                "SELECT 1 FROM organizers WHERE id <> ? AND ( \
+                   substr(?, 1, length(conference_id)) = conference_id \
+                   OR substr(conference_id, 1, length(?)) = ?) LIMIT 1",
+            )
+            .bind(id)
+            .bind(candidate.as_str())
+            .bind(candidate.as_str())
+            .bind(candidate.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::query("checking conference ID prefixes"))?;
+            if clash.is_some() {
+                tx.rollback()
+                    .await
+                    .map_err(StoreError::query("discarding a clashing conference ID"))?;
+                tracing::debug!(attempt, "conference ID clash (prefix), retrying");
+                continue;
+            }
+            tx.commit()
+                .await
+                .map_err(StoreError::query("saving a new conference ID"))?;
+            return Ok(candidate);
+        }
+        Err(StoreError::ConferenceIdsExhausted {
+            attempts: MAX_CONFERENCE_ID_ATTEMPTS,
+        })
+    }
+
+    /// Organizers whose address or override address is `email` (case-insensitive).
+    pub async fn organizers_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Vec<OrganizerRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            organizer_columns!(),
+            " FROM organizers WHERE lower(email) = lower(?) OR lower(email_override) = lower(?) ORDER BY id"
+        ))
+        .bind(email)
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("looking organizers up by e-mail"))?;
+        rows.iter().map(OrganizerRecord::from_row).collect()
     }
 
     /// All organizers in creation order, for listings.

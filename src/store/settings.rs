@@ -9,6 +9,12 @@ pub const PIN_LENGTH_KEY: &str = "pin_length";
 /// Settings key holding a check value derived from the PIN key, to detect a wrong key file.
 pub const PIN_KEY_CHECK_KEY: &str = "pin_key_check";
 
+/// Settings key: send PIN e-mails automatically on enable and reset (default on).
+pub const AUTO_EMAIL_KEY: &str = "auto_email";
+
+/// Settings key: callers may start any meeting without the organizer's PIN (default off).
+pub const ANONYMOUS_START_KEY: &str = "anonymous_start";
+
 /// Reads a stored PIN length; a separate function so the parser is tested on any text.
 fn parse_pin_length(value: &str) -> Result<PinPolicy, PinError> {
     // Parse as u64 so "300" reports "300 is not allowed" instead of a parse failure.
@@ -75,6 +81,44 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(StoreError::query("saving the PIN key check value"))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A yes/no setting, or `default` when it was never set.
+    pub async fn bool_setting(&self, key: &'static str, default: bool) -> Result<bool, StoreError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::query("reading a setting"))?;
+        Ok(match value.as_deref() {
+            None => default,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                tracing::warn!(
+                    key,
+                    value = other,
+                    "unusable yes/no setting; using the default"
+                );
+                default
+            }
+        })
+    }
+
+    /// Stores a yes/no setting.
+    pub async fn set_bool_setting(&self, key: &'static str, value: bool) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(if value { "true" } else { "false" })
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("saving a setting"))?;
         Ok(())
     }
 }

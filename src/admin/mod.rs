@@ -1,0 +1,49 @@
+//! Administration: the HTTP API, the admin and self-service web pages, and the service
+//! functions they and the CLI share.
+
+pub mod api;
+pub mod auth;
+pub mod openapi;
+pub mod pages;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth::{AdminToken, Sessions};
+use service::AdminService;
+
+/// Longest request body the admin server reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What every admin handler shares.
+pub struct AppState {
+    /// The operations.
+    pub service: AdminService,
+    /// The bearer token for the API and the sign-in form.
+    pub token: AdminToken,
+    /// Signed-in browser sessions.
+    pub sessions: Sessions,
+}
+
+/// The whole admin HTTP application.
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    api::router()
+        .merge(pages::router())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves the admin application on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,149 @@
+//! The OpenAPI 3.1 description of the admin API, served at `/api/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn organizer_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "email": {"type": "string"},
+            "email_override": {"type": ["string", "null"]},
+            "conference_id": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+            "enabled": {"type": "boolean"},
+            "has_pin": {"type": "boolean"},
+            "pin": {"type": ["string", "null"], "description": "Always `*****` when a PIN is set: the PIN itself is only in the response of the action that generated it."},
+            "pin_length": {"type": ["integer", "null"]},
+            "pin_set_at": {"type": ["integer", "null"], "description": "unix seconds"},
+            "start_without_pin": {"type": "boolean"},
+            "created_at": {"type": "integer"},
+            "updated_at": {"type": "integer"}
+        },
+        "required": ["id", "name", "email", "conference_id", "enabled", "has_pin", "start_without_pin"]
+    })
+}
+
+fn responses(ok: &str, schema: Value) -> Value {
+    json!({
+        ok: {"description": "Success", "content": {"application/json": {"schema": schema}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "404": {"$ref": "#/components/responses/Error"},
+        "400": {"$ref": "#/components/responses/Error"},
+        "422": {"$ref": "#/components/responses/Error"}
+    })
+}
+
+fn with_pin() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "organizer": {"$ref": "#/components/schemas/Organizer"},
+            "pin": {"type": "string", "description": "The new PIN, shown only in this response."},
+            "email": {"$ref": "#/components/schemas/MailOutcome"}
+        },
+        "required": ["organizer", "email"]
+    })
+}
+
+fn id_param() -> Value {
+    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}])
+}
+
+fn action(summary: &str, schema: Value) -> Value {
+    json!({"post": {"summary": summary, "parameters": id_param(), "responses": responses("200", schema)}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "dialbridge admin API",
+            "version": "1",
+            "description": "Organizers, PINs, conference IDs and settings of a dialbridge dial-in bridge. Every call except the self-service reset link and this document needs `Authorization: Bearer <token>`, the token being in DATA_DIR/admin-token."
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/organizers": {
+                "get": {"summary": "List organizers (PINs masked)", "responses": responses("200", json!({"type": "object", "properties": {"organizers": {"type": "array", "items": {"$ref": "#/components/schemas/Organizer"}}}}))},
+                "post": {
+                    "summary": "Create an organizer; an enabled one gets a PIN, returned once and e-mailed",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewOrganizer"}}}},
+                    "responses": responses("201", with_pin())
+                }
+            },
+            "/api/organizers/{id}": {
+                "get": {"summary": "Show an organizer", "parameters": id_param(), "responses": responses("200", json!({"type": "object", "properties": {"organizer": {"$ref": "#/components/schemas/Organizer"}}}))},
+                "patch": {
+                    "summary": "Change name, e-mail, override address or the start rule",
+                    "parameters": id_param(),
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrganizerPatch"}}}},
+                    "responses": responses("200", json!({"type": "object", "properties": {"organizer": {"$ref": "#/components/schemas/Organizer"}}}))
+                },
+                "delete": {"summary": "Delete an organizer", "parameters": id_param(), "responses": {"204": {"description": "Deleted"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "404": {"$ref": "#/components/responses/Error"}}}
+            },
+            "/api/organizers/{id}/enable": action("Enable for audio conferencing: a new PIN, returned once and e-mailed", with_pin()),
+            "/api/organizers/{id}/disable": action("Disable: the conference ID and PIN stop working at once", json!({"type": "object"})),
+            "/api/organizers/{id}/reset-pin": action("New random PIN of the current policy length, returned once and e-mailed; the old one stops working at once", with_pin()),
+            "/api/organizers/{id}/reset-conference-id": action("New random conference ID; the old one stops working; the organizer is e-mailed", with_pin()),
+            "/api/organizers/{id}/start": {"post": {"summary": "Start the organizer's meeting as if they had joined with their PIN: the lobby moves in", "parameters": id_param(), "responses": responses("202", json!({"type": "object", "properties": {"started": {"type": "boolean"}, "conference_id": {"type": "string"}}}))}},
+            "/api/settings": {
+                "get": {"summary": "Organization settings", "responses": responses("200", json!({"$ref": "#/components/schemas/Settings"}))},
+                "put": {
+                    "summary": "Change settings (a bad value changes nothing)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SettingsPatch"}}}},
+                    "responses": responses("200", json!({"$ref": "#/components/schemas/Settings"}))
+                }
+            },
+            "/api/audit": {"get": {"summary": "Audit log, newest first (never contains PINs)", "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}], "responses": responses("200", json!({"type": "object"}))}},
+            "/api/mail/{ticket}": {"get": {"summary": "Delivery status of an e-mail", "parameters": [{"name": "ticket", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": responses("200", json!({"type": "object"}))}},
+            "/api/self-service/reset-link": {"post": {
+                "summary": "Ask for a self-service PIN reset link (same answer whether or not the address exists)",
+                "security": [],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"], "additionalProperties": false}}}},
+                "responses": {"202": {"description": "Accepted"}}
+            }},
+            "/api/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI document"}}}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Unauthorized": {"description": "Missing or wrong admin token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "Error": {"description": "The request was refused; nothing was changed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            },
+            "schemas": {
+                "Organizer": organizer_schema(),
+                "NewOrganizer": {"type": "object", "additionalProperties": false, "required": ["name", "email"], "properties": {
+                    "name": {"type": "string", "maxLength": 200},
+                    "email": {"type": "string"},
+                    "email_override": {"type": ["string", "null"]},
+                    "enabled": {"type": "boolean", "default": true},
+                    "start_without_pin": {"type": "boolean", "default": false}
+                }},
+                "OrganizerPatch": {"type": "object", "additionalProperties": false, "properties": {
+                    "name": {"type": "string", "maxLength": 200},
+                    "email": {"type": "string"},
+                    "email_override": {"type": ["string", "null"], "description": "null removes it"},
+                    "start_without_pin": {"type": "boolean"}
+                }},
+                "Settings": {"type": "object", "properties": {
+                    "pin_length": {"type": "integer", "minimum": 4, "maximum": 12},
+                    "auto_email": {"type": "boolean"},
+                    "anonymous_start": {"type": "boolean"}
+                }},
+                "SettingsPatch": {"type": "object", "additionalProperties": false, "properties": {
+                    "pin_length": {"type": "integer", "minimum": 4, "maximum": 12},
+                    "auto_email": {"type": "boolean"},
+                    "anonymous_start": {"type": "boolean"}
+                }},
+                "MailOutcome": {"type": "object", "properties": {
+                    "status": {"type": "string", "enum": ["queued", "auto_email_off", "none"]},
+                    "ticket": {"type": "integer"},
+                    "to": {"type": "string"}
+                }, "required": ["status"]},
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}}, "required": ["error"]}
+            }
+        }
+    })
+}
