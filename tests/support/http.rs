@@ -55,7 +55,10 @@ pub fn request(
     }
     match body {
         Some((ctype, b)) => {
-            req.push_str(&format!("Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+            req.push_str(&format!(
+                "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            ));
         }
         None => req.push_str("Content-Length: 0\r\n\r\n"),
     }
@@ -77,7 +80,11 @@ pub fn request(
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     HttpResponse {
         status,
         headers,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod phone;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -77,6 +78,8 @@ pub struct Bridge {
     pub data_dir: tempfile::TempDir,
     /// Where its log goes.
     pub log: PathBuf,
+    /// Its admin HTTP address, when started with `http: true`.
+    pub http: Option<SocketAddr>,
 }
 
 /// Extra `serve` flags for a test bridge.
@@ -86,6 +89,8 @@ pub struct BridgeOptions {
     pub rtp_ports: Option<String>,
     /// `--answer-delay-ms`.
     pub answer_delay_ms: Option<u64>,
+    /// Serve the admin API and pages on a free port.
+    pub http: bool,
     /// More flags.
     pub extra: Vec<String>,
 }
@@ -120,6 +125,16 @@ impl Bridge {
         if let Some(ms) = options.answer_delay_ms {
             cmd.args(["--answer-delay-ms", &ms.to_string()]);
         }
+        let http = options.http.then(|| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free TCP port");
+            SocketAddr::from(([127, 0, 0, 1], port))
+        });
+        if let Some(addr) = http {
+            cmd.args(["--http-listen", &addr.to_string()]);
+        }
         cmd.args(&options.extra);
         let child = cmd
             .stdout(Stdio::null())
@@ -131,6 +146,7 @@ impl Bridge {
             sip,
             data_dir,
             log,
+            http,
         };
         bridge.wait_ready();
         (bridge, orgs)
@@ -160,6 +176,51 @@ impl Bridge {
             }
         }
         panic!("bridge did not answer OPTIONS; log:\n{}", self.log_text());
+    }
+
+    /// The admin token the bridge created in its data directory.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("admin-token"))
+            .expect("admin-token file")
+            .trim()
+            .to_string()
+    }
+
+    /// An API client for this bridge.
+    pub fn api(&self) -> http::Api {
+        http::Api {
+            addr: self.http.expect("bridge started with http: true"),
+            token: self.admin_token(),
+        }
+    }
+
+    /// The `.eml` files in the outbox, oldest first, as text.
+    pub fn outbox(&self) -> Vec<(PathBuf, String)> {
+        let dir = self.data_dir.path().join("outbox");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                (p, decode_mail(&text))
+            })
+            .collect()
+    }
+
+    /// Waits until the outbox holds at least `n` mails.
+    pub fn wait_outbox(&self, n: usize) -> Vec<(PathBuf, String)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mails = self.outbox();
+            if mails.len() >= n || Instant::now() > deadline {
+                return mails;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The bridge's log so far.
@@ -196,6 +257,36 @@ impl Drop for Bridge {
             eprintln!("---- bridge log ----\n{}", self.log_text());
         }
     }
+}
+
+/// Headers as they are, body decoded from quoted-printable (what a mail reader shows).
+pub fn decode_mail(raw: &str) -> String {
+    let raw = raw.replace("\r\n", "\n");
+    let Some((head, body)) = raw.split_once("\n\n") else {
+        return raw;
+    };
+    if !head.contains("Content-Transfer-Encoding: quoted-printable") {
+        return raw;
+    }
+    let joined = body.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() + 1 {
+            if let Some(v) = joined
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    format!("{head}\n\n{}", String::from_utf8_lossy(&out))
 }
 
 /// The bundled assets, to recognise what a caller hears byte for byte.
