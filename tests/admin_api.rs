@@ -439,3 +439,123 @@ fn self_service_reset_link_is_single_use_and_answers_the_same_for_unknown_addres
     );
     assert_eq!(again.status, 410, "a link works once");
 }
+
+/// A minimal SMTP server on 127.0.0.1: answers the first `fail_first` transactions with
+/// 451 (try again later), accepts the rest, and hands each accepted message over.
+fn smtp_sink(fail_first: usize) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut failures = fail_first;
+        for stream in listener.incoming().take(20) {
+            let Ok(stream) = stream else { continue };
+            stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let _ = writer.write_all(b"220 sink ESMTP\r\n");
+            let mut line = String::new();
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let cmd = line.trim_end().to_ascii_uppercase();
+                let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                    b"250 sink\r\n"
+                } else if cmd.starts_with("MAIL FROM") {
+                    if failures > 0 {
+                        failures -= 1;
+                        b"451 try again later\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    }
+                } else if cmd.starts_with("RCPT TO") {
+                    b"250 ok\r\n"
+                } else if cmd == "DATA" {
+                    let _ = writer.write_all(b"354 go ahead\r\n");
+                    data.clear();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(&line);
+                    }
+                    let _ = tx.send(data.clone());
+                    b"250 queued\r\n"
+                } else if cmd == "QUIT" {
+                    let _ = writer.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                let _ = writer.write_all(reply);
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn pin_mails_go_out_by_smtp_and_a_refused_delivery_is_retried_and_reported() {
+    let (port, mails) = smtp_sink(1);
+    let (b, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            http: true,
+            extra: vec![
+                "--smtp-host".into(),
+                "127.0.0.1".into(),
+                "--smtp-port".into(),
+                port.to_string(),
+                "--smtp-security".into(),
+                "none".into(),
+                "--mail-from".into(),
+                "Bridge <bridge@example.com>".into(),
+            ],
+            ..Default::default()
+        },
+    );
+    let api = b.api();
+    let created = create(&api, "Ada");
+    let pin = created["pin"].as_str().unwrap().to_string();
+    let ticket = created["email"]["ticket"]
+        .as_u64()
+        .expect("a delivery ticket");
+    // The first attempt gets 451; the mail is retried (after 5 s) and then accepted.
+    let mail = mails
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the PIN mail reached the SMTP server");
+    let mail = support::decode_mail(&mail);
+    assert!(mail.contains("To: ada@example.com"), "{mail}");
+    assert!(mail.contains(&pin));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = api.get(&format!("/api/mail/{ticket}")).json();
+        if status["delivery"]["state"] == "sent" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "delivery reported: {status}");
+        wait(100);
+    }
+    // The audit entry is written as the delivery event arrives, a moment after the status.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let audit = api.get("/api/audit").body;
+        if audit.contains("mail.sent") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivery in the audit log: {audit}"
+        );
+        wait(100);
+    }
+    assert!(
+        b.outbox().is_empty(),
+        "SMTP configured: nothing in the outbox"
+    );
+}

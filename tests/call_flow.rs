@@ -374,8 +374,8 @@ fn out_of_ports_gives_503_and_the_bridge_keeps_running() {
         BridgeOptions {
             rtp_ports: Some(format!(
                 "{0}-{1}",
-                39000 + std::process::id() % 500 * 2,
-                39000 + std::process::id() % 500 * 2 + 1
+                19800 + std::process::id() % 100 * 2,
+                19800 + std::process::id() % 100 * 2 + 1
             )),
             ..Default::default()
         },

@@ -108,8 +108,10 @@ impl Bridge {
         let port = free_udp_port();
         let sip: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         // Each test process and bridge gets its own RTP range to avoid clashes.
-        let slot = NEXT_RANGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let base = 30000 + (std::process::id() % 50) as u16 * 400 + slot * 200 % 400;
+        // 16 ranges of 200 ports per test process in 10000-19999 (SIPp tests use 20000-31999,
+        // the kernel's ephemeral ports start at 32768); processes spread by pid.
+        let slot = NEXT_RANGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 16;
+        let base = 10000 + (std::process::id() % 3) as u16 * 3200 + slot * 200;
         let rtp = options
             .rtp_ports
             .clone()
