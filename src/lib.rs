@@ -13,6 +13,7 @@ pub mod config;
 pub mod directory;
 pub mod ivr;
 pub mod media;
+pub mod metrics;
 pub mod notify;
 pub mod server;
 pub mod sip;

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
@@ -19,7 +20,9 @@ use crate::call::CallId;
 use crate::config::ServeConfig;
 use crate::directory::Directory;
 use crate::media::assets::{AssetError, Assets};
-use crate::media::driver::{self, ControlEvent, MediaHandle, MediaStartError, MediaTransport};
+use crate::media::driver::{
+    self, ControlEvent, MediaHandle, MediaStartError, MediaTransport, WorkerGauges,
+};
 use crate::media::ports::PortPool;
 use crate::media::worker::{Command, WorkerConfig};
 use crate::sip::endpoint::{Endpoint, EndpointConfig, Event};
@@ -75,6 +78,220 @@ pub enum ServeError {
     /// The mail settings are unusable.
     #[error(transparent)]
     Mail(#[from] crate::notify::NotifyError),
+}
+
+/// SIP-side figures the SIP task publishes for `/metrics`.
+#[derive(Debug, Default)]
+pub struct SipGauges {
+    /// Datagrams received.
+    pub datagrams: AtomicU64,
+    /// Datagrams dropped as garbage.
+    pub garbage: AtomicU64,
+    /// Requests answered 400.
+    pub bad_requests: AtomicU64,
+    /// Retransmitted requests answered from a transaction.
+    pub retransmitted_requests: AtomicU64,
+    /// Calls answered.
+    pub calls_answered: AtomicU64,
+    /// Calls refused for lack of a media port (503).
+    pub calls_refused_no_port: AtomicU64,
+    /// Calls in progress (answered, not yet ended).
+    pub calls_active: AtomicU64,
+    /// Calls ended, by reason.
+    pub calls_ended: [AtomicU64; 5],
+}
+
+/// What `/metrics` reads.
+pub struct Telemetry {
+    /// The media workers' gauges.
+    pub media: Arc<MediaHandle>,
+    /// The SIP task's gauges.
+    pub sip: Arc<SipGauges>,
+}
+
+impl Telemetry {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        use crate::metrics::{render_histogram, render_value};
+        let mut out = String::new();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sip = &self.sip;
+        render_value(
+            &mut out,
+            "dialbridge_sip_datagrams_total",
+            "counter",
+            "SIP datagrams received",
+            &[("", load(&sip.datagrams))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_garbage_total",
+            "counter",
+            "SIP datagrams dropped as unparseable",
+            &[("", load(&sip.garbage))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_bad_requests_total",
+            "counter",
+            "SIP requests answered 400",
+            &[("", load(&sip.bad_requests))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_retransmissions_total",
+            "counter",
+            "retransmitted SIP requests absorbed",
+            &[("", load(&sip.retransmitted_requests))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_calls_answered_total",
+            "counter",
+            "calls answered",
+            &[("", load(&sip.calls_answered))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_calls_refused_total",
+            "counter",
+            "calls refused",
+            &[("reason=\"no_media_port\"", load(&sip.calls_refused_no_port))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_calls_active",
+            "gauge",
+            "calls in progress",
+            &[("", load(&sip.calls_active))],
+        );
+        let reasons = [
+            "remote-bye",
+            "cancelled",
+            "ack-timeout",
+            "local-hangup",
+            "rejected",
+        ];
+        let ended: Vec<(String, u64)> = reasons
+            .iter()
+            .zip(sip.calls_ended.iter())
+            .map(|(r, v)| (format!("reason=\"{r}\""), load(v)))
+            .collect();
+        let ended_ref: Vec<(&str, u64)> = ended.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        render_value(
+            &mut out,
+            "dialbridge_calls_ended_total",
+            "counter",
+            "calls ended, by reason",
+            &ended_ref,
+        );
+        let gauges = self.media.gauges();
+        let labels: Vec<String> = (0..gauges.len())
+            .map(|i| format!("worker=\"{i}\""))
+            .collect();
+        let per = |f: &dyn Fn(&WorkerGauges) -> u64| -> Vec<(&str, u64)> {
+            gauges
+                .iter()
+                .zip(&labels)
+                .map(|(g, l)| (l.as_str(), f(g)))
+                .collect()
+        };
+        render_value(
+            &mut out,
+            "dialbridge_callers",
+            "gauge",
+            "callers by place",
+            &{
+                let sum =
+                    |f: &dyn Fn(&WorkerGauges) -> u64| gauges.iter().map(|g| f(g)).sum::<u64>();
+                vec![
+                    ("place=\"ivr\"", sum(&|g| g.in_ivr.load(Ordering::Relaxed))),
+                    (
+                        "place=\"lobby\"",
+                        sum(&|g| g.in_lobby.load(Ordering::Relaxed)),
+                    ),
+                    (
+                        "place=\"meeting\"",
+                        sum(&|g| g.in_meeting.load(Ordering::Relaxed)),
+                    ),
+                ]
+            },
+        );
+        render_value(
+            &mut out,
+            "dialbridge_meetings",
+            "gauge",
+            "meetings, waiting or running",
+            &[(
+                "",
+                gauges
+                    .iter()
+                    .map(|g| g.meetings.load(Ordering::Relaxed))
+                    .sum(),
+            )],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_media_calls",
+            "gauge",
+            "calls per media worker",
+            &per(&|g| g.calls.load(Ordering::Relaxed) as u64),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_packets_sent_total",
+            "counter",
+            "RTP packets sent",
+            &per(&|g| load(&g.packets_out)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_packets_received_total",
+            "counter",
+            "RTP packets accepted",
+            &per(&|g| load(&g.packets_in)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_bad_packets_total",
+            "counter",
+            "datagrams on media ports that were not RTP",
+            &per(&|g| load(&g.bad_packets)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_foreign_packets_total",
+            "counter",
+            "RTP from an address other than the call's latched source (ignored)",
+            &per(&|g| load(&g.foreign_packets)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_dtmf_digits_total",
+            "counter",
+            "DTMF digits received",
+            &per(&|g| load(&g.digits)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_media_ticks_total",
+            "counter",
+            "20 ms media ticks run",
+            &per(&|g| load(&g.ticks)),
+        );
+        let hist: Vec<(&str, &crate::metrics::Histogram)> = gauges
+            .iter()
+            .zip(&labels)
+            .map(|(g, l)| (l.as_str(), &g.tick_lateness))
+            .collect();
+        render_histogram(
+            &mut out,
+            "dialbridge_media_tick_lateness_seconds",
+            "how late each 20 ms media tick started",
+            &hist,
+        );
+        out
+    }
 }
 
 /// A running bridge's addresses, reported once everything is bound.
@@ -227,6 +444,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         let _ = stop_tx.send(true);
     };
 
+    let sip_gauges = Arc::new(SipGauges::default());
+    let telemetry = Arc::new(Telemetry {
+        media: Arc::clone(&media),
+        sip: Arc::clone(&sip_gauges),
+    });
     let http_task = match http_listener {
         Some(listener) => {
             let public_url = config
@@ -245,6 +467,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 service,
                 token: AdminToken::load_or_create(&config.data_dir)?,
                 sessions: Default::default(),
+                telemetry: Some(Arc::clone(&telemetry)),
             });
             let mut stop = stop_rx.clone();
             Some(tokio::spawn(async move {
@@ -279,6 +502,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             .or((!bind_ip.is_unspecified()).then_some(bind_ip)),
         pending: HashMap::new(),
         route_cache: HashMap::new(),
+        gauges: Arc::clone(&sip_gauges),
     };
     sip.run(hangup_rx, shutdown).await;
 
@@ -373,6 +597,7 @@ struct SipDriver {
     /// Media sockets of answered calls whose offer/answer has not completed yet.
     pending: HashMap<CallId, (MediaTransport, String)>,
     route_cache: HashMap<IpAddr, IpAddr>,
+    gauges: Arc<SipGauges>,
 }
 
 impl SipDriver {
@@ -416,6 +641,13 @@ impl SipDriver {
             }
             self.process_events();
             self.flush().await;
+            let stats = self.endpoint.stats();
+            let g = &self.gauges;
+            g.datagrams.store(stats.datagrams, Ordering::Relaxed);
+            g.garbage.store(stats.garbage, Ordering::Relaxed);
+            g.bad_requests.store(stats.bad_requests, Ordering::Relaxed);
+            g.retransmitted_requests
+                .store(stats.retransmitted_requests, Ordering::Relaxed);
         }
         // Say goodbye properly to everyone still connected.
         let now = Instant::now();
@@ -491,10 +723,15 @@ impl SipDriver {
                             tracing::info!(%source, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
                             self.pending.insert(call, (transport, sip_call_id));
                             self.endpoint.accept(now, call, local);
+                            self.gauges.calls_answered.fetch_add(1, Ordering::Relaxed);
+                            self.gauges.calls_active.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(err) => {
                             tracing::warn!(%source, error = %err, "no media port: refusing call with 503");
                             self.endpoint.reject(now, call, 503, Some(5));
+                            self.gauges
+                                .calls_refused_no_port
+                                .fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
@@ -510,6 +747,21 @@ impl SipDriver {
                 }
                 Event::CallEnded { call, reason } => {
                     tracing::info!(call = call.0, reason = reason.as_str(), "call ended");
+                    let _ = self.gauges.calls_active.fetch_update(
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                        |v| v.checked_sub(1),
+                    );
+                    let slot = match reason {
+                        crate::call::EndReason::RemoteBye => 0,
+                        crate::call::EndReason::Cancelled => 1,
+                        crate::call::EndReason::AckTimeout => 2,
+                        crate::call::EndReason::LocalHangup => 3,
+                        crate::call::EndReason::Rejected => 4,
+                    };
+                    if let Some(c) = self.gauges.calls_ended.get(slot) {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
                     if self.pending.remove(&call).is_none() {
                         self.media.send(call, Command::Stop { call });
                     }

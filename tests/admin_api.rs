@@ -559,3 +559,39 @@ fn pin_mails_go_out_by_smtp_and_a_refused_delivery_is_retried_and_reported() {
         "SMTP configured: nothing in the outbox"
     );
 }
+
+#[test]
+fn metrics_count_calls_callers_and_rtp() {
+    let b = bridge();
+    let api = b.api();
+    let created = create(&api, "Ada");
+    let conf = created["organizer"]["conference_id"].as_str().unwrap();
+    let mut p = Phone::new(b.sip, Codec::Pcmu, Some(600.0));
+    p.call();
+    p.send_digits(&format!("{conf}##"));
+    assert!(heard_prompt(&p, Prompt::LobbyWait, Duration::from_secs(15)));
+    let text = request(b.http.unwrap(), "GET", "/metrics", &[], None).body;
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(value("dialbridge_calls_answered_total"), 1, "{text}");
+    assert_eq!(value("dialbridge_calls_active"), 1);
+    assert_eq!(value("dialbridge_callers{place=\"lobby\"}"), 1);
+    assert!(
+        value("dialbridge_rtp_packets_sent_total") > 100,
+        "lobby prompt sent"
+    );
+    assert!(value("dialbridge_dtmf_digits_total") >= 11);
+    assert!(text.contains("dialbridge_media_tick_lateness_seconds_bucket"));
+    p.hangup();
+    wait(300);
+    let text = request(b.http.unwrap(), "GET", "/metrics", &[], None).body;
+    assert!(
+        text.contains("dialbridge_calls_ended_total{reason=\"remote-bye\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("dialbridge_calls_active 0"));
+}

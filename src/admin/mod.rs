@@ -24,12 +24,15 @@ pub struct AppState {
     pub token: AdminToken,
     /// Signed-in browser sessions.
     pub sessions: Sessions,
+    /// Live figures for `/metrics` (None when no bridge runs, e.g. in tests of the pages).
+    pub telemetry: Option<Arc<crate::server::Telemetry>>,
 }
 
 /// The whole admin HTTP application.
 pub fn app(state: Arc<AppState>) -> axum::Router {
     api::router()
         .merge(pages::router())
+        .route("/metrics", axum::routing::get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -46,4 +49,22 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Prometheus scrape endpoint (serve the admin port on a trusted network: it has no token).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match &state.telemetry {
+        Some(t) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            t.render(),
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }

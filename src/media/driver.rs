@@ -73,7 +73,6 @@ pub enum ControlEvent {
 }
 
 /// Live figures of one worker, readable from any thread.
-#[derive(Debug, Default)]
 pub struct WorkerGauges {
     /// Calls on the worker.
     pub calls: AtomicUsize,
@@ -85,6 +84,42 @@ pub struct WorkerGauges {
     pub ticks: AtomicU64,
     /// Largest lateness of a tick so far, in microseconds.
     pub max_tick_lateness_us: AtomicU64,
+    /// How late each tick started against the 20 ms media clock.
+    pub tick_lateness: crate::metrics::Histogram,
+    /// Calls talking to the IVR.
+    pub in_ivr: AtomicU64,
+    /// Callers waiting in lobbies.
+    pub in_lobby: AtomicU64,
+    /// Callers in running meetings.
+    pub in_meeting: AtomicU64,
+    /// Meetings (waiting or running).
+    pub meetings: AtomicU64,
+    /// DTMF digits received.
+    pub digits: AtomicU64,
+    /// Datagrams on media ports that were not valid RTP.
+    pub bad_packets: AtomicU64,
+    /// Packets from an address other than a call's latched media source.
+    pub foreign_packets: AtomicU64,
+}
+
+impl Default for WorkerGauges {
+    fn default() -> Self {
+        WorkerGauges {
+            calls: AtomicUsize::new(0),
+            packets_out: AtomicU64::new(0),
+            packets_in: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            max_tick_lateness_us: AtomicU64::new(0),
+            tick_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
+            in_ivr: AtomicU64::new(0),
+            in_lobby: AtomicU64::new(0),
+            in_meeting: AtomicU64::new(0),
+            meetings: AtomicU64::new(0),
+            digits: AtomicU64::new(0),
+            bad_packets: AtomicU64::new(0),
+            foreign_packets: AtomicU64::new(0),
+        }
+    }
 }
 
 /// The control side's handle on all media workers.
@@ -303,6 +338,18 @@ fn run(
                 .packets_in
                 .fetch_add(stats.packets_in - last_stats.packets_in, Ordering::Relaxed);
             gauges.ticks.fetch_add(1, Ordering::Relaxed);
+            gauges.tick_lateness.observe_us(lateness_us);
+            gauges.in_ivr.store(stats.in_ivr, Ordering::Relaxed);
+            gauges.in_lobby.store(stats.in_lobby, Ordering::Relaxed);
+            gauges.in_meeting.store(stats.in_meeting, Ordering::Relaxed);
+            gauges.meetings.store(stats.meetings, Ordering::Relaxed);
+            gauges.digits.store(stats.digits, Ordering::Relaxed);
+            gauges
+                .bad_packets
+                .store(stats.bad_packets, Ordering::Relaxed);
+            gauges
+                .foreign_packets
+                .store(stats.foreign_packets, Ordering::Relaxed);
             last_stats = stats;
         }
         pending.extend(worker.drain_events());

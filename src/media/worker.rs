@@ -242,6 +242,14 @@ pub struct WorkerStats {
     pub foreign_packets: u64,
     /// Digits received (RFC 4733 and INFO).
     pub digits: u64,
+    /// Calls talking to the IVR (as of the last tick).
+    pub in_ivr: u64,
+    /// Callers waiting in lobbies (as of the last tick).
+    pub in_lobby: u64,
+    /// Callers in running meetings (as of the last tick).
+    pub in_meeting: u64,
+    /// Meetings on this worker, waiting or running (as of the last tick).
+    pub meetings: u64,
 }
 
 /// A media worker's state.
@@ -694,6 +702,20 @@ impl<S> Worker<S> {
             };
             send_frame(call, frame, packet, stats, send);
         }
+
+        stats.meetings = meetings.len() as u64;
+        stats.in_lobby = meetings
+            .values()
+            .map(|m| m.meeting.lobby().len() as u64)
+            .sum();
+        stats.in_meeting = meetings
+            .values()
+            .map(|m| m.meeting.participants().len() as u64)
+            .sum();
+        stats.in_ivr = calls
+            .values()
+            .filter(|c| matches!(c.place, Place::Ivr(_)))
+            .count() as u64;
 
         // Each running meeting: sum the talkers once, share the listeners' mix.
         for entry in meetings.values() {
