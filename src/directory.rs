@@ -645,15 +645,23 @@ impl Directory {
         actor: &Actor,
         change: &SettingsChange,
     ) -> Result<Settings, DirectoryError> {
-        if let Some(policy) = change.pin_length {
+        // Only real changes are written and audited (a form re-sends every field).
+        let current = self.settings().await?;
+        if let Some(policy) = change.pin_length
+            && policy.length() != current.pin_length
+        {
             self.set_pin_policy(actor, policy).await?;
         }
         let now = (self.clock)();
-        for (key, value) in [
-            (AUTO_EMAIL_KEY, change.auto_email),
-            (ANONYMOUS_START_KEY, change.anonymous_start),
+        for (key, value, old) in [
+            (AUTO_EMAIL_KEY, change.auto_email, current.auto_email),
+            (
+                ANONYMOUS_START_KEY,
+                change.anonymous_start,
+                current.anonymous_start,
+            ),
         ] {
-            if let Some(value) = value {
+            if let Some(value) = value.filter(|v| *v != old) {
                 self.store.set_bool_setting(key, value).await?;
                 let detail = format!("{key}={value}");
                 self.audit(actor, now, "settings.change", None, &detail)

@@ -80,7 +80,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: with it browsers send `Origin: null` on our own form posts, and
+        // `same_origin` refuses them all. `same-origin` still keeps reset-link tokens (in the
+        // URL) from ever reaching another site in a Referer.
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -97,11 +100,22 @@ form.inline{display:inline}button{margin:.1em}.pin{font-size:2em;font-family:mon
 .flash{background:#e9f5e9;border:1px solid #9c9;padding:.5em 1em}.error{background:#fbeaea;border:1px solid #d99;padding:.5em 1em}\
 fieldset{margin:1em 0}label{display:block;margin:.3em 0}";
 
-/// Refuses a POST whose `Origin` (when the browser sends one) is not this site.
+/// Refuses a POST that a browser says comes from another origin.
+///
+/// `Sec-Fetch-Site` (which pages cannot set) decides when present. `Origin` is checked too,
+/// but a page whose Referrer-Policy is `no-referrer` makes browsers send `Origin: null` even
+/// for their own forms, so `null` passes only when `Sec-Fetch-Site` vouches for it.
 fn same_origin(headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site.is_some_and(|s| s != "same-origin") {
+        return false;
+    }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
+    if origin == "null" {
+        return fetch_site == Some("same-origin");
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -360,7 +374,8 @@ async fn login(
     };
     let mut resp = Redirect::to("/admin").into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200"
+        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{}",
+        secure_flag(&s)
     )) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -551,12 +566,26 @@ async fn settings(
     }
 }
 
+/// Cookies are marked `Secure` when users reach the pages over HTTPS (behind a proxy).
+fn secure_flag(state: &AppState) -> &'static str {
+    if state.service.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 /// A page for anonymous visitors, with a fresh double-submit CSRF token in a cookie.
-fn anonymous_page(title: &str, body_with_csrf: impl FnOnce(&str) -> String) -> Response {
+fn anonymous_page(
+    state: &AppState,
+    title: &str,
+    body_with_csrf: impl FnOnce(&str) -> String,
+) -> Response {
     let csrf = random_hex(32).unwrap_or_default();
     let mut resp = page(StatusCode::OK, title, &body_with_csrf(&csrf));
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/self-service; Max-Age=1800"
+        "{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/self-service; Max-Age=1800{}",
+        secure_flag(state)
     )) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -572,8 +601,8 @@ fn check_anonymous_post(headers: &HeaderMap, form: &Fields) -> bool {
         && bool::from(cookie.as_bytes().ct_eq(field.as_bytes()))
 }
 
-async fn self_service_form() -> Response {
-    anonymous_page("Reset your PIN", |csrf| {
+async fn self_service_form(State(s): State<Arc<AppState>>) -> Response {
+    anonymous_page(&s, "Reset your PIN", |csrf| {
         format!(
             "<p>Forgot your organizer PIN? Enter your e-mail address and we will send you a link to reset it. \
              The link works once, for 15 minutes.</p>\
@@ -615,7 +644,7 @@ async fn self_service_reset_page(
         Ok(None) => return expired_link(),
         Err(e) => return error_page(&e),
     };
-    anonymous_page("Reset your PIN", |csrf| {
+    anonymous_page(&s, "Reset your PIN", |csrf| {
         format!(
             "<p>Hello {}. Press the button to get a new organizer PIN for conference ID {}. \
              Your old PIN stops working at once.</p>\
@@ -711,6 +740,15 @@ mod tests {
         );
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&h, CSRF_COOKIE), None);
+    }
+
+    #[test]
+    fn pages_let_browsers_send_their_origin_with_our_own_forms() {
+        let resp = page(StatusCode::OK, "Sign in", "");
+        assert_eq!(
+            resp.headers().get(header::REFERRER_POLICY),
+            Some(&HeaderValue::from_static("same-origin"))
+        );
     }
 
     #[test]

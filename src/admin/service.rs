@@ -110,6 +110,11 @@ impl AdminService {
         &self.directory
     }
 
+    /// Where users reach the web pages (e-mail links).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     /// The mailer (delivery statuses).
     pub fn mailer(&self) -> &Mailer {
         &self.mailer

@@ -1,0 +1,239 @@
+//! Micro-benchmarks of the per-call hot paths: SIP parsing and the transaction path, RFC 4733
+//! decoding, G.711, the mixer per participant, and a media worker tick per call.
+//! Run with `cargo bench --bench micro`.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use dialbridge::bridge::mixer::{Mixer, Pcm};
+use dialbridge::call::CallId;
+use dialbridge::directory::Conference;
+use dialbridge::media::assets::Assets;
+use dialbridge::media::codec::Codec;
+use dialbridge::media::dtmf::{Digit, DtmfReceiver, TelephoneEvent, write_event};
+use dialbridge::media::g711;
+use dialbridge::media::worker::{Command, Worker, WorkerConfig};
+use dialbridge::sip::endpoint::{Endpoint, EndpointConfig, Event};
+use dialbridge::sip::message::{Framing, parse};
+use dialbridge::sip::sdp::{Direction, LocalMedia, Negotiated};
+
+const INVITE: &str = "INVITE sip:bridge@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-BRANCH;rport\r\n\
+From: \"SIPp attendee\" <sip:attendee@127.0.0.1:5061>;tag=12345SIPpTag001\r\n\
+To: <sip:bridge@127.0.0.1:5060>\r\nCall-ID: CALLID@127.0.0.1\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:attendee@127.0.0.1:5061>\r\nMax-Forwards: 70\r\nUser-Agent: SIPp\r\n\
+Content-Type: application/sdp\r\nContent-Length: 223\r\n\r\n\
+v=0\r\no=sipp 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 6000 RTP/AVP 0 96\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/8000\r\n\
+a=fmtp:96 0-15\r\na=ptime:20\r\na=sendrecv\r\n";
+
+fn sip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sip");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_invite", |b| {
+        b.iter(|| parse(black_box(INVITE.as_bytes()), Framing::Datagram))
+    });
+    // A whole call's signalling: INVITE, accept (200 with SDP), ACK, BYE.
+    let local = LocalMedia {
+        ip: [127, 0, 0, 1].into(),
+        port: 20000,
+        session_id: 1,
+        session_version: 1,
+    };
+    let from: SocketAddr = "127.0.0.1:5061".parse().unwrap();
+    let mut ep = Endpoint::new(EndpointConfig::default());
+    let mut n = 0u64;
+    g.bench_function("call_invite_ack_bye", |b| {
+        b.iter(|| {
+            n += 1;
+            let now = Instant::now();
+            let invite = INVITE
+                .replace("BRANCH", &n.to_string())
+                .replace("CALLID", &n.to_string());
+            ep.handle_datagram(now, from, invite.as_bytes());
+            let mut call = None;
+            while let Some(e) = ep.poll_event() {
+                if let Event::IncomingCall { call: c, .. } = e {
+                    call = Some(c);
+                }
+            }
+            let call = call.expect("a call");
+            ep.accept(now, call, local);
+            let mut tag = String::new();
+            while let Some(t) = ep.poll_transmit() {
+                if t.bytes.starts_with(b"SIP/2.0 200") {
+                    let text = String::from_utf8_lossy(&t.bytes);
+                    tag = text
+                        .split("tag=")
+                        .nth(2)
+                        .and_then(|s| s.split(['\r', ';']).next())
+                        .unwrap_or_default()
+                        .to_string();
+                }
+            }
+            for (method, cseq) in [("ACK", 1), ("BYE", 2)] {
+                let req = format!(
+                    "{method} sip:bridge@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK{method}{n};rport\r\n\
+                     From: <sip:attendee@127.0.0.1:5061>;tag=12345SIPpTag001\r\nTo: <sip:bridge@127.0.0.1:5060>;tag={tag}\r\n\
+                     Call-ID: {n}@127.0.0.1\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                );
+                ep.handle_datagram(now, from, req.as_bytes());
+            }
+            while ep.poll_event().is_some() {}
+            while ep.poll_transmit().is_some() {}
+            // Let Timer J/L retire the transactions so the state stays bounded.
+            ep.handle_timeout(now + Duration::from_secs(40));
+        })
+    });
+    g.finish();
+}
+
+fn dtmf(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rfc4733");
+    g.throughput(Throughput::Elements(1));
+    let mut rx = DtmfReceiver::new();
+    let mut payload = [0u8; 4];
+    let mut ts = 0u32;
+    g.bench_function("on_packet", |b| {
+        b.iter(|| {
+            ts = ts.wrapping_add(1);
+            let ev = TelephoneEvent {
+                event: Digit::D5.event(),
+                end: ts.is_multiple_of(4),
+                volume: 10,
+                duration: 160,
+            };
+            write_event(&ev, &mut payload);
+            rx.on_packet(7, ts / 4, black_box(&payload))
+        })
+    });
+    g.finish();
+}
+
+fn codec(c: &mut Criterion) {
+    let mut g = c.benchmark_group("g711_frame");
+    g.throughput(Throughput::Elements(160));
+    let pcm: Vec<i16> = (0..160)
+        .map(|i| ((i * 397) % 20000) as i16 - 10000)
+        .collect();
+    let mut enc = [0u8; 160];
+    let mut dec = [0i16; 160];
+    for codec in [Codec::Pcmu, Codec::Pcma] {
+        g.bench_function(format!("encode_{}", codec.encoding_name()), |b| {
+            b.iter(|| g711::encode(codec, black_box(&pcm), &mut enc))
+        });
+        g.bench_function(format!("decode_{}", codec.encoding_name()), |b| {
+            b.iter(|| g711::decode(codec, black_box(&enc), &mut dec))
+        });
+    }
+    g.finish();
+}
+
+fn mixer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mixer_tick");
+    for talkers in [2usize, 10, 50] {
+        let frames: Vec<Pcm> = (0..talkers)
+            .map(|t| [((t * 31) as i16).wrapping_mul(97); 160])
+            .collect();
+        g.throughput(Throughput::Elements(talkers as u64));
+        g.bench_with_input(
+            BenchmarkId::new("talkers", talkers),
+            &frames,
+            |b, frames| {
+                let mut m = Mixer::new();
+                let mut out = [0i16; 160];
+                let mut enc = [0u8; 160];
+                b.iter(|| {
+                    m.clear();
+                    for f in frames {
+                        m.add(f);
+                    }
+                    for f in frames {
+                        m.talker_mix(f, &mut out);
+                        g711::encode(Codec::Pcmu, &out, &mut enc);
+                    }
+                    black_box(&enc);
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn worker_tick(c: &mut Criterion) {
+    let mut g = c.benchmark_group("worker_tick");
+    g.measurement_time(Duration::from_secs(5));
+    let assets = Arc::new(Assets::bundled().expect("assets"));
+    for calls in [100u64, 1000] {
+        g.throughput(Throughput::Elements(calls));
+        let mut w: Worker<()> = Worker::new(0, 1, Arc::clone(&assets), WorkerConfig::default());
+        let now = Instant::now();
+        let conference = Conference {
+            organizer_id: 1,
+            conference_id: "123456789".into(),
+            organizer_name: "Ada".into(),
+            start_without_pin: false,
+        };
+        for id in 0..calls {
+            let call = CallId(id);
+            w.handle_command(
+                now,
+                Command::Start {
+                    call,
+                    transport: (),
+                    sip_call_id: format!("c{id}"),
+                    params: Negotiated {
+                        remote: Some(SocketAddr::from(([127, 0, 0, 1], 7000))),
+                        codec: Codec::Pcmu,
+                        payload_type: 0,
+                        telephone_event: Some(101),
+                        direction: Direction::SendRecv,
+                        ptime_ms: 20,
+                    },
+                },
+            );
+            for d in "123456789#".chars() {
+                w.handle_command(
+                    now,
+                    Command::Digit {
+                        call,
+                        digit: Digit::from_char(d).unwrap(),
+                    },
+                );
+            }
+            w.handle_command(
+                now,
+                Command::ConferenceFound {
+                    call,
+                    conference: Some(conference.clone()),
+                },
+            );
+            w.handle_command(
+                now,
+                Command::Digit {
+                    call,
+                    digit: Digit::Pound,
+                },
+            );
+        }
+        assert_eq!(w.meeting_sizes("123456789"), Some((calls as usize, 0)));
+        let mut t = now;
+        g.bench_function(BenchmarkId::new("lobby_calls", calls), |b| {
+            b.iter(|| {
+                t += Duration::from_millis(20);
+                let mut sent = 0usize;
+                w.tick(t, &mut |_: &(), _: SocketAddr, bytes: &[u8]| {
+                    sent += bytes.len();
+                });
+                black_box(sent)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sip, dtmf, codec, mixer, worker_tick);
+criterion_main!(benches);
