@@ -406,13 +406,14 @@ impl Directory {
         let Some(digits) = typed_conference_id(digits) else {
             return Ok(None);
         };
-        let record = self.store.organizer_by_conference_id(digits).await?;
-        let Some(r) = record.filter(|r| r.enabled) else {
+        let Some((r, anonymous_start)) = self.store.conference_lookup(digits).await? else {
             return Ok(None);
         };
+        if !r.enabled {
+            return Ok(None);
+        }
         // Either switch lets callers start: the organizer's own, or the organization's.
-        let anonymous =
-            r.start_without_pin || self.store.bool_setting(ANONYMOUS_START_KEY, false).await?;
+        let anonymous = r.start_without_pin || anonymous_start;
         Ok(Some(Conference {
             organizer_id: r.id,
             conference_id: r.conference_id,

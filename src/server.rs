@@ -279,6 +279,34 @@ impl Telemetry {
             "20 ms media ticks run",
             &per(&|g| load(&g.ticks)),
         );
+        render_value(
+            &mut out,
+            "dialbridge_conference_joins_total",
+            "counter",
+            "callers who got through the IVR into a conference (lobby or meeting)",
+            &per(&|g| load(&g.conference_joins)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_last_lobby_move_callers",
+            "gauge",
+            "callers moved by the last meeting start",
+            &per(&|g| load(&g.last_move_callers)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_last_lobby_move_pin_to_tick_microseconds",
+            "gauge",
+            "last meeting start: from the PIN's # to the start of the tick that sent the moved callers their first meeting frame",
+            &per(&|g| load(&g.last_move_pin_to_tick_us)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_last_lobby_move_tick_microseconds",
+            "gauge",
+            "last meeting start: time that tick took to send every frame, first caller to last",
+            &per(&|g| load(&g.last_move_tick_us)),
+        );
         let hist: Vec<(&str, &crate::metrics::Histogram)> = gauges
             .iter()
             .zip(&labels)

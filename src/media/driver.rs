@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use dashmap::DashMap;
 use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
 
 use crate::call::CallId;
 use crate::media::assets::Assets;
@@ -23,9 +23,10 @@ use crate::media::codec::FRAME_DURATION;
 use crate::media::ports::PortLease;
 use crate::media::worker::{Command, Event, HangupReason, Worker, WorkerConfig};
 
-const WAKER: Token = Token(usize::MAX);
 /// Largest RTP datagram we read; larger ones are truncated and then rejected by the parser.
 const MAX_DATAGRAM: usize = 2048;
+/// Ready sockets taken per epoll_wait.
+const EVENTS_PER_POLL: usize = 4096;
 
 /// A call's media socket plus the port lease that frees the port when the call ends.
 pub struct MediaTransport {
@@ -96,10 +97,19 @@ pub struct WorkerGauges {
     pub meetings: AtomicU64,
     /// DTMF digits received.
     pub digits: AtomicU64,
+    /// Callers who got through the IVR into a conference.
+    pub conference_joins: AtomicU64,
     /// Datagrams on media ports that were not valid RTP.
     pub bad_packets: AtomicU64,
     /// Packets from an address other than a call's latched media source.
     pub foreign_packets: AtomicU64,
+    /// Last lobby move: callers moved.
+    pub last_move_callers: AtomicU64,
+    /// Last lobby move: µs from the PIN's `#` to the start of the tick that sent the
+    /// moved callers their first meeting frame (0 for an API start).
+    pub last_move_pin_to_tick_us: AtomicU64,
+    /// Last lobby move: µs that tick took to send every frame (first to last caller).
+    pub last_move_tick_us: AtomicU64,
 }
 
 impl Default for WorkerGauges {
@@ -116,8 +126,12 @@ impl Default for WorkerGauges {
             in_meeting: AtomicU64::new(0),
             meetings: AtomicU64::new(0),
             digits: AtomicU64::new(0),
+            conference_joins: AtomicU64::new(0),
             bad_packets: AtomicU64::new(0),
             foreign_packets: AtomicU64::new(0),
+            last_move_callers: AtomicU64::new(0),
+            last_move_pin_to_tick_us: AtomicU64::new(0),
+            last_move_tick_us: AtomicU64::new(0),
         }
     }
 }
@@ -125,7 +139,6 @@ impl Default for WorkerGauges {
 /// The control side's handle on all media workers.
 pub struct MediaHandle {
     senders: Vec<Sender<Command<MediaTransport>>>,
-    wakers: Vec<Arc<Waker>>,
     placement: DashMap<CallId, usize>,
     next: AtomicUsize,
     gauges: Vec<Arc<WorkerGauges>>,
@@ -144,11 +157,10 @@ impl MediaHandle {
     }
 
     fn send_to_worker(&self, index: usize, command: Command<MediaTransport>) {
-        if let (Some(tx), Some(waker)) = (self.senders.get(index), self.wakers.get(index)) {
-            // A send only fails when the worker has exited at shutdown: nothing to do then.
-            if tx.send(command).is_ok() {
-                let _ = waker.wake();
-            }
+        // No wake-up: the worker takes its commands at the next 20 ms tick. A send only
+        // fails when the worker has exited at shutdown: nothing to do then.
+        if let Some(tx) = self.senders.get(index) {
+            let _ = tx.send(command);
         }
     }
 
@@ -196,19 +208,16 @@ impl MediaHandle {
         self.send_to_worker(index, command);
     }
 
-    /// Asks every worker to stop.
+    /// Asks every worker to stop (each sees it within one 20 ms tick).
     pub fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
-        for w in &self.wakers {
-            let _ = w.wake();
-        }
     }
 }
 
 /// Why the media workers could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaStartError {
-    /// epoll or the waker could not be created.
+    /// epoll could not be set up.
     #[error("cannot set up media worker polling: {0}")]
     Poll(#[source] std::io::Error),
     /// The thread could not be spawned.
@@ -227,19 +236,15 @@ pub fn start(
     let mut senders = Vec::with_capacity(count);
     let mut receivers = Vec::with_capacity(count);
     let mut polls = Vec::with_capacity(count);
-    let mut wakers = Vec::with_capacity(count);
     for _ in 0..count {
         let (tx, rx) = crossbeam_channel::unbounded();
         let poll = Poll::new().map_err(MediaStartError::Poll)?;
-        let waker = Waker::new(poll.registry(), WAKER).map_err(MediaStartError::Poll)?;
         senders.push(tx);
         receivers.push(rx);
         polls.push(poll);
-        wakers.push(Arc::new(waker));
     }
     let handle = Arc::new(MediaHandle {
         senders,
-        wakers,
         placement: DashMap::new(),
         next: AtomicUsize::new(0),
         gauges: (0..count)
@@ -273,7 +278,7 @@ fn run(
     handle: Arc<MediaHandle>,
     control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
 ) {
-    let mut events = Events::with_capacity(1024);
+    let mut events = Events::with_capacity(EVENTS_PER_POLL);
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut next_tick = Instant::now() + FRAME_DURATION;
     let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
@@ -281,34 +286,45 @@ fn run(
     let mut call_count = 0usize;
     let mut pending = Vec::new();
     while !handle.shutdown.load(Ordering::Relaxed) {
-        let timeout = next_tick.saturating_duration_since(Instant::now());
-        if let Err(err) = poll.poll(&mut events, Some(timeout))
-            && err.kind() != ErrorKind::Interrupted
-        {
-            tracing::error!(worker = index, error = %err, "media poll failed");
-            std::thread::sleep(Duration::from_millis(5));
+        // Sleep to the tick. RTP and commands wait in their queues and are taken in one
+        // batch per tick, so a busy worker wakes 50 times a second, not once per packet or
+        // command; nothing waits longer than one 20 ms frame.
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
-        for event in events.iter() {
-            let now = Instant::now();
-            if event.token() == WAKER {
-                for command in commands.try_iter() {
-                    handle_command(index, &mut worker, &poll, &handle, now, command);
-                }
-                continue;
+        let now = Instant::now();
+        for command in commands.try_iter() {
+            handle_command(index, &mut worker, &poll, &handle, now, command);
+        }
+        loop {
+            if let Err(err) = poll.poll(&mut events, Some(Duration::ZERO))
+                && err.kind() != ErrorKind::Interrupted
+            {
+                tracing::error!(worker = index, error = %err, "media poll failed");
+                break;
             }
-            let call = CallId(event.token().0 as u64);
-            while let Some(c) = worker.call(call) {
-                let received = c.transport().socket.recv_from(&mut buf);
-                match received {
-                    Ok((n, source)) => {
-                        let data = buf.get(..n).unwrap_or_default();
-                        worker.handle_rtp(now, call, source, data);
+            let mut ready = 0;
+            for event in events.iter() {
+                ready += 1;
+                let call = CallId(event.token().0 as u64);
+                while let Some(c) = worker.call(call) {
+                    let received = c.transport().socket.recv_from(&mut buf);
+                    match received {
+                        Ok((n, source)) => {
+                            let data = buf.get(..n).unwrap_or_default();
+                            worker.handle_rtp(now, call, source, data);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // ICMP port unreachable and the like: the next datagram may be fine.
+                        Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                        Err(_) => break,
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    // ICMP port unreachable and the like: the next datagram may be fine.
-                    Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
-                    Err(_) => break,
                 }
+            }
+            // A full batch means more sockets may be ready: edge-triggered epoll keeps them.
+            if ready < EVENTS_PER_POLL {
+                break;
             }
         }
         let now = Instant::now();
@@ -320,6 +336,22 @@ fn run(
                 // A full socket buffer drops this frame; the next tick sends the next one.
                 let _ = transport.socket.send_to(bytes, dest);
             });
+            if let Some(report) = worker.take_move_report() {
+                let sent = Instant::now();
+                let us = |d: Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;
+                gauges
+                    .last_move_callers
+                    .store(report.callers as u64, Ordering::Relaxed);
+                gauges.last_move_pin_to_tick_us.store(
+                    report
+                        .pin_submitted_at
+                        .map_or(0, |p| us(now.saturating_duration_since(p))),
+                    Ordering::Relaxed,
+                );
+                gauges
+                    .last_move_tick_us
+                    .store(us(sent.saturating_duration_since(now)), Ordering::Relaxed);
+            }
             next_tick += FRAME_DURATION;
             if now > next_tick + FRAME_DURATION * 5 {
                 // Far behind (the machine stalled): skip ahead instead of bursting.
@@ -344,6 +376,9 @@ fn run(
             gauges.in_meeting.store(stats.in_meeting, Ordering::Relaxed);
             gauges.meetings.store(stats.meetings, Ordering::Relaxed);
             gauges.digits.store(stats.digits, Ordering::Relaxed);
+            gauges
+                .conference_joins
+                .store(stats.conference_joins, Ordering::Relaxed);
             gauges
                 .bad_packets
                 .store(stats.bad_packets, Ordering::Relaxed);

@@ -193,6 +193,8 @@ pub struct CallMedia<S> {
     last_rx: Instant,
     packets_in: u64,
     packets_out: u64,
+    /// When the caller's last PIN entry was submitted (the `#`), for the lobby-move report.
+    pin_submitted_at: Option<Instant>,
 }
 
 impl<S> CallMedia<S> {
@@ -220,6 +222,17 @@ impl<S> CallMedia<S> {
     pub fn place(&self) -> &Place {
         &self.place
     }
+}
+
+/// A lobby move, reported once its first meeting tick has been sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveReport {
+    /// When the organizer's PIN entry ended (None for an API start).
+    pub pin_submitted_at: Option<Instant>,
+    /// When the meeting started.
+    pub started_at: Instant,
+    /// How many lobby callers moved in.
+    pub callers: usize,
 }
 
 struct MeetingEntry {
@@ -250,6 +263,8 @@ pub struct WorkerStats {
     pub in_meeting: u64,
     /// Meetings on this worker, waiting or running (as of the last tick).
     pub meetings: u64,
+    /// Callers who got through the IVR into a conference (lobby or meeting), ever.
+    pub conference_joins: u64,
 }
 
 /// A media worker's state.
@@ -265,6 +280,9 @@ pub struct Worker<S> {
     talkers: Vec<(CallId, Pcm)>,
     packet: [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
     stats: WorkerStats,
+    /// A lobby move waiting for its first meeting tick, then that tick's report.
+    pending_move: Option<MoveReport>,
+    move_report: Option<MoveReport>,
 }
 
 /// Which worker owns a conference's meeting: stable for a given worker count.
@@ -297,6 +315,8 @@ impl<S> Worker<S> {
             talkers: Vec::new(),
             packet: [0; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
             stats: WorkerStats::default(),
+            pending_move: None,
+            move_report: None,
         }
     }
 
@@ -325,6 +345,11 @@ impl<S> Worker<S> {
         self.meetings
             .get(conference_id)
             .map(|m| (m.meeting.lobby().len(), m.meeting.participants().len()))
+    }
+
+    /// The last lobby move whose callers got their first meeting frame in the tick just run.
+    pub fn take_move_report(&mut self) -> Option<MoveReport> {
+        self.move_report.take()
     }
 
     /// The next event for the driver.
@@ -400,6 +425,13 @@ impl<S> Worker<S> {
                         meeting: Meeting::new(),
                     });
                 let moved = entry.meeting.start(now);
+                if !moved.is_empty() {
+                    self.pending_move = Some(MoveReport {
+                        pin_submitted_at: None,
+                        started_at: now,
+                        callers: moved.len(),
+                    });
+                }
                 tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by an authenticated start");
             }
         }
@@ -431,6 +463,7 @@ impl<S> Worker<S> {
             last_rx: now,
             packets_in: 0,
             packets_out: 0,
+            pin_submitted_at: None,
         };
         {
             let _e = media.span.enter();
@@ -557,6 +590,7 @@ impl<S> Worker<S> {
                         .push(Event::LookupConference { call: id, digits });
                 }
                 Action::VerifyPin { conference, pin } => {
+                    call.pin_submitted_at = Some(now);
                     self.events.push(Event::VerifyPin {
                         call: id,
                         conference,
@@ -609,6 +643,7 @@ impl<S> Worker<S> {
             return;
         };
         let _e = call.span.clone().entered();
+        self.stats.conference_joins += 1;
         call.player.stop();
         call.place = Place::Conference {
             conference_id: conference_id.clone(),
@@ -618,6 +653,13 @@ impl<S> Worker<S> {
                 let was_started = entry.meeting.is_started();
                 let moved = entry.meeting.admit_organizer(now, id);
                 call.player.set_background(Background::Silence);
+                if !moved.is_empty() {
+                    self.pending_move = Some(MoveReport {
+                        pin_submitted_at: call.pin_submitted_at,
+                        started_at: now,
+                        callers: moved.len(),
+                    });
+                }
                 if !was_started {
                     tracing::info!(conference = %conference_id, organizer = entry.conference.organizer_id, moved = moved.len(), "meeting started; lobby moved in");
                 }
@@ -765,6 +807,10 @@ impl<S> Worker<S> {
             }
         }
 
+        // The moved callers got their first meeting frame in the loop above.
+        if let Some(report) = self.pending_move.take() {
+            self.move_report = Some(report);
+        }
         for id in finished {
             self.flow_input(now, id, Input::PlaybackDone);
         }

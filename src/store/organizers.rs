@@ -304,6 +304,34 @@ impl Store {
         row.as_ref().map(OrganizerRecord::from_row).transpose()
     }
 
+    /// The call path's lookup: the organizer owning a conference ID and the organization's
+    /// "anonymous callers can start meetings" setting, in one query.
+    pub async fn conference_lookup(
+        &self,
+        conference_id: &str,
+    ) -> Result<Option<(OrganizerRecord, bool)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            organizer_columns!(),
+            ", (SELECT value FROM settings WHERE key = 'anonymous_start') AS anonymous_start \
+             FROM organizers WHERE conference_id = ?"
+        ))
+        .bind(conference_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("looking up a conference ID"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let anonymous: Option<String> = row
+            .try_get("anonymous_start")
+            .map_err(StoreError::query("reading the anonymous start setting"))?;
+        Ok(Some((
+            OrganizerRecord::from_row(&row)?,
+            anonymous.as_deref() == Some("true"),
+        )))
+    }
+
     /// How many organizers have a PIN, to tell "fresh install" from "lost key file".
     pub async fn organizers_with_pin_count(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM organizers WHERE pin_tag IS NOT NULL")
