@@ -146,8 +146,8 @@ enum OrganizerCommand {
         #[arg(long)]
         disabled: bool,
         /// Callers may start this organizer's meetings without the PIN.
-        #[arg(long)]
-        start_without_pin: bool,
+        #[arg(long, alias = "start-without-pin")]
+        callers_can_start: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -167,7 +167,8 @@ enum OrganizerCommand {
         json: bool,
     },
     /// Change name, e-mail, override address or the start rule.
-    Update {
+    #[command(alias = "update")]
+    Set {
         /// The organizer's id.
         id: i64,
         /// New name.
@@ -179,9 +180,9 @@ enum OrganizerCommand {
         /// New override address ("" removes it).
         #[arg(long)]
         email_override: Option<String>,
-        /// Callers may start meetings without the PIN.
-        #[arg(long)]
-        start_without_pin: Option<bool>,
+        /// Callers may start meetings without the PIN (on|off).
+        #[arg(long, alias = "start-without-pin", value_name = "on|off", value_parser = on_off)]
+        callers_can_start: Option<bool>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -222,6 +223,19 @@ enum OrganizerCommand {
     },
 }
 
+/// Reads a switch the way operators write it: on/off (true/false and yes/no also work).
+fn on_off(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("expected on or off, got {v:?}")),
+    }
+}
+
+fn on_off_text(v: bool) -> &'static str {
+    if v { "on" } else { "off" }
+}
+
 #[derive(Subcommand, Debug)]
 enum SettingsCommand {
     /// Print the settings.
@@ -235,11 +249,11 @@ enum SettingsCommand {
         /// Digits in newly generated PINs (4-12).
         #[arg(long)]
         pin_length: Option<u8>,
-        /// Send PIN e-mails automatically.
-        #[arg(long)]
-        auto_email: Option<bool>,
-        /// Anonymous callers can start meetings.
-        #[arg(long)]
+        /// Send PIN e-mails automatically on enable and reset (on|off).
+        #[arg(long, alias = "auto-email", value_name = "on|off", value_parser = on_off)]
+        pin_emails: Option<bool>,
+        /// Anonymous callers can start meetings (on|off).
+        #[arg(long, value_name = "on|off", value_parser = on_off)]
         anonymous_start: Option<bool>,
     },
 }
@@ -440,7 +454,7 @@ async fn organizer(service: AdminService, cmd: OrganizerCommand) -> Result<(), C
             email,
             email_override,
             disabled,
-            start_without_pin,
+            callers_can_start: start_without_pin,
             json,
         } => {
             let new = NewOrganizer {
@@ -487,12 +501,12 @@ async fn organizer(service: AdminService, cmd: OrganizerCommand) -> Result<(), C
                 print(&organizer_line(&org))
             }
         }
-        OrganizerCommand::Update {
+        OrganizerCommand::Set {
             id,
             name,
             email,
             email_override,
-            start_without_pin,
+            callers_can_start: start_without_pin,
             json,
         } => {
             let update = OrganizerUpdate {
@@ -568,7 +582,7 @@ async fn settings(service: AdminService, cmd: SettingsCommand) -> Result<(), Cli
         SettingsCommand::Show { json: false } => service.settings().await?,
         SettingsCommand::Set {
             pin_length,
-            auto_email,
+            pin_emails: auto_email,
             anonymous_start,
         } => {
             service
@@ -577,8 +591,10 @@ async fn settings(service: AdminService, cmd: SettingsCommand) -> Result<(), Cli
         }
     };
     print(&format!(
-        "pin_length = {}\nauto_email = {}\nanonymous_start = {}",
-        s.pin_length, s.auto_email, s.anonymous_start
+        "pin_length = {}\npin_emails = {}\nanonymous_start = {}",
+        s.pin_length,
+        on_off_text(s.auto_email),
+        on_off_text(s.anonymous_start)
     ))
 }
 

@@ -1,0 +1,210 @@
+//! The command line as operators script it: the exact words of the README, JSON output,
+//! PINs shown only once, and bad input refused with nothing changed.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(support::binary())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run dialbridge")
+}
+
+fn ok_json(dir: &Path, args: &[&str]) -> Value {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+fn ok_text(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn organizer_commands_show_the_pin_once_and_mask_it_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = ok_json(
+        d,
+        &[
+            "organizer",
+            "add",
+            "--name",
+            "Ada",
+            "--email",
+            "ada@example.com",
+            "--json",
+        ],
+    );
+    let id = created["id"].as_i64().unwrap().to_string();
+    let pin = created["pin"].as_str().unwrap().to_string();
+    assert_eq!(pin.len(), 5, "default PIN length");
+    assert!(pin.chars().all(|c| c.is_ascii_digit()));
+    assert!(
+        created["conference_id"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+
+    let shown = ok_text(d, &["organizer", "show", &id, "--json"]);
+    assert!(
+        !shown.contains(&pin),
+        "show --json must not contain the PIN"
+    );
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["pin"], "*****");
+    let listed = ok_text(d, &["organizer", "list"]);
+    assert!(listed.contains("*****") && !listed.contains(&pin));
+
+    let reset = ok_json(d, &["organizer", "reset-pin", &id, "--json"]);
+    let new_pin = reset["pin"].as_str().unwrap();
+    assert_eq!(new_pin.len(), 5);
+    assert!(!ok_text(d, &["organizer", "show", &id, "--json"]).contains(new_pin));
+
+    let set = ok_json(
+        d,
+        &[
+            "organizer",
+            "set",
+            &id,
+            "--email-override",
+            "pins@example.com",
+            "--callers-can-start",
+            "on",
+            "--json",
+        ],
+    );
+    assert_eq!(set["email_override"], "pins@example.com");
+    assert_eq!(set["start_without_pin"], true);
+    let set = ok_json(
+        d,
+        &[
+            "organizer",
+            "set",
+            &id,
+            "--callers-can-start",
+            "off",
+            "--json",
+        ],
+    );
+    assert_eq!(set["start_without_pin"], false);
+
+    let before = ok_text(d, &["organizer", "show", &id, "--json"]);
+    let out = run(
+        d,
+        &["organizer", "set", &id, "--callers-can-start", "maybe"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("on or off"));
+    assert_eq!(
+        ok_text(d, &["organizer", "show", &id, "--json"]),
+        before,
+        "a bad value changes nothing"
+    );
+
+    ok_text(d, &["organizer", "disable", &id]);
+    assert_eq!(
+        ok_json(d, &["organizer", "show", &id, "--json"])["enabled"],
+        false
+    );
+    let enabled = ok_json(d, &["organizer", "enable", &id, "--json"]);
+    assert_eq!(enabled["pin"].as_str().map(str::len), Some(5));
+    let old_conf = enabled["conference_id"].as_str().unwrap().to_string();
+    let moved = ok_json(d, &["organizer", "reset-conference-id", &id, "--json"]);
+    let new_conf = moved["conference_id"]
+        .as_str()
+        .or(moved["organizer"]["conference_id"].as_str())
+        .unwrap();
+    assert_ne!(new_conf, old_conf);
+
+    let audit = ok_text(d, &["audit"]);
+    assert!(audit.contains("pin.reset"), "{audit}");
+    for secret in [pin.as_str(), new_pin] {
+        assert!(!audit.contains(secret), "the audit log never holds a PIN");
+    }
+}
+
+#[test]
+fn settings_take_on_off_words_and_refuse_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shown = ok_text(d, &["settings", "show"]);
+    assert!(shown.contains("pin_length = 5"), "{shown}");
+    assert!(shown.contains("pin_emails = on"), "{shown}");
+    assert!(shown.contains("anonymous_start = off"), "{shown}");
+
+    let set = ok_text(
+        d,
+        &[
+            "settings",
+            "set",
+            "--pin-length",
+            "7",
+            "--pin-emails",
+            "off",
+            "--anonymous-start",
+            "on",
+        ],
+    );
+    assert!(
+        set.contains("pin_length = 7")
+            && set.contains("pin_emails = off")
+            && set.contains("anonymous_start = on"),
+        "{set}"
+    );
+
+    for bad in [
+        vec!["settings", "set", "--pin-length", "13"],
+        vec!["settings", "set", "--pin-length", "3"],
+        vec!["settings", "set", "--pin-emails", "sometimes"],
+    ] {
+        let out = run(d, &bad);
+        assert!(!out.status.success(), "{bad:?} must fail");
+        assert!(!out.stderr.is_empty(), "{bad:?} says why");
+    }
+    let after = ok_text(d, &["settings", "show"]);
+    assert_eq!(after, set, "refused values change nothing");
+
+    let created = ok_json(
+        d,
+        &[
+            "organizer",
+            "add",
+            "--name",
+            "Bo",
+            "--email",
+            "bo@example.com",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        created["pin"].as_str().map(str::len),
+        Some(7),
+        "new PINs follow the policy"
+    );
+    assert!(
+        !d.join("outbox").exists()
+            || std::fs::read_dir(d.join("outbox"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "PIN e-mails are off: nothing is written to the outbox"
+    );
+}
