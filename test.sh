@@ -22,6 +22,14 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# nftables: the load benchmark's smoke run (benches/load.rs) drops the RTP it sends to SIPp in
+# a network namespace of its own, as the full benchmark does.
+if ! command -v nft >/dev/null 2>&1; then
+  echo "==> installing nftables (load benchmark)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"

@@ -1,16 +1,20 @@
 //! The load benchmark: the release binary driven by SIPp on this machine, measured from
 //! SIPp's statistics, the bridge's /proc entries and its /metrics.
 //!
-//!     cargo bench --bench load                 # every scenario, full length (~25 min)
+//!     cargo bench --bench load                 # every scenario, full length (~45 min)
 //!     cargo bench --bench load -- --quick      # every scenario, a few seconds each
 //!     cargo bench --bench load -- setup lobby  # some scenarios
 //!     cargo test --bench load                  # smoke run (what CI does): quick, and it fails
 //!                                              # on any failed call or caller left out
 //!
-//! Scenarios: `setup` (call setup rate, RFC 4733 digits), `lobby` (callers held in lobbies),
-//! `meeting` (talking participants in mixed meetings), `move` (a 1,000-caller lobby moved in),
-//! `pin` (organizer PIN checks under a held lobby). Run as root: SIPp sends RTP through raw
-//! sockets. Every figure printed is measured in this run.
+//! Scenarios: `setup` (call setup rate, RFC 4733 digits), `setup-info` (the same with SIP
+//! INFO digits), `lobby` (callers held in lobbies), `meeting` (talking participants in mixed
+//! meetings), `move` (a 1,000-caller lobby moved in), `pin` (organizer PIN checks under a held
+//! lobby). Options: `--rate N` (one setup step at N calls/s), `--secs N` (its length).
+//!
+//! Run as root: SIPp sends RTP through raw sockets, and the benchmark moves itself into a
+//! network namespace of its own (loopback only) where nftables drops the RTP SIPp would
+//! ignore anyway (see `loadkit::isolate`). Every figure printed is measured in this run.
 
 #[path = "support/loadkit.rs"]
 mod loadkit;
@@ -170,14 +174,14 @@ fn rtt_text(ms: f64) -> String {
 }
 
 /// Scenario 1: the highest call setup rate with 0 failed calls and 0 retransmissions.
-fn setup(o: &Opts) -> Vec<String> {
+fn setup(o: &Opts, info: bool) -> Vec<String> {
     let b = Bridge::start(RTP_RANGE, &[]);
     let orgs = b.organizers(4);
     let secs = o.secs.unwrap_or(o.secs(60, 5));
     let mut scenarios = Vec::new();
     let mut csv_rows = Vec::new();
     for (i, (conf, _)) in orgs.iter().enumerate() {
-        if o.info {
+        if info {
             scenarios.push(scenario("load_info.xml"));
             csv_rows.push(format!("{conf}##"));
             continue;
@@ -197,11 +201,12 @@ fn setup(o: &Opts) -> Vec<String> {
     let mut best: Option<(f64, String)> = None;
     let mut lo = 0.0f64;
     let mut hi: Option<f64> = None;
-    let mut rate = o.rate.unwrap_or(if o.quick { 20.0 } else { 100.0 });
+    let mut rate = o.rate.unwrap_or(if o.quick { 20.0 } else { 250.0 });
     let steps = if o.quick || o.rate.is_some() { 1 } else { 8 };
     for _ in 0..steps {
         let calls = (rate * secs as f64) as usize;
         let w = Window::open(&b);
+        let sipp_cpu_before = loadkit::ended_children_cpu_seconds();
         let per = calls / scenarios.len();
         let runs: Vec<Sipp> = scenarios
             .iter()
@@ -232,7 +237,8 @@ fn setup(o: &Opts) -> Vec<String> {
             })
             .collect();
         let run = finish_all(runs, secs + 30);
-        let (cpu, m, _) = w.close(&b);
+        let (cpu, m, elapsed) = w.close(&b);
+        let sipp_cpu = (loadkit::ended_children_cpu_seconds() - sipp_cpu_before) / elapsed * 100.0;
         let joined = (m.sum("dialbridge_conference_joins_total")
             - w.metrics.sum("dialbridge_conference_joins_total")) as u64;
         let ok = run.failed == 0
@@ -240,7 +246,7 @@ fn setup(o: &Opts) -> Vec<String> {
             && run.successful as usize == per * 4
             && joined == run.successful;
         let line = format!(
-            "| {rate:>6.0} calls/s for {secs} s | {:>6} ok | {joined:>6} reached the lobby | {:>3} failed | {:>4} retrans | p50 {} ms | p99 {} ms | CPU {cpu:>5.1} % | tick p99 {} ms |",
+            "| {rate:>6.0} calls/s for {secs} s | {:>6} ok | {joined:>6} reached the lobby | {:>3} failed | {:>4} retrans | p50 {} ms | p99 {} ms | CPU {cpu:>5.1} % | SIPp CPU {sipp_cpu:>5.1} % | tick p99 {} ms |",
             run.successful,
             run.failed,
             run.retransmissions,
@@ -249,6 +255,24 @@ fn setup(o: &Opts) -> Vec<String> {
             p99_lateness_ms(&m, &w.metrics),
         );
         println!("setup: {line}");
+        println!(
+            "setup: INVITE→200 ms p90 {:?} p95 {:?} p99 {:?} p99.9 {:?} max {:?}",
+            run.rtt_quantile(0.9),
+            run.rtt_quantile(0.95),
+            run.rtt_quantile(0.99),
+            run.rtt_quantile(0.999),
+            run.rtt_quantile(1.0)
+        );
+        let turn = |q| {
+            m.quantile_since(&w.metrics, "dialbridge_sip_turn_seconds", q)
+                .map(|s| s * 1000.0)
+        };
+        println!(
+            "setup: SIP task turn ms p99 {:?} p99.9 {:?} p99.99 {:?}",
+            turn(0.99),
+            turn(0.999),
+            turn(0.9999)
+        );
         if steps == 1 {
             o.check(ok, || format!("setup at {rate} calls/s: {} ok of {}, {joined} reached the lobby, {} failed, {} retransmissions", run.successful, per * 4, run.failed, run.retransmissions));
         }
@@ -267,15 +291,15 @@ fn setup(o: &Opts) -> Vec<String> {
             break;
         }
     }
-    let how = if o.info {
+    let how = if info {
         "SIP INFO (one INFO per key)"
     } else {
         "RFC 4733 (SIPp pcap)"
     };
     let mut out = vec![
         format!("### Call setup rate (INVITE → 200 → ACK → conference ID and ## as {how} → lobby 2 s → BYE)"),
-        "| rate | calls | through the IVR into the lobby | failed | SIPp retransmissions | INVITE→200 p50 | p99 | bridge CPU (% of a core) | media tick lateness p99 |".into(),
-        "|---|---|---|---|---|---|---|---|---|".into(),
+        "| rate | calls | through the IVR into the lobby | failed | SIPp retransmissions | INVITE→200 p50 | p99 | bridge CPU (% of a core) | SIPp CPU (all instances) | media tick lateness p99 |".into(),
+        "|---|---|---|---|---|---|---|---|---|---|".into(),
     ];
     out.extend(lines);
     out.push(match best {
@@ -298,7 +322,7 @@ fn lobby(o: &Opts) -> Vec<String> {
     let sizes: Vec<usize> = if o.quick {
         vec![20]
     } else {
-        vec![1000, 2000, 4000]
+        vec![1000, 2000, 4000, 6000]
     };
     let mut out = vec![
         "### Callers held in lobbies with hold music (silent callers, 8 conferences)".into(),
@@ -623,6 +647,7 @@ fn machine() -> String {
 }
 
 fn main() {
+    let network = loadkit::isolate();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let smoke = !raw.iter().any(|a| a == "--bench");
     let args: Vec<String> = raw.into_iter().filter(|a| a != "--bench").collect();
@@ -632,7 +657,7 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--") && a.parse::<f64>().is_err())
         .collect();
-    let all = ["setup", "lobby", "meeting", "move", "pin"];
+    let all = ["setup", "setup-info", "lobby", "meeting", "move", "pin"];
     let run: Vec<&str> = if wanted.is_empty() {
         all.to_vec()
     } else {
@@ -656,11 +681,13 @@ fn main() {
     let mut report = vec![
         format!("## Load benchmark{}", if quick { " (quick)" } else { "" }),
         machine(),
+        format!("Network: {network}."),
         String::new(),
     ];
     for s in run {
         let lines = match s {
-            "setup" => setup(&o),
+            "setup" => setup(&o, o.info),
+            "setup-info" => setup(&o, true),
             "lobby" => lobby(&o),
             "meeting" => meeting(&o),
             "move" => lobby_move(&o),

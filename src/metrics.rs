@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A histogram of durations in microseconds with fixed, fine buckets.
+#[derive(Debug)]
 pub struct Histogram {
     /// Upper bounds in µs (inclusive), ascending; the last bucket is "+Inf".
     bounds: &'static [u64],
@@ -19,6 +20,13 @@ pub const LATENESS_BOUNDS_US: &[u64] = &[
     50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, 1000, 1250, 1500, 1750, 2000, 2500,
     3000, 4000, 5000, 6000, 8000, 10_000, 15_000, 20_000, 30_000, 50_000, 100_000,
 ];
+
+impl Default for Histogram {
+    /// Latency buckets from 50 µs to 100 ms.
+    fn default() -> Self {
+        Histogram::new(LATENESS_BOUNDS_US)
+    }
+}
 
 impl Histogram {
     /// An empty histogram over `bounds`.

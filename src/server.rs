@@ -64,6 +64,9 @@ pub enum ServeError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// The SIP thread could not be started.
+    #[error("cannot start the SIP thread: {0}")]
+    SipThread(#[source] std::io::Error),
     /// The admin HTTP port could not be bound.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     HttpListen {
@@ -99,6 +102,9 @@ pub struct SipGauges {
     pub calls_active: AtomicU64,
     /// Calls ended, by reason.
     pub calls_ended: [AtomicU64; 5],
+    /// Time the SIP task spends on one wake-up (a batch of datagrams or timers: parsing,
+    /// transactions, sending the replies): a slow turn delays every request behind it.
+    pub turn: crate::metrics::Histogram,
 }
 
 /// What `/metrics` reads.
@@ -318,6 +324,12 @@ impl Telemetry {
             "how late each 20 ms media tick started",
             &hist,
         );
+        render_histogram(
+            &mut out,
+            "dialbridge_sip_turn_seconds",
+            "time the SIP task spent on one wake-up (a batch of datagrams or timers)",
+            &[("", &self.sip.turn)],
+        );
         out
     }
 }
@@ -404,6 +416,13 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 addr: config.sip_listen,
                 source,
             })?;
+    let sip_buffer = grow_recv_buffer(&socket, SIP_RECV_BUFFER);
+    if sip_buffer < SIP_RECV_BUFFER / 2 {
+        tracing::warn!(
+            bytes = sip_buffer,
+            "small SIP receive buffer: bursts of requests may be dropped; raise net.core.rmem_max or run with CAP_NET_ADMIN"
+        );
+    }
     let http_listener = match config.http_listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -519,20 +538,59 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         server_name: "dialbridge".into(),
         sip_port: bound.sip.port(),
     });
-    let mut sip = SipDriver {
-        socket,
-        endpoint,
-        media: Arc::clone(&media),
-        pool,
-        bind_ip,
-        media_ip: config
-            .media_ip
-            .or((!bind_ip.is_unspecified()).then_some(bind_ip)),
-        pending: HashMap::new(),
-        route_cache: HashMap::new(),
-        gauges: Arc::clone(&sip_gauges),
-    };
-    sip.run(hangup_rx, shutdown).await;
+    // The SIP task gets a thread and a reactor of its own: a datagram wakes it directly,
+    // not after a busy worker of the shared runtime gets round to polling for I/O, so a
+    // burst of INVITEs never waits behind directory queries or the admin pages.
+    let socket = socket.into_std().map_err(ServeError::SipThread)?;
+    let sip_media = Arc::clone(&media);
+    let media_ip = config
+        .media_ip
+        .or((!bind_ip.is_unspecified()).then_some(bind_ip));
+    let gauges = Arc::clone(&sip_gauges);
+    let mut sip_stop = stop_rx.clone();
+    // Dropped when the SIP thread ends for any reason, so a failed start stops the server.
+    let (sip_alive, sip_ended) = tokio::sync::oneshot::channel::<()>();
+    let sip_thread = std::thread::Builder::new()
+        .name("sip".into())
+        .spawn(move || -> Result<(), std::io::Error> {
+            let _alive = sip_alive;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                // A tokio socket belongs to the reactor it is registered with: this one.
+                let mut sip = SipDriver {
+                    socket: UdpSocket::from_std(socket)?,
+                    endpoint,
+                    media: sip_media,
+                    pool,
+                    bind_ip,
+                    media_ip,
+                    pending: HashMap::new(),
+                    route_cache: HashMap::new(),
+                    gauges,
+                };
+                let stopped = async move {
+                    let _ = sip_stop.wait_for(|s| *s).await;
+                };
+                sip.run(hangup_rx, stopped).await;
+                Ok(())
+            })
+        })
+        .map_err(ServeError::SipThread)?;
+    tokio::select! {
+        _ = shutdown => {}
+        _ = sip_ended => {}
+    }
+    let sip_result = tokio::task::spawn_blocking(move || sip_thread.join())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    match sip_result {
+        Some(Ok(())) => {}
+        Some(Err(err)) => tracing::error!(error = %err, "the SIP task could not run"),
+        None => tracing::error!("the SIP task stopped unexpectedly"),
+    }
 
     tracing::info!("shutting down");
     media.shutdown();
@@ -615,6 +673,33 @@ async fn serve_directory(
     }
 }
 
+/// Receive buffer for the SIP socket: the default (~200 KiB, about 100 datagrams) overflows
+/// when a burst of INVITEs meets a few milliseconds without CPU, and every lost request
+/// costs the caller a 500 ms retransmission.
+const SIP_RECV_BUFFER: usize = 8 << 20;
+
+/// Raises a socket's receive buffer as far as allowed (SO_RCVBUFFORCE when privileged,
+/// else up to net.core.rmem_max) and returns the size the kernel reports.
+fn grow_recv_buffer(socket: &UdpSocket, bytes: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    let sock = socket2::SockRef::from(socket);
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given length.
+    let forced = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            std::ptr::from_ref(&want).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    } == 0;
+    if !forced {
+        let _ = sock.set_recv_buffer_size(bytes);
+    }
+    sock.recv_buffer_size().unwrap_or(0)
+}
+
 struct SipDriver {
     socket: UdpSocket,
     endpoint: Endpoint,
@@ -644,10 +729,12 @@ impl SipDriver {
                     None => std::future::pending().await,
                 }
             };
+            let woke;
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => {
+                    woke = Instant::now();
                     if let Ok((n, source)) = received {
-                        let now = Instant::now();
+                        let now = woke;
                         self.endpoint.handle_datagram(now, source, buf.get(..n).unwrap_or_default());
                         for _ in 1..RECV_BATCH {
                             match self.socket.try_recv_from(&mut buf) {
@@ -658,10 +745,12 @@ impl SipDriver {
                     }
                 }
                 Some(call) = hangups.recv() => {
-                    self.endpoint.hangup(Instant::now(), call);
+                    woke = Instant::now();
+                    self.endpoint.hangup(woke, call);
                 }
                 _ = sleep => {
-                    self.endpoint.handle_timeout(Instant::now());
+                    woke = Instant::now();
+                    self.endpoint.handle_timeout(woke);
                 }
                 _ = &mut shutdown => {
                     break;
@@ -669,6 +758,9 @@ impl SipDriver {
             }
             self.process_events();
             self.flush().await;
+            self.gauges
+                .turn
+                .observe_us(woke.elapsed().as_micros().min(u128::from(u64::MAX)) as u64);
             let stats = self.endpoint.stats();
             let g = &self.gauges;
             g.datagrams.store(stats.datagrams, Ordering::Relaxed);

@@ -170,7 +170,18 @@ impl Drop for Bridge {
 
 /// CPU seconds (user + system) of a process, from /proc/PID/stat.
 pub fn proc_cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"), 11)
+}
+
+/// CPU seconds used by this process's children that have ended and been waited for (SIPp
+/// runs; the bridge is waited for only when it stops), from /proc/self/stat.
+pub fn ended_children_cpu_seconds() -> f64 {
+    stat_cpu_seconds("/proc/self/stat", 13)
+}
+
+/// utime + stime (first = 11) or cutime + cstime (first = 13) of a stat file, in seconds.
+fn stat_cpu_seconds(path: &str, first: usize) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -182,7 +193,7 @@ pub fn proc_cpu_seconds(pid: u32) -> f64 {
     };
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / hz.max(1.0)
+    (ticks(first) + ticks(first + 1)) / hz.max(1.0)
 }
 
 /// A minimal HTTP/1.1 request.
@@ -410,12 +421,16 @@ pub struct Sipp {
 
 static NEXT_PORT_BLOCK: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
 
-/// Ports for the next SIPp instance: SIP `-p`, control `-cp`, media `-mp` (SIPp uses
-/// mp..mp+3); blocks of 20 in 24000-31999, reused round-robin.
+/// Ports SIPp instances receive RTP on (`-mp`; SIPp uses mp..mp+3), apart from their SIP
+/// ports so that a firewall rule can tell them apart (see `isolate`).
+pub const SIPP_MEDIA_PORTS: (u16, u16) = (28000, 31999);
+
+/// Ports for the next SIPp instance: SIP `-p` and control `-cp` in 24000-27999, media `-mp`
+/// in 28000-31999; 1,000 blocks of 4, reused round-robin.
 pub fn sipp_ports() -> (u16, u16, u16) {
-    let block = NEXT_PORT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 400;
-    let base = 24000 + block * 20;
-    (base, base + 2, base + 10)
+    let block = NEXT_PORT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+    let sip = 24000 + block * 4;
+    (sip, sip + 2, SIPP_MEDIA_PORTS.0 + block * 4)
 }
 
 impl Sipp {
@@ -527,5 +542,85 @@ impl Sipp {
             }
         }
         run
+    }
+}
+
+/// Moves the benchmark (and the bridge and SIPp it starts) into a network namespace of its
+/// own with only loopback, and there drops RTP addressed to SIPp at the input hook.
+///
+/// SIPp ignores the audio it receives, but on loopback the kernel does the receiving side
+/// of every packet the bridge sends in the bridge's own thread, and SIPp's pcap player
+/// opens a raw socket per playing call that gets a copy of every UDP packet delivered on
+/// the machine: hold music to thousands of callers times hundreds of raw sockets swamped
+/// the bridge's CPU with kernel work a real network would never give it. Dropped at the
+/// input hook, those packets stop before either. Returns how the run is set up, for the
+/// report. Must be called before any thread or process is started.
+pub fn isolate() -> String {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return "host network (not root: no namespace, RTP to SIPp is received)".into();
+    }
+    // SAFETY: unshare with a valid flag; called before any thread is spawned.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        let err = std::io::Error::last_os_error();
+        return format!("host network (unshare: {err}; RTP to SIPp is received)");
+    }
+    if let Err(err) = loopback_up() {
+        panic!("cannot bring up loopback in the benchmark's namespace: {err}");
+    }
+    let (lo, hi) = SIPP_MEDIA_PORTS;
+    let rules = format!(
+        "table inet dialbridge_bench {{\n  chain input {{\n    type filter hook input priority -300;\n    udp dport {lo}-{hi} drop\n  }}\n}}\n"
+    );
+    let nft = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(rules.as_bytes())?;
+            }
+            child.wait_with_output()
+        });
+    match nft {
+        Ok(out) if out.status.success() => {
+            "own network namespace (loopback only); RTP to SIPp dropped at input (nft)".into()
+        }
+        Ok(out) => format!(
+            "own network namespace (loopback only); nft failed ({}): RTP to SIPp is received",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(err) => format!(
+            "own network namespace (loopback only); no nft ({err}; apt-get install nftables): RTP to SIPp is received"
+        ),
+    }
+}
+
+/// `ip link set lo up`, without needing iproute2.
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: plain socket/ioctl calls on a zeroed ifreq naming "lo"; the descriptor is
+    // closed before returning.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let mut result = Ok(());
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            result = Err(std::io::Error::last_os_error());
+        } else {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
+                result = Err(std::io::Error::last_os_error());
+            }
+        }
+        libc::close(fd);
+        result
     }
 }

@@ -7,6 +7,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use super::shard::ShardedMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -170,15 +172,16 @@ struct CallSig {
 pub struct Endpoint {
     config: EndpointConfig,
     next_id: u64,
-    invite_txs: HashMap<u64, (InviteServer, Option<CallId>)>,
-    other_txs: HashMap<u64, NonInviteServer>,
+    // Sharded: these grow to hundreds of thousands of entries under load (see `shard`).
+    invite_txs: ShardedMap<u64, (InviteServer, Option<CallId>)>,
+    other_txs: ShardedMap<u64, NonInviteServer>,
     /// Each server transaction's key, so forgetting one is a direct removal.
-    tx_keys: HashMap<u64, TxKey>,
+    tx_keys: ShardedMap<u64, TxKey>,
     client_txs: HashMap<u64, (NonInviteClient, String)>,
-    tx_index: HashMap<TxKey, u64>,
+    tx_index: ShardedMap<TxKey, u64>,
     client_index: HashMap<String, u64>,
-    calls: HashMap<CallId, CallSig>,
-    dialogs: HashMap<(String, String), CallId>,
+    calls: ShardedMap<CallId, CallSig>,
+    dialogs: ShardedMap<(String, String), CallId>,
     timers: BinaryHeap<Reverse<(Instant, TimerRef)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -203,14 +206,14 @@ impl Endpoint {
         Endpoint {
             config,
             next_id: 1,
-            invite_txs: HashMap::new(),
-            other_txs: HashMap::new(),
-            tx_keys: HashMap::new(),
+            invite_txs: ShardedMap::new(),
+            other_txs: ShardedMap::new(),
+            tx_keys: ShardedMap::new(),
             client_txs: HashMap::new(),
-            tx_index: HashMap::new(),
+            tx_index: ShardedMap::new(),
             client_index: HashMap::new(),
-            calls: HashMap::new(),
-            dialogs: HashMap::new(),
+            calls: ShardedMap::new(),
+            dialogs: ShardedMap::new(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),

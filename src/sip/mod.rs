@@ -4,4 +4,5 @@ pub mod endpoint;
 pub mod header;
 pub mod message;
 pub mod sdp;
+pub mod shard;
 pub mod transaction;
