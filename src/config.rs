@@ -88,6 +88,10 @@ pub struct ServeConfig {
     pub mail: crate::notify::MailConfig,
     /// Numbers or SIP URIs to dial, for the instructions in e-mails.
     pub dial_in: Vec<String>,
+    /// Admins told by e-mail when an organizer's PIN locks until reset.
+    pub admin_emails: Vec<String>,
+    /// Limits on calls in progress and new calls per second (503 past them).
+    pub admission: crate::sip::admission::AdmissionConfig,
 }
 
 impl ServeConfig {
@@ -111,6 +115,8 @@ impl ServeConfig {
             public_url: None,
             mail: crate::notify::MailConfig::default(),
             dial_in: Vec::new(),
+            admin_emails: Vec::new(),
+            admission: crate::sip::admission::AdmissionConfig::default(),
         }
     }
 }

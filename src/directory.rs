@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::auth::lockout::{FailureOutcome, Gate, LockoutPolicy};
 use crate::auth::pin::{Pin, PinError, PinKey, PinPolicy, generate_pin};
 use crate::store::{
     ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, NewAuditEntry, OrganizerChanges,
@@ -271,6 +272,34 @@ pub struct Directory {
     store: Store,
     key: Arc<PinKey>,
     clock: UnixClock,
+    lockout: LockoutPolicy,
+    /// PIN checks run one at a time, so parallel calls cannot all slip past a failure
+    /// count before it is written.
+    pin_checks: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The outcome of an organizer PIN entered on a call. Every kind of refusal sounds and takes
+/// the same to the caller; the kinds differ only for the audit log and e-mails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    /// The right PIN, and not locked.
+    Accepted,
+    /// Wrong, or entered while the PIN is locked.
+    Refused,
+    /// Wrong, and this failure locked the PIN until the given Unix time.
+    RefusedAndLocked {
+        /// When the lock ends.
+        until: i64,
+    },
+    /// Wrong, and this failure locked the PIN until it is reset: tell the organizer.
+    RefusedAndLockedUntilReset,
+}
+
+impl PinCheck {
+    /// Whether the caller is the organizer.
+    pub fn accepted(self) -> bool {
+        self == PinCheck::Accepted
+    }
 }
 
 impl Directory {
@@ -290,6 +319,8 @@ impl Directory {
                 store,
                 key: Arc::new(key),
                 clock,
+                lockout: LockoutPolicy::default(),
+                pin_checks: Arc::new(tokio::sync::Mutex::new(())),
             }),
             Err(err) => {
                 if let Err(close_err) = store.close().await {
@@ -379,8 +410,10 @@ impl Directory {
     }
 
     /// Generates and stores a new PIN of the current policy length; the old one stops at once.
+    /// A new PIN is a new secret: its failure count starts from zero, any lock is lifted.
     async fn new_pin(&self, organizer_id: i64) -> Result<Pin, DirectoryError> {
         let now = (self.clock)();
+        let was_locked = self.store.pin_lockout(organizer_id).await?.gate(now) != Gate::Open;
         let policy = self.store.pin_length_policy().await?;
         let pin = generate_pin(policy)?;
         let tag = self.key.tag(organizer_id, &pin);
@@ -394,6 +427,21 @@ impl Directory {
                 return Err(DirectoryError::OrganizerNotFound { id });
             }
             Err(err) => return Err(err.into()),
+        }
+        self.store.clear_pin_lockout(organizer_id).await?;
+        if was_locked {
+            let system = Actor {
+                who: "dialbridge".into(),
+                source: "new PIN".into(),
+            };
+            self.audit(
+                &system,
+                now,
+                "pin.unlocked",
+                Some(organizer_id),
+                "a new PIN",
+            )
+            .await;
         }
         Ok(pin)
     }
@@ -424,14 +472,100 @@ impl Directory {
 
     /// Checks a PIN for a conference's organizer in constant time; false for unknown/disabled organizers too.
     pub async fn verify_pin(&self, organizer_id: i64, pin: &Pin) -> Result<bool, DirectoryError> {
-        // The same primary-key query, HMAC and comparison run whatever the row says;
-        // only the final Choice differs.
+        Ok(self.check_pin(organizer_id, pin, "").await?.accepted())
+    }
+
+    /// Checks a PIN a caller entered, counting failures across calls (`auth::lockout`).
+    /// `source` says where the call came from, for the audit log.
+    pub async fn check_pin(
+        &self,
+        organizer_id: i64,
+        pin: &Pin,
+        source: &str,
+    ) -> Result<PinCheck, DirectoryError> {
+        let _one_at_a_time = self.pin_checks.lock().await;
+        let now = (self.clock)();
+        // The same queries, HMAC, comparison and write run whatever the row and the lock
+        // say; only the outcome differs, so a locked PIN costs what a wrong one does.
         let record = self.store.organizer(organizer_id).await?;
         let stored = record
             .as_ref()
             .filter(|r| r.enabled)
             .and_then(|r| r.pin_tag.as_ref());
-        Ok(self.key.verify(organizer_id, pin, stored))
+        let mut state = self.store.pin_lockout(organizer_id).await?;
+        let gate = state.gate(now);
+        let matches = self.key.verify(organizer_id, pin, stored);
+        let actor = Actor {
+            who: "caller".into(),
+            source: if source.is_empty() {
+                "phone".into()
+            } else {
+                format!("phone {source}")
+            },
+        };
+        if record.is_none() {
+            return Ok(PinCheck::Refused);
+        }
+        if state.lock_expired(now) {
+            self.audit(
+                &actor,
+                now,
+                "pin.unlocked",
+                Some(organizer_id),
+                "the lock ran out",
+            )
+            .await;
+        }
+        if matches && gate == Gate::Open {
+            state.on_success(now);
+            self.store.save_pin_lockout(organizer_id, &state).await?;
+            return Ok(PinCheck::Accepted);
+        }
+        let outcome = state.on_failure(&self.lockout, now);
+        self.store.save_pin_lockout(organizer_id, &state).await?;
+        let detail = format!(
+            "{} failures since the last success{}",
+            state.since_success,
+            match gate {
+                Gate::Open => "",
+                Gate::LockedUntil(_) => "; entered while locked",
+                Gate::LockedUntilReset => "; entered while locked until reset",
+            }
+        );
+        self.audit(&actor, now, "pin.failure", Some(organizer_id), &detail)
+            .await;
+        Ok(match (outcome, gate) {
+            (FailureOutcome::Locked { until }, _) => {
+                let detail = format!("for {} s", until - now);
+                self.audit(&actor, now, "pin.locked", Some(organizer_id), &detail)
+                    .await;
+                PinCheck::RefusedAndLocked { until }
+            }
+            (FailureOutcome::LockedUntilReset, Gate::LockedUntilReset) => PinCheck::Refused,
+            (FailureOutcome::LockedUntilReset, _) => {
+                self.audit(
+                    &actor,
+                    now,
+                    "pin.locked_until_reset",
+                    Some(organizer_id),
+                    &detail,
+                )
+                .await;
+                PinCheck::RefusedAndLockedUntilReset
+            }
+            (FailureOutcome::Counted, _) => PinCheck::Refused,
+        })
+    }
+
+    /// The PIN lockout rules in force.
+    pub fn lockout_policy(&self) -> LockoutPolicy {
+        self.lockout
+    }
+
+    /// Whether an organizer's PIN is locked now (for the admin views).
+    pub async fn pin_locked(&self, organizer_id: i64) -> Result<bool, DirectoryError> {
+        let state = self.store.pin_lockout(organizer_id).await?;
+        Ok(state.gate((self.clock)()) != Gate::Open)
     }
 
     /// All organizers, PIN-free, in creation order.
@@ -935,6 +1069,145 @@ mod tests {
         directory.close().await;
     }
 
+    static LOCKOUT_NOW: std::sync::atomic::AtomicI64 =
+        std::sync::atomic::AtomicI64::new(1_750_000_000);
+
+    fn lockout_clock() -> i64 {
+        LOCKOUT_NOW.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn advance(secs: i64) {
+        LOCKOUT_NOW.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A wrong PIN of the same length as `pin`.
+    fn wrong_for(pin: &Pin) -> Pin {
+        let digits: String = pin
+            .as_digits()
+            .chars()
+            .map(|c| if c == '0' { '1' } else { '0' })
+            .collect();
+        Pin::parse(&digits).expect("digits")
+    }
+
+    #[tokio::test]
+    async fn wrong_pins_across_calls_lock_the_pin_and_a_reset_unlocks_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = Directory::open_with_clock(dir.path(), lockout_clock)
+            .await
+            .expect("open");
+        let (org, pin) = directory
+            .add_organizer(&Actor::cli(), "Ada", "ada@example.org")
+            .await
+            .expect("add");
+        let wrong = wrong_for(&pin);
+        for _ in 0..9 {
+            assert_eq!(
+                directory
+                    .check_pin(org.id, &wrong, "")
+                    .await
+                    .expect("check"),
+                PinCheck::Refused
+            );
+        }
+        let t = lockout_clock();
+        assert_eq!(
+            directory
+                .check_pin(org.id, &wrong, "")
+                .await
+                .expect("check"),
+            PinCheck::RefusedAndLocked { until: t + 900 }
+        );
+        // Locked: even the right PIN is refused, exactly like a wrong one.
+        assert_eq!(
+            directory.check_pin(org.id, &pin, "").await.expect("check"),
+            PinCheck::Refused
+        );
+        assert!(directory.pin_locked(org.id).await.expect("locked"));
+        advance(900);
+        assert_eq!(
+            directory.check_pin(org.id, &pin, "").await.expect("check"),
+            PinCheck::Accepted
+        );
+        // Timed locks waited out, the failures go on until the PIN locks until reset: the
+        // success did not clear the 365-day window, which holds 11 failures already.
+        let mut hard_after = None;
+        for n in 1..=50 {
+            if directory.pin_locked(org.id).await.expect("locked") {
+                advance(24 * 3600);
+            }
+            let c = directory
+                .check_pin(org.id, &wrong, "")
+                .await
+                .expect("check");
+            if c == PinCheck::RefusedAndLockedUntilReset {
+                hard_after = Some(n);
+                break;
+            }
+        }
+        assert_eq!(hard_after, Some(39), "50 failures in the window in all");
+        advance(30 * 24 * 3600);
+        assert_eq!(
+            directory.check_pin(org.id, &pin, "").await.expect("check"),
+            PinCheck::Refused,
+            "locked until reset, however long one waits"
+        );
+        let new = directory
+            .reset_pin(&Actor::cli(), org.id)
+            .await
+            .expect("reset");
+        assert_eq!(
+            directory.check_pin(org.id, &new, "").await.expect("check"),
+            PinCheck::Accepted
+        );
+        let audit = directory.store.recent_audit(500).await.expect("audit");
+        let count = |action: &str| audit.iter().filter(|a| a.action == action).count();
+        assert_eq!(count("pin.failure"), 51);
+        assert!(count("pin.locked") >= 1);
+        assert_eq!(count("pin.locked_until_reset"), 1);
+        assert!(count("pin.unlocked") >= 2, "lock ran out, and the reset");
+        for a in &audit {
+            for secret in [pin.as_digits(), wrong.as_digits(), new.as_digits()] {
+                assert!(!a.detail.contains(secret), "{:?}", a.detail);
+            }
+        }
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn parallel_wrong_pins_cannot_race_past_the_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (org, pin) = directory
+            .add_organizer(&Actor::cli(), "Ada", "ada@example.org")
+            .await
+            .expect("add");
+        let wrong = wrong_for(&pin);
+        // 30 lines at once, each with a wrong PIN: exactly one of them locks it.
+        let checks = (0..30).map(|_| {
+            let d = directory.clone();
+            let w = Pin::parse(wrong.as_digits()).expect("digits");
+            tokio::spawn(async move { d.check_pin(org.id, &w, "").await.expect("check") })
+        });
+        let mut locked = 0;
+        for c in checks {
+            if matches!(c.await.expect("task"), PinCheck::RefusedAndLocked { .. }) {
+                locked += 1;
+            }
+        }
+        assert_eq!(locked, 1);
+        assert_eq!(
+            directory
+                .store
+                .pin_lockout(org.id)
+                .await
+                .expect("read")
+                .since_success,
+            30
+        );
+        directory.close().await;
+    }
+
     #[tokio::test]
     async fn conference_ids_are_nine_digits_unique_and_prefix_free_over_200() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1102,8 +1375,8 @@ mod tests {
         }
         assert!(!directory.verify_pin(org.id, &old).await.expect("verify"));
         assert!(directory.verify_pin(org.id, &new).await.expect("verify"));
-        let audit = directory.store.recent_audit(1).await.expect("audit");
-        assert_eq!(audit.first().map(|a| a.action.as_str()), Some("pin.reset"));
+        let audit = directory.store.recent_audit(5).await.expect("audit");
+        assert!(audit.iter().any(|a| a.action == "pin.reset"), "{audit:?}");
         assert!(matches!(
             directory.reset_pin(&Actor::cli(), org.id + 1).await,
             Err(DirectoryError::OrganizerNotFound { .. })

@@ -66,6 +66,9 @@ struct MailArgs {
     /// Base URL of the web pages as organizers reach them (for self-service links).
     #[arg(long, global = true, value_name = "URL")]
     public_url: Option<String>,
+    /// An admin address told when an organizer's PIN locks until reset (repeatable).
+    #[arg(long, global = true, value_name = "ADDR")]
+    admin_email: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -127,6 +130,12 @@ struct ServeArgs {
     /// SIP timer T1 in milliseconds (RFC 3261 default 500).
     #[arg(long, default_value_t = 500, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=10_000))]
     t1_ms: u64,
+    /// Calls in progress before new ones get 503 (0: no limit but the RTP port range).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_calls: usize,
+    /// New calls per second before new ones get 503 (0: no limit).
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    max_call_rate: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -624,6 +633,7 @@ fn serve_config(data_dir: PathBuf, mail: MailConfig, args: &MailArgs) -> ServeCo
     config.mail = mail;
     config.dial_in = args.dial_in.clone();
     config.public_url = args.public_url.clone();
+    config.admin_emails = args.admin_email.clone();
     config
 }
 
@@ -646,6 +656,10 @@ async fn serve(
     config.rtp_timeout = (args.rtp_timeout > 0).then(|| Duration::from_secs(args.rtp_timeout));
     config.timers.t1 = Duration::from_millis(args.t1_ms);
     config.timers.t2 = config.timers.t2.max(config.timers.t1);
+    config.admission = dialbridge::sip::admission::AdmissionConfig {
+        max_calls: args.max_calls,
+        max_rate: f64::from(args.max_call_rate),
+    };
     dialbridge::server::run(config, |_| {}).await?;
     Ok(())
 }

@@ -25,6 +25,7 @@ use crate::media::driver::{
 };
 use crate::media::ports::PortPool;
 use crate::media::worker::{Command, WorkerConfig};
+use crate::sip::admission::{Admission, Verdict};
 use crate::sip::endpoint::{Endpoint, EndpointConfig, Event};
 use crate::sip::sdp::LocalMedia;
 
@@ -98,6 +99,10 @@ pub struct SipGauges {
     pub calls_answered: AtomicU64,
     /// Calls refused for lack of a media port (503).
     pub calls_refused_no_port: AtomicU64,
+    /// Calls refused by admission control: too many calls in progress (503).
+    pub calls_refused_too_many: AtomicU64,
+    /// Calls refused by admission control: too many new calls per second (503).
+    pub calls_refused_too_fast: AtomicU64,
     /// Calls in progress (answered, not yet ended).
     pub calls_active: AtomicU64,
     /// Calls ended, by reason.
@@ -162,7 +167,14 @@ impl Telemetry {
             "dialbridge_calls_refused_total",
             "counter",
             "calls refused",
-            &[("reason=\"no_media_port\"", load(&sip.calls_refused_no_port))],
+            &[
+                ("reason=\"no_media_port\"", load(&sip.calls_refused_no_port)),
+                (
+                    "reason=\"too_many_calls\"",
+                    load(&sip.calls_refused_too_many),
+                ),
+                ("reason=\"too_fast\"", load(&sip.calls_refused_too_fast)),
+            ],
         );
         render_value(
             &mut out,
@@ -324,6 +336,17 @@ impl Telemetry {
             "how late each 20 ms media tick started",
             &hist,
         );
+        let sends: Vec<(&str, &crate::metrics::Histogram)> = gauges
+            .iter()
+            .zip(&labels)
+            .map(|(g, l)| (l.as_str(), &g.send_lateness))
+            .collect();
+        render_histogram(
+            &mut out,
+            "dialbridge_media_send_lateness_seconds",
+            "how late the last frame of each 20 ms tick was sent (the worst call of that tick)",
+            &sends,
+        );
         render_histogram(
             &mut out,
             "dialbridge_sip_turn_seconds",
@@ -473,11 +496,21 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let (media, threads) = driver::start(config.media_threads, assets, worker_config, control_tx)?;
 
     let (hangup_tx, hangup_rx) = mpsc::unbounded_channel();
+    let lock_mail = LockMail {
+        mailer: mailer.clone(),
+        admins: config.admin_emails.clone(),
+        self_service_url: config
+            .public_url
+            .clone()
+            .or_else(|| bound.http.map(|a| format!("http://{a}")))
+            .map(|base| format!("{}/self-service", base.trim_end_matches('/'))),
+    };
     let directory_task = tokio::spawn(serve_directory(
         directory.clone(),
         Arc::clone(&media),
         control_rx,
         hangup_tx,
+        lock_mail,
     ));
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -547,6 +580,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         .media_ip
         .or((!bind_ip.is_unspecified()).then_some(bind_ip));
     let gauges = Arc::clone(&sip_gauges);
+    let admission = config.admission;
     let mut sip_stop = stop_rx.clone();
     // Dropped when the SIP thread ends for any reason, so a failed start stops the server.
     let (sip_alive, sip_ended) = tokio::sync::oneshot::channel::<()>();
@@ -561,6 +595,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 // A tokio socket belongs to the reactor it is registered with: this one.
                 let mut sip = SipDriver {
                     socket: UdpSocket::from_std(socket)?,
+                    admission: Admission::new(admission),
                     endpoint,
                     media: sip_media,
                     pool,
@@ -623,11 +658,53 @@ fn raise_fd_limit() {
 }
 
 /// Answers the media workers' directory questions off the media path.
+/// Who hears about a PIN locked until reset, and where organizers can reset it.
+#[derive(Clone)]
+struct LockMail {
+    mailer: crate::notify::Mailer,
+    admins: Vec<String>,
+    self_service_url: Option<String>,
+}
+
+impl LockMail {
+    /// E-mails the organizer (at their PIN address) and every configured admin.
+    async fn send(&self, directory: &Directory, organizer_id: i64) {
+        let org = match directory.organizer(organizer_id).await {
+            Ok(org) => org,
+            Err(err) => {
+                tracing::error!(organizer_id, error = %err, "cannot read the organizer to tell them their PIN is locked");
+                return;
+            }
+        };
+        let failures = directory.lockout_policy().hard_lock_after;
+        let (subject, body) =
+            crate::notify::pin_locked(&org.name, failures, self.self_service_url.as_deref(), false);
+        self.mailer.send(crate::notify::Mail {
+            to: org.mail_address().to_string(),
+            subject,
+            text_body: body,
+            kind: crate::notify::MailKind::PinLocked,
+            organizer_id: Some(org.id),
+        });
+        for admin in &self.admins {
+            let (subject, body) = crate::notify::pin_locked(&org.name, failures, None, true);
+            self.mailer.send(crate::notify::Mail {
+                to: admin.clone(),
+                subject,
+                text_body: body,
+                kind: crate::notify::MailKind::PinLocked,
+                organizer_id: Some(org.id),
+            });
+        }
+    }
+}
+
 async fn serve_directory(
     directory: Directory,
     media: Arc<MediaHandle>,
     mut events: mpsc::UnboundedReceiver<ControlEvent>,
     hangups: mpsc::UnboundedSender<CallId>,
+    lock_mail: LockMail,
 ) {
     while let Some(event) = events.recv().await {
         match event {
@@ -652,17 +729,36 @@ async fn serve_directory(
             } => {
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
+                let lock_mail = lock_mail.clone();
                 tokio::spawn(async move {
-                    let ok = match directory.verify_pin(conference.organizer_id, &pin).await {
-                        Ok(ok) => ok,
+                    let check = match directory.check_pin(conference.organizer_id, &pin, "").await {
+                        Ok(check) => check,
                         Err(err) => {
                             tracing::error!(call = call.0, error = %err, "PIN check failed");
-                            false
+                            crate::directory::PinCheck::Refused
                         }
                     };
                     drop(pin);
+                    let ok = check.accepted();
                     tracing::info!(call = call.0, conference = %conference.conference_id, accepted = ok, "organizer PIN checked");
                     media.send(call, Command::PinChecked { call, ok });
+                    match check {
+                        crate::directory::PinCheck::RefusedAndLocked { until } => {
+                            tracing::warn!(
+                                organizer_id = conference.organizer_id,
+                                locked_for_s = until - crate::directory::system_unix_time(),
+                                "too many wrong PINs: PIN locked for a while"
+                            );
+                        }
+                        crate::directory::PinCheck::RefusedAndLockedUntilReset => {
+                            tracing::warn!(
+                                organizer_id = conference.organizer_id,
+                                "too many wrong PINs: PIN locked until reset"
+                            );
+                            lock_mail.send(&directory, conference.organizer_id).await;
+                        }
+                        _ => {}
+                    }
                 });
             }
             ControlEvent::Hangup { call, reason } => {
@@ -702,6 +798,7 @@ fn grow_recv_buffer(socket: &UdpSocket, bytes: usize) -> usize {
 
 struct SipDriver {
     socket: UdpSocket,
+    admission: Admission,
     endpoint: Endpoint,
     media: Arc<MediaHandle>,
     pool: Arc<PortPool>,
@@ -821,6 +918,27 @@ impl SipDriver {
                 } => {
                     let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
                         .entered();
+                    let active = self.gauges.calls_active.load(Ordering::Relaxed);
+                    let active = usize::try_from(active).unwrap_or(usize::MAX);
+                    match self.admission.admit(now, active) {
+                        Verdict::Admit => {}
+                        Verdict::TooManyCalls { retry_after_s } => {
+                            tracing::debug!(%source, active, "too many calls: refusing with 503");
+                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
+                            self.gauges
+                                .calls_refused_too_many
+                                .fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Verdict::TooFast { retry_after_s } => {
+                            tracing::debug!(%source, "too many new calls per second: refusing with 503");
+                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
+                            self.gauges
+                                .calls_refused_too_fast
+                                .fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
                     let bound = self
                         .pool
                         .bind(self.bind_ip)

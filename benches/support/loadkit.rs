@@ -60,6 +60,8 @@ impl Bridge {
             .args(["--log", "warn", "serve", "--sip-listen"])
             .arg(sip.to_string())
             .args(["--http-listen", &http.to_string(), "--rtp-ports", rtp])
+            // Capacity is what is measured: admission control off.
+            .args(["--max-calls", "0", "--max-call-rate", "0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -466,6 +468,9 @@ impl Sipp {
             ])
             .args([
                 "-nostdin",
+                // SIPp's default socket buffers (64 KiB) overflowed at 2,000 calls/s.
+                "-buff_size",
+                "4194304",
                 "-trace_stat",
                 "-fd",
                 "1",

@@ -87,6 +87,9 @@ pub struct WorkerGauges {
     pub max_tick_lateness_us: AtomicU64,
     /// How late each tick started against the 20 ms media clock.
     pub tick_lateness: crate::metrics::Histogram,
+    /// How late the last frame of each tick left, against the 20 ms clock: the worst
+    /// send lateness of any call in that tick.
+    pub send_lateness: crate::metrics::Histogram,
     /// Calls talking to the IVR.
     pub in_ivr: AtomicU64,
     /// Callers waiting in lobbies.
@@ -121,6 +124,7 @@ impl Default for WorkerGauges {
             ticks: AtomicU64::new(0),
             max_tick_lateness_us: AtomicU64::new(0),
             tick_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
+            send_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
             in_ivr: AtomicU64::new(0),
             in_lobby: AtomicU64::new(0),
             in_meeting: AtomicU64::new(0),
@@ -336,6 +340,10 @@ fn run(
                 // A full socket buffer drops this frame; the next tick sends the next one.
                 let _ = transport.socket.send_to(bytes, dest);
             });
+            let last_frame_late = Instant::now().saturating_duration_since(next_tick);
+            gauges
+                .send_lateness
+                .observe_us(last_frame_late.as_micros().min(u128::from(u64::MAX)) as u64);
             if let Some(report) = worker.take_move_report() {
                 let sent = Instant::now();
                 let us = |d: Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;

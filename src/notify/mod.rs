@@ -35,7 +35,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 pub use config::{MailConfig, SmtpConfig, SmtpSecurity};
 pub use outbox::OUTBOX_DIR;
-pub use template::{DialIn, PinReason, conference_id_changed, pin_notice, reset_link};
+pub use template::{DialIn, PinReason, conference_id_changed, pin_locked, pin_notice, reset_link};
 
 use outbox::Outbox;
 use queue::StatusTable;
@@ -294,6 +294,8 @@ pub enum MailKind {
     ConferenceIdChanged,
     /// A self-service PIN reset link.
     ResetLink,
+    /// Too many wrong PINs locked an organizer's PIN until reset.
+    PinLocked,
     /// Anything else.
     Other,
 }

@@ -124,6 +124,48 @@ pub fn conference_id_changed(name: &str, new_id: &str, dial_in: &DialIn) -> (Str
     ("Your conference ID has changed".to_string(), body)
 }
 
+/// Builds the mail telling an organizer (or an admin) that too many wrong PINs locked the
+/// organizer's PIN until it is reset. Never holds a PIN.
+pub fn pin_locked(
+    name: &str,
+    failures: u32,
+    self_service_url: Option<&str>,
+    for_admin: bool,
+) -> (String, String) {
+    let mut body = String::with_capacity(1024);
+    if for_admin {
+        body.push_str("Hello,\n\n");
+        let _ = write!(
+            body,
+            "The audio conferencing PIN of {} was locked after {failures} wrong PINs were \
+             entered by phone. It stays locked until someone resets it (admin page, \
+             `dialbridge organizer reset-pin`, or the organizer's self-service page). Until \
+             then their meetings can still be started from the admin API.\n\n",
+            clean(name)
+        );
+    } else {
+        greet(&mut body, name);
+        let _ = write!(
+            body,
+            "Your audio conferencing PIN has been locked: {failures} wrong PINs were entered \
+             for your meetings by phone, which looks like someone trying to guess it. Your \
+             PIN stays locked until it is reset; the new PIN will be e-mailed to you.\n\n"
+        );
+        match self_service_url {
+            Some(url) => {
+                let _ = write!(
+                    body,
+                    "To reset it yourself, open {} and ask for a reset link.\n\n",
+                    clean(url)
+                );
+            }
+            None => body.push_str("Ask your administrator to reset it.\n\n"),
+        }
+    }
+    sign_off(&mut body);
+    ("Audio conferencing PIN locked".to_string(), body)
+}
+
 /// Builds the self-service mail with a one-time link to reset the PIN.
 pub fn reset_link(name: &str, url: &str, valid_minutes: u32) -> (String, String) {
     let mut body = String::with_capacity(768);

@@ -1,5 +1,6 @@
 //! SIP: our message layer, transactions, the user agent server and SDP offer/answer.
 
+pub mod admission;
 pub mod endpoint;
 pub mod header;
 pub mod message;

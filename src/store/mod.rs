@@ -6,6 +6,7 @@
 //! caller; nothing here reads a clock. PINs never reach this module, only their tags.
 
 mod audit;
+mod lockouts;
 mod organizers;
 mod settings;
 mod tokens;

@@ -384,6 +384,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("deleting an organizer's reset tokens"))?;
+        sqlx::query("DELETE FROM pin_lockouts WHERE organizer_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("deleting an organizer's PIN lockout"))?;
         let done = sqlx::query("DELETE FROM organizers WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)

@@ -1,0 +1,262 @@
+//! End-to-end: what an attacker on the phone network meets, against the real binary.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use dialbridge::ivr::prompt::Prompt;
+use dialbridge::media::codec::Codec;
+use serde_json::json;
+use support::phone::Phone;
+use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait};
+
+/// Waits until the phone has heard `prompt` `times` times in all.
+fn heard_times(p: &Phone, prompt: Prompt, times: usize, within: Duration) -> bool {
+    let frames = assets().prompt(prompt).frames(Codec::Pcmu).to_vec();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let heard = p.heard();
+        let mut count = 0;
+        let mut from = 0;
+        while let Some(at) = heard.get(from..).and_then(|h| position_of_run(h, &frames)) {
+            count += 1;
+            from += at + frames.len();
+        }
+        if count >= times {
+            return true;
+        }
+        wait(100);
+    }
+    false
+}
+
+/// A wrong PIN of the same length.
+fn wrong_pin(pin: &str) -> String {
+    pin.chars()
+        .map(|c| if c == '9' { '0' } else { '9' })
+        .collect()
+}
+
+#[test]
+fn pin_guessing_on_parallel_lines_locks_the_pin_until_reset_and_tells_the_organizer() {
+    let (b, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            http: true,
+            extra: vec!["--admin-email".into(), "security@example.com".into()],
+            ..Default::default()
+        },
+    );
+    let api = b.api();
+    let r = api.send(
+        "POST",
+        "/api/organizers",
+        &json!({"name": "Ada", "email": "ada@example.com"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let created = r.json();
+    let id = created["organizer"]["id"].as_i64().unwrap();
+    let conf = created["organizer"]["conference_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pin = created["pin"].as_str().unwrap().to_string();
+    let wrong = wrong_pin(&pin);
+    b.wait_outbox(1);
+
+    // 17 attackers on parallel lines, three wrong PINs each: 51 failures in all.
+    let sip = b.sip;
+    std::thread::scope(|s| {
+        for _ in 0..17 {
+            let (conf, wrong) = (conf.clone(), wrong.clone());
+            s.spawn(move || {
+                let mut p = Phone::new(sip, Codec::Pcmu, None);
+                p.call();
+                p.send_digits(&format!("{conf}#*{wrong}#"));
+                for n in 1..=2 {
+                    assert!(
+                        heard_times(&p, Prompt::WrongPin, n, Duration::from_secs(30)),
+                        "wrong-PIN prompt {n}"
+                    );
+                    p.send_digits(&format!("{wrong}#"));
+                }
+                assert!(
+                    heard_times(&p, Prompt::Goodbye, 1, Duration::from_secs(30)),
+                    "goodbye after the third wrong PIN"
+                );
+            });
+        }
+    });
+
+    // Locked until reset: the right PIN now sounds exactly like a wrong one.
+    let mut owner = Phone::new(b.sip, Codec::Pcmu, None);
+    owner.call();
+    owner.send_digits(&format!("{conf}#*{pin}#"));
+    assert!(
+        heard_times(&owner, Prompt::WrongPin, 1, Duration::from_secs(15)),
+        "a locked PIN is refused like a wrong one"
+    );
+    drop(owner);
+
+    // The organizer and the admin are told, without the PIN.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let locked_mails = loop {
+        let mails: Vec<String> = b
+            .outbox()
+            .into_iter()
+            .map(|(_, raw)| support::decode_mail(&raw))
+            .filter(|m| m.contains("PIN locked"))
+            .collect();
+        if mails.len() >= 2 || Instant::now() > deadline {
+            break mails;
+        }
+        wait(200);
+    };
+    assert_eq!(
+        locked_mails.len(),
+        2,
+        "one to the organizer, one to the admin"
+    );
+    assert!(
+        locked_mails
+            .iter()
+            .any(|m| m.contains("To: ada@example.com"))
+    );
+    assert!(
+        locked_mails
+            .iter()
+            .any(|m| m.contains("To: security@example.com"))
+    );
+    for m in &locked_mails {
+        assert!(
+            !m.contains(&pin) && !m.contains(&wrong),
+            "no PIN in the e-mail"
+        );
+    }
+
+    // The audit log has every failure and the lock, never the digits.
+    let audit = api.get("/api/audit?limit=200").json();
+    let entries = audit["entries"].as_array().unwrap();
+    let count = |action: &str| entries.iter().filter(|e| e["action"] == action).count();
+    assert_eq!(
+        count("pin.failure"),
+        52,
+        "51 guesses and the owner's refused PIN"
+    );
+    assert_eq!(count("pin.locked"), 1, "the timed lock after ten failures");
+    assert_eq!(count("pin.locked_until_reset"), 1);
+    let text = audit.to_string();
+    assert!(!text.contains(&pin) && !text.contains(&wrong));
+
+    // A reset gives a new PIN that works at once.
+    let r = api.post(&format!("/api/organizers/{id}/reset-pin"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new = r.json()["pin"].as_str().unwrap().to_string();
+    let mut lobby = Phone::new(b.sip, Codec::Pcmu, None);
+    lobby.call();
+    lobby.send_digits(&format!("{conf}##"));
+    let t = Instant::now();
+    let mut organizer = Phone::new(b.sip, Codec::Pcmu, Some(1000.0));
+    organizer.call();
+    organizer.send_digits(&format!("{conf}#*{new}#"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while first_tone(&lobby.heard(), t, 1000.0, Codec::Pcmu).is_none() {
+        assert!(Instant::now() < deadline, "the new PIN starts the meeting");
+        wait(100);
+    }
+    let audit = api.get("/api/audit?limit=20").json();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "pin.unlocked"),
+        "the reset's unlock is audited"
+    );
+}
+
+#[test]
+fn past_the_call_limits_new_calls_get_503_with_retry_after_and_calls_up_keep_working() {
+    use dialbridge::sip::message::{HeaderName, Method};
+    let (b, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            extra: vec!["--max-calls".into(), "2".into()],
+            ..Default::default()
+        },
+    );
+    let conf = orgs[0].conference_id.clone();
+    let mut up: Vec<Phone> = (0..2)
+        .map(|_| {
+            let mut p = Phone::new(b.sip, Codec::Pcmu, None);
+            p.call();
+            p.send_digits(&format!("{conf}##"));
+            p
+        })
+        .collect();
+    let mut third = Phone::new(b.sip, Codec::Pcmu, None);
+    third.send_invite();
+    let refused = third
+        .wait_response(503, Method::Invite, Duration::from_secs(3))
+        .expect("503 past --max-calls");
+    assert_eq!(
+        refused.header(&HeaderName::RetryAfter).map(str::trim),
+        Some("10")
+    );
+    third.ack_error(&refused);
+    // The calls already up still hear their lobby.
+    let hold = assets().hold_music().frames(Codec::Pcmu).to_vec();
+    let probe = hold.get(..10).unwrap_or_default().to_vec();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !up
+        .iter()
+        .all(|p| position_of_run(&p.heard(), &probe).is_some())
+    {
+        assert!(Instant::now() < deadline, "calls up keep their media");
+        wait(100);
+    }
+    // One hangs up: a new call gets in.
+    if let Some(mut p) = up.pop() {
+        p.hangup();
+    }
+    wait(200);
+    let mut fourth = Phone::new(b.sip, Codec::Pcmu, None);
+    fourth.call();
+    fourth.hangup();
+}
+
+#[test]
+fn past_the_call_rate_new_calls_get_503_with_retry_after() {
+    use dialbridge::sip::message::{HeaderName, Method};
+    let (b, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            extra: vec!["--max-call-rate".into(), "3".into()],
+            ..Default::default()
+        },
+    );
+    // Ten INVITEs at once: the first second's three get in, the others 503.
+    let mut phones: Vec<Phone> = (0..10)
+        .map(|_| Phone::new(b.sip, Codec::Pcmu, None))
+        .collect();
+    for p in &mut phones {
+        p.send_invite();
+    }
+    let mut answered = 0;
+    let mut refused = 0;
+    for p in &mut phones {
+        if let Some(r) = p.wait_response(503, Method::Invite, Duration::from_millis(500)) {
+            assert_eq!(r.header(&HeaderName::RetryAfter).map(str::trim), Some("1"));
+            p.ack_error(&r);
+            refused += 1;
+        } else {
+            answered += 1;
+        }
+    }
+    assert_eq!((answered, refused), (3, 7));
+    // A second later the bucket has refilled.
+    wait(1100);
+    let mut later = Phone::new(b.sip, Codec::Pcmu, None);
+    later.call();
+    later.hangup();
+}
