@@ -92,6 +92,20 @@ pub struct ServeConfig {
     pub admin_emails: Vec<String>,
     /// Limits on calls in progress and new calls per second (503 past them).
     pub admission: crate::sip::admission::AdmissionConfig,
+    /// Networks SIP requests are taken from (None: anywhere).
+    pub trusted_networks: Option<Vec<ipnet::IpNet>>,
+    /// What requests from elsewhere get.
+    pub untrusted: UntrustedAction,
+}
+
+/// What a SIP request from outside the trusted networks gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UntrustedAction {
+    /// INVITEs are answered `403 Forbidden`.
+    #[default]
+    Reject,
+    /// Every datagram is dropped unanswered (scanners learn nothing).
+    Drop,
 }
 
 impl ServeConfig {
@@ -117,6 +131,8 @@ impl ServeConfig {
             dial_in: Vec::new(),
             admin_emails: Vec::new(),
             admission: crate::sip::admission::AdmissionConfig::default(),
+            trusted_networks: None,
+            untrusted: UntrustedAction::Reject,
         }
     }
 }

@@ -136,6 +136,21 @@ struct ServeArgs {
     /// New calls per second before new ones get 503 (0: no limit).
     #[arg(long, default_value_t = 1_000, value_name = "N")]
     max_call_rate: u32,
+    /// Take SIP only from these networks, e.g. your SIP trunk's (repeatable or
+    /// comma-separated CIDRs; default: from anywhere, with a warning at start-up).
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    trusted_networks: Vec<ipnet::IpNet>,
+    /// What SIP from elsewhere gets: `reject` (INVITEs get 403) or `drop` (no answer at all).
+    #[arg(long, value_name = "reject|drop", default_value = "reject", value_parser = untrusted_action)]
+    untrusted: dialbridge::config::UntrustedAction,
+}
+
+fn untrusted_action(v: &str) -> Result<dialbridge::config::UntrustedAction, String> {
+    match v {
+        "reject" => Ok(dialbridge::config::UntrustedAction::Reject),
+        "drop" => Ok(dialbridge::config::UntrustedAction::Drop),
+        _ => Err(format!("expected reject or drop, got {v:?}")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -660,6 +675,9 @@ async fn serve(
         max_calls: args.max_calls,
         max_rate: f64::from(args.max_call_rate),
     };
+    config.trusted_networks =
+        (!args.trusted_networks.is_empty()).then(|| args.trusted_networks.clone());
+    config.untrusted = args.untrusted;
     dialbridge::server::run(config, |_| {}).await?;
     Ok(())
 }

@@ -103,6 +103,10 @@ pub struct SipGauges {
     pub calls_refused_too_many: AtomicU64,
     /// Calls refused by admission control: too many new calls per second (503).
     pub calls_refused_too_fast: AtomicU64,
+    /// INVITEs from outside the trusted networks answered 403.
+    pub calls_refused_untrusted: AtomicU64,
+    /// Datagrams from outside the trusted networks dropped unanswered.
+    pub untrusted_dropped: AtomicU64,
     /// Calls in progress (answered, not yet ended).
     pub calls_active: AtomicU64,
     /// Calls ended, by reason.
@@ -174,7 +178,15 @@ impl Telemetry {
                     load(&sip.calls_refused_too_many),
                 ),
                 ("reason=\"too_fast\"", load(&sip.calls_refused_too_fast)),
+                ("reason=\"untrusted\"", load(&sip.calls_refused_untrusted)),
             ],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_untrusted_dropped_total",
+            "counter",
+            "datagrams from outside the trusted networks dropped unanswered",
+            &[("", load(&sip.untrusted_dropped))],
         );
         render_value(
             &mut out,
@@ -581,6 +593,16 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         .or((!bind_ip.is_unspecified()).then_some(bind_ip));
     let gauges = Arc::clone(&sip_gauges);
     let admission = config.admission;
+    let trusted = config.trusted_networks.clone();
+    let untrusted = config.untrusted;
+    match &trusted {
+        None => tracing::warn!(
+            "no --trusted-networks: taking SIP from anywhere; set it to your trunks' networks"
+        ),
+        Some(nets) => {
+            tracing::info!(networks = ?nets, action = ?untrusted, "taking SIP only from trusted networks")
+        }
+    }
     let mut sip_stop = stop_rx.clone();
     // Dropped when the SIP thread ends for any reason, so a failed start stops the server.
     let (sip_alive, sip_ended) = tokio::sync::oneshot::channel::<()>();
@@ -596,6 +618,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 let mut sip = SipDriver {
                     socket: UdpSocket::from_std(socket)?,
                     admission: Admission::new(admission),
+                    trusted,
+                    untrusted,
                     endpoint,
                     media: sip_media,
                     pool,
@@ -799,6 +823,8 @@ fn grow_recv_buffer(socket: &UdpSocket, bytes: usize) -> usize {
 struct SipDriver {
     socket: UdpSocket,
     admission: Admission,
+    trusted: Option<Vec<ipnet::IpNet>>,
+    untrusted: crate::config::UntrustedAction,
     endpoint: Endpoint,
     media: Arc<MediaHandle>,
     pool: Arc<PortPool>,
@@ -832,10 +858,10 @@ impl SipDriver {
                     woke = Instant::now();
                     if let Ok((n, source)) = received {
                         let now = woke;
-                        self.endpoint.handle_datagram(now, source, buf.get(..n).unwrap_or_default());
+                        self.take_datagram(now, source, buf.get(..n).unwrap_or_default());
                         for _ in 1..RECV_BATCH {
                             match self.socket.try_recv_from(&mut buf) {
-                                Ok((n, source)) => self.endpoint.handle_datagram(now, source, buf.get(..n).unwrap_or_default()),
+                                Ok((n, source)) => self.take_datagram(now, source, buf.get(..n).unwrap_or_default()),
                                 Err(_) => break,
                             }
                         }
@@ -871,6 +897,23 @@ impl SipDriver {
         self.endpoint.hangup_all(now);
         self.process_events();
         self.flush().await;
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted
+            .as_ref()
+            .is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// One datagram in: dropped when untrusted and so configured, else to the endpoint.
+    fn take_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        if self.untrusted == crate::config::UntrustedAction::Drop && !self.is_trusted(source.ip()) {
+            self.gauges
+                .untrusted_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.endpoint.handle_datagram(now, source, bytes);
     }
 
     async fn flush(&mut self) {
@@ -918,6 +961,14 @@ impl SipDriver {
                 } => {
                     let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
                         .entered();
+                    if !self.is_trusted(source.ip()) {
+                        tracing::info!(%source, "INVITE from outside the trusted networks: 403");
+                        self.endpoint.reject(now, call, 403, None);
+                        self.gauges
+                            .calls_refused_untrusted
+                            .fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     let active = self.gauges.calls_active.load(Ordering::Relaxed);
                     let active = usize::try_from(active).unwrap_or(usize::MAX);
                     match self.admission.admit(now, active) {

@@ -260,3 +260,68 @@ fn past_the_call_rate_new_calls_get_503_with_retry_after() {
     later.call();
     later.hangup();
 }
+
+#[test]
+fn invites_from_outside_the_trusted_networks_get_403_or_nothing() {
+    use dialbridge::sip::message::Method;
+    // 127.0.0.1 is outside 192.0.2.0/24 (a documentation range nobody calls from here).
+    let (b, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            extra: vec!["--trusted-networks".into(), "192.0.2.0/24".into()],
+            ..Default::default()
+        },
+    );
+    let mut p = Phone::new(b.sip, Codec::Pcmu, None);
+    p.send_invite();
+    let refused = p
+        .wait_response(403, Method::Invite, Duration::from_secs(3))
+        .expect("403 from outside the trusted networks");
+    p.ack_error(&refused);
+    assert!(
+        b.log_text().contains("outside the trusted networks"),
+        "the refusal is logged"
+    );
+
+    let (dropping, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            extra: vec![
+                "--trusted-networks".into(),
+                "192.0.2.0/24,198.51.100.0/24".into(),
+                "--untrusted".into(),
+                "drop".into(),
+            ],
+            ..Default::default()
+        },
+    );
+    let mut q = Phone::new(dropping.sip, Codec::Pcmu, None);
+    q.send_invite();
+    for code in [100, 403, 200] {
+        assert!(
+            q.wait_response(code, Method::Invite, Duration::from_millis(700))
+                .is_none(),
+            "no {code}: untrusted datagrams get no answer at all"
+        );
+    }
+
+    let (open, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            extra: vec!["--trusted-networks".into(), "127.0.0.0/8".into()],
+            ..Default::default()
+        },
+    );
+    let mut caller = Phone::new(open.sip, Codec::Pcmu, None);
+    caller.call();
+    caller.send_digits(&format!("{}##", orgs[0].conference_id));
+    caller.hangup();
+
+    // Without a list the bridge takes calls from anywhere and says so once at start-up.
+    let (anywhere, _) = Bridge::start(&[], BridgeOptions::default());
+    wait(300);
+    assert_eq!(
+        anywhere.log_text().matches("no --trusted-networks").count(),
+        1
+    );
+}

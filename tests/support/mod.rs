@@ -176,6 +176,11 @@ impl Bridge {
             {
                 return;
             }
+            // A bridge that drops untrusted SIP never answers the probe: its log says when
+            // it listens.
+            if self.log_text().contains("dialbridge is listening") {
+                return;
+            }
         }
         panic!("bridge did not answer OPTIONS; log:\n{}", self.log_text());
     }
