@@ -325,3 +325,52 @@ fn invites_from_outside_the_trusted_networks_get_403_or_nothing() {
         1
     );
 }
+
+#[test]
+fn self_service_reset_links_are_rate_limited_with_the_same_answer() {
+    let (b, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            http: true,
+            ..Default::default()
+        },
+    );
+    let api = b.api();
+    let r = api.send(
+        "POST",
+        "/api/organizers",
+        &json!({"name": "Ada", "email": "ada@example.com"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    b.wait_outbox(1);
+    let answers: Vec<(u16, String)> = (0..6)
+        .map(|_| {
+            let r = api.send(
+                "POST",
+                "/api/self-service/reset-link",
+                &json!({"email": "ada@example.com"}),
+            );
+            (r.status, r.body)
+        })
+        .collect();
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "every request gets the same answer: {answers:?}"
+    );
+    b.wait_outbox(4);
+    wait(1000);
+    let links = b
+        .outbox()
+        .into_iter()
+        .filter(|(_, raw)| raw.contains("/self-service/reset?token="))
+        .count();
+    assert_eq!(links, 3, "three links per address in 15 minutes");
+    let audit = api.get("/api/audit?limit=50").json();
+    let limited = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "self_service.limited")
+        .count();
+    assert_eq!(limited, 3);
+}

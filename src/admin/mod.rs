@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod limit;
 pub mod openapi;
 pub mod pages;
 pub mod service;

@@ -85,6 +85,24 @@ pub struct AdminService {
     media: Option<Arc<MediaHandle>>,
     dial_in: Arc<DialIn>,
     public_url: Arc<str>,
+    reset_limits: Arc<std::sync::Mutex<ResetLimits>>,
+}
+
+/// Self-service reset-link limits: per e-mail address and per source address.
+#[derive(Debug)]
+struct ResetLimits {
+    per_address: super::limit::WindowLimiter,
+    per_source: super::limit::WindowLimiter,
+}
+
+impl Default for ResetLimits {
+    fn default() -> Self {
+        let window = std::time::Duration::from_secs(15 * 60);
+        ResetLimits {
+            per_address: super::limit::WindowLimiter::new(3, window, 10_000),
+            per_source: super::limit::WindowLimiter::new(10, window, 10_000),
+        }
+    }
 }
 
 impl AdminService {
@@ -102,6 +120,7 @@ impl AdminService {
             media,
             dial_in: Arc::new(dial_in),
             public_url: Arc::from(public_url.trim_end_matches('/')),
+            reset_limits: Arc::default(),
         }
     }
 
@@ -288,11 +307,33 @@ impl AdminService {
 
     /// Sends self-service reset links to the organizers with this address. The caller
     /// answers the same whatever happens here, so nobody learns which addresses exist.
+    /// At most 3 links per address and 10 requests per source address in 15 minutes; past
+    /// that nothing is sent, and the answer stays the same.
     pub async fn request_reset_link(&self, source: &str, email: &str) {
         let actor = Actor {
             who: "self-service".into(),
             source: source.to_string(),
         };
+        let ip = source.rsplit(' ').next().unwrap_or(source);
+        let allowed = {
+            let now = std::time::Instant::now();
+            let mut limits = self
+                .reset_limits
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let by_source = limits.per_source.allow(ip, now);
+            by_source && limits.per_address.allow(&email.trim().to_lowercase(), now)
+        };
+        if !allowed {
+            tracing::info!(
+                source,
+                "self-service reset-link request over the limit: nothing sent"
+            );
+            self.directory
+                .record(&actor, "self_service.limited", None, "")
+                .await;
+            return;
+        }
         let issued = match self.directory.issue_reset_tokens(&actor, email).await {
             Ok(issued) => issued,
             Err(err) => {
