@@ -450,8 +450,15 @@ impl Sipp {
         } else {
             "sipp".to_string()
         };
+        // SIPp writes its -trace_rtt file into its working directory: the run's own one.
+        // Scenarios name their audio files relative to the repository, so link those in.
+        let scenarios = dir.join("sip-test-scenarios");
+        if !scenarios.exists() {
+            std::os::unix::fs::symlink(repo().join("sip-test-scenarios"), &scenarios)
+                .expect("link the scenarios into the SIPp work directory");
+        }
         let child = Command::new(sipp)
-            .current_dir(repo())
+            .current_dir(dir)
             .arg(bridge.to_string())
             .arg("-sf")
             .arg(scenario)
@@ -531,7 +538,7 @@ impl Sipp {
             }
         }
         // -trace_rtt writes <scenario>_<pid>_rtt.csv in the working directory.
-        if let Ok(rd) = std::fs::read_dir(repo()) {
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 if name.ends_with("_rtt.csv") && name.contains(&format!("_{}_", self.child.id())) {
