@@ -117,6 +117,17 @@ fn p99_ms(now: &Metrics, before: &Metrics, name: &str) -> String {
         })
 }
 
+/// Waits (up to the ramp plus 30 s) until `n` callers are in `place` (`lobby`, `meeting`)
+/// and returns how many are there.
+fn wait_for_callers(b: &Bridge, place: &str, n: usize, ramp: f64) -> f64 {
+    let series = format!("dialbridge_callers{{place=\"{place}\"}}");
+    let deadline = Instant::now() + Duration::from_secs_f64(ramp + 30.0);
+    while b.metrics().sum(&series) < n as f64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.metrics().sum(&series)
+}
+
 /// Runs SIPp instances for `rows` split over `instances`, `-r` total `rate`, holding `hold_ms`.
 #[allow(clippy::too_many_arguments)]
 fn run_sipp(
@@ -374,13 +385,7 @@ fn lobby(o: &Opts) -> Vec<String> {
             limit,
         );
         // Wait until everyone is in a lobby, then measure.
-        let deadline = Instant::now() + Duration::from_secs_f64(ramp + 30.0);
-        while b.metrics().sum("dialbridge_callers{place=\"lobby\"}") < n as f64
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let in_lobby = b.metrics().sum("dialbridge_callers{place=\"lobby\"}");
+        let in_lobby = wait_for_callers(&b, "lobby", n, ramp);
         let w = Window::open(&b);
         std::thread::sleep(Duration::from_secs(window));
         let (cpu, m, secs) = w.close(&b);
@@ -455,13 +460,7 @@ fn meeting(o: &Opts) -> Vec<String> {
             hold_ms,
             limit,
         );
-        let deadline = Instant::now() + Duration::from_secs_f64(ramp + 30.0);
-        while b.metrics().sum("dialbridge_callers{place=\"meeting\"}") < n as f64
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let in_meeting = b.metrics().sum("dialbridge_callers{place=\"meeting\"}");
+        let in_meeting = wait_for_callers(&b, "meeting", n, ramp);
         let w = Window::open(&b);
         std::thread::sleep(Duration::from_secs(window));
         let (cpu, m, secs) = w.close(&b);
@@ -510,12 +509,7 @@ fn lobby_move(o: &Opts) -> Vec<String> {
         hold_ms,
         limit,
     );
-    let deadline = Instant::now() + Duration::from_secs_f64(ramp + 30.0);
-    while b.metrics().sum("dialbridge_callers{place=\"lobby\"}") < n as f64
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_callers(&b, "lobby", n, ramp);
     let organizer = run_sipp(
         &b,
         o,
@@ -578,12 +572,7 @@ fn pin(o: &Opts) -> Vec<String> {
         hold_ms,
         limit,
     );
-    let deadline = Instant::now() + Duration::from_secs_f64(ramp + 30.0);
-    while b.metrics().sum("dialbridge_callers{place=\"lobby\"}") < lobby_n as f64
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_callers(&b, "lobby", lobby_n, ramp);
     let quiet = Window::open(&b);
     std::thread::sleep(Duration::from_secs(window));
     let (cpu_quiet, m_quiet, _) = quiet.close(&b);

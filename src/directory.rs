@@ -470,7 +470,7 @@ impl Directory {
         }))
     }
 
-    /// Checks a PIN for a conference's organizer in constant time; false for unknown/disabled organizers too.
+    /// [`Directory::check_pin`] reduced to accepted or not (it counts failures the same way).
     pub async fn verify_pin(&self, organizer_id: i64, pin: &Pin) -> Result<bool, DirectoryError> {
         Ok(self.check_pin(organizer_id, pin, "").await?.accepted())
     }
@@ -562,7 +562,7 @@ impl Directory {
         self.lockout
     }
 
-    /// Whether an organizer's PIN is locked now (for the admin views).
+    /// Whether an organizer's PIN is locked now (timed or until reset).
     pub async fn pin_locked(&self, organizer_id: i64) -> Result<bool, DirectoryError> {
         let state = self.store.pin_lockout(organizer_id).await?;
         Ok(state.gate((self.clock)()) != Gate::Open)

@@ -337,27 +337,24 @@ impl Telemetry {
             "last meeting start: time that tick took to send every frame, first caller to last",
             &per(&|g| load(&g.last_move_tick_us)),
         );
-        let hist: Vec<(&str, &crate::metrics::Histogram)> = gauges
-            .iter()
-            .zip(&labels)
-            .map(|(g, l)| (l.as_str(), &g.tick_lateness))
-            .collect();
+        let per_worker = |h: fn(&WorkerGauges) -> &crate::metrics::Histogram| {
+            gauges
+                .iter()
+                .zip(&labels)
+                .map(|(g, l)| (l.as_str(), h(g)))
+                .collect::<Vec<_>>()
+        };
         render_histogram(
             &mut out,
             "dialbridge_media_tick_lateness_seconds",
             "how late each 20 ms media tick started",
-            &hist,
+            &per_worker(|g| &g.tick_lateness),
         );
-        let sends: Vec<(&str, &crate::metrics::Histogram)> = gauges
-            .iter()
-            .zip(&labels)
-            .map(|(g, l)| (l.as_str(), &g.send_lateness))
-            .collect();
         render_histogram(
             &mut out,
             "dialbridge_media_send_lateness_seconds",
             "how late the last frame of each 20 ms tick was sent (the worst call of that tick)",
-            &sends,
+            &per_worker(|g| &g.send_lateness),
         );
         render_histogram(
             &mut out,
@@ -508,13 +505,16 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let (media, threads) = driver::start(config.media_threads, assets, worker_config, control_tx)?;
 
     let (hangup_tx, hangup_rx) = mpsc::unbounded_channel();
+    // Where organizers reach the web pages: the configured URL, else the HTTP listener.
+    let public_url = config
+        .public_url
+        .clone()
+        .or_else(|| bound.http.map(|a| format!("http://{a}")));
     let lock_mail = LockMail {
         mailer: mailer.clone(),
         admins: config.admin_emails.clone(),
-        self_service_url: config
-            .public_url
-            .clone()
-            .or_else(|| bound.http.map(|a| format!("http://{a}")))
+        self_service_url: public_url
+            .as_deref()
             .map(|base| format!("{}/self-service", base.trim_end_matches('/'))),
     };
     let directory_task = tokio::spawn(serve_directory(
@@ -543,17 +543,12 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     });
     let http_task = match http_listener {
         Some(listener) => {
-            let public_url = config
-                .public_url
-                .clone()
-                .or_else(|| bound.http.map(|a| format!("http://{a}")))
-                .unwrap_or_default();
             let service = AdminService::new(
                 directory.clone(),
                 mailer.clone(),
                 Some(Arc::clone(&media)),
                 dial_in(&config, bound.sip),
-                &public_url,
+                public_url.as_deref().unwrap_or_default(),
             );
             let state = Arc::new(AppState {
                 service,
@@ -701,24 +696,22 @@ impl LockMail {
             }
         };
         let failures = directory.lockout_policy().hard_lock_after;
-        let (subject, body) =
-            crate::notify::pin_locked(&org.name, failures, self.self_service_url.as_deref(), false);
-        self.mailer.send(crate::notify::Mail {
-            to: org.mail_address().to_string(),
-            subject,
-            text_body: body,
-            kind: crate::notify::MailKind::PinLocked,
-            organizer_id: Some(org.id),
-        });
-        for admin in &self.admins {
-            let (subject, body) = crate::notify::pin_locked(&org.name, failures, None, true);
+        let send = |to: &str, (subject, text_body): (String, String)| {
             self.mailer.send(crate::notify::Mail {
-                to: admin.clone(),
+                to: to.to_string(),
                 subject,
-                text_body: body,
+                text_body,
                 kind: crate::notify::MailKind::PinLocked,
                 organizer_id: Some(org.id),
             });
+        };
+        send(
+            org.mail_address(),
+            crate::notify::pin_locked(&org.name, failures, self.self_service_url.as_deref(), false),
+        );
+        let for_admins = crate::notify::pin_locked(&org.name, failures, None, true);
+        for admin in &self.admins {
+            send(admin, for_admins.clone());
         }
     }
 }
