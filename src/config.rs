@@ -62,7 +62,7 @@ impl std::fmt::Display for PortRange {
 pub struct ServeConfig {
     /// Where the database and key files live.
     pub data_dir: PathBuf,
-    /// SIP UDP listen address.
+    /// SIP listen address (UDP and TCP on the same port).
     pub sip_listen: SocketAddr,
     /// RTP ports.
     pub rtp_ports: PortRange,
@@ -96,6 +96,8 @@ pub struct ServeConfig {
     pub trusted_networks: Option<Vec<ipnet::IpNet>>,
     /// What requests from elsewhere get.
     pub untrusted: UntrustedAction,
+    /// SIP over TCP: connection limits and timeouts.
+    pub tcp: crate::sip_tcp::TcpLimits,
 }
 
 /// What a SIP request from outside the trusted networks gets.
@@ -133,6 +135,7 @@ impl ServeConfig {
             admission: crate::sip::admission::AdmissionConfig::default(),
             trusted_networks: None,
             untrusted: UntrustedAction::Reject,
+            tcp: crate::sip_tcp::TcpLimits::default(),
         }
     }
 }

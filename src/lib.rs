@@ -17,4 +17,5 @@ pub mod metrics;
 pub mod notify;
 pub mod server;
 pub mod sip;
+pub mod sip_tcp;
 pub mod store;

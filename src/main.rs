@@ -103,7 +103,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// SIP UDP listen address.
+    /// SIP listen address, for UDP and TCP alike.
     #[arg(long, default_value = "0.0.0.0:5060", value_name = "IP:PORT")]
     sip_listen: SocketAddr,
     /// RTP port range, one even port per call.
@@ -143,6 +143,19 @@ struct ServeArgs {
     /// What SIP from elsewhere gets: `reject` (INVITEs get 403) or `drop` (no answer at all).
     #[arg(long, value_name = "reject|drop", default_value = "reject", value_parser = untrusted_action)]
     untrusted: dialbridge::config::UntrustedAction,
+    /// SIP over TCP: connections open at once, all sources together.
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_tcp_connections: u32,
+    /// SIP over TCP: connections open at once from one IP address.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_tcp_per_source: u32,
+    /// SIP over TCP: close a connection that carries no call after this long without a byte.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    tcp_idle_timeout: u64,
+    /// SIP over TCP: close a connection whose message does not arrive whole within this long
+    /// of its first byte (slow senders).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    tcp_message_timeout: u64,
 }
 
 fn untrusted_action(v: &str) -> Result<dialbridge::config::UntrustedAction, String> {
@@ -678,6 +691,12 @@ async fn serve(
     config.trusted_networks =
         (!args.trusted_networks.is_empty()).then(|| args.trusted_networks.clone());
     config.untrusted = args.untrusted;
+    config.tcp = dialbridge::sip_tcp::TcpLimits {
+        max_connections: args.max_tcp_connections as usize,
+        max_per_source: args.max_tcp_per_source as usize,
+        idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
+        message_timeout: Duration::from_secs(args.tcp_message_timeout),
+    };
     dialbridge::server::run(config, |_| {}).await?;
     Ok(())
 }

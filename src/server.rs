@@ -45,6 +45,14 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The SIP TCP port could not be bound (UDP and TCP share the port number).
+    #[error("cannot listen for SIP over TCP on {addr}: {source}")]
+    SipTcpListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The RTP range cannot hold a single call.
     #[error("cannot use RTP ports {range}: {reason}")]
     RtpPorts {
@@ -109,6 +117,12 @@ pub struct SipGauges {
     pub untrusted_dropped: AtomicU64,
     /// Calls in progress (answered, not yet ended).
     pub calls_active: AtomicU64,
+    /// SIP TCP connections open.
+    pub tcp_connections: AtomicU64,
+    /// SIP TCP connections refused at accept (limits, untrusted source).
+    pub tcp_refused: AtomicU64,
+    /// SIP TCP connections closed, by reason (peer, idle, slow sender, stuck, malformed, local).
+    pub tcp_closed: [AtomicU64; 6],
     /// Calls ended, by reason.
     pub calls_ended: [AtomicU64; 5],
     /// Time the SIP task spends on one wake-up (a batch of datagrams or timers: parsing,
@@ -214,6 +228,33 @@ impl Telemetry {
             "counter",
             "calls ended, by reason",
             &ended_ref,
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_tcp_connections",
+            "gauge",
+            "SIP TCP connections open",
+            &[("", load(&sip.tcp_connections))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_tcp_refused_total",
+            "counter",
+            "SIP TCP connections refused (connection limits, untrusted source)",
+            &[("", load(&sip.tcp_refused))],
+        );
+        let closed: Vec<(String, u64)> = crate::sip_tcp::CloseReason::ALL
+            .iter()
+            .zip(sip.tcp_closed.iter())
+            .map(|(r, v)| (format!("reason=\"{}\"", r.as_str()), load(v)))
+            .collect();
+        let closed_ref: Vec<(&str, u64)> = closed.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        render_value(
+            &mut out,
+            "dialbridge_sip_tcp_closed_total",
+            "counter",
+            "SIP TCP connections closed, by reason",
+            &closed_ref,
         );
         let gauges = self.media.gauges();
         let labels: Vec<String> = (0..gauges.len())
@@ -448,6 +489,15 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 addr: config.sip_listen,
                 source,
             })?;
+    // TCP on the same port number as UDP (which may have been picked by the system).
+    let tcp_addr = socket.local_addr().unwrap_or(config.sip_listen);
+    let tcp_listener = tokio::net::TcpListener::bind(tcp_addr)
+        .await
+        .and_then(|l| l.into_std())
+        .map_err(|source| ServeError::SipTcpListen {
+            addr: tcp_addr,
+            source,
+        })?;
     let sip_buffer = grow_recv_buffer(&socket, SIP_RECV_BUFFER);
     if sip_buffer < SIP_RECV_BUFFER / 2 {
         tracing::warn!(
@@ -590,6 +640,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let admission = config.admission;
     let trusted = config.trusted_networks.clone();
     let untrusted = config.untrusted;
+    let tcp_limits = config.tcp;
     match &trusted {
         None => tracing::warn!(
             "no --trusted-networks: taking SIP from anywhere; set it to your trunks' networks"
@@ -610,8 +661,13 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 .build()?;
             rt.block_on(async move {
                 // A tokio socket belongs to the reactor it is registered with: this one.
+                let (tcp_tx, tcp_rx) = mpsc::channel(1024);
                 let mut sip = SipDriver {
                     socket: UdpSocket::from_std(socket)?,
+                    tcp_listener: tokio::net::TcpListener::from_std(tcp_listener)?,
+                    tcp: crate::sip_tcp::TcpConnections::new(tcp_limits, tcp_tx),
+                    tcp_rx,
+                    tcp_calls: HashMap::new(),
                     admission: Admission::new(admission),
                     trusted,
                     untrusted,
@@ -815,6 +871,11 @@ fn grow_recv_buffer(socket: &UdpSocket, bytes: usize) -> usize {
 
 struct SipDriver {
     socket: UdpSocket,
+    tcp_listener: tokio::net::TcpListener,
+    tcp: crate::sip_tcp::TcpConnections,
+    tcp_rx: mpsc::Receiver<crate::sip_tcp::TcpInput>,
+    /// Calls whose signalling came over TCP, and their connection.
+    tcp_calls: HashMap<CallId, SocketAddr>,
     admission: Admission,
     trusted: Option<Vec<ipnet::IpNet>>,
     untrusted: crate::config::UntrustedAction,
@@ -864,6 +925,16 @@ impl SipDriver {
                     woke = Instant::now();
                     self.endpoint.hangup(woke, call);
                 }
+                accepted = self.tcp_listener.accept() => {
+                    woke = Instant::now();
+                    if let Ok((stream, peer)) = accepted {
+                        self.take_connection(stream, peer);
+                    }
+                }
+                Some(input) = self.tcp_rx.recv() => {
+                    woke = Instant::now();
+                    self.take_tcp(woke, input).await;
+                }
                 _ = sleep => {
                     woke = Instant::now();
                     self.endpoint.handle_timeout(woke);
@@ -890,6 +961,7 @@ impl SipDriver {
         self.endpoint.hangup_all(now);
         self.process_events();
         self.flush().await;
+        self.tcp.close_all();
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -909,10 +981,78 @@ impl SipDriver {
         self.endpoint.handle_datagram(now, source, bytes);
     }
 
+    /// A new TCP connection: refused when untrusted (with `--untrusted drop`) or past the
+    /// connection limits, else given its own task.
+    fn take_connection(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        if self.untrusted == crate::config::UntrustedAction::Drop && !self.is_trusted(peer.ip()) {
+            self.gauges
+                .untrusted_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            self.gauges.tcp_refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.tcp.accept(stream, peer) {
+            Ok(()) => {
+                tracing::debug!(%peer, "SIP TCP connection");
+            }
+            Err(why) => {
+                tracing::info!(%peer, ?why, "SIP TCP connection refused");
+                self.gauges.tcp_refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.gauges
+            .tcp_connections
+            .store(self.tcp.len() as u64, Ordering::Relaxed);
+    }
+
+    /// What a TCP connection task reported.
+    async fn take_tcp(&mut self, now: Instant, input: crate::sip_tcp::TcpInput) {
+        use crate::sip::stream::StreamItem;
+        use crate::sip::transport::Peer;
+        use crate::sip_tcp::TcpInput;
+        match input {
+            TcpInput::Item { peer, item } => match item {
+                StreamItem::Message(msg) => self.endpoint.handle_message(now, Peer::tcp(peer), msg),
+                StreamItem::Broken { bytes, error } => {
+                    tracing::debug!(%peer, %error, "SIP TCP stream cannot be framed: answering and closing");
+                    self.endpoint
+                        .handle_unparseable(now, Peer::tcp(peer), &bytes, error);
+                    self.flush().await;
+                    self.tcp.close(peer);
+                }
+                StreamItem::Ping => {}
+            },
+            TcpInput::Closed { peer, why } => {
+                tracing::debug!(%peer, why = why.as_str(), "SIP TCP connection closed");
+                self.tcp.forget(peer);
+                let slot = crate::sip_tcp::CloseReason::ALL
+                    .iter()
+                    .position(|r| *r == why);
+                if let Some(c) = slot.and_then(|i| self.gauges.tcp_closed.get(i)) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                self.gauges
+                    .tcp_connections
+                    .store(self.tcp.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
     async fn flush(&mut self) {
         while let Some(t) = self.endpoint.poll_transmit() {
-            if let Err(err) = self.socket.send_to(&t.bytes, t.dest).await {
-                tracing::debug!(dest = %t.dest, error = %err, "SIP send failed");
+            match t.transport {
+                crate::sip::transport::Transport::Udp => {
+                    if let Err(err) = self.socket.send_to(&t.bytes, t.dest).await {
+                        tracing::debug!(dest = %t.dest, error = %err, "SIP send failed");
+                    }
+                }
+                crate::sip::transport::Transport::Tcp => {
+                    // RFC 3261 §18.2.2 would have us reconnect for a response whose
+                    // connection closed; a caller that hung up its connection loses it.
+                    if !self.tcp.send(t.dest, t.bytes) {
+                        tracing::debug!(dest = %t.dest, "SIP TCP connection gone: message dropped");
+                    }
+                }
             }
         }
     }
@@ -950,6 +1090,7 @@ impl SipDriver {
                     call,
                     sip_call_id,
                     source,
+                    transport: sip_transport,
                     from_user,
                 } => {
                     let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
@@ -1002,8 +1143,12 @@ impl SipDriver {
                                 session_id: rand::random::<u32>().into(),
                                 session_version: 1,
                             };
-                            tracing::info!(%source, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
+                            tracing::info!(%source, transport = %sip_transport, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
                             self.pending.insert(call, (transport, sip_call_id));
+                            if sip_transport == crate::sip::transport::Transport::Tcp {
+                                self.tcp.call_on(source, true);
+                                self.tcp_calls.insert(call, source);
+                            }
                             self.endpoint.accept(now, call, local);
                             self.gauges.calls_answered.fetch_add(1, Ordering::Relaxed);
                             self.gauges.calls_active.fetch_add(1, Ordering::Relaxed);
@@ -1046,6 +1191,9 @@ impl SipDriver {
                     }
                     if self.pending.remove(&call).is_none() {
                         self.media.send(call, Command::Stop { call });
+                    }
+                    if let Some(peer) = self.tcp_calls.remove(&call) {
+                        self.tcp.call_on(peer, false);
                     }
                 }
             }

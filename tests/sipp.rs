@@ -127,6 +127,17 @@ struct SippOutcome {
 /// Starts SIPp on `scenario` (a file name in sip-test-scenarios/) against `bridge`, with
 /// `csv_rows` (each row's fields joined by `;`) as the `-inf` file.
 fn spawn_sipp(bridge: &Bridge, scenario: &str, csv_rows: &[Vec<String>], calls: Calls) -> SippRun {
+    spawn_sipp_with(bridge, scenario, csv_rows, calls, &[])
+}
+
+/// `spawn_sipp` with more SIPp options (e.g. `-t t1` for SIP over TCP).
+fn spawn_sipp_with(
+    bridge: &Bridge,
+    scenario: &str,
+    csv_rows: &[Vec<String>],
+    calls: Calls,
+    extra: &[&str],
+) -> SippRun {
     let sipp = sipp_binary();
     let out = tempfile::tempdir().expect("tempdir for SIPp output");
     // SIPp binds its SIP port, its UDP control port (8888 or the next free one unless -cp
@@ -186,6 +197,7 @@ fn spawn_sipp(bridge: &Bridge, scenario: &str, csv_rows: &[Vec<String>], calls: 
         "-screen_file".into(),
         file("screen.log"),
     ]);
+    args.extend(extra.iter().map(|a| a.to_string()));
     let command_line = format!(
         "cd {} && {} {}",
         repo_root().display(),
@@ -418,6 +430,26 @@ fn attendees_typing_sip_info_digits_wait_in_the_lobby() {
     assert_log(&bridge, &attendee, 3, "every ID was recognised");
     let lobby = ["waiting in the lobby", id];
     assert_log(&bridge, &lobby, 3, "every caller reached the lobby");
+}
+
+#[test]
+fn attendees_over_tcp_one_connection_per_call_wait_in_the_lobby() {
+    let (bridge, orgs) = start_bridge(&["Ada"], None);
+    let id = orgs[0].conference_id.as_str();
+    spawn_sipp_with(
+        &bridge,
+        "attendee_info.xml",
+        &[row(&[id])],
+        Calls::concurrent(3, 2000, 30),
+        &["-t", "t1"],
+    )
+    .finish();
+    let tcp_calls = ["incoming call", "transport=TCP"];
+    assert_log(&bridge, &tcp_calls, 3, "every call came over TCP");
+    let lobby = ["waiting in the lobby", id];
+    assert_log(&bridge, &lobby, 3, "every caller reached the lobby");
+    let hung_up = ["call ended", "remote-bye"];
+    assert_log(&bridge, &hung_up, 3, "every caller hung up over TCP");
 }
 
 #[test]

@@ -20,6 +20,7 @@ use crate::sip::sdp::{self, LocalMedia, Negotiated};
 use crate::sip::transaction::{
     ClientResponse, InviteServer, NonInviteClient, NonInviteServer, TimerOutcome, Timers,
 };
+use crate::sip::transport::{Peer, Transport};
 
 /// Methods we implement, for `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
@@ -52,11 +53,13 @@ impl Default for EndpointConfig {
     }
 }
 
-/// A datagram to send.
+/// A message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
-    /// Where to.
+    /// Where to (for TCP: the remote end of the connection to send it on).
     pub dest: SocketAddr,
+    /// Over what.
+    pub transport: Transport,
     /// What.
     pub bytes: Vec<u8>,
 }
@@ -72,6 +75,8 @@ pub enum Event {
         sip_call_id: String,
         /// Where the INVITE came from.
         source: SocketAddr,
+        /// Over what it came.
+        transport: Transport,
         /// The user part of the From URI (the calling number), if any.
         from_user: Option<String>,
     },
@@ -152,8 +157,9 @@ struct CallSig {
     local_to: String,
     remote_target: String,
     route_set: Vec<String>,
-    /// Where the INVITE came from: in-dialog requests go back there.
-    peer: SocketAddr,
+    /// Where the INVITE came from: in-dialog requests go back there (on TCP, the same
+    /// connection).
+    peer: Peer,
     local_cseq: u32,
     remote_cseq: u32,
     state: CallState,
@@ -263,33 +269,44 @@ impl Endpoint {
         }
     }
 
-    fn send(&mut self, dest: SocketAddr, bytes: Vec<u8>) {
-        self.transmits.push_back(Transmit { dest, bytes });
+    fn send(&mut self, dest: Peer, bytes: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            dest: dest.addr,
+            transport: dest.transport,
+            bytes,
+        });
     }
 
-    /// One datagram arrived from `source`.
+    /// One UDP datagram arrived from `source`.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         self.stats.datagrams += 1;
+        let source = Peer::udp(source);
         let msg = match message::parse(datagram, message::Framing::Datagram) {
             Ok((msg, _used)) => msg,
             Err(ParseError::KeepAlive) => return,
             Err(err) => {
-                self.on_unparseable(now, source, datagram, err);
+                self.handle_unparseable(now, source, datagram, err);
                 return;
             }
         };
+        self.handle_message(now, source, msg);
+    }
+
+    /// One whole message arrived from `source`, already framed and parsed (a TCP stream's
+    /// messages come this way; see `sip::stream`).
+    pub fn handle_message(&mut self, now: Instant, source: Peer, msg: Message) {
         match msg.start {
             StartLine::Request { .. } => self.handle_request(now, source, msg),
             StartLine::Response { code, .. } => self.handle_response(now, code, &msg),
         }
     }
 
-    /// A datagram our parser rejected: answer it (400, 513…) when it is recognisably a
-    /// request whose Via we can read, else drop it as garbage.
-    fn on_unparseable(
+    /// Bytes our parser rejected: answer them (400, 513…) when they are recognisably a
+    /// request whose Via we can read, else drop them as garbage.
+    pub fn handle_unparseable(
         &mut self,
         now: Instant,
-        source: SocketAddr,
+        source: Peer,
         datagram: &[u8],
         err: ParseError,
     ) {
@@ -315,13 +332,13 @@ impl Endpoint {
         tracing::debug!(%source, error = %err, "dropped unparseable datagram");
     }
 
-    fn handle_request(&mut self, now: Instant, source: SocketAddr, mut msg: Message) {
+    fn handle_request(&mut self, now: Instant, source: Peer, mut msg: Message) {
         let Ok(mut via) = msg.top_via() else {
             // Without a Via there is nowhere to send a response (§8.2.6.2 needs it).
             self.stats.garbage += 1;
             return;
         };
-        stamp_via(&mut msg, &mut via, source);
+        stamp_via(&mut msg, &mut via, source.addr);
         let dest = response_destination(source, &via);
         let Some(method) = msg.method().cloned() else {
             return;
@@ -422,14 +439,7 @@ impl Endpoint {
         self.dialogs.get(&(call_id, to_tag)).copied()
     }
 
-    fn handle_invite(
-        &mut self,
-        now: Instant,
-        msg: Message,
-        source: SocketAddr,
-        dest: SocketAddr,
-        key: TxKey,
-    ) {
+    fn handle_invite(&mut self, now: Instant, msg: Message, source: Peer, dest: Peer, key: TxKey) {
         let has_to_tag = msg
             .to_header()
             .ok()
@@ -543,12 +553,13 @@ impl Endpoint {
         self.events.push_back(Event::IncomingCall {
             call: id,
             sip_call_id,
-            source,
+            source: source.addr,
+            transport: source.transport,
             from_user,
         });
     }
 
-    fn handle_reinvite(&mut self, now: Instant, msg: Message, dest: SocketAddr, key: TxKey) {
+    fn handle_reinvite(&mut self, now: Instant, msg: Message, dest: Peer, key: TxKey) {
         let Some(id) = self.dialog_call(&msg) else {
             self.reply_481(now, &msg, dest, key);
             return;
@@ -625,7 +636,7 @@ impl Endpoint {
             tx_id,
             (InviteServer::new(dest, self.config.timers), Some(id)),
         );
-        let contact = self.contact(local.ip);
+        let contact = self.contact(local.ip, dest.transport);
         let headers = [
             (HeaderName::Contact, contact),
             (HeaderName::Allow, ALLOW.to_string()),
@@ -709,7 +720,7 @@ impl Endpoint {
         }
     }
 
-    fn handle_cancel(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
+    fn handle_cancel(&mut self, now: Instant, msg: &Message, dest: Peer, key: TxKey) {
         let invite_key = TxKey {
             method: Method::Invite,
             ..key.clone()
@@ -764,7 +775,7 @@ impl Endpoint {
         self.end_call(id, EndReason::Cancelled);
     }
 
-    fn handle_bye(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
+    fn handle_bye(&mut self, now: Instant, msg: &Message, dest: Peer, key: TxKey) {
         let Some(id) = self.dialog_call(msg) else {
             self.reply_481(now, msg, dest, key);
             return;
@@ -779,7 +790,7 @@ impl Endpoint {
         self.end_call(id, EndReason::RemoteBye);
     }
 
-    fn handle_info(&mut self, now: Instant, msg: &Message, dest: SocketAddr, key: TxKey) {
+    fn handle_info(&mut self, now: Instant, msg: &Message, dest: Peer, key: TxKey) {
         let Some(id) = self.dialog_call(msg) else {
             self.reply_481(now, msg, dest, key);
             return;
@@ -861,6 +872,7 @@ impl Endpoint {
             return;
         };
         let tag = call.local_tag.clone();
+        let transport = call.peer.transport;
         let (body, params) = if invite.body.is_empty() {
             call.offer_pending = true;
             (sdp::offer(&local).into_bytes(), None)
@@ -876,7 +888,7 @@ impl Endpoint {
         };
         call.state = CallState::Answered;
         call.answer_at = None;
-        let contact = self.contact(local.ip);
+        let contact = self.contact(local.ip, transport);
         let headers = [
             (HeaderName::Contact, contact),
             (HeaderName::Allow, ALLOW.to_string()),
@@ -968,7 +980,8 @@ impl Endpoint {
         bye.add_header(
             HeaderName::Via,
             format!(
-                "SIP/2.0/UDP {};branch={branch};rport",
+                "SIP/2.0/{} {};branch={branch};rport",
+                call.peer.transport,
                 host_port(ip, self.config.sip_port)
             ),
         );
@@ -1117,8 +1130,14 @@ impl Endpoint {
         self.tx_index.insert(key, tx_id);
     }
 
-    fn contact(&self, ip: IpAddr) -> String {
-        format!("<sip:{}>", host_port(ip, self.config.sip_port))
+    fn contact(&self, ip: IpAddr, transport: Transport) -> String {
+        match transport {
+            Transport::Udp => format!("<sip:{}>", host_port(ip, self.config.sip_port)),
+            Transport::Tcp => format!(
+                "<sip:{};transport=tcp>",
+                host_port(ip, self.config.sip_port)
+            ),
+        }
     }
 
     /// Builds a response to `req` with our `Server` header and, if given, our To tag.
@@ -1179,7 +1198,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         req: &Message,
-        dest: SocketAddr,
+        dest: Peer,
         key: TxKey,
         code: u16,
         reason: &str,
@@ -1205,7 +1224,7 @@ impl Endpoint {
         }
     }
 
-    fn record_other_tx(&mut self, now: Instant, key: TxKey, dest: SocketAddr, bytes: Vec<u8>) {
+    fn record_other_tx(&mut self, now: Instant, key: TxKey, dest: Peer, bytes: Vec<u8>) {
         let tx_id = self.next_id();
         let mut tx = NonInviteServer::new(dest, self.config.timers);
         tx.send_final(now, bytes.clone());
@@ -1217,7 +1236,7 @@ impl Endpoint {
     }
 
     /// Answers a request for a dialog or transaction we do not know (§12.2.2).
-    fn reply_481(&mut self, now: Instant, req: &Message, dest: SocketAddr, key: TxKey) {
+    fn reply_481(&mut self, now: Instant, req: &Message, dest: Peer, key: TxKey) {
         self.reply_stateful(
             now,
             req,
@@ -1234,7 +1253,7 @@ impl Endpoint {
         &mut self,
         _now: Instant,
         req: &Message,
-        dest: SocketAddr,
+        dest: Peer,
         code: u16,
         reason: &str,
         headers: &[(HeaderName, String)],
@@ -1303,12 +1322,14 @@ fn stamp_via(msg: &mut Message, via: &mut Via, source: SocketAddr) {
     }
 }
 
-/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4).
-fn response_destination(source: SocketAddr, via: &Via) -> SocketAddr {
-    if via.has_rport() {
+/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4): on a stream, back on
+/// the connection it came from; over UDP, to the source address and the Via port (or the
+/// source port with `rport`).
+fn response_destination(source: Peer, via: &Via) -> Peer {
+    if source.is_reliable() || via.has_rport() {
         source
     } else {
-        SocketAddr::new(source.ip(), via.port.unwrap_or(5060))
+        Peer::udp(SocketAddr::new(source.addr.ip(), via.port.unwrap_or(5060)))
     }
 }
 
@@ -1962,5 +1983,121 @@ mod tests {
             msg.top_via().unwrap().param("received"),
             Some(Some("127.0.0.1"))
         );
+    }
+
+    /// Feeds one message as if it came over a TCP connection from `conn`; returns what was
+    /// sent, checking that all of it goes back on that connection.
+    fn feed_tcp(h: &mut Harness, conn: SocketAddr, text: &str) -> Vec<Message> {
+        let (msg, _) = message::parse(text.as_bytes(), message::Framing::Stream).unwrap();
+        h.ep.handle_message(h.now, Peer::tcp(conn), msg);
+        sent_tcp(h, conn)
+    }
+
+    fn sent_tcp(h: &mut Harness, conn: SocketAddr) -> Vec<Message> {
+        std::iter::from_fn(|| h.ep.poll_transmit())
+            .map(|t| {
+                assert_eq!(
+                    (t.dest, t.transport),
+                    (conn, Transport::Tcp),
+                    "over TCP everything goes back on the request's connection"
+                );
+                message::parse(&t.bytes, message::Framing::Stream)
+                    .unwrap()
+                    .0
+            })
+            .collect()
+    }
+
+    fn over_tcp(text: &str) -> String {
+        // No rport and a Via port that is not the connection's: §18.2.2 still says reply
+        // on the connection.
+        text.replace(
+            &format!("SIP/2.0/UDP {PHONE};"),
+            "SIP/2.0/TCP 127.0.0.1:5070;",
+        )
+        .replace(";rport", "")
+    }
+
+    #[test]
+    fn over_tcp_responses_use_the_connection_and_the_contact_says_tcp() {
+        let conn: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+        let mut h = Harness::new();
+        let sent = feed_tcp(
+            &mut h,
+            conn,
+            &over_tcp(&invite("z9hG4bKt1", "t1@test", OFFER)),
+        );
+        assert_eq!(statuses(&sent), vec![100]);
+        let call = match h.events().as_slice() {
+            [
+                Event::IncomingCall {
+                    call, transport, ..
+                },
+            ] => {
+                assert_eq!(*transport, Transport::Tcp);
+                *call
+            }
+            other => panic!("expected IncomingCall, got {other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        let ok = sent_tcp(&mut h, conn).pop().unwrap();
+        assert_eq!(ok.status(), Some(200));
+        assert!(
+            ok.header(&HeaderName::Contact)
+                .unwrap()
+                .contains(";transport=tcp"),
+            "{:?}",
+            ok.header(&HeaderName::Contact)
+        );
+        let tag = ok.to_header().unwrap().tag().unwrap().to_string();
+        feed_tcp(
+            &mut h,
+            conn,
+            &over_tcp(&in_dialog("ACK", "z9hG4bKta", "t1@test", &tag, 1)),
+        );
+        // Our BYE goes on the same connection with a TCP Via, and is sent once: no Timer E.
+        h.ep.hangup(h.now, call);
+        let bye = sent_tcp(&mut h, conn);
+        assert_eq!(bye.len(), 1);
+        assert!(
+            bye[0]
+                .header(&HeaderName::Via)
+                .unwrap()
+                .starts_with("SIP/2.0/TCP "),
+            "{:?}",
+            bye[0].header(&HeaderName::Via)
+        );
+        let mut resent = 0;
+        while let Some(at) = h.ep.poll_timeout() {
+            h.now = h.now.max(at);
+            h.ep.handle_timeout(h.now);
+            resent += sent_tcp(&mut h, conn).len();
+        }
+        assert_eq!(resent, 0, "nothing is retransmitted over TCP");
+    }
+
+    #[test]
+    fn over_tcp_an_error_response_is_not_retransmitted() {
+        let conn: SocketAddr = "127.0.0.1:41001".parse().unwrap();
+        let mut h = Harness::new();
+        feed_tcp(
+            &mut h,
+            conn,
+            &over_tcp(&invite("z9hG4bKt2", "t2@test", OFFER)),
+        );
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("expected IncomingCall, got {other:?}"),
+        };
+        h.ep.reject(h.now, call, 503, Some(5));
+        assert_eq!(statuses(&sent_tcp(&mut h, conn)), vec![503]);
+        let mut resent = 0;
+        while let Some(at) = h.ep.poll_timeout() {
+            h.now = h.now.max(at);
+            h.ep.handle_timeout(h.now);
+            resent += sent_tcp(&mut h, conn).len();
+        }
+        assert_eq!(resent, 0, "no Timer G on a reliable transport");
+        assert_eq!(h.ep.transaction_count(), 0, "Timer H ended the transaction");
     }
 }

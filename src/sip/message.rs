@@ -867,6 +867,29 @@ pub fn parse(input: &[u8], framing: Framing) -> Result<(Message, usize), ParseEr
     ))
 }
 
+/// Stream framing: where the message at the start of `input` ends (keep-alives before it
+/// included), once its whole header section is there; None while it is not, or when the
+/// header section is malformed (`parse` says how). Lets a stream reader wait for the body
+/// without re-parsing the headers for every read.
+pub fn stream_message_end(input: &[u8]) -> Option<usize> {
+    let start = skip_keepalive(input);
+    let window_end = input.len().min(start.saturating_add(MAX_MESSAGE_SIZE));
+    let window = input.get(..window_end)?;
+    let (_, headers_from) = line_at(window, start)?;
+    let Ok(Scan::Done(head)) = scan_headers(window, headers_from) else {
+        return None;
+    };
+    let block = window.get(headers_from..head.blank)?;
+    let mut length = 0usize;
+    for raw in (Fields { buf: block, pos: 0 }) {
+        let header = parse_field(raw).ok()?;
+        if header.name == HeaderName::ContentLength {
+            length = parse_content_length(&header.value).ok()?;
+        }
+    }
+    head.body.checked_add(length)
+}
+
 /// Best-effort reading of a request that `parse` refused, so the UAS can still answer it
 /// (400, 513…) with the Via, From, To, Call-ID and CSeq that RFC 3261 §8.2.6.2 copies.
 /// Malformed header lines are skipped, the request line is read leniently, the body is left

@@ -6,4 +6,6 @@ pub mod header;
 pub mod message;
 pub mod sdp;
 pub mod shard;
+pub mod stream;
 pub mod transaction;
+pub mod transport;

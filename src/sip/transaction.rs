@@ -4,7 +4,7 @@
 //! owns every transaction, asks each one for its next deadline and calls `on_timeout` when the
 //! clock reaches it. Nothing here reads a clock: `now` always comes from the caller.
 
-use std::net::SocketAddr;
+use crate::sip::transport::Peer;
 use std::time::{Duration, Instant};
 
 /// RFC 3261 timer base values (§17.1.1.1, Table 4); tests shrink them, operators may tune them.
@@ -45,7 +45,7 @@ pub enum TimerOutcome {
     /// Nothing to do (a stale deadline).
     Idle,
     /// Send these bytes again to this address.
-    Retransmit(SocketAddr, Vec<u8>),
+    Retransmit(Peer, Vec<u8>),
     /// A 2xx to an INVITE was never acknowledged within 64·T1: the dialog must be ended with BYE.
     AckTimeout,
     /// Our request got no final response within 64·T1 (Timer F).
@@ -92,14 +92,14 @@ pub enum InviteServerState {
 #[derive(Debug)]
 pub struct InviteServer {
     state: InviteServerState,
-    peer: SocketAddr,
+    peer: Peer,
     last_response: Option<Vec<u8>>,
     timers: Timers,
 }
 
 impl InviteServer {
     /// Starts a transaction for an INVITE that came from `peer` (responses go there).
-    pub fn new(peer: SocketAddr, timers: Timers) -> Self {
+    pub fn new(peer: Peer, timers: Timers) -> Self {
         InviteServer {
             state: InviteServerState::Proceeding,
             peer,
@@ -114,7 +114,7 @@ impl InviteServer {
     }
 
     /// Where responses are sent.
-    pub fn peer(&self) -> SocketAddr {
+    pub fn peer(&self) -> Peer {
         self.peer
     }
 
@@ -144,16 +144,22 @@ impl InviteServer {
                 timer_l: now + self.timers.transaction_timeout(),
             }
         } else {
+            let timer_h = now + self.timers.transaction_timeout();
             InviteServerState::Completed {
-                retransmit_at: now + t1,
+                // Timer G runs only on unreliable transports (§17.2.1).
+                retransmit_at: if self.peer.is_reliable() {
+                    timer_h
+                } else {
+                    now + t1
+                },
                 interval: t1,
-                timer_h: now + self.timers.transaction_timeout(),
+                timer_h,
             }
         };
     }
 
     /// A retransmission of the INVITE arrived: returns what to send back, if anything.
-    pub fn on_retransmission(&self) -> Option<(SocketAddr, &[u8])> {
+    pub fn on_retransmission(&self) -> Option<(Peer, &[u8])> {
         match self.state {
             InviteServerState::Proceeding
             | InviteServerState::Completed { .. }
@@ -168,9 +174,14 @@ impl InviteServer {
     /// The ACK for a 3xx–6xx final response (same branch) arrived.
     pub fn on_ack(&mut self, now: Instant) {
         if let InviteServerState::Completed { .. } = self.state {
-            // Timer I is T4 for unreliable transports (§17.2.1).
+            // Timer I is T4 for unreliable transports, zero for reliable ones (§17.2.1).
+            let wait = if self.peer.is_reliable() {
+                Duration::ZERO
+            } else {
+                self.timers.t4
+            };
             self.state = InviteServerState::Confirmed {
-                timer_i: now + self.timers.t4,
+                timer_i: now + wait,
             };
         }
     }
@@ -295,14 +306,14 @@ pub enum NonInviteServerState {
 #[derive(Debug)]
 pub struct NonInviteServer {
     state: NonInviteServerState,
-    peer: SocketAddr,
+    peer: Peer,
     last_response: Option<Vec<u8>>,
     timers: Timers,
 }
 
 impl NonInviteServer {
     /// Starts a transaction for a request from `peer`.
-    pub fn new(peer: SocketAddr, timers: Timers) -> Self {
+    pub fn new(peer: Peer, timers: Timers) -> Self {
         NonInviteServer {
             state: NonInviteServerState::Trying,
             peer,
@@ -322,13 +333,19 @@ impl NonInviteServer {
             return;
         }
         self.last_response = Some(bytes);
+        // Timer J is 64·T1 for unreliable transports, zero for reliable ones (§17.2.2).
+        let wait = if self.peer.is_reliable() {
+            Duration::ZERO
+        } else {
+            self.timers.transaction_timeout()
+        };
         self.state = NonInviteServerState::Completed {
-            timer_j: now + self.timers.transaction_timeout(),
+            timer_j: now + wait,
         };
     }
 
     /// A retransmission of the request arrived: returns the response to send again, if any.
-    pub fn on_retransmission(&self) -> Option<(SocketAddr, &[u8])> {
+    pub fn on_retransmission(&self) -> Option<(Peer, &[u8])> {
         match self.state {
             NonInviteServerState::Completed { .. } => {
                 self.last_response.as_deref().map(|b| (self.peer, b))
@@ -389,7 +406,7 @@ pub enum NonInviteClientState {
 #[derive(Debug)]
 pub struct NonInviteClient {
     state: NonInviteClientState,
-    peer: SocketAddr,
+    peer: Peer,
     request: Vec<u8>,
     timers: Timers,
 }
@@ -407,12 +424,18 @@ pub enum ClientResponse {
 
 impl NonInviteClient {
     /// Starts the transaction for `request`, which the caller sends right now to `peer`.
-    pub fn new(now: Instant, peer: SocketAddr, request: Vec<u8>, timers: Timers) -> Self {
+    pub fn new(now: Instant, peer: Peer, request: Vec<u8>, timers: Timers) -> Self {
+        let timer_f = now + timers.transaction_timeout();
         NonInviteClient {
             state: NonInviteClientState::Trying {
-                retransmit_at: now + timers.t1,
+                // Timer E runs only on unreliable transports (§17.1.2.2).
+                retransmit_at: if peer.is_reliable() {
+                    timer_f
+                } else {
+                    now + timers.t1
+                },
                 interval: timers.t1,
-                timer_f: now + timers.transaction_timeout(),
+                timer_f,
             },
             peer,
             request,
@@ -432,14 +455,23 @@ impl NonInviteClient {
             | NonInviteClientState::Proceeding { timer_f, .. } => {
                 if status < 200 {
                     self.state = NonInviteClientState::Proceeding {
-                        retransmit_at: now + self.timers.t2,
+                        retransmit_at: if self.peer.is_reliable() {
+                            timer_f
+                        } else {
+                            now + self.timers.t2
+                        },
                         timer_f,
                     };
                     ClientResponse::Provisional
                 } else {
-                    // Timer K is T4 for unreliable transports (§17.1.2.2).
+                    // Timer K is T4 for unreliable transports, zero for reliable (§17.1.2.2).
+                    let wait = if self.peer.is_reliable() {
+                        Duration::ZERO
+                    } else {
+                        self.timers.t4
+                    };
                     self.state = NonInviteClientState::Completed {
-                        timer_k: now + self.timers.t4,
+                        timer_k: now + wait,
                     };
                     ClientResponse::Final(status)
                 }
@@ -516,8 +548,12 @@ impl NonInviteClient {
 mod tests {
     use super::*;
 
-    fn peer() -> SocketAddr {
-        "127.0.0.1:5061".parse().unwrap()
+    fn peer() -> Peer {
+        Peer::udp("127.0.0.1:5061".parse().unwrap())
+    }
+
+    fn tcp_peer() -> Peer {
+        Peer::tcp("127.0.0.1:40123".parse().unwrap())
     }
 
     /// Drives a transaction's timers until it asks for nothing more, collecting the outcomes.
@@ -709,5 +745,75 @@ mod tests {
         assert_eq!(tx.on_response(at, 200), ClientResponse::Final(200));
         assert_eq!(tx.on_response(at, 200), ClientResponse::Absorbed);
         assert_eq!(tx.on_timeout(at + timers.t4), TimerOutcome::Terminated);
+    }
+
+    #[test]
+    fn over_tcp_an_error_response_is_never_retransmitted_and_timer_i_is_zero() {
+        let t0 = Instant::now();
+        let mut tx = InviteServer::new(tcp_peer(), Timers::default());
+        tx.send_final(t0, 486, b"486".to_vec());
+        assert_eq!(
+            tx.next_timeout(),
+            Some(t0 + Duration::from_secs(32)),
+            "no Timer G on a reliable transport: only Timer H"
+        );
+        let ack_at = t0 + Duration::from_millis(300);
+        tx.on_ack(ack_at);
+        assert_eq!(tx.next_timeout(), Some(ack_at), "Timer I is zero");
+        assert_eq!(tx.on_timeout(ack_at), TimerOutcome::Terminated);
+
+        let mut tx = InviteServer::new(tcp_peer(), Timers::default());
+        tx.send_final(t0, 487, b"487".to_vec());
+        let tx = std::cell::RefCell::new(tx);
+        let events = run_timers(
+            t0,
+            || tx.borrow().next_timeout(),
+            |at| tx.borrow_mut().on_timeout(at),
+            100,
+        );
+        assert_eq!(
+            events,
+            vec![(Duration::from_secs(32), TimerOutcome::Terminated)],
+            "unacknowledged: nothing re-sent, ends at Timer H"
+        );
+    }
+
+    #[test]
+    fn over_tcp_timer_j_is_zero() {
+        let t0 = Instant::now();
+        let mut tx = NonInviteServer::new(tcp_peer(), Timers::default());
+        tx.send_final(t0, b"200".to_vec());
+        assert_eq!(tx.next_timeout(), Some(t0));
+        assert_eq!(tx.on_timeout(t0), TimerOutcome::Terminated);
+    }
+
+    #[test]
+    fn over_tcp_our_bye_is_sent_once_and_times_out_on_timer_f_with_timer_k_zero() {
+        let t0 = Instant::now();
+        let tx = std::cell::RefCell::new(NonInviteClient::new(
+            t0,
+            tcp_peer(),
+            b"BYE".to_vec(),
+            Timers::default(),
+        ));
+        let events = run_timers(
+            t0,
+            || tx.borrow().next_timeout(),
+            |at| tx.borrow_mut().on_timeout(at),
+            100,
+        );
+        assert_eq!(
+            events,
+            vec![(Duration::from_secs(32), TimerOutcome::RequestTimeout)],
+            "no Timer E on a reliable transport"
+        );
+
+        let mut tx = NonInviteClient::new(t0, tcp_peer(), b"BYE".to_vec(), Timers::default());
+        let at = t0 + Duration::from_millis(100);
+        assert_eq!(tx.on_response(at, 100), ClientResponse::Provisional);
+        assert_eq!(tx.next_timeout(), Some(t0 + Duration::from_secs(32)));
+        assert_eq!(tx.on_response(at, 200), ClientResponse::Final(200));
+        assert_eq!(tx.next_timeout(), Some(at), "Timer K is zero");
+        assert_eq!(tx.on_timeout(at), TimerOutcome::Terminated);
     }
 }

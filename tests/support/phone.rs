@@ -1,7 +1,8 @@
 //! A SIP phone for end-to-end tests: real SIP and RTP over 127.0.0.1, RFC 4733 and SIP INFO
 //! digits, a tone it talks with, and a recording of everything it hears (with arrival times).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use dialbridge::media::g711;
 use dialbridge::media::rtp;
 use dialbridge::media::tone::ToneGenerator;
 use dialbridge::sip::message::{self, Framing, HeaderName, Message, Method};
+use dialbridge::sip::stream::{StreamItem, StreamReader};
 
 /// The payload type the phone offers for telephone-event.
 pub const TE_PT: u8 = 101;
@@ -57,9 +59,19 @@ struct Media {
     local: SocketAddr,
 }
 
+/// How the phone's SIP travels.
+enum SipLink {
+    Udp(UdpSocket),
+    /// One connection to the bridge, framed as RFC 3261 §18.3 says.
+    Tcp {
+        stream: TcpStream,
+        reader: StreamReader,
+    },
+}
+
 /// A test phone. One call at a time.
 pub struct Phone {
-    sip: UdpSocket,
+    sip: SipLink,
     bridge: SocketAddr,
     codec: Codec,
     call_id: String,
@@ -84,6 +96,24 @@ impl Phone {
     pub fn new(bridge: SocketAddr, codec: Codec, tone: Option<f32>) -> Phone {
         let sip = UdpSocket::bind("127.0.0.1:0").expect("bind SIP");
         sip.set_read_timeout(Some(Duration::from_millis(50))).ok();
+        Self::with_link(SipLink::Udp(sip), bridge, codec, tone)
+    }
+
+    /// A phone whose SIP goes over one TCP connection to the bridge (media stays RTP/UDP).
+    pub fn new_tcp(bridge: SocketAddr, codec: Codec, tone: Option<f32>) -> Phone {
+        let stream = TcpStream::connect(bridge).expect("connect SIP over TCP");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .ok();
+        stream.set_nodelay(true).ok();
+        let link = SipLink::Tcp {
+            stream,
+            reader: StreamReader::new(),
+        };
+        Self::with_link(link, bridge, codec, tone)
+    }
+
+    fn with_link(sip: SipLink, bridge: SocketAddr, codec: Codec, tone: Option<f32>) -> Phone {
         Phone {
             sip,
             bridge,
@@ -103,7 +133,42 @@ impl Phone {
 
     /// The local SIP address.
     pub fn sip_addr(&self) -> SocketAddr {
-        self.sip.local_addr().expect("local addr")
+        match &self.sip {
+            SipLink::Udp(s) => s.local_addr().expect("local addr"),
+            SipLink::Tcp { stream, .. } => stream.local_addr().expect("local addr"),
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        match self.sip {
+            SipLink::Udp(_) => "UDP",
+            SipLink::Tcp { .. } => "TCP",
+        }
+    }
+
+    /// The next SIP message from the bridge, waiting at most about 50 ms.
+    fn recv_message(&mut self) -> Option<Message> {
+        match &mut self.sip {
+            SipLink::Udp(s) => {
+                let mut buf = vec![0u8; 65536];
+                let (n, _) = s.recv_from(&mut buf).ok()?;
+                message::parse(&buf[..n], Framing::Datagram)
+                    .ok()
+                    .map(|(m, _)| m)
+            }
+            SipLink::Tcp { stream, reader } => {
+                if let Some(StreamItem::Message(m)) = reader.next_item() {
+                    return Some(m);
+                }
+                let mut buf = vec![0u8; 65536];
+                let n = stream.read(&mut buf).ok().filter(|&n| n > 0)?;
+                reader.push(Instant::now(), &buf[..n]);
+                match reader.next_item() {
+                    Some(StreamItem::Message(m)) => Some(m),
+                    _ => None,
+                }
+            }
+        }
     }
 
     /// The bridge's media address from its SDP.
@@ -113,7 +178,8 @@ impl Phone {
 
     fn via(&self, branch: &str) -> String {
         format!(
-            "SIP/2.0/UDP {};branch=z9hG4bK{branch};rport",
+            "SIP/2.0/{} {};branch=z9hG4bK{branch};rport",
+            self.transport(),
             self.sip_addr()
         )
     }
@@ -130,8 +196,13 @@ impl Phone {
     }
 
     /// Sends raw bytes to the bridge's SIP port.
-    pub fn send_raw(&self, bytes: &[u8]) {
-        self.sip.send_to(bytes, self.bridge).expect("send SIP");
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        match &mut self.sip {
+            SipLink::Udp(s) => {
+                s.send_to(bytes, self.bridge).expect("send SIP");
+            }
+            SipLink::Tcp { stream, .. } => stream.write_all(bytes).expect("send SIP over TCP"),
+        }
     }
 
     /// Waits for a SIP message matching `pred`; answers bridge requests (BYE, …) with 200.
@@ -144,12 +215,8 @@ impl Phone {
             return Some(self.received.remove(i));
         }
         let deadline = Instant::now() + timeout;
-        let mut buf = vec![0u8; 65536];
         while Instant::now() < deadline {
-            let Ok((n, _)) = self.sip.recv_from(&mut buf) else {
-                continue;
-            };
-            let Ok((msg, _)) = message::parse(&buf[..n], Framing::Datagram) else {
+            let Some(msg) = self.recv_message() else {
                 continue;
             };
             if msg.method().is_some() {
@@ -210,7 +277,10 @@ impl Phone {
         m.add_header(HeaderName::CSeq, format!("{cseq} {}", method.as_str()));
         m.add_header(
             HeaderName::Contact,
-            format!("<sip:tester@{}>", self.sip_addr()),
+            match self.sip {
+                SipLink::Udp(_) => format!("<sip:tester@{}>", self.sip_addr()),
+                SipLink::Tcp { .. } => format!("<sip:tester@{};transport=tcp>", self.sip_addr()),
+            },
         );
         if let Some((ctype, body)) = body {
             m.add_header(HeaderName::ContentType, ctype);
@@ -240,7 +310,9 @@ impl Phone {
                 break ok;
             }
             assert!(Instant::now() < deadline, "no 200 OK to INVITE");
-            self.send_raw(&invite.to_bytes()); // our own Timer A
+            if matches!(self.sip, SipLink::Udp(_)) {
+                self.send_raw(&invite.to_bytes()); // our own Timer A (none on TCP, §17.1.1.2)
+            }
         };
         self.ack(&ok);
         ok

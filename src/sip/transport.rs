@@ -1,0 +1,78 @@
+//! Which transport a SIP message travels over (RFC 3261 §18), as the sans-IO core sees it.
+//!
+//! The core never touches a socket: it only needs to know whether the transport is reliable
+//! (no retransmission timers, §17) and, for a stream, that responses go back on the
+//! connection the request came from (§18.2.2). The driver owns the sockets and connections.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The transport protocols the bridge speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// One message per datagram; requests and responses are retransmitted on timers.
+    Udp,
+    /// A byte stream framed by Content-Length; the transport delivers, nothing is retransmitted.
+    Tcp,
+}
+
+impl Transport {
+    /// True when the transport itself delivers messages, so Timers E, G are not run and
+    /// Timers I, J, K are zero (RFC 3261 §17.1.2.2, §17.2.1, §17.2.2).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+
+    /// The `sent-protocol` transport token in Via (`SIP/2.0/UDP`).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.via_token())
+    }
+}
+
+/// The far end of a message: an address and the transport to it. For TCP the address is the
+/// remote end of a connection, so it also names that connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// The remote address (for TCP: the connection's remote end).
+    pub addr: SocketAddr,
+    /// How messages reach it.
+    pub transport: Transport,
+}
+
+impl Peer {
+    /// A peer reached by UDP datagrams.
+    pub fn udp(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            transport: Transport::Udp,
+        }
+    }
+
+    /// A peer on the other end of a TCP connection.
+    pub fn tcp(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            transport: Transport::Tcp,
+        }
+    }
+
+    /// True on a reliable transport (see `Transport::is_reliable`).
+    pub fn is_reliable(&self) -> bool {
+        self.transport.is_reliable()
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.transport)
+    }
+}

@@ -1,0 +1,344 @@
+//! SIP over TCP for the SIP task (RFC 3261 §18): accepting connections within limits, one
+//! small task per connection that reads, frames (`sip::stream`) and writes, and the
+//! bookkeeping that lets the endpoint's responses and BYEs go back on the right connection.
+//!
+//! The SIP task stays the one owner of SIP state: connection tasks only turn bytes into
+//! messages and messages into bytes.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::sip::stream::{StreamItem, StreamReader};
+
+/// Messages queued for one connection before it counts as stuck and is closed.
+const OUT_QUEUE: usize = 256;
+/// Read size; a message may take many reads.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long a write may stall (the peer not reading) before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a framing error: how long the connection stays open for the 400 to be written.
+const LINGER_AFTER_ERROR: Duration = Duration::from_secs(2);
+
+/// Limits and timeouts for SIP over TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections open at once, all sources together.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_per_source: usize,
+    /// A connection with no bytes in for this long and no call on it is closed.
+    pub idle_timeout: Duration,
+    /// A message must arrive whole within this long of its first byte (slow senders).
+    pub message_timeout: Duration,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: 4096,
+            max_per_source: 256,
+            idle_timeout: Duration::from_secs(120),
+            message_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a connection task tells the SIP task.
+#[derive(Debug)]
+pub enum TcpInput {
+    /// A whole message, or a framing error, from the connection to `peer`.
+    Item {
+        /// The connection's remote end.
+        peer: SocketAddr,
+        /// What arrived.
+        item: StreamItem,
+    },
+    /// The connection to `peer` is gone.
+    Closed {
+        /// The connection's remote end.
+        peer: SocketAddr,
+        /// Why, for the log.
+        why: CloseReason,
+    },
+}
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed it or it failed.
+    Peer,
+    /// Nothing arrived for the idle timeout and no call used it.
+    Idle,
+    /// A message took longer than the message timeout to arrive.
+    SlowSender,
+    /// The peer did not read what we wrote.
+    Stuck,
+    /// The stream could not be framed (answered 400 where possible).
+    Malformed,
+    /// We closed it (shutdown).
+    Local,
+}
+
+impl CloseReason {
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [CloseReason; 6] = [
+        CloseReason::Peer,
+        CloseReason::Idle,
+        CloseReason::SlowSender,
+        CloseReason::Stuck,
+        CloseReason::Malformed,
+        CloseReason::Local,
+    ];
+
+    /// For logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Peer => "peer",
+            CloseReason::Idle => "idle",
+            CloseReason::SlowSender => "slow_sender",
+            CloseReason::Stuck => "stuck",
+            CloseReason::Malformed => "malformed",
+            CloseReason::Local => "local",
+        }
+    }
+}
+
+/// Why a new connection was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_connections` are open.
+    TooManyConnections,
+    /// `max_per_source` are open from this address.
+    TooManyFromSource,
+}
+
+enum Outgoing {
+    Bytes(Vec<u8>),
+    Close,
+}
+
+struct Conn {
+    out: mpsc::Sender<Outgoing>,
+    /// Calls whose signalling uses this connection: while any is up it is never idle.
+    calls: Arc<AtomicUsize>,
+}
+
+/// The SIP task's view of its TCP connections.
+pub struct TcpConnections {
+    limits: TcpLimits,
+    conns: HashMap<SocketAddr, Conn>,
+    per_source: HashMap<IpAddr, usize>,
+    input: mpsc::Sender<TcpInput>,
+}
+
+impl TcpConnections {
+    /// Connection bookkeeping; connection tasks report on `input`.
+    pub fn new(limits: TcpLimits, input: mpsc::Sender<TcpInput>) -> Self {
+        TcpConnections {
+            limits,
+            conns: HashMap::new(),
+            per_source: HashMap::new(),
+            input,
+        }
+    }
+
+    /// Connections open now.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True when none is open.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Takes a new connection within the limits and starts its task, or says why not (the
+    /// stream is then dropped, which closes it).
+    pub fn accept(&mut self, stream: TcpStream, peer: SocketAddr) -> Result<(), Refusal> {
+        if self.conns.len() >= self.limits.max_connections {
+            return Err(Refusal::TooManyConnections);
+        }
+        let from_source = self.per_source.get(&peer.ip()).copied().unwrap_or(0);
+        if from_source >= self.limits.max_per_source {
+            return Err(Refusal::TooManyFromSource);
+        }
+        let _ = stream.set_nodelay(true);
+        let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
+        let calls = Arc::new(AtomicUsize::new(0));
+        self.conns.insert(
+            peer,
+            Conn {
+                out: out_tx,
+                calls: Arc::clone(&calls),
+            },
+        );
+        *self.per_source.entry(peer.ip()).or_insert(0) += 1;
+        tokio::spawn(run_connection(
+            stream,
+            peer,
+            out_rx,
+            self.input.clone(),
+            self.limits,
+            calls,
+        ));
+        Ok(())
+    }
+
+    /// Queues bytes for the connection to `peer`; false when there is no such connection.
+    /// A connection whose queue is full is not reading: it is closed.
+    pub fn send(&mut self, peer: SocketAddr, bytes: Vec<u8>) -> bool {
+        let Some(conn) = self.conns.get(&peer) else {
+            return false;
+        };
+        match conn.out.try_send(Outgoing::Bytes(bytes)) {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::info!(%peer, "SIP TCP connection not reading: closing it");
+                self.close(peer);
+                false
+            }
+        }
+    }
+
+    /// Closes the connection to `peer` once what is queued for it has been written.
+    pub fn close(&mut self, peer: SocketAddr) {
+        if let Some(conn) = self.conns.get(&peer)
+            && conn.out.try_send(Outgoing::Close).is_err()
+        {
+            // Queue full: dropping the sender ends the task after it drains.
+            self.forget(peer);
+        }
+    }
+
+    /// Closes every connection (shutdown).
+    pub fn close_all(&mut self) {
+        let peers: Vec<SocketAddr> = self.conns.keys().copied().collect();
+        for peer in peers {
+            self.close(peer);
+        }
+    }
+
+    /// A connection task ended: forget it.
+    pub fn forget(&mut self, peer: SocketAddr) {
+        if self.conns.remove(&peer).is_some()
+            && let Some(n) = self.per_source.get_mut(&peer.ip())
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(&peer.ip());
+            }
+        }
+    }
+
+    /// A call started (+1) or ended (-1) on the connection to `peer`.
+    pub fn call_on(&mut self, peer: SocketAddr, started: bool) {
+        if let Some(conn) = self.conns.get(&peer) {
+            if started {
+                conn.calls.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let _ = conn
+                    .calls
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+            }
+        }
+    }
+}
+
+/// One connection: read and frame, write what the SIP task queues, enforce the timeouts.
+async fn run_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut out: mpsc::Receiver<Outgoing>,
+    input: mpsc::Sender<TcpInput>,
+    limits: TcpLimits,
+    calls: Arc<AtomicUsize>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut reader = StreamReader::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut last_in = Instant::now();
+    // After a framing error nothing more is read: only the answer is written, then close.
+    let mut reading = true;
+    let mut linger_until: Option<Instant> = None;
+    let why = loop {
+        let now = Instant::now();
+        let idle_at = last_in + limits.idle_timeout;
+        let deadline = match (linger_until, reader.partial_since()) {
+            (Some(at), _) => at,
+            (None, Some(since)) => (since + limits.message_timeout).min(idle_at),
+            (None, None) => idle_at,
+        };
+        tokio::select! {
+            read = rd.read(&mut buf), if reading => {
+                let n = match read {
+                    Ok(0) | Err(_) => break CloseReason::Peer,
+                    Ok(n) => n,
+                };
+                last_in = Instant::now();
+                reader.push(last_in, buf.get(..n).unwrap_or_default());
+                let mut pong = false;
+                while let Some(item) = reader.next_item() {
+                    match item {
+                        StreamItem::Ping => pong = true,
+                        other => {
+                            let broken = matches!(other, StreamItem::Broken { .. });
+                            if input.send(TcpInput::Item { peer, item: other }).await.is_err() {
+                                return;
+                            }
+                            if broken {
+                                reading = false;
+                                linger_until = Some(Instant::now() + LINGER_AFTER_ERROR);
+                            }
+                        }
+                    }
+                }
+                // RFC 5626 §3.5.1: a CRLFCRLF ping is answered with one CRLF.
+                if pong && write(&mut wr, b"\r\n").await.is_err() {
+                    break CloseReason::Stuck;
+                }
+            }
+            queued = out.recv() => match queued {
+                Some(Outgoing::Bytes(bytes)) => {
+                    if write(&mut wr, &bytes).await.is_err() {
+                        break CloseReason::Stuck;
+                    }
+                }
+                Some(Outgoing::Close) | None => {
+                    break if reading { CloseReason::Local } else { CloseReason::Malformed };
+                }
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let now2 = Instant::now().max(now);
+                if linger_until.is_some_and(|at| now2 >= at) {
+                    break CloseReason::Malformed;
+                }
+                if reader.partial_since().is_some_and(|s| now2 >= s + limits.message_timeout) {
+                    break CloseReason::SlowSender;
+                }
+                if now2 >= idle_at {
+                    if calls.load(Ordering::Relaxed) == 0 {
+                        break CloseReason::Idle;
+                    }
+                    // A call keeps its connection: wait another idle period.
+                    last_in = now2;
+                }
+            }
+        }
+    };
+    let _ = wr.shutdown().await;
+    let _ = input.send(TcpInput::Closed { peer, why }).await;
+}
+
+async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, bytes: &[u8]) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
