@@ -33,6 +33,11 @@ use crate::sip::sdp::LocalMedia;
 const MAX_SIP_DATAGRAM: usize = 65_535;
 /// Datagrams handled per wake-up before timers and events get their turn.
 const RECV_BATCH: usize = 64;
+/// At shutdown: how long callers get to hear goodbye and answer our BYE before the process
+/// exits anyway (the whole shutdown stays within 10 s).
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+/// `Retry-After` on the 503s a shutting-down bridge gives new calls.
+const DRAIN_RETRY_AFTER_S: u32 = 30;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -668,6 +673,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     tcp: crate::sip_tcp::TcpConnections::new(tcp_limits, tcp_tx),
                     tcp_rx,
                     tcp_calls: HashMap::new(),
+                    draining: None,
                     admission: Admission::new(admission),
                     trusted,
                     untrusted,
@@ -876,6 +882,8 @@ struct SipDriver {
     tcp_rx: mpsc::Receiver<crate::sip_tcp::TcpInput>,
     /// Calls whose signalling came over TCP, and their connection.
     tcp_calls: HashMap<CallId, SocketAddr>,
+    /// Shutting down: new calls get 503 and the SIP task ends at this instant at the latest.
+    draining: Option<Instant>,
     admission: Admission,
     trusted: Option<Vec<ipnet::IpNet>>,
     untrusted: crate::config::UntrustedAction,
@@ -899,7 +907,22 @@ impl SipDriver {
         let mut buf = vec![0u8; MAX_SIP_DATAGRAM];
         tokio::pin!(shutdown);
         loop {
-            let deadline = self.endpoint.poll_timeout();
+            if let Some(limit) = self.draining {
+                let calls = self.endpoint.call_count();
+                let byes = self.endpoint.requests_in_flight();
+                if calls == 0 && byes == 0 {
+                    tracing::info!("every caller has been said goodbye to");
+                    break;
+                }
+                if Instant::now() >= limit {
+                    tracing::warn!(calls, byes, "shutdown: time is up, hanging up the rest");
+                    break;
+                }
+            }
+            let deadline = match (self.endpoint.poll_timeout(), self.draining) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -939,8 +962,11 @@ impl SipDriver {
                     woke = Instant::now();
                     self.endpoint.handle_timeout(woke);
                 }
-                _ = &mut shutdown => {
-                    break;
+                _ = &mut shutdown, if self.draining.is_none() => {
+                    woke = Instant::now();
+                    self.draining = Some(woke + DRAIN_LIMIT);
+                    tracing::info!(calls = self.endpoint.call_count(), "shutting down: new calls get 503, callers hear goodbye");
+                    self.media.goodbye_all();
                 }
             }
             self.process_events();
@@ -962,6 +988,17 @@ impl SipDriver {
         self.process_events();
         self.flush().await;
         self.tcp.close_all();
+        // Let the connection tasks write what is queued (the BYEs) before the runtime ends.
+        let closing = async {
+            while !self.tcp.is_empty() {
+                match self.tcp_rx.recv().await {
+                    Some(crate::sip_tcp::TcpInput::Closed { peer, .. }) => self.tcp.forget(peer),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), closing).await;
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -1095,6 +1132,12 @@ impl SipDriver {
                 } => {
                     let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
                         .entered();
+                    if self.draining.is_some() {
+                        tracing::info!(%source, "shutting down: new call refused with 503");
+                        self.endpoint
+                            .reject(now, call, 503, Some(DRAIN_RETRY_AFTER_S));
+                        continue;
+                    }
                     if !self.is_trusted(source.ip()) {
                         tracing::info!(%source, "INVITE from outside the trusted networks: 403");
                         self.endpoint.reject(now, call, 403, None);

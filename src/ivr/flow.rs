@@ -63,6 +63,10 @@ pub enum HangupCause {
     ConferenceIdAttempts,
     /// Too many wrong PINs.
     PinAttempts,
+    /// The bridge is shutting down.
+    Shutdown,
+    /// Too many unknown conference IDs from this caller's number or address lately.
+    Guessing,
 }
 
 /// Something the flow asks the media worker (or the directory) to do.
@@ -184,6 +188,34 @@ impl Flow {
         };
         flow.play(vec![Prompt::Welcome, Prompt::EnterConferenceId]);
         flow
+    }
+
+    /// A flow that only says goodbye and then hangs up, for a caller who was elsewhere
+    /// (lobby, meeting) when the bridge must end the call.
+    pub fn farewell(config: IvrConfig, cause: HangupCause) -> Self {
+        let mut flow = Flow {
+            config,
+            state: State::Done,
+            playing: false,
+            queued: VecDeque::new(),
+            deadline: None,
+            actions: VecDeque::new(),
+        };
+        flow.goodbye(vec![Prompt::Goodbye], cause);
+        flow
+    }
+
+    /// Ends the flow with the goodbye prompt, then `Action::Hangup(cause)`, whatever it was
+    /// doing; a flow already saying goodbye or finished is left alone.
+    pub fn say_goodbye(&mut self, cause: HangupCause) {
+        if matches!(self.state, State::Goodbye(_) | State::Done) {
+            return;
+        }
+        self.queued.clear();
+        if self.playing {
+            self.actions.push_back(Action::StopPlayback);
+        }
+        self.goodbye(vec![Prompt::Goodbye], cause);
     }
 
     /// The next action to carry out, if any.
@@ -561,6 +593,37 @@ mod tests {
             Action::Hangup(c) => Some(*c),
             _ => None,
         })
+    }
+
+    #[test]
+    fn say_goodbye_mid_entry_plays_goodbye_ignores_digits_then_hangs_up() {
+        let mut h = Harness::new();
+        h.actions();
+        h.digits("1234");
+        h.actions();
+        h.flow.say_goodbye(HangupCause::Shutdown);
+        let a = h.actions();
+        assert_eq!(Harness::plays(&a), vec![vec![Prompt::Goodbye]]);
+        assert!(hangup_of(&a).is_none(), "the goodbye is heard first");
+        h.digits("5#");
+        assert!(lookup_of(&h.actions()).is_none(), "digits no longer count");
+        h.flow.say_goodbye(HangupCause::Shutdown);
+        assert!(h.actions().is_empty(), "a second goodbye changes nothing");
+        h.input(Input::PlaybackDone);
+        assert_eq!(hangup_of(&h.actions()), Some(HangupCause::Shutdown));
+        assert!(h.flow.is_done());
+    }
+
+    #[test]
+    fn farewell_flow_only_says_goodbye() {
+        let mut flow = Flow::farewell(IvrConfig::default(), HangupCause::Shutdown);
+        let first: Vec<Action> = std::iter::from_fn(|| flow.poll_action()).collect();
+        assert_eq!(Harness::plays(&first), vec![vec![Prompt::Goodbye]]);
+        flow.handle_input(Instant::now(), Input::Digit(Digit::Pound));
+        assert!(flow.poll_action().is_none());
+        flow.handle_input(Instant::now(), Input::PlaybackDone);
+        let last: Vec<Action> = std::iter::from_fn(|| flow.poll_action()).collect();
+        assert_eq!(hangup_of(&last), Some(HangupCause::Shutdown));
     }
 
     #[test]

@@ -212,6 +212,13 @@ impl MediaHandle {
         self.send_to_worker(index, command);
     }
 
+    /// Asks every worker to say goodbye to all its callers and hang them up (shutdown).
+    pub fn goodbye_all(&self) {
+        for index in 0..self.senders.len() {
+            self.send_to_worker(index, Command::Goodbye);
+        }
+    }
+
     /// Asks every worker to stop (each sees it within one 20 ms tick).
     pub fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
@@ -479,6 +486,7 @@ fn handle_command(
         Command::StartMeeting { conference } => {
             worker.handle_command(now, Command::StartMeeting { conference });
         }
+        Command::Goodbye => worker.handle_command(now, Command::Goodbye),
         other => {
             let call = match &other {
                 Command::Update { call, .. }

@@ -107,6 +107,9 @@ pub enum Command<S> {
     },
     /// A call handed over by another worker because its meeting lives here.
     Adopt(Box<CallMedia<S>>),
+    /// The bridge is shutting down: every caller, wherever they are, hears goodbye and is
+    /// hung up; calls that arrive on this worker afterwards too.
+    Goodbye,
     /// Start a meeting without a PIN (an authenticated start from the admin API): the lobby
     /// moves in, and callers who come later go straight in.
     StartMeeting {
@@ -283,6 +286,8 @@ pub struct Worker<S> {
     /// A lobby move waiting for its first meeting tick, then that tick's report.
     pending_move: Option<MoveReport>,
     move_report: Option<MoveReport>,
+    /// `Command::Goodbye` came: every call here is on its way out.
+    farewell: bool,
 }
 
 /// Which worker owns a conference's meeting: stable for a given worker count.
@@ -317,6 +322,7 @@ impl<S> Worker<S> {
             stats: WorkerStats::default(),
             pending_move: None,
             move_report: None,
+            farewell: false,
         }
     }
 
@@ -374,7 +380,12 @@ impl<S> Worker<S> {
                 transport,
                 sip_call_id,
                 params,
-            } => self.start_call(now, call, transport, sip_call_id, params),
+            } => {
+                self.start_call(now, call, transport, sip_call_id, params);
+                if self.farewell {
+                    self.send_off(now, call);
+                }
+            }
             Command::Update { call, params } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     let _e = c.span.enter();
@@ -413,6 +424,21 @@ impl<S> Worker<S> {
                     self.enter_conference(now, id, conference, role);
                 } else if let Some(c) = self.calls.get_mut(&id) {
                     c.place = place;
+                }
+                if self.farewell {
+                    self.send_off(now, id);
+                }
+            }
+            Command::Goodbye => {
+                self.farewell = true;
+                let ids: Vec<CallId> = self.calls.keys().copied().collect();
+                tracing::info!(
+                    worker = self.index,
+                    calls = ids.len(),
+                    "saying goodbye to every caller"
+                );
+                for id in ids {
+                    self.send_off(now, id);
                 }
             }
             Command::StartMeeting { conference } => {
@@ -470,6 +496,33 @@ impl<S> Worker<S> {
             tracing::debug!(worker = self.index, "media started");
         }
         self.calls.insert(id, media);
+        self.drive_flow(now, id);
+    }
+
+    /// Takes a caller out of wherever they are to hear goodbye; the flow then hangs up.
+    fn send_off(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let left = match &mut call.place {
+            Place::Ivr(flow) => {
+                flow.say_goodbye(HangupCause::Shutdown);
+                None
+            }
+            Place::Conference { conference_id } => {
+                let conference_id = conference_id.clone();
+                call.place = Place::Ivr(Box::new(Flow::farewell(
+                    self.config.ivr.clone(),
+                    HangupCause::Shutdown,
+                )));
+                Some(conference_id)
+            }
+            // In transit: the worker that adopts it says goodbye.
+            Place::Joining { .. } | Place::Ended => return,
+        };
+        if let Some(conference_id) = left {
+            self.leave_meeting(id, &conference_id);
+        }
         self.drive_flow(now, id);
     }
 
@@ -1192,6 +1245,65 @@ mod tests {
             Some((1, 0)),
             "a new caller waits again"
         );
+    }
+
+    #[test]
+    fn goodbye_takes_everyone_out_of_ivr_lobby_and_meeting_and_hangs_each_up_after_the_prompt() {
+        let mut b = Bench::new(2);
+        b.start(0, 1);
+        b.join(1, true); // organizer: the meeting runs
+        b.start(1, 2);
+        b.join(2, false); // in the meeting
+        b.start(0, 3); // still in the IVR
+        b.route();
+        for _ in 0..5 {
+            b.tick();
+        }
+        b.route();
+        for w in &mut b.workers {
+            w.handle_command(b.now, Command::Goodbye);
+        }
+        // A call answered after the goodbye began gets it too.
+        b.start(1, 4);
+        b.route();
+        let goodbye = b.workers[0]
+            .assets
+            .prompt(Prompt::Goodbye)
+            .frames(Codec::Pcmu)
+            .to_vec();
+        let mut heard: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+        let mut hung_up = Vec::new();
+        for _ in 0..(goodbye.len() + 20) {
+            for (t, _, bytes) in b.tick() {
+                heard.entry(t).or_default().push(payload(&bytes).to_vec());
+            }
+            for e in b.route() {
+                if let Event::Hangup {
+                    call,
+                    reason: HangupReason::Ivr(HangupCause::Shutdown),
+                } = e
+                {
+                    hung_up.push(call.0);
+                }
+            }
+        }
+        hung_up.sort();
+        assert_eq!(hung_up, [1, 2, 3, 4], "every call hung up once");
+        for id in 1..=4u32 {
+            let got = &heard[&id];
+            let start = got
+                .iter()
+                .position(|f| f.as_slice() == goodbye[0].as_slice())
+                .unwrap_or_else(|| panic!("call {id} never heard the goodbye"));
+            assert!(
+                got[start..]
+                    .iter()
+                    .zip(&goodbye)
+                    .all(|(a, b)| a.as_slice() == b.as_slice())
+                    && got.len() - start >= goodbye.len(),
+                "call {id} heard the whole goodbye"
+            );
+        }
     }
 
     #[test]

@@ -237,6 +237,21 @@ impl Endpoint {
         self.calls.len()
     }
 
+    /// Requests we sent (BYEs) still waiting for their final response: a shutdown waits for
+    /// them so that callers' phones know their calls ended.
+    pub fn requests_in_flight(&self) -> usize {
+        self.client_txs
+            .values()
+            .filter(|(tx, _)| {
+                matches!(
+                    tx.state(),
+                    crate::sip::transaction::NonInviteClientState::Trying { .. }
+                        | crate::sip::transaction::NonInviteClientState::Proceeding { .. }
+                )
+            })
+            .count()
+    }
+
     /// Live transactions (for tests and memory accounting).
     pub fn transaction_count(&self) -> usize {
         self.invite_txs.len() + self.other_txs.len() + self.client_txs.len()
