@@ -98,6 +98,8 @@ pub struct ServeConfig {
     pub untrusted: UntrustedAction,
     /// SIP over TCP: connection limits and timeouts.
     pub tcp: crate::sip_tcp::TcpLimits,
+    /// Conference-ID guessing limits per calling number and source address.
+    pub guessing: crate::auth::guessing::GuessLimits,
 }
 
 /// What a SIP request from outside the trusted networks gets.
@@ -136,6 +138,7 @@ impl ServeConfig {
             trusted_networks: None,
             untrusted: UntrustedAction::Reject,
             tcp: crate::sip_tcp::TcpLimits::default(),
+            guessing: crate::auth::guessing::GuessLimits::default(),
         }
     }
 }

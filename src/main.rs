@@ -156,6 +156,17 @@ struct ServeArgs {
     /// of its first byte (slow senders).
     #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3_600))]
     tcp_message_timeout: u64,
+    /// Unknown conference IDs one calling number may try per window before its calls get a
+    /// short goodbye at once (0: no limit).
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    id_guesses_per_caller: u32,
+    /// Unknown conference IDs one source address outside --trusted-networks may try per
+    /// window (0: no limit).
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    id_guesses_per_source: u32,
+    /// The window for the two limits above.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    id_guess_window: u64,
 }
 
 fn untrusted_action(v: &str) -> Result<dialbridge::config::UntrustedAction, String> {
@@ -696,6 +707,11 @@ async fn serve(
         max_per_source: args.max_tcp_per_source as usize,
         idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
         message_timeout: Duration::from_secs(args.tcp_message_timeout),
+    };
+    config.guessing = dialbridge::auth::guessing::GuessLimits {
+        per_caller: args.id_guesses_per_caller,
+        per_source: args.id_guesses_per_source,
+        window: Duration::from_secs(args.id_guess_window),
     };
     dialbridge::server::run(config, |_| {}).await?;
     Ok(())

@@ -116,6 +116,8 @@ pub struct SipGauges {
     pub calls_refused_too_many: AtomicU64,
     /// Calls refused by admission control: too many new calls per second (503).
     pub calls_refused_too_fast: AtomicU64,
+    /// Callers cut off for guessing too many unknown conference IDs.
+    pub guessers_cut_off: AtomicU64,
     /// INVITEs from outside the trusted networks answered 403.
     pub calls_refused_untrusted: AtomicU64,
     /// Datagrams from outside the trusted networks dropped unanswered.
@@ -233,6 +235,13 @@ impl Telemetry {
             "counter",
             "calls ended, by reason",
             &ended_ref,
+        );
+        render_value(
+            &mut out,
+            "dialbridge_guessers_cut_off_total",
+            "counter",
+            "callers cut off for guessing too many unknown conference IDs",
+            &[("", load(&sip.guessers_cut_off))],
         );
         render_value(
             &mut out,
@@ -557,6 +566,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         rtp_timeout: config.rtp_timeout,
         ..WorkerConfig::default()
     };
+    let sip_control = control_tx.clone();
     let (media, threads) = driver::start(config.media_threads, assets, worker_config, control_tx)?;
 
     let (hangup_tx, hangup_rx) = mpsc::unbounded_channel();
@@ -572,12 +582,17 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             .as_deref()
             .map(|base| format!("{}/self-service", base.trim_end_matches('/'))),
     };
+    let sip_gauges = Arc::new(SipGauges::default());
     let directory_task = tokio::spawn(serve_directory(
         directory.clone(),
         Arc::clone(&media),
         control_rx,
-        hangup_tx,
-        lock_mail,
+        DirectoryDuties {
+            hangups: hangup_tx,
+            lock_mail,
+            guessing: config.guessing,
+            gauges: Arc::clone(&sip_gauges),
+        },
     ));
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -591,7 +606,6 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         let _ = stop_tx.send(true);
     };
 
-    let sip_gauges = Arc::new(SipGauges::default());
     let telemetry = Arc::new(Telemetry {
         media: Arc::clone(&media),
         sip: Arc::clone(&sip_gauges),
@@ -673,6 +687,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     tcp: crate::sip_tcp::TcpConnections::new(tcp_limits, tcp_tx),
                     tcp_rx,
                     tcp_calls: HashMap::new(),
+                    control: sip_control,
                     draining: None,
                     admission: Admission::new(admission),
                     trusted,
@@ -778,18 +793,60 @@ impl LockMail {
     }
 }
 
+/// What the directory task needs besides the directory and the media workers.
+struct DirectoryDuties {
+    hangups: mpsc::UnboundedSender<CallId>,
+    lock_mail: LockMail,
+    guessing: crate::auth::guessing::GuessLimits,
+    gauges: Arc<SipGauges>,
+}
+
 async fn serve_directory(
     directory: Directory,
     media: Arc<MediaHandle>,
     mut events: mpsc::UnboundedReceiver<ControlEvent>,
-    hangups: mpsc::UnboundedSender<CallId>,
-    lock_mail: LockMail,
+    duties: DirectoryDuties,
 ) {
+    use crate::auth::guessing::{Caller, GuessGuard};
+    let DirectoryDuties {
+        hangups,
+        lock_mail,
+        guessing,
+        gauges,
+    } = duties;
+    let guard = Arc::new(std::sync::Mutex::new(GuessGuard::new(guessing)));
+    let mut callers: HashMap<CallId, Caller> = HashMap::new();
     while let Some(event) = events.recv().await {
         match event {
+            ControlEvent::CallerKnown { call, caller } => {
+                callers.insert(call, caller);
+            }
+            ControlEvent::CallGone { call } => {
+                callers.remove(&call);
+            }
             ControlEvent::LookupConference { call, digits } => {
+                let caller = callers.get(&call).cloned();
+                let cut_off = caller.as_ref().and_then(|c| {
+                    guard
+                        .lock()
+                        .ok()
+                        .and_then(|mut g| g.gate(c, Instant::now()))
+                });
+                if let (Some(why), Some(c)) = (cut_off, &caller) {
+                    tracing::warn!(
+                        call = call.0,
+                        source = %c.source,
+                        from = c.from_user.as_deref().unwrap_or(""),
+                        limit = ?why,
+                        "too many unknown conference IDs lately: caller cut off"
+                    );
+                    gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
+                    media.send(call, Command::ConferenceRefused { call });
+                    continue;
+                }
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
+                let guard = Arc::clone(&guard);
                 tokio::spawn(async move {
                     let conference = match directory.lookup_conference(&digits).await {
                         Ok(found) => found,
@@ -798,6 +855,12 @@ async fn serve_directory(
                             None
                         }
                     };
+                    if conference.is_none()
+                        && let Some(c) = &caller
+                        && let Ok(mut g) = guard.lock()
+                    {
+                        g.on_unknown(c, Instant::now());
+                    }
                     media.send(call, Command::ConferenceFound { call, conference });
                 });
             }
@@ -882,6 +945,8 @@ struct SipDriver {
     tcp_rx: mpsc::Receiver<crate::sip_tcp::TcpInput>,
     /// Calls whose signalling came over TCP, and their connection.
     tcp_calls: HashMap<CallId, SocketAddr>,
+    /// To the directory task: who is calling (for the guessing limits).
+    control: mpsc::UnboundedSender<ControlEvent>,
     /// Shutting down: new calls get 503 and the SIP task ends at this instant at the latest.
     draining: Option<Instant>,
     admission: Admission,
@@ -1188,6 +1253,14 @@ impl SipDriver {
                             };
                             tracing::info!(%source, transport = %sip_transport, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
                             self.pending.insert(call, (transport, sip_call_id));
+                            let caller = crate::auth::guessing::Caller {
+                                source: source.ip(),
+                                from_user: from_user.clone(),
+                                trusted: self.trusted.is_some() && self.is_trusted(source.ip()),
+                            };
+                            let _ = self
+                                .control
+                                .send(ControlEvent::CallerKnown { call, caller });
                             if sip_transport == crate::sip::transport::Transport::Tcp {
                                 self.tcp.call_on(source, true);
                                 self.tcp_calls.insert(call, source);
@@ -1238,6 +1311,7 @@ impl SipDriver {
                     if let Some(peer) = self.tcp_calls.remove(&call) {
                         self.tcp.call_on(peer, false);
                     }
+                    let _ = self.control.send(ControlEvent::CallGone { call });
                 }
             }
         }

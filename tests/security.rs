@@ -374,3 +374,91 @@ fn self_service_reset_links_are_rate_limited_with_the_same_answer() {
         .count();
     assert_eq!(limited, 3);
 }
+
+/// Counts whole plays of `prompt` in what the phone heard.
+fn times_heard(p: &Phone, prompt: Prompt) -> usize {
+    let frames = assets().prompt(prompt).frames(Codec::Pcmu).to_vec();
+    let heard = p.heard();
+    let mut count = 0;
+    let mut from = 0;
+    while let Some(at) = heard.get(from..).and_then(|h| position_of_run(h, &frames)) {
+        count += 1;
+        from += at + frames.len();
+    }
+    count
+}
+
+/// One call from `number` typing each entry of `ids` (each followed by `#`); returns the
+/// phone once the bridge has hung up or the last entry was answered.
+fn guess(bridge: &Bridge, number: &str, unknown: usize, then: &str) -> Phone {
+    let mut p = Phone::new(bridge.sip, Codec::Pcmu, None);
+    p.set_from_user(number);
+    p.call();
+    for i in 1..=unknown {
+        p.send_digits("111#");
+        assert!(
+            heard_times(&p, Prompt::ConferenceNotFound, i, Duration::from_secs(15)),
+            "{number}: unknown ID {i} announced"
+        );
+    }
+    p.send_digits(&format!("{then}#"));
+    p
+}
+
+#[test]
+fn conference_id_guessers_get_a_short_goodbye_per_number_and_per_source() {
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            extra: [
+                "--id-guesses-per-caller",
+                "2",
+                "--id-guesses-per-source",
+                "4",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..BridgeOptions::default()
+        },
+    );
+    let id = orgs[0].conference_id.clone();
+
+    // Alice mistypes twice; her third entry — the right ID — is refused with a goodbye at
+    // once, and so is her next call.
+    let mut alice = guess(&bridge, "+15550100", 2, &id);
+    assert!(alice.wait_for_bye(Duration::from_secs(10)), "alice hung up");
+    assert_eq!(times_heard(&alice, Prompt::Goodbye), 1);
+    assert_eq!(
+        times_heard(&alice, Prompt::ConferenceNotFound),
+        2,
+        "no third 'not recognised': the goodbye comes at once"
+    );
+    assert!(
+        times_heard(&alice, Prompt::OrganizerQuestion) == 0,
+        "a cut-off caller learns nothing, not even that the ID was right"
+    );
+    let mut again = guess(&bridge, "+15550100", 0, &id);
+    assert!(again.wait_for_bye(Duration::from_secs(10)), "cut off again");
+
+    // Bob, from the same address, is not Alice: he gets in.
+    let bob = guess(&bridge, "+15550101", 0, &id);
+    assert!(
+        heard_times(&bob, Prompt::OrganizerQuestion, 1, Duration::from_secs(10)),
+        "another number from the same source still gets in"
+    );
+
+    // Carol's two unknown IDs bring the source to 4: the next caller from it is cut off
+    // whatever number it claims.
+    let mut carol = guess(&bridge, "+15550102", 2, &id);
+    assert!(carol.wait_for_bye(Duration::from_secs(10)), "carol cut off");
+    let mut dave = guess(&bridge, "+15550103", 0, &id);
+    assert!(
+        dave.wait_for_bye(Duration::from_secs(10)),
+        "dave cut off by source"
+    );
+    let log = bridge.log_text();
+    assert!(
+        log.contains("limit=Caller") && log.contains("limit=Source"),
+        "{log}"
+    );
+}

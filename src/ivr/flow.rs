@@ -105,6 +105,8 @@ pub enum Input {
     PlaybackDone,
     /// Result of `LookupConference`.
     ConferenceFound(Option<Conference>),
+    /// `LookupConference` was refused: this caller guessed too many unknown IDs lately.
+    TooManyGuesses,
     /// Result of `VerifyPin`.
     PinChecked(bool),
 }
@@ -239,6 +241,13 @@ impl Flow {
             Input::Digit(d) => self.on_digit(now, d),
             Input::PlaybackDone => self.on_playback_done(now),
             Input::ConferenceFound(found) => self.on_conference(now, found),
+            Input::TooManyGuesses => {
+                if matches!(self.state, State::LookingUp { .. }) {
+                    // A short goodbye at once: nothing that tells a guesser more.
+                    self.queued.clear();
+                    self.goodbye(vec![Prompt::Goodbye], HangupCause::Guessing);
+                }
+            }
             Input::PinChecked(ok) => self.on_pin_checked(ok),
         }
     }
@@ -612,6 +621,21 @@ mod tests {
         h.input(Input::PlaybackDone);
         assert_eq!(hangup_of(&h.actions()), Some(HangupCause::Shutdown));
         assert!(h.flow.is_done());
+    }
+
+    #[test]
+    fn too_many_guesses_ends_the_lookup_with_a_short_goodbye() {
+        let mut h = Harness::new();
+        h.actions();
+        h.digits("999#");
+        assert_eq!(lookup_of(&h.actions()).as_deref(), Some("999"));
+        h.digits("*1");
+        h.input(Input::TooManyGuesses);
+        let a = h.actions();
+        assert_eq!(Harness::plays(&a), vec![vec![Prompt::Goodbye]]);
+        h.input(Input::PlaybackDone);
+        assert_eq!(hangup_of(&h.actions()), Some(HangupCause::Guessing));
+        assert!(h.flow.is_done(), "queued digits were dropped, not replayed");
     }
 
     #[test]

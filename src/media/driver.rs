@@ -64,6 +64,18 @@ pub enum ControlEvent {
         /// What the caller typed.
         pin: crate::auth::pin::Pin,
     },
+    /// The SIP side answered a call: who is calling, for the guessing limits.
+    CallerKnown {
+        /// Which call.
+        call: CallId,
+        /// Its source and calling number.
+        caller: crate::auth::guessing::Caller,
+    },
+    /// The SIP side ended a call: forget its caller.
+    CallGone {
+        /// Which call.
+        call: CallId,
+    },
     /// Hang the call up with a BYE.
     Hangup {
         /// Which call.
@@ -493,6 +505,7 @@ fn handle_command(
                 | Command::Digit { call, .. }
                 | Command::Stop { call }
                 | Command::ConferenceFound { call, .. }
+                | Command::ConferenceRefused { call }
                 | Command::PinChecked { call, .. } => *call,
                 _ => return,
             };

@@ -98,6 +98,12 @@ pub enum Command<S> {
         /// The conference, or None if the digits match none.
         conference: Option<Conference>,
     },
+    /// The directory refused `Event::LookupConference`: too many unknown IDs from this
+    /// caller lately.
+    ConferenceRefused {
+        /// Which call asked.
+        call: CallId,
+    },
     /// The directory's answer to `Event::VerifyPin`.
     PinChecked {
         /// Which call asked.
@@ -416,6 +422,9 @@ impl<S> Worker<S> {
                 self.flow_input(now, call, Input::ConferenceFound(conference))
             }
             Command::PinChecked { call, ok } => self.flow_input(now, call, Input::PinChecked(ok)),
+            Command::ConferenceRefused { call } => {
+                self.flow_input(now, call, Input::TooManyGuesses)
+            }
             Command::Adopt(mut media) => {
                 let id = media.id;
                 let place = std::mem::replace(&mut media.place, Place::Ended);

@@ -85,6 +85,8 @@ pub struct Phone {
     pub requests: Vec<Message>,
     invite: Option<Message>,
     tone: Option<f32>,
+    /// The From user: the calling number the bridge sees.
+    from_user: String,
 }
 
 fn token() -> String {
@@ -128,7 +130,13 @@ impl Phone {
             requests: Vec::new(),
             invite: None,
             tone,
+            from_user: "tester".into(),
         }
+    }
+
+    /// Calls as this number (the From user); "tester" by default.
+    pub fn set_from_user(&mut self, user: &str) {
+        self.from_user = user.to_string();
     }
 
     /// The local SIP address.
@@ -259,7 +267,12 @@ impl Phone {
         m.add_header(HeaderName::MaxForwards, "70");
         m.add_header(
             HeaderName::From,
-            format!("<sip:tester@{}>;tag={}", self.sip_addr(), self.from_tag),
+            format!(
+                "<sip:{}@{}>;tag={}",
+                self.from_user,
+                self.sip_addr(),
+                self.from_tag
+            ),
         );
         m.add_header(
             HeaderName::To,
