@@ -49,6 +49,23 @@ impl Heard {
 enum MediaOrder {
     Digits(String),
     Tone(Option<f32>),
+    /// Send these bytes as they are, from the phone's RTP socket, at the next tick.
+    Raw(Vec<u8>),
+    /// Misbehave like a real network or gateway.
+    Perturb(Perturb),
+}
+
+/// Ways a phone's RTP stream can misbehave, for hostile-RTP tests.
+#[derive(Clone, Copy, Debug)]
+pub enum Perturb {
+    /// Start a new SSRC with a new random sequence and timestamp (a gateway switching over).
+    NewSsrc,
+    /// Jump the sequence number to this value (to cross the 65535 → 0 wrap soon).
+    Sequence(u16),
+    /// Send every packet this many times (1: normal).
+    Copies(u8),
+    /// Swap each pair of consecutive audio packets.
+    Reorder(bool),
 }
 
 struct Media {
@@ -437,6 +454,20 @@ impl Phone {
         });
     }
 
+    /// Sends raw bytes from the phone's RTP socket to the bridge (malformed packets…).
+    pub fn send_rtp_raw(&self, bytes: &[u8]) {
+        if let Some(m) = &self.media {
+            let _ = m.orders.send(MediaOrder::Raw(bytes.to_vec()));
+        }
+    }
+
+    /// Makes the phone's RTP misbehave from the next packet on.
+    pub fn perturb(&self, how: Perturb) {
+        if let Some(m) = &self.media {
+            let _ = m.orders.send(MediaOrder::Perturb(how));
+        }
+    }
+
     /// Sends these keys as RFC 4733 events (about 160 ms per key).
     pub fn send_digits(&self, keys: &str) {
         if let Some(m) = &self.media {
@@ -514,8 +545,12 @@ fn media_loop(
     orders: Receiver<MediaOrder>,
     stop: Arc<AtomicBool>,
 ) {
-    let ssrc: u32 = rand::random();
+    let mut ssrc: u32 = rand::random();
     let mut seq: u16 = rand::random();
+    let mut copies: u8 = 1;
+    let mut reorder = false;
+    let mut held: Option<Vec<u8>> = None;
+    let mut raw: Vec<Vec<u8>> = Vec::new();
     let mut ts: u32 = rand::random();
     let mut generator = tone.map(|f| ToneGenerator::new(f, 8000, 8000.0));
     let mut pending_digits: std::collections::VecDeque<char> = Default::default();
@@ -559,12 +594,25 @@ fn media_loop(
             match order {
                 MediaOrder::Digits(keys) => pending_digits.extend(keys.chars()),
                 MediaOrder::Tone(t) => generator = t.map(|f| ToneGenerator::new(f, 8000, 8000.0)),
+                MediaOrder::Raw(bytes) => raw.push(bytes),
+                MediaOrder::Perturb(Perturb::NewSsrc) => {
+                    ssrc = rand::random();
+                    seq = rand::random();
+                    ts = rand::random();
+                    first = true;
+                }
+                MediaOrder::Perturb(Perturb::Sequence(s)) => seq = s,
+                MediaOrder::Perturb(Perturb::Copies(n)) => copies = n.max(1),
+                MediaOrder::Perturb(Perturb::Reorder(on)) => reorder = on,
             }
         }
         // Until the bridge's RTP tells us its port, we can't send; the bridge sends first.
         let Some(to) = dest.filter(|d| d.ip() == bridge_ip) else {
             continue;
         };
+        for bytes in raw.drain(..) {
+            let _ = socket.send_to(&bytes, to);
+        }
         let mut packet = [0u8; 12 + 160];
         packet[0] = 0x80;
         packet[4..8].copy_from_slice(&ts.to_be_bytes());
@@ -613,7 +661,25 @@ fn media_loop(
             len = 172;
         }
         packet[2..4].copy_from_slice(&seq.to_be_bytes());
-        let _ = socket.send_to(&packet[..len], to);
+        let out = packet[..len].to_vec();
+        let is_audio = len == 172;
+        let batch: Vec<Vec<u8>> = if reorder && is_audio {
+            // Hold one packet back and send it after the next.
+            match held.take() {
+                None => {
+                    held = Some(out);
+                    Vec::new()
+                }
+                Some(earlier) => vec![out, earlier],
+            }
+        } else {
+            held.take().into_iter().chain([out]).collect()
+        };
+        for p in &batch {
+            for _ in 0..copies {
+                let _ = socket.send_to(p, to);
+            }
+        }
         seq = seq.wrapping_add(1);
         ts = ts.wrapping_add(160);
     }
