@@ -336,6 +336,19 @@ impl Telemetry {
             "RTP packets accepted",
             &per(&|g| load(&g.packets_in)),
         );
+        // Per worker the sum can dip below zero (a call's losses counted on one worker,
+        // its late packets on another); the total over workers cannot.
+        let lost: u64 = gauges
+            .iter()
+            .map(|g| g.packets_lost.load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add);
+        render_value(
+            &mut out,
+            "dialbridge_rtp_packets_lost_total",
+            "counter",
+            "audio packets lost on the way in (sequence gaps less late arrivals)",
+            &[("", if lost > u64::MAX / 2 { 0 } else { lost })],
+        );
         render_value(
             &mut out,
             "dialbridge_rtp_bad_packets_total",

@@ -93,6 +93,9 @@ pub struct WorkerGauges {
     pub packets_out: AtomicU64,
     /// RTP packets received.
     pub packets_in: AtomicU64,
+    /// Audio packets lost on the way in (sequence gaps less late arrivals), all calls that
+    /// were ever on this worker; kept as a wrapping sum of signed changes.
+    pub packets_lost: AtomicU64,
     /// Ticks run.
     pub ticks: AtomicU64,
     /// Largest lateness of a tick so far, in microseconds.
@@ -133,6 +136,7 @@ impl Default for WorkerGauges {
             calls: AtomicUsize::new(0),
             packets_out: AtomicU64::new(0),
             packets_in: AtomicU64::new(0),
+            packets_lost: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             max_tick_lateness_us: AtomicU64::new(0),
             tick_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
@@ -396,6 +400,10 @@ fn run(
             gauges
                 .packets_in
                 .fetch_add(stats.packets_in - last_stats.packets_in, Ordering::Relaxed);
+            gauges.packets_lost.fetch_add(
+                (stats.packets_lost - last_stats.packets_lost) as u64,
+                Ordering::Relaxed,
+            );
             gauges.ticks.fetch_add(1, Ordering::Relaxed);
             gauges.tick_lateness.observe_us(lateness_us);
             gauges.in_ivr.store(stats.in_ivr, Ordering::Relaxed);

@@ -202,6 +202,9 @@ pub struct CallMedia<S> {
     last_rx: Instant,
     packets_in: u64,
     packets_out: u64,
+    /// The tracker's lost count already added to the worker's stats (RFC 3550 cumulative
+    /// lost goes down again when late packets arrive).
+    lost_reported: i64,
     /// When the caller's last PIN entry was submitted (the `#`), for the lobby-move report.
     pin_submitted_at: Option<Instant>,
 }
@@ -258,6 +261,9 @@ pub struct WorkerStats {
     pub packets_out: u64,
     /// RTP packets accepted.
     pub packets_in: u64,
+    /// Audio packets lost on the way in (sequence gaps, less late arrivals; RFC 3550
+    /// §6.4.1 counting, per stream). Signed because late arrivals take losses back.
+    pub packets_lost: i64,
     /// Datagrams that were not valid RTP.
     pub bad_packets: u64,
     /// Packets from an address other than the latched one.
@@ -498,6 +504,7 @@ impl<S> Worker<S> {
             last_rx: now,
             packets_in: 0,
             packets_out: 0,
+            lost_reported: 0,
             pin_submitted_at: None,
         };
         {
@@ -602,9 +609,14 @@ impl<S> Worker<S> {
                 SeqUpdate::Restarted { extended } => {
                     call.jitter.reset();
                     call.jitter.push(extended, packet.payload);
+                    // A new stream: its losses count from here.
+                    call.lost_reported = call.seq.lost();
                 }
                 SeqUpdate::Duplicate | SeqUpdate::TooOld => {}
             }
+            let lost = call.seq.lost();
+            self.stats.packets_lost += lost - call.lost_reported;
+            call.lost_reported = lost;
         }
         if let Some(d) = digit {
             self.on_digit(now, id, d);
