@@ -879,7 +879,9 @@ fn clean_up(x: &mut Exchange) -> Result<(), String> {
     let deadline = Instant::now() + ANSWER;
     while let Some(r) = x.link.recv(deadline) {
         if r.header("CSeq").is_some_and(|c| c.ends_with("BYE")) {
-            return if r.status == 200 {
+            // 481: the bridge hung up first (say, on an ACK without the answer it asked for);
+            // /metrics' active calls, checked after the corpus, catch anything left behind.
+            return if matches!(r.status, 200 | 481) {
                 Ok(())
             } else {
                 Err(format!("BYE answered {}", r.status))
@@ -1328,6 +1330,32 @@ fn oversized_tcp_message_is_refused_and_the_connection_closed() {
         && matches!(x.link, Link::Tcp { closed: true, .. });
     assert!(closed, "the connection is closed");
     assert!(alive(Transport::Udp, bridge.sip));
+}
+
+// ---- the harness itself -------------------------------------------------------------------
+
+#[test]
+fn stream_responses_are_framed_by_content_length_whatever_the_chunks() {
+    let one = b"SIP/2.0 100 Trying\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKa\r\nContent-Length: 0\r\n\r\n";
+    let two = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKa\r\nContent-Length: 6\r\n\r\nv=0\r\nX";
+    let stream: Vec<u8> = [&b"\r\n"[..], one, two].concat();
+    for chunk in [1, 2, 5, 64, stream.len()] {
+        let mut buffered = Vec::new();
+        let mut got = Vec::new();
+        for piece in stream.chunks(chunk) {
+            buffered.extend_from_slice(piece);
+            while let Some(r) = take_stream_response(&mut buffered) {
+                got.push(r);
+            }
+        }
+        let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [100, 200], "chunks of {chunk}");
+        assert!(
+            got[1].raw.ends_with(b"v=0\r\nX"),
+            "the body is framed by Content-Length"
+        );
+        assert!(buffered.is_empty());
+    }
 }
 
 // ---- the rewriting itself ------------------------------------------------------------------
