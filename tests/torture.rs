@@ -464,8 +464,7 @@ fn rewrite_sdp(body: &[u8], ports: Ports) -> Vec<u8> {
             [c @ .., b'\n'] => (c, &b"\n"[..]),
             c => (c, &b""[..]),
         };
-        if let Some(rest) = content.strip_prefix(b"c=IN IP4 ") {
-            let _ = rest;
+        if content.starts_with(b"c=IN IP4 ") {
             out.extend_from_slice(b"c=IN IP4 127.0.0.1");
         } else if content.starts_with(b"c=IN IP6 ") {
             out.extend_from_slice(b"c=IN IP6 ::1");
@@ -752,10 +751,6 @@ impl Exchange {
         }
         out
     }
-
-    fn first_final(&self) -> Option<&Response> {
-        self.responses.iter().find(|r| r.status >= 200)
-    }
 }
 
 /// Sends one message to the bridge over `transport` from a fresh socket or connection, with
@@ -814,17 +809,16 @@ fn request_line_uri(sent: &[u8]) -> String {
         .to_string()
 }
 
-fn is_invite(sent: &[u8]) -> bool {
-    sent.starts_with(b"INVITE ")
+fn answers_invite(r: &Response) -> bool {
+    r.header("CSeq")
+        .is_some_and(|c| c.trim_end().ends_with("INVITE"))
 }
 
 /// Leaves nothing behind: an INVITE's non-2xx final gets its ACK, an answered call gets ACK
-/// and BYE (whose 200 is returned), and an INVITE still ringing is cancelled.
+/// and BYE (whose 200 is returned), and an INVITE still ringing is cancelled. The INVITE is
+/// found by its responses, so one that followed another message on a stream counts too.
 fn clean_up(x: &mut Exchange) -> Result<(), String> {
-    if !is_invite(&x.sent) {
-        return Ok(());
-    }
-    let Some(invite_reply) = x.responses.first().cloned() else {
+    let Some(invite_reply) = x.responses.iter().find(|r| answers_invite(r)).cloned() else {
         return Ok(());
     };
     let port = x.link.local_port();
@@ -836,7 +830,12 @@ fn clean_up(x: &mut Exchange) -> Result<(), String> {
         .to_string();
     let from = invite_reply.header("From").unwrap_or_default().to_string();
     let n = invite_reply.cseq_number();
-    let Some(final_reply) = x.first_final().cloned() else {
+    let final_reply = x
+        .responses
+        .iter()
+        .find(|r| r.status >= 200 && answers_invite(r))
+        .cloned();
+    let Some(final_reply) = final_reply else {
         // Still ringing: CANCEL (same branch as the INVITE), then ACK the 487.
         let cancel = format!(
             "CANCEL {uri} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {}\r\n\
@@ -1020,7 +1019,7 @@ fn via_count(sent: &[u8]) -> usize {
         if matches!(field_name(f).as_str(), "via" | "v") {
             let colon = f.iter().position(|&b| b == b':').unwrap_or(0);
             let value = &f[colon + 1..];
-            if value.contains(&b';') && value.windows(2).any(|w| w == b";;") {
+            if value.windows(2).any(|w| w == b";;") {
                 return 0; // RFC 4475 badinv01: empty values are not copied one for one
             }
             let mut i = 0;
