@@ -1135,6 +1135,10 @@ impl SipDriver {
                     self.flush().await;
                     self.tcp.close(peer);
                 }
+                StreamItem::Invalid { bytes, error } => {
+                    self.endpoint
+                        .handle_unparseable(now, Peer::tcp(peer), &bytes, error);
+                }
                 StreamItem::Ping => {}
             },
             TcpInput::Closed { peer, why } => {

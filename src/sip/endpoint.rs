@@ -330,7 +330,7 @@ impl Endpoint {
             .and_then(|code| message::salvage(datagram).map(|m| (code, m)));
         if let Some((code, msg)) = salvaged
             && msg.method().is_some_and(|m| *m != Method::Ack)
-            && let Ok(via) = msg.top_via()
+            && let Some(via) = readable_top_via(&msg)
         {
             let dest = response_destination(source, &via);
             let reason = if code == 400 {
@@ -348,10 +348,23 @@ impl Endpoint {
     }
 
     fn handle_request(&mut self, now: Instant, source: Peer, mut msg: Message) {
-        let Ok(mut via) = msg.top_via() else {
-            // Without a Via there is nowhere to send a response (§8.2.6.2 needs it).
-            self.stats.garbage += 1;
-            return;
+        let mut via = match msg.top_via() {
+            Ok(via) => via,
+            Err(err) => {
+                // A Via with broken parameters still names where to answer (RFC 4475
+                // badinv01: 400); without a sent-by there is nowhere to send one (§8.2.6.2).
+                match readable_top_via(&msg) {
+                    Some(via) if msg.method().is_some_and(|m| *m != Method::Ack) => {
+                        self.stats.bad_requests += 1;
+                        let reason: String =
+                            format!("Bad Request - {err}").chars().take(120).collect();
+                        let dest = response_destination(source, &via);
+                        self.reply_stateless(now, &msg, dest, 400, &reason, &[]);
+                    }
+                    _ => self.stats.garbage += 1,
+                }
+                return;
+            }
         };
         stamp_via(&mut msg, &mut via, source.addr);
         let dest = response_destination(source, &via);
@@ -371,6 +384,13 @@ impl Endpoint {
             if method != Method::Ack {
                 self.reply_stateless(now, &msg, dest, 416, "Unsupported URI Scheme", &[]);
             }
+            return;
+        }
+        // §8.2.1 inspects the method first: an unknown one is 501 even when its CSeq names
+        // another (RFC 4475 mismatch02 prefers that to 400).
+        if matches!(method, Method::Extension(_)) && msg.cseq().is_ok_and(|c| c.method != method) {
+            let headers = [(HeaderName::Allow, ALLOW.to_string())];
+            self.reply_stateless(now, &msg, dest, 501, "Not Implemented", &headers);
             return;
         }
         // Mandatory headers and their syntax (§8.1.1, §8.2.2): without them no transaction
@@ -439,7 +459,9 @@ impl Endpoint {
                 self.reply_stateful(now, &msg, dest, key, 200, "OK", &headers);
             }
             Method::Extension(_) => {
-                self.reply_stateful(now, &msg, dest, key, 501, "Not Implemented", &[]);
+                // RFC 4475 intmeth, esc02: "a 501 listing the methods they understand".
+                let headers = [(HeaderName::Allow, ALLOW.to_string())];
+                self.reply_stateful(now, &msg, dest, key, 501, "Not Implemented", &headers);
             }
             _ => {
                 let headers = [(HeaderName::Allow, ALLOW.to_string())];
@@ -483,6 +505,30 @@ impl Endpoint {
                 &msg,
                 415,
                 "Unsupported Media Type",
+                Some(&tag),
+                &headers,
+                None,
+            );
+            return;
+        }
+        if !msg.accepts("application/sdp") {
+            // Our answer (or offer) is SDP; a caller that will not take it gets 406 with a
+            // 399 warning saying so (RFC 4475 sdp01).
+            let warning = format!(
+                "399 {} \"the response would carry application/sdp, which Accept does not allow\"",
+                self.config.server_name
+            );
+            let headers = [
+                (HeaderName::Other("Warning".to_owned()), warning),
+                (HeaderName::Accept, "application/sdp".to_string()),
+            ];
+            let tag = random_token(16);
+            self.final_invite_response(
+                now,
+                tx_id,
+                &msg,
+                406,
+                "Not Acceptable",
                 Some(&tag),
                 &headers,
                 None,
@@ -1337,6 +1383,15 @@ fn stamp_via(msg: &mut Message, via: &mut Via, source: SocketAddr) {
     }
 }
 
+/// The top Via as far as it can be read: strictly, or else its sent-by and good parameters,
+/// which is enough to send a 400 back (RFC 4475 badinv01).
+fn readable_top_via(msg: &Message) -> Option<Via> {
+    msg.top_via().ok().or_else(|| {
+        let value = msg.header(&HeaderName::Via)?;
+        Via::parse_lenient(crate::sip::header::split_comma_list(value).first()?)
+    })
+}
+
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4): on a stream, back on
 /// the connection it came from; over UDP, to the source address and the Via port (or the
 /// source port with `rport`).
@@ -1912,7 +1967,105 @@ mod tests {
         let reg = h.feed(&req("REGISTER"));
         assert_eq!(statuses(&reg), vec![405]);
         assert_eq!(reg[0].header(&HeaderName::Allow), Some(ALLOW));
-        assert_eq!(statuses(&h.feed(&req("FOOBAR"))), vec![501]);
+        let unknown = h.feed(&req("FOOBAR"));
+        assert_eq!(statuses(&unknown), vec![501]);
+        assert_eq!(unknown[0].header(&HeaderName::Allow), Some(ALLOW));
+    }
+
+    #[test]
+    fn unknown_method_with_another_cseq_method_is_501_listing_allow() {
+        // RFC 4475 3.1.2.18 mismatch02: 501 rather than 400.
+        let mut h = Harness::new();
+        let req = format!(
+            "NEWMETHOD sip:user@example.com SIP/2.0\r\nTo: sip:j.user@example.com\r\n\
+             From: sip:caller@example.net;tag=34525\r\nMax-Forwards: 6\r\nCall-ID: mismatch02@x\r\n\
+             CSeq: 8 INVITE\r\nVia: SIP/2.0/UDP {PHONE};branch=z9hG4bKmm\r\nContent-Length: 0\r\n\r\n"
+        );
+        let r = h.feed(&req);
+        assert_eq!(statuses(&r), vec![501]);
+        assert_eq!(r[0].header(&HeaderName::Allow), Some(ALLOW));
+        assert_eq!(r[0].header(&HeaderName::CSeq), Some("8 INVITE"));
+        // A known method with the wrong CSeq method stays a 400 (RFC 4475 mismatch01).
+        let known = req
+            .replace("NEWMETHOD", "OPTIONS")
+            .replace("mismatch02", "mismatch01");
+        assert_eq!(statuses(&h.feed(&known)), vec![400]);
+    }
+
+    #[test]
+    fn request_whose_via_has_stray_separators_gets_400_at_its_sent_by() {
+        // RFC 4475 3.1.2.1 badinv01: "should respond with a 400 Bad Request error".
+        let mut h = Harness::new();
+        let req = format!(
+            "INVITE sip:user@example.com SIP/2.0\r\nTo: sip:j.user@example.com\r\n\
+             From: sip:caller@example.net;tag=134161461246\r\nMax-Forwards: 7\r\n\
+             Call-ID: badinv01@x\r\nCSeq: 8 INVITE\r\nVia: SIP/2.0/UDP 127.0.0.1:5077;;,;,,\r\n\
+             Contact: \"Joe\" <sip:joe@example.org>;;;;\r\nContent-Length: {}\r\n\
+             Content-Type: application/sdp\r\n\r\n{OFFER}",
+            OFFER.len()
+        );
+        h.ep.handle_datagram(h.now, phone(), req.as_bytes());
+        let t = h.ep.poll_transmit().expect("a 400");
+        assert_eq!(
+            t.dest,
+            "127.0.0.1:5077".parse().unwrap(),
+            "source IP, sent-by port"
+        );
+        let resp = message::parse(&t.bytes, message::Framing::Datagram)
+            .unwrap()
+            .0;
+        assert_eq!(resp.status(), Some(400));
+        assert_eq!(
+            resp.header(&HeaderName::Via),
+            Some("SIP/2.0/UDP 127.0.0.1:5077;;,;,,"),
+            "the Via goes back as it came"
+        );
+        assert!(h.ep.poll_transmit().is_none());
+        assert!(h.events().is_empty(), "no call for a malformed INVITE");
+        assert_eq!(h.ep.stats().bad_requests, 1);
+        // With rport the 400 goes to the source port; an ACK or an unreadable sent-by gets nothing.
+        let rport = req.replace(";;,;,,", ";;rport;,;,,");
+        assert_eq!(h.feed(&rport).len(), 1);
+        h.ep.handle_datagram(h.now, phone(), rport.as_bytes());
+        assert_eq!(h.ep.poll_transmit().map(|t| t.dest), Some(phone()));
+        let ack = req
+            .replace("INVITE sip", "ACK sip")
+            .replace("8 INVITE", "8 ACK");
+        assert!(h.feed(&ack).is_empty());
+        let no_host = req.replace("127.0.0.1:5077;;", ";;");
+        assert!(h.feed(&no_host).is_empty());
+        assert_eq!(
+            h.ep.stats().garbage,
+            2,
+            "the ACK and the hostless Via are dropped"
+        );
+    }
+
+    #[test]
+    fn invite_whose_accept_excludes_sdp_gets_406_with_warning_399() {
+        // RFC 4475 3.3.15 sdp01: our answer would be SDP, which Accept does not allow.
+        let mut h = Harness::new();
+        let req = invite("z9hG4bKacc", "sdp01@test", OFFER).replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nAccept: text/nobodyKnowsThis\r\n",
+            1,
+        );
+        let sent = h.feed(&req);
+        assert_eq!(statuses(&sent), vec![100, 406]);
+        let warning = sent[1]
+            .header(&HeaderName::parse("Warning"))
+            .unwrap_or_default();
+        assert!(warning.starts_with("399 dialbridge \""), "{warning}");
+        assert!(sent[1].body.is_empty(), "no SDP in the refusal");
+        assert!(h.events().is_empty(), "no call");
+        // Accept that covers SDP changes nothing.
+        let ok = invite("z9hG4bKacc2", "sdp02@test", OFFER).replacen(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nAccept: application/*, text/html\r\n",
+            1,
+        );
+        assert_eq!(statuses(&h.feed(&ok)), vec![100]);
+        assert_eq!(h.events().len(), 1);
     }
 
     #[test]

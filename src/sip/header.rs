@@ -406,6 +406,26 @@ impl Via {
         })
     }
 
+    /// Reads what a UAS needs to answer a request whose Via is malformed (RFC 4475 badinv01:
+    /// `SIP/2.0/UDP 192.0.2.15;;,;,,`): sent-protocol and sent-by must parse, parameters that
+    /// do not are skipped. For refusing such a request with 400, never for accepting it.
+    pub fn parse_lenient(s: &str) -> Option<Via> {
+        let mut pieces = s.split(';');
+        let mut via = Via::parse(pieces.next()?).ok()?;
+        for piece in pieces {
+            let (name, value) = match piece.split_once('=') {
+                Some((n, v)) => (trim_ws(n), Some(trim_ws(v))),
+                None => (trim_ws(piece), None),
+            };
+            let name_ok = !name.is_empty() && name.bytes().all(is_token_byte);
+            let value_ok = value.is_none_or(|v| !v.is_empty() && v.bytes().all(is_gen_value_byte));
+            if name_ok && value_ok {
+                via.params.push(Param::new(name, value.map(str::to_owned)));
+            }
+        }
+        Some(via)
+    }
+
     /// The branch parameter: the transaction identifier (RFC 3261 §17.2.3).
     pub fn branch(&self) -> Option<&str> {
         self.param("branch").flatten()
@@ -910,6 +930,25 @@ mod tests {
     }
 
     #[test]
+    fn via_parse_lenient_keeps_sent_by_and_good_params_of_a_broken_via() {
+        // RFC 4475 badinv01's Via (first comma piece): still says where a 400 goes.
+        let via = Via::parse_lenient("SIP/2.0/UDP 192.0.2.15;;").unwrap();
+        assert_eq!((via.host.as_str(), via.port), ("192.0.2.15", None));
+        assert!(via.params.is_empty());
+        let via =
+            Via::parse_lenient("SIP/2.0/UDP [2001:db8::1]:5070;;rport; branch = z9hG4bKx;=;a b")
+                .unwrap();
+        assert_eq!((via.host.as_str(), via.port), ("[2001:db8::1]", Some(5070)));
+        assert!(via.has_rport());
+        assert_eq!(via.branch(), Some("z9hG4bKx"));
+        assert_eq!(via.params.len(), 2);
+        // Without a readable sent-by there is nowhere to answer.
+        assert_eq!(Via::parse_lenient("SIP/2.0/UDP ;;"), None);
+        assert_eq!(Via::parse_lenient(";;,;,,"), None);
+        assert_eq!(Via::parse_lenient(""), None);
+    }
+
+    #[test]
     fn via_rejects_missing_host_port_overflow_and_missing_transport() {
         assert!(Via::parse("SIP/2.0/UDP").is_err());
         assert!(Via::parse("SIP/2.0/UDP host:70000").is_err());
@@ -1144,6 +1183,28 @@ mod tests {
                 .scheme,
             UriScheme::Other("soap.beep".into())
         );
+    }
+
+    #[test]
+    fn sip_uri_reads_the_ipv6_references_of_rfc5118() {
+        // §4.3: the port inside the brackets is part of the address; §4.4: outside, a port.
+        let u = SipUri::parse("sip:[2001:db8::10:5070]").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("[2001:db8::10:5070]", None));
+        let u = SipUri::parse("sip:[2001:db8::10]:5070").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("[2001:db8::10]", Some(5070)));
+        // §4.10: "an implementation must tolerate both of the above constructs".
+        for uri in [
+            "sip:user@[2001:db8:::192.0.2.1]",
+            "sip:user@[2001:db8::192.0.2.1]",
+        ] {
+            assert_eq!(
+                SipUri::parse(uri).unwrap().user.as_deref(),
+                Some("user"),
+                "{uri}"
+            );
+        }
+        // §4.2: without the brackets the Request-URI is malformed (400).
+        assert!(parse_uri("sip:2001:db8::10", "Request-URI").is_err());
     }
 
     #[test]

@@ -1084,6 +1084,34 @@ impl Message {
         }
     }
 
+    /// Whether a response body of type `mime` ("application/sdp") is acceptable to the sender
+    /// (RFC 3261 §20.1): without Accept only application/sdp is; otherwise a media range must
+    /// cover it (`type/subtype`, `type/*` or `*/*`) with a q-value above 0. An empty Accept
+    /// accepts nothing (RFC 4475 sdp01 is answered 406 on this).
+    pub fn accepts(&self, mime: &str) -> bool {
+        if self.header(&HeaderName::Accept).is_none() {
+            return mime.eq_ignore_ascii_case("application/sdp");
+        }
+        let (want_type, want_sub) = mime.split_once('/').unwrap_or((mime, ""));
+        self.tokens(&HeaderName::Accept).iter().any(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.split_once('=').is_some_and(|(n, v)| {
+                    n.trim().eq_ignore_ascii_case("q")
+                        && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                })
+            });
+            let Some((t, s)) = media.split_once('/') else {
+                return false;
+            };
+            let (t, s) = (t.trim(), s.trim());
+            !refused
+                && (t == "*" || t.eq_ignore_ascii_case(want_type))
+                && (s == "*" || s.eq_ignore_ascii_case(want_sub))
+        })
+    }
+
     /// Max-Forwards (0–255, RFC 3261 §8.1.1.6); None when absent.
     pub fn max_forwards(&self) -> Result<Option<u32>, HeaderError> {
         const H: &str = "Max-Forwards";
@@ -2977,6 +3005,39 @@ Call-ID: x
             msg.content_type(),
             Some("Application / DTMF-Relay ; charset=utf-8")
         );
+    }
+
+    #[test]
+    fn accepts_follows_accept_media_ranges_and_defaults_to_sdp() {
+        let mut msg = request(Method::Invite, "sip:a@b");
+        assert!(
+            msg.accepts("application/sdp"),
+            "no Accept means application/sdp"
+        );
+        assert!(!msg.accepts("text/plain"));
+        // RFC 4475 sdp01.
+        msg.set_header(HeaderName::Accept, "text/nobodyKnowsThis");
+        assert!(!msg.accepts("application/sdp"));
+        for (accept, sdp) in [
+            ("application/sdp", true),
+            ("Application/SDP;level=1", true),
+            ("text/plain, application / sdp", true),
+            ("application/*", true),
+            ("*/*", true),
+            ("application/sdp;q=0, text/plain", false),
+            ("application/sdp; q=0.0", false),
+            ("application/sdp;q=0.5", true),
+            ("", false),
+            ("application", false),
+            ("application/pidf+xml, multipart/mixed", false),
+        ] {
+            msg.set_header(HeaderName::Accept, accept);
+            assert_eq!(msg.accepts("application/sdp"), sdp, "Accept: {accept}");
+        }
+        // Several Accept fields are one list.
+        msg.set_header(HeaderName::Accept, "text/plain");
+        msg.add_header(HeaderName::Accept, "application/sdp");
+        assert!(msg.accepts("application/sdp"));
     }
 
     #[test]

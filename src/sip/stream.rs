@@ -17,6 +17,14 @@ pub enum StreamItem {
     Message(Message),
     /// An RFC 5626 §3.5.1 CRLFCRLF ping: answer with one CRLF (the pong).
     Ping,
+    /// A whole message that is malformed in a way that leaves the framing intact (a broken
+    /// request line): answer it (`Endpoint::handle_unparseable`) and read on.
+    Invalid {
+        /// The message's bytes.
+        bytes: Vec<u8>,
+        /// Why it was refused.
+        error: ParseError,
+    },
     /// The stream cannot be framed any further (oversized or malformed message): answer what
     /// can be answered (`Endpoint::handle_unparseable` with these bytes), then close.
     Broken {
@@ -119,6 +127,19 @@ impl StreamReader {
                 }
                 None
             }
+            Err(error @ ParseError::BadRequestLine) => {
+                // The header section and Content-Length are sound, so the next message
+                // starts where this one ends.
+                match message::stream_message_end(&self.buf) {
+                    Some(end) if end <= self.buf.len() => {
+                        let bytes = self.buf.get(..end).unwrap_or_default().to_vec();
+                        self.consume(end);
+                        Some(StreamItem::Invalid { bytes, error })
+                    }
+                    Some(_) => None,
+                    None => Some(self.fail(error)),
+                }
+            }
             Err(error) => Some(self.fail(error)),
         }
     }
@@ -199,6 +220,7 @@ mod tests {
                     StartLine::Response { code, .. } => code.to_string(),
                 },
                 StreamItem::Ping => "ping".into(),
+                StreamItem::Invalid { error, .. } => format!("invalid: {error:?}"),
                 StreamItem::Broken { error, .. } => format!("broken: {error:?}"),
             })
             .collect()
@@ -311,6 +333,18 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_malformed_request_line_is_refused_alone_and_the_stream_reads_on() {
+        let bad = OPTIONS.replace(
+            "OPTIONS sip:1000@127.0.0.1 SIP/2.0",
+            "OPTIONS  sip:1000@127.0.0.1  SIP/2.0",
+        );
+        let mut r = StreamReader::new();
+        r.push(Instant::now(), format!("{bad}{OPTIONS}").as_bytes());
+        let items = drain(&mut r);
+        assert_eq!(methods(&items), ["invalid: BadRequestLine", "OPTIONS"]);
     }
 
     #[test]
