@@ -630,6 +630,157 @@ fn pin(o: &Opts) -> Vec<String> {
     ]
 }
 
+/// Scenario 6: twice the zero-failure call rate for minutes, with talking meetings up.
+/// The bridge's admission limit is set to that capacity; what must hold: no crash, at least
+/// 90 % of capacity in successful calls, established calls losing under 1 % of their RTP,
+/// and a clean run at capacity again within 60 s of the load stopping.
+fn overload(o: &Opts) -> Vec<String> {
+    let capacity = o.rate.unwrap_or(if o.quick { 20.0 } else { 1000.0 });
+    let secs = o.secs.unwrap_or(o.secs(300, 5));
+    let talkers = if o.quick { 6 } else { 200 };
+    let meetings = if o.quick { 2 } else { 20 };
+    let cap = format!("{capacity:.0}");
+    let b = Bridge::start(
+        RTP_RANGE,
+        &[
+            "--max-call-rate",
+            &cap,
+            "--max-calls",
+            "6500",
+            "--rtp-timeout",
+            "0",
+        ],
+    );
+    let orgs = b.organizers(meetings + CONFERENCES);
+    let (meeting_orgs, lobby_orgs) = orgs.split_at(meetings);
+    // The established calls: talking meetings that stay up through the overload.
+    let rows: Vec<String> = (0..talkers)
+        .map(|i| {
+            let (conf, pin) = &meeting_orgs[i % meetings];
+            if i < meetings {
+                format!("{conf}#*{pin}#")
+            } else {
+                format!("{conf}##")
+            }
+        })
+        .collect();
+    let talk_rate = if o.quick { 10.0 } else { 100.0 };
+    let ramp = talkers as f64 / talk_rate;
+    let recovery_budget = 60;
+    let hold_ms = ((ramp + 10.0 + secs as f64 + recovery_budget as f64 + 20.0) * 1000.0) as u64;
+    let talk_limit = hold_ms / 1000 + 60;
+    let talk_runs = run_sipp(
+        &b,
+        o,
+        "overload-talkers",
+        &scenario("load_talk.xml"),
+        &rows,
+        2,
+        talk_rate,
+        hold_ms,
+        talk_limit,
+    );
+    let in_meeting = wait_for_callers(&b, "meeting", talkers, ramp);
+
+    // Twice the capacity of new calls, each through the IVR into a lobby for 2 s.
+    let offered = 2.0 * capacity;
+    let flood_rows = attendee_rows(lobby_orgs, (offered * secs as f64) as usize);
+    let w = Window::open(&b);
+    let sipp_cpu_before = loadkit::ended_children_cpu_seconds();
+    let flood = run_sipp(
+        &b,
+        o,
+        "overload-flood",
+        &scenario("load_info.xml"),
+        &flood_rows,
+        4,
+        offered,
+        2000,
+        secs + 60,
+    );
+    let flood_run = finish_all(flood, secs + 60);
+    let (cpu, m, elapsed) = w.close(&b);
+    let sipp_cpu = (loadkit::ended_children_cpu_seconds() - sipp_cpu_before) / elapsed * 100.0;
+    let delta = |name: &str| m.sum(name) - w.metrics.sum(name);
+    let received = delta("dialbridge_rtp_packets_received_total");
+    let lost = delta("dialbridge_rtp_packets_lost_total");
+    let loss_pct = lost.max(0.0) / (received + lost.max(0.0)).max(1.0) * 100.0;
+    let per_talker_in = received / in_meeting.max(1.0) / elapsed;
+    let refused = delta("dialbridge_calls_refused_total");
+    // Over the time new calls were offered (the calls themselves end up to a few seconds
+    // later).
+    let ok_rate = flood_run.successful as f64 / secs as f64;
+
+    // Recovery: runs at capacity until one is clean, starting as soon as the flood ends.
+    let load_end = Instant::now();
+    let probe_secs = o.secs(10, 3);
+    let mut recovered_after: Option<f64> = None;
+    let mut probes = Vec::new();
+    while load_end.elapsed() < Duration::from_secs(recovery_budget) {
+        let started = load_end.elapsed().as_secs_f64();
+        let rows = attendee_rows(lobby_orgs, (capacity * probe_secs as f64) as usize);
+        let run = finish_all(
+            run_sipp(
+                &b,
+                o,
+                "overload-probe",
+                &scenario("load_info.xml"),
+                &rows,
+                4,
+                capacity,
+                2000,
+                probe_secs + 60,
+            ),
+            probe_secs + 60,
+        );
+        probes.push(format!(
+            "{started:.0} s: {} ok, {} failed",
+            run.successful, run.failed
+        ));
+        if run.failed == 0 && run.successful as usize == rows.len() {
+            recovered_after = Some(started);
+            break;
+        }
+    }
+    let talk_run = finish_all(talk_runs, talk_limit);
+    let line = format!(
+        "| {offered:.0} calls/s offered for {secs} s (capacity {capacity:.0}) | {ok_rate:.0} calls/s ok ({:.0} % of capacity), {} failed ({refused:.0} refused with 503) | {} of {talkers} established calls dropped | RTP in per talker {per_talker_in:.2}/s, lost {loss_pct:.3} % | tick p99 {} ms | CPU {cpu:.1} % (SIPp {sipp_cpu:.0} %) | recovered {} |",
+        ok_rate / capacity * 100.0,
+        flood_run.failed,
+        talk_run.failed,
+        p99_lateness_ms(&m, &w.metrics),
+        match recovered_after {
+            Some(s) => format!("{s:.0} s after the load stopped (first clean run at capacity)"),
+            None => format!("not within {recovery_budget} s ({})", probes.join("; ")),
+        },
+    );
+    println!("overload: {line}");
+    o.check(ok_rate >= 0.9 * capacity, || {
+        format!("overload: {ok_rate:.1} successful calls/s, under 90 % of {capacity}")
+    });
+    o.check(
+        talk_run.failed == 0 && in_meeting as usize == talkers,
+        || {
+            format!(
+                "overload: {in_meeting} of {talkers} talkers in meetings, {} dropped",
+                talk_run.failed
+            )
+        },
+    );
+    o.check(loss_pct < 1.0, || {
+        format!("overload: established calls lost {loss_pct:.2} % of their RTP")
+    });
+    o.check(recovered_after.is_some(), || {
+        format!("overload: no clean run at capacity within {recovery_budget} s: {probes:?}")
+    });
+    vec![
+        "### Overload: twice the zero-failure call rate, admission control at capacity".into(),
+        "| load | new calls | established (talking) calls | their RTP | media | bridge | recovery |".into(),
+        "|---|---|---|---|---|---|---|".into(),
+        line,
+    ]
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -671,7 +822,15 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--") && a.parse::<f64>().is_err())
         .collect();
-    let all = ["setup", "setup-info", "lobby", "meeting", "move", "pin"];
+    let all = [
+        "setup",
+        "setup-info",
+        "lobby",
+        "meeting",
+        "move",
+        "pin",
+        "overload",
+    ];
     let run: Vec<&str> = if wanted.is_empty() {
         all.to_vec()
     } else {
@@ -706,6 +865,7 @@ fn main() {
             "meeting" => meeting(&o),
             "move" => lobby_move(&o),
             "pin" => pin(&o),
+            "overload" => overload(&o),
             other => {
                 eprintln!("unknown scenario {other}; choose from {all:?}");
                 std::process::exit(2);

@@ -60,8 +60,13 @@ impl Bridge {
             .args(["--log", "warn", "serve", "--sip-listen"])
             .arg(sip.to_string())
             .args(["--http-listen", &http.to_string(), "--rtp-ports", rtp])
-            // Capacity is what is measured: admission control off.
-            .args(["--max-calls", "0", "--max-call-rate", "0"])
+            // Capacity is what is measured: admission control off, unless the scenario
+            // sets it (the overload scenario measures admission itself).
+            .args(if extra.iter().any(|a| a.starts_with("--max-call")) {
+                &[][..]
+            } else {
+                &["--max-calls", "0", "--max-call-rate", "0"][..]
+            })
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
