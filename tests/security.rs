@@ -462,3 +462,25 @@ fn conference_id_guessers_get_a_short_goodbye_per_number_and_per_source() {
         "{log}"
     );
 }
+
+#[test]
+fn the_log_scan_that_every_test_bridge_runs_finds_pins_tokens_and_keys() {
+    let secrets = ["48213".to_string(), "tok-3f9a1c".to_string()];
+    let clean = "2026-11-27T07:48:36.840574Z INFO call{call_id=a@b call=48213}: incoming call \
+                 source=127.0.0.1:48213 rtp_port=48213 packets_in=148213";
+    assert!(
+        support::leaked_secrets(clean, &secrets).is_empty(),
+        "ports and counters are no leak"
+    );
+    for leaky in [
+        "DEBUG organizer PIN checked pin=48213",
+        "WARN digits 48213 entered",
+        "INFO session token tok-3f9a1c issued",
+    ] {
+        assert_eq!(
+            support::leaked_secrets(leaky, &secrets).len(),
+            1,
+            "not found in {leaky:?}"
+        );
+    }
+}

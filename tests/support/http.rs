@@ -85,6 +85,9 @@ pub fn request(
     } else {
         body.to_string()
     };
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+        super::remember_json_secrets(&v);
+    }
     HttpResponse {
         status,
         headers,

@@ -16,6 +16,97 @@ use dialbridge::media::codec::Codec;
 
 use phone::Heard;
 
+/// Secrets the tests have seen (PINs, tokens): no bridge log may contain any of them.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes a secret (a PIN shown once, a token) that must never reach a log.
+pub fn remember_secret(secret: &str) {
+    let secret = secret.trim();
+    if secret.len() >= 4
+        && let Ok(mut s) = SECRETS.lock()
+        && !s.iter().any(|x| x == secret)
+    {
+        s.push(secret.to_string());
+    }
+}
+
+/// Every string field named `pin` or `token` anywhere in a JSON value.
+pub fn remember_json_secrets(v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::String(s) if k == "pin" || k.ends_with("token") => {
+                        remember_secret(s)
+                    }
+                    other => remember_json_secrets(other),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(remember_json_secrets),
+        _ => {}
+    }
+}
+
+/// Log fields whose numbers are not secrets (ports, counters, ids), so a PIN that happens
+/// to equal one is no leak.
+const NUMERIC_FIELDS: &[&str] = &[
+    "port=",
+    "rtp_port=",
+    "packets_in=",
+    "packets_out=",
+    "bytes=",
+    "ticket=",
+    "call=",
+    "organizer_id=",
+    "worker=",
+    "id=",
+    "pid=",
+];
+
+/// The secrets that occur in `log`. Long secrets (tokens, keys) match anywhere; a numeric
+/// PIN matches as a whole number that is not a port (`:NNNNN`) nor a known numeric field.
+pub fn leaked_secrets(log: &str, secrets: &[String]) -> Vec<String> {
+    let mut leaks = Vec::new();
+    for secret in secrets {
+        let numeric = secret.bytes().all(|b| b.is_ascii_digit());
+        if !numeric || secret.len() >= 10 {
+            if log.contains(secret.as_str()) {
+                leaks.push(secret.clone());
+            }
+            continue;
+        }
+        let bytes = log.as_bytes();
+        let mut from = 0;
+        while let Some(at) = log.get(from..).and_then(|l| l.find(secret.as_str())) {
+            let start = from + at;
+            let end = start + secret.len();
+            from = end;
+            let before = start.checked_sub(1).and_then(|i| bytes.get(i)).copied();
+            let after = bytes.get(end).copied();
+            if before.is_some_and(|b| b.is_ascii_digit() || b == b':' || b == b'.')
+                || after.is_some_and(|b| b.is_ascii_digit() || b == b'.')
+            {
+                continue;
+            }
+            let head = log.get(..start).unwrap_or_default();
+            if NUMERIC_FIELDS.iter().any(|f| head.ends_with(f)) {
+                continue;
+            }
+            let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+            let line_end = log
+                .get(end..)
+                .and_then(|l| l.find('\n'))
+                .map_or(log.len(), |i| end + i);
+            leaks.push(format!(
+                "{secret} in: {}",
+                log.get(line_start..line_end).unwrap_or_default()
+            ));
+        }
+    }
+    leaks
+}
+
 /// The binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_dialbridge")
@@ -57,7 +148,11 @@ pub fn add_organizer(data_dir: &Path, name: &str) -> OrganizerInfo {
             .as_str()
             .expect("conference_id")
             .to_string(),
-        pin: v["pin"].as_str().expect("pin").to_string(),
+        pin: {
+            let pin = v["pin"].as_str().expect("pin").to_string();
+            remember_secret(&pin);
+            pin
+        },
     }
 }
 
@@ -284,7 +379,22 @@ impl Drop for Bridge {
         }
         if std::thread::panicking() {
             eprintln!("---- bridge log ----\n{}", self.log_text());
+            return;
         }
+        // Every log the suite produces is searched for every PIN, token and key it saw.
+        let mut secrets = SECRETS.lock().map(|s| s.clone()).unwrap_or_default();
+        if let Ok(token) = std::fs::read_to_string(self.data_dir.path().join("admin-token")) {
+            secrets.push(token.trim().to_string());
+        }
+        if let Ok(key) = std::fs::read(self.data_dir.path().join("pin.key")) {
+            secrets.push(key.iter().map(|b| format!("{b:02x}")).collect());
+        }
+        let leaks = leaked_secrets(&self.log_text(), &secrets);
+        assert!(
+            leaks.is_empty(),
+            "the bridge log holds secrets:\n{}",
+            leaks.join("\n")
+        );
     }
 }
 
