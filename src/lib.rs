@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bridge;
 pub mod call;
 pub mod config;
+pub mod config_file;
 pub mod directory;
 pub mod ivr;
 pub mod media;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use dialbridge::admin::service::{AdminService, MailOutcome};
 use dialbridge::config::{PortRange, ServeConfig};
 use dialbridge::directory::{Actor, Directory, NewOrganizer, Organizer, OrganizerUpdate};
@@ -28,6 +28,13 @@ struct Cli {
     /// for `serve` and `demo`, warn for the other commands.
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
+    /// Log lines as `text` or as one JSON object per line (`json`, for log shippers).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Read settings from this TOML file: its keys are the long flags (`sip_listen =
+    /// "0.0.0.0:5060"`, `trusted_networks = ["10.0.0.0/8"]`); flags given here win.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     mail: MailArgs,
     #[command(subcommand)]
@@ -69,6 +76,12 @@ struct MailArgs {
     /// An admin address told when an organizer's PIN locks until reset (repeatable).
     #[arg(long, global = true, value_name = "ADDR")]
     admin_email: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -341,8 +354,37 @@ enum CliError {
     Output(#[source] std::io::Error),
 }
 
+/// The command line, with `--config FILE`'s settings filled in where no flag was given.
+fn parse_command_line() -> Result<Cli, String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let Some(path) = dialbridge::config_file::config_path(&args) else {
+        return Ok(Cli::parse_from(args));
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        dialbridge::config_file::ConfigFileError::Read {
+            path: path.clone(),
+            source,
+        }
+        .to_string()
+    })?;
+    let command = Cli::command();
+    let matches = command.clone().get_matches_from(args.clone());
+    let merged = dialbridge::config_file::merge(&path, &text, &command, &matches, args)
+        .map_err(|e| e.to_string())?;
+    let matches = command
+        .try_get_matches_from(merged)
+        .unwrap_or_else(|e| e.exit());
+    Cli::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_command_line() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "dialbridge: error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let default_level = match cli.command {
         Command::Serve(_) | Command::Demo(_) => "info",
         _ => "warn",
@@ -352,11 +394,13 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_new(cli.log.as_deref().unwrap_or(default_level))
         })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

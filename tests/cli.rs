@@ -208,3 +208,65 @@ fn settings_take_on_off_words_and_refuse_bad_values() {
         "PIN e-mails are off: nothing is written to the outbox"
     );
 }
+
+#[test]
+fn a_config_file_sets_any_flag_flags_win_and_bad_keys_fail_fast() {
+    use std::io::Read;
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("dialbridge.toml");
+    // sip_listen would put the bridge where the test does not look: the test's own
+    // --sip-listen flag must win. The rest must take effect.
+    std::fs::write(
+        &conf,
+        "sip_listen = \"127.0.0.1:9\"\nlog_format = \"json\"\nmax_tcp_per_source = 1\n\
+         trusted_networks = [\"127.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let (bridge, _) = support::Bridge::start(
+        &[],
+        support::BridgeOptions {
+            extra: vec!["--config".into(), conf.display().to_string()],
+            ..Default::default()
+        },
+    );
+    let first = std::net::TcpStream::connect(bridge.sip).unwrap();
+    let mut second = std::net::TcpStream::connect(bridge.sip).unwrap();
+    second
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(second.read(&mut buf), Ok(0) | Err(_)),
+        "max_tcp_per_source = 1 from the file closed the second connection"
+    );
+    drop(first);
+    let log = bridge.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log_format = \"json\": not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    assert!(
+        log.contains("taking SIP only from trusted networks"),
+        "trusted_networks from the file"
+    );
+
+    // A misspelt key: a clear error before anything is touched.
+    let bad = conf_dir.path().join("bad.toml");
+    std::fs::write(&bad, "sip_lisen = \"127.0.0.1:5060\"\n").unwrap();
+    let data = conf_dir.path().join("never-created");
+    let out = Command::new(support::binary())
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&bad)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown key `sip_lisen`"), "{err}");
+    assert!(!data.exists(), "nothing was created");
+}
