@@ -100,6 +100,9 @@ pub struct ServeConfig {
     pub tcp: crate::sip_tcp::TcpLimits,
     /// Conference-ID guessing limits per calling number and source address.
     pub guessing: crate::auth::guessing::GuessLimits,
+    /// Call detail records as JSON lines here (a bare file name: in the data directory);
+    /// None: not written.
+    pub cdr_file: Option<std::path::PathBuf>,
 }
 
 /// What a SIP request from outside the trusted networks gets.
@@ -139,6 +142,7 @@ impl ServeConfig {
             untrusted: UntrustedAction::Reject,
             tcp: crate::sip_tcp::TcpLimits::default(),
             guessing: crate::auth::guessing::GuessLimits::default(),
+            cdr_file: Some("cdr.jsonl".into()),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod bridge;
 pub mod call;
+pub mod cdr;
 pub mod config;
 pub mod config_file;
 pub mod directory;

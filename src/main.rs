@@ -180,6 +180,13 @@ struct ServeArgs {
     /// The window for the two limits above.
     #[arg(long, default_value_t = 600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     id_guess_window: u64,
+    /// Call detail records (one JSON object per answered call) go to this file; a bare
+    /// name is in the data directory.
+    #[arg(long, default_value = "cdr.jsonl", value_name = "FILE")]
+    cdr_file: PathBuf,
+    /// Write no call detail records.
+    #[arg(long)]
+    no_cdr: bool,
 }
 
 fn untrusted_action(v: &str) -> Result<dialbridge::config::UntrustedAction, String> {
@@ -752,6 +759,7 @@ async fn serve(
         idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
         message_timeout: Duration::from_secs(args.tcp_message_timeout),
     };
+    config.cdr_file = (!args.no_cdr).then(|| args.cdr_file.clone());
     config.guessing = dialbridge::auth::guessing::GuessLimits {
         per_caller: args.id_guesses_per_caller,
         per_source: args.id_guesses_per_source,

@@ -89,6 +89,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The call detail record file cannot be written.
+    #[error(transparent)]
+    Cdr(#[from] crate::cdr::CdrError),
     /// The admin token could not be set up.
     #[error(transparent)]
     AdminToken(#[from] crate::admin::auth::TokenError),
@@ -564,6 +567,20 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     }
 
     let directory = Directory::open(&config.data_dir).await?;
+    let cdr_path = config.cdr_file.clone().map(|p| {
+        if p.is_relative() && p.parent().is_none_or(|d| d.as_os_str().is_empty()) {
+            config.data_dir.join(p)
+        } else {
+            p
+        }
+    });
+    let cdr = match crate::cdr::CdrLog::open(cdr_path.as_deref()) {
+        Ok(c) => c,
+        Err(err) => {
+            directory.close().await;
+            return Err(err.into());
+        }
+    };
     let mailer = match crate::notify::Mailer::start(config.mail.clone(), &config.data_dir) {
         Ok(m) => m,
         Err(err) => {
@@ -601,6 +618,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         Arc::clone(&media),
         control_rx,
         DirectoryDuties {
+            cdr,
             hangups: hangup_tx,
             lock_mail,
             guessing: config.guessing,
@@ -808,6 +826,7 @@ impl LockMail {
 
 /// What the directory task needs besides the directory and the media workers.
 struct DirectoryDuties {
+    cdr: crate::cdr::CdrLog,
     hangups: mpsc::UnboundedSender<CallId>,
     lock_mail: LockMail,
     guessing: crate::auth::guessing::GuessLimits,
@@ -822,6 +841,7 @@ async fn serve_directory(
 ) {
     use crate::auth::guessing::{Caller, GuessGuard};
     let DirectoryDuties {
+        mut cdr,
         hangups,
         lock_mail,
         guessing,
@@ -831,12 +851,35 @@ async fn serve_directory(
     let mut callers: HashMap<CallId, Caller> = HashMap::new();
     while let Some(event) = events.recv().await {
         match event {
-            ControlEvent::CallerKnown { call, caller } => {
+            ControlEvent::CallerKnown {
+                call,
+                caller,
+                sip_call_id,
+                source,
+                transport,
+            } => {
+                let transport = match transport {
+                    crate::sip::transport::Transport::Udp => "udp",
+                    crate::sip::transport::Transport::Tcp => "tcp",
+                };
+                cdr.started(
+                    call,
+                    sip_call_id,
+                    caller.from_user.clone(),
+                    source,
+                    transport,
+                );
                 callers.insert(call, caller);
             }
-            ControlEvent::CallGone { call } => {
+            ControlEvent::CallGone { call, reason } => {
                 callers.remove(&call);
+                cdr.ended(call, reason);
             }
+            ControlEvent::Joined {
+                call,
+                conference_id,
+                role,
+            } => cdr.joined(call, conference_id, role),
             ControlEvent::LookupConference { call, digits } => {
                 let caller = callers.get(&call).cloned();
                 let cut_off = caller.as_ref().and_then(|c| {
@@ -918,6 +961,7 @@ async fn serve_directory(
             }
             ControlEvent::Hangup { call, reason } => {
                 tracing::debug!(call = call.0, ?reason, "media asks for hangup");
+                cdr.bridge_hangup(call, reason);
                 let _ = hangups.send(call);
             }
         }
@@ -1269,15 +1313,19 @@ impl SipDriver {
                                 session_version: 1,
                             };
                             tracing::info!(%source, transport = %sip_transport, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
-                            self.pending.insert(call, (transport, sip_call_id));
+                            self.pending.insert(call, (transport, sip_call_id.clone()));
                             let caller = crate::auth::guessing::Caller {
                                 source: source.ip(),
                                 from_user: from_user.clone(),
                                 trusted: self.trusted.is_some() && self.is_trusted(source.ip()),
                             };
-                            let _ = self
-                                .control
-                                .send(ControlEvent::CallerKnown { call, caller });
+                            let _ = self.control.send(ControlEvent::CallerKnown {
+                                call,
+                                caller,
+                                sip_call_id: sip_call_id.clone(),
+                                source,
+                                transport: sip_transport,
+                            });
                             if sip_transport == crate::sip::transport::Transport::Tcp {
                                 self.tcp.call_on(source, true);
                                 self.tcp_calls.insert(call, source);
@@ -1328,7 +1376,7 @@ impl SipDriver {
                     if let Some(peer) = self.tcp_calls.remove(&call) {
                         self.tcp.call_on(peer, false);
                     }
-                    let _ = self.control.send(ControlEvent::CallGone { call });
+                    let _ = self.control.send(ControlEvent::CallGone { call, reason });
                 }
             }
         }

@@ -99,6 +99,40 @@ fn sigterm_refuses_new_calls_says_goodbye_to_everyone_hangs_up_and_exits_cleanly
         log.contains("every caller has been said goodbye to"),
         "no caller left behind; log:\n{log}"
     );
+    // One call detail record per answered call, with where each caller got and why the
+    // call ended; the refused call was never answered and has none.
+    let cdr = std::fs::read_to_string(bridge.data_dir.path().join("cdr.jsonl")).expect("cdr.jsonl");
+    let records: Vec<serde_json::Value> = cdr
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(records.len(), 4, "{cdr}");
+    for r in &records {
+        assert_eq!(
+            (r["ended_by"].as_str(), r["cause"].as_str()),
+            (Some("bridge"), Some("shutdown")),
+            "{r}"
+        );
+        assert!(r["duration_s"].as_f64().is_some_and(|d| d > 0.5), "{r}");
+        assert!(
+            support::leaked_secrets(&cdr, &[ada.pin.clone()]).is_empty(),
+            "no PIN in call records"
+        );
+    }
+    let role_of = |conf: &str, role: &str, transport: &str| {
+        records
+            .iter()
+            .any(|r| r["conference_id"] == conf && r["role"] == role && r["transport"] == transport)
+    };
+    assert!(role_of(&ada.conference_id, "organizer", "tcp"), "{cdr}");
+    assert!(role_of(&ada.conference_id, "attendee", "udp"), "{cdr}");
+    assert!(role_of(&orgs[1].conference_id, "attendee", "udp"), "{cdr}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["conference_id"].is_null() && r["role"].is_null()),
+        "the caller still in the IVR: {cdr}"
+    );
     // A cleanly closed SQLite database in WAL mode has checkpointed and removed its WAL.
     let wal = bridge.data_dir.path().join("dialbridge.db-wal");
     assert!(

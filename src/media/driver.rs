@@ -64,17 +64,34 @@ pub enum ControlEvent {
         /// What the caller typed.
         pin: crate::auth::pin::Pin,
     },
-    /// The SIP side answered a call: who is calling, for the guessing limits.
+    /// The SIP side answered a call: who is calling (guessing limits, call records).
     CallerKnown {
         /// Which call.
         call: CallId,
         /// Its source and calling number.
         caller: crate::auth::guessing::Caller,
+        /// The SIP Call-ID.
+        sip_call_id: String,
+        /// The INVITE's source address and port.
+        source: std::net::SocketAddr,
+        /// Over what it came.
+        transport: crate::sip::transport::Transport,
     },
-    /// The SIP side ended a call: forget its caller.
+    /// The SIP side ended a call: forget its caller, write its record.
     CallGone {
         /// Which call.
         call: CallId,
+        /// How it ended.
+        reason: crate::call::EndReason,
+    },
+    /// The caller got through the IVR into a conference.
+    Joined {
+        /// Which call.
+        call: CallId,
+        /// The conference.
+        conference_id: String,
+        /// As what.
+        role: crate::ivr::flow::Role,
     },
     /// Hang the call up with a BYE.
     Hangup {
@@ -441,6 +458,17 @@ fn run(
                 }
                 Event::Hangup { call, reason } => {
                     let _ = control.send(ControlEvent::Hangup { call, reason });
+                }
+                Event::Joined {
+                    call,
+                    conference_id,
+                    role,
+                } => {
+                    let _ = control.send(ControlEvent::Joined {
+                        call,
+                        conference_id,
+                        role,
+                    });
                 }
                 Event::Migrate { to, mut call } => {
                     let _ = poll.registry().deregister(&mut call.transport_mut().socket);

@@ -149,6 +149,15 @@ pub enum Event<S> {
         /// Why.
         reason: HangupReason,
     },
+    /// The caller got through the IVR (for call records).
+    Joined {
+        /// Which call.
+        call: CallId,
+        /// The conference reached.
+        conference_id: String,
+        /// As what.
+        role: Role,
+    },
     /// Hand this call to worker `to`, which owns its meeting.
     Migrate {
         /// The worker index to send it to.
@@ -673,6 +682,11 @@ impl<S> Worker<S> {
                 }
                 Action::Join { conference, role } => {
                     tracing::info!(conference = %conference.conference_id, role = ?role, "caller identified");
+                    self.events.push(Event::Joined {
+                        call: id,
+                        conference_id: conference.conference_id.clone(),
+                        role,
+                    });
                     self.join(now, id, conference, role);
                 }
                 Action::Hangup(cause) => {
