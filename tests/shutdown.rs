@@ -115,7 +115,7 @@ fn sigterm_refuses_new_calls_says_goodbye_to_everyone_hangs_up_and_exits_cleanly
         );
         assert!(r["duration_s"].as_f64().is_some_and(|d| d > 0.5), "{r}");
         assert!(
-            support::leaked_secrets(&cdr, &[ada.pin.clone()]).is_empty(),
+            support::leaked_secrets(&cdr, std::slice::from_ref(&ada.pin)).is_empty(),
             "no PIN in call records"
         );
     }
