@@ -5,7 +5,19 @@
 //! several bridge nodes share one directory. Timestamps are unix seconds passed in by the
 //! caller; nothing here reads a clock. PINs never reach this module, only their tags.
 
+/// Runs writes in one change and commits it, for the store's own tests.
+#[cfg(test)]
+macro_rules! in_change {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let mut $c = $store.change().await.expect("begin a change");
+        let out = $body;
+        $c.commit().await.expect("commit the change");
+        out
+    }};
+}
+
 mod audit;
+mod change;
 mod lockouts;
 mod organizers;
 mod settings;
@@ -23,6 +35,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::auth::pin::PinError;
 
 pub use audit::{AuditRecord, MAX_AUDIT_DETAIL_LEN, MAX_AUDIT_LABEL_LEN, NewAuditEntry};
+pub use change::Change;
 pub use organizers::{
     CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerChanges, OrganizerRecord,
 };
@@ -156,6 +169,16 @@ pub struct Store {
 }
 
 impl Store {
+    /// A pooled connection, for the reads whose query a [`Change`] shares.
+    pub(crate) async fn connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(StoreError::query("waiting for a database connection"))
+    }
+
     /// Opens (or creates) the database under `data_dir` and brings its schema up to date.
     ///
     /// The directory is created 0700 and the database file 0600 before SQLite touches
@@ -308,10 +331,10 @@ mod tests {
     async fn close_leaves_no_write_ahead_log_behind() {
         let root = tempfile::tempdir().expect("tempdir");
         let store = Store::open(root.path()).await.expect("open");
-        store
+        in_change!(store, |c| c
             .create_organizer("Ada", "ada@example.org", 1_000)
-            .await
-            .expect("create");
+            .await)
+        .expect("create");
         store.close().await.expect("close");
         let wal = root.path().join("dialbridge.db-wal");
         let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
