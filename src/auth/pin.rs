@@ -341,6 +341,19 @@ impl PinKey {
         }
     }
 
+    /// Loads an existing key file with the same checks, never creating one (backups, tools).
+    pub fn load_existing(path: &Path) -> Result<PinKey, PinError> {
+        let file =
+            OpenOptions::new()
+                .read(true)
+                .open(path)
+                .map_err(|source| PinError::KeyRead {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+        Self::load(path, file)
+    }
+
     fn load(path: &Path, mut file: File) -> Result<PinKey, PinError> {
         let read_err = |source| PinError::KeyRead {
             path: path.to_path_buf(),
