@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::auth::lockout::{FailureOutcome, Gate, LockoutPolicy};
 use crate::auth::pin::{Pin, PinError, PinKey, PinPolicy, generate_pin};
 use crate::store::{
-    ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, NewAuditEntry, OrganizerChanges,
+    ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, Change, NewAuditEntry, OrganizerChanges,
     OrganizerRecord, Store, StoreError,
 };
 
@@ -358,7 +358,9 @@ impl Directory {
                     // No PIN depends on the old key, so adopting the new one loses nothing.
                     tracing::warn!(path = %path.display(), "PIN key changed while no PIN was set; using the new key");
                 }
-                store.record_pin_key_check(&check).await?;
+                let mut change = store.change().await?;
+                change.record_pin_key_check(&check).await?;
+                change.commit().await?;
                 Ok(key)
             }
         }
@@ -366,8 +368,7 @@ impl Directory {
 
     /// Creates an organizer with a fresh conference ID and PIN of the current policy length; returns the PIN (shown once).
     ///
-    /// If saving the PIN fails after the organizer row was written, the organizer exists
-    /// without a PIN (`has_pin: false`) and `reset_pin` gives it one.
+    /// The row, its PIN tag and the audit entry are one change: all saved or none.
     pub async fn add_organizer(
         &self,
         actor: &Actor,
@@ -380,70 +381,82 @@ impl Directory {
         let policy = self.store.pin_length_policy().await?;
         // Generate before writing anything, so a failing random source leaves no row.
         let pin = generate_pin(policy)?;
-        let id = self.store.create_organizer(name, email, now).await?;
+        let mut change = self.store.change().await?;
+        let id = change.create_organizer(name, email, now).await?;
         let tag = self.key.tag(id, &pin);
-        self.store
-            .set_pin_tag(id, &tag, policy.length(), now)
-            .await?;
-        let record = self
-            .store
+        change.set_pin_tag(id, &tag, policy.length(), now).await?;
+        let record = change
             .organizer(id)
             .await?
             .ok_or(DirectoryError::OrganizerNotFound { id })?;
-        self.audit(
+        let entry = audit_entry(
             actor,
             now,
             "organizer.create",
             Some(id),
             &record.conference_id,
-        )
-        .await;
+        );
+        change.append_audit(&entry).await?;
+        change.commit().await?;
         Ok((Organizer::from(record), pin))
     }
 
     /// Generates a new PIN for an organizer (old one stops working at once).
+    ///
+    /// The new tag, the lifted lock and the audit entry are one change, committed (and on
+    /// disk) before the PIN is returned: a PIN that was shown is never lost, and a reset
+    /// that was interrupted left no trace.
     pub async fn reset_pin(&self, actor: &Actor, organizer_id: i64) -> Result<Pin, DirectoryError> {
-        let pin = self.new_pin(organizer_id).await?;
-        self.audit(actor, (self.clock)(), "pin.reset", Some(organizer_id), "")
-            .await;
+        let now = (self.clock)();
+        let (pin, policy) = self.fresh_pin().await?;
+        let mut change = self.store.change().await?;
+        self.put_pin(&mut change, organizer_id, &pin, policy, now)
+            .await?;
+        let entry = audit_entry(actor, now, "pin.reset", Some(organizer_id), "");
+        change.append_audit(&entry).await?;
+        change.commit().await?;
         Ok(pin)
     }
 
-    /// Generates and stores a new PIN of the current policy length; the old one stops at once.
-    /// A new PIN is a new secret: its failure count starts from zero, any lock is lifted.
-    async fn new_pin(&self, organizer_id: i64) -> Result<Pin, DirectoryError> {
-        let now = (self.clock)();
-        let was_locked = self.store.pin_lockout(organizer_id).await?.gate(now) != Gate::Open;
+    /// A new PIN of the current policy length, made before any change starts so that a
+    /// failing random source writes nothing and no change waits on another connection.
+    async fn fresh_pin(&self) -> Result<(Pin, PinPolicy), DirectoryError> {
         let policy = self.store.pin_length_policy().await?;
-        let pin = generate_pin(policy)?;
-        let tag = self.key.tag(organizer_id, &pin);
-        match self
-            .store
+        Ok((generate_pin(policy)?, policy))
+    }
+
+    /// Stores `pin` as the organizer's PIN within `change`; the old one stops when it commits.
+    /// A new PIN is a new secret: its failure count starts from zero, any lock is lifted.
+    async fn put_pin(
+        &self,
+        change: &mut Change,
+        organizer_id: i64,
+        pin: &Pin,
+        policy: PinPolicy,
+        now: i64,
+    ) -> Result<(), DirectoryError> {
+        let was_locked = change.pin_lockout(organizer_id).await?.gate(now) != Gate::Open;
+        let tag = self.key.tag(organizer_id, pin);
+        change
             .set_pin_tag(organizer_id, &tag, policy.length(), now)
             .await
-        {
-            Ok(()) => {}
-            Err(StoreError::OrganizerNotFound { id }) => {
-                return Err(DirectoryError::OrganizerNotFound { id });
-            }
-            Err(err) => return Err(err.into()),
-        }
-        self.store.clear_pin_lockout(organizer_id).await?;
+            .map_err(not_found)?;
+        change.clear_pin_lockout(organizer_id).await?;
         if was_locked {
             let system = Actor {
                 who: "dialbridge".into(),
                 source: "new PIN".into(),
             };
-            self.audit(
+            let entry = audit_entry(
                 &system,
                 now,
                 "pin.unlocked",
                 Some(organizer_id),
                 "a new PIN",
-            )
-            .await;
+            );
+            change.append_audit(&entry).await?;
         }
-        Ok(pin)
+        Ok(())
     }
 
     /// Finds the conference for digits a caller typed (None if unknown or organizer disabled).
@@ -485,14 +498,18 @@ impl Directory {
     ) -> Result<PinCheck, DirectoryError> {
         let _one_at_a_time = self.pin_checks.lock().await;
         let now = (self.clock)();
+        // One change from the first read to the last write: a reset committed meanwhile
+        // cannot be overwritten by a stale failure count, and the count and its audit
+        // entries are saved together.
+        let mut change = self.store.change().await?;
         // The same queries, HMAC, comparison and write run whatever the row and the lock
         // say; only the outcome differs, so a locked PIN costs what a wrong one does.
-        let record = self.store.organizer(organizer_id).await?;
+        let record = change.organizer(organizer_id).await?;
         let stored = record
             .as_ref()
             .filter(|r| r.enabled)
             .and_then(|r| r.pin_tag.as_ref());
-        let mut state = self.store.pin_lockout(organizer_id).await?;
+        let mut state = change.pin_lockout(organizer_id).await?;
         let gate = state.gate(now);
         let matches = self.key.verify(organizer_id, pin, stored);
         let actor = Actor {
@@ -507,22 +524,23 @@ impl Directory {
             return Ok(PinCheck::Refused);
         }
         if state.lock_expired(now) {
-            self.audit(
+            let entry = audit_entry(
                 &actor,
                 now,
                 "pin.unlocked",
                 Some(organizer_id),
                 "the lock ran out",
-            )
-            .await;
+            );
+            change.append_audit(&entry).await?;
         }
         if matches && gate == Gate::Open {
             state.on_success(now);
-            self.store.save_pin_lockout(organizer_id, &state).await?;
+            change.save_pin_lockout(organizer_id, &state).await?;
+            change.commit().await?;
             return Ok(PinCheck::Accepted);
         }
         let outcome = state.on_failure(&self.lockout, now);
-        self.store.save_pin_lockout(organizer_id, &state).await?;
+        change.save_pin_lockout(organizer_id, &state).await?;
         let detail = format!(
             "{} failures since the last success{}",
             state.since_success,
@@ -532,29 +550,31 @@ impl Directory {
                 Gate::LockedUntilReset => "; entered while locked until reset",
             }
         );
-        self.audit(&actor, now, "pin.failure", Some(organizer_id), &detail)
-            .await;
-        Ok(match (outcome, gate) {
+        let entry = audit_entry(&actor, now, "pin.failure", Some(organizer_id), &detail);
+        change.append_audit(&entry).await?;
+        let check = match (outcome, gate) {
             (FailureOutcome::Locked { until }, _) => {
                 let detail = format!("for {} s", until - now);
-                self.audit(&actor, now, "pin.locked", Some(organizer_id), &detail)
-                    .await;
+                let entry = audit_entry(&actor, now, "pin.locked", Some(organizer_id), &detail);
+                change.append_audit(&entry).await?;
                 PinCheck::RefusedAndLocked { until }
             }
             (FailureOutcome::LockedUntilReset, Gate::LockedUntilReset) => PinCheck::Refused,
             (FailureOutcome::LockedUntilReset, _) => {
-                self.audit(
+                let entry = audit_entry(
                     &actor,
                     now,
                     "pin.locked_until_reset",
                     Some(organizer_id),
                     &detail,
-                )
-                .await;
+                );
+                change.append_audit(&entry).await?;
                 PinCheck::RefusedAndLockedUntilReset
             }
             (FailureOutcome::Counted, _) => PinCheck::Refused,
-        })
+        };
+        change.commit().await?;
+        Ok(check)
     }
 
     /// The PIN lockout rules in force.
@@ -582,23 +602,31 @@ impl Directory {
         enabled: bool,
     ) -> Result<(), DirectoryError> {
         let now = (self.clock)();
-        match self
-            .store
+        let mut change = self.store.change().await?;
+        Self::put_enabled(&mut change, actor, organizer_id, enabled, now).await?;
+        change.commit().await?;
+        Ok(())
+    }
+
+    /// Enables or disables within `change`, with its audit entry.
+    async fn put_enabled(
+        change: &mut Change,
+        actor: &Actor,
+        organizer_id: i64,
+        enabled: bool,
+        now: i64,
+    ) -> Result<(), DirectoryError> {
+        change
             .set_organizer_enabled(organizer_id, enabled, now)
             .await
-        {
-            Ok(()) => {}
-            Err(StoreError::OrganizerNotFound { id }) => {
-                return Err(DirectoryError::OrganizerNotFound { id });
-            }
-            Err(err) => return Err(err.into()),
-        }
+            .map_err(not_found)?;
         let action = if enabled {
             "organizer.enable"
         } else {
             "organizer.disable"
         };
-        self.audit(actor, now, action, Some(organizer_id), "").await;
+        let entry = audit_entry(actor, now, action, Some(organizer_id), "");
+        change.append_audit(&entry).await?;
         Ok(())
     }
 
@@ -613,10 +641,24 @@ impl Directory {
         actor: &Actor,
         policy: PinPolicy,
     ) -> Result<(), DirectoryError> {
-        let now = (self.clock)();
-        self.store.set_pin_length_policy(policy).await?;
+        let mut change = self.store.change().await?;
+        Self::put_pin_policy(&mut change, actor, policy, (self.clock)()).await?;
+        change.commit().await?;
+        Ok(())
+    }
+
+    /// Changes the PIN length within `change`, with its audit entry.
+    async fn put_pin_policy(
+        change: &mut Change,
+        actor: &Actor,
+        policy: PinPolicy,
+        now: i64,
+    ) -> Result<(), DirectoryError> {
+        change.set_pin_length_policy(policy).await?;
         let detail = format!("length={}", policy.length());
-        self.audit(actor, now, "pin.policy", None, &detail).await;
+        change
+            .append_audit(&audit_entry(actor, now, "pin.policy", None, &detail))
+            .await?;
         Ok(())
     }
 
@@ -652,26 +694,35 @@ impl Directory {
         } else {
             None
         };
-        let id = self.store.create_organizer(name, email, now).await?;
+        let mut change = self.store.change().await?;
+        let id = change.create_organizer(name, email, now).await?;
         let changes = OrganizerChanges {
             email_override: Some(email_override),
             start_without_pin: Some(new.start_without_pin),
             ..OrganizerChanges::default()
         };
-        self.store.update_organizer(id, &changes, now).await?;
+        change.update_organizer(id, &changes, now).await?;
         match &pin {
             Some(pin) => {
                 let tag = self.key.tag(id, pin);
-                self.store
-                    .set_pin_tag(id, &tag, policy.length(), now)
-                    .await?;
+                change.set_pin_tag(id, &tag, policy.length(), now).await?;
             }
-            None => self.store.set_organizer_enabled(id, false, now).await?,
+            None => change.set_organizer_enabled(id, false, now).await?,
         }
-        let org = self.organizer(id).await?;
-        self.audit(actor, now, "organizer.create", Some(id), &org.conference_id)
-            .await;
-        Ok((org, pin))
+        let record = change
+            .organizer(id)
+            .await?
+            .ok_or(DirectoryError::OrganizerNotFound { id })?;
+        let entry = audit_entry(
+            actor,
+            now,
+            "organizer.create",
+            Some(id),
+            &record.conference_id,
+        );
+        change.append_audit(&entry).await?;
+        change.commit().await?;
+        Ok((Organizer::from(record), pin))
     }
 
     /// Changes names, addresses or the start rule.
@@ -696,13 +747,11 @@ impl Directory {
             email_override,
             start_without_pin: update.start_without_pin,
         };
-        match self.store.update_organizer(id, &changes, now).await {
-            Ok(()) => {}
-            Err(StoreError::OrganizerNotFound { id }) => {
-                return Err(DirectoryError::OrganizerNotFound { id });
-            }
-            Err(err) => return Err(err.into()),
-        }
+        let mut change = self.store.change().await?;
+        change
+            .update_organizer(id, &changes, now)
+            .await
+            .map_err(not_found)?;
         let mut detail = Vec::new();
         if name.is_some() {
             detail.push("name");
@@ -720,29 +769,31 @@ impl Directory {
                 "start_without_pin=off"
             });
         }
-        self.audit(actor, now, "organizer.update", Some(id), &detail.join(","))
-            .await;
+        let detail = detail.join(",");
+        let entry = audit_entry(actor, now, "organizer.update", Some(id), &detail);
+        change.append_audit(&entry).await?;
+        change.commit().await?;
         self.organizer(id).await
     }
 
     /// Enables an organizer for audio conferencing with a fresh PIN (returned, shown once).
     pub async fn enable(&self, actor: &Actor, id: i64) -> Result<(Organizer, Pin), DirectoryError> {
-        let pin = self.new_pin(id).await?;
-        self.set_organizer_enabled(actor, id, true).await?;
+        let now = (self.clock)();
+        let (pin, policy) = self.fresh_pin().await?;
+        let mut change = self.store.change().await?;
+        self.put_pin(&mut change, id, &pin, policy, now).await?;
+        Self::put_enabled(&mut change, actor, id, true, now).await?;
+        change.commit().await?;
         Ok((self.organizer(id).await?, pin))
     }
 
     /// Deletes an organizer; their conference ID and PIN stop working at once.
     pub async fn delete_organizer(&self, actor: &Actor, id: i64) -> Result<(), DirectoryError> {
-        match self.store.delete_organizer(id).await {
-            Ok(()) => {}
-            Err(StoreError::OrganizerNotFound { id }) => {
-                return Err(DirectoryError::OrganizerNotFound { id });
-            }
-            Err(err) => return Err(err.into()),
-        }
-        self.audit(actor, (self.clock)(), "organizer.delete", Some(id), "")
-            .await;
+        let mut change = self.store.change().await?;
+        change.delete_organizer(id).await.map_err(not_found)?;
+        let entry = audit_entry(actor, (self.clock)(), "organizer.delete", Some(id), "");
+        change.append_audit(&entry).await?;
+        change.commit().await?;
         Ok(())
     }
 
@@ -753,15 +804,14 @@ impl Directory {
         id: i64,
     ) -> Result<Organizer, DirectoryError> {
         let now = (self.clock)();
-        let new_id = match self.store.reassign_conference_id(id, now).await {
-            Ok(new_id) => new_id,
-            Err(StoreError::OrganizerNotFound { id }) => {
-                return Err(DirectoryError::OrganizerNotFound { id });
-            }
-            Err(err) => return Err(err.into()),
-        };
-        self.audit(actor, now, "conference_id.reset", Some(id), &new_id)
-            .await;
+        let mut change = self.store.change().await?;
+        let new_id = change
+            .reassign_conference_id(id, now)
+            .await
+            .map_err(not_found)?;
+        let entry = audit_entry(actor, now, "conference_id.reset", Some(id), &new_id);
+        change.append_audit(&entry).await?;
+        change.commit().await?;
         self.organizer(id).await
     }
 
@@ -782,12 +832,13 @@ impl Directory {
     ) -> Result<Settings, DirectoryError> {
         // Only real changes are written and audited (a form re-sends every field).
         let current = self.settings().await?;
+        let now = (self.clock)();
+        let mut writes = self.store.change().await?;
         if let Some(policy) = change.pin_length
             && policy.length() != current.pin_length
         {
-            self.set_pin_policy(actor, policy).await?;
+            Self::put_pin_policy(&mut writes, actor, policy, now).await?;
         }
-        let now = (self.clock)();
         for (key, value, old) in [
             (AUTO_EMAIL_KEY, change.auto_email, current.auto_email),
             (
@@ -797,12 +848,14 @@ impl Directory {
             ),
         ] {
             if let Some(value) = value.filter(|v| *v != old) {
-                self.store.set_bool_setting(key, value).await?;
+                writes.set_bool_setting(key, value).await?;
                 let detail = format!("{key}={value}");
-                self.audit(actor, now, "settings.change", None, &detail)
-                    .await;
+                writes
+                    .append_audit(&audit_entry(actor, now, "settings.change", None, &detail))
+                    .await?;
             }
         }
+        writes.commit().await?;
         self.settings().await
     }
 
@@ -825,22 +878,27 @@ impl Directory {
         let now = (self.clock)();
         let mut issued = Vec::new();
         for record in self.store.organizers_by_email(email).await? {
-            if !record.enabled {
-                continue;
+            if record.enabled {
+                issued.push((Organizer::from(record), random_token()?));
             }
-            let token = random_token()?;
-            self.store
+        }
+        if issued.is_empty() {
+            return Ok(issued);
+        }
+        let mut change = self.store.change().await?;
+        for (org, token) in &issued {
+            change
                 .insert_reset_token(
-                    &token_hash(&token),
-                    record.id,
+                    &token_hash(token),
+                    org.id,
                     now,
                     now + RESET_LINK_VALIDITY_SECS,
                 )
                 .await?;
-            self.audit(actor, now, "pin.reset_link", Some(record.id), "")
-                .await;
-            issued.push((Organizer::from(record), token));
+            let entry = audit_entry(actor, now, "pin.reset_link", Some(org.id), "");
+            change.append_audit(&entry).await?;
         }
+        change.commit().await?;
         Ok(issued)
     }
 
@@ -872,21 +930,23 @@ impl Directory {
         token: &str,
     ) -> Result<Option<(Organizer, Pin)>, DirectoryError> {
         let now = (self.clock)();
-        let Some(id) = self
-            .store
-            .redeem_reset_token(&token_hash(token), now)
-            .await?
-        else {
+        let (pin, policy) = self.fresh_pin().await?;
+        // The link is used up in the same change as the new PIN it gives: a crash in
+        // between leaves the link valid and the old PIN in place.
+        let mut change = self.store.change().await?;
+        let Some(id) = change.redeem_reset_token(&token_hash(token), now).await? else {
             return Ok(None);
         };
-        let enabled = self.store.organizer(id).await?.is_some_and(|r| r.enabled);
+        let enabled = change.organizer(id).await?.is_some_and(|r| r.enabled);
         if !enabled {
+            change.commit().await?;
             return Ok(None);
         }
         let actor = Actor::organizer(id, source);
-        let pin = self.new_pin(id).await?;
-        self.audit(&actor, now, "pin.reset", Some(id), "self-service")
-            .await;
+        self.put_pin(&mut change, id, &pin, policy, now).await?;
+        let entry = audit_entry(&actor, now, "pin.reset", Some(id), "self-service");
+        change.append_audit(&entry).await?;
+        change.commit().await?;
         Ok(Some((self.organizer(id).await?, pin)))
     }
 
@@ -910,8 +970,8 @@ impl Directory {
         }
     }
 
-    /// Records a change. A failure is logged, not returned: the change itself is already
-    /// committed, and failing now would lose a PIN that is shown only once.
+    /// Records an event that changes nothing else. A failure is logged, not returned: the
+    /// event (a meeting start, a delivered e-mail) has already happened.
     async fn audit(
         &self,
         actor: &Actor,
@@ -920,17 +980,36 @@ impl Directory {
         organizer_id: Option<i64>,
         detail: &str,
     ) {
-        let entry = NewAuditEntry {
-            at,
-            actor: &actor.who,
-            source: &actor.source,
-            action,
-            organizer_id,
-            detail,
-        };
+        let entry = audit_entry(actor, at, action, organizer_id, detail);
         if let Err(err) = self.store.append_audit(&entry).await {
             tracing::error!(error = %err, action, ?organizer_id, "could not write the audit log");
         }
+    }
+}
+
+/// An audit entry for `actor`'s action (never put a PIN in `detail`).
+fn audit_entry<'a>(
+    actor: &'a Actor,
+    at: i64,
+    action: &'a str,
+    organizer_id: Option<i64>,
+    detail: &'a str,
+) -> NewAuditEntry<'a> {
+    NewAuditEntry {
+        at,
+        actor: &actor.who,
+        source: &actor.source,
+        action,
+        organizer_id,
+        detail,
+    }
+}
+
+/// The directory's own error for a missing organizer, whose message says how to find one.
+fn not_found(err: StoreError) -> DirectoryError {
+    match err {
+        StoreError::OrganizerNotFound { id } => DirectoryError::OrganizerNotFound { id },
+        other => other.into(),
     }
 }
 
@@ -1606,6 +1685,39 @@ mod tests {
         let quoted = format!("\"{}\"", pin.as_digits());
         assert!(!json.contains(&quoted), "the PIN never appears in a read");
         assert!(!json.contains("tag"), "no tag field: {json}");
+        directory.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_reset_whose_audit_entry_fails_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let directory = open(dir.path()).await;
+        let (org, old_pin) = directory
+            .add_organizer(&Actor::cli(), "Ada", "ada@example.org")
+            .await
+            .expect("add");
+        let before = directory.audit_log(100).await.expect("audit").len();
+        // An actor name the audit log refuses makes the last write of the reset fail.
+        let unloggable = Actor {
+            who: "x".repeat(crate::store::MAX_AUDIT_LABEL_LEN + 1),
+            source: "test".into(),
+        };
+        directory
+            .reset_pin(&unloggable, org.id)
+            .await
+            .expect_err("the audit entry is refused");
+        assert!(
+            directory
+                .verify_pin(org.id, &old_pin)
+                .await
+                .expect("verify"),
+            "the old PIN still works: the new tag was rolled back with the audit entry"
+        );
+        let after = directory.audit_log(100).await.expect("audit");
+        assert!(!after.iter().any(|e| e.action == "pin.reset"), "{after:?}");
+        assert_eq!(directory.organizer(org.id).await.expect("read"), org);
+        // verify_pin above is audited only on failure, so nothing was added.
+        assert_eq!(after.len(), before);
         directory.close().await;
     }
 

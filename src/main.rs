@@ -112,6 +112,20 @@ enum Command {
     },
     /// Run the bridge on 127.0.0.1 with a demo organizer, and print how to call it.
     Demo(DemoArgs),
+    /// Copy the database (consistent, safe while the bridge runs) to FILE and the PIN key
+    /// to FILE.key; never overwrites a file.
+    Backup {
+        /// Where to write the database copy (must not exist yet).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Copy the database only; keep DATA_DIR/pin.key safe yourself (FILE alone cannot
+        /// check any PIN).
+        #[arg(long)]
+        no_key: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -350,6 +364,8 @@ enum CliError {
     Serve(#[from] dialbridge::server::ServeError),
     #[error(transparent)]
     Mail(#[from] dialbridge::notify::NotifyError),
+    #[error(transparent)]
+    Backup(#[from] dialbridge::backup::BackupError),
     #[error("cannot read the SMTP password file {path}: {source}")]
     PasswordFile {
         path: PathBuf,
@@ -385,6 +401,12 @@ fn parse_command_line() -> Result<Cli, String> {
 }
 
 fn main() -> ExitCode {
+    // Everything the bridge creates (database, WAL, keys, outbox, backups) is owner-only
+    // from its first byte, including files whose mode a library chooses (SQLite's).
+    // SAFETY: umask(2) only sets this process's file creation mask and cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = match parse_command_line() {
         Ok(cli) => cli,
         Err(err) => {
@@ -436,6 +458,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Audit { limit, json } => {
                 with_service(&cli.data_dir, mail, &cli.mail, |s| audit(s, limit, json)).await
+            }
+            Command::Backup { file, no_key, json } => {
+                backup(&cli.data_dir, &file, !no_key, json).await
             }
         }
     })
@@ -716,6 +741,56 @@ async fn audit(service: AdminService, limit: u32, json: bool) -> Result<(), CliE
         print(&line)?;
     }
     Ok(())
+}
+
+async fn backup(
+    data_dir: &std::path::Path,
+    file: &std::path::Path,
+    with_key: bool,
+    json: bool,
+) -> Result<(), CliError> {
+    let done = dialbridge::backup::backup(data_dir, file, with_key).await?;
+    let copy = &done.copy;
+    if json {
+        return print(
+            &serde_json::json!({
+                "database": done.database,
+                "bytes": copy.bytes,
+                "organizers": copy.organizers,
+                "audit_entries": copy.audit_entries,
+                "key": done.key,
+                "live_key": done.live_key,
+            })
+            .to_string(),
+        );
+    }
+    let db = done.database.display();
+    let key_line = match &done.key {
+        Some(key) => format!(
+            "  {}  the PIN key: keep it with {db}, and both as secret as the data directory\n\
+             \x20 (the database alone cannot check any PIN; with its key, PINs can be brute-forced)",
+            key.display()
+        ),
+        None => format!(
+            "  PIN key NOT copied (--no-key): {db} alone cannot check any PIN. Keep a copy of\n\
+             \x20 {} (it never changes) somewhere safe, apart from {db}.",
+            done.live_key.display()
+        ),
+    };
+    print(&format!(
+        "Backed up {} ({} organizers, {} audit entries), consistent and integrity-checked:\n\
+         \x20 {db}  the database, {} bytes\n\
+         {key_line}\n\
+         To restore: stop the bridge; copy {db} to DATA_DIR/{} and the key to DATA_DIR/{}\n\
+         (owner-only, chmod 600); delete any {}-wal and -shm files there; start the bridge.",
+        data_dir.display(),
+        copy.organizers,
+        copy.audit_entries,
+        copy.bytes,
+        dialbridge::store::DATABASE_FILE,
+        dialbridge::directory::PIN_KEY_FILE,
+        dialbridge::store::DATABASE_FILE,
+    ))
 }
 
 fn serve_config(data_dir: PathBuf, mail: MailConfig, args: &MailArgs) -> ServeConfig {

@@ -1,8 +1,9 @@
 //! The append-only audit log: who changed what in the directory, and through which door.
 
 use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
 
-use super::{Store, StoreError};
+use super::{Change, Store, StoreError};
 
 /// Longest actor, source or action label accepted, in bytes.
 pub const MAX_AUDIT_LABEL_LEN: usize = 200;
@@ -56,26 +57,43 @@ fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Checks and inserts one entry on whichever connection (pool or change) asks.
+async fn insert_audit(
+    conn: &mut SqliteConnection,
+    entry: &NewAuditEntry<'_>,
+) -> Result<i64, StoreError> {
+    check_len("actor", entry.actor, MAX_AUDIT_LABEL_LEN)?;
+    check_len("source", entry.source, MAX_AUDIT_LABEL_LEN)?;
+    check_len("action", entry.action, MAX_AUDIT_LABEL_LEN)?;
+    check_len("detail", entry.detail, MAX_AUDIT_DETAIL_LEN)?;
+    sqlx::query_scalar(
+        "INSERT INTO audit_log (at, actor, source, action, organizer_id, detail) \
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(entry.at)
+    .bind(entry.actor)
+    .bind(entry.source)
+    .bind(entry.action)
+    .bind(entry.organizer_id)
+    .bind(entry.detail)
+    .fetch_one(conn)
+    .await
+    .map_err(StoreError::query("writing the audit log"))
+}
+
+impl Change {
+    /// Appends one entry that commits (or vanishes) together with the change it records.
+    pub async fn append_audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<i64, StoreError> {
+        insert_audit(self.conn(), entry).await
+    }
+}
+
 impl Store {
-    /// Appends one entry to the audit log and returns its id.
+    /// Appends one entry on its own, for events that change nothing else (a meeting
+    /// start, an e-mail delivery); returns its id.
     pub async fn append_audit(&self, entry: &NewAuditEntry<'_>) -> Result<i64, StoreError> {
-        check_len("actor", entry.actor, MAX_AUDIT_LABEL_LEN)?;
-        check_len("source", entry.source, MAX_AUDIT_LABEL_LEN)?;
-        check_len("action", entry.action, MAX_AUDIT_LABEL_LEN)?;
-        check_len("detail", entry.detail, MAX_AUDIT_DETAIL_LEN)?;
-        sqlx::query_scalar(
-            "INSERT INTO audit_log (at, actor, source, action, organizer_id, detail) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(entry.at)
-        .bind(entry.actor)
-        .bind(entry.source)
-        .bind(entry.action)
-        .bind(entry.organizer_id)
-        .bind(entry.detail)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(StoreError::query("writing the audit log"))
+        let mut conn = self.connection().await?;
+        insert_audit(&mut conn, entry).await
     }
 
     /// The newest `limit` audit entries, newest first.
@@ -124,14 +142,14 @@ mod tests {
     async fn appended_entries_come_back_newest_first() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).await.expect("open");
-        let first = store
+        let first = in_change!(store, |c| c
             .append_audit(&entry(10, "organizer.create", ""))
-            .await
-            .expect("1");
-        let second = store
+            .await)
+        .expect("1");
+        let second = in_change!(store, |c| c
             .append_audit(&entry(11, "pin.reset", "by admin"))
-            .await
-            .expect("2");
+            .await)
+        .expect("2");
         assert!(second > first);
         let log = store.recent_audit(10).await.expect("read");
         assert_eq!(log.len(), 2);
@@ -149,9 +167,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).await.expect("open");
         let long = "x".repeat(MAX_AUDIT_DETAIL_LEN + 1);
-        let err = store
-            .append_audit(&entry(1, "a", &long))
-            .await
+        let err = in_change!(store, |c| c.append_audit(&entry(1, "a", &long)).await)
             .expect_err("too long");
         assert!(matches!(
             err,
@@ -160,10 +176,10 @@ mod tests {
                 ..
             }
         ));
-        let err = store
+        let err = in_change!(store, |c| c
             .append_audit(&entry(1, &long[..MAX_AUDIT_LABEL_LEN + 1], ""))
-            .await
-            .expect_err("too long");
+            .await)
+        .expect_err("too long");
         assert!(matches!(
             err,
             StoreError::AuditFieldTooLong {

@@ -2,45 +2,63 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use sqlx::sqlite::SqliteConnection;
+
+use super::{Change, Store, StoreError};
 use crate::auth::lockout::LockoutState;
 
 fn count(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
+/// The lockout query on whichever connection (pool or change) asks.
+async fn pin_lockout_on(
+    conn: &mut SqliteConnection,
+    organizer_id: i64,
+) -> Result<LockoutState, StoreError> {
+    let row = sqlx::query(
+        "SELECT consecutive, since_success, locks, locked_until, hard_locked, \
+         window_start, window_failures FROM pin_lockouts WHERE organizer_id = ?",
+    )
+    .bind(organizer_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(StoreError::query("reading a PIN lockout"))?;
+    let Some(row) = row else {
+        return Ok(LockoutState::default());
+    };
+    let get = |i: usize| -> Result<i64, StoreError> {
+        row.try_get::<i64, _>(i)
+            .map_err(StoreError::query("reading a PIN lockout"))
+    };
+    Ok(LockoutState {
+        consecutive: count(get(0)?),
+        since_success: count(get(1)?),
+        locks: count(get(2)?),
+        locked_until: get(3)?,
+        hard_locked: get(4)? != 0,
+        window_start: get(5)?,
+        window_failures: count(get(6)?),
+    })
+}
+
 impl Store {
     /// An organizer's PIN failure record (all zero when there is none).
     pub async fn pin_lockout(&self, organizer_id: i64) -> Result<LockoutState, StoreError> {
-        let row = sqlx::query(
-            "SELECT consecutive, since_success, locks, locked_until, hard_locked, \
-             window_start, window_failures FROM pin_lockouts WHERE organizer_id = ?",
-        )
-        .bind(organizer_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::query("reading a PIN lockout"))?;
-        let Some(row) = row else {
-            return Ok(LockoutState::default());
-        };
-        let get = |i: usize| -> Result<i64, StoreError> {
-            row.try_get::<i64, _>(i)
-                .map_err(StoreError::query("reading a PIN lockout"))
-        };
-        Ok(LockoutState {
-            consecutive: count(get(0)?),
-            since_success: count(get(1)?),
-            locks: count(get(2)?),
-            locked_until: get(3)?,
-            hard_locked: get(4)? != 0,
-            window_start: get(5)?,
-            window_failures: count(get(6)?),
-        })
+        let mut conn = self.connection().await?;
+        pin_lockout_on(&mut conn, organizer_id).await
+    }
+}
+
+impl Change {
+    /// An organizer's PIN failure record as this change sees it.
+    pub async fn pin_lockout(&mut self, organizer_id: i64) -> Result<LockoutState, StoreError> {
+        pin_lockout_on(self.conn(), organizer_id).await
     }
 
     /// Stores an organizer's PIN failure record.
     pub async fn save_pin_lockout(
-        &self,
+        &mut self,
         organizer_id: i64,
         s: &LockoutState,
     ) -> Result<(), StoreError> {
@@ -61,17 +79,17 @@ impl Store {
         .bind(i64::from(s.hard_locked))
         .bind(s.window_start)
         .bind(i64::from(s.window_failures))
-        .execute(&self.pool)
+        .execute(self.conn())
         .await
         .map_err(StoreError::query("saving a PIN lockout"))?;
         Ok(())
     }
 
-    /// Forgets an organizer's PIN failures (their PIN was reset, or they were deleted).
-    pub async fn clear_pin_lockout(&self, organizer_id: i64) -> Result<(), StoreError> {
+    /// Forgets an organizer's PIN failures (their PIN was reset).
+    pub async fn clear_pin_lockout(&mut self, organizer_id: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM pin_lockouts WHERE organizer_id = ?")
             .bind(organizer_id)
-            .execute(&self.pool)
+            .execute(self.conn())
             .await
             .map_err(StoreError::query("clearing a PIN lockout"))?;
         Ok(())
@@ -99,15 +117,15 @@ mod tests {
             window_start: 1_800_000_000,
             window_failures: 13,
         };
-        store.save_pin_lockout(7, &s).await.expect("save");
+        in_change!(store, |c| c.save_pin_lockout(7, &s).await).expect("save");
         assert_eq!(store.pin_lockout(7).await.expect("read"), s);
         let s2 = LockoutState {
             consecutive: 4,
             ..s
         };
-        store.save_pin_lockout(7, &s2).await.expect("update");
+        in_change!(store, |c| c.save_pin_lockout(7, &s2).await).expect("update");
         assert_eq!(store.pin_lockout(7).await.expect("read"), s2);
-        store.clear_pin_lockout(7).await.expect("clear");
+        in_change!(store, |c| c.clear_pin_lockout(7).await).expect("clear");
         assert_eq!(
             store.pin_lockout(7).await.expect("read"),
             LockoutState::default()

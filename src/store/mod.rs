@@ -5,7 +5,20 @@
 //! several bridge nodes share one directory. Timestamps are unix seconds passed in by the
 //! caller; nothing here reads a clock. PINs never reach this module, only their tags.
 
+/// Runs writes in one change and commits it, for the store's own tests.
+#[cfg(test)]
+macro_rules! in_change {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let mut $c = $store.change().await.expect("begin a change");
+        let out = $body;
+        $c.commit().await.expect("commit the change");
+        out
+    }};
+}
+
 mod audit;
+mod backup;
+mod change;
 mod lockouts;
 mod organizers;
 mod settings;
@@ -23,6 +36,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::auth::pin::PinError;
 
 pub use audit::{AuditRecord, MAX_AUDIT_DETAIL_LEN, MAX_AUDIT_LABEL_LEN, NewAuditEntry};
+pub use backup::{DatabaseCopy, copy_database};
+pub use change::Change;
 pub use organizers::{
     CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerChanges, OrganizerRecord,
 };
@@ -62,6 +77,43 @@ pub enum StoreError {
     #[error("cannot create database file {path}: {source}")]
     CreateDatabaseFile {
         /// The database file.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A database file with loose permissions could not be made owner-only.
+    #[error(
+        "cannot make {path} owner-only: {source} (run `chmod 600` on it as its owner, or start dialbridge as the owner)"
+    )]
+    Permissions {
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// The backup file name cannot be handed to SQLite.
+    #[error("the backup file name {path} is not valid UTF-8: choose a plain file name")]
+    BackupName {
+        /// The backup file.
+        path: PathBuf,
+    },
+    /// The fresh copy failed SQLite's integrity check.
+    #[error(
+        "the copy {path} failed its integrity check ({report}): the live database may be damaged; \
+         keep the previous backup and check the live one with `sqlite3 dialbridge.db 'PRAGMA integrity_check'`"
+    )]
+    CopyDamaged {
+        /// The copy.
+        path: PathBuf,
+        /// What `PRAGMA integrity_check` said.
+        report: String,
+    },
+    /// The copy could not be flushed to disk or measured.
+    #[error("cannot write the backup {path} to disk: {source}")]
+    WriteCopy {
+        /// The copy.
         path: PathBuf,
         /// Why it failed.
         #[source]
@@ -156,11 +208,22 @@ pub struct Store {
 }
 
 impl Store {
+    /// A pooled connection, for the reads whose query a [`Change`] shares.
+    pub(crate) async fn connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(StoreError::query("waiting for a database connection"))
+    }
+
     /// Opens (or creates) the database under `data_dir` and brings its schema up to date.
     ///
     /// The directory is created 0700 and the database file 0600 before SQLite touches
     /// them, because the file holds PIN tags and e-mail addresses; SQLite gives its WAL
-    /// and shared-memory files the database file's permissions.
+    /// and shared-memory files the database file's permissions. Existing database files
+    /// that group or others may read are made owner-only, with a warning.
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
         ensure_data_dir(data_dir)?;
         let db_path = data_dir.join(DATABASE_FILE);
@@ -224,10 +287,12 @@ fn ensure_data_dir(path: &Path) -> Result<(), StoreError> {
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        // An existing directory may be managed by the operator (e.g. systemd's
-        // StateDirectory); the files inside are 0600 anyway, so warn rather than refuse.
+        // An existing directory is the operator's choice (systemd's StateDirectory, or a
+        // shared one such as /tmp that must never be narrowed); the files inside are
+        // owner-only anyway, so warn rather than change or refuse it.
         tracing::warn!(path = %path.display(), mode = format_args!("{mode:04o}"),
-            "data directory is accessible by group or others; consider chmod 700");
+            "data directory is accessible by group or others; the files in it are owner-only, \
+             but others can see their names and sizes: chmod 700 it unless it is shared on purpose");
     }
     Ok(())
 }
@@ -241,12 +306,11 @@ fn ensure_db_file(path: &Path) -> Result<(), StoreError> {
     {
         Ok(_) => Ok(()),
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            if let Ok(meta) = std::fs::metadata(path) {
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    tracing::warn!(path = %path.display(), mode = format_args!("{mode:04o}"),
-                        "database file is accessible by group or others; consider chmod 600");
-                }
+            // The WAL and shared-memory files left by a crash hold recent changes too.
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                tighten_to_owner_only(Path::new(&file))?;
             }
             Ok(())
         }
@@ -255,6 +319,36 @@ fn ensure_db_file(path: &Path) -> Result<(), StoreError> {
             source,
         }),
     }
+}
+
+/// Takes group and other permissions away from one of our own database files, saying so:
+/// the file is ours by name, holds e-mail addresses and PIN tags, and nobody but the
+/// bridge needs to read it (backups go through `dialbridge backup`).
+fn tighten_to_owner_only(path: &Path) -> Result<(), StoreError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(StoreError::Permissions {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if !meta.is_file() || mode & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700)).map_err(
+        |source| StoreError::Permissions {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
+    tracing::warn!(path = %path.display(), was = format_args!("{mode:04o}"),
+        now = format_args!("{:04o}", mode & 0o700),
+        "database file was accessible by group or others; made it owner-only");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -305,13 +399,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_pooled_connection_syncs_fully() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(root.path()).await.expect("open");
+        // Hold them all at once so the pool has to open every one of them.
+        let mut conns = Vec::new();
+        for _ in 0..POOL_SIZE {
+            conns.push(store.pool.acquire().await.expect("connection"));
+        }
+        for conn in &mut conns {
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .expect("synchronous");
+            assert_eq!(sync, 2, "FULL on every connection");
+        }
+        drop(conns);
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn open_makes_loose_database_files_owner_only() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(root.path()).await.expect("open");
+        in_change!(store, |c| c
+            .create_organizer("Ada", "ada@example.org", 1)
+            .await)
+        .expect("create");
+        store.close().await.expect("close");
+        let db = root.path().join(DATABASE_FILE);
+        let wal = root.path().join("dialbridge.db-wal");
+        std::fs::write(&wal, b"").expect("stale WAL");
+        for path in [&db, &wal] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        let store = Store::open(root.path()).await.expect("reopen");
+        assert_eq!(mode_of(&db), 0o600);
+        assert_eq!(mode_of(&wal), 0o600);
+        assert_eq!(
+            store.organizers().await.expect("list").len(),
+            1,
+            "data kept"
+        );
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
     async fn close_leaves_no_write_ahead_log_behind() {
         let root = tempfile::tempdir().expect("tempdir");
         let store = Store::open(root.path()).await.expect("open");
-        store
+        in_change!(store, |c| c
             .create_organizer("Ada", "ada@example.org", 1_000)
-            .await
-            .expect("create");
+            .await)
+        .expect("create");
         store.close().await.expect("close");
         let wal = root.path().join("dialbridge.db-wal");
         let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);

@@ -5,9 +5,9 @@
 //! `#`, and no caller heading for one conference can land in another by typing too little.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 
-use super::{Store, StoreError};
+use super::{Change, Store, StoreError};
 use crate::auth::pin::{PinTag, push_random_digits};
 
 /// Digits in a generated conference ID (the first one is never 0).
@@ -135,13 +135,31 @@ fn random_conference_id() -> Result<String, StoreError> {
     Ok(id)
 }
 
-impl Store {
+/// The query behind every organizer read, on whichever connection (pool or change) asks.
+pub(super) async fn organizer_on(
+    conn: &mut SqliteConnection,
+    id: i64,
+) -> Result<Option<OrganizerRecord>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        organizer_columns!(),
+        " FROM organizers WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(StoreError::query("reading an organizer"))?;
+    row.as_ref().map(OrganizerRecord::from_row).transpose()
+}
+
+impl Change {
     /// Creates an organizer (enabled, no PIN yet) with a fresh conference ID; returns its id.
     ///
-    /// The ID is chosen inside the insert's transaction and checked against every
-    /// existing one for equality and prefixes, retrying on a clash.
+    /// The ID is checked against every existing one for equality and prefixes, retrying
+    /// on a clash; the change holds the write lock, so no other writer can slip a clashing
+    /// ID in between the check and the insert (PostgreSQL will need a table lock here).
     pub async fn create_organizer(
-        &self,
+        &mut self,
         name: &str,
         email: &str,
         now_unix: i64,
@@ -152,7 +170,7 @@ impl Store {
 
     /// `create_organizer` with the candidate source injected, so tests can force clashes.
     pub(super) async fn create_organizer_with_ids(
-        &self,
+        &mut self,
         name: &str,
         email: &str,
         now_unix: i64,
@@ -160,15 +178,11 @@ impl Store {
     ) -> Result<i64, StoreError> {
         for attempt in 1..=MAX_CONFERENCE_ID_ATTEMPTS {
             let candidate = next_candidate()?;
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(StoreError::query("starting to create an organizer"))?;
-            // Insert first: the write lock is taken at once, so no other writer can slip
-            // a clashing ID in between our check and our insert (SQLite has one writer;
-            // PostgreSQL will need a lock here for the prefix rule).
-            let inserted = sqlx::query_scalar::<_, i64>(
+            if self.conference_id_clashes(&candidate, None).await? {
+                tracing::debug!(attempt, "conference ID clash, retrying");
+                continue;
+            }
+            return sqlx::query_scalar::<_, i64>(
                 "INSERT INTO organizers (name, email, conference_id, created_at, updated_at) \
                  VALUES (?, ?, ?, ?, ?) RETURNING id",
             )
@@ -177,59 +191,42 @@ impl Store {
             .bind(candidate.as_str())
             .bind(now_unix)
             .bind(now_unix)
-            .fetch_one(&mut *tx)
-            .await;
-            let id = match inserted {
-                Ok(id) => id,
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                    tracing::debug!(attempt, "conference ID clash (equal), retrying");
-                    // PostgreSQL aborts the transaction on an error; end it explicitly.
-                    tx.rollback()
-                        .await
-                        .map_err(StoreError::query("discarding a clashing conference ID"))?;
-                    continue;
-                }
-                Err(source) => {
-                    return Err(StoreError::Query {
-                        operation: "inserting an organizer",
-                        source,
-                    });
-                }
-            };
-            // Portable prefix test (substr/length exist in SQLite and PostgreSQL). A full
-            // scan, but only when an organizer is created, never on the call path.
-            let clash = sqlx::query(
-                "SELECT 1 FROM organizers WHERE id <> ? AND ( \
-                   substr(?, 1, length(conference_id)) = conference_id \
-                   OR substr(conference_id, 1, length(?)) = ?) LIMIT 1",
-            )
-            .bind(id)
-            .bind(candidate.as_str())
-            .bind(candidate.as_str())
-            .bind(candidate.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_one(self.conn())
             .await
-            .map_err(StoreError::query("checking conference ID prefixes"))?;
-            if clash.is_some() {
-                tracing::debug!(attempt, "conference ID clash (prefix), retrying");
-                tx.rollback()
-                    .await
-                    .map_err(StoreError::query("discarding a clashing conference ID"))?;
-                continue;
-            }
-            tx.commit()
-                .await
-                .map_err(StoreError::query("saving a new organizer"))?;
-            return Ok(id);
+            .map_err(StoreError::query("inserting an organizer"));
         }
         Err(StoreError::ConferenceIdsExhausted {
             attempts: MAX_CONFERENCE_ID_ATTEMPTS,
         })
     }
 
-    /// Replaces an organizer's PIN tag; the old PIN stops working with this write.
+    /// Whether `candidate` equals, starts or is started by another organizer's ID.
+    async fn conference_id_clashes(
+        &mut self,
+        candidate: &str,
+        except_organizer: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        // Portable prefix test (substr/length exist in SQLite and PostgreSQL); equal IDs
+        // are prefixes too. A full scan, but only when an ID is assigned, never on the
+        // call path. Row ids start at 1, so 0 excludes nobody.
+        let clash = sqlx::query(
+            "SELECT 1 FROM organizers WHERE id <> ? AND ( \
+               substr(?, 1, length(conference_id)) = conference_id \
+               OR substr(conference_id, 1, length(?)) = ?) LIMIT 1",
+        )
+        .bind(except_organizer.unwrap_or(0))
+        .bind(candidate)
+        .bind(candidate)
+        .bind(candidate)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(StoreError::query("checking conference ID prefixes"))?;
+        Ok(clash.is_some())
+    }
+
+    /// Replaces an organizer's PIN tag; the old PIN stops working when the change commits.
     pub async fn set_pin_tag(
-        &self,
+        &mut self,
         id: i64,
         tag: &PinTag,
         pin_length: u8,
@@ -244,7 +241,7 @@ impl Store {
         .bind(now_unix)
         .bind(now_unix)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.conn())
         .await
         .map_err(StoreError::query("saving a PIN tag"))?;
         if done.rows_affected() == 0 {
@@ -255,7 +252,7 @@ impl Store {
 
     /// Enables or disables an organizer (a disabled one's conference ID stops answering).
     pub async fn set_organizer_enabled(
-        &self,
+        &mut self,
         id: i64,
         enabled: bool,
         now_unix: i64,
@@ -264,7 +261,7 @@ impl Store {
             .bind(enabled)
             .bind(now_unix)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.conn())
             .await
             .map_err(StoreError::query("enabling or disabling an organizer"))?;
         if done.rows_affected() == 0 {
@@ -273,18 +270,104 @@ impl Store {
         Ok(())
     }
 
+    /// One organizer by id as this change sees it, `None` if there is none.
+    pub async fn organizer(&mut self, id: i64) -> Result<Option<OrganizerRecord>, StoreError> {
+        organizer_on(self.conn(), id).await
+    }
+
+    /// Changes an organizer's name, addresses or start rule; `None` leaves a field as it is.
+    pub async fn update_organizer(
+        &mut self,
+        id: i64,
+        changes: &OrganizerChanges<'_>,
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE organizers SET \
+               name = COALESCE(?, name), \
+               email = COALESCE(?, email), \
+               email_override = CASE WHEN ? THEN ? ELSE email_override END, \
+               start_without_pin = COALESCE(?, start_without_pin), \
+               updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(changes.name)
+        .bind(changes.email)
+        .bind(changes.email_override.is_some())
+        .bind(changes.email_override.flatten())
+        .bind(changes.start_without_pin)
+        .bind(now_unix)
+        .bind(id)
+        .execute(self.conn())
+        .await
+        .map_err(StoreError::query("updating an organizer"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::OrganizerNotFound { id });
+        }
+        Ok(())
+    }
+
+    /// Deletes an organizer, their reset tokens and PIN lockout; the audit log keeps their
+    /// history.
+    pub async fn delete_organizer(&mut self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM reset_tokens WHERE organizer_id = ?")
+            .bind(id)
+            .execute(self.conn())
+            .await
+            .map_err(StoreError::query("deleting an organizer's reset tokens"))?;
+        sqlx::query("DELETE FROM pin_lockouts WHERE organizer_id = ?")
+            .bind(id)
+            .execute(self.conn())
+            .await
+            .map_err(StoreError::query("deleting an organizer's PIN lockout"))?;
+        let done = sqlx::query("DELETE FROM organizers WHERE id = ?")
+            .bind(id)
+            .execute(self.conn())
+            .await
+            .map_err(StoreError::query("deleting an organizer"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::OrganizerNotFound { id });
+        }
+        Ok(())
+    }
+
+    /// Gives an organizer a new random conference ID (same uniqueness and prefix rules as
+    /// at creation); the old one stops answering when the change commits. Returns the new ID.
+    pub async fn reassign_conference_id(
+        &mut self,
+        id: i64,
+        now_unix: i64,
+    ) -> Result<String, StoreError> {
+        for attempt in 1..=MAX_CONFERENCE_ID_ATTEMPTS {
+            let candidate = random_conference_id()?;
+            if self.conference_id_clashes(&candidate, Some(id)).await? {
+                tracing::debug!(attempt, "conference ID clash, retrying");
+                continue;
+            }
+            let done =
+                sqlx::query("UPDATE organizers SET conference_id = ?, updated_at = ? WHERE id = ?")
+                    .bind(candidate.as_str())
+                    .bind(now_unix)
+                    .bind(id)
+                    .execute(self.conn())
+                    .await
+                    .map_err(StoreError::query("changing a conference ID"))?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::OrganizerNotFound { id });
+            }
+            return Ok(candidate);
+        }
+        Err(StoreError::ConferenceIdsExhausted {
+            attempts: MAX_CONFERENCE_ID_ATTEMPTS,
+        })
+    }
+}
+
+impl Store {
     /// One organizer by id, `None` if there is none.
     pub async fn organizer(&self, id: i64) -> Result<Option<OrganizerRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            organizer_columns!(),
-            " FROM organizers WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::query("reading an organizer"))?;
-        row.as_ref().map(OrganizerRecord::from_row).transpose()
+        let mut conn = self.connection().await?;
+        organizer_on(&mut conn, id).await
     }
 
     /// The organizer owning a conference ID: one lookup on the UNIQUE index (call path).
@@ -340,138 +423,6 @@ impl Store {
             .map_err(StoreError::query("counting organizers with a PIN"))
     }
 
-    /// Changes an organizer's name, addresses or start rule; `None` leaves a field as it is.
-    pub async fn update_organizer(
-        &self,
-        id: i64,
-        changes: &OrganizerChanges<'_>,
-        now_unix: i64,
-    ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE organizers SET \
-               name = COALESCE(?, name), \
-               email = COALESCE(?, email), \
-               email_override = CASE WHEN ? THEN ? ELSE email_override END, \
-               start_without_pin = COALESCE(?, start_without_pin), \
-               updated_at = ? \
-             WHERE id = ?",
-        )
-        .bind(changes.name)
-        .bind(changes.email)
-        .bind(changes.email_override.is_some())
-        .bind(changes.email_override.flatten())
-        .bind(changes.start_without_pin)
-        .bind(now_unix)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("updating an organizer"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::OrganizerNotFound { id });
-        }
-        Ok(())
-    }
-
-    /// Deletes an organizer and their reset tokens; the audit log keeps their history.
-    pub async fn delete_organizer(&self, id: i64) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("starting to delete an organizer"))?;
-        sqlx::query("DELETE FROM reset_tokens WHERE organizer_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("deleting an organizer's reset tokens"))?;
-        sqlx::query("DELETE FROM pin_lockouts WHERE organizer_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("deleting an organizer's PIN lockout"))?;
-        let done = sqlx::query("DELETE FROM organizers WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("deleting an organizer"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::OrganizerNotFound { id });
-        }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("deleting an organizer"))?;
-        Ok(())
-    }
-
-    /// Gives an organizer a new random conference ID (same uniqueness and prefix rules as
-    /// at creation); the old one stops answering with this write. Returns the new ID.
-    pub async fn reassign_conference_id(
-        &self,
-        id: i64,
-        now_unix: i64,
-    ) -> Result<String, StoreError> {
-        for attempt in 1..=MAX_CONFERENCE_ID_ATTEMPTS {
-            let candidate = random_conference_id()?;
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(StoreError::query("starting to change a conference ID"))?;
-            let updated =
-                sqlx::query("UPDATE organizers SET conference_id = ?, updated_at = ? WHERE id = ?")
-                    .bind(candidate.as_str())
-                    .bind(now_unix)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await;
-            match updated {
-                Ok(done) if done.rows_affected() == 0 => {
-                    return Err(StoreError::OrganizerNotFound { id });
-                }
-                Ok(_) => {}
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                    tx.rollback()
-                        .await
-                        .map_err(StoreError::query("discarding a clashing conference ID"))?;
-                    tracing::debug!(attempt, "conference ID clash (equal), retrying");
-                    continue;
-                }
-                Err(source) => {
-                    return Err(StoreError::Query {
-                        operation: "changing a conference ID",
-                        source,
-                    });
-                }
-            }
-            let clash = sqlx::query(
-                "SELECT 1 FROM organizers WHERE id <> ? AND ( \
-                   substr(?, 1, length(conference_id)) = conference_id \
-                   OR substr(conference_id, 1, length(?)) = ?) LIMIT 1",
-            )
-            .bind(id)
-            .bind(candidate.as_str())
-            .bind(candidate.as_str())
-            .bind(candidate.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::query("checking conference ID prefixes"))?;
-            if clash.is_some() {
-                tx.rollback()
-                    .await
-                    .map_err(StoreError::query("discarding a clashing conference ID"))?;
-                tracing::debug!(attempt, "conference ID clash (prefix), retrying");
-                continue;
-            }
-            tx.commit()
-                .await
-                .map_err(StoreError::query("saving a new conference ID"))?;
-            return Ok(candidate);
-        }
-        Err(StoreError::ConferenceIdsExhausted {
-            attempts: MAX_CONFERENCE_ID_ATTEMPTS,
-        })
-    }
-
     /// Organizers whose address or override address is `email` (case-insensitive).
     pub async fn organizers_by_email(
         &self,
@@ -523,10 +474,10 @@ mod tests {
     #[tokio::test]
     async fn created_organizer_reads_back_with_defaults() {
         let (_dir, store) = store().await;
-        let id = store
+        let id = in_change!(store, |c| c
             .create_organizer("Grace Hopper", "grace@example.org", 1_700_000_000)
-            .await
-            .expect("create");
+            .await)
+        .expect("create");
         let rec = store.organizer(id).await.expect("read").expect("exists");
         assert_eq!(rec.name, "Grace Hopper");
         assert_eq!(rec.email, "grace@example.org");
@@ -552,14 +503,14 @@ mod tests {
     #[tokio::test]
     async fn equal_conference_id_is_retried() {
         let (_dir, store) = store().await;
-        let first = store
+        let first = in_change!(store, |c| c
             .create_organizer_with_ids("A", "a@x", 1, scripted(&["123456789"]))
-            .await
-            .expect("first");
-        let second = store
+            .await)
+        .expect("first");
+        let second = in_change!(store, |c| c
             .create_organizer_with_ids("B", "b@x", 1, scripted(&["123456789", "223456789"]))
-            .await
-            .expect("second");
+            .await)
+        .expect("second");
         let a = store.organizer(first).await.expect("read").expect("a");
         let b = store.organizer(second).await.expect("read").expect("b");
         assert_eq!(a.conference_id, "123456789");
@@ -571,15 +522,15 @@ mod tests {
     #[tokio::test]
     async fn conference_id_that_is_a_prefix_either_way_is_retried() {
         let (_dir, store) = store().await;
-        store
+        in_change!(store, |c| c
             .create_organizer_with_ids("A", "a@x", 1, scripted(&["12345"]))
-            .await
-            .expect("short id");
+            .await)
+        .expect("short id");
         // A longer ID starting with an existing one is refused...
-        let b = store
+        let b = in_change!(store, |c| c
             .create_organizer_with_ids("B", "b@x", 1, scripted(&["123456789", "555555555"]))
-            .await
-            .expect("second");
+            .await)
+        .expect("second");
         assert_eq!(
             store
                 .organizer(b)
@@ -589,10 +540,10 @@ mod tests {
             Some("555555555".to_string())
         );
         // ...and so is a shorter one that starts an existing one.
-        let c = store
+        let c = in_change!(store, |c| c
             .create_organizer_with_ids("C", "c@x", 1, scripted(&["5555", "1234", "777"]))
-            .await
-            .expect("third");
+            .await)
+        .expect("third");
         assert_eq!(
             store
                 .organizer(c)
@@ -615,10 +566,10 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let mut ids = Vec::new();
                 for i in 0..25 {
-                    let id = store
+                    let id = in_change!(store, |c| c
                         .create_organizer(&format!("T{t} {i}"), "x@y", 1)
-                        .await
-                        .expect("create under contention");
+                        .await)
+                    .expect("create under contention");
                     ids.push(id);
                 }
                 ids
@@ -645,14 +596,14 @@ mod tests {
     #[tokio::test]
     async fn persistent_clashes_give_up_with_an_error() {
         let (_dir, store) = store().await;
-        store
+        in_change!(store, |c| c
             .create_organizer_with_ids("A", "a@x", 1, scripted(&["123456789"]))
-            .await
-            .expect("first");
-        let err = store
+            .await)
+        .expect("first");
+        let err = in_change!(store, |c| c
             .create_organizer_with_ids("B", "b@x", 1, || Ok("123456789".to_string()))
-            .await
-            .expect_err("always clashing");
+            .await)
+        .expect_err("always clashing");
         assert!(matches!(
             err,
             StoreError::ConferenceIdsExhausted {
@@ -666,12 +617,9 @@ mod tests {
     #[tokio::test]
     async fn set_pin_tag_stores_tag_length_and_time() {
         let (_dir, store) = store().await;
-        let id = store
-            .create_organizer("A", "a@x", 10)
-            .await
-            .expect("create");
+        let id = in_change!(store, |c| c.create_organizer("A", "a@x", 10).await).expect("create");
         let tag = PinTag::from_bytes([7u8; 32]);
-        store.set_pin_tag(id, &tag, 6, 20).await.expect("set tag");
+        in_change!(store, |c| c.set_pin_tag(id, &tag, 6, 20).await).expect("set tag");
         let rec = store.organizer(id).await.expect("read").expect("exists");
         assert_eq!(rec.pin_tag, Some(tag));
         assert_eq!(rec.pin_length, Some(6));
@@ -686,11 +634,11 @@ mod tests {
         let (_dir, store) = store().await;
         let tag = PinTag::from_bytes([1u8; 32]);
         assert!(matches!(
-            store.set_pin_tag(99, &tag, 5, 1).await,
+            in_change!(store, |c| c.set_pin_tag(99, &tag, 5, 1).await),
             Err(StoreError::OrganizerNotFound { id: 99 })
         ));
         assert!(matches!(
-            store.set_organizer_enabled(99, false, 1).await,
+            in_change!(store, |c| c.set_organizer_enabled(99, false, 1).await),
             Err(StoreError::OrganizerNotFound { id: 99 })
         ));
         assert_eq!(store.organizer(99).await.expect("read"), None);
@@ -704,11 +652,11 @@ mod tests {
     #[tokio::test]
     async fn record_debug_hides_the_tag_bytes() {
         let (_dir, store) = store().await;
-        let id = store.create_organizer("A", "a@x", 1).await.expect("create");
-        store
+        let id = in_change!(store, |c| c.create_organizer("A", "a@x", 1).await).expect("create");
+        in_change!(store, |c| c
             .set_pin_tag(id, &PinTag::from_bytes([0xAB; 32]), 5, 2)
-            .await
-            .expect("tag");
+            .await)
+        .expect("tag");
         let rec = store.organizer(id).await.expect("read").expect("exists");
         let text = format!("{rec:?}");
         assert!(text.contains("PinTag(..)"), "{text}");
@@ -720,7 +668,7 @@ mod tests {
     #[tokio::test]
     async fn corrupt_tag_in_database_is_reported_not_panicked() {
         let (_dir, store) = store().await;
-        let id = store.create_organizer("A", "a@x", 1).await.expect("create");
+        let id = in_change!(store, |c| c.create_organizer("A", "a@x", 1).await).expect("create");
         // The schema's CHECK refuses a short tag, so drop to a raw connection that has
         // the checks off to simulate a hand-edited or foreign database.
         let mut conn = store.pool.acquire().await.expect("conn");
@@ -757,7 +705,7 @@ mod tests {
     #[tokio::test]
     async fn schema_refuses_half_set_pins() {
         let (_dir, store) = store().await;
-        let id = store.create_organizer("A", "a@x", 1).await.expect("create");
+        let id = in_change!(store, |c| c.create_organizer("A", "a@x", 1).await).expect("create");
         let res = sqlx::query("UPDATE organizers SET pin_tag = ? WHERE id = ?")
             .bind(vec![0u8; 32])
             .bind(id)

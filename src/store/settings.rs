@@ -1,6 +1,6 @@
 //! Directory-wide settings stored as key/value text rows.
 
-use super::{Store, StoreError};
+use super::{Change, Store, StoreError};
 use crate::auth::pin::{PinError, PinPolicy};
 
 /// Settings key holding the digit count for newly generated PINs.
@@ -43,21 +43,6 @@ impl Store {
             }),
         }
     }
-
-    /// Stores the PIN length for new PINs; existing PINs keep their length.
-    pub async fn set_pin_length_policy(&self, policy: PinPolicy) -> Result<(), StoreError> {
-        // ON CONFLICT ... DO UPDATE is understood by SQLite (3.24+) and PostgreSQL alike.
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(PIN_LENGTH_KEY)
-        .bind(policy.length().to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("saving the PIN length setting"))?;
-        Ok(())
-    }
 }
 
 impl Store {
@@ -68,20 +53,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(StoreError::query("reading the PIN key check value"))
-    }
-
-    /// Records the PIN-key check value; the directory only replaces it while no PIN exists.
-    pub async fn record_pin_key_check(&self, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(PIN_KEY_CHECK_KEY)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::query("saving the PIN key check value"))?;
-        Ok(())
     }
 }
 
@@ -107,16 +78,51 @@ impl Store {
             }
         })
     }
+}
+
+impl Change {
+    /// Stores the PIN length for new PINs; existing PINs keep their length.
+    pub async fn set_pin_length_policy(&mut self, policy: PinPolicy) -> Result<(), StoreError> {
+        // ON CONFLICT ... DO UPDATE is understood by SQLite (3.24+) and PostgreSQL alike.
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(PIN_LENGTH_KEY)
+        .bind(policy.length().to_string())
+        .execute(self.conn())
+        .await
+        .map_err(StoreError::query("saving the PIN length setting"))?;
+        Ok(())
+    }
+
+    /// Records the PIN-key check value; the directory only replaces it while no PIN exists.
+    pub async fn record_pin_key_check(&mut self, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(PIN_KEY_CHECK_KEY)
+        .bind(value)
+        .execute(self.conn())
+        .await
+        .map_err(StoreError::query("saving the PIN key check value"))?;
+        Ok(())
+    }
 
     /// Stores a yes/no setting.
-    pub async fn set_bool_setting(&self, key: &'static str, value: bool) -> Result<(), StoreError> {
+    pub async fn set_bool_setting(
+        &mut self,
+        key: &'static str,
+        value: bool,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES (?, ?) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(if value { "true" } else { "false" })
-        .execute(&self.pool)
+        .execute(self.conn())
         .await
         .map_err(StoreError::query("saving a setting"))?;
         Ok(())
@@ -135,7 +141,7 @@ mod tests {
         assert_eq!(store.pin_length_policy().await.expect("read").length(), 5);
         for len in [8, 4, 12] {
             let policy = PinPolicy::new(len).expect("valid");
-            store.set_pin_length_policy(policy).await.expect("save");
+            in_change!(store, |c| c.set_pin_length_policy(policy).await).expect("save");
             assert_eq!(store.pin_length_policy().await.expect("read"), policy);
         }
         store.close().await.expect("close");

@@ -47,7 +47,19 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<(&str, &str)>,
 ) -> HttpResponse {
-    let mut stream = TcpStream::connect(addr).expect("connect to the admin server");
+    try_request(addr, method, path, headers, body).expect("HTTP exchange with the admin server")
+}
+
+/// Sends one request; an error when the connection fails or the response is cut short
+/// (for tests that kill the server mid-request).
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -62,17 +74,18 @@ pub fn request(
         }
         None => req.push_str("Content-Length: 0\r\n\r\n"),
     }
-    stream.write_all(req.as_bytes()).expect("send request");
+    stream.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
+    stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let cut_short = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "response cut short");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(cut_short)?;
     let mut lines = head.lines();
     let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
-        .expect("status line");
+        .ok_or_else(cut_short)?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -80,6 +93,13 @@ pub fn request(
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    if length.is_some_and(|n| n != body.len()) {
+        return Err(cut_short());
+    }
     let body = if chunked {
         dechunk(body)
     } else {
@@ -88,11 +108,11 @@ pub fn request(
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
         super::remember_json_secrets(&v);
     }
-    HttpResponse {
+    Ok(HttpResponse {
         status,
         headers,
         body,
-    }
+    })
 }
 
 fn dechunk(mut s: &str) -> String {

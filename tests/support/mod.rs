@@ -167,6 +167,10 @@ pub fn free_udp_port() -> u16 {
 /// A running bridge process; killed (SIGTERM, then SIGKILL) when dropped.
 pub struct Bridge {
     child: Child,
+    /// The command line it was started with, to start it again on the same data.
+    command: Vec<std::ffi::OsString>,
+    /// How many times it was started (each run logs to its own file).
+    runs: u32,
     /// Its SIP address.
     pub sip: SocketAddr,
     /// Its data directory (kept alive as long as the bridge).
@@ -195,7 +199,15 @@ static NEXT_RANGE: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::
 impl Bridge {
     /// Starts a bridge with a fresh data directory, creating `organizers` first.
     pub fn start(organizers: &[&str], options: BridgeOptions) -> (Bridge, Vec<OrganizerInfo>) {
-        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(tempfile::tempdir().expect("tempdir"), organizers, options)
+    }
+
+    /// Starts a bridge on `data_dir` (fresh or restored), creating `organizers` first.
+    pub fn start_in(
+        data_dir: tempfile::TempDir,
+        organizers: &[&str],
+        options: BridgeOptions,
+    ) -> (Bridge, Vec<OrganizerInfo>) {
         let orgs = organizers
             .iter()
             .map(|n| add_organizer(data_dir.path(), n))
@@ -212,15 +224,17 @@ impl Bridge {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", base, base + 198));
         let log = data_dir.path().join("bridge.log");
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(binary());
-        cmd.arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--log", "debug", "serve", "--sip-listen"])
-            .arg(sip.to_string())
-            .args(["--rtp-ports", &rtp, "--media-threads", "2"]);
+        let mut command: Vec<std::ffi::OsString> =
+            vec!["--data-dir".into(), data_dir.path().into()];
+        for arg in ["--log", "debug", "serve", "--sip-listen", &sip.to_string()] {
+            command.push(arg.into());
+        }
+        for arg in ["--rtp-ports", &rtp, "--media-threads", "2"] {
+            command.push(arg.into());
+        }
         if let Some(ms) = options.answer_delay_ms {
-            cmd.args(["--answer-delay-ms", &ms.to_string()]);
+            command.push("--answer-delay-ms".into());
+            command.push(ms.to_string().into());
         }
         let http = options.http.then(|| {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -230,16 +244,15 @@ impl Bridge {
             SocketAddr::from(([127, 0, 0, 1], port))
         });
         if let Some(addr) = http {
-            cmd.args(["--http-listen", &addr.to_string()]);
+            command.push("--http-listen".into());
+            command.push(addr.to_string().into());
         }
-        cmd.args(&options.extra);
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("spawn dialbridge serve");
+        command.extend(options.extra.iter().map(Into::into));
+        let child = spawn_bridge(&command, &log);
         let bridge = Bridge {
             child,
+            command,
+            runs: 1,
             sip,
             data_dir,
             log,
@@ -247,6 +260,46 @@ impl Bridge {
         };
         bridge.wait_ready();
         (bridge, orgs)
+    }
+
+    /// Kills the process with SIGKILL (no shutdown code runs, as in a crash) and reaps it.
+    pub fn sigkill(&mut self) {
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        self.child.wait().expect("reap the killed bridge");
+    }
+
+    /// Starts the bridge again on the same data directory, addresses and flags (after
+    /// `sigkill` or `terminate`), logging to a new file.
+    pub fn restart(&mut self) {
+        assert!(
+            matches!(self.child.try_wait(), Ok(Some(_))),
+            "restart needs a stopped bridge"
+        );
+        self.runs += 1;
+        self.log = self
+            .data_dir
+            .path()
+            .join(format!("bridge-{}.log", self.runs));
+        self.child = spawn_bridge(&self.command, &self.log);
+        self.wait_ready();
+    }
+
+    /// Waits until the admin API answers (it may come up just after SIP).
+    pub fn wait_http(&self) {
+        let addr = self.http.expect("bridge started with http: true");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(r) = http::try_request(addr, "GET", "/api/openapi.json", &[], None)
+                && r.status == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("admin API did not answer; log:\n{}", self.log_text());
     }
 
     fn wait_ready(&self) {
@@ -396,6 +449,16 @@ impl Drop for Bridge {
             leaks.join("\n")
         );
     }
+}
+
+fn spawn_bridge(command: &[std::ffi::OsString], log: &Path) -> Child {
+    let log_file = std::fs::File::create(log).expect("log file");
+    Command::new(binary())
+        .args(command)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .expect("spawn dialbridge serve")
 }
 
 /// Headers as they are, body decoded from quoted-printable (what a mail reader shows).
