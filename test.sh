@@ -30,6 +30,14 @@ if ! command -v nft >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
 fi
 
+# fail2ban-regex checks contrib/fail2ban's filter against real bridge logs (tests/ops.rs);
+# systemd-analyze (Debian's systemd) checks contrib/systemd's unit.
+if ! command -v fail2ban-regex >/dev/null 2>&1 || ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "==> installing fail2ban and systemd (contrib/ checks)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fail2ban systemd >/dev/null
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"

@@ -824,6 +824,13 @@ impl LockMail {
     }
 }
 
+/// One log line per attack-looking event, always in the same shape, for fail2ban and the
+/// like (`contrib/fail2ban/filter.d/dialbridge.conf` matches it):
+/// `WARN dialbridge::security: security event source=IP event=NAME`.
+fn security_event(source: IpAddr, event: &'static str) {
+    tracing::warn!(target: "dialbridge::security", %source, %event, "security event");
+}
+
 /// What the directory task needs besides the directory and the media workers.
 struct DirectoryDuties {
     cdr: crate::cdr::CdrLog,
@@ -897,6 +904,7 @@ async fn serve_directory(
                         "too many unknown conference IDs lately: caller cut off"
                     );
                     gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
+                    security_event(c.source, "conference-id-guessing");
                     media.send(call, Command::ConferenceRefused { call });
                     continue;
                 }
@@ -928,6 +936,7 @@ async fn serve_directory(
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
                 let lock_mail = lock_mail.clone();
+                let source = callers.get(&call).map(|c| c.source);
                 tokio::spawn(async move {
                     let check = match directory.check_pin(conference.organizer_id, &pin, "").await {
                         Ok(check) => check,
@@ -940,6 +949,9 @@ async fn serve_directory(
                     let ok = check.accepted();
                     tracing::info!(call = call.0, conference = %conference.conference_id, accepted = ok, "organizer PIN checked");
                     media.send(call, Command::PinChecked { call, ok });
+                    if let (false, Some(ip)) = (ok, source) {
+                        security_event(ip, "wrong-pin");
+                    }
                     match check {
                         crate::directory::PinCheck::RefusedAndLocked { until } => {
                             tracing::warn!(
@@ -1156,6 +1168,7 @@ impl SipDriver {
             }
             Err(why) => {
                 tracing::info!(%peer, ?why, "SIP TCP connection refused");
+                security_event(peer.ip(), "tcp-connection-limit");
                 self.gauges.tcp_refused.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -1266,6 +1279,7 @@ impl SipDriver {
                     }
                     if !self.is_trusted(source.ip()) {
                         tracing::info!(%source, "INVITE from outside the trusted networks: 403");
+                        security_event(source.ip(), "untrusted-invite");
                         self.endpoint.reject(now, call, 403, None);
                         self.gauges
                             .calls_refused_untrusted
