@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates every WAV in this directory (IVR prompts, hold music, join chime) from nothing but
+# Regenerates every WAV in this directory (IVR and meeting prompts, spoken numbers, hold music, join and leave chimes) from nothing but
 # espeak-ng and sox, so the audio can be reviewed as text and rebuilt byte-for-byte on any Debian 12
 # box. Outputs are 8000 Hz, mono, 16-bit signed PCM WAV (what the media path and `hound` expect).
 #
@@ -85,6 +85,54 @@ lobby-wait|The meeting has not started yet. It will start when the organizer joi
 joining|You are now joining the meeting.
 goodbye|Goodbye.
 service-unavailable|The meeting bridge is not available right now. Please call again later.
+keypad-help|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. Star one repeats this help.
+keypad-help-organizer|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. For the organizer: star two two mutes everyone else. Star two three turns join and leave tones on or off. Star two one lets in everyone waiting. Star seven locks or unlocks the meeting. Star one repeats this help.
+muted|You are muted.
+unmuted|You are unmuted.
+muted-by-organizer|The organizer muted everyone. Press star six to unmute.
+all-muted|Everyone else is muted.
+hand-raised|Your hand is raised.
+hand-lowered|Your hand is lowered.
+a-hand-is-raised|A participant raised their hand.
+announcements-on|Join and leave tones are on.
+announcements-off|Join and leave tones are off.
+meeting-locked|The meeting is now locked. New callers will wait until you let them in.
+meeting-unlocked|The meeting is now unlocked.
+locked-wait|This meeting is locked. Please wait. The organizer will let you in.
+callers-admitted|Everyone waiting has been let in.
+nobody-waiting|Nobody is waiting.
+organizer-only|That key is for the organizer.
+participants-in-meeting|participants in the meeting.
+one-participant|You are the only participant in the meeting.
+n-0|zero
+n-1|one
+n-2|two
+n-3|three
+n-4|four
+n-5|five
+n-6|six
+n-7|seven
+n-8|eight
+n-9|nine
+n-10|ten
+n-11|eleven
+n-12|twelve
+n-13|thirteen
+n-14|fourteen
+n-15|fifteen
+n-16|sixteen
+n-17|seventeen
+n-18|eighteen
+n-19|nineteen
+n-20|twenty
+n-30|thirty
+n-40|forty
+n-50|fifty
+n-60|sixty
+n-70|seventy
+n-80|eighty
+n-90|ninety
+n-hundred|hundred
 PROMPTS
 
 ###############################################################################################
@@ -184,3 +232,11 @@ chime_note "$tmp/chime2.wav" 12 0.11 0.19
   "$tmp/chime.wav" rate -v 8000
 g="$(level_gain "$tmp/chime.wav" -18 -3)"
 "${SOX[@]}" "$tmp/chime.wav" "${OUT_FMT[@]}" "$here/tone-join.wav" gain "$g"
+
+# Leave chime: the same two notes falling (A5 then E5), so joins and leaves are told apart.
+chime_note "$tmp/leave1.wav" 12 0 0.3
+chime_note "$tmp/leave2.wav" 7 0.11 0.19
+"${SOX[@]}" -m -v 0.6 "$tmp/leave1.wav" -v 0.5 "$tmp/leave2.wav" "${WORK_FMT[@]}" -r 8000 \
+  "$tmp/leave.wav" rate -v 8000
+g="$(level_gain "$tmp/leave.wav" -18 -3)"
+"${SOX[@]}" "$tmp/leave.wav" "${OUT_FMT[@]}" "$here/tone-leave.wav" gain "$g"

@@ -32,6 +32,16 @@ pub struct Meeting<K> {
     state: MeetingState,
     lobby: Vec<K>,
     participants: Vec<K>,
+    /// Callers who authenticated with the organizer PIN (they may use organizer keys).
+    organizers: Vec<K>,
+    /// Participants whose audio is left out of the mix.
+    muted: Vec<K>,
+    /// Participants with a raised hand, in the order they raised it.
+    hands: Vec<K>,
+    /// Locked by the organizer: new callers wait in the lobby even while it runs.
+    locked: bool,
+    /// Join and leave chimes (on unless the organizer turns them off).
+    announcements: bool,
 }
 
 impl<K: Copy + PartialEq> Default for Meeting<K> {
@@ -47,6 +57,11 @@ impl<K: Copy + PartialEq> Meeting<K> {
             state: MeetingState::Waiting,
             lobby: Vec::new(),
             participants: Vec::new(),
+            organizers: Vec::new(),
+            muted: Vec::new(),
+            hands: Vec::new(),
+            locked: false,
+            announcements: true,
         }
     }
 
@@ -70,9 +85,10 @@ impl<K: Copy + PartialEq> Meeting<K> {
         &self.participants
     }
 
-    /// Adds an attendee: into the mix if the meeting runs, else into the lobby.
+    /// Adds an attendee: into the mix if the meeting runs and is not locked, else into the
+    /// lobby.
     pub fn admit_attendee(&mut self, key: K) -> Placement {
-        if self.is_started() {
+        if self.is_started() && !self.locked {
             self.participants.push(key);
             Placement::Participant
         } else {
@@ -85,7 +101,98 @@ impl<K: Copy + PartialEq> Meeting<K> {
     /// out of the lobby (all of them, in one step).
     pub fn admit_organizer(&mut self, now: Instant, key: K) -> Vec<K> {
         self.participants.push(key);
+        self.organizers.push(key);
+        if self.is_started() && self.locked {
+            // A locked meeting stays locked for a second organizer line: *21 lets them in.
+            return Vec::new();
+        }
         self.start(now)
+    }
+
+    /// Lets everyone in the lobby into a running meeting (`*21`); returns who moved.
+    pub fn admit_all(&mut self) -> Vec<K> {
+        if !self.is_started() {
+            return Vec::new();
+        }
+        let moved = std::mem::take(&mut self.lobby);
+        self.participants.extend_from_slice(&moved);
+        moved
+    }
+
+    /// True for a caller who authenticated as the organizer.
+    pub fn is_organizer(&self, key: K) -> bool {
+        self.organizers.contains(&key)
+    }
+
+    /// The organizers in the mix.
+    pub fn organizers(&self) -> &[K] {
+        &self.organizers
+    }
+
+    /// True when this participant's audio is left out of the mix.
+    pub fn is_muted(&self, key: K) -> bool {
+        self.muted.contains(&key)
+    }
+
+    /// Mutes or unmutes a participant; returns true if now muted.
+    pub fn toggle_mute(&mut self, key: K) -> bool {
+        if let Some(i) = self.muted.iter().position(|k| *k == key) {
+            self.muted.swap_remove(i);
+            false
+        } else {
+            self.muted.push(key);
+            true
+        }
+    }
+
+    /// Mutes every participant but `key` (`*22`); returns those newly muted.
+    pub fn mute_all_but(&mut self, key: K) -> Vec<K> {
+        let newly: Vec<K> = self
+            .participants
+            .iter()
+            .copied()
+            .filter(|k| *k != key && !self.muted.contains(k))
+            .collect();
+        self.muted.extend_from_slice(&newly);
+        newly
+    }
+
+    /// Raises or lowers a participant's hand; returns true if now raised.
+    pub fn toggle_hand(&mut self, key: K) -> bool {
+        if let Some(i) = self.hands.iter().position(|k| *k == key) {
+            self.hands.remove(i);
+            false
+        } else {
+            self.hands.push(key);
+            true
+        }
+    }
+
+    /// Raised hands, first raised first.
+    pub fn hands(&self) -> &[K] {
+        &self.hands
+    }
+
+    /// True while locked.
+    pub fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    /// Locks or unlocks (`*7`); returns true if now locked.
+    pub fn toggle_lock(&mut self) -> bool {
+        self.locked = !self.locked;
+        self.locked
+    }
+
+    /// True while join and leave chimes play.
+    pub fn announcements(&self) -> bool {
+        self.announcements
+    }
+
+    /// Turns chimes on or off (`*23`); returns true if now on.
+    pub fn toggle_announcements(&mut self) -> bool {
+        self.announcements = !self.announcements;
+        self.announcements
     }
 
     /// Starts the meeting (organizer PIN or an authenticated start) and moves the whole lobby in.
@@ -103,6 +210,9 @@ impl<K: Copy + PartialEq> Meeting<K> {
         let before = self.lobby.len() + self.participants.len();
         self.lobby.retain(|k| *k != key);
         self.participants.retain(|k| *k != key);
+        self.organizers.retain(|k| *k != key);
+        self.muted.retain(|k| *k != key);
+        self.hands.retain(|k| *k != key);
         before != self.lobby.len() + self.participants.len()
     }
 
@@ -170,5 +280,43 @@ mod tests {
         m.start(t0);
         m.start(t0 + std::time::Duration::from_secs(5));
         assert_eq!(m.state(), MeetingState::Started { at: t0 });
+    }
+
+    #[test]
+    fn a_locked_meeting_keeps_newcomers_in_the_lobby_until_admit_all() {
+        let t = Instant::now();
+        let mut m = Meeting::new();
+        m.admit_organizer(t, 1);
+        assert!(m.toggle_lock());
+        assert_eq!(m.admit_attendee(2), Placement::Lobby);
+        assert_eq!(m.admit_attendee(3), Placement::Lobby);
+        assert_eq!(m.admit_all(), vec![2, 3]);
+        assert_eq!(m.participants(), &[1, 2, 3]);
+        assert!(!m.toggle_lock());
+        assert_eq!(m.admit_attendee(4), Placement::Participant);
+        assert!(
+            Meeting::<u32>::new().admit_all().is_empty(),
+            "not before it starts"
+        );
+    }
+
+    #[test]
+    fn mute_hands_and_organizer_keys_follow_the_caller_and_leave_with_them() {
+        let t = Instant::now();
+        let mut m = Meeting::new();
+        m.admit_organizer(t, 1);
+        m.admit_attendee(2);
+        m.admit_attendee(3);
+        assert!(m.is_organizer(1) && !m.is_organizer(2));
+        assert!(m.toggle_mute(2));
+        assert_eq!(m.mute_all_but(1), vec![3], "2 was muted already");
+        assert!(m.is_muted(3) && !m.is_muted(1));
+        assert!(!m.toggle_mute(3));
+        assert!(m.toggle_hand(3) && m.toggle_hand(2));
+        assert_eq!(m.hands(), &[3, 2]);
+        assert!(!m.toggle_hand(3));
+        assert!(m.announcements() && !m.toggle_announcements());
+        m.remove(2);
+        assert!(!m.is_muted(2) && m.hands().is_empty());
     }
 }

@@ -1,4 +1,5 @@
 //! Meetings: the lobby, the participants and the audio mix.
 
+pub mod keypad;
 pub mod meeting;
 pub mod mixer;

@@ -145,6 +145,49 @@ pub fn decode_wav(name: &str, bytes: &[u8]) -> Result<Vec<i16>, AssetError> {
 pub struct Assets {
     prompts: Vec<EncodedAudio>,
     hold_music: EncodedAudio,
+    /// The join and leave chimes, as PCM frames: they are mixed into a meeting's audio.
+    chimes: [Vec<[i16; SAMPLES_PER_FRAME]>; 2],
+}
+
+/// The short sounds a meeting hears when someone joins or leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chime {
+    /// Rising: someone joined.
+    Join,
+    /// Falling: someone left.
+    Leave,
+}
+
+const BUNDLED_CHIMES: [(&str, &[u8]); 2] = [
+    (
+        "tone-join.wav",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/tone-join.wav")).as_slice(),
+    ),
+    (
+        "tone-leave.wav",
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/assets/tone-leave.wav"
+        ))
+        .as_slice(),
+    ),
+];
+
+fn chime_frames(name: &str, bytes: &[u8]) -> Result<Vec<[i16; SAMPLES_PER_FRAME]>, AssetError> {
+    let pcm = decode_wav(name, bytes)?;
+    Ok(pcm
+        .chunks(SAMPLES_PER_FRAME)
+        .map(|c| {
+            let mut f = [0i16; SAMPLES_PER_FRAME];
+            f[..c.len()].copy_from_slice(c);
+            f
+        })
+        .collect())
+}
+
+fn bundled_chimes() -> Result<[Vec<[i16; SAMPLES_PER_FRAME]>; 2], AssetError> {
+    let [(jn, jb), (ln, lb)] = BUNDLED_CHIMES;
+    Ok([chime_frames(jn, jb)?, chime_frames(ln, lb)?])
 }
 
 macro_rules! bundled_prompt {
@@ -162,7 +205,7 @@ macro_rules! bundled_prompt {
 }
 
 /// The WAVs compiled into the binary, so `dialbridge` runs with no files beside it.
-const BUNDLED_PROMPTS: [(&str, &[u8]); 11] = [
+const BUNDLED_PROMPTS: [(&str, &[u8]); 59] = [
     bundled_prompt!("welcome.wav"),
     bundled_prompt!("enter-conference-id.wav"),
     bundled_prompt!("conference-not-found.wav"),
@@ -174,6 +217,54 @@ const BUNDLED_PROMPTS: [(&str, &[u8]); 11] = [
     bundled_prompt!("joining.wav"),
     bundled_prompt!("goodbye.wav"),
     bundled_prompt!("service-unavailable.wav"),
+    bundled_prompt!("keypad-help.wav"),
+    bundled_prompt!("keypad-help-organizer.wav"),
+    bundled_prompt!("muted.wav"),
+    bundled_prompt!("unmuted.wav"),
+    bundled_prompt!("muted-by-organizer.wav"),
+    bundled_prompt!("all-muted.wav"),
+    bundled_prompt!("hand-raised.wav"),
+    bundled_prompt!("hand-lowered.wav"),
+    bundled_prompt!("a-hand-is-raised.wav"),
+    bundled_prompt!("announcements-on.wav"),
+    bundled_prompt!("announcements-off.wav"),
+    bundled_prompt!("meeting-locked.wav"),
+    bundled_prompt!("meeting-unlocked.wav"),
+    bundled_prompt!("locked-wait.wav"),
+    bundled_prompt!("callers-admitted.wav"),
+    bundled_prompt!("nobody-waiting.wav"),
+    bundled_prompt!("organizer-only.wav"),
+    bundled_prompt!("participants-in-meeting.wav"),
+    bundled_prompt!("one-participant.wav"),
+    bundled_prompt!("n-0.wav"),
+    bundled_prompt!("n-1.wav"),
+    bundled_prompt!("n-2.wav"),
+    bundled_prompt!("n-3.wav"),
+    bundled_prompt!("n-4.wav"),
+    bundled_prompt!("n-5.wav"),
+    bundled_prompt!("n-6.wav"),
+    bundled_prompt!("n-7.wav"),
+    bundled_prompt!("n-8.wav"),
+    bundled_prompt!("n-9.wav"),
+    bundled_prompt!("n-10.wav"),
+    bundled_prompt!("n-11.wav"),
+    bundled_prompt!("n-12.wav"),
+    bundled_prompt!("n-13.wav"),
+    bundled_prompt!("n-14.wav"),
+    bundled_prompt!("n-15.wav"),
+    bundled_prompt!("n-16.wav"),
+    bundled_prompt!("n-17.wav"),
+    bundled_prompt!("n-18.wav"),
+    bundled_prompt!("n-19.wav"),
+    bundled_prompt!("n-20.wav"),
+    bundled_prompt!("n-30.wav"),
+    bundled_prompt!("n-40.wav"),
+    bundled_prompt!("n-50.wav"),
+    bundled_prompt!("n-60.wav"),
+    bundled_prompt!("n-70.wav"),
+    bundled_prompt!("n-80.wav"),
+    bundled_prompt!("n-90.wav"),
+    bundled_prompt!("n-hundred.wav"),
 ];
 
 const BUNDLED_HOLD_MUSIC: &[u8] = include_bytes!(concat!(
@@ -196,6 +287,7 @@ impl Assets {
         Ok(Assets {
             prompts,
             hold_music: Self::hold_music_from("hold-music.wav", BUNDLED_HOLD_MUSIC)?,
+            chimes: bundled_chimes()?,
         })
     }
 
@@ -210,9 +302,20 @@ impl Assets {
             prompts.push(EncodedAudio::from_pcm(&decode_wav(p.file_name(), &bytes)?));
         }
         let hold = read(dir.join("hold-music.wav"))?;
+        // Chimes are optional in a custom directory: the bundled ones are used otherwise.
+        let mut chimes = bundled_chimes()?;
+        for (slot, name) in ["tone-join.wav", "tone-leave.wav"].into_iter().enumerate() {
+            let path = dir.join(name);
+            if path.exists()
+                && let Some(c) = chimes.get_mut(slot)
+            {
+                *c = chime_frames(name, &read(path)?)?;
+            }
+        }
         Ok(Assets {
             prompts,
             hold_music: Self::hold_music_from("hold-music.wav", &hold)?,
+            chimes,
         })
     }
 
@@ -232,6 +335,14 @@ impl Assets {
     pub fn prompt(&self, prompt: Prompt) -> &EncodedAudio {
         // `prompts` is built from `Prompt::ALL` in index order, so every index exists.
         &self.prompts[prompt.index()]
+    }
+
+    /// A chime's PCM frames, to mix into a meeting.
+    pub fn chime(&self, chime: Chime) -> &[[i16; SAMPLES_PER_FRAME]] {
+        match chime {
+            Chime::Join => &self.chimes[0],
+            Chime::Leave => &self.chimes[1],
+        }
     }
 
     /// The hold music's frames (looped by the player).

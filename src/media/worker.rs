@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::pin::Pin;
+use crate::bridge::keypad::{KeyCommand, Keypad};
 use crate::bridge::meeting::{Meeting, Placement};
 use crate::bridge::mixer::{Mixer, Pcm};
 use crate::call::CallId;
 use crate::directory::Conference;
 use crate::ivr::flow::{Action, Flow, HangupCause, Input, IvrConfig, Role};
 use crate::ivr::prompt::Prompt;
-use crate::media::assets::{Assets, Frame};
+use crate::media::assets::{Assets, Chime, Frame};
 use crate::media::codec::{Codec, SAMPLES_PER_FRAME};
 use crate::media::dtmf::{Digit, DtmfReceiver};
 use crate::media::g711;
@@ -211,6 +212,8 @@ pub struct CallMedia<S> {
     last_rx: Instant,
     packets_in: u64,
     packets_out: u64,
+    /// Star commands typed in a meeting.
+    keypad: Keypad,
     /// The tracker's lost count already added to the worker's stats (RFC 3550 cumulative
     /// lost goes down again when late packets arrive).
     lost_reported: i64,
@@ -259,6 +262,37 @@ pub struct MoveReport {
 struct MeetingEntry {
     conference: Conference,
     meeting: Meeting<CallId>,
+    /// A join or leave chime being mixed in, frame by frame.
+    chime: Option<ChimePlay>,
+}
+
+/// A chime in progress: everyone in the meeting hears it but the caller it is about.
+#[derive(Clone, Copy, Debug)]
+struct ChimePlay {
+    chime: Chime,
+    frame: usize,
+    about: Option<CallId>,
+}
+
+impl MeetingEntry {
+    fn new(conference: Conference) -> Self {
+        MeetingEntry {
+            conference,
+            meeting: Meeting::new(),
+            chime: None,
+        }
+    }
+
+    /// Starts a chime about `who` if the meeting runs and announcements are on.
+    fn announce(&mut self, chime: Chime, who: Option<CallId>) {
+        if self.meeting.is_started() && self.meeting.announcements() {
+            self.chime = Some(ChimePlay {
+                chime,
+                frame: 0,
+                about: who,
+            });
+        }
+    }
 }
 
 /// Counters a driver can read for metrics and tests.
@@ -470,11 +504,9 @@ impl<S> Worker<S> {
                 let entry = self
                     .meetings
                     .entry(conference_id.clone())
-                    .or_insert_with(|| MeetingEntry {
-                        conference,
-                        meeting: Meeting::new(),
-                    });
+                    .or_insert_with(|| MeetingEntry::new(conference));
                 let moved = entry.meeting.start(now);
+                self.moved_in(&moved);
                 if !moved.is_empty() {
                     self.pending_move = Some(MoveReport {
                         pin_submitted_at: None,
@@ -509,6 +541,7 @@ impl<S> Worker<S> {
             dtmf: DtmfReceiver::new(),
             jitter: JitterBuffer::new(self.config.jitter_depth),
             player: Player::new(),
+            keypad: Keypad::new(),
             place: Place::Ivr(Box::new(flow)),
             last_rx: now,
             packets_in: 0,
@@ -572,7 +605,11 @@ impl<S> Worker<S> {
 
     fn leave_meeting(&mut self, id: CallId, conference_id: &str) {
         if let Some(entry) = self.meetings.get_mut(conference_id) {
+            let was_participant = entry.meeting.participants().contains(&id);
             entry.meeting.remove(id);
+            if was_participant && !entry.meeting.participants().is_empty() {
+                entry.announce(Chime::Leave, Some(id));
+            }
             if entry.meeting.is_empty() {
                 if entry.meeting.is_started() {
                     tracing::info!(conference = %conference_id, "meeting ended: the last caller left");
@@ -639,7 +676,133 @@ impl<S> Worker<S> {
             // The digit itself is not logged: it may be part of a PIN.
             tracing::trace!("digit received");
         }
-        self.flow_input(now, id, Input::Digit(digit));
+        let in_meeting = match self.calls.get(&id).map(|c| &c.place) {
+            Some(Place::Conference { conference_id }) => Some(conference_id.clone()),
+            _ => None,
+        };
+        match in_meeting {
+            Some(conference_id) => {
+                let command = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|c| c.keypad.on_digit(now, digit));
+                if let Some(command) = command {
+                    self.keypad_command(id, &conference_id, command);
+                }
+            }
+            None => self.flow_input(now, id, Input::Digit(digit)),
+        }
+    }
+
+    /// Callers who just moved from a lobby into the mix: whatever the lobby played stops.
+    fn moved_in(&mut self, moved: &[CallId]) {
+        for id in moved {
+            if let Some(c) = self.calls.get_mut(id) {
+                c.player.stop();
+                c.player.set_background(Background::Silence);
+            }
+        }
+    }
+
+    /// Plays prompts to one caller (in a meeting they replace the mix while they play).
+    fn tell(&mut self, id: CallId, prompts: &[Prompt]) {
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.player.play(prompts);
+        }
+    }
+
+    /// Carries out a keypad command of a caller in a meeting.
+    fn keypad_command(&mut self, id: CallId, conference_id: &str, command: KeyCommand) {
+        let Some(entry) = self.meetings.get_mut(conference_id) else {
+            return;
+        };
+        if !entry.meeting.participants().contains(&id) {
+            // Lobby callers wait; the keys are for the meeting.
+            return;
+        }
+        let organizer = entry.meeting.is_organizer(id);
+        if let Some(call) = self.calls.get(&id) {
+            let _e = call.span.enter();
+            tracing::info!(?command, organizer, "meeting key");
+        }
+        if command.organizer_only() && !organizer {
+            self.tell(id, &[Prompt::OrganizerOnly]);
+            return;
+        }
+        let mut others: Vec<(CallId, Prompt)> = Vec::new();
+        let reply: Vec<Prompt> = match command {
+            KeyCommand::Help if organizer => vec![Prompt::KeypadHelpOrganizer],
+            KeyCommand::Help => vec![Prompt::KeypadHelp],
+            KeyCommand::ToggleMute => {
+                if entry.meeting.toggle_mute(id) {
+                    vec![Prompt::Muted]
+                } else {
+                    vec![Prompt::Unmuted]
+                }
+            }
+            KeyCommand::ToggleHand => {
+                if entry.meeting.toggle_hand(id) {
+                    others.extend(
+                        entry
+                            .meeting
+                            .organizers()
+                            .iter()
+                            .filter(|o| **o != id)
+                            .map(|o| (*o, Prompt::AHandIsRaised)),
+                    );
+                    vec![Prompt::HandRaised]
+                } else {
+                    vec![Prompt::HandLowered]
+                }
+            }
+            KeyCommand::RollCall => match entry.meeting.participants().len() {
+                0 | 1 => vec![Prompt::OneParticipant],
+                n => {
+                    let mut p = Prompt::number(n);
+                    p.push(Prompt::ParticipantsInMeeting);
+                    p
+                }
+            },
+            KeyCommand::MuteOthers => {
+                others.extend(
+                    entry
+                        .meeting
+                        .mute_all_but(id)
+                        .into_iter()
+                        .map(|k| (k, Prompt::MutedByOrganizer)),
+                );
+                vec![Prompt::AllMuted]
+            }
+            KeyCommand::ToggleAnnouncements => {
+                if entry.meeting.toggle_announcements() {
+                    vec![Prompt::AnnouncementsOn]
+                } else {
+                    vec![Prompt::AnnouncementsOff]
+                }
+            }
+            KeyCommand::ToggleLock => {
+                if entry.meeting.toggle_lock() {
+                    vec![Prompt::MeetingLocked]
+                } else {
+                    vec![Prompt::MeetingUnlocked]
+                }
+            }
+            KeyCommand::AdmitAll => {
+                let moved = entry.meeting.admit_all();
+                if moved.is_empty() {
+                    vec![Prompt::NobodyWaiting]
+                } else {
+                    entry.announce(Chime::Join, None);
+                    tracing::info!(conference = %conference_id, moved = moved.len(), "lobby let in by the organizer");
+                    self.moved_in(&moved);
+                    vec![Prompt::CallersAdmitted]
+                }
+            }
+        };
+        self.tell(id, &reply);
+        for (k, p) in others {
+            self.tell(k, &[p]);
+        }
     }
 
     fn flow_input(&mut self, now: Instant, id: CallId, input: Input) {
@@ -723,10 +886,7 @@ impl<S> Worker<S> {
         let entry = self
             .meetings
             .entry(conference_id.clone())
-            .or_insert_with(|| MeetingEntry {
-                conference,
-                meeting: Meeting::new(),
-            });
+            .or_insert_with(|| MeetingEntry::new(conference));
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -741,6 +901,9 @@ impl<S> Worker<S> {
                 let was_started = entry.meeting.is_started();
                 let moved = entry.meeting.admit_organizer(now, id);
                 call.player.set_background(Background::Silence);
+                if was_started {
+                    entry.announce(Chime::Join, Some(id));
+                }
                 if !moved.is_empty() {
                     self.pending_move = Some(MoveReport {
                         pin_submitted_at: call.pin_submitted_at,
@@ -751,6 +914,7 @@ impl<S> Worker<S> {
                 if !was_started {
                     tracing::info!(conference = %conference_id, organizer = entry.conference.organizer_id, moved = moved.len(), "meeting started; lobby moved in");
                 }
+                self.moved_in(&moved);
             }
             // The organizer lets callers start: the first caller starts the meeting.
             Role::Attendee if callers_may_start => {
@@ -758,11 +922,20 @@ impl<S> Worker<S> {
                 entry.meeting.admit_attendee(id);
                 let moved = entry.meeting.start(now);
                 call.player.set_background(Background::Silence);
-                if !was_started {
+                if was_started {
+                    entry.announce(Chime::Join, Some(id));
+                } else {
                     tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by a caller (no PIN needed)");
                 }
+                self.moved_in(&moved);
             }
             Role::Attendee => match entry.meeting.admit_attendee(id) {
+                Placement::Lobby if entry.meeting.is_started() => {
+                    // Running but locked: wait for the organizer's *21.
+                    call.player.play(&[Prompt::LockedWait]);
+                    call.player.set_background(Background::HoldMusic);
+                    tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "meeting locked: waiting in the lobby");
+                }
                 Placement::Lobby => {
                     call.player.play(&[Prompt::LobbyWait]);
                     call.player.set_background(Background::HoldMusic);
@@ -770,6 +943,7 @@ impl<S> Worker<S> {
                 }
                 Placement::Participant => {
                     call.player.set_background(Background::Silence);
+                    entry.announce(Chime::Join, Some(id));
                     tracing::info!(conference = %conference_id, "joined the meeting");
                 }
             },
@@ -804,9 +978,10 @@ impl<S> Worker<S> {
                 timed_out.push(*id);
             }
             let in_mix = match &call.place {
+                // A running meeting's lobby is empty unless it is locked: cheap to check.
                 Place::Conference { conference_id } => meetings
                     .get(conference_id)
-                    .is_some_and(|m| m.meeting.is_started()),
+                    .is_some_and(|m| m.meeting.is_started() && !m.meeting.lobby().contains(id)),
                 Place::Ended | Place::Joining { .. } => {
                     call.sender.advance(SAMPLES_PER_FRAME as u32);
                     continue;
@@ -848,7 +1023,7 @@ impl<S> Worker<S> {
             .count() as u64;
 
         // Each running meeting: sum the talkers once, share the listeners' mix.
-        for entry in meetings.values() {
+        for entry in meetings.values_mut() {
             if !entry.meeting.is_started() {
                 continue;
             }
@@ -860,12 +1035,27 @@ impl<S> Worker<S> {
                 };
                 let mut payload = [0u8; SAMPLES_PER_FRAME];
                 if let Some(len) = call.jitter.pop(&mut payload) {
+                    if entry.meeting.is_muted(*id) {
+                        continue;
+                    }
                     let mut pcm = [0i16; SAMPLES_PER_FRAME];
                     let n = len.min(SAMPLES_PER_FRAME);
                     g711::decode(call.params.codec, &payload[..n], &mut pcm[..n]);
                     mixer.add(&pcm);
                     talkers.push((*id, pcm));
                 }
+            }
+            // A chime is one more source, left out for the caller it announces.
+            let chime = entry.chime.and_then(|c| {
+                let frame = assets.chime(c.chime).get(c.frame).copied();
+                entry.chime = frame.map(|_| ChimePlay {
+                    frame: c.frame + 1,
+                    ..c
+                });
+                frame.map(|f| (f, c.about))
+            });
+            if let Some((pcm, _)) = &chime {
+                mixer.add(pcm);
             }
             let mut listener_pcm = [0i16; SAMPLES_PER_FRAME];
             mixer.listener_mix(&mut listener_pcm);
@@ -875,10 +1065,33 @@ impl<S> Worker<S> {
                     continue;
                 };
                 let codec = call.params.codec;
+                // A prompt for this caller (a keypad answer) plays instead of the mix.
+                if call.player.is_playing() {
+                    let tick = call.player.next(assets, codec);
+                    let silence;
+                    let frame = match tick.frame {
+                        Some(f) => f,
+                        None => {
+                            silence = silence_frame(codec);
+                            &silence
+                        }
+                    };
+                    send_frame(call, frame, packet, stats, send);
+                    continue;
+                }
                 let mut frame = [0u8; SAMPLES_PER_FRAME];
-                if let Some((_, own)) = talkers.iter().find(|(t, _)| t == id) {
+                let own = talkers.iter().find(|(t, _)| t == id).map(|(_, p)| *p);
+                let unheard_chime = chime
+                    .as_ref()
+                    .filter(|(_, about)| *about == Some(*id))
+                    .map(|(p, _)| *p);
+                let left_out = match (own, unheard_chime) {
+                    (Some(o), Some(c)) => Some(std::array::from_fn(|i| o[i].saturating_add(c[i]))),
+                    (o, c) => o.or(c),
+                };
+                if let Some(own) = left_out {
                     let mut pcm = [0i16; SAMPLES_PER_FRAME];
-                    mixer.talker_mix(own, &mut pcm);
+                    mixer.talker_mix(&own, &mut pcm);
                     g711::encode(codec, &pcm, &mut frame);
                 } else {
                     let slot = match codec {

@@ -1,0 +1,247 @@
+//! End-to-end: the in-meeting keypad and the join/leave chimes, against the real binary,
+//! checked by what each caller hears.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use dialbridge::ivr::prompt::Prompt;
+use dialbridge::media::assets::Chime;
+use dialbridge::media::codec::Codec;
+use dialbridge::media::g711;
+use support::phone::{Heard, Phone};
+use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait};
+
+const BOSS: f32 = 1000.0;
+const GUEST: f32 = 500.0; // far from every DTMF frequency
+
+fn wait_until(phone: &Phone, timeout: Duration, what: &str, pred: impl Fn(&[Heard]) -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if pred(&phone.heard()) {
+            return;
+        }
+        wait(50);
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Waits until the bridge's log holds `needle` at least `n` times.
+fn wait_log(bridge: &Bridge, needle: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while bridge.log_text().matches(needle).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not {n} times in the log"
+        );
+        wait(50);
+    }
+}
+
+fn frames(prompts: &[Prompt]) -> Vec<[u8; 160]> {
+    let a = assets();
+    prompts
+        .iter()
+        .flat_map(|p| a.prompt(*p).frames(Codec::Pcmu).to_vec())
+        .collect()
+}
+
+fn hears(phone: &Phone, prompts: &[Prompt], what: &str) {
+    // The first 3 s are enough to tell any two prompts apart (the help runs for 20 s).
+    let mut want = frames(prompts);
+    want.truncate(150);
+    wait_until(phone, Duration::from_secs(15), what, |h| {
+        position_of_run(h, &want).is_some()
+    });
+}
+
+/// A running meeting: the organizer (talking BOSS unless silent) and `n` attendees.
+fn meeting(bridge: &Bridge, id: &str, pin: &str, boss_tone: Option<f32>) -> Phone {
+    let mut boss = Phone::new(bridge.sip, Codec::Pcmu, boss_tone);
+    boss.call();
+    boss.send_digits(&format!("{id}#*{pin}#"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !bridge
+        .log_text()
+        .contains("meeting started; lobby moved in")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the organizer never started the meeting"
+        );
+        wait(50);
+    }
+    boss
+}
+
+fn attend(bridge: &Bridge, id: &str, tone: Option<f32>) -> Phone {
+    let mut p = Phone::new(bridge.sip, Codec::Pcmu, tone);
+    p.call();
+    p.send_digits(&format!("{id}##"));
+    p
+}
+
+#[test]
+fn star_six_mutes_and_unmutes_with_a_spoken_confirmation_and_keys_never_reach_the_mix() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let (id, pin) = (&orgs[0].conference_id, &orgs[0].pin);
+    let boss = meeting(&bridge, id, pin, None);
+    let guest = attend(&bridge, id, Some(GUEST));
+    let t0 = Instant::now();
+    wait_until(&boss, Duration::from_secs(15), "the guest", |h| {
+        first_tone(h, t0, GUEST, Codec::Pcmu).is_some()
+    });
+    // Let the join chime (300 ms, whose notes are near DTMF's low group) finish first.
+    wait(1000);
+    let keys_at = Instant::now();
+    guest.send_digits("*6");
+    hears(&guest, &[Prompt::Muted], "'You are muted'");
+    wait(300);
+    let muted_at = Instant::now();
+    wait(1500);
+    assert!(
+        first_tone(&boss.heard(), muted_at, GUEST, Codec::Pcmu).is_none(),
+        "a muted guest is not heard"
+    );
+    guest.send_digits("*6");
+    hears(&guest, &[Prompt::Unmuted], "'You are unmuted'");
+    let unmuted_at = Instant::now();
+    wait_until(&boss, Duration::from_secs(5), "the guest again", |h| {
+        first_tone(h, unmuted_at, GUEST, Codec::Pcmu).is_some()
+    });
+    // Keys typed in the meeting are RFC 4733 events: none of their tones is mixed.
+    let dtmf = [697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0];
+    for f in dtmf {
+        assert!(
+            first_tone(&boss.heard(), keys_at, f, Codec::Pcmu).is_none(),
+            "a DTMF tone ({f} Hz) leaked into the mix"
+        );
+    }
+}
+
+#[test]
+fn roll_call_help_hand_and_organizer_only_keys() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let (id, pin) = (&orgs[0].conference_id, &orgs[0].pin);
+    let boss = meeting(&bridge, id, pin, None);
+    let a = attend(&bridge, id, None);
+    let b = attend(&bridge, id, None);
+    wait_log(&bridge, "joined the meeting", 2);
+    wait(300);
+    a.send_digits("*0");
+    let mut three = Prompt::number(3);
+    three.push(Prompt::ParticipantsInMeeting);
+    hears(&a, &three, "'three participants in the meeting'");
+    b.send_digits("*1");
+    hears(&b, &[Prompt::KeypadHelp], "the participant's help");
+    boss.send_digits("*1");
+    hears(
+        &boss,
+        &[Prompt::KeypadHelpOrganizer],
+        "the organizer's help",
+    );
+    b.send_digits("*7");
+    hears(
+        &b,
+        &[Prompt::OrganizerOnly],
+        "'that key is for the organizer'",
+    );
+    a.send_digits("*5");
+    hears(&a, &[Prompt::HandRaised], "'your hand is raised'");
+    hears(
+        &boss,
+        &[Prompt::AHandIsRaised],
+        "the organizer told of the hand",
+    );
+    a.send_digits("*5");
+    hears(&a, &[Prompt::HandLowered], "'your hand is lowered'");
+    boss.send_digits("*22");
+    hears(&boss, &[Prompt::AllMuted], "'everyone else is muted'");
+    hears(&a, &[Prompt::MutedByOrganizer], "a told they were muted");
+    hears(&b, &[Prompt::MutedByOrganizer], "b told they were muted");
+}
+
+#[test]
+fn a_locked_meeting_keeps_newcomers_waiting_until_the_organizer_lets_them_in() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let (id, pin) = (&orgs[0].conference_id, &orgs[0].pin);
+    let boss = meeting(&bridge, id, pin, Some(BOSS));
+    boss.send_digits("*7");
+    hears(
+        &boss,
+        &[Prompt::MeetingLocked],
+        "'the meeting is now locked'",
+    );
+    let late = attend(&bridge, id, None);
+    hears(
+        &late,
+        &[Prompt::LockedWait],
+        "'this meeting is locked, please wait'",
+    );
+    let waiting_since = Instant::now();
+    wait(1500);
+    assert!(
+        first_tone(&late.heard(), waiting_since, BOSS, Codec::Pcmu).is_none(),
+        "a caller kept out does not hear the meeting"
+    );
+    boss.send_digits("*21");
+    hears(
+        &boss,
+        &[Prompt::CallersAdmitted],
+        "'everyone waiting has been let in'",
+    );
+    let let_in = Instant::now();
+    wait_until(&late, Duration::from_secs(5), "the meeting", |h| {
+        first_tone(h, let_in, BOSS, Codec::Pcmu).is_some()
+    });
+    boss.send_digits("*21");
+    hears(&boss, &[Prompt::NobodyWaiting], "'nobody is waiting'");
+}
+
+#[test]
+fn joins_and_leaves_chime_for_the_others_until_the_organizer_turns_chimes_off() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let (id, pin) = (&orgs[0].conference_id, &orgs[0].pin);
+    let a = assets();
+    let encode = |c: Chime| -> Vec<[u8; 160]> {
+        a.chime(c)
+            .iter()
+            .map(|pcm| {
+                let mut f = [0u8; 160];
+                g711::encode(Codec::Pcmu, pcm, &mut f);
+                f
+            })
+            .collect()
+    };
+    let (join, leave) = (encode(Chime::Join), encode(Chime::Leave));
+    assert_ne!(join, leave);
+    let boss = meeting(&bridge, id, pin, None);
+    let mut guest = attend(&bridge, id, None);
+    wait_until(&boss, Duration::from_secs(15), "the join chime", |h| {
+        position_of_run(h, &join).is_some()
+    });
+    assert!(
+        position_of_run(&guest.heard(), &join).is_none(),
+        "the joiner does not hear their own chime"
+    );
+    guest.hangup();
+    wait_until(&boss, Duration::from_secs(10), "the leave chime", |h| {
+        position_of_run(h, &leave).is_some()
+    });
+    boss.send_digits("*23");
+    hears(
+        &boss,
+        &[Prompt::AnnouncementsOff],
+        "'join and leave tones are off'",
+    );
+    let before = boss.heard().len();
+    let second = attend(&bridge, id, None);
+    wait_log(&bridge, "joined the meeting", 2);
+    wait(2000);
+    drop(second);
+    let after: Vec<Heard> = boss.heard().split_off(before);
+    assert!(
+        position_of_run(&after, &join).is_none(),
+        "no chime once the organizer turned them off"
+    );
+}
