@@ -133,6 +133,7 @@ n-70|seventy
 n-80|eighty
 n-90|ninety
 n-hundred|hundred
+lobby-timeout|The meeting has not started, and the waiting time is over. Please call again later. Goodbye.
 PROMPTS
 
 ###############################################################################################

@@ -50,7 +50,7 @@ pub struct Record {
     /// Who ended it: `caller` or `bridge`.
     pub ended_by: &'static str,
     /// Why, e.g. `caller-bye`, `rtp-timeout`, `pin-attempts`, `conference-id-attempts`,
-    /// `guessing`, `shutdown`, `ack-timeout`, `cancelled`.
+    /// `guessing`, `lobby-timeout`, `shutdown`, `ack-timeout`, `cancelled`.
     pub cause: &'static str,
 }
 
@@ -145,6 +145,7 @@ impl CdrLog {
                 HangupReason::Ivr(HangupCause::PinAttempts) => "pin-attempts",
                 HangupReason::Ivr(HangupCause::Guessing) => "guessing",
                 HangupReason::Ivr(HangupCause::Shutdown) => "shutdown",
+                HangupReason::Ivr(HangupCause::LobbyTimeout) => "lobby-timeout",
             });
         }
     }

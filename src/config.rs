@@ -80,6 +80,8 @@ pub struct ServeConfig {
     pub ivr: IvrConfig,
     /// Hang up calls that send no RTP for this long.
     pub rtp_timeout: Option<Duration>,
+    /// Say goodbye to callers who waited in a lobby this long (None: never).
+    pub lobby_timeout: Option<Duration>,
     /// Admin API and web pages (HTTP); None: not served.
     pub http_listen: Option<SocketAddr>,
     /// Base URL of the web pages as users reach them (for links in e-mails).
@@ -132,6 +134,7 @@ impl ServeConfig {
             timers: Timers::default(),
             ivr: IvrConfig::default(),
             rtp_timeout: Some(Duration::from_secs(60)),
+            lobby_timeout: Some(Duration::from_secs(30 * 60)),
             http_listen: None,
             public_url: None,
             mail: crate::notify::MailConfig::default(),

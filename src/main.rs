@@ -154,6 +154,9 @@ struct ServeArgs {
     /// Hang up calls that send no RTP for this many seconds (0: never).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     rtp_timeout: u64,
+    /// Say goodbye to callers who waited in a lobby this many seconds (0: never).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    lobby_timeout: u64,
     /// SIP timer T1 in milliseconds (RFC 3261 default 500).
     #[arg(long, default_value_t = 500, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=10_000))]
     t1_ms: u64,
@@ -819,6 +822,8 @@ async fn serve(
     config.answer_delay = Duration::from_millis(args.answer_delay_ms);
     config.assets_dir = args.assets_dir;
     config.rtp_timeout = (args.rtp_timeout > 0).then(|| Duration::from_secs(args.rtp_timeout));
+    config.lobby_timeout =
+        (args.lobby_timeout > 0).then(|| Duration::from_secs(args.lobby_timeout));
     config.timers.t1 = Duration::from_millis(args.t1_ms);
     config.timers.t2 = config.timers.t2.max(config.timers.t1);
     config.admission = dialbridge::sip::admission::AdmissionConfig {

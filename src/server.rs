@@ -594,6 +594,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let worker_config = WorkerConfig {
         ivr: config.ivr.clone(),
         rtp_timeout: config.rtp_timeout,
+        lobby_timeout: config.lobby_timeout,
         ..WorkerConfig::default()
     };
     let sip_control = control_tx.clone();

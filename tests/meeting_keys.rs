@@ -245,3 +245,27 @@ fn joins_and_leaves_chime_for_the_others_until_the_organizer_turns_chimes_off() 
         "no chime once the organizer turned them off"
     );
 }
+
+#[test]
+fn a_caller_waiting_past_the_lobby_timeout_hears_why_and_is_hung_up() {
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            extra: ["--lobby-timeout", "3"].map(String::from).to_vec(),
+            ..BridgeOptions::default()
+        },
+    );
+    let mut waiting = attend(&bridge, &orgs[0].conference_id, None);
+    hears(&waiting, &[Prompt::LobbyWait], "the lobby");
+    assert!(
+        waiting.wait_for_bye(Duration::from_secs(15)),
+        "hung up after the lobby timeout"
+    );
+    let bye = frames(&[Prompt::LobbyTimeout]);
+    assert!(
+        position_of_run(&waiting.heard(), &bye).is_some(),
+        "the whole lobby-timeout goodbye before the BYE"
+    );
+    let cdr = std::fs::read_to_string(bridge.data_dir.path().join("cdr.jsonl")).unwrap_or_default();
+    assert!(cdr.contains("\"cause\":\"lobby-timeout\""), "{cdr}");
+}

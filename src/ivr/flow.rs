@@ -67,6 +67,8 @@ pub enum HangupCause {
     Shutdown,
     /// Too many unknown conference IDs from this caller's number or address lately.
     Guessing,
+    /// Waited in the lobby longer than the lobby timeout.
+    LobbyTimeout,
 }
 
 /// Something the flow asks the media worker (or the directory) to do.
@@ -195,6 +197,10 @@ impl Flow {
     /// A flow that only says goodbye and then hangs up, for a caller who was elsewhere
     /// (lobby, meeting) when the bridge must end the call.
     pub fn farewell(config: IvrConfig, cause: HangupCause) -> Self {
+        let prompt = match cause {
+            HangupCause::LobbyTimeout => Prompt::LobbyTimeout,
+            _ => Prompt::Goodbye,
+        };
         let mut flow = Flow {
             config,
             state: State::Done,
@@ -203,7 +209,7 @@ impl Flow {
             deadline: None,
             actions: VecDeque::new(),
         };
-        flow.goodbye(vec![Prompt::Goodbye], cause);
+        flow.goodbye(vec![prompt], cause);
         flow
     }
 

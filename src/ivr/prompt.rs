@@ -121,11 +121,13 @@ pub enum Prompt {
     N90,
     /// "hundred"
     NHundred,
+    /// "The meeting has not started, and the waiting time is over. … Goodbye."
+    LobbyTimeout,
 }
 
 impl Prompt {
     /// Every prompt, so the player can load them all at start-up.
-    pub const ALL: [Prompt; 59] = [
+    pub const ALL: [Prompt; 60] = [
         Prompt::Welcome,
         Prompt::EnterConferenceId,
         Prompt::ConferenceNotFound,
@@ -185,6 +187,7 @@ impl Prompt {
         Prompt::N80,
         Prompt::N90,
         Prompt::NHundred,
+        Prompt::LobbyTimeout,
     ];
 
     /// The asset file name under `assets/prompts/`.
@@ -249,6 +252,7 @@ impl Prompt {
             Prompt::N80 => "n-80.wav",
             Prompt::N90 => "n-90.wav",
             Prompt::NHundred => "n-hundred.wav",
+            Prompt::LobbyTimeout => "lobby-timeout.wav",
         }
     }
 

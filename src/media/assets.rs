@@ -205,7 +205,7 @@ macro_rules! bundled_prompt {
 }
 
 /// The WAVs compiled into the binary, so `dialbridge` runs with no files beside it.
-const BUNDLED_PROMPTS: [(&str, &[u8]); 59] = [
+const BUNDLED_PROMPTS: [(&str, &[u8]); 60] = [
     bundled_prompt!("welcome.wav"),
     bundled_prompt!("enter-conference-id.wav"),
     bundled_prompt!("conference-not-found.wav"),
@@ -265,6 +265,7 @@ const BUNDLED_PROMPTS: [(&str, &[u8]); 59] = [
     bundled_prompt!("n-80.wav"),
     bundled_prompt!("n-90.wav"),
     bundled_prompt!("n-hundred.wav"),
+    bundled_prompt!("lobby-timeout.wav"),
 ];
 
 const BUNDLED_HOLD_MUSIC: &[u8] = include_bytes!(concat!(

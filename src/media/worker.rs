@@ -39,6 +39,8 @@ pub struct WorkerConfig {
     pub jitter_depth: usize,
     /// A call that sends no RTP for this long is hung up (None: never).
     pub rtp_timeout: Option<Duration>,
+    /// A caller waiting in a lobby this long hears goodbye and is hung up (None: never).
+    pub lobby_timeout: Option<Duration>,
 }
 
 impl Default for WorkerConfig {
@@ -47,6 +49,7 @@ impl Default for WorkerConfig {
             ivr: IvrConfig::default(),
             jitter_depth: 2,
             rtp_timeout: Some(Duration::from_secs(60)),
+            lobby_timeout: Some(Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -214,6 +217,8 @@ pub struct CallMedia<S> {
     packets_out: u64,
     /// Star commands typed in a meeting.
     keypad: Keypad,
+    /// Since when the caller waits in a lobby (None: not waiting).
+    waiting_since: Option<Instant>,
     /// The tracker's lost count already added to the worker's stats (RFC 3550 cumulative
     /// lost goes down again when late packets arrive).
     lost_reported: i64,
@@ -542,6 +547,7 @@ impl<S> Worker<S> {
             jitter: JitterBuffer::new(self.config.jitter_depth),
             player: Player::new(),
             keypad: Keypad::new(),
+            waiting_since: None,
             place: Place::Ivr(Box::new(flow)),
             last_rx: now,
             packets_in: 0,
@@ -554,6 +560,28 @@ impl<S> Worker<S> {
             tracing::debug!(worker = self.index, "media started");
         }
         self.calls.insert(id, media);
+        self.drive_flow(now, id);
+    }
+
+    /// A caller waited in the lobby too long: out of the lobby, a goodbye, then the hangup.
+    fn lobby_timeout(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Place::Conference { conference_id } = &call.place else {
+            return;
+        };
+        let conference_id = conference_id.clone();
+        {
+            let _e = call.span.enter();
+            tracing::info!(conference = %conference_id, "waited too long in the lobby: saying goodbye");
+        }
+        call.player.set_background(Background::Silence);
+        call.place = Place::Ivr(Box::new(Flow::farewell(
+            self.config.ivr.clone(),
+            HangupCause::LobbyTimeout,
+        )));
+        self.leave_meeting(id, &conference_id);
         self.drive_flow(now, id);
     }
 
@@ -700,6 +728,7 @@ impl<S> Worker<S> {
             if let Some(c) = self.calls.get_mut(id) {
                 c.player.stop();
                 c.player.set_background(Background::Silence);
+                c.waiting_since = None;
             }
         }
     }
@@ -934,11 +963,13 @@ impl<S> Worker<S> {
                     // Running but locked: wait for the organizer's *21.
                     call.player.play(&[Prompt::LockedWait]);
                     call.player.set_background(Background::HoldMusic);
+                    call.waiting_since = Some(now);
                     tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "meeting locked: waiting in the lobby");
                 }
                 Placement::Lobby => {
                     call.player.play(&[Prompt::LobbyWait]);
                     call.player.set_background(Background::HoldMusic);
+                    call.waiting_since = Some(now);
                     tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "waiting in the lobby");
                 }
                 Placement::Participant => {
@@ -955,6 +986,7 @@ impl<S> Worker<S> {
         self.stats.ticks += 1;
         let mut finished = Vec::new();
         let mut timed_out = Vec::new();
+        let mut waited_out = Vec::new();
         let Worker {
             calls,
             meetings,
@@ -976,6 +1008,12 @@ impl<S> Worker<S> {
                 && !matches!(call.place, Place::Ended)
             {
                 timed_out.push(*id);
+            }
+            if let (Some(limit), Some(since)) = (config.lobby_timeout, call.waiting_since)
+                && now.saturating_duration_since(since) >= limit
+            {
+                call.waiting_since = None;
+                waited_out.push(*id);
             }
             let in_mix = match &call.place {
                 // A running meeting's lobby is empty unless it is locked: cheap to check.
@@ -1129,6 +1167,9 @@ impl<S> Worker<S> {
                 flow.handle_timeout(now);
             }
             self.drive_flow(now, id);
+        }
+        for id in waited_out {
+            self.lobby_timeout(now, id);
         }
         for id in timed_out {
             let Some(call) = self.calls.get_mut(&id) else {
@@ -1552,6 +1593,56 @@ mod tests {
                 "call {id} heard the whole goodbye"
             );
         }
+    }
+
+    #[test]
+    fn a_caller_left_in_the_lobby_hears_the_lobby_timeout_goodbye_then_is_hung_up() {
+        let mut b = Bench::new(1);
+        for w in &mut b.workers {
+            w.config.lobby_timeout = Some(Duration::from_secs(10));
+            w.config.rtp_timeout = None;
+        }
+        b.start(0, 1);
+        b.join(1, false);
+        b.route();
+        for _ in 0..(10_000 / 20 - 2) {
+            b.tick();
+        }
+        assert!(b.route().is_empty(), "not before the timeout");
+        let bye = b.workers[0]
+            .assets
+            .prompt(Prompt::LobbyTimeout)
+            .frames(Codec::Pcmu)
+            .to_vec();
+        let mut heard = Vec::new();
+        let mut hung_up = None;
+        for i in 0..(bye.len() + 20) {
+            heard.extend(b.tick().into_iter().map(|(_, _, p)| payload(&p).to_vec()));
+            for e in b.route() {
+                if let Event::Hangup {
+                    reason: HangupReason::Ivr(HangupCause::LobbyTimeout),
+                    ..
+                } = e
+                {
+                    hung_up = Some(i);
+                }
+            }
+        }
+        let start = heard
+            .iter()
+            .position(|f| f.as_slice() == bye[0].as_slice())
+            .expect("the lobby-timeout goodbye");
+        assert!(
+            heard[start..]
+                .iter()
+                .zip(&bye)
+                .all(|(a, b)| a.as_slice() == b.as_slice())
+        );
+        assert!(
+            hung_up.is_some_and(|i| i >= bye.len()),
+            "hung up after the whole prompt"
+        );
+        assert_eq!(b.workers[0].stats().in_lobby, 0, "out of the lobby");
     }
 
     #[test]
