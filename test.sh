@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every dialbridge check: formatting, lints, unit tests, end-to-end tests against the real
-# binary (Rust test phone and SIPp over 127.0.0.1). Installs the test tools it needs.
+# binary (Rust test phone, SIPp and the SIPVicious scanners over 127.0.0.1). Installs the test
+# tools it needs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -36,6 +37,27 @@ if ! command -v fail2ban-regex >/dev/null 2>&1 || ! command -v systemd-analyze >
   echo "==> installing fail2ban and systemd (contrib/ checks)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fail2ban systemd >/dev/null
+fi
+
+# SIPVicious (PyPI sipvicious: svmap, svwar, svcrack) scans the bridge in tests/scanners.rs, which
+# reads the output of this version. Debian's own Python refuses pip installs outside a venv
+# (PEP 668 "externally-managed-environment"); the tools are then installed with
+# --break-system-packages, as a test tool beside the system's packages.
+SIPVICIOUS_VERSION=0.3.8
+if ! grep -qx "sipvicious_svmap v$SIPVICIOUS_VERSION" <<<"$(sipvicious_svmap --version 2>/dev/null || true)"; then
+  echo "==> installing sipvicious $SIPVICIOUS_VERSION (scanner tests)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+  fi
+  if ! out=$(as_root python3 -m pip install --quiet "sipvicious==$SIPVICIOUS_VERSION" 2>&1); then
+    if grep -q externally-managed-environment <<<"$out"; then
+      as_root python3 -m pip install --quiet --break-system-packages "sipvicious==$SIPVICIOUS_VERSION"
+    else
+      echo "$out" >&2
+      exit 1
+    fi
+  fi
 fi
 
 echo "==> cargo fmt --check"

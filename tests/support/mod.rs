@@ -62,6 +62,9 @@ const NUMERIC_FIELDS: &[&str] = &[
     "worker=",
     "id=",
     "pid=",
+    "rtp=",
+    // The calling number a scanner or phone put in From: the caller's, never a PIN.
+    "from=\"",
 ];
 
 /// The secrets that occur in `log`. Long secrets (tokens, keys) match anywhere; a numeric
@@ -87,6 +90,15 @@ pub fn leaked_secrets(log: &str, secrets: &[String]) -> Vec<String> {
             if before.is_some_and(|b| b.is_ascii_digit() || b == b':' || b == b'.')
                 || after.is_some_and(|b| b.is_ascii_digit() || b == b'.')
             {
+                continue;
+            }
+            // The upper end of a range (`10000-10198`) is a port or a count too.
+            let range_end = before == Some(b'-')
+                && start
+                    .checked_sub(2)
+                    .and_then(|i| bytes.get(i))
+                    .is_some_and(u8::is_ascii_digit);
+            if range_end {
                 continue;
             }
             let head = log.get(..start).unwrap_or_default();
