@@ -119,6 +119,12 @@ pub struct SipGauges {
     pub calls_refused_too_many: AtomicU64,
     /// Calls refused by admission control: too many new calls per second (503).
     pub calls_refused_too_fast: AtomicU64,
+    /// Organizer PINs accepted on calls.
+    pub pins_accepted: AtomicU64,
+    /// Organizer PINs refused (wrong, or the PIN is locked).
+    pub pins_refused: AtomicU64,
+    /// PIN checks that locked the PIN (for a while or until reset).
+    pub pins_locked: AtomicU64,
     /// Callers cut off for guessing too many unknown conference IDs.
     pub guessers_cut_off: AtomicU64,
     /// INVITEs from outside the trusted networks answered 403.
@@ -366,12 +372,39 @@ impl Telemetry {
             "RTP from an address other than the call's latched source (ignored)",
             &per(&|g| load(&g.foreign_packets)),
         );
+        let by_method: Vec<(String, u64)> = gauges
+            .iter()
+            .enumerate()
+            .flat_map(|(i, g)| {
+                let info = load(&g.digits_info);
+                let all = load(&g.digits);
+                [
+                    (
+                        format!("worker=\"{i}\",method=\"rfc4733\""),
+                        all.saturating_sub(info),
+                    ),
+                    (format!("worker=\"{i}\",method=\"info\""), info),
+                ]
+            })
+            .collect();
+        let by_method: Vec<(&str, u64)> = by_method.iter().map(|(l, v)| (l.as_str(), *v)).collect();
         render_value(
             &mut out,
             "dialbridge_dtmf_digits_total",
             "counter",
-            "DTMF digits received",
-            &per(&|g| load(&g.digits)),
+            "DTMF digits received, by how they came",
+            &by_method,
+        );
+        render_value(
+            &mut out,
+            "dialbridge_pin_checks_total",
+            "counter",
+            "organizer PINs checked on calls, by result (locked: refused, and the PIN is now locked)",
+            &[
+                ("result=\"accepted\"", load(&sip.pins_accepted)),
+                ("result=\"refused\"", load(&sip.pins_refused)),
+                ("result=\"locked\"", load(&sip.pins_locked)),
+            ],
         );
         render_value(
             &mut out,
@@ -938,6 +971,7 @@ async fn serve_directory(
                 let media = Arc::clone(&media);
                 let lock_mail = lock_mail.clone();
                 let source = callers.get(&call).map(|c| c.source);
+                let gauges = Arc::clone(&gauges);
                 tokio::spawn(async move {
                     let check = match directory.check_pin(conference.organizer_id, &pin, "").await {
                         Ok(check) => check,
@@ -950,6 +984,12 @@ async fn serve_directory(
                     let ok = check.accepted();
                     tracing::info!(call = call.0, conference = %conference.conference_id, accepted = ok, "organizer PIN checked");
                     media.send(call, Command::PinChecked { call, ok });
+                    let counter = match check {
+                        crate::directory::PinCheck::Accepted => &gauges.pins_accepted,
+                        crate::directory::PinCheck::Refused => &gauges.pins_refused,
+                        _ => &gauges.pins_locked,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
                     if let (false, Some(ip)) = (ok, source) {
                         security_event(ip, "wrong-pin");
                     }

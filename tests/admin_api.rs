@@ -585,6 +585,21 @@ fn metrics_count_calls_callers_and_rtp() {
         "lobby prompt sent"
     );
     assert!(value("dialbridge_dtmf_digits_total") >= 11);
+    let by = |series: &str, label: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(series) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert!(
+        by("dialbridge_dtmf_digits_total", "method=\"rfc4733\"") >= 11,
+        "{text}"
+    );
+    assert_eq!(by("dialbridge_dtmf_digits_total", "method=\"info\""), 0);
+    assert!(
+        text.contains("dialbridge_pin_checks_total{result=\"refused\"} 0"),
+        "{text}"
+    );
     assert!(text.contains("dialbridge_media_tick_lateness_seconds_bucket"));
     p.hangup();
     wait(300);

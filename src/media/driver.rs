@@ -132,6 +132,8 @@ pub struct WorkerGauges {
     pub meetings: AtomicU64,
     /// DTMF digits received.
     pub digits: AtomicU64,
+    /// Of which by SIP INFO.
+    pub digits_info: AtomicU64,
     /// Callers who got through the IVR into a conference.
     pub conference_joins: AtomicU64,
     /// Datagrams on media ports that were not valid RTP.
@@ -163,6 +165,7 @@ impl Default for WorkerGauges {
             in_meeting: AtomicU64::new(0),
             meetings: AtomicU64::new(0),
             digits: AtomicU64::new(0),
+            digits_info: AtomicU64::new(0),
             conference_joins: AtomicU64::new(0),
             bad_packets: AtomicU64::new(0),
             foreign_packets: AtomicU64::new(0),
@@ -428,6 +431,9 @@ fn run(
             gauges.in_meeting.store(stats.in_meeting, Ordering::Relaxed);
             gauges.meetings.store(stats.meetings, Ordering::Relaxed);
             gauges.digits.store(stats.digits, Ordering::Relaxed);
+            gauges
+                .digits_info
+                .store(stats.digits_info, Ordering::Relaxed);
             gauges
                 .conference_joins
                 .store(stats.conference_joins, Ordering::Relaxed);

@@ -318,6 +318,8 @@ pub struct WorkerStats {
     pub foreign_packets: u64,
     /// Digits received (RFC 4733 and INFO).
     pub digits: u64,
+    /// Of which by SIP INFO.
+    pub digits_info: u64,
     /// Calls talking to the IVR (as of the last tick).
     pub in_ivr: u64,
     /// Callers waiting in lobbies (as of the last tick).
@@ -470,7 +472,10 @@ impl<S> Worker<S> {
                     c.params = params;
                 }
             }
-            Command::Digit { call, digit } => self.on_digit(now, call, digit),
+            Command::Digit { call, digit } => {
+                self.stats.digits_info += 1;
+                self.on_digit(now, call, digit)
+            }
             Command::Stop { call } => self.stop_call(call),
             Command::ConferenceFound { call, conference } => {
                 self.flow_input(now, call, Input::ConferenceFound(conference))
