@@ -134,6 +134,14 @@ n-80|eighty
 n-90|ninety
 n-hundred|hundred
 lobby-timeout|The meeting has not started, and the waiting time is over. Please call again later. Goodbye.
+enter-new-pin|To change your PIN, enter the new PIN, followed by the pound key.
+enter-new-pin-again|Enter the new PIN again, followed by the pound key.
+pins-do-not-match|The two PINs are not the same. Your PIN was not changed.
+pin-too-easy|That PIN is too easy to guess. Your PIN was not changed.
+pin-must-have|The PIN must have
+digits-not-changed|digits. Your PIN was not changed.
+pin-changed|Your PIN has been changed.
+pin-not-changed|Your PIN was not changed.
 PROMPTS
 
 ###############################################################################################

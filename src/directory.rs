@@ -135,6 +135,15 @@ pub enum DirectoryError {
     /// The PIN key or PIN generation failed.
     #[error(transparent)]
     Pin(#[from] PinError),
+    /// A PIN chosen by the organizer has the wrong number of digits.
+    #[error("the new PIN must have {expected} digits")]
+    PinLength {
+        /// The policy length.
+        expected: u8,
+    },
+    /// A PIN chosen by the organizer is one anyone would guess (a repeat or a run).
+    #[error("the new PIN is too easy to guess (one digit repeated, or a run like 12345)")]
+    PinTooEasy,
     /// Name missing or only spaces.
     #[error("organizer name is empty: enter the organizer's display name")]
     NameEmpty,
@@ -416,6 +425,33 @@ impl Directory {
         change.append_audit(&entry).await?;
         change.commit().await?;
         Ok(pin)
+    }
+
+    /// Sets a PIN the organizer chose (by phone, `*8`): it must have the policy's length and
+    /// not be trivial. Stored, unlocked and audited in one change, like a reset.
+    pub async fn choose_pin(
+        &self,
+        actor: &Actor,
+        organizer_id: i64,
+        pin: &Pin,
+    ) -> Result<(), DirectoryError> {
+        let now = (self.clock)();
+        let policy = self.store.pin_length_policy().await?;
+        if pin.len() != usize::from(policy.length()) {
+            return Err(DirectoryError::PinLength {
+                expected: policy.length(),
+            });
+        }
+        if crate::auth::pin::is_trivial(pin) {
+            return Err(DirectoryError::PinTooEasy);
+        }
+        let mut change = self.store.change().await?;
+        self.put_pin(&mut change, organizer_id, pin, policy, now)
+            .await?;
+        let entry = audit_entry(actor, now, "pin.changed", Some(organizer_id), "by phone");
+        change.append_audit(&entry).await?;
+        change.commit().await?;
+        Ok(())
     }
 
     /// A new PIN of the current policy length, made before any change starts so that a

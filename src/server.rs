@@ -921,6 +921,50 @@ async fn serve_directory(
                 conference_id,
                 role,
             } => cdr.joined(call, conference_id, role),
+            ControlEvent::ChangePin {
+                call,
+                organizer_id,
+                pin,
+            } => {
+                let directory = directory.clone();
+                let media = Arc::clone(&media);
+                let mailer = lock_mail.mailer.clone();
+                tokio::spawn(async move {
+                    use crate::media::worker::PinChangeOutcome;
+                    let actor = crate::directory::Actor {
+                        who: "organizer".into(),
+                        source: "phone".into(),
+                    };
+                    let outcome = match directory.choose_pin(&actor, organizer_id, &pin).await {
+                        Ok(()) => PinChangeOutcome::Changed,
+                        Err(crate::directory::DirectoryError::PinLength { expected }) => {
+                            PinChangeOutcome::WrongLength(expected)
+                        }
+                        Err(crate::directory::DirectoryError::PinTooEasy) => {
+                            PinChangeOutcome::TooEasy
+                        }
+                        Err(err) => {
+                            tracing::error!(call = call.0, organizer_id, error = %err, "PIN change by phone failed");
+                            PinChangeOutcome::Failed
+                        }
+                    };
+                    drop(pin);
+                    tracing::info!(call = call.0, organizer_id, outcome = ?outcome, "PIN change by phone");
+                    media.send(call, Command::PinChangeResult { call, outcome });
+                    if outcome == PinChangeOutcome::Changed
+                        && let Ok(org) = directory.organizer(organizer_id).await
+                    {
+                        let (subject, text_body) = crate::notify::pin_changed_by_phone(&org.name);
+                        mailer.send(crate::notify::Mail {
+                            to: org.mail_address().to_string(),
+                            subject,
+                            text_body,
+                            kind: crate::notify::MailKind::Other,
+                            organizer_id: Some(org.id),
+                        });
+                    }
+                });
+            }
             ControlEvent::LookupConference { call, digits } => {
                 let caller = callers.get(&call).cloned();
                 let cut_off = caller.as_ref().and_then(|c| {

@@ -269,3 +269,87 @@ fn a_caller_waiting_past_the_lobby_timeout_hears_why_and_is_hung_up() {
     let cdr = std::fs::read_to_string(bridge.data_dir.path().join("cdr.jsonl")).unwrap_or_default();
     assert!(cdr.contains("\"cause\":\"lobby-timeout\""), "{cdr}");
 }
+
+#[test]
+fn star_eight_changes_the_pin_by_phone_twice_typed_policy_checked_and_mailed() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let (id, pin) = (&orgs[0].conference_id, &orgs[0].pin);
+    let boss = meeting(&bridge, id, pin, None);
+    let new_pin = if pin == "48213" { "51736" } else { "48213" };
+    support::remember_secret(new_pin);
+    let times = |answer: &[Prompt]| -> usize {
+        let want = frames(answer);
+        let heard = boss.heard();
+        let mut count = 0;
+        let mut from = 0;
+        while let Some(at) = heard.get(from..).and_then(|h| position_of_run(h, &want)) {
+            count += 1;
+            from += at + want.len();
+        }
+        count
+    };
+    // Sends keys and waits for the answer to be heard once more than before.
+    let ask = |keys: &str, answer: &[Prompt], what: &str| {
+        let before = times(answer);
+        boss.send_digits(keys);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while times(answer) <= before {
+            assert!(Instant::now() < deadline, "no {what}");
+            wait(50);
+        }
+    };
+    ask("*8", &[Prompt::EnterNewPin], "'enter the new PIN'");
+    ask("11111#", &[Prompt::EnterNewPinAgain], "'enter it again'");
+    ask("11111#", &[Prompt::PinTooEasy], "'too easy to guess'");
+    let mut five = vec![Prompt::PinMustHave];
+    five.extend(Prompt::number(5));
+    five.push(Prompt::DigitsNotChanged);
+    ask("*8", &[Prompt::EnterNewPin], "'enter the new PIN' again");
+    ask("123#", &[Prompt::EnterNewPinAgain], "'enter it again'");
+    ask("123#", &five, "'the PIN must have five digits'");
+    ask("*8", &[Prompt::EnterNewPin], "a third '*8'");
+    ask(
+        &format!("{new_pin}#"),
+        &[Prompt::EnterNewPinAgain],
+        "'again'",
+    );
+    ask(
+        "97531#",
+        &[Prompt::PinsDoNotMatch],
+        "'the two PINs are not the same'",
+    );
+    ask("*8", &[Prompt::EnterNewPin], "a fourth '*8'");
+    ask(
+        &format!("{new_pin}#"),
+        &[Prompt::EnterNewPinAgain],
+        "'again'",
+    );
+    ask(
+        &format!("{new_pin}#"),
+        &[Prompt::PinChanged],
+        "'your PIN has been changed'",
+    );
+
+    // The new PIN works and the old one does not.
+    let mut again = Phone::new(bridge.sip, Codec::Pcmu, None);
+    again.call();
+    again.send_digits(&format!("{id}#*{pin}#"));
+    hears(&again, &[Prompt::WrongPin], "the old PIN refused");
+    again.send_digits(&format!("{new_pin}#"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while bridge.log_text().matches("accepted=true").count() < 2 {
+        assert!(Instant::now() < deadline, "the new PIN was not accepted");
+        wait(50);
+    }
+    // The organizer is told by e-mail, without the PIN.
+    let mails = bridge.wait_outbox(2);
+    let mail = mails
+        .iter()
+        .map(|(_, m)| m)
+        .find(|m| m.contains("Your audio conferencing PIN was changed"))
+        .expect("a confirmation mail");
+    assert!(
+        support::leaked_secrets(mail, &[new_pin.to_string(), pin.clone()]).is_empty(),
+        "no PIN in the mail"
+    );
+}

@@ -212,6 +212,17 @@ impl Default for PinPolicy {
     }
 }
 
+/// True for PINs anyone would try first: one digit repeated (`11111`) or a run up or down
+/// (`12345`, `98765`, `4567`). An organizer choosing a PIN by phone may not pick these.
+pub fn is_trivial(pin: &Pin) -> bool {
+    let d: Vec<i8> = pin.as_digits().bytes().map(|b| (b - b'0') as i8).collect();
+    if d.len() < 2 {
+        return true;
+    }
+    let steps: Vec<i8> = d.windows(2).map(|w| w[1] - w[0]).collect();
+    steps.iter().all(|&s| s == 0) || steps.iter().all(|&s| s == 1) || steps.iter().all(|&s| s == -1)
+}
+
 /// Generates a PIN of the policy's length from the operating system's CSPRNG.
 ///
 /// `SysRng` (getrandom) rather than the thread-local generator: it has no state in our
@@ -779,6 +790,16 @@ mod tests {
         #[test]
         fn tag_from_slice_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
             prop_assert_eq!(PinTag::from_slice(&bytes).is_some(), bytes.len() == 32);
+        }
+    }
+
+    #[test]
+    fn trivial_pins_are_runs_and_repeats_only() {
+        for p in ["11111", "0000", "12345", "98765", "3456", "123456789012"] {
+            assert!(is_trivial(&Pin::parse(p).unwrap()), "{p}");
+        }
+        for p in ["12346", "13579", "90123", "11112", "54320", "48213"] {
+            assert!(!is_trivial(&Pin::parse(p).unwrap()), "{p}");
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum KeyCommand {
     ToggleAnnouncements,
     /// `*7` (organizer): lock or unlock the meeting.
     ToggleLock,
+    /// `*8` (organizer): choose a new PIN.
+    ChangePin,
 }
 
 impl KeyCommand {
@@ -39,6 +41,7 @@ impl KeyCommand {
                 | KeyCommand::MuteOthers
                 | KeyCommand::ToggleAnnouncements
                 | KeyCommand::ToggleLock
+                | KeyCommand::ChangePin
         )
     }
 }
@@ -93,6 +96,7 @@ impl Keypad {
             (Pending::Star { .. }, '5') => Some(KeyCommand::ToggleHand),
             (Pending::Star { .. }, '0') => Some(KeyCommand::RollCall),
             (Pending::Star { .. }, '7') => Some(KeyCommand::ToggleLock),
+            (Pending::Star { .. }, '8') => Some(KeyCommand::ChangePin),
             (Pending::Star { .. }, '2') => {
                 self.pending = Pending::StarTwo { since: now };
                 None
@@ -120,7 +124,7 @@ mod tests {
         let t = Instant::now();
         let mut k = Keypad::new();
         assert_eq!(
-            keys(&mut k, t, "*1*6*5*0*7*21*22*23"),
+            keys(&mut k, t, "*1*6*5*0*7*21*22*23*8"),
             [
                 KeyCommand::Help,
                 KeyCommand::ToggleMute,
@@ -130,6 +134,7 @@ mod tests {
                 KeyCommand::AdmitAll,
                 KeyCommand::MuteOthers,
                 KeyCommand::ToggleAnnouncements,
+                KeyCommand::ChangePin,
             ]
         );
     }

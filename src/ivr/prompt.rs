@@ -123,11 +123,27 @@ pub enum Prompt {
     NHundred,
     /// "The meeting has not started, and the waiting time is over. … Goodbye."
     LobbyTimeout,
+    /// "To change your PIN, enter the new PIN, followed by the pound key."
+    EnterNewPin,
+    /// "Enter the new PIN again, followed by the pound key."
+    EnterNewPinAgain,
+    /// "The two PINs are not the same. Your PIN was not changed."
+    PinsDoNotMatch,
+    /// "That PIN is too easy to guess. Your PIN was not changed."
+    PinTooEasy,
+    /// "The PIN must have"
+    PinMustHave,
+    /// "digits. Your PIN was not changed."
+    DigitsNotChanged,
+    /// "Your PIN has been changed."
+    PinChanged,
+    /// "Your PIN was not changed."
+    PinNotChanged,
 }
 
 impl Prompt {
     /// Every prompt, so the player can load them all at start-up.
-    pub const ALL: [Prompt; 60] = [
+    pub const ALL: [Prompt; 68] = [
         Prompt::Welcome,
         Prompt::EnterConferenceId,
         Prompt::ConferenceNotFound,
@@ -188,6 +204,14 @@ impl Prompt {
         Prompt::N90,
         Prompt::NHundred,
         Prompt::LobbyTimeout,
+        Prompt::EnterNewPin,
+        Prompt::EnterNewPinAgain,
+        Prompt::PinsDoNotMatch,
+        Prompt::PinTooEasy,
+        Prompt::PinMustHave,
+        Prompt::DigitsNotChanged,
+        Prompt::PinChanged,
+        Prompt::PinNotChanged,
     ];
 
     /// The asset file name under `assets/prompts/`.
@@ -253,6 +277,14 @@ impl Prompt {
             Prompt::N90 => "n-90.wav",
             Prompt::NHundred => "n-hundred.wav",
             Prompt::LobbyTimeout => "lobby-timeout.wav",
+            Prompt::EnterNewPin => "enter-new-pin.wav",
+            Prompt::EnterNewPinAgain => "enter-new-pin-again.wav",
+            Prompt::PinsDoNotMatch => "pins-do-not-match.wav",
+            Prompt::PinTooEasy => "pin-too-easy.wav",
+            Prompt::PinMustHave => "pin-must-have.wav",
+            Prompt::DigitsNotChanged => "digits-not-changed.wav",
+            Prompt::PinChanged => "pin-changed.wav",
+            Prompt::PinNotChanged => "pin-not-changed.wav",
         }
     }
 

@@ -205,7 +205,7 @@ macro_rules! bundled_prompt {
 }
 
 /// The WAVs compiled into the binary, so `dialbridge` runs with no files beside it.
-const BUNDLED_PROMPTS: [(&str, &[u8]); 60] = [
+const BUNDLED_PROMPTS: [(&str, &[u8]); 68] = [
     bundled_prompt!("welcome.wav"),
     bundled_prompt!("enter-conference-id.wav"),
     bundled_prompt!("conference-not-found.wav"),
@@ -266,6 +266,14 @@ const BUNDLED_PROMPTS: [(&str, &[u8]); 60] = [
     bundled_prompt!("n-90.wav"),
     bundled_prompt!("n-hundred.wav"),
     bundled_prompt!("lobby-timeout.wav"),
+    bundled_prompt!("enter-new-pin.wav"),
+    bundled_prompt!("enter-new-pin-again.wav"),
+    bundled_prompt!("pins-do-not-match.wav"),
+    bundled_prompt!("pin-too-easy.wav"),
+    bundled_prompt!("pin-must-have.wav"),
+    bundled_prompt!("digits-not-changed.wav"),
+    bundled_prompt!("pin-changed.wav"),
+    bundled_prompt!("pin-not-changed.wav"),
 ];
 
 const BUNDLED_HOLD_MUSIC: &[u8] = include_bytes!(concat!(

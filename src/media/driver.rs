@@ -84,6 +84,15 @@ pub enum ControlEvent {
         /// How it ended.
         reason: crate::call::EndReason,
     },
+    /// An organizer chose a new PIN by phone.
+    ChangePin {
+        /// Which call.
+        call: CallId,
+        /// Whose PIN.
+        organizer_id: i64,
+        /// The new PIN.
+        pin: crate::auth::pin::Pin,
+    },
     /// The caller got through the IVR into a conference.
     Joined {
         /// Which call.
@@ -465,6 +474,17 @@ fn run(
                 Event::Hangup { call, reason } => {
                     let _ = control.send(ControlEvent::Hangup { call, reason });
                 }
+                Event::ChangePin {
+                    call,
+                    organizer_id,
+                    pin,
+                } => {
+                    let _ = control.send(ControlEvent::ChangePin {
+                        call,
+                        organizer_id,
+                        pin,
+                    });
+                }
                 Event::Joined {
                     call,
                     conference_id,
@@ -548,6 +568,7 @@ fn handle_command(
                 | Command::Stop { call }
                 | Command::ConferenceFound { call, .. }
                 | Command::ConferenceRefused { call }
+                | Command::PinChangeResult { call, .. }
                 | Command::PinChecked { call, .. } => *call,
                 _ => return,
             };

@@ -54,6 +54,29 @@ impl Default for WorkerConfig {
     }
 }
 
+/// What became of a PIN change by phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinChangeOutcome {
+    /// Stored: the old PIN no longer works.
+    Changed,
+    /// Refused: the policy wants this many digits.
+    WrongLength(u8),
+    /// Refused: a repeat or a run.
+    TooEasy,
+    /// The directory failed; nothing changed.
+    Failed,
+}
+
+/// How long an organizer may pause while typing a new PIN before the change is dropped.
+const NEW_PIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An organizer typing a new PIN (`*8`): twice, then the directory decides.
+struct NewPinEntry {
+    first: Option<Pin>,
+    typed: zeroize::Zeroizing<String>,
+    last_key: Instant,
+}
+
 /// Why the worker wants a call hung up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HangupReason {
@@ -101,6 +124,13 @@ pub enum Command<S> {
         call: CallId,
         /// The conference, or None if the digits match none.
         conference: Option<Conference>,
+    },
+    /// The directory's answer to `Event::ChangePin`.
+    PinChangeResult {
+        /// Which call asked.
+        call: CallId,
+        /// What happened.
+        outcome: PinChangeOutcome,
     },
     /// The directory refused `Event::LookupConference`: too many unknown IDs from this
     /// caller lately.
@@ -152,6 +182,15 @@ pub enum Event<S> {
         call: CallId,
         /// Why.
         reason: HangupReason,
+    },
+    /// An organizer typed a new PIN twice by phone: store it (answer `PinChangeResult`).
+    ChangePin {
+        /// Which call.
+        call: CallId,
+        /// Whose PIN.
+        organizer_id: i64,
+        /// The new PIN.
+        pin: Pin,
     },
     /// The caller got through the IVR (for call records).
     Joined {
@@ -219,6 +258,8 @@ pub struct CallMedia<S> {
     keypad: Keypad,
     /// Since when the caller waits in a lobby (None: not waiting).
     waiting_since: Option<Instant>,
+    /// A new PIN being typed after `*8`.
+    new_pin: Option<NewPinEntry>,
     /// The tracker's lost count already added to the worker's stats (RFC 3550 cumulative
     /// lost goes down again when late packets arrive).
     lost_reported: i64,
@@ -481,6 +522,20 @@ impl<S> Worker<S> {
                 self.flow_input(now, call, Input::ConferenceFound(conference))
             }
             Command::PinChecked { call, ok } => self.flow_input(now, call, Input::PinChecked(ok)),
+            Command::PinChangeResult { call, outcome } => {
+                let prompts = match outcome {
+                    PinChangeOutcome::Changed => vec![Prompt::PinChanged],
+                    PinChangeOutcome::TooEasy => vec![Prompt::PinTooEasy],
+                    PinChangeOutcome::WrongLength(n) => {
+                        let mut p = vec![Prompt::PinMustHave];
+                        p.extend(Prompt::number(usize::from(n)));
+                        p.push(Prompt::DigitsNotChanged);
+                        p
+                    }
+                    PinChangeOutcome::Failed => vec![Prompt::PinNotChanged],
+                };
+                self.tell(call, &prompts);
+            }
             Command::ConferenceRefused { call } => {
                 self.flow_input(now, call, Input::TooManyGuesses)
             }
@@ -553,6 +608,7 @@ impl<S> Worker<S> {
             player: Player::new(),
             keypad: Keypad::new(),
             waiting_since: None,
+            new_pin: None,
             place: Place::Ivr(Box::new(flow)),
             last_rx: now,
             packets_in: 0,
@@ -714,16 +770,72 @@ impl<S> Worker<S> {
             _ => None,
         };
         match in_meeting {
+            Some(conference_id) if self.calls.get(&id).is_some_and(|c| c.new_pin.is_some()) => {
+                self.new_pin_digit(now, id, &conference_id, digit);
+            }
             Some(conference_id) => {
                 let command = self
                     .calls
                     .get_mut(&id)
                     .and_then(|c| c.keypad.on_digit(now, digit));
                 if let Some(command) = command {
-                    self.keypad_command(id, &conference_id, command);
+                    self.keypad_command(now, id, &conference_id, command);
                 }
             }
             None => self.flow_input(now, id, Input::Digit(digit)),
+        }
+    }
+
+    /// One key of a new PIN: digits collect, `#` ends an entry, `*` gives up.
+    fn new_pin_digit(&mut self, now: Instant, id: CallId, conference_id: &str, digit: Digit) {
+        let organizer_id = self
+            .meetings
+            .get(conference_id)
+            .map(|e| e.conference.organizer_id);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(entry) = call.new_pin.as_mut() else {
+            return;
+        };
+        entry.last_key = now;
+        let key = digit.as_char();
+        if key.is_ascii_digit() {
+            if entry.typed.len() < crate::auth::pin::MAX_PIN_LEN {
+                entry.typed.push(key);
+            }
+            return;
+        }
+        if key != '#' {
+            call.new_pin = None;
+            call.player.play(&[Prompt::PinNotChanged]);
+            return;
+        }
+        let typed = std::mem::take(&mut *entry.typed);
+        let typed = zeroize::Zeroizing::new(typed);
+        let Ok(pin) = Pin::parse(&typed) else {
+            call.new_pin = None;
+            call.player.play(&[Prompt::PinNotChanged]);
+            return;
+        };
+        match entry.first.take() {
+            None => {
+                entry.first = Some(pin);
+                call.player.play(&[Prompt::EnterNewPinAgain]);
+            }
+            Some(first) => {
+                call.new_pin = None;
+                if first.as_digits() != pin.as_digits() {
+                    call.player.play(&[Prompt::PinsDoNotMatch]);
+                } else if let Some(organizer_id) = organizer_id {
+                    call.player.stop();
+                    self.events.push(Event::ChangePin {
+                        call: id,
+                        organizer_id,
+                        pin,
+                    });
+                }
+            }
         }
     }
 
@@ -746,7 +858,13 @@ impl<S> Worker<S> {
     }
 
     /// Carries out a keypad command of a caller in a meeting.
-    fn keypad_command(&mut self, id: CallId, conference_id: &str, command: KeyCommand) {
+    fn keypad_command(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        conference_id: &str,
+        command: KeyCommand,
+    ) {
         let Some(entry) = self.meetings.get_mut(conference_id) else {
             return;
         };
@@ -820,6 +938,16 @@ impl<S> Worker<S> {
                 } else {
                     vec![Prompt::MeetingUnlocked]
                 }
+            }
+            KeyCommand::ChangePin => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.new_pin = Some(NewPinEntry {
+                        first: None,
+                        typed: zeroize::Zeroizing::new(String::new()),
+                        last_key: now,
+                    });
+                }
+                vec![Prompt::EnterNewPin]
             }
             KeyCommand::AdmitAll => {
                 let moved = entry.meeting.admit_all();
@@ -1013,6 +1141,14 @@ impl<S> Worker<S> {
                 && !matches!(call.place, Place::Ended)
             {
                 timed_out.push(*id);
+            }
+            if call
+                .new_pin
+                .as_ref()
+                .is_some_and(|p| now.saturating_duration_since(p.last_key) >= NEW_PIN_TIMEOUT)
+            {
+                call.new_pin = None;
+                call.player.play(&[Prompt::PinNotChanged]);
             }
             if let (Some(limit), Some(since)) = (config.lobby_timeout, call.waiting_since)
                 && now.saturating_duration_since(since) >= limit

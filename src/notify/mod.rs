@@ -35,7 +35,10 @@ use zeroize::{Zeroize, Zeroizing};
 
 pub use config::{MailConfig, SmtpConfig, SmtpSecurity};
 pub use outbox::OUTBOX_DIR;
-pub use template::{DialIn, PinReason, conference_id_changed, pin_locked, pin_notice, reset_link};
+pub use template::{
+    DialIn, PinReason, conference_id_changed, pin_changed_by_phone, pin_locked, pin_notice,
+    reset_link,
+};
 
 use outbox::Outbox;
 use queue::StatusTable;

@@ -124,6 +124,21 @@ pub fn conference_id_changed(name: &str, new_id: &str, dial_in: &DialIn) -> (Str
     ("Your conference ID has changed".to_string(), body)
 }
 
+/// Builds the mail confirming that an organizer changed their PIN by phone. Never holds
+/// the PIN: they chose it, and a mailbox is a worse place for it than their head.
+pub fn pin_changed_by_phone(name: &str) -> (String, String) {
+    let mut body = String::with_capacity(512);
+    greet(&mut body, name);
+    body.push_str(
+        "Your audio conferencing PIN was just changed from the phone, during one of your \
+         meetings. Your old PIN no longer works.\n\n\
+         If this was not you, ask your administrator to reset your PIN now, or request a \
+         reset link on the self-service page.\n",
+    );
+    sign_off(&mut body);
+    ("Your audio conferencing PIN was changed".to_string(), body)
+}
+
 /// Builds the mail telling an organizer (or an admin) that too many wrong PINs locked the
 /// organizer's PIN until it is reset. Never holds a PIN.
 pub fn pin_locked(
