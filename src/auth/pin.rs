@@ -213,14 +213,17 @@ impl Default for PinPolicy {
 }
 
 /// True for PINs anyone would try first: one digit repeated (`11111`) or a run up or down
-/// (`12345`, `98765`, `4567`). An organizer choosing a PIN by phone may not pick these.
+/// (`12345`, `98765`, `7890`). An organizer choosing a PIN by phone may not pick these.
 pub fn is_trivial(pin: &Pin) -> bool {
     let d: Vec<i8> = pin.as_digits().bytes().map(|b| (b - b'0') as i8).collect();
     if d.len() < 2 {
         return true;
     }
-    let steps: Vec<i8> = d.windows(2).map(|w| w[1] - w[0]).collect();
-    steps.iter().all(|&s| s == 0) || steps.iter().all(|&s| s == 1) || steps.iter().all(|&s| s == -1)
+    // Runs wrap round the keypad's digits: 7890 and 2109 count as runs.
+    let steps: Vec<i8> = d.windows(2).map(|w| (w[1] - w[0]).rem_euclid(10)).collect();
+    [0, 1, 9]
+        .iter()
+        .any(|&step| steps.iter().all(|&s| s == step))
 }
 
 /// Generates a PIN of the policy's length from the operating system's CSPRNG.
@@ -795,10 +798,19 @@ mod tests {
 
     #[test]
     fn trivial_pins_are_runs_and_repeats_only() {
-        for p in ["11111", "0000", "12345", "98765", "3456", "123456789012"] {
+        for p in [
+            "11111",
+            "0000",
+            "12345",
+            "98765",
+            "3456",
+            "123456789012",
+            "90123",
+            "21098",
+        ] {
             assert!(is_trivial(&Pin::parse(p).unwrap()), "{p}");
         }
-        for p in ["12346", "13579", "90123", "11112", "54320", "48213"] {
+        for p in ["12346", "13579", "11112", "54320", "48213", "51736"] {
             assert!(!is_trivial(&Pin::parse(p).unwrap()), "{p}");
         }
     }
