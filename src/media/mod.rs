@@ -2,9 +2,11 @@
 
 pub mod assets;
 pub mod codec;
+pub mod digit_merger;
 pub mod driver;
 pub mod dtmf;
 pub mod g711;
+pub mod inband;
 pub mod jitter;
 pub mod player;
 pub mod ports;
