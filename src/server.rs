@@ -378,12 +378,14 @@ impl Telemetry {
             .flat_map(|(i, g)| {
                 let info = load(&g.digits_info);
                 let all = load(&g.digits);
+                let inband = load(&g.digits_inband);
                 [
                     (
                         format!("worker=\"{i}\",method=\"rfc4733\""),
-                        all.saturating_sub(info),
+                        all.saturating_sub(info).saturating_sub(inband),
                     ),
                     (format!("worker=\"{i}\",method=\"info\""), info),
+                    (format!("worker=\"{i}\",method=\"inband\""), inband),
                 ]
             })
             .collect();

@@ -432,3 +432,26 @@ fn no_common_codec_is_refused_with_488() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn a_caller_without_telephone_event_gets_in_with_keys_sent_as_tones() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let mut p = Phone::new(bridge.sip, Codec::Pcma, None);
+    p.without_telephone_event();
+    p.call();
+    p.send_inband_digits(&format!("{}##", orgs[0].conference_id));
+    let lobby = assets().prompt(Prompt::LobbyWait).frames(Codec::Pcma)[..10].to_vec();
+    wait_until(
+        &p,
+        Duration::from_secs(20),
+        "the lobby, reached by in-band keys",
+        |h| position_of_run(h, &lobby).is_some(),
+    );
+    let not_found = assets()
+        .prompt(Prompt::ConferenceNotFound)
+        .frames(Codec::Pcma)[40];
+    assert!(
+        !p.heard().iter().any(|h| h.payload == not_found),
+        "every tone was one digit, no more and no less"
+    );
+}

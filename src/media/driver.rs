@@ -143,6 +143,8 @@ pub struct WorkerGauges {
     pub digits: AtomicU64,
     /// Of which by SIP INFO.
     pub digits_info: AtomicU64,
+    /// Of which heard as tones in the audio.
+    pub digits_inband: AtomicU64,
     /// Callers who got through the IVR into a conference.
     pub conference_joins: AtomicU64,
     /// Datagrams on media ports that were not valid RTP.
@@ -175,6 +177,7 @@ impl Default for WorkerGauges {
             meetings: AtomicU64::new(0),
             digits: AtomicU64::new(0),
             digits_info: AtomicU64::new(0),
+            digits_inband: AtomicU64::new(0),
             conference_joins: AtomicU64::new(0),
             bad_packets: AtomicU64::new(0),
             foreign_packets: AtomicU64::new(0),
@@ -443,6 +446,9 @@ fn run(
             gauges
                 .digits_info
                 .store(stats.digits_info, Ordering::Relaxed);
+            gauges
+                .digits_inband
+                .store(stats.digits_inband, Ordering::Relaxed);
             gauges
                 .conference_joins
                 .store(stats.conference_joins, Ordering::Relaxed);

@@ -23,8 +23,10 @@ use crate::ivr::flow::{Action, Flow, HangupCause, Input, IvrConfig, Role};
 use crate::ivr::prompt::Prompt;
 use crate::media::assets::{Assets, Chime, Frame};
 use crate::media::codec::{Codec, SAMPLES_PER_FRAME};
+use crate::media::digit_merger::{DigitMerger, DigitSource};
 use crate::media::dtmf::{Digit, DtmfReceiver};
 use crate::media::g711;
+use crate::media::inband::InbandDetector;
 use crate::media::jitter::JitterBuffer;
 use crate::media::player::{Background, Player};
 use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
@@ -66,6 +68,17 @@ pub enum PinChangeOutcome {
     /// The directory failed; nothing changed.
     Failed,
 }
+
+/// An in-band detector when the call's peer cannot send telephone-events.
+fn inband_for(params: &Negotiated) -> Option<Box<InbandDetector>> {
+    params
+        .telephone_event
+        .is_none()
+        .then(|| Box::new(InbandDetector::new()))
+}
+
+/// How long a caller's audio stays out of the mix after an in-band key: the rest of the tone.
+const TONE_HOLD: Duration = Duration::from_millis(250);
 
 /// How long an organizer may pause while typing a new PIN before the change is dropped.
 const NEW_PIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -260,6 +273,12 @@ pub struct CallMedia<S> {
     waiting_since: Option<Instant>,
     /// A new PIN being typed after `*8`.
     new_pin: Option<NewPinEntry>,
+    /// Tones in the audio, listened for when no telephone-event was negotiated.
+    inband: Option<Box<InbandDetector>>,
+    /// One digit per key press whichever way (RFC 4733, INFO, in-band) it arrives.
+    merger: DigitMerger,
+    /// The caller's audio is left out of the mix until then: a key tone is sounding.
+    tone_until: Option<Instant>,
     /// The tracker's lost count already added to the worker's stats (RFC 3550 cumulative
     /// lost goes down again when late packets arrive).
     lost_reported: i64,
@@ -361,6 +380,8 @@ pub struct WorkerStats {
     pub digits: u64,
     /// Of which by SIP INFO.
     pub digits_info: u64,
+    /// Of which heard as tones in the audio (not also signalled).
+    pub digits_inband: u64,
     /// Calls talking to the IVR (as of the last tick).
     pub in_ivr: u64,
     /// Callers waiting in lobbies (as of the last tick).
@@ -510,12 +531,21 @@ impl<S> Worker<S> {
                         codec = params.codec.encoding_name(),
                         "media updated"
                     );
+                    if params.telephone_event.is_some() != c.params.telephone_event.is_some() {
+                        c.inband = inband_for(&params);
+                    }
                     c.params = params;
                 }
             }
             Command::Digit { call, digit } => {
-                self.stats.digits_info += 1;
-                self.on_digit(now, call, digit)
+                let fresh = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|c| c.merger.push(DigitSource::Signalled, digit, now));
+                if let Some(d) = fresh {
+                    self.stats.digits_info += 1;
+                    self.on_digit(now, call, d);
+                }
             }
             Command::Stop { call } => self.stop_call(call),
             Command::ConferenceFound { call, conference } => {
@@ -594,6 +624,7 @@ impl<S> Worker<S> {
     ) {
         let span = tracing::info_span!("call", call_id = %sip_call_id, call = id.0);
         let flow = Flow::new(self.config.ivr.clone());
+        let inband = inband_for(&params);
         let media = CallMedia {
             id,
             transport,
@@ -609,6 +640,9 @@ impl<S> Worker<S> {
             keypad: Keypad::new(),
             waiting_since: None,
             new_pin: None,
+            inband,
+            merger: DigitMerger::new(),
+            tone_until: None,
             place: Place::Ivr(Box::new(flow)),
             last_rx: now,
             packets_in: 0,
@@ -735,19 +769,36 @@ impl<S> Worker<S> {
         if Some(packet.payload_type) == call.params.telephone_event {
             digit = call
                 .dtmf
-                .on_packet(packet.ssrc, packet.timestamp, packet.payload);
+                .on_packet(packet.ssrc, packet.timestamp, packet.payload)
+                .and_then(|d| call.merger.push(DigitSource::Signalled, d, now));
         } else if packet.payload_type == call.params.payload_type {
-            match call.seq.update(packet.ssrc, packet.sequence) {
+            let fresh = match call.seq.update(packet.ssrc, packet.sequence) {
                 SeqUpdate::New { extended } | SeqUpdate::Reordered { extended } => {
                     call.jitter.push(extended, packet.payload);
+                    true
                 }
                 SeqUpdate::Restarted { extended } => {
                     call.jitter.reset();
                     call.jitter.push(extended, packet.payload);
                     // A new stream: its losses count from here.
                     call.lost_reported = call.seq.lost();
+                    true
                 }
-                SeqUpdate::Duplicate | SeqUpdate::TooOld => {}
+                SeqUpdate::Duplicate | SeqUpdate::TooOld => false,
+            };
+            if fresh
+                && let Some(detector) = call.inband.as_mut()
+                && packet.payload.len() == SAMPLES_PER_FRAME
+            {
+                let mut pcm = [0i16; SAMPLES_PER_FRAME];
+                g711::decode(call.params.codec, packet.payload, &mut pcm);
+                if let Some(d) = detector.push_frame(&pcm) {
+                    call.tone_until = Some(now + TONE_HOLD);
+                    digit = call.merger.push(DigitSource::InBand, d, now);
+                    if digit.is_some() {
+                        self.stats.digits_inband += 1;
+                    }
+                }
             }
             let lost = call.seq.lost();
             self.stats.packets_lost += lost - call.lost_reported;
@@ -1214,7 +1265,8 @@ impl<S> Worker<S> {
                 };
                 let mut payload = [0u8; SAMPLES_PER_FRAME];
                 if let Some(len) = call.jitter.pop(&mut payload) {
-                    if entry.meeting.is_muted(*id) {
+                    // Muted, or a key tone sounding: the mix never carries keys.
+                    if entry.meeting.is_muted(*id) || call.tone_until.is_some_and(|t| now < t) {
                         continue;
                     }
                     let mut pcm = [0i16; SAMPLES_PER_FRAME];

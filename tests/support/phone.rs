@@ -53,6 +53,8 @@ enum MediaOrder {
     Raw(Vec<u8>),
     /// Misbehave like a real network or gateway.
     Perturb(Perturb),
+    /// Keys as DTMF tones in the audio.
+    Tones(String),
 }
 
 /// Ways a phone's RTP stream can misbehave, for hostile-RTP tests.
@@ -104,6 +106,8 @@ pub struct Phone {
     tone: Option<f32>,
     /// The From user: the calling number the bridge sees.
     from_user: String,
+    /// Offer telephone-event in SDP (false: an old gateway that only sends tones).
+    telephone_event: bool,
 }
 
 fn token() -> String {
@@ -148,6 +152,19 @@ impl Phone {
             invite: None,
             tone,
             from_user: "tester".into(),
+            telephone_event: true,
+        }
+    }
+
+    /// Offers no telephone-event: keys can then only go as tones in the audio.
+    pub fn without_telephone_event(&mut self) {
+        self.telephone_event = false;
+    }
+
+    /// Sends these keys as DTMF tones in the audio (80 ms tone, 80 ms pause each).
+    pub fn send_inband_digits(&self, keys: &str) {
+        if let Some(m) = &self.media {
+            let _ = m.orders.send(MediaOrder::Tones(keys.to_string()));
         }
     }
 
@@ -211,6 +228,14 @@ impl Phone {
 
     fn sdp(&self, rtp: SocketAddr) -> String {
         let pt = self.codec.payload_type();
+        if !self.telephone_event {
+            return format!(
+                "v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio {} RTP/AVP {pt}\r\na=rtpmap:{pt} {}/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+                rtp.port(),
+                self.codec.encoding_name()
+            );
+        }
         format!(
             "v=0\r\no=test 1 1 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
              m=audio {} RTP/AVP {pt} {TE_PT}\r\na=rtpmap:{pt} {}/8000\r\na=rtpmap:{TE_PT} telephone-event/8000\r\n\
@@ -553,6 +578,9 @@ fn media_loop(
     let mut raw: Vec<Vec<u8>> = Vec::new();
     let mut ts: u32 = rand::random();
     let mut generator = tone.map(|f| ToneGenerator::new(f, 8000, 8000.0));
+    // Frames still to send of in-band keys: (row, column) generators, or None for a pause.
+    let mut tone_frames: std::collections::VecDeque<Option<(f32, f32)>> = Default::default();
+    let mut dtmf_phase = 0u32;
     let mut pending_digits: std::collections::VecDeque<char> = Default::default();
     // (event code, start timestamp, packets sent so far)
     let mut current: Option<(u8, u32, u16)> = None;
@@ -604,6 +632,14 @@ fn media_loop(
                 MediaOrder::Perturb(Perturb::Sequence(s)) => seq = s,
                 MediaOrder::Perturb(Perturb::Copies(n)) => copies = n.max(1),
                 MediaOrder::Perturb(Perturb::Reorder(on)) => reorder = on,
+                MediaOrder::Tones(keys) => {
+                    for k in keys.chars() {
+                        let d = Digit::from_char(k).expect("valid key");
+                        let f = dialbridge::media::inband::frequencies(d);
+                        tone_frames.extend([Some(f); 4]);
+                        tone_frames.extend([None; 4]);
+                    }
+                }
             }
         }
         // Until the bridge's RTP tells us its port, we can't send; the bridge sends first.
@@ -652,6 +688,21 @@ fn media_loop(
             let mut pcm = [0i16; 160];
             if let Some(g) = &mut generator {
                 g.fill(&mut pcm);
+            }
+            match tone_frames.pop_front() {
+                // -10 dBm0 per tone, as a phone's keypad sends them.
+                Some(Some((row, col))) => {
+                    for (i, s) in pcm.iter_mut().enumerate() {
+                        let t = (dtmf_phase + i as u32) as f32 / 8000.0;
+                        let v = 7000.0
+                            * ((2.0 * std::f32::consts::PI * row * t).sin()
+                                + (2.0 * std::f32::consts::PI * col * t).sin());
+                        *s = v as i16;
+                    }
+                    dtmf_phase += 160;
+                }
+                Some(None) => pcm = [0i16; 160],
+                None => {}
             }
             let mut enc = [0u8; 160];
             g711::encode(codec, &pcm, &mut enc);
