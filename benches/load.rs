@@ -647,8 +647,10 @@ fn overload(o: &Opts) -> Vec<String> {
             &cap,
             "--max-calls",
             "6500",
+            // Calls a SIPp instance gave up on without a BYE must end, as they would
+            // in service (the flood's callers are silent but stay only a few seconds).
             "--rtp-timeout",
-            "0",
+            "10",
         ],
     );
     let orgs = b.organizers(meetings + CONFERENCES);
@@ -733,9 +735,15 @@ fn overload(o: &Opts) -> Vec<String> {
             ),
             probe_secs + 60,
         );
+        let m = b.metrics();
         probes.push(format!(
-            "{started:.0} s: {} ok, {} failed",
-            run.successful, run.failed
+            "{started:.0} s: {} ok, {} failed (calls in progress {:.0}, refused so far: too many {:.0}, too fast {:.0}, no port {:.0})",
+            run.successful,
+            run.failed,
+            m.sum("dialbridge_calls_active"),
+            m.sum("dialbridge_calls_refused_total{reason=\"too_many_calls\"}"),
+            m.sum("dialbridge_calls_refused_total{reason=\"too_fast\"}"),
+            m.sum("dialbridge_calls_refused_total{reason=\"no_media_port\"}"),
         ));
         if run.failed == 0 && run.successful as usize == rows.len() {
             recovered_after = Some(started);

@@ -394,20 +394,8 @@ impl Directory {
         let id = change.create_organizer(name, email, now).await?;
         let tag = self.key.tag(id, &pin);
         change.set_pin_tag(id, &tag, policy.length(), now).await?;
-        let record = change
-            .organizer(id)
-            .await?
-            .ok_or(DirectoryError::OrganizerNotFound { id })?;
-        let entry = audit_entry(
-            actor,
-            now,
-            "organizer.create",
-            Some(id),
-            &record.conference_id,
-        );
-        change.append_audit(&entry).await?;
-        change.commit().await?;
-        Ok((Organizer::from(record), pin))
+        let organizer = self.commit_created(change, actor, now, id).await?;
+        Ok((organizer, pin))
     }
 
     /// Generates a new PIN for an organizer (old one stops working at once).
@@ -425,6 +413,31 @@ impl Directory {
         change.append_audit(&entry).await?;
         change.commit().await?;
         Ok(pin)
+    }
+
+    /// Reads a new organizer back, audits its creation and commits: the last steps of both
+    /// ways of creating one.
+    async fn commit_created(
+        &self,
+        mut change: Change,
+        actor: &Actor,
+        now: i64,
+        id: i64,
+    ) -> Result<Organizer, DirectoryError> {
+        let record = change
+            .organizer(id)
+            .await?
+            .ok_or(DirectoryError::OrganizerNotFound { id })?;
+        let entry = audit_entry(
+            actor,
+            now,
+            "organizer.create",
+            Some(id),
+            &record.conference_id,
+        );
+        change.append_audit(&entry).await?;
+        change.commit().await?;
+        Ok(Organizer::from(record))
     }
 
     /// Sets a PIN the organizer chose (by phone, `*8`): it must have the policy's length and
@@ -745,20 +758,8 @@ impl Directory {
             }
             None => change.set_organizer_enabled(id, false, now).await?,
         }
-        let record = change
-            .organizer(id)
-            .await?
-            .ok_or(DirectoryError::OrganizerNotFound { id })?;
-        let entry = audit_entry(
-            actor,
-            now,
-            "organizer.create",
-            Some(id),
-            &record.conference_id,
-        );
-        change.append_audit(&entry).await?;
-        change.commit().await?;
-        Ok((Organizer::from(record), pin))
+        let organizer = self.commit_created(change, actor, now, id).await?;
+        Ok((organizer, pin))
     }
 
     /// Changes names, addresses or the start rule.

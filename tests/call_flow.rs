@@ -11,6 +11,7 @@ use dialbridge::sip::message::Method;
 use support::phone::Phone;
 use support::{
     Bridge, BridgeOptions, assets, first_tone, plays_in_order, position_of_run, tones_heard, wait,
+    wait_until,
 };
 
 const ORGANIZER_TONE: f32 = 1000.0;
@@ -31,23 +32,6 @@ fn organizer(bridge: &Bridge, conference_id: &str, pin: &str, tone: Option<f32>)
     p.call();
     p.send_digits(&format!("{conference_id}#*{pin}#"));
     p
-}
-
-/// Waits until `pred` holds for what the phone heard, or panics after `timeout`.
-fn wait_until(
-    phone: &Phone,
-    timeout: Duration,
-    what: &str,
-    pred: impl Fn(&[support::phone::Heard]) -> bool,
-) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pred(&phone.heard()) {
-            return;
-        }
-        wait(50);
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 #[test]

@@ -13,21 +13,12 @@ use dialbridge::media::g711;
 use dialbridge::media::tone::ToneGenerator;
 use support::http::request;
 use support::phone::{Heard, Perturb, Phone};
-use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, tones_heard, wait};
+use support::{
+    Bridge, BridgeOptions, assets, first_tone, position_of_run, tones_heard, wait, wait_until,
+};
 
 const ORGANIZER_TONE: f32 = 1000.0;
 const INTRUDER_TONE: f32 = 1500.0;
-
-fn wait_until(phone: &Phone, timeout: Duration, what: &str, pred: impl Fn(&[Heard]) -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pred(&phone.heard()) {
-            return;
-        }
-        wait(50);
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 /// A running meeting: the organizer talking `ORGANIZER_TONE`, one attendee hearing it.
 fn meeting(bridge: &Bridge, pin: &str, id: &str) -> (Phone, Phone) {

@@ -10,21 +10,10 @@ use dialbridge::media::assets::Chime;
 use dialbridge::media::codec::Codec;
 use dialbridge::media::g711;
 use support::phone::{Heard, Phone};
-use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait};
+use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait, wait_until};
 
 const BOSS: f32 = 1000.0;
 const GUEST: f32 = 500.0; // far from every DTMF frequency
-
-fn wait_until(phone: &Phone, timeout: Duration, what: &str, pred: impl Fn(&[Heard]) -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pred(&phone.heard()) {
-            return;
-        }
-        wait(50);
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 /// Waits until the bridge's log holds `needle` at least `n` times.
 fn wait_log(bridge: &Bridge, needle: &str, n: usize) {
@@ -277,17 +266,7 @@ fn star_eight_changes_the_pin_by_phone_twice_typed_policy_checked_and_mailed() {
     let boss = meeting(&bridge, id, pin, None);
     let new_pin = if pin == "48213" { "51736" } else { "48213" };
     support::remember_secret(new_pin);
-    let times = |answer: &[Prompt]| -> usize {
-        let want = frames(answer);
-        let heard = boss.heard();
-        let mut count = 0;
-        let mut from = 0;
-        while let Some(at) = heard.get(from..).and_then(|h| position_of_run(h, &want)) {
-            count += 1;
-            from += at + want.len();
-        }
-        count
-    };
+    let times = |answer: &[Prompt]| support::times_heard(&boss.heard(), &frames(answer));
     // Sends keys and waits for the answer to be heard once more than before.
     let ask = |keys: &str, answer: &[Prompt], what: &str| {
         let before = times(answer);

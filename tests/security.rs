@@ -15,14 +15,7 @@ fn heard_times(p: &Phone, prompt: Prompt, times: usize, within: Duration) -> boo
     let frames = assets().prompt(prompt).frames(Codec::Pcmu).to_vec();
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        let heard = p.heard();
-        let mut count = 0;
-        let mut from = 0;
-        while let Some(at) = heard.get(from..).and_then(|h| position_of_run(h, &frames)) {
-            count += 1;
-            from += at + frames.len();
-        }
-        if count >= times {
+        if support::times_heard(&p.heard(), &frames) >= times {
             return true;
         }
         wait(100);
@@ -378,14 +371,7 @@ fn self_service_reset_links_are_rate_limited_with_the_same_answer() {
 /// Counts whole plays of `prompt` in what the phone heard.
 fn times_heard(p: &Phone, prompt: Prompt) -> usize {
     let frames = assets().prompt(prompt).frames(Codec::Pcmu).to_vec();
-    let heard = p.heard();
-    let mut count = 0;
-    let mut from = 0;
-    while let Some(at) = heard.get(from..).and_then(|h| position_of_run(h, &frames)) {
-        count += 1;
-        from += at + frames.len();
-    }
-    count
+    support::times_heard(&p.heard(), &frames)
 }
 
 /// One call from `number` typing each entry of `ids` (each followed by `#`); returns the

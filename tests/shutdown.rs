@@ -9,19 +9,8 @@ use std::time::{Duration, Instant};
 use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::Codec;
 use dialbridge::sip::message::{HeaderName, Method};
-use support::phone::{Heard, Phone};
-use support::{Bridge, BridgeOptions, assets, position_of_run, wait};
-
-fn wait_until(phone: &Phone, timeout: Duration, what: &str, pred: impl Fn(&[Heard]) -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pred(&phone.heard()) {
-            return;
-        }
-        wait(50);
-    }
-    panic!("timed out waiting for: {what}");
-}
+use support::phone::Phone;
+use support::{Bridge, BridgeOptions, assets, position_of_run, wait, wait_until};
 
 #[test]
 fn sigterm_refuses_new_calls_says_goodbye_to_everyone_hangs_up_and_exits_cleanly() {

@@ -11,21 +11,10 @@ use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::Codec;
 use dialbridge::sip::message::{HeaderName, Message, Method};
 use dialbridge::sip::stream::{StreamItem, StreamReader};
-use support::phone::{Heard, Phone};
-use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait};
+use support::phone::Phone;
+use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait_until};
 
 const ORGANIZER_TONE: f32 = 1000.0;
-
-fn wait_until(phone: &Phone, timeout: Duration, what: &str, pred: impl Fn(&[Heard]) -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if pred(&phone.heard()) {
-            return;
-        }
-        wait(50);
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 fn connect(bridge: &Bridge) -> TcpStream {
     let s = TcpStream::connect(bridge.sip).expect("connect to the bridge's SIP TCP port");

@@ -1,293 +1,175 @@
 //! The IVR's and the meeting's spoken prompts, one WAV each (see assets/generate.sh).
 
-/// A prompt a caller can hear.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Prompt {
+/// One table makes the enum, `ALL`, the file names and the bundled WAVs, so no list can
+/// forget a prompt.
+macro_rules! prompts {
+    ($( $(#[doc = $doc:literal])* $variant:ident => $file:literal, )*) => {
+        /// A prompt a caller can hear.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Prompt {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Prompt {
+            /// Every prompt, so the player can load them all at start-up.
+            pub const ALL: &'static [Prompt] = &[$(Prompt::$variant,)*];
+
+            /// The asset file name under `assets/prompts/`.
+            pub const fn file_name(self) -> &'static str {
+                match self {
+                    $(Prompt::$variant => $file,)*
+                }
+            }
+        }
+
+        /// The prompt WAVs compiled into the binary, by file name.
+        pub(crate) const BUNDLED: &[(&str, &[u8])] = &[$((
+            $file,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/prompts/", $file)),
+        ),)*];
+    };
+}
+
+prompts! {
     /// "Welcome to the meeting bridge."
-    Welcome,
+    Welcome => "welcome.wav",
     /// "Please enter your conference ID, followed by the pound key."
-    EnterConferenceId,
+    EnterConferenceId => "enter-conference-id.wav",
     /// "Sorry, that conference ID was not recognized."
-    ConferenceNotFound,
+    ConferenceNotFound => "conference-not-found.wav",
     /// "If you are the organizer, press star. Otherwise, press pound, or stay on the line."
-    OrganizerQuestion,
+    OrganizerQuestion => "organizer-question.wav",
     /// "Please enter your organizer PIN, followed by the pound key."
-    EnterPin,
+    EnterPin => "enter-pin.wav",
     /// "That PIN is not correct."
-    WrongPin,
+    WrongPin => "wrong-pin.wav",
     /// "Too many attempts."
-    TooManyAttempts,
+    TooManyAttempts => "too-many-attempts.wav",
     /// "The meeting has not started yet. It will start when the organizer joins. …"
-    LobbyWait,
+    LobbyWait => "lobby-wait.wav",
     /// "You are now joining the meeting."
-    Joining,
+    Joining => "joining.wav",
     /// "Goodbye."
-    Goodbye,
+    Goodbye => "goodbye.wav",
     /// "The meeting bridge is not available right now. Please call again later."
-    ServiceUnavailable,
+    ServiceUnavailable => "service-unavailable.wav",
     /// The meeting keys for a participant (`*1`).
-    KeypadHelp,
+    KeypadHelp => "keypad-help.wav",
     /// The meeting keys, with the organizer's (`*1` by the organizer).
-    KeypadHelpOrganizer,
+    KeypadHelpOrganizer => "keypad-help-organizer.wav",
     /// "You are muted."
-    Muted,
+    Muted => "muted.wav",
     /// "You are unmuted."
-    Unmuted,
+    Unmuted => "unmuted.wav",
     /// "The organizer muted everyone. Press star six to unmute."
-    MutedByOrganizer,
+    MutedByOrganizer => "muted-by-organizer.wav",
     /// "Everyone else is muted." (to the organizer)
-    AllMuted,
+    AllMuted => "all-muted.wav",
     /// "Your hand is raised."
-    HandRaised,
+    HandRaised => "hand-raised.wav",
     /// "Your hand is lowered."
-    HandLowered,
+    HandLowered => "hand-lowered.wav",
     /// "A participant raised their hand." (to the organizer)
-    AHandIsRaised,
+    AHandIsRaised => "a-hand-is-raised.wav",
     /// "Join and leave tones are on."
-    AnnouncementsOn,
+    AnnouncementsOn => "announcements-on.wav",
     /// "Join and leave tones are off."
-    AnnouncementsOff,
+    AnnouncementsOff => "announcements-off.wav",
     /// "The meeting is now locked. …" (to the organizer)
-    MeetingLocked,
+    MeetingLocked => "meeting-locked.wav",
     /// "The meeting is now unlocked."
-    MeetingUnlocked,
+    MeetingUnlocked => "meeting-unlocked.wav",
     /// "This meeting is locked. Please wait. The organizer will let you in."
-    LockedWait,
+    LockedWait => "locked-wait.wav",
     /// "Everyone waiting has been let in."
-    CallersAdmitted,
+    CallersAdmitted => "callers-admitted.wav",
     /// "Nobody is waiting."
-    NobodyWaiting,
+    NobodyWaiting => "nobody-waiting.wav",
     /// "That key is for the organizer."
-    OrganizerOnly,
+    OrganizerOnly => "organizer-only.wav",
     /// "… participants in the meeting." (after a number)
-    ParticipantsInMeeting,
+    ParticipantsInMeeting => "participants-in-meeting.wav",
     /// "You are the only participant in the meeting."
-    OneParticipant,
+    OneParticipant => "one-participant.wav",
     /// "zero"
-    N0,
+    N0 => "n-0.wav",
     /// "one"
-    N1,
+    N1 => "n-1.wav",
     /// "two"
-    N2,
+    N2 => "n-2.wav",
     /// "three"
-    N3,
+    N3 => "n-3.wav",
     /// "four"
-    N4,
+    N4 => "n-4.wav",
     /// "five"
-    N5,
+    N5 => "n-5.wav",
     /// "six"
-    N6,
+    N6 => "n-6.wav",
     /// "seven"
-    N7,
+    N7 => "n-7.wav",
     /// "eight"
-    N8,
+    N8 => "n-8.wav",
     /// "nine"
-    N9,
+    N9 => "n-9.wav",
     /// "ten"
-    N10,
+    N10 => "n-10.wav",
     /// "eleven"
-    N11,
+    N11 => "n-11.wav",
     /// "twelve"
-    N12,
+    N12 => "n-12.wav",
     /// "thirteen"
-    N13,
+    N13 => "n-13.wav",
     /// "fourteen"
-    N14,
+    N14 => "n-14.wav",
     /// "fifteen"
-    N15,
+    N15 => "n-15.wav",
     /// "sixteen"
-    N16,
+    N16 => "n-16.wav",
     /// "seventeen"
-    N17,
+    N17 => "n-17.wav",
     /// "eighteen"
-    N18,
+    N18 => "n-18.wav",
     /// "nineteen"
-    N19,
+    N19 => "n-19.wav",
     /// "twenty"
-    N20,
+    N20 => "n-20.wav",
     /// "thirty"
-    N30,
+    N30 => "n-30.wav",
     /// "forty"
-    N40,
+    N40 => "n-40.wav",
     /// "fifty"
-    N50,
+    N50 => "n-50.wav",
     /// "sixty"
-    N60,
+    N60 => "n-60.wav",
     /// "seventy"
-    N70,
+    N70 => "n-70.wav",
     /// "eighty"
-    N80,
+    N80 => "n-80.wav",
     /// "ninety"
-    N90,
+    N90 => "n-90.wav",
     /// "hundred"
-    NHundred,
+    NHundred => "n-hundred.wav",
     /// "The meeting has not started, and the waiting time is over. … Goodbye."
-    LobbyTimeout,
+    LobbyTimeout => "lobby-timeout.wav",
     /// "To change your PIN, enter the new PIN, followed by the pound key."
-    EnterNewPin,
+    EnterNewPin => "enter-new-pin.wav",
     /// "Enter the new PIN again, followed by the pound key."
-    EnterNewPinAgain,
+    EnterNewPinAgain => "enter-new-pin-again.wav",
     /// "The two PINs are not the same. Your PIN was not changed."
-    PinsDoNotMatch,
+    PinsDoNotMatch => "pins-do-not-match.wav",
     /// "That PIN is too easy to guess. Your PIN was not changed."
-    PinTooEasy,
+    PinTooEasy => "pin-too-easy.wav",
     /// "The PIN must have"
-    PinMustHave,
+    PinMustHave => "pin-must-have.wav",
     /// "digits. Your PIN was not changed."
-    DigitsNotChanged,
+    DigitsNotChanged => "digits-not-changed.wav",
     /// "Your PIN has been changed."
-    PinChanged,
+    PinChanged => "pin-changed.wav",
     /// "Your PIN was not changed."
-    PinNotChanged,
+    PinNotChanged => "pin-not-changed.wav",
 }
 
 impl Prompt {
-    /// Every prompt, so the player can load them all at start-up.
-    pub const ALL: [Prompt; 68] = [
-        Prompt::Welcome,
-        Prompt::EnterConferenceId,
-        Prompt::ConferenceNotFound,
-        Prompt::OrganizerQuestion,
-        Prompt::EnterPin,
-        Prompt::WrongPin,
-        Prompt::TooManyAttempts,
-        Prompt::LobbyWait,
-        Prompt::Joining,
-        Prompt::Goodbye,
-        Prompt::ServiceUnavailable,
-        Prompt::KeypadHelp,
-        Prompt::KeypadHelpOrganizer,
-        Prompt::Muted,
-        Prompt::Unmuted,
-        Prompt::MutedByOrganizer,
-        Prompt::AllMuted,
-        Prompt::HandRaised,
-        Prompt::HandLowered,
-        Prompt::AHandIsRaised,
-        Prompt::AnnouncementsOn,
-        Prompt::AnnouncementsOff,
-        Prompt::MeetingLocked,
-        Prompt::MeetingUnlocked,
-        Prompt::LockedWait,
-        Prompt::CallersAdmitted,
-        Prompt::NobodyWaiting,
-        Prompt::OrganizerOnly,
-        Prompt::ParticipantsInMeeting,
-        Prompt::OneParticipant,
-        Prompt::N0,
-        Prompt::N1,
-        Prompt::N2,
-        Prompt::N3,
-        Prompt::N4,
-        Prompt::N5,
-        Prompt::N6,
-        Prompt::N7,
-        Prompt::N8,
-        Prompt::N9,
-        Prompt::N10,
-        Prompt::N11,
-        Prompt::N12,
-        Prompt::N13,
-        Prompt::N14,
-        Prompt::N15,
-        Prompt::N16,
-        Prompt::N17,
-        Prompt::N18,
-        Prompt::N19,
-        Prompt::N20,
-        Prompt::N30,
-        Prompt::N40,
-        Prompt::N50,
-        Prompt::N60,
-        Prompt::N70,
-        Prompt::N80,
-        Prompt::N90,
-        Prompt::NHundred,
-        Prompt::LobbyTimeout,
-        Prompt::EnterNewPin,
-        Prompt::EnterNewPinAgain,
-        Prompt::PinsDoNotMatch,
-        Prompt::PinTooEasy,
-        Prompt::PinMustHave,
-        Prompt::DigitsNotChanged,
-        Prompt::PinChanged,
-        Prompt::PinNotChanged,
-    ];
-
-    /// The asset file name under `assets/prompts/`.
-    pub const fn file_name(self) -> &'static str {
-        match self {
-            Prompt::Welcome => "welcome.wav",
-            Prompt::EnterConferenceId => "enter-conference-id.wav",
-            Prompt::ConferenceNotFound => "conference-not-found.wav",
-            Prompt::OrganizerQuestion => "organizer-question.wav",
-            Prompt::EnterPin => "enter-pin.wav",
-            Prompt::WrongPin => "wrong-pin.wav",
-            Prompt::TooManyAttempts => "too-many-attempts.wav",
-            Prompt::LobbyWait => "lobby-wait.wav",
-            Prompt::Joining => "joining.wav",
-            Prompt::Goodbye => "goodbye.wav",
-            Prompt::ServiceUnavailable => "service-unavailable.wav",
-            Prompt::KeypadHelp => "keypad-help.wav",
-            Prompt::KeypadHelpOrganizer => "keypad-help-organizer.wav",
-            Prompt::Muted => "muted.wav",
-            Prompt::Unmuted => "unmuted.wav",
-            Prompt::MutedByOrganizer => "muted-by-organizer.wav",
-            Prompt::AllMuted => "all-muted.wav",
-            Prompt::HandRaised => "hand-raised.wav",
-            Prompt::HandLowered => "hand-lowered.wav",
-            Prompt::AHandIsRaised => "a-hand-is-raised.wav",
-            Prompt::AnnouncementsOn => "announcements-on.wav",
-            Prompt::AnnouncementsOff => "announcements-off.wav",
-            Prompt::MeetingLocked => "meeting-locked.wav",
-            Prompt::MeetingUnlocked => "meeting-unlocked.wav",
-            Prompt::LockedWait => "locked-wait.wav",
-            Prompt::CallersAdmitted => "callers-admitted.wav",
-            Prompt::NobodyWaiting => "nobody-waiting.wav",
-            Prompt::OrganizerOnly => "organizer-only.wav",
-            Prompt::ParticipantsInMeeting => "participants-in-meeting.wav",
-            Prompt::OneParticipant => "one-participant.wav",
-            Prompt::N0 => "n-0.wav",
-            Prompt::N1 => "n-1.wav",
-            Prompt::N2 => "n-2.wav",
-            Prompt::N3 => "n-3.wav",
-            Prompt::N4 => "n-4.wav",
-            Prompt::N5 => "n-5.wav",
-            Prompt::N6 => "n-6.wav",
-            Prompt::N7 => "n-7.wav",
-            Prompt::N8 => "n-8.wav",
-            Prompt::N9 => "n-9.wav",
-            Prompt::N10 => "n-10.wav",
-            Prompt::N11 => "n-11.wav",
-            Prompt::N12 => "n-12.wav",
-            Prompt::N13 => "n-13.wav",
-            Prompt::N14 => "n-14.wav",
-            Prompt::N15 => "n-15.wav",
-            Prompt::N16 => "n-16.wav",
-            Prompt::N17 => "n-17.wav",
-            Prompt::N18 => "n-18.wav",
-            Prompt::N19 => "n-19.wav",
-            Prompt::N20 => "n-20.wav",
-            Prompt::N30 => "n-30.wav",
-            Prompt::N40 => "n-40.wav",
-            Prompt::N50 => "n-50.wav",
-            Prompt::N60 => "n-60.wav",
-            Prompt::N70 => "n-70.wav",
-            Prompt::N80 => "n-80.wav",
-            Prompt::N90 => "n-90.wav",
-            Prompt::NHundred => "n-hundred.wav",
-            Prompt::LobbyTimeout => "lobby-timeout.wav",
-            Prompt::EnterNewPin => "enter-new-pin.wav",
-            Prompt::EnterNewPinAgain => "enter-new-pin-again.wav",
-            Prompt::PinsDoNotMatch => "pins-do-not-match.wav",
-            Prompt::PinTooEasy => "pin-too-easy.wav",
-            Prompt::PinMustHave => "pin-must-have.wav",
-            Prompt::DigitsNotChanged => "digits-not-changed.wav",
-            Prompt::PinChanged => "pin-changed.wav",
-            Prompt::PinNotChanged => "pin-not-changed.wav",
-        }
-    }
-
     /// Index into `ALL`, for table lookups on the media path.
     pub const fn index(self) -> usize {
         self as usize

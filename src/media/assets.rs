@@ -190,92 +190,6 @@ fn bundled_chimes() -> Result<[Vec<[i16; SAMPLES_PER_FRAME]>; 2], AssetError> {
     Ok([chime_frames(jn, jb)?, chime_frames(ln, lb)?])
 }
 
-macro_rules! bundled_prompt {
-    ($file:literal) => {
-        (
-            $file,
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/assets/prompts/",
-                $file
-            ))
-            .as_slice(),
-        )
-    };
-}
-
-/// The WAVs compiled into the binary, so `dialbridge` runs with no files beside it.
-const BUNDLED_PROMPTS: [(&str, &[u8]); 68] = [
-    bundled_prompt!("welcome.wav"),
-    bundled_prompt!("enter-conference-id.wav"),
-    bundled_prompt!("conference-not-found.wav"),
-    bundled_prompt!("organizer-question.wav"),
-    bundled_prompt!("enter-pin.wav"),
-    bundled_prompt!("wrong-pin.wav"),
-    bundled_prompt!("too-many-attempts.wav"),
-    bundled_prompt!("lobby-wait.wav"),
-    bundled_prompt!("joining.wav"),
-    bundled_prompt!("goodbye.wav"),
-    bundled_prompt!("service-unavailable.wav"),
-    bundled_prompt!("keypad-help.wav"),
-    bundled_prompt!("keypad-help-organizer.wav"),
-    bundled_prompt!("muted.wav"),
-    bundled_prompt!("unmuted.wav"),
-    bundled_prompt!("muted-by-organizer.wav"),
-    bundled_prompt!("all-muted.wav"),
-    bundled_prompt!("hand-raised.wav"),
-    bundled_prompt!("hand-lowered.wav"),
-    bundled_prompt!("a-hand-is-raised.wav"),
-    bundled_prompt!("announcements-on.wav"),
-    bundled_prompt!("announcements-off.wav"),
-    bundled_prompt!("meeting-locked.wav"),
-    bundled_prompt!("meeting-unlocked.wav"),
-    bundled_prompt!("locked-wait.wav"),
-    bundled_prompt!("callers-admitted.wav"),
-    bundled_prompt!("nobody-waiting.wav"),
-    bundled_prompt!("organizer-only.wav"),
-    bundled_prompt!("participants-in-meeting.wav"),
-    bundled_prompt!("one-participant.wav"),
-    bundled_prompt!("n-0.wav"),
-    bundled_prompt!("n-1.wav"),
-    bundled_prompt!("n-2.wav"),
-    bundled_prompt!("n-3.wav"),
-    bundled_prompt!("n-4.wav"),
-    bundled_prompt!("n-5.wav"),
-    bundled_prompt!("n-6.wav"),
-    bundled_prompt!("n-7.wav"),
-    bundled_prompt!("n-8.wav"),
-    bundled_prompt!("n-9.wav"),
-    bundled_prompt!("n-10.wav"),
-    bundled_prompt!("n-11.wav"),
-    bundled_prompt!("n-12.wav"),
-    bundled_prompt!("n-13.wav"),
-    bundled_prompt!("n-14.wav"),
-    bundled_prompt!("n-15.wav"),
-    bundled_prompt!("n-16.wav"),
-    bundled_prompt!("n-17.wav"),
-    bundled_prompt!("n-18.wav"),
-    bundled_prompt!("n-19.wav"),
-    bundled_prompt!("n-20.wav"),
-    bundled_prompt!("n-30.wav"),
-    bundled_prompt!("n-40.wav"),
-    bundled_prompt!("n-50.wav"),
-    bundled_prompt!("n-60.wav"),
-    bundled_prompt!("n-70.wav"),
-    bundled_prompt!("n-80.wav"),
-    bundled_prompt!("n-90.wav"),
-    bundled_prompt!("n-hundred.wav"),
-    bundled_prompt!("lobby-timeout.wav"),
-    bundled_prompt!("enter-new-pin.wav"),
-    bundled_prompt!("enter-new-pin-again.wav"),
-    bundled_prompt!("pins-do-not-match.wav"),
-    bundled_prompt!("pin-too-easy.wav"),
-    bundled_prompt!("pin-must-have.wav"),
-    bundled_prompt!("digits-not-changed.wav"),
-    bundled_prompt!("pin-changed.wav"),
-    bundled_prompt!("pin-not-changed.wav"),
-];
-
 const BUNDLED_HOLD_MUSIC: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/assets/hold-music.wav"
@@ -286,7 +200,7 @@ impl Assets {
     pub fn bundled() -> Result<Assets, AssetError> {
         let mut prompts = Vec::with_capacity(Prompt::ALL.len());
         for p in Prompt::ALL {
-            let bytes = BUNDLED_PROMPTS
+            let bytes = crate::ivr::prompt::BUNDLED
                 .iter()
                 .find(|(name, _)| *name == p.file_name())
                 .map(|(_, b)| *b)

@@ -502,6 +502,34 @@ pub fn decode_mail(raw: &str) -> String {
     format!("{head}\n\n{}", String::from_utf8_lossy(&out))
 }
 
+/// Waits until `pred` holds for what the phone heard, or panics after `timeout`.
+pub fn wait_until(
+    phone: &phone::Phone,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&[Heard]) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if pred(&phone.heard()) {
+            return;
+        }
+        wait(50);
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// How many times the whole run of `frames` was heard, one after another.
+pub fn times_heard(heard: &[Heard], frames: &[[u8; 160]]) -> usize {
+    let mut count = 0;
+    let mut from = 0;
+    while let Some(at) = heard.get(from..).and_then(|h| position_of_run(h, frames)) {
+        count += 1;
+        from += at + frames.len();
+    }
+    count
+}
+
 /// The bundled assets, to recognise what a caller hears byte for byte.
 pub fn assets() -> Assets {
     Assets::bundled().expect("bundled assets")
