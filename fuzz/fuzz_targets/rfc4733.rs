@@ -51,9 +51,7 @@ fuzz_target!(|data: &[u8]| {
         let identity = (ssrc, timestamp, event);
         let digit_event = payload.len() >= 4 && Digit::from_event(event).is_some();
         let known = remembered.contains(&identity);
-        let same_stream = remembered
-            .iter()
-            .any(|&(s, _, e)| s == ssrc && e == event);
+        let same_stream = remembered.iter().any(|&(s, _, e)| s == ssrc && e == event);
         let got = rx.on_packet(ssrc, timestamp, payload);
         if let Some(digit) = got {
             assert!(digit_event, "a digit from a non-DTMF or short payload");

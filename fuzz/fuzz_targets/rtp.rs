@@ -96,7 +96,10 @@ fuzz_target!(|data: &[u8]| {
                     // RFC 5761 §4: with the marker set, types 64-95 look like RTCP 192-223 on a
                     // shared port, which is why RTP must not use them there.
                     Some(n) if (192..=223).contains(&buf[1]) => {
-                        assert!(matches!(rtp::parse(&buf[..n]), Err(rtp::RtpError::Rtcp { .. })));
+                        assert!(matches!(
+                            rtp::parse(&buf[..n]),
+                            Err(rtp::RtpError::Rtcp { .. })
+                        ));
                     }
                     Some(n) => {
                         assert!(pt < 128);
@@ -126,7 +129,9 @@ fn build_and_receive(call: &mut Call, params: &[u8; 8]) {
     call.built_seq = call
         .built_seq
         .wrapping_add(i16::from_be_bytes([s0, s1]) as u16);
-    call.built_ts = call.built_ts.wrapping_add(u32::from(u16::from_be_bytes([t0, t1])));
+    call.built_ts = call
+        .built_ts
+        .wrapping_add(u32::from(u16::from_be_bytes([t0, t1])));
     let ssrc = SSRCS[usize::from(ssrc) % SSRCS.len()];
 
     let id = call.next_id;
@@ -210,7 +215,8 @@ fn receive(call: &mut Call, datagram: &[u8], id: Option<u32>) {
     match id {
         Some(id) => {
             let stored = &packet.payload[..packet.payload.len().min(160)];
-            call.pushed.insert(id, (call.epoch, extended, stored.to_vec()));
+            call.pushed
+                .insert(id, (call.epoch, extended, stored.to_vec()));
         }
         None if !packet.payload.is_empty() => call.model = false,
         None => {}
@@ -225,7 +231,10 @@ fn tick(call: &mut Call) {
         return;
     };
     assert!(len >= 1 && len <= 160);
-    assert!(call.jitter.len() < before, "a frame was played but not removed");
+    assert!(
+        call.jitter.len() < before,
+        "a frame was played but not removed"
+    );
     if !call.model || len < 6 || out[..2] != MAGIC {
         return;
     }
@@ -234,7 +243,10 @@ fn tick(call: &mut Call) {
         panic!("played frame {id} was never pushed");
     };
     assert_eq!(&out[..len], &stored[..], "frame {id} changed in the buffer");
-    assert_eq!(*epoch, call.epoch, "frame {id} played after the buffer was reset");
+    assert_eq!(
+        *epoch, call.epoch,
+        "frame {id} played after the buffer was reset"
+    );
     if let Some((e, last)) = call.last_played
         && e == call.epoch
     {

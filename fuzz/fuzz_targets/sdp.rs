@@ -40,10 +40,17 @@ fuzz_target!(|data: &[u8]| {
                 .map(|m| m.port)
                 .filter(|&p| p != 0)
                 .collect();
-            assert_eq!(active, [local.port], "exactly one accepted stream: {answer}");
+            assert_eq!(
+                active,
+                [local.port],
+                "exactly one accepted stream: {answer}"
+            );
             if let Some(remote) = negotiated.remote {
                 assert!(!remote.ip().is_multicast(), "multicast remote {remote}");
-                assert!(!remote.ip().is_unspecified(), "hold address as remote {remote}");
+                assert!(
+                    !remote.ip().is_unspecified(),
+                    "hold address as remote {remote}"
+                );
             }
         }
         Err(e) => check_error(&e),
@@ -57,7 +64,9 @@ fuzz_target!(|data: &[u8]| {
                 "an answer to our offer must use our static payload type"
             );
             assert!(
-                negotiated.telephone_event.is_none_or(|pt| pt == sdp::TELEPHONE_EVENT_PT),
+                negotiated
+                    .telephone_event
+                    .is_none_or(|pt| pt == sdp::TELEPHONE_EVENT_PT),
                 "telephone-event only at the number we offered"
             );
         }
@@ -69,10 +78,16 @@ fn check_error(e: &SdpError) {
     assert!(matches!(e.status_code(), 400 | 413 | 488));
     match e {
         SdpError::UnsupportedTransport { proto } => {
-            assert!(proto.chars().count() <= 64, "long transport in error: {proto:?}");
+            assert!(
+                proto.chars().count() <= 64,
+                "long transport in error: {proto:?}"
+            );
         }
         SdpError::BadConnection { address, .. } => {
-            assert!(address.chars().count() <= 64, "long address in error: {address:?}");
+            assert!(
+                address.chars().count() <= 64,
+                "long address in error: {address:?}"
+            );
         }
         _ => {}
     }

@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
     let relay = parse_dtmf_relay(body);
     let plain = parse_application_dtmf(body);
     assert_eq!(relay, reference_relay(body), "dtmf-relay body {body:?}");
-    assert_eq!(plain, reference_signal(body), "application/dtmf body {body:?}");
+    assert_eq!(
+        plain,
+        reference_signal(body),
+        "application/dtmf body {body:?}"
+    );
     for digit in [relay, plain].into_iter().flatten() {
         assert_eq!(Digit::from_char(digit.as_char()), Some(digit));
         assert_eq!(Digit::from_event(digit.event()), Some(digit));
@@ -63,7 +67,11 @@ fn info_in_a_call(content_type: &str, body: &[u8]) -> Vec<char> {
         OFFER.len()
     );
     d.deliver(source, invite.as_bytes());
-    let tag = d.tags.last().cloned().expect("the call was answered with a To tag");
+    let tag = d
+        .tags
+        .last()
+        .cloned()
+        .expect("the call was answered with a To tag");
     let ack = in_dialog("ACK", "z9hG4bKack1", &tag, 1, None);
     d.deliver(source, &ack);
     let info = in_dialog("INFO", "z9hG4bKinfo1", &tag, 2, Some((content_type, body)));
@@ -112,7 +120,11 @@ fn reference_relay(body: &[u8]) -> Option<Digit> {
             continue;
         };
         let key = String::from_utf8_lossy(&line[..eq]);
-        if key.trim_matches(|c: char| c.is_ascii_whitespace()).to_ascii_lowercase() == "signal" {
+        if key
+            .trim_matches(|c: char| c.is_ascii_whitespace())
+            .to_ascii_lowercase()
+            == "signal"
+        {
             return reference_signal(&line[eq + 1..]);
         }
     }

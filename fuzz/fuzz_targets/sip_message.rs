@@ -111,7 +111,11 @@ fn typed_headers_round_trip(msg: &Message) {
     for value in msg.headers_named(&HeaderName::CSeq) {
         if let Ok(cseq) = CSeq::parse(value) {
             let text = cseq.to_string();
-            assert_eq!(CSeq::parse(&text), Ok(cseq), "CSeq {value:?} wrote {text:?}");
+            assert_eq!(
+                CSeq::parse(&text),
+                Ok(cseq),
+                "CSeq {value:?} wrote {text:?}"
+            );
         }
     }
 }

@@ -117,7 +117,9 @@ impl Driver {
     /// The `n`-th offered call (modulo the count), if any call was offered.
     pub fn pick(&self, n: usize) -> Option<CallId> {
         let len = self.calls.len();
-        (len > 0).then(|| self.calls.get(n % len).copied()).flatten()
+        (len > 0)
+            .then(|| self.calls.get(n % len).copied())
+            .flatten()
     }
 
     /// The application accepts a call (as the server does after binding a media port).
@@ -210,7 +212,10 @@ impl Driver {
         };
         if let Some(code) = msg.status() {
             self.statuses.push(code);
-            if let Some(tag) = msg.to_header().ok().and_then(|t| t.tag().map(str::to_owned))
+            if let Some(tag) = msg
+                .to_header()
+                .ok()
+                .and_then(|t| t.tag().map(str::to_owned))
                 && self.tags.last() != Some(&tag)
             {
                 self.tags.push(tag);
@@ -221,7 +226,11 @@ impl Driver {
                 "the endpoint sent an invalid request: {:?}",
                 String::from_utf8_lossy(bytes)
             );
-            if let Some(branch) = msg.top_via().ok().and_then(|v| v.branch().map(str::to_owned)) {
+            if let Some(branch) = msg
+                .top_via()
+                .ok()
+                .and_then(|v| v.branch().map(str::to_owned))
+            {
                 self.branches.push(branch);
             }
         }
@@ -230,10 +239,7 @@ impl Driver {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::IncomingCall { call, .. } => {
-                assert!(
-                    !self.seen.contains_key(&call),
-                    "{call} offered twice"
-                );
+                assert!(!self.seen.contains_key(&call), "{call} offered twice");
                 self.seen.insert(call, Seen::Offered);
                 self.calls.push(call);
                 match self.policy {

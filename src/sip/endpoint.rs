@@ -1751,8 +1751,8 @@ mod tests {
     /// The Request-URI of our BYE for a call whose INVITE carried this Contact.
     fn bye_uri_for_contact(contact: &str) -> Option<String> {
         let mut h = Harness::new();
-        let invite = invite("z9hG4bKinv1", "c1@test", OFFER)
-            .replace("<sip:alice@127.0.0.1:5061>", contact);
+        let invite =
+            invite("z9hG4bKinv1", "c1@test", OFFER).replace("<sip:alice@127.0.0.1:5061>", contact);
         h.feed(&invite);
         let call = match h.events().as_slice() {
             [Event::IncomingCall { call, .. }] => *call,
@@ -1798,7 +1798,10 @@ mod tests {
             .replace("<sip:alice@127.0.0.1:5061>", "<sip:alice@bad/host>")
             .replace("<sip:alice@127.0.0.1>", "<sip:alice@bad/host>");
         assert_eq!(statuses(&h.feed(&invite)), vec![100, 400]);
-        assert!(h.events().is_empty(), "no call is offered to the application");
+        assert!(
+            h.events().is_empty(),
+            "no call is offered to the application"
+        );
         assert_eq!(h.ep.call_count(), 0);
     }
 
