@@ -230,7 +230,7 @@ fn tick(call: &mut Call) {
     let Some(len) = call.jitter.pop(&mut out) else {
         return;
     };
-    assert!(len >= 1 && len <= 160);
+    assert!((1..=160).contains(&len));
     assert!(
         call.jitter.len() < before,
         "a frame was played but not removed"

@@ -122,8 +122,7 @@ fn reference_relay(body: &[u8]) -> Option<Digit> {
         let key = String::from_utf8_lossy(&line[..eq]);
         if key
             .trim_matches(|c: char| c.is_ascii_whitespace())
-            .to_ascii_lowercase()
-            == "signal"
+            .eq_ignore_ascii_case("signal")
         {
             return reference_signal(&line[eq + 1..]);
         }
