@@ -346,6 +346,15 @@ mod tests {
     }
 
     #[test]
+    fn the_bye_while_ringing_regression_shuts_down_clean() {
+        let mut d = script::run(include_bytes!(
+            "../corpus/engine/regression-bye-while-ringing"
+        ));
+        assert!(d.statuses.contains(&487), "{:?}", d.statuses);
+        d.shut_down();
+    }
+
+    #[test]
     fn the_malformed_contact_regression_shuts_down_clean() {
         script::run(include_bytes!(
             "../corpus/engine/regression-bye-uri-malformed-contact"

@@ -778,7 +778,25 @@ impl Endpoint {
             return;
         };
         self.reply_stateful(now, msg, dest, key, 200, "OK", &[]);
-        if let Some(tx_id) = self.calls.get(&id).and_then(|c| c.invite_tx)
+        // A BYE on an early dialog (§15: the caller may send one while it rings) leaves the
+        // INVITE unanswered: it still gets a final response, 487 (§15.1.2), which also lets
+        // its transaction end instead of waiting in Proceeding forever.
+        if let Some(call) = self.calls.get_mut(&id)
+            && matches!(call.state, CallState::Offered | CallState::Ringing)
+            && let (Some(tx_id), Some(invite)) = (call.invite_tx, call.invite.take())
+        {
+            let tag = call.local_tag.clone();
+            self.final_invite_response(
+                now,
+                tx_id,
+                &invite,
+                487,
+                "Request Terminated",
+                Some(&tag),
+                &[],
+                None,
+            );
+        } else if let Some(tx_id) = self.calls.get(&id).and_then(|c| c.invite_tx)
             && let Some((tx, _)) = self.invite_txs.get_mut(&tx_id)
         {
             // A BYE before the ACK also settles the 2xx (§15.1.2): stop re-sending it.
@@ -1746,6 +1764,43 @@ mod tests {
             "answered: no more BYEs"
         );
         assert_eq!(h.ep.transaction_count(), 0, "every transaction has ended");
+    }
+
+    // Found by fuzzing (fuzz/corpus/engine/regression-bye-while-ringing): the INVITE's
+    // transaction stayed in Proceeding forever, one leaked per such call.
+    #[test]
+    fn bye_while_ringing_answers_the_invite_487_and_leaves_no_transaction() {
+        let mut h = Harness::with(EndpointConfig {
+            answer_delay: Duration::from_secs(2),
+            ..EndpointConfig::default()
+        });
+        h.feed(&invite("z9hG4bKinv1", "c1@test", OFFER));
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("expected IncomingCall, got {other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        let ringing = h.sent().pop().unwrap();
+        assert_eq!(ringing.status(), Some(180));
+        let tag = ringing.to_header().unwrap().tag().unwrap().to_string();
+
+        let sent = h.feed(&in_dialog("BYE", "z9hG4bKbye1", "c1@test", &tag, 2));
+        assert_eq!(statuses(&sent), vec![200, 487]);
+        assert_eq!(sent[1].cseq().unwrap().method, Method::Invite);
+        assert_eq!(
+            h.events(),
+            vec![Event::CallEnded {
+                call,
+                reason: EndReason::RemoteBye
+            }]
+        );
+        let later = h.advance(Duration::from_secs(40));
+        assert!(
+            later.iter().all(|(_, m)| m.status() == Some(487)),
+            "no 200 after the call ended, only 487 retransmissions until Timer H"
+        );
+        assert_eq!(h.ep.transaction_count(), 0, "every transaction has ended");
+        assert_eq!(h.ep.poll_timeout(), None);
     }
 
     /// The Request-URI of our BYE for a call whose INVITE carried this Contact.
