@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::call::{CallId, EndReason};
 use crate::media::dtmf::{self, Digit};
-use crate::sip::header::{SipUri, UriScheme, Via};
+use crate::sip::header::{SipUri, UriScheme, Via, parse_uri};
 use crate::sip::message::{self, HeaderName, Message, Method, ParseError, StartLine};
 use crate::sip::sdp::{self, LocalMedia, Negotiated};
 use crate::sip::transaction::{
@@ -535,6 +535,13 @@ impl Endpoint {
             );
             return;
         }
+        let Some(remote_target) = remote_target(&msg) else {
+            // Our BYE would carry a Request-URI the caller must refuse: refuse the call now.
+            let tag = random_token(16);
+            let reason = "Bad Request - Contact (or From) URI is malformed";
+            self.final_invite_response(now, tx_id, &msg, 400, reason, Some(&tag), &[], None);
+            return;
+        };
         if !msg.body.is_empty() {
             // Check the offer before bothering the application: no common codec is a 488.
             let probe = LocalMedia {
@@ -566,10 +573,6 @@ impl Endpoint {
             .unwrap_or_default()
             .to_string();
         let local_to = with_tag(msg.header(&HeaderName::To).unwrap_or_default(), &local_tag);
-        let remote_target = match msg.contact() {
-            Ok(Some(c)) => c.uri,
-            _ => from.as_ref().map(|f| f.uri.clone()).unwrap_or_default(),
-        };
         let route_set = msg
             .headers_named(&HeaderName::RecordRoute)
             .flat_map(|v| {
@@ -719,8 +722,13 @@ impl Endpoint {
             call.local = Some(local);
             call.offer_pending = offer_pending;
             call.state = CallState::Answered;
-            if let Ok(Some(c)) = msg.contact() {
-                call.remote_target = c.uri;
+            if let Some(target) = msg
+                .contact()
+                .ok()
+                .flatten()
+                .and_then(|c| as_request_uri(&c.uri))
+            {
+                call.remote_target = target;
             }
         }
         if let Some(params) = params {
@@ -842,7 +850,25 @@ impl Endpoint {
             return;
         };
         self.reply_stateful(now, msg, dest, key, 200, "OK", &[]);
-        if let Some(tx_id) = self.calls.get(&id).and_then(|c| c.invite_tx)
+        // A BYE on an early dialog (§15: the caller may send one while it rings) leaves the
+        // INVITE unanswered: it still gets a final response, 487 (§15.1.2), which also lets
+        // its transaction end instead of waiting in Proceeding forever.
+        if let Some(call) = self.calls.get_mut(&id)
+            && matches!(call.state, CallState::Offered | CallState::Ringing)
+            && let (Some(tx_id), Some(invite)) = (call.invite_tx, call.invite.take())
+        {
+            let tag = call.local_tag.clone();
+            self.final_invite_response(
+                now,
+                tx_id,
+                &invite,
+                487,
+                "Request Terminated",
+                Some(&tag),
+                &[],
+                None,
+            );
+        } else if let Some(tx_id) = self.calls.get(&id).and_then(|c| c.invite_tx)
             && let Some((tx, _)) = self.invite_txs.get_mut(&tx_id)
         {
             // A BYE before the ACK also settles the 2xx (§15.1.2): stop re-sending it.
@@ -1403,6 +1429,36 @@ fn response_destination(source: Peer, via: &Via) -> Peer {
     }
 }
 
+/// Where in-dialog requests go (RFC 3261 §12.1.1): the Contact URI, else the From URI, made a
+/// valid Request-URI by `as_request_uri`; None when neither can be one.
+fn remote_target(msg: &Message) -> Option<String> {
+    let contact = msg.contact().ok().flatten().map(|c| c.uri);
+    let from = msg.from_header().ok().map(|f| f.uri);
+    [contact, from]
+        .into_iter()
+        .flatten()
+        .find_map(|uri| as_request_uri(&uri))
+}
+
+/// A URI as the Request-URI of a request we send: `?headers` of a SIP URI dropped (they are
+/// not allowed there, §19.1.1), and only if our own parser reads it, since the peer must too.
+/// `validate` only checks the shape of name-addr values, not the URI inside them.
+fn as_request_uri(uri: &str) -> Option<String> {
+    let (parsed, has_headers) = parse_uri(uri, "Contact").ok()?;
+    let uri = if has_headers {
+        // Headers follow the host; the user part before the last `@` may contain `?` itself.
+        let host_from = uri.rfind('@').map_or(0, |at| at + 1);
+        let q = host_from + uri.get(host_from..)?.find('?')?;
+        uri.get(..q)?
+    } else {
+        uri
+    };
+    if matches!(parsed.scheme, UriScheme::Other(_)) {
+        return None;
+    }
+    Some(uri.to_owned())
+}
+
 /// The server transaction key of a request (RFC 3261 §17.2.3, with the RFC 2543 fallback).
 fn tx_key(msg: &Message, via: &Via, method: &Method) -> TxKey {
     let method = if *method == Method::Ack {
@@ -1799,6 +1855,100 @@ mod tests {
             "answered: no more BYEs"
         );
         assert_eq!(h.ep.transaction_count(), 0, "every transaction has ended");
+    }
+
+    // Found by fuzzing (fuzz/corpus/engine/regression-bye-while-ringing): the INVITE's
+    // transaction stayed in Proceeding forever, one leaked per such call.
+    #[test]
+    fn bye_while_ringing_answers_the_invite_487_and_leaves_no_transaction() {
+        let mut h = Harness::with(EndpointConfig {
+            answer_delay: Duration::from_secs(2),
+            ..EndpointConfig::default()
+        });
+        h.feed(&invite("z9hG4bKinv1", "c1@test", OFFER));
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("expected IncomingCall, got {other:?}"),
+        };
+        h.ep.accept(h.now, call, local());
+        let ringing = h.sent().pop().unwrap();
+        assert_eq!(ringing.status(), Some(180));
+        let tag = ringing.to_header().unwrap().tag().unwrap().to_string();
+
+        let sent = h.feed(&in_dialog("BYE", "z9hG4bKbye1", "c1@test", &tag, 2));
+        assert_eq!(statuses(&sent), vec![200, 487]);
+        assert_eq!(sent[1].cseq().unwrap().method, Method::Invite);
+        assert_eq!(
+            h.events(),
+            vec![Event::CallEnded {
+                call,
+                reason: EndReason::RemoteBye
+            }]
+        );
+        let later = h.advance(Duration::from_secs(40));
+        assert!(
+            later.iter().all(|(_, m)| m.status() == Some(487)),
+            "no 200 after the call ended, only 487 retransmissions until Timer H"
+        );
+        assert_eq!(h.ep.transaction_count(), 0, "every transaction has ended");
+        assert_eq!(h.ep.poll_timeout(), None);
+    }
+
+    /// The Request-URI of our BYE for a call whose INVITE carried this Contact.
+    fn bye_uri_for_contact(contact: &str) -> Option<String> {
+        let mut h = Harness::new();
+        let invite =
+            invite("z9hG4bKinv1", "c1@test", OFFER).replace("<sip:alice@127.0.0.1:5061>", contact);
+        h.feed(&invite);
+        let call = match h.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            _ => return None,
+        };
+        h.ep.accept(h.now, call, local());
+        let tag = h.sent().pop()?.to_header().ok()?.tag()?.to_string();
+        h.feed(&in_dialog("ACK", "z9hG4bKack1", "c1@test", &tag, 1));
+        h.ep.hangup(h.now, call);
+        let bye = h.sent().pop()?;
+        assert_eq!(bye.validate(), Ok(()), "our BYE must be a valid request");
+        bye.request_uri().map(str::to_owned)
+    }
+
+    // Found by fuzzing (fuzz/corpus/engine/regression-bye-uri-*): `validate` only checks the
+    // shape of a Contact, so a malformed URI inside <> became our BYE's Request-URI.
+    #[test]
+    fn bye_goes_to_the_from_uri_when_the_contact_uri_is_malformed() {
+        assert_eq!(
+            bye_uri_for_contact("<sip:alice@127.0.0.1application/dtmf:5061>").as_deref(),
+            Some("sip:alice@127.0.0.1")
+        );
+        assert_eq!(
+            bye_uri_for_contact("<mailto:alice@example.com>").as_deref(),
+            Some("sip:alice@127.0.0.1"),
+            "not a URI a BYE can go to"
+        );
+    }
+
+    #[test]
+    fn bye_drops_the_headers_of_the_contact_uri() {
+        assert_eq!(
+            bye_uri_for_contact("<sip:alice@127.0.0.1:5061;ob?Subject=hi&Priority=urgent>")
+                .as_deref(),
+            Some("sip:alice@127.0.0.1:5061;ob")
+        );
+    }
+
+    #[test]
+    fn invite_without_a_usable_contact_or_from_uri_is_refused_with_400() {
+        let mut h = Harness::new();
+        let invite = invite("z9hG4bKinv1", "c1@test", OFFER)
+            .replace("<sip:alice@127.0.0.1:5061>", "<sip:alice@bad/host>")
+            .replace("<sip:alice@127.0.0.1>", "<sip:alice@bad/host>");
+        assert_eq!(statuses(&h.feed(&invite)), vec![100, 400]);
+        assert!(
+            h.events().is_empty(),
+            "no call is offered to the application"
+        );
+        assert_eq!(h.ep.call_count(), 0);
     }
 
     #[test]
