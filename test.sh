@@ -66,3 +66,6 @@ echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --all-targets
+# A short run of every fuzz target (fuzz/README.md; longer runs: fuzz/run.sh 600).
+echo "==> fuzz: every target for 20 s"
+fuzz/run.sh 20
