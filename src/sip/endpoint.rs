@@ -2326,6 +2326,18 @@ mod tests {
             .collect()
     }
 
+    /// Runs every pending timer to the end; returns how many messages they sent (all of
+    /// them checked to go on `conn`).
+    fn run_every_timer_tcp(h: &mut Harness, conn: SocketAddr) -> usize {
+        let mut sent = 0;
+        while let Some(at) = h.ep.poll_timeout() {
+            h.now = h.now.max(at);
+            h.ep.handle_timeout(h.now);
+            sent += sent_tcp(h, conn).len();
+        }
+        sent
+    }
+
     fn over_tcp(text: &str) -> String {
         // No rport and a Via port that is not the connection's: §18.2.2 still says reply
         // on the connection.
@@ -2385,12 +2397,7 @@ mod tests {
             "{:?}",
             bye[0].header(&HeaderName::Via)
         );
-        let mut resent = 0;
-        while let Some(at) = h.ep.poll_timeout() {
-            h.now = h.now.max(at);
-            h.ep.handle_timeout(h.now);
-            resent += sent_tcp(&mut h, conn).len();
-        }
+        let resent = run_every_timer_tcp(&mut h, conn);
         assert_eq!(resent, 0, "nothing is retransmitted over TCP");
     }
 
@@ -2409,12 +2416,7 @@ mod tests {
         };
         h.ep.reject(h.now, call, 503, Some(5));
         assert_eq!(statuses(&sent_tcp(&mut h, conn)), vec![503]);
-        let mut resent = 0;
-        while let Some(at) = h.ep.poll_timeout() {
-            h.now = h.now.max(at);
-            h.ep.handle_timeout(h.now);
-            resent += sent_tcp(&mut h, conn).len();
-        }
+        let resent = run_every_timer_tcp(&mut h, conn);
         assert_eq!(resent, 0, "no Timer G on a reliable transport");
         assert_eq!(h.ep.transaction_count(), 0, "Timer H ended the transaction");
     }
