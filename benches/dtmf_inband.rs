@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::Law;
 use dialbridge::media::dtmf::Digit;
 use dialbridge::media::g711;
 use dialbridge::media::inband::{DBM0_PEAK, InbandDetector, frequencies};
@@ -73,7 +73,7 @@ struct Case {
     row_dbm0: f64,
     col_dbm0: f64,
     ms: f64,
-    codec: Codec,
+    codec: Law,
 }
 
 impl Case {
@@ -113,7 +113,7 @@ fn render(case: &Case, snr_db: f64, rng: &mut Rng) -> Vec<i16> {
 }
 
 /// Encodes and decodes audio with a G.711 law, frame by frame, and runs a fresh detector.
-fn detect(codec: Codec, samples: &[i16]) -> Vec<Digit> {
+fn detect(codec: Law, samples: &[i16]) -> Vec<Digit> {
     let mut detector = InbandDetector::new();
     let mut found = Vec::new();
     let mut coded = [0u8; FRAME];
@@ -131,8 +131,8 @@ fn digit(c: char) -> Digit {
     Digit::from_char(c).expect("a key character")
 }
 
-fn codec_for(i: usize) -> Codec {
-    Codec::ALL[i % 2]
+fn codec_for(i: usize) -> Law {
+    Law::ALL[i % 2]
 }
 
 /// Every key × twist × level × frequency offsets × duration, alternating the two laws.
@@ -566,7 +566,7 @@ fn talk_off() -> Result<usize, String> {
             let gain = (10f64.powf(level_dbm0 / 10.0) / active_level(&pcm)).sqrt();
             let pcm = scaled(&pcm, gain);
             let mut line = String::new();
-            for codec in Codec::ALL {
+            for codec in Law::ALL {
                 let started = Instant::now();
                 let found = detect(codec, &pcm);
                 detect_time += started.elapsed().as_secs_f64();
@@ -605,7 +605,7 @@ fn talk_off() -> Result<usize, String> {
         let pcm = read_wav(file)?;
         for gain in [1.0, 3.16] {
             let pcm = scaled(&pcm, gain);
-            for codec in Codec::ALL {
+            for codec in Law::ALL {
                 let found = detect(codec, &pcm);
                 if !found.is_empty() {
                     println!("  {} ×{gain} {codec:?}: {found:?}", file.display());

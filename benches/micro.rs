@@ -11,10 +11,14 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use dialbridge::bridge::mixer::{Mixer, Pcm};
 use dialbridge::call::CallId;
 use dialbridge::directory::Conference;
+use dialbridge::media::agc::Agc;
 use dialbridge::media::assets::Assets;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::dtmf::{Digit, DtmfReceiver, TelephoneEvent, write_event};
 use dialbridge::media::g711;
+use dialbridge::media::g722::G722;
+use dialbridge::media::resample::{Downsampler, Upsampler};
+use dialbridge::media::vad::VoiceActivity;
 use dialbridge::media::worker::{Command, Worker, WorkerConfig};
 use dialbridge::sip::endpoint::{Endpoint, EndpointConfig, Event};
 use dialbridge::sip::message::{Framing, parse};
@@ -131,14 +135,50 @@ fn codec(c: &mut Criterion) {
         .collect();
     let mut enc = [0u8; 160];
     let mut dec = [0i16; 160];
-    for codec in [Codec::Pcmu, Codec::Pcma] {
+    for law in Law::ALL {
+        let codec = Codec::from(law);
         g.bench_function(format!("encode_{}", codec.encoding_name()), |b| {
-            b.iter(|| g711::encode(codec, black_box(&pcm), &mut enc))
+            b.iter(|| g711::encode(law, black_box(&pcm), &mut enc))
         });
         g.bench_function(format!("decode_{}", codec.encoding_name()), |b| {
-            b.iter(|| g711::decode(codec, black_box(&enc), &mut dec))
+            b.iter(|| g711::decode(law, black_box(&enc), &mut dec))
         });
     }
+    g.finish();
+    // G.722 is per caller and per direction (stateful), and the rate converters run for
+    // each narrowband caller in a wideband meeting: their cost per 20 ms frame.
+    let mut g = c.benchmark_group("wideband_frame");
+    let wide: [i16; 320] = std::array::from_fn(|i| ((i * 397) % 20000) as i16 - 10000);
+    let narrow: [i16; 160] = std::array::from_fn(|i| ((i * 397) % 20000) as i16 - 10000);
+    let mut g722 = G722::new();
+    let mut payload = [0u8; 160];
+    let mut out_wide = [0i16; 320];
+    let mut out_narrow = [0i16; 160];
+    g.bench_function("g722_encode", |b| {
+        b.iter(|| g722.encode(black_box(&wide), &mut payload))
+    });
+    g.bench_function("g722_decode", |b| {
+        b.iter(|| g722.decode(black_box(&payload), &mut out_wide))
+    });
+    let mut up = Upsampler::new();
+    g.bench_function("upsample_8k_to_16k", |b| {
+        b.iter(|| up.process(black_box(&narrow), &mut out_wide))
+    });
+    let mut down = Downsampler::new();
+    g.bench_function("downsample_16k_to_8k", |b| {
+        b.iter(|| down.process(black_box(&wide), &mut out_narrow))
+    });
+    let mut vad = VoiceActivity::new();
+    let mut agc = Agc::new();
+    g.bench_function("talk_detect_and_gain_8k", |b| {
+        b.iter(|| {
+            let mut f = narrow;
+            let talking = vad.update(&f);
+            let level = vad.level_db();
+            agc.process(&mut f, talking, level);
+            black_box(f)
+        })
+    });
     g.finish();
 }
 
@@ -146,7 +186,7 @@ fn mixer(c: &mut Criterion) {
     let mut g = c.benchmark_group("mixer_tick");
     for talkers in [2usize, 10, 50] {
         let frames: Vec<Pcm> = (0..talkers)
-            .map(|t| [((t * 31) as i16).wrapping_mul(97); 160])
+            .map(|t| [((t * 31) as i16).wrapping_mul(97); 320])
             .collect();
         g.throughput(Throughput::Elements(talkers as u64));
         g.bench_with_input(
@@ -154,16 +194,16 @@ fn mixer(c: &mut Criterion) {
             &frames,
             |b, frames| {
                 let mut m = Mixer::new();
-                let mut out = [0i16; 160];
+                let mut out = [0i16; 320];
                 let mut enc = [0u8; 160];
                 b.iter(|| {
-                    m.clear();
+                    m.clear(false);
                     for f in frames {
                         m.add(f);
                     }
                     for f in frames {
                         m.talker_mix(f, &mut out);
-                        g711::encode(Codec::Pcmu, &out, &mut enc);
+                        g711::encode(Law::Mu, &out[..160], &mut enc);
                     }
                     black_box(&enc);
                 })

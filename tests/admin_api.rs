@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use serde_json::json;
 use support::http::request;
 use support::phone::Phone;
@@ -43,7 +43,7 @@ fn organizer_call(bridge: &Bridge, conference_id: &str, pin: &str) -> Phone {
 }
 
 fn heard_prompt(p: &Phone, prompt: Prompt, within: Duration) -> bool {
-    let frames = assets().prompt(prompt).frames(Codec::Pcmu).to_vec();
+    let frames = assets().prompt(prompt).frames(Law::Mu).to_vec();
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if position_of_run(&p.heard(), &frames).is_some() {

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use dialbridge::sip::message::Method;
 use support::phone::Phone;
 use support::{
@@ -39,8 +39,8 @@ fn lobby_hears_the_wait_prompt_then_hold_music_looping_in_order() {
     let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
     let a = assets();
     let caller = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, None);
-    let hold = a.hold_music().frames(Codec::Pcmu).to_vec();
-    let lobby = a.prompt(Prompt::LobbyWait).frames(Codec::Pcmu).to_vec();
+    let hold = a.hold_music().frames(Law::Mu).to_vec();
+    let lobby = a.prompt(Prompt::LobbyWait).frames(Law::Mu).to_vec();
     wait_until(&caller, Duration::from_secs(15), "hold music", |h| {
         position_of_run(h, &hold[..5]).is_some_and(|i| h.len() >= i + 100)
     });
@@ -70,7 +70,7 @@ fn lobby_callers_hear_nothing_of_each_other() {
     let a = assets();
     let one = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, Some(600.0));
     let two = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, Some(1400.0));
-    let hold = a.hold_music().frames(Codec::Pcmu).to_vec();
+    let hold = a.hold_music().frames(Law::Mu).to_vec();
     for p in [&one, &two] {
         wait_until(p, Duration::from_secs(15), "hold music", |h| {
             position_of_run(h, &hold[..5]).is_some_and(|i| h.len() >= i + 50)
@@ -95,7 +95,7 @@ fn whole_lobby_hears_the_organizer_within_one_tick_and_nobody_hears_themselves()
         .iter()
         .map(|&t| attendee(&bridge, &org.conference_id, Codec::Pcmu, Some(t)))
         .collect();
-    let hold = assets().hold_music().frames(Codec::Pcmu)[..5].to_vec();
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
     for p in &lobby {
         wait_until(p, Duration::from_secs(15), "hold music", |h| {
             position_of_run(h, &hold).is_some()
@@ -170,7 +170,7 @@ fn wrong_pin_is_announced_then_the_right_pin_starts_the_meeting() {
     let mut boss = Phone::new(bridge.sip, Codec::Pcmu, Some(ORGANIZER_TONE));
     boss.call();
     boss.send_digits(&format!("{}#*{wrong}#", org.conference_id));
-    let wrong_pin = a.prompt(Prompt::WrongPin).frames(Codec::Pcmu).to_vec();
+    let wrong_pin = a.prompt(Prompt::WrongPin).frames(Law::Mu).to_vec();
     wait_until(
         &boss,
         Duration::from_secs(15),
@@ -199,7 +199,7 @@ fn late_joiner_goes_straight_into_the_running_meeting() {
     wait_until(&late, Duration::from_secs(10), "the organizer", |h| {
         first_tone(h, t0 - Duration::from_secs(5), ORGANIZER_TONE, Codec::Pcma).is_some()
     });
-    let lobby = assets().prompt(Prompt::LobbyWait).frames(Codec::Pcma)[..10].to_vec();
+    let lobby = assets().prompt(Prompt::LobbyWait).frames(Law::A)[..10].to_vec();
     assert!(
         position_of_run(&late.heard(), &lobby).is_none(),
         "no lobby prompt for a late joiner"
@@ -240,7 +240,7 @@ fn unknown_conference_id_three_times_hears_goodbye_and_gets_a_bye() {
     let mut p = Phone::new(bridge.sip, Codec::Pcmu, None);
     p.call();
     // A frame from the middle of the prompt: speech, unlike its leading silence.
-    let not_found = a.prompt(Prompt::ConferenceNotFound).frames(Codec::Pcmu)[40];
+    let not_found = a.prompt(Prompt::ConferenceNotFound).frames(Law::Mu)[40];
     for attempt in 1..=3 {
         p.send_digits("111#");
         wait_until(&p, Duration::from_secs(15), "not recognized", |h| {
@@ -251,7 +251,7 @@ fn unknown_conference_id_three_times_hears_goodbye_and_gets_a_bye() {
         p.wait_for_bye(Duration::from_secs(15)),
         "the bridge hangs up"
     );
-    let goodbye = a.prompt(Prompt::Goodbye).frames(Codec::Pcmu).to_vec();
+    let goodbye = a.prompt(Prompt::Goodbye).frames(Law::Mu).to_vec();
     assert!(
         position_of_run(&p.heard(), &goodbye).is_some(),
         "the whole goodbye before the BYE"
@@ -267,7 +267,7 @@ fn digits_by_sip_info_work_like_rfc4733() {
         let r = p.info_digit(key).expect("INFO answered");
         assert_eq!(r.status(), Some(200));
     }
-    let lobby = assets().prompt(Prompt::LobbyWait).frames(Codec::Pcmu)[..10].to_vec();
+    let lobby = assets().prompt(Prompt::LobbyWait).frames(Law::Mu)[..10].to_vec();
     wait_until(&p, Duration::from_secs(15), "the lobby", |h| {
         position_of_run(h, &lobby).is_some()
     });
@@ -424,16 +424,14 @@ fn a_caller_without_telephone_event_gets_in_with_keys_sent_as_tones() {
     p.without_telephone_event();
     p.call();
     p.send_inband_digits(&format!("{}##", orgs[0].conference_id));
-    let lobby = assets().prompt(Prompt::LobbyWait).frames(Codec::Pcma)[..10].to_vec();
+    let lobby = assets().prompt(Prompt::LobbyWait).frames(Law::A)[..10].to_vec();
     wait_until(
         &p,
         Duration::from_secs(20),
         "the lobby, reached by in-band keys",
         |h| position_of_run(h, &lobby).is_some(),
     );
-    let not_found = assets()
-        .prompt(Prompt::ConferenceNotFound)
-        .frames(Codec::Pcma)[40];
+    let not_found = assets().prompt(Prompt::ConferenceNotFound).frames(Law::A)[40];
     assert!(
         !p.heard().iter().any(|h| h.payload == not_found),
         "every tone was one digit, no more and no less"

@@ -8,7 +8,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::g711;
 use dialbridge::media::tone::ToneGenerator;
 use support::http::request;
@@ -44,7 +44,7 @@ fn rtp_packet(seq: u16, ts: u32, ssrc: u32, pcm: &[i16; 160]) -> Vec<u8> {
     p[4..8].copy_from_slice(&ts.to_be_bytes());
     p[8..12].copy_from_slice(&ssrc.to_be_bytes());
     let mut enc = [0u8; 160];
-    g711::encode(Codec::Pcmu, pcm, &mut enc);
+    g711::encode(Law::Mu, pcm, &mut enc);
     p[12..].copy_from_slice(&enc);
     p
 }
@@ -201,13 +201,11 @@ fn duplicated_rfc4733_packets_give_one_digit_per_key() {
     // too: any duplicate counted would change the ID and the caller would not get in.
     p.perturb(Perturb::Copies(3));
     p.send_digits(&format!("{}##", orgs[0].conference_id));
-    let lobby = assets().prompt(Prompt::LobbyWait).frames(Codec::Pcmu)[..10].to_vec();
+    let lobby = assets().prompt(Prompt::LobbyWait).frames(Law::Mu)[..10].to_vec();
     wait_until(&p, Duration::from_secs(15), "the lobby", |h| {
         position_of_run(h, &lobby).is_some()
     });
-    let not_found = assets()
-        .prompt(Prompt::ConferenceNotFound)
-        .frames(Codec::Pcmu)[40];
+    let not_found = assets().prompt(Prompt::ConferenceNotFound).frames(Law::Mu)[40];
     assert!(
         !p.heard().iter().any(|h| h.payload == not_found),
         "the ID was never mistaken"

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::assets::Chime;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::g711;
 use support::phone::{Heard, Phone};
 use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait, wait_until};
@@ -31,7 +31,7 @@ fn frames(prompts: &[Prompt]) -> Vec<[u8; 160]> {
     let a = assets();
     prompts
         .iter()
-        .flat_map(|p| a.prompt(*p).frames(Codec::Pcmu).to_vec())
+        .flat_map(|p| a.prompt(*p).frames(Law::Mu).to_vec())
         .collect()
 }
 
@@ -197,7 +197,7 @@ fn joins_and_leaves_chime_for_the_others_until_the_organizer_turns_chimes_off() 
             .iter()
             .map(|pcm| {
                 let mut f = [0u8; 160];
-                g711::encode(Codec::Pcmu, pcm, &mut f);
+                g711::encode(Law::Mu, pcm, &mut f);
                 f
             })
             .collect()

@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, wait};
 
@@ -75,7 +75,7 @@ fn the_fail2ban_filter_catches_every_security_event_of_a_real_bridge_and_nothing
     scanner.send_digits("111#");
     let not_found = support::assets()
         .prompt(dialbridge::ivr::prompt::Prompt::ConferenceNotFound)
-        .frames(Codec::Pcmu)[40];
+        .frames(Law::Mu)[40];
     let deadline = Instant::now() + Duration::from_secs(15);
     while !scanner.heard().iter().any(|h| h.payload == not_found) {
         assert!(

@@ -5,14 +5,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use serde_json::json;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait};
 
 /// Waits until the phone has heard `prompt` `times` times in all.
 fn heard_times(p: &Phone, prompt: Prompt, times: usize, within: Duration) -> bool {
-    let frames = assets().prompt(prompt).frames(Codec::Pcmu).to_vec();
+    let frames = assets().prompt(prompt).frames(Law::Mu).to_vec();
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if support::times_heard(&p.heard(), &frames) >= times {
@@ -198,7 +198,7 @@ fn past_the_call_limits_new_calls_get_503_with_retry_after_and_calls_up_keep_wor
     );
     third.ack_error(&refused);
     // The calls already up still hear their lobby.
-    let hold = assets().hold_music().frames(Codec::Pcmu).to_vec();
+    let hold = assets().hold_music().frames(Law::Mu).to_vec();
     let probe = hold.get(..10).unwrap_or_default().to_vec();
     let deadline = Instant::now() + Duration::from_secs(15);
     while !up
@@ -370,7 +370,7 @@ fn self_service_reset_links_are_rate_limited_with_the_same_answer() {
 
 /// Counts whole plays of `prompt` in what the phone heard.
 fn times_heard(p: &Phone, prompt: Prompt) -> usize {
-    let frames = assets().prompt(prompt).frames(Codec::Pcmu).to_vec();
+    let frames = assets().prompt(prompt).frames(Law::Mu).to_vec();
     support::times_heard(&p.heard(), &frames)
 }
 

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use dialbridge::sip::message::{HeaderName, Method};
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, assets, position_of_run, wait, wait_until};
@@ -30,7 +30,7 @@ fn sigterm_refuses_new_calls_says_goodbye_to_everyone_hangs_up_and_exits_cleanly
     waiting.call();
     waiting.send_digits(&format!("{}##", orgs[1].conference_id));
     wait_until(&waiting, Duration::from_secs(15), "Bob's lobby", |h| {
-        position_of_run(h, &a.prompt(Prompt::LobbyWait).frames(Codec::Pcma)[..10]).is_some()
+        position_of_run(h, &a.prompt(Prompt::LobbyWait).frames(Law::A)[..10]).is_some()
     });
     wait_until(&member, Duration::from_secs(15), "the meeting", |h| {
         support::first_tone(
@@ -72,7 +72,10 @@ fn sigterm_refuses_new_calls_says_goodbye_to_everyone_hangs_up_and_exits_cleanly
             "{name}: no BYE; log:\n{}",
             bridge.log_text()
         );
-        let goodbye = a.prompt(Prompt::Goodbye).frames(codec).to_vec();
+        let goodbye = a
+            .prompt(Prompt::Goodbye)
+            .frames(support::law(codec))
+            .to_vec();
         assert!(
             position_of_run(&phone.heard(), &goodbye).is_some(),
             "{name}: the whole goodbye before the BYE"

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 use dialbridge::sip::message::{HeaderName, Message, Method};
 use dialbridge::sip::stream::{StreamItem, StreamReader};
 use support::phone::Phone;
@@ -88,7 +88,7 @@ fn an_organizer_on_tcp_starts_the_meeting_for_a_caller_on_udp_and_they_hear_each
     let mut waiting = Phone::new(bridge.sip, Codec::Pcmu, Some(700.0));
     waiting.call();
     waiting.send_digits(&format!("{}##", org.conference_id));
-    let lobby = assets().prompt(Prompt::LobbyWait).frames(Codec::Pcmu)[..10].to_vec();
+    let lobby = assets().prompt(Prompt::LobbyWait).frames(Law::Mu)[..10].to_vec();
     wait_until(&waiting, Duration::from_secs(15), "the lobby", |h| {
         position_of_run(h, &lobby).is_some()
     });
@@ -128,9 +128,7 @@ fn the_bridge_hangs_up_a_tcp_caller_with_a_bye_on_its_connection() {
     let (bridge, _) = Bridge::start(&["Ada"], BridgeOptions::default());
     let mut p = Phone::new_tcp(bridge.sip, Codec::Pcmu, None);
     p.call();
-    let not_found = assets()
-        .prompt(Prompt::ConferenceNotFound)
-        .frames(Codec::Pcmu)[40];
+    let not_found = assets().prompt(Prompt::ConferenceNotFound).frames(Law::Mu)[40];
     for attempt in 1..=3 {
         p.send_digits("111#");
         wait_until(&p, Duration::from_secs(15), "not recognized", |h| {

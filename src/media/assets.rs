@@ -4,17 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use crate::ivr::prompt::Prompt;
-use crate::media::codec::{Codec, SAMPLES_PER_FRAME};
+use crate::media::codec::{Law, SAMPLES_PER_FRAME};
 use crate::media::g711;
 
 /// One G.711 frame (20 ms at 8 kHz).
 pub type Frame = [u8; SAMPLES_PER_FRAME];
 
-/// A recording as ready-to-send frames for each codec.
+/// A recording as ready-to-send frames for each G.711 law, and as linear frames for the
+/// stateful G.722 encoder of a wideband caller.
 #[derive(Debug, Clone)]
 pub struct EncodedAudio {
     pcmu: Vec<Frame>,
     pcma: Vec<Frame>,
+    pcm: Vec<[i16; SAMPLES_PER_FRAME]>,
 }
 
 impl EncodedAudio {
@@ -22,25 +24,36 @@ impl EncodedAudio {
     pub fn from_pcm(samples: &[i16]) -> Self {
         let mut pcmu = Vec::with_capacity(samples.len().div_ceil(SAMPLES_PER_FRAME));
         let mut pcma = Vec::with_capacity(pcmu.capacity());
+        let mut linear = Vec::with_capacity(pcmu.capacity());
         for chunk in samples.chunks(SAMPLES_PER_FRAME) {
             let mut pcm = [0i16; SAMPLES_PER_FRAME];
             pcm[..chunk.len()].copy_from_slice(chunk);
             let mut u = [0u8; SAMPLES_PER_FRAME];
             let mut a = [0u8; SAMPLES_PER_FRAME];
-            g711::encode(Codec::Pcmu, &pcm, &mut u);
-            g711::encode(Codec::Pcma, &pcm, &mut a);
+            g711::encode(Law::Mu, &pcm, &mut u);
+            g711::encode(Law::A, &pcm, &mut a);
             pcmu.push(u);
             pcma.push(a);
+            linear.push(pcm);
         }
-        EncodedAudio { pcmu, pcma }
+        EncodedAudio {
+            pcmu,
+            pcma,
+            pcm: linear,
+        }
     }
 
-    /// The frames for one codec.
-    pub fn frames(&self, codec: Codec) -> &[Frame] {
-        match codec {
-            Codec::Pcmu => &self.pcmu,
-            Codec::Pcma => &self.pcma,
+    /// The frames for one G.711 law.
+    pub fn frames(&self, law: Law) -> &[Frame] {
+        match law {
+            Law::Mu => &self.pcmu,
+            Law::A => &self.pcma,
         }
+    }
+
+    /// The linear 8 kHz frames, for codecs that must encode per caller.
+    pub fn pcm_frames(&self) -> &[[i16; SAMPLES_PER_FRAME]] {
+        &self.pcm
     }
 
     /// Length in frames.

@@ -1,4 +1,4 @@
-//! G.711 μ-law and A-law (ITU-T G.711), the only audio codecs a SIP trunk is sure to speak.
+//! G.711 μ-law and A-law (ITU-T G.711), the codecs every SIP trunk speaks.
 //!
 //! Everything is table driven and the tables are built at compile time: decoding is one lookup
 //! in a 256-entry table, encoding one lookup in a 16384-entry table indexed by the top 14 bits
@@ -6,7 +6,7 @@
 //! linear samples, and negative samples are folded by one's complement as in the ITU-T G.191
 //! reference, so the two dropped low bits never change the code.
 
-use super::codec::Codec;
+use super::codec::Law;
 
 /// Number of entries in an encode table: one per 14-bit linear value.
 const ENCODE_TABLE_LEN: usize = 1 << 14;
@@ -112,37 +112,37 @@ const fn index_value(index: usize) -> i16 {
     (((index as u16) << 2) as i16) >> 2
 }
 
-const fn build_decode_table(codec: Codec) -> [i16; 256] {
+const fn build_decode_table(law: Law) -> [i16; 256] {
     let mut table = [0i16; 256];
     let mut code = 0;
     while code < 256 {
-        table[code] = match codec {
-            Codec::Pcmu => ulaw_expand(code as u8),
-            Codec::Pcma => alaw_expand(code as u8),
+        table[code] = match law {
+            Law::Mu => ulaw_expand(code as u8),
+            Law::A => alaw_expand(code as u8),
         };
         code += 1;
     }
     table
 }
 
-const fn build_encode_table(codec: Codec) -> [u8; ENCODE_TABLE_LEN] {
+const fn build_encode_table(law: Law) -> [u8; ENCODE_TABLE_LEN] {
     let mut table = [0u8; ENCODE_TABLE_LEN];
     let mut index = 0;
     while index < ENCODE_TABLE_LEN {
         let value = index_value(index);
-        table[index] = match codec {
-            Codec::Pcmu => ulaw_compress(value),
-            Codec::Pcma => alaw_compress(value),
+        table[index] = match law {
+            Law::Mu => ulaw_compress(value),
+            Law::A => alaw_compress(value),
         };
         index += 1;
     }
     table
 }
 
-static ULAW_DECODE: [i16; 256] = build_decode_table(Codec::Pcmu);
-static ALAW_DECODE: [i16; 256] = build_decode_table(Codec::Pcma);
-static ULAW_ENCODE: [u8; ENCODE_TABLE_LEN] = build_encode_table(Codec::Pcmu);
-static ALAW_ENCODE: [u8; ENCODE_TABLE_LEN] = build_encode_table(Codec::Pcma);
+static ULAW_DECODE: [i16; 256] = build_decode_table(Law::Mu);
+static ALAW_DECODE: [i16; 256] = build_decode_table(Law::A);
+static ULAW_ENCODE: [u8; ENCODE_TABLE_LEN] = build_encode_table(Law::Mu);
+static ALAW_ENCODE: [u8; ENCODE_TABLE_LEN] = build_encode_table(Law::A);
 
 /// Decodes one μ-law byte (PCMU) to a linear sample.
 #[inline]
@@ -172,10 +172,10 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
 
 /// Decodes a received payload into linear samples; converts `min(input.len(), out.len())`
 /// samples and leaves the rest of `out` untouched.
-pub fn decode(codec: Codec, input: &[u8], out: &mut [i16]) {
-    let table = match codec {
-        Codec::Pcmu => &ULAW_DECODE,
-        Codec::Pcma => &ALAW_DECODE,
+pub fn decode(law: Law, input: &[u8], out: &mut [i16]) {
+    let table = match law {
+        Law::Mu => &ULAW_DECODE,
+        Law::A => &ALAW_DECODE,
     };
     for (sample, &code) in out.iter_mut().zip(input) {
         *sample = table[usize::from(code)];
@@ -184,10 +184,10 @@ pub fn decode(codec: Codec, input: &[u8], out: &mut [i16]) {
 
 /// Encodes linear samples into a payload to send; converts `min(input.len(), out.len())`
 /// samples and leaves the rest of `out` untouched.
-pub fn encode(codec: Codec, input: &[i16], out: &mut [u8]) {
-    let table = match codec {
-        Codec::Pcmu => &ULAW_ENCODE,
-        Codec::Pcma => &ALAW_ENCODE,
+pub fn encode(law: Law, input: &[i16], out: &mut [u8]) {
+    let table = match law {
+        Law::Mu => &ULAW_ENCODE,
+        Law::A => &ALAW_ENCODE,
     };
     for (code, &sample) in out.iter_mut().zip(input) {
         *code = table[encode_index(sample)];
@@ -198,17 +198,17 @@ pub fn encode(codec: Codec, input: &[i16], out: &mut [u8]) {
 mod tests {
     use super::*;
 
-    fn to_linear(codec: Codec) -> fn(u8) -> i16 {
-        match codec {
-            Codec::Pcmu => ulaw_to_linear,
-            Codec::Pcma => alaw_to_linear,
+    fn to_linear(law: Law) -> fn(u8) -> i16 {
+        match law {
+            Law::Mu => ulaw_to_linear,
+            Law::A => alaw_to_linear,
         }
     }
 
-    fn to_code(codec: Codec) -> fn(i16) -> u8 {
+    fn to_code(codec: Law) -> fn(i16) -> u8 {
         match codec {
-            Codec::Pcmu => linear_to_ulaw,
-            Codec::Pcma => linear_to_alaw,
+            Law::Mu => linear_to_ulaw,
+            Law::A => linear_to_alaw,
         }
     }
 
@@ -216,7 +216,7 @@ mod tests {
     fn zero_encodes_to_the_codec_silence_byte() {
         assert_eq!(linear_to_ulaw(0), 0xFF);
         assert_eq!(linear_to_alaw(0), 0xD5);
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             assert_eq!(to_code(codec)(0), codec.silence_byte());
         }
     }
@@ -252,20 +252,20 @@ mod tests {
 
     #[test]
     fn decoded_levels_are_monotonic_in_the_magnitude_code() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             let decode = to_linear(codec);
             let mut levels: Vec<i16> = (0..=255u8).map(decode).collect();
             levels.sort_unstable();
             levels.dedup();
             // μ-law has two zeros (+0 and -0), A-law none.
-            let expected = if codec == Codec::Pcmu { 255 } else { 256 };
+            let expected = if codec == Law::Mu { 255 } else { 256 };
             assert_eq!(levels.len(), expected, "{codec:?}");
         }
     }
 
     #[test]
     fn every_sample_round_trips_to_an_adjacent_level() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             let mut levels: Vec<i16> = (0..=255u8).map(to_linear(codec)).collect();
             levels.sort_unstable();
             levels.dedup();
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn round_trip_error_stays_within_the_segment_step() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             for x in i16::MIN..=i16::MAX {
                 let y = to_linear(codec)(to_code(codec)(x));
                 let err = (i32::from(x) - i32::from(y)).abs();
@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn decoding_is_stable_after_one_round_trip() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             for b in 0..=255u8 {
                 let once = to_linear(codec)(b);
                 let again = to_linear(codec)(to_code(codec)(once));
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn buffer_functions_convert_the_shorter_length_only() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             let samples = [0i16, 1000, -1000, i16::MAX];
             let mut bytes = [0u8; 3];
             encode(codec, &samples, &mut bytes);

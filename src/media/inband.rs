@@ -444,7 +444,7 @@ impl InbandDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::Codec;
+    use crate::media::codec::Law;
     use crate::media::g711;
 
     const KEYS: &str = "0123456789*#ABCD";
@@ -508,7 +508,7 @@ mod tests {
 
     /// Runs audio through G.711 and the detector; returns each digit with the sample index of
     /// the end of the frame that reported it.
-    fn detect_at(codec: Codec, samples: &[i16]) -> Vec<(usize, Digit)> {
+    fn detect_at(codec: Law, samples: &[i16]) -> Vec<(usize, Digit)> {
         let mut detector = InbandDetector::new();
         let mut found = Vec::new();
         let mut padded = samples.to_vec();
@@ -526,7 +526,7 @@ mod tests {
         found
     }
 
-    fn detect(codec: Codec, tones: &[Tone]) -> String {
+    fn detect(codec: Law, tones: &[Tone]) -> String {
         detect_at(codec, &render(tones))
             .into_iter()
             .map(|(_, d)| d.as_char())
@@ -535,7 +535,7 @@ mod tests {
 
     /// `tone` alone between silences, through both laws; the digits found.
     fn detect_alone(tone: Tone) -> Vec<String> {
-        Codec::ALL
+        Law::ALL
             .into_iter()
             .map(|codec| detect(codec, &[silence(50), tone, silence(60)]))
             .collect()
@@ -546,13 +546,13 @@ mod tests {
             .digit
             .map(|d| d.as_char().to_string())
             .unwrap_or_default();
-        for (codec, found) in Codec::ALL.into_iter().zip(detect_alone(tone)) {
+        for (codec, found) in Law::ALL.into_iter().zip(detect_alone(tone)) {
             assert_eq!(found, expected, "{what} ({codec:?})");
         }
     }
 
     fn assert_rejected(tone: Tone, what: &str) {
-        for (codec, found) in Codec::ALL.into_iter().zip(detect_alone(tone)) {
+        for (codec, found) in Law::ALL.into_iter().zip(detect_alone(tone)) {
             assert_eq!(found, "", "{what} ({codec:?}) gave a digit");
         }
     }
@@ -598,7 +598,7 @@ mod tests {
             tones.push(key(c, 60));
             tones.push(silence(50));
         }
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             assert_eq!(detect(codec, &tones), KEYS, "{codec:?}");
         }
     }
@@ -755,7 +755,7 @@ mod tests {
     fn a_40_ms_tone_is_accepted_at_every_alignment() {
         for c in KEYS.chars() {
             for (offset, samples) in at_every_alignment(key(c, 40)) {
-                for codec in Codec::ALL {
+                for codec in Law::ALL {
                     let found: Vec<Digit> = detect_at(codec, &samples)
                         .into_iter()
                         .map(|(_, d)| d)
@@ -775,7 +775,7 @@ mod tests {
         for c in KEYS.chars() {
             for ms in [20, 25, 29] {
                 for (offset, samples) in at_every_alignment(key(c, ms)) {
-                    for codec in Codec::ALL {
+                    for codec in Law::ALL {
                         let found = detect_at(codec, &samples);
                         assert!(
                             found.is_empty(),
@@ -789,7 +789,7 @@ mod tests {
 
     #[test]
     fn a_digit_is_reported_on_the_press_not_the_release() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             let found = detect_at(codec, &render(&[silence(100), key('8', 2000)]));
             assert_eq!(found.len(), 1, "{codec:?}");
             let (at, digit) = found[0];
@@ -807,7 +807,7 @@ mod tests {
     fn the_same_key_twice_with_a_40_ms_pause_gives_two_digits() {
         for c in KEYS.chars() {
             let tones = [key(c, 50), silence(40), key(c, 50)];
-            for codec in Codec::ALL {
+            for codec in Law::ALL {
                 let expected: String = [c, c].iter().collect();
                 assert_eq!(detect(codec, &tones), expected, "{c} {codec:?}");
             }
@@ -816,7 +816,7 @@ mod tests {
 
     #[test]
     fn a_continuous_tone_gives_one_digit_even_with_a_short_dropout() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             assert_eq!(detect(codec, &[key('5', 3000)]), "5", "{codec:?}");
             for gap in [5, 10, 20, 30] {
                 let tones = [key('5', 200), silence(gap), key('5', 200)];
@@ -827,7 +827,7 @@ mod tests {
 
     #[test]
     fn a_different_key_right_after_another_counts() {
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             assert_eq!(
                 detect(codec, &[key('1', 100), key('2', 100)]),
                 "12",
@@ -854,7 +854,7 @@ mod tests {
                 }
                 *s = (f64::from(*s) + g * noise_rms).round() as i16;
             }
-            for codec in Codec::ALL {
+            for codec in Law::ALL {
                 let found: String = detect_at(codec, &samples)
                     .into_iter()
                     .map(|(_, d)| d.as_char())
@@ -882,7 +882,7 @@ mod tests {
     #[test]
     fn a_single_tone_or_a_third_tone_is_not_a_key() {
         let a = amplitude(-10.0);
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             for f in ROWS.iter().chain(&COLS) {
                 assert!(
                     detect_at(codec, &chord(&[*f], &[a], 500)).is_empty(),
@@ -903,7 +903,7 @@ mod tests {
         let f0 = 174.25;
         let freqs: Vec<f64> = (1..=22).map(|n| f0 * f64::from(n)).collect();
         let amps: Vec<f64> = (1..=22).map(|n| amplitude(-12.0) / f64::from(n)).collect();
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             assert!(
                 detect_at(codec, &chord(&freqs, &amps, 1000)).is_empty(),
                 "{codec:?}"
@@ -915,7 +915,7 @@ mod tests {
             .enumerate()
             .map(|(i, a)| if i == 3 || i == 6 { a * 3.2 } else { *a })
             .collect();
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             assert!(
                 detect_at(codec, &chord(&freqs, &boosted, 1000)).is_empty(),
                 "{codec:?}"
@@ -934,7 +934,7 @@ mod tests {
                 (seed >> 48) as i16 / 2
             })
             .collect();
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             assert!(detect_at(codec, &noise).is_empty(), "{codec:?}");
             assert!(detect_at(codec, &vec![0; 80_000]).is_empty(), "{codec:?}");
         }

@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 
 use crate::ivr::prompt::Prompt;
-use crate::media::assets::{Assets, Frame};
-use crate::media::codec::Codec;
+use crate::media::assets::{Assets, EncodedAudio, Frame};
+use crate::media::codec::{Law, SAMPLES_PER_FRAME};
 
 /// What plays once the prompt queue is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,13 +26,39 @@ pub struct Player {
     hold_position: usize,
 }
 
+/// One frame of a recording, ready in every form a caller may need.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameRef<'a> {
+    audio: &'a EncodedAudio,
+    index: usize,
+}
+
+impl<'a> FrameRef<'a> {
+    /// The pre-encoded G.711 frame.
+    pub fn g711(&self, law: Law) -> Option<&'a Frame> {
+        self.audio.frames(law).get(self.index)
+    }
+
+    /// The linear 8 kHz frame.
+    pub fn pcm(&self) -> Option<&'a [i16; SAMPLES_PER_FRAME]> {
+        self.audio.pcm_frames().get(self.index)
+    }
+}
+
 /// One tick's output of the player.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Tick<'a> {
     /// The frame to send, or None for silence.
-    pub frame: Option<&'a Frame>,
+    pub frame: Option<FrameRef<'a>>,
     /// True on the tick the last queued prompt finished.
     pub prompts_finished: bool,
+}
+
+impl<'a> Tick<'a> {
+    /// The tick's pre-encoded G.711 frame, if it has sound.
+    pub fn frame(&self, law: Law) -> Option<&'a Frame> {
+        self.frame.and_then(|f| f.g711(law))
+    }
 }
 
 impl Default for Player {
@@ -76,10 +102,14 @@ impl Player {
     }
 
     /// Advances by one 20 ms frame.
-    pub fn next<'a>(&mut self, assets: &'a Assets, codec: Codec) -> Tick<'a> {
+    pub fn next<'a>(&mut self, assets: &'a Assets) -> Tick<'a> {
         while let Some(&prompt) = self.queue.front() {
-            let frames = assets.prompt(prompt).frames(codec);
-            if let Some(frame) = frames.get(self.position) {
+            let audio = assets.prompt(prompt);
+            if self.position < audio.len() {
+                let frame = FrameRef {
+                    audio,
+                    index: self.position,
+                };
                 self.position += 1;
                 return Tick {
                     frame: Some(frame),
@@ -89,7 +119,7 @@ impl Player {
             self.queue.pop_front();
             self.position = 0;
             if self.queue.is_empty() {
-                let frame = self.background_frame(assets, codec);
+                let frame = self.background_frame(assets);
                 return Tick {
                     frame,
                     prompts_finished: true,
@@ -97,22 +127,22 @@ impl Player {
             }
         }
         Tick {
-            frame: self.background_frame(assets, codec),
+            frame: self.background_frame(assets),
             prompts_finished: false,
         }
     }
 
-    fn background_frame<'a>(&mut self, assets: &'a Assets, codec: Codec) -> Option<&'a Frame> {
+    fn background_frame<'a>(&mut self, assets: &'a Assets) -> Option<FrameRef<'a>> {
         match self.background {
             Background::Silence => None,
             Background::HoldMusic => {
-                let frames = assets.hold_music().frames(codec);
-                if frames.is_empty() {
+                let audio = assets.hold_music();
+                if audio.is_empty() {
                     return None;
                 }
-                let frame = frames.get(self.hold_position % frames.len());
-                self.hold_position = (self.hold_position + 1) % frames.len();
-                frame
+                let index = self.hold_position % audio.len();
+                self.hold_position = (index + 1) % audio.len();
+                Some(FrameRef { audio, index })
             }
         }
     }
@@ -135,7 +165,7 @@ mod tests {
         let mut finished = 0;
         let mut frames = 0;
         for _ in 0..n + 10 {
-            let t = p.next(&a, Codec::Pcmu);
+            let t = p.next(&a);
             if t.frame.is_some() {
                 frames += 1;
             }
@@ -153,31 +183,35 @@ mod tests {
         let a = assets();
         let mut p = Player::new();
         p.play(&[Prompt::Welcome]);
-        let t = p.next(&a, Codec::Pcma);
+        let t = p.next(&a);
         assert_eq!(
-            t.frame,
-            a.prompt(Prompt::Welcome).frames(Codec::Pcma).first()
+            t.frame(Law::A),
+            a.prompt(Prompt::Welcome).frames(Law::A).first()
         );
     }
 
     #[test]
     fn hold_music_loops_without_gaps_and_resumes_after_a_prompt() {
         let a = assets();
-        let hold = a.hold_music().frames(Codec::Pcmu);
+        let hold = a.hold_music().frames(Law::Mu);
         let mut p = Player::new();
         p.set_background(Background::HoldMusic);
         for i in 0..hold.len() + 3 {
-            assert_eq!(p.next(&a, Codec::Pcmu).frame, Some(&hold[i % hold.len()]));
+            assert_eq!(p.next(&a).frame(Law::Mu), Some(&hold[i % hold.len()]));
         }
         p.play(&[Prompt::Goodbye]);
         let g = a.prompt(Prompt::Goodbye).len();
         for _ in 0..g {
-            p.next(&a, Codec::Pcmu);
+            p.next(&a);
         }
         // The prompt's end tick already carries the next hold-music frame.
-        let t = p.next(&a, Codec::Pcmu);
+        let t = p.next(&a);
         assert!(t.prompts_finished);
-        assert_eq!(t.frame, Some(&hold[3]), "music continues where it left off");
+        assert_eq!(
+            t.frame(Law::Mu),
+            Some(&hold[3]),
+            "music continues where it left off"
+        );
     }
 
     #[test]
@@ -185,8 +219,8 @@ mod tests {
         let a = assets();
         let mut p = Player::new();
         p.play(&[Prompt::Welcome]);
-        p.next(&a, Codec::Pcmu);
+        p.next(&a);
         p.stop();
-        assert_eq!(p.next(&a, Codec::Pcmu).frame, None);
+        assert!(p.next(&a).frame.is_none());
     }
 }

@@ -130,7 +130,7 @@ impl ToneGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::codec::Codec;
+    use crate::media::codec::Law;
     use crate::media::g711;
 
     const RATE: f32 = 8000.0;
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn tones_survive_g711_encode_and_decode() {
         let s = mix(&tone(600.0, 6000, 160), &tone(1000.0, 6000, 160));
-        for codec in Codec::ALL {
+        for codec in Law::ALL {
             let mut bytes = [0u8; 160];
             let mut decoded = [0i16; 160];
             g711::encode(codec, &s, &mut bytes);

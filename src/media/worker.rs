@@ -21,15 +21,19 @@ use crate::call::CallId;
 use crate::directory::Conference;
 use crate::ivr::flow::{Action, Flow, HangupCause, Input, IvrConfig, Role};
 use crate::ivr::prompt::Prompt;
+use crate::media::agc::Agc;
 use crate::media::assets::{Assets, Chime, Frame};
-use crate::media::codec::{Codec, SAMPLES_PER_FRAME};
+use crate::media::codec::{Codec, Law, PAYLOAD_BYTES, SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
 use crate::media::digit_merger::{DigitMerger, DigitSource};
 use crate::media::dtmf::{Digit, DtmfReceiver};
-use crate::media::g711;
+use crate::media::g722::G722;
 use crate::media::inband::InbandDetector;
 use crate::media::jitter::JitterBuffer;
-use crate::media::player::{Background, Player};
+use crate::media::player::{Background, Player, Tick};
+use crate::media::resample::{Downsampler, Upsampler};
 use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
+use crate::media::transcoder::Transcoder;
+use crate::media::vad::VoiceActivity;
 use crate::sip::sdp::Negotiated;
 
 /// Tunables of a media worker.
@@ -69,13 +73,53 @@ pub enum PinChangeOutcome {
     Failed,
 }
 
-/// An in-band detector when the call's peer cannot send telephone-events.
-fn inband_for(params: &Negotiated) -> Option<Box<InbandDetector>> {
-    params
-        .telephone_event
-        .is_none()
-        .then(|| Box::new(InbandDetector::new()))
+/// Listens for key tones in a caller's audio as it arrives (before the jitter buffer, so a
+/// digit costs no playout delay).
+struct InbandListener {
+    detector: InbandDetector,
+    /// G.722 is stateful: the listener decodes its own copy of the stream, brought to 8 kHz.
+    wideband: Option<(G722, Downsampler)>,
 }
+
+impl InbandListener {
+    /// Decodes one fresh payload and runs the detector over it.
+    fn push(&mut self, codec: Codec, payload: &[u8]) -> Option<Digit> {
+        let mut pcm = [0i16; SAMPLES_PER_FRAME];
+        match (codec.law(), self.wideband.as_mut()) {
+            (Some(law), _) if payload.len() == SAMPLES_PER_FRAME => {
+                crate::media::g711::decode(law, payload, &mut pcm);
+            }
+            (None, Some((g722, down))) if payload.len() == PAYLOAD_BYTES => {
+                let mut wide = [0i16; 2 * SAMPLES_PER_FRAME];
+                g722.decode(payload, &mut wide);
+                down.process(&wide, &mut pcm);
+            }
+            _ => return None,
+        }
+        self.detector.push_frame(&pcm)
+    }
+}
+
+/// An in-band listener when the call's peer cannot send telephone-events.
+fn inband_for(params: &Negotiated) -> Option<Box<InbandListener>> {
+    params.telephone_event.is_none().then(|| {
+        Box::new(InbandListener {
+            detector: InbandDetector::new(),
+            wideband: params
+                .codec
+                .is_wideband()
+                .then(|| (G722::new(), Downsampler::new())),
+        })
+    })
+}
+
+/// Most talkers mixed at once: the loudest active ones. More voices at once are noise, not
+/// conversation, and each costs the listeners' mix.
+pub const MAX_TALKERS: usize = 4;
+
+/// Level bonus a caller already in the mix keeps over newcomers, so the talker set does not
+/// flap between two voices of similar loudness.
+const TALKER_HOLD_DB: f32 = 6.0;
 
 /// How long a caller's audio stays out of the mix after an in-band key: the rest of the tone.
 const TONE_HOLD: Duration = Duration::from_millis(250);
@@ -274,7 +318,15 @@ pub struct CallMedia<S> {
     /// A new PIN being typed after `*8`.
     new_pin: Option<NewPinEntry>,
     /// Tones in the audio, listened for when no telephone-event was negotiated.
-    inband: Option<Box<InbandDetector>>,
+    inband: Option<Box<InbandListener>>,
+    /// Decoding, encoding and rate conversion for the agreed codec.
+    transcoder: Transcoder,
+    /// Is the caller talking now: only talkers are mixed.
+    voice: VoiceActivity,
+    /// Brings a quiet line up to the others.
+    agc: Agc,
+    /// The caller's audio was in the mix last tick (their own downsampler is warm).
+    mixed: bool,
     /// One digit per key press whichever way (RFC 4733, INFO, in-band) it arrives.
     merger: DigitMerger,
     /// The caller's audio is left out of the mix until then: a key tone is sounding.
@@ -329,6 +381,20 @@ struct MeetingEntry {
     meeting: Meeting<CallId>,
     /// A join or leave chime being mixed in, frame by frame.
     chime: Option<ChimePlay>,
+    /// The mix runs at 16 kHz (a wideband caller is in).
+    wide: bool,
+    /// Brings the shared 16 kHz listener mix down once for every G.711 listener.
+    listener_down: Downsampler,
+    /// Lifts the 8 kHz chimes into a 16 kHz mix.
+    chime_up: Upsampler,
+}
+
+/// One caller's frame in this tick's mix.
+struct Talker {
+    id: CallId,
+    /// Frame level plus the hold bonus, to keep the loudest.
+    rank: f32,
+    pcm: Pcm,
 }
 
 /// A chime in progress: everyone in the meeting hears it but the caller it is about.
@@ -345,6 +411,9 @@ impl MeetingEntry {
             conference,
             meeting: Meeting::new(),
             chime: None,
+            wide: false,
+            listener_down: Downsampler::new(),
+            chime_up: Upsampler::new(),
         }
     }
 
@@ -404,7 +473,7 @@ pub struct Worker<S> {
     meetings: HashMap<String, MeetingEntry>,
     events: Vec<Event<S>>,
     mixer: Mixer,
-    talkers: Vec<(CallId, Pcm)>,
+    talkers: Vec<Talker>,
     packet: [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
     stats: WorkerStats,
     /// A lobby move waiting for its first meeting tick, then that tick's report.
@@ -425,8 +494,23 @@ pub fn owner_of(conference_id: &str, workers: usize) -> usize {
     (h % workers.max(1) as u64) as usize
 }
 
-fn silence_frame(codec: Codec) -> Frame {
-    [codec.silence_byte(); SAMPLES_PER_FRAME]
+/// Encodes what the player gives this tick (a prompt, the music, or silence) for the call.
+fn player_frame<S>(call: &mut CallMedia<S>, tick: &Tick<'_>, out: &mut Frame) {
+    match (call.params.codec.law(), tick.frame) {
+        (Some(law), Some(f)) => match f.g711(law) {
+            Some(frame) => *out = *frame,
+            None => *out = [law.silence_byte(); SAMPLES_PER_FRAME],
+        },
+        (Some(law), None) => *out = [law.silence_byte(); SAMPLES_PER_FRAME],
+        // A stateful encoder is fed every frame, silence included.
+        (None, f) => {
+            let pcm = f
+                .and_then(|f| f.pcm())
+                .copied()
+                .unwrap_or([0; SAMPLES_PER_FRAME]);
+            call.transcoder.encode_narrow(&pcm, out);
+        }
+    }
 }
 
 impl<S> Worker<S> {
@@ -531,9 +615,12 @@ impl<S> Worker<S> {
                         codec = params.codec.encoding_name(),
                         "media updated"
                     );
-                    if params.telephone_event.is_some() != c.params.telephone_event.is_some() {
+                    if params.telephone_event.is_some() != c.params.telephone_event.is_some()
+                        || params.codec != c.params.codec
+                    {
                         c.inband = inband_for(&params);
                     }
+                    c.transcoder.set_codec(params.codec);
                     c.params = params;
                 }
             }
@@ -625,6 +712,7 @@ impl<S> Worker<S> {
         let span = tracing::info_span!("call", call_id = %sip_call_id, call = id.0);
         let flow = Flow::new(self.config.ivr.clone());
         let inband = inband_for(&params);
+        let codec = params.codec;
         let media = CallMedia {
             id,
             transport,
@@ -641,6 +729,10 @@ impl<S> Worker<S> {
             waiting_since: None,
             new_pin: None,
             inband,
+            transcoder: Transcoder::new(codec),
+            voice: VoiceActivity::new(),
+            agc: Agc::new(),
+            mixed: false,
             merger: DigitMerger::new(),
             tone_until: None,
             place: Place::Ivr(Box::new(flow)),
@@ -787,17 +879,13 @@ impl<S> Worker<S> {
                 SeqUpdate::Duplicate | SeqUpdate::TooOld => false,
             };
             if fresh
-                && let Some(detector) = call.inband.as_mut()
-                && packet.payload.len() == SAMPLES_PER_FRAME
+                && let Some(listener) = call.inband.as_mut()
+                && let Some(d) = listener.push(call.params.codec, packet.payload)
             {
-                let mut pcm = [0i16; SAMPLES_PER_FRAME];
-                g711::decode(call.params.codec, packet.payload, &mut pcm);
-                if let Some(d) = detector.push_frame(&pcm) {
-                    call.tone_until = Some(now + TONE_HOLD);
-                    digit = call.merger.push(DigitSource::InBand, d, now);
-                    if digit.is_some() {
-                        self.stats.digits_inband += 1;
-                    }
+                call.tone_until = Some(now + TONE_HOLD);
+                digit = call.merger.push(DigitSource::InBand, d, now);
+                if digit.is_some() {
+                    self.stats.digits_inband += 1;
                 }
             }
             let lost = call.seq.lost();
@@ -1223,19 +1311,13 @@ impl<S> Worker<S> {
             }
             // Audio from callers outside the mix is not heard by anyone.
             let _ = call.jitter.pop(&mut discard);
-            let tick = call.player.next(assets, call.params.codec);
+            let tick = call.player.next(assets);
             if tick.prompts_finished {
                 finished.push(*id);
             }
-            let silence;
-            let frame = match tick.frame {
-                Some(f) => f,
-                None => {
-                    silence = silence_frame(call.params.codec);
-                    &silence
-                }
-            };
-            send_frame(call, frame, packet, stats, send);
+            let mut frame = [0u8; PAYLOAD_BYTES];
+            player_frame(call, &tick, &mut frame);
+            send_frame(call, &frame, packet, stats, send);
         }
 
         stats.meetings = meetings.len() as u64;
@@ -1257,86 +1339,19 @@ impl<S> Worker<S> {
             if !entry.meeting.is_started() {
                 continue;
             }
-            mixer.clear();
-            talkers.clear();
-            for id in entry.meeting.participants() {
-                let Some(call) = calls.get_mut(id) else {
-                    continue;
-                };
-                let mut payload = [0u8; SAMPLES_PER_FRAME];
-                if let Some(len) = call.jitter.pop(&mut payload) {
-                    // Muted, or a key tone sounding: the mix never carries keys.
-                    if entry.meeting.is_muted(*id) || call.tone_until.is_some_and(|t| now < t) {
-                        continue;
-                    }
-                    let mut pcm = [0i16; SAMPLES_PER_FRAME];
-                    let n = len.min(SAMPLES_PER_FRAME);
-                    g711::decode(call.params.codec, &payload[..n], &mut pcm[..n]);
-                    mixer.add(&pcm);
-                    talkers.push((*id, pcm));
-                }
-            }
-            // A chime is one more source, left out for the caller it announces.
-            let chime = entry.chime.and_then(|c| {
-                let frame = assets.chime(c.chime).get(c.frame).copied();
-                entry.chime = frame.map(|_| ChimePlay {
-                    frame: c.frame + 1,
-                    ..c
-                });
-                frame.map(|f| (f, c.about))
-            });
-            if let Some((pcm, _)) = &chime {
-                mixer.add(pcm);
-            }
-            let mut listener_pcm = [0i16; SAMPLES_PER_FRAME];
-            mixer.listener_mix(&mut listener_pcm);
-            let mut listener_frames: [Option<Frame>; 2] = [None, None];
-            for id in entry.meeting.participants() {
-                let Some(call) = calls.get_mut(id) else {
-                    continue;
-                };
-                let codec = call.params.codec;
-                // A prompt for this caller (a keypad answer) plays instead of the mix.
-                if call.player.is_playing() {
-                    let tick = call.player.next(assets, codec);
-                    let silence;
-                    let frame = match tick.frame {
-                        Some(f) => f,
-                        None => {
-                            silence = silence_frame(codec);
-                            &silence
-                        }
-                    };
-                    send_frame(call, frame, packet, stats, send);
-                    continue;
-                }
-                let mut frame = [0u8; SAMPLES_PER_FRAME];
-                let own = talkers.iter().find(|(t, _)| t == id).map(|(_, p)| *p);
-                let unheard_chime = chime
-                    .as_ref()
-                    .filter(|(_, about)| *about == Some(*id))
-                    .map(|(p, _)| *p);
-                let left_out = match (own, unheard_chime) {
-                    (Some(o), Some(c)) => Some(std::array::from_fn(|i| o[i].saturating_add(c[i]))),
-                    (o, c) => o.or(c),
-                };
-                if let Some(own) = left_out {
-                    let mut pcm = [0i16; SAMPLES_PER_FRAME];
-                    mixer.talker_mix(&own, &mut pcm);
-                    g711::encode(codec, &pcm, &mut frame);
-                } else {
-                    let slot = match codec {
-                        Codec::Pcmu => 0,
-                        Codec::Pcma => 1,
-                    };
-                    frame = *listener_frames[slot].get_or_insert_with(|| {
-                        let mut f = [0u8; SAMPLES_PER_FRAME];
-                        g711::encode(codec, &listener_pcm, &mut f);
-                        f
-                    });
-                }
-                send_frame(call, &frame, packet, stats, send);
-            }
+            mix_meeting(
+                now,
+                entry,
+                calls,
+                MixScratch {
+                    assets,
+                    mixer,
+                    talkers,
+                    packet,
+                    stats,
+                },
+                send,
+            );
         }
 
         // The moved callers got their first meeting frame in the loop above.
@@ -1382,6 +1397,164 @@ impl<S> Worker<S> {
                 reason: HangupReason::RtpTimeout,
             });
         }
+    }
+}
+
+/// The worker's reusable buffers and counters, lent to one meeting's mix.
+struct MixScratch<'a> {
+    assets: &'a Assets,
+    mixer: &'a mut Mixer,
+    talkers: &'a mut Vec<Talker>,
+    packet: &'a mut [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+    stats: &'a mut WorkerStats,
+}
+
+/// One tick of one running meeting: take every participant's frame, mix the loudest
+/// talkers (at 16 kHz while a wideband caller is in), and send each participant the mix
+/// without their own voice; listeners share one mix, and G.711 listeners one encoded frame.
+fn mix_meeting<S>(
+    now: Instant,
+    entry: &mut MeetingEntry,
+    calls: &mut HashMap<CallId, CallMedia<S>>,
+    scratch: MixScratch<'_>,
+    send: &mut impl FnMut(&S, SocketAddr, &[u8]),
+) {
+    let MixScratch {
+        assets,
+        mixer,
+        talkers,
+        packet,
+        stats,
+    } = scratch;
+    let wide = entry
+        .meeting
+        .participants()
+        .iter()
+        .any(|id| calls.get(id).is_some_and(|c| c.params.codec.is_wideband()));
+    if wide != entry.wide {
+        entry.wide = wide;
+        entry.listener_down = Downsampler::new();
+        entry.chime_up = Upsampler::new();
+    }
+    mixer.clear(wide);
+    talkers.clear();
+    for id in entry.meeting.participants() {
+        let Some(call) = calls.get_mut(id) else {
+            continue;
+        };
+        let mut payload = [0u8; PAYLOAD_BYTES];
+        let Some(len) = call.jitter.pop(&mut payload) else {
+            continue;
+        };
+        // Decoded even when unheard: a stateful decoder must see every frame.
+        let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+        let n = call
+            .transcoder
+            .decode(payload.get(..len).unwrap_or(&payload), &mut pcm);
+        // Muted, or a key tone sounding: the mix never carries keys.
+        if entry.meeting.is_muted(*id) || call.tone_until.is_some_and(|t| now < t) {
+            call.voice.reset_spurt();
+            continue;
+        }
+        let samples = pcm.get_mut(..n).unwrap_or_default();
+        let talking = call.voice.update(samples);
+        let level = call.voice.level_db();
+        call.agc.process(samples, talking, level);
+        if !talking {
+            continue;
+        }
+        call.transcoder.to_mix_rate(&mut pcm, wide);
+        let hold = if call.mixed { TALKER_HOLD_DB } else { 0.0 };
+        talkers.push(Talker {
+            id: *id,
+            rank: level + hold,
+            pcm,
+        });
+    }
+    if talkers.len() > MAX_TALKERS {
+        talkers.sort_by(|a, b| b.rank.total_cmp(&a.rank));
+        talkers.truncate(MAX_TALKERS);
+    }
+    for t in talkers.iter() {
+        mixer.add(&t.pcm);
+    }
+    // A chime is one more source, left out for the caller it announces.
+    let chime = entry.chime.and_then(|c| {
+        let frame = assets.chime(c.chime).get(c.frame).copied();
+        entry.chime = frame.map(|_| ChimePlay {
+            frame: c.frame + 1,
+            ..c
+        });
+        frame.map(|narrow| {
+            let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+            if wide {
+                entry.chime_up.process(&narrow, &mut pcm);
+            } else {
+                pcm[..SAMPLES_PER_FRAME].copy_from_slice(&narrow);
+            }
+            (pcm, c.about)
+        })
+    });
+    if let Some((pcm, _)) = &chime {
+        mixer.add(pcm);
+    }
+    let mut listener_pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+    mixer.listener_mix(&mut listener_pcm);
+    // The shared mix at 8 kHz for G.711 listeners; the state before this tick seeds a caller
+    // who leaves the shared mix for an own one.
+    let down_before = wide.then(|| entry.listener_down.clone());
+    let mut listener_narrow = [0i16; SAMPLES_PER_FRAME];
+    if wide {
+        entry
+            .listener_down
+            .process(&listener_pcm, &mut listener_narrow);
+    } else {
+        listener_narrow.copy_from_slice(&listener_pcm[..SAMPLES_PER_FRAME]);
+    }
+    let mut listener_frames: [Option<Frame>; 2] = [None, None];
+    for id in entry.meeting.participants() {
+        let Some(call) = calls.get_mut(id) else {
+            continue;
+        };
+        let own = talkers.iter().find(|t| t.id == *id).map(|t| t.pcm);
+        let unheard_chime = chime
+            .as_ref()
+            .filter(|(_, about)| *about == Some(*id))
+            .map(|(p, _)| *p);
+        let left_out = match (own, unheard_chime) {
+            (Some(o), Some(c)) => Some(std::array::from_fn(|i| o[i].saturating_add(c[i]))),
+            (o, c) => o.or(c),
+        };
+        let mut frame = [0u8; PAYLOAD_BYTES];
+        // A prompt for this caller (a keypad answer) plays instead of the mix.
+        if call.player.is_playing() {
+            let tick = call.player.next(assets);
+            player_frame(call, &tick, &mut frame);
+        } else if let Some(own) = left_out {
+            if !call.mixed
+                && let Some(before) = &down_before
+            {
+                call.transcoder.resume_lowering_from(before);
+            }
+            let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+            mixer.talker_mix(&own, &mut pcm);
+            call.transcoder.encode_mix(&pcm, wide, &mut frame);
+        } else if let Some(law) = call.params.codec.law() {
+            let slot = match law {
+                Law::Mu => 0,
+                Law::A => 1,
+            };
+            frame = *listener_frames[slot].get_or_insert_with(|| {
+                let mut f = [0u8; PAYLOAD_BYTES];
+                crate::media::g711::encode(law, &listener_narrow, &mut f);
+                f
+            });
+        } else {
+            // G.722 is stateful: each wideband listener encodes the shared mix itself.
+            call.transcoder.encode_mix(&listener_pcm, wide, &mut frame);
+        }
+        call.mixed = left_out.is_some();
+        send_frame(call, &frame, packet, stats, send);
     }
 }
 
@@ -1565,7 +1738,7 @@ mod tests {
         let mut b = Bench::new(1);
         b.start(0, 1);
         let a = assets();
-        let welcome = a.prompt(Prompt::Welcome).frames(Codec::Pcmu);
+        let welcome = a.prompt(Prompt::Welcome).frames(Law::Mu);
         for frame in &welcome[..5] {
             let sent = b.tick();
             assert_eq!(sent.len(), 1, "one packet per tick");
@@ -1665,7 +1838,7 @@ mod tests {
         assert_eq!(b.workers[owner].meeting_sizes("123456789"), Some((40, 0)));
         // Nothing but the lobby prompt / hold music is sent to them.
         let a = assets();
-        let lobby = a.prompt(Prompt::LobbyWait).frames(Codec::Pcmu);
+        let lobby = a.prompt(Prompt::LobbyWait).frames(Law::Mu);
         for p in b.tick() {
             assert_eq!(payload(&p.2), &lobby[0][..]);
         }
@@ -1751,7 +1924,7 @@ mod tests {
         let goodbye = b.workers[0]
             .assets
             .prompt(Prompt::Goodbye)
-            .frames(Codec::Pcmu)
+            .frames(Law::Mu)
             .to_vec();
         let mut heard: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
         let mut hung_up = Vec::new();
@@ -1805,7 +1978,7 @@ mod tests {
         let bye = b.workers[0]
             .assets
             .prompt(Prompt::LobbyTimeout)
-            .frames(Codec::Pcmu)
+            .frames(Law::Mu)
             .to_vec();
         let mut heard = Vec::new();
         let mut hung_up = None;

@@ -2071,7 +2071,7 @@ mod tests {
         h.ep.accept(h.now, call, local());
         let ok = h.sent().pop().unwrap();
         let offer = String::from_utf8_lossy(&ok.body).to_string();
-        assert!(offer.contains("RTP/AVP 0 8 101"), "{offer}");
+        assert!(offer.contains("RTP/AVP 0 8 9 101"), "{offer}");
         assert!(h.events().is_empty(), "no media until the answer");
         let tag = ok.to_header().unwrap().tag().unwrap().to_string();
         let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\n";

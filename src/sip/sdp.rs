@@ -269,17 +269,18 @@ pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Negotiated, String), 
 }
 
 /// Builds our offer for an INVITE that came without SDP (RFC 3261 §13.2.1, RFC 3264 §5):
-/// PCMU, PCMA and telephone-event at [`TELEPHONE_EVENT_PT`], sendrecv.
+/// PCMU, PCMA, G.722 and telephone-event at [`TELEPHONE_EVENT_PT`], sendrecv.
 pub fn offer(local: &LocalMedia) -> String {
     let mut sdp = String::with_capacity(320);
     write_session_header(&mut sdp, local);
     line(
         &mut sdp,
         format_args!(
-            "m=audio {} RTP/AVP {} {} {TELEPHONE_EVENT_PT}",
+            "m=audio {} RTP/AVP {} {} {} {TELEPHONE_EVENT_PT}",
             local.port,
             Codec::Pcmu.payload_type(),
             Codec::Pcma.payload_type(),
+            Codec::G722.payload_type(),
         ),
     );
     for codec in Codec::ALL {
@@ -293,7 +294,7 @@ pub fn offer(local: &LocalMedia) -> String {
 
 /// Reads the peer's answer to our [`offer`] (carried in the ACK).
 ///
-/// The answer must pick from what we offered: PCMU at 0 or PCMA at 8, else
+/// The answer must pick from what we offered: PCMU at 0, PCMA at 8 or G.722 at 9, else
 /// [`SdpError::NoCommonCodec`]. Telephone-event counts only at [`TELEPHONE_EVENT_PT`]: an
 /// answer that renumbers it leaves `telephone_event` `None`, since one number must serve
 /// both directions.
@@ -792,12 +793,23 @@ a=rtcp:24681 IN IP4 198.51.100.7
     }
 
     #[test]
-    fn baresip_offer_skips_opus_and_g722_for_pcmu() {
+    fn baresip_offer_skips_opus_and_g7221_for_g722() {
         let (negotiated, sdp) = answer_ok(BARESIP);
-        assert_eq!(negotiated.codec, Codec::Pcmu);
-        assert_eq!(negotiated.payload_type, 0);
+        assert_eq!(negotiated.codec, Codec::G722);
+        assert_eq!(negotiated.payload_type, 9);
         assert_eq!(negotiated.telephone_event, Some(101));
         assert_eq!(negotiated.remote, v4(192, 0, 2, 10, 10730));
+        assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVP 9 101"]);
+        assert!(has_line(&sdp, "a=rtpmap:9 G722/8000"));
+    }
+
+    #[test]
+    fn baresip_offer_without_g722_gets_pcmu() {
+        let offer = BARESIP
+            .replace(" 9 0 8 101", " 0 8 101")
+            .replace("a=rtpmap:9 G722/8000\n", "");
+        let (negotiated, sdp) = answer_ok(&offer);
+        assert_eq!(negotiated.codec, Codec::Pcmu);
         assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/AVP 0 101"]);
     }
 
@@ -834,7 +846,7 @@ a=rtcp:24681 IN IP4 198.51.100.7
     #[test]
     fn freeswitch_offer_skips_wideband_telephone_event() {
         let (negotiated, _) = answer_ok(FREESWITCH);
-        assert_eq!(negotiated.codec, Codec::Pcmu);
+        assert_eq!(negotiated.codec, Codec::G722);
         assert_eq!(negotiated.telephone_event, Some(101));
         assert_eq!(negotiated.remote, v4(198, 51, 100, 7, 24680));
     }
@@ -1332,7 +1344,7 @@ m=audio 7078 RTP/AVP 0
     }
 
     #[test]
-    fn our_offer_lists_pcmu_pcma_and_telephone_event_101() {
+    fn our_offer_lists_pcmu_pcma_g722_and_telephone_event_101() {
         assert_eq!(
             offer(&local()),
             "v=0\r\n\
@@ -1340,9 +1352,10 @@ m=audio 7078 RTP/AVP 0
              s=dialbridge\r\n\
              c=IN IP4 203.0.113.1\r\n\
              t=0 0\r\n\
-             m=audio 40000 RTP/AVP 0 8 101\r\n\
+             m=audio 40000 RTP/AVP 0 8 9 101\r\n\
              a=rtpmap:0 PCMU/8000\r\n\
              a=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:9 G722/8000\r\n\
              a=rtpmap:101 telephone-event/8000\r\n\
              a=fmtp:101 0-15\r\n\
              a=ptime:20\r\n\

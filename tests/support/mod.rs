@@ -551,16 +551,18 @@ pub fn position_of_run(heard: &[Heard], frames: &[[u8; 160]]) -> Option<usize> {
 
 /// True if this payload is a frame of some prompt or of the hold music (the IVR or lobby talking).
 pub fn is_asset_frame(assets: &Assets, codec: Codec, payload: &[u8]) -> bool {
-    let silence = [codec.silence_byte(); 160];
+    let law = law(codec);
+    let silence = [law.silence_byte(); 160];
     payload == silence
-        || assets
-            .hold_music()
-            .frames(codec)
-            .iter()
-            .any(|f| f == payload)
+        || assets.hold_music().frames(law).iter().any(|f| f == payload)
         || dialbridge::ivr::prompt::Prompt::ALL
             .iter()
-            .any(|p| assets.prompt(*p).frames(codec).iter().any(|f| f == payload))
+            .any(|p| assets.prompt(*p).frames(law).iter().any(|f| f == payload))
+}
+
+/// The G.711 law of a test phone's codec (asset frames are pre-encoded for G.711 only).
+pub fn law(codec: Codec) -> dialbridge::media::codec::Law {
+    codec.law().expect("a G.711 phone")
 }
 
 /// True if `heard[start..]` begins with `frames` played in order (allowing no gap).

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use dialbridge::media::codec::Codec;
 use dialbridge::media::dtmf::{Digit, TelephoneEvent, write_event};
 use dialbridge::media::g711;
+use dialbridge::media::g722::G722;
 use dialbridge::media::rtp;
 use dialbridge::media::tone::ToneGenerator;
 use dialbridge::sip::message::{self, Framing, HeaderName, Message, Method};
@@ -35,20 +36,30 @@ pub struct Heard {
     pub pt: u8,
     /// The payload bytes.
     pub payload: Vec<u8>,
+    /// A G.722 phone's decoding of the payload (16 kHz; its decoder saw every packet in
+    /// arrival order); empty for G.711.
+    pub wide: Vec<i16>,
 }
 
 impl Heard {
-    /// Decoded linear audio of this packet.
+    /// Decoded linear audio of this packet: 8 kHz for G.711, 16 kHz for G.722.
     pub fn pcm(&self, codec: Codec) -> Vec<i16> {
-        let mut out = vec![0i16; self.payload.len()];
-        g711::decode(codec, &self.payload, &mut out);
-        out
+        match codec.law() {
+            Some(law) => {
+                let mut out = vec![0i16; self.payload.len()];
+                g711::decode(law, &self.payload, &mut out);
+                out
+            }
+            None => self.wide.clone(),
+        }
     }
 }
 
 enum MediaOrder {
     Digits(String),
     Tone(Option<f32>),
+    /// A tone at this peak amplitude.
+    ToneLevel(f32, i16),
     /// Send these bytes as they are, from the phone's RTP socket, at the next tick.
     Raw(Vec<u8>),
     /// Misbehave like a real network or gateway.
@@ -507,6 +518,13 @@ impl Phone {
         }
     }
 
+    /// Talks a tone at this peak amplitude (8000 is the default level; 100 a faint line).
+    pub fn set_tone_level(&self, tone: f32, amplitude: i16) {
+        if let Some(m) = &self.media {
+            let _ = m.orders.send(MediaOrder::ToneLevel(tone, amplitude));
+        }
+    }
+
     /// Everything heard so far.
     pub fn heard(&self) -> Vec<Heard> {
         self.media
@@ -577,7 +595,9 @@ fn media_loop(
     let mut held: Option<Vec<u8>> = None;
     let mut raw: Vec<Vec<u8>> = Vec::new();
     let mut ts: u32 = rand::random();
-    let mut generator = tone.map(|f| ToneGenerator::new(f, 8000, 8000.0));
+    let rate = codec.sample_rate() as f32;
+    let mut generator = tone.map(|f| ToneGenerator::new(f, 8000, rate));
+    let mut g722 = codec.law().is_none().then(G722::new);
     // Frames still to send of in-band keys: (row, column) generators, or None for a pause.
     let mut tone_frames: std::collections::VecDeque<Option<(f32, f32)>> = Default::default();
     let mut dtmf_phase = 0u32;
@@ -604,7 +624,16 @@ fn media_loop(
                         dest = Some(src);
                     }
                     if let Ok(p) = rtp::parse(&buf[..n]) {
+                        let mut wide = Vec::new();
+                        if let Some(g) = g722.as_mut()
+                            && p.payload_type == codec.payload_type()
+                        {
+                            let mut out = [0i16; 320];
+                            let n = g.decode(p.payload, &mut out);
+                            wide.extend_from_slice(&out[..n]);
+                        }
                         heard.lock().expect("heard lock").push(Heard {
+                            wide,
                             at,
                             seq: p.sequence,
                             ts: p.timestamp,
@@ -621,7 +650,10 @@ fn media_loop(
         for order in orders.try_iter() {
             match order {
                 MediaOrder::Digits(keys) => pending_digits.extend(keys.chars()),
-                MediaOrder::Tone(t) => generator = t.map(|f| ToneGenerator::new(f, 8000, 8000.0)),
+                MediaOrder::Tone(t) => generator = t.map(|f| ToneGenerator::new(f, 8000, rate)),
+                MediaOrder::ToneLevel(f, amplitude) => {
+                    generator = Some(ToneGenerator::new(f, amplitude, rate))
+                }
                 MediaOrder::Raw(bytes) => raw.push(bytes),
                 MediaOrder::Perturb(Perturb::NewSsrc) => {
                     ssrc = rand::random();
@@ -686,7 +718,9 @@ fn media_loop(
         } else {
             gap = gap.saturating_sub(1);
             let mut pcm = [0i16; 160];
-            if let Some(g) = &mut generator {
+            if let Some(g) = &mut generator
+                && codec.law().is_some()
+            {
                 g.fill(&mut pcm);
             }
             match tone_frames.pop_front() {
@@ -705,7 +739,18 @@ fn media_loop(
                 None => {}
             }
             let mut enc = [0u8; 160];
-            g711::encode(codec, &pcm, &mut enc);
+            match (codec.law(), g722.as_mut()) {
+                (Some(law), _) => g711::encode(law, &pcm, &mut enc),
+                (None, Some(g)) => {
+                    // Wideband: the tone at 16 kHz (in-band keys are a G.711 matter here).
+                    let mut wide = [0i16; 320];
+                    if let Some(tone) = &mut generator {
+                        tone.fill(&mut wide);
+                    }
+                    g.encode(&wide, &mut enc);
+                }
+                (None, None) => {}
+            }
             packet[1] = codec.payload_type() | if first { 0x80 } else { 0 };
             first = false;
             packet[12..172].copy_from_slice(&enc);

@@ -1,0 +1,328 @@
+//! End-to-end: what callers hear of each other in a meeting — wideband (G.722) callers at
+//! 16 kHz beside G.711 ones, only the active talkers mixed, a faint line brought up.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use dialbridge::media::codec::Codec;
+use dialbridge::media::tone::present_tones;
+use dialbridge::media::vad::frame_level_db;
+use support::phone::Phone;
+use support::{Bridge, BridgeOptions, assets, is_asset_frame, wait, wait_until};
+
+/// A phone calling from a number of its own: the bridge limits conference-ID entries per
+/// calling number, and these tests bring more callers than that limit.
+fn phone(bridge: &Bridge, codec: Codec, tone: Option<f32>) -> Phone {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let mut p = Phone::new(bridge.sip, codec, tone);
+    p.set_from_user(&format!(
+        "+4420794600{:02}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    p
+}
+
+/// Dials in and enters the conference ID (then `#` again: no PIN, wait in the lobby).
+fn attendee(bridge: &Bridge, conference_id: &str, codec: Codec, tone: Option<f32>) -> Phone {
+    let mut p = phone(bridge, codec, tone);
+    p.call();
+    p.send_digits(&format!("{conference_id}#"));
+    wait(200);
+    p.send_digits("#");
+    p
+}
+
+/// Dials in as the organizer, ID and PIN in one burst of RFC 4733 digits.
+fn organizer(bridge: &Bridge, conference_id: &str, pin: &str, codec: Codec, tone: f32) -> Phone {
+    let mut p = phone(bridge, codec, Some(tone));
+    p.call();
+    p.send_digits(&format!("{conference_id}#*{pin}#"));
+    p
+}
+
+/// Waits until a G.711 phone hears the meeting: neither prompts, hold music nor silence.
+fn wait_in_meeting(phone: &Phone) {
+    let a = assets();
+    wait_until(phone, Duration::from_secs(20), "the meeting", |h| {
+        h.len() > 10
+            && h.iter()
+                .rev()
+                .take(10)
+                .all(|h| !is_asset_frame(&a, Codec::Pcmu, &h.payload))
+    });
+}
+
+/// Decoded audio heard since `from`, with its sample rate.
+fn audio_since(phone: &Phone, from: Instant) -> (Vec<i16>, f32) {
+    let codec = phone.codec();
+    let pcm = phone
+        .heard()
+        .iter()
+        .filter(|h| h.at >= from && h.payload.len() == 160)
+        .flat_map(|h| h.pcm(codec))
+        .collect();
+    (pcm, codec.sample_rate() as f32)
+}
+
+/// Which of `candidates` are present in most 20 ms blocks of the audio heard since `from`.
+fn tones_in(phone: &Phone, from: Instant, candidates: &[f32]) -> Vec<f32> {
+    let (pcm, rate) = audio_since(phone, from);
+    let block = (rate / 50.0) as usize;
+    let blocks: Vec<&[i16]> = pcm.chunks_exact(block).collect();
+    assert!(blocks.len() >= 25, "at least half a second heard");
+    candidates
+        .iter()
+        .copied()
+        .filter(|&f| {
+            let hits = blocks
+                .iter()
+                .filter(|b| !present_tones(b, &[f], rate).is_empty())
+                .count();
+            hits * 2 >= blocks.len()
+        })
+        .collect()
+}
+
+/// Normalised correlation of `heard` against `reference` at the best lag up to `max_lag`.
+fn best_correlation(heard: &[i16], reference: &[i16], max_lag: usize) -> f64 {
+    let norm = |x: &[i16]| x.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>().sqrt();
+    let r = norm(reference);
+    (0..max_lag)
+        .filter_map(|lag| {
+            let window = heard.get(lag..lag + reference.len())?;
+            let dot: f64 = window
+                .iter()
+                .zip(reference)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            Some(dot / (norm(window) * r).max(1.0))
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_their_band() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let org = &orgs[0];
+    // 6 kHz only exists in 16 kHz audio: a G.711 path anywhere in between would remove it.
+    let wide_listener = attendee(&bridge, &org.conference_id, Codec::G722, Some(500.0));
+    let narrow = attendee(&bridge, &org.conference_id, Codec::Pcmu, Some(1000.0));
+    wait(1500);
+    let boss = organizer(&bridge, &org.conference_id, &org.pin, Codec::G722, 6000.0);
+    wait_until(
+        &wide_listener,
+        Duration::from_secs(15),
+        "the organizer",
+        |h| {
+            let pcm: Vec<i16> = h
+                .iter()
+                .rev()
+                .take(10)
+                .flat_map(|h| h.wide.clone())
+                .collect();
+            !present_tones(&pcm, &[6000.0], 16000.0).is_empty()
+        },
+    );
+    wait(1500);
+    let from = Instant::now() - Duration::from_millis(1000);
+    let all = [500.0, 1000.0, 6000.0];
+    assert_eq!(
+        tones_in(&wide_listener, from, &all),
+        [1000.0, 6000.0],
+        "a G.722 caller hears the other G.722 caller's 6 kHz and the G.711 caller's 1 kHz"
+    );
+    assert_eq!(
+        tones_in(&boss, from, &all),
+        [500.0, 1000.0],
+        "the organizer hears the others, not themselves"
+    );
+    assert_eq!(
+        tones_in(&narrow, from, &all),
+        [500.0],
+        "a G.711 caller hears the wideband caller's 500 Hz; 6 kHz is beyond 8 kHz audio"
+    );
+    // ... and what is above its band does not fold back into it as noise.
+    let (pcm, _) = audio_since(&narrow, from);
+    let tone_level = frame_level_db(&pcm);
+    let mut rest = pcm.clone();
+    // Remove the 500 Hz tone by projecting it out, block by block, and see what is left.
+    for block in rest.chunks_mut(160) {
+        let (mut c, mut s) = (0f64, 0f64);
+        for (i, &v) in block.iter().enumerate() {
+            let ph = 2.0 * std::f64::consts::PI * 500.0 * i as f64 / 8000.0;
+            c += f64::from(v) * ph.cos();
+            s += f64::from(v) * ph.sin();
+        }
+        let n = block.len() as f64;
+        for (i, v) in block.iter_mut().enumerate() {
+            let ph = 2.0 * std::f64::consts::PI * 500.0 * i as f64 / 8000.0;
+            let fit = 2.0 * (c * ph.cos() + s * ph.sin()) / n;
+            *v = (f64::from(*v) - fit) as i16;
+        }
+    }
+    let residue = frame_level_db(&rest);
+    assert!(
+        tone_level - residue > 25.0,
+        "aliasing or distortion: tone {tone_level:.1} dBFS, everything else {residue:.1} dBFS"
+    );
+    drop(boss);
+}
+
+#[test]
+fn a_wideband_caller_hears_the_prompts_and_the_hold_music() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let mut p = phone(&bridge, Codec::G722, None);
+    let start = Instant::now();
+    p.call();
+    let a = assets();
+    let welcome = a
+        .prompt(dialbridge::ivr::prompt::Prompt::Welcome)
+        .pcm_frames()
+        .concat();
+    wait_until(&p, Duration::from_secs(10), "the welcome prompt", |h| {
+        h.len() > welcome.len() / 160 + 20
+    });
+    // The prompt is 8 kHz audio: compare what was heard brought down to 8 kHz.
+    let (wide, _) = audio_since(&p, start);
+    let narrow = to_8khz(&wide);
+    let excerpt = &welcome[1600..1600 + 8000];
+    let c = best_correlation(&narrow, excerpt, 4000);
+    assert!(c > 0.95, "the welcome prompt, correlation {c:.3}");
+
+    p.send_digits(&format!("{}#", orgs[0].conference_id));
+    wait(200);
+    p.send_digits("#");
+    let music = a.hold_music().pcm_frames().concat();
+    wait_until(&p, Duration::from_secs(20), "the hold music", |h| {
+        let pcm: Vec<i16> = h.iter().flat_map(|h| h.wide.clone()).collect();
+        let narrow = to_8khz(&pcm);
+        narrow.len() > 8000 * 4
+            && best_correlation(&narrow[narrow.len() - 8000 * 3..], &music[..4000], 8000 * 2) > 0.95
+    });
+}
+
+#[test]
+fn only_talkers_are_mixed_a_hiss_stays_out_and_a_faint_line_is_brought_up() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let org = &orgs[0];
+    let listener = attendee(&bridge, &org.conference_id, Codec::Pcmu, None);
+    // A line with a faint 300 Hz hum at about -62 dBFS: line noise, not talk.
+    let hiss = attendee(&bridge, &org.conference_id, Codec::Pcmu, None);
+    hiss.set_tone_level(300.0, 35);
+    // A faint talker at about -44 dBFS.
+    let faint = attendee(&bridge, &org.conference_id, Codec::Pcmu, None);
+    faint.set_tone_level(700.0, 300);
+    wait(1500);
+    let boss = organizer(&bridge, &org.conference_id, &org.pin, Codec::Pcmu, 1000.0);
+    wait_in_meeting(&listener);
+    let start = Instant::now();
+    wait(400);
+    let early = level_of(&listener, start, 700.0);
+    wait(4000);
+    let late_from = Instant::now() - Duration::from_millis(1000);
+    let late = level_of(&listener, late_from, 700.0);
+    // Sent at -43.8 dBFS: brought up to within the gain control's dead band of -26 dBFS.
+    assert!(
+        late > -36.0 && late < -31.0 && late - early > 4.0,
+        "the faint line is brought up: {early:.1} dBFS at first, {late:.1} dBFS after 4 s"
+    );
+    assert!(
+        tones_in(&listener, late_from, &[300.0]).is_empty(),
+        "the hum is not talk and is not mixed"
+    );
+    // Once the organizer stops talking, the faint caller's own ear has nothing in it: the hum
+    // line is never mixed, so there is no noise floor of everybody's lines to listen to.
+    boss.set_tone(None);
+    wait(1500);
+    let quiet_from = Instant::now() - Duration::from_millis(600);
+    let (pcm, _) = audio_since(&faint, quiet_from);
+    assert!(
+        pcm.iter().all(|&s| s == 0),
+        "the faint talker hears pure silence, not the other line's hum: {} dBFS",
+        frame_level_db(&pcm)
+    );
+}
+
+#[test]
+fn with_more_talkers_than_the_mix_takes_the_loudest_four_are_heard() {
+    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let org = &orgs[0];
+    let listener = attendee(&bridge, &org.conference_id, Codec::Pcmu, None);
+    let tones = [400.0, 700.0, 1300.0, 1900.0];
+    let loud: Vec<Phone> = tones
+        .iter()
+        .map(|&t| attendee(&bridge, &org.conference_id, Codec::Pcmu, Some(t)))
+        .collect();
+    // Quieter, but well above any noise: the fifth voice.
+    let soft = attendee(&bridge, &org.conference_id, Codec::Pcmu, None);
+    soft.set_tone_level(2500.0, 6000);
+    wait(1500);
+    let boss = organizer(&bridge, &org.conference_id, &org.pin, Codec::Pcmu, 3100.0);
+    boss.set_tone(None);
+    wait_in_meeting(&listener);
+    wait(1500);
+    let from = Instant::now() - Duration::from_millis(1000);
+    let mut all = tones.to_vec();
+    all.push(2500.0);
+    assert_eq!(
+        tones_at_level(&listener, from, &all),
+        tones,
+        "the four loudest"
+    );
+    // One loud talker stops: the soft one takes the free place.
+    loud[0].set_tone(None);
+    wait(1500);
+    let from = Instant::now() - Duration::from_millis(800);
+    assert_eq!(
+        tones_at_level(&listener, from, &all),
+        [700.0, 1300.0, 1900.0, 2500.0]
+    );
+    drop((loud, soft));
+}
+
+/// 16 kHz audio brought to 8 kHz with the bridge's own half-band filter.
+fn to_8khz(wide: &[i16]) -> Vec<i16> {
+    let mut down = dialbridge::media::resample::Downsampler::new();
+    wide.chunks_exact(320)
+        .flat_map(|c| {
+            let mut out = [0i16; 160];
+            down.process(c.try_into().expect("320"), &mut out);
+            out
+        })
+        .collect()
+}
+
+/// Which of `candidates` are heard since `from` (each at least at -35 dBFS).
+fn tones_at_level(phone: &Phone, from: Instant, candidates: &[f32]) -> Vec<f32> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|&f| level_of(phone, from, f) > -35.0)
+        .collect()
+}
+
+/// Level (dBFS) of one tone in what the phone heard since `from`, measured per 20 ms block
+/// (the tones used here are whole multiples of 50 Hz, so each block holds whole cycles and
+/// a phase jump between packets costs nothing).
+fn level_of(phone: &Phone, from: Instant, freq: f32) -> f32 {
+    let (pcm, rate) = audio_since(phone, from);
+    let block = (rate / 50.0) as usize;
+    let mut power = 0f64;
+    let mut blocks = 0usize;
+    for b in pcm.chunks_exact(block) {
+        let (mut c, mut s) = (0f64, 0f64);
+        for (i, &v) in b.iter().enumerate() {
+            let ph = 2.0 * std::f64::consts::PI * f64::from(freq) * i as f64 / f64::from(rate);
+            c += f64::from(v) * ph.cos();
+            s += f64::from(v) * ph.sin();
+        }
+        let amp = 2.0 * (c * c + s * s).sqrt() / block as f64;
+        // A sine of peak `amp` has a mean square of amp²/2.
+        power += amp * amp / 2.0;
+        blocks += 1;
+    }
+    let mean = power / blocks.max(1) as f64;
+    (10.0 * (mean / (32768.0 * 32768.0)).max(1e-12).log10()) as f32
+}
