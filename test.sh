@@ -64,8 +64,61 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
-echo "==> cargo test"
-cargo test --all-targets
-# A short run of every fuzz target (fuzz/README.md; longer runs: fuzz/run.sh 600).
+echo "==> cargo test (build)"
+cargo test --all-targets --no-run
+# The test binaries (unit tests, each end-to-end file, the benchmarks' smoke runs) mostly wait
+# on real-time audio and the network, so they run three at a time, the slowest first; each
+# binary's output goes to target/test-logs/ and is shown when it fails. Run one file alone
+# with `cargo test --test NAME`.
+echo "==> cargo test (run, ${TEST_JOBS:-3} at a time)"
+logs=target/test-logs
+rm -rf "$logs" && mkdir -p "$logs"
+cargo test --all-targets --no-run --message-format=json 2>/dev/null |
+  python3 -c '
+import json, sys
+slow = ["meeting_keys", "call_flow", "security", "admin_api", "audio", "audio_quality",
+        "softphones", "lobby", "torture", "sipp"]
+found = []
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        name = m["target"]["name"]
+        if "lib" in m["target"]["kind"]:
+            name = "unit"
+        found.append((slow.index(name) if name in slow else len(slow), name, m["executable"]))
+for _, name, exe in sorted(found):
+    print(name, exe)
+' >"$logs/list"
+started=$(date +%s)
+run_binary() {
+  local name=$1 exe=$2 t0
+  t0=$(date +%s)
+  if "$exe" >"$logs/$name.log" 2>&1; then
+    echo "  ok     $name ($(($(date +%s) - t0)) s): $(grep -E '^test result' "$logs/$name.log" | tail -n1 | cut -c14-)"
+  else
+    echo "  FAILED $name ($(($(date +%s) - t0)) s)"
+    touch "$logs/$name.failed"
+  fi
+}
+running=0
+while read -r name exe; do
+  run_binary "$name" "$exe" &
+  running=$((running + 1))
+  if ((running >= ${TEST_JOBS:-3})); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done <"$logs/list"
+wait
+echo "    all test binaries: $(($(date +%s) - started)) s"
+if compgen -G "$logs/*.failed" >/dev/null; then
+  for f in "$logs"/*.failed; do
+    name=$(basename "$f" .failed)
+    echo "==> $name failed; its output:"
+    cat "$logs/$name.log"
+  done
+  exit 1
+fi
+# A short run of every fuzz target, two at a time (fuzz/README.md; longer runs: fuzz/run.sh 600).
 echo "==> fuzz: every target for 20 s"
-fuzz/run.sh 20
+FUZZ_JOBS=2 fuzz/run.sh 20

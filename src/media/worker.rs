@@ -325,8 +325,10 @@ pub struct CallMedia<S> {
     voice: VoiceActivity,
     /// Brings a quiet line up to the others.
     agc: Agc,
-    /// The caller's audio was in the mix last tick (their own downsampler is warm).
+    /// The caller was one of the mixed talkers last tick (keeps their place).
     mixed: bool,
+    /// The caller heard a mix of their own last tick (their own downsampler is warm).
+    own_mix: bool,
     /// One digit per key press whichever way (RFC 4733, INFO, in-band) it arrives.
     merger: DigitMerger,
     /// The caller's audio is left out of the mix until then: a key tone is sounding.
@@ -733,6 +735,7 @@ impl<S> Worker<S> {
             voice: VoiceActivity::new(),
             agc: Agc::new(),
             mixed: false,
+            own_mix: false,
             merger: DigitMerger::new(),
             tone_until: None,
             place: Place::Ivr(Box::new(flow)),
@@ -1526,12 +1529,14 @@ fn mix_meeting<S>(
             (o, c) => o.or(c),
         };
         let mut frame = [0u8; PAYLOAD_BYTES];
+        call.mixed = own.is_some();
+        let own_mix = left_out.is_some() && !call.player.is_playing();
         // A prompt for this caller (a keypad answer) plays instead of the mix.
         if call.player.is_playing() {
             let tick = call.player.next(assets);
             player_frame(call, &tick, &mut frame);
         } else if let Some(own) = left_out {
-            if !call.mixed
+            if !call.own_mix
                 && let Some(before) = &down_before
             {
                 call.transcoder.resume_lowering_from(before);
@@ -1553,7 +1558,7 @@ fn mix_meeting<S>(
             // G.722 is stateful: each wideband listener encodes the shared mix itself.
             call.transcoder.encode_mix(&listener_pcm, wide, &mut frame);
         }
-        call.mixed = left_out.is_some();
+        call.own_mix = own_mix;
         send_frame(call, &frame, packet, stats, send);
     }
 }
