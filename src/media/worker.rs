@@ -1634,6 +1634,10 @@ mod tests {
         }
 
         fn start(&mut self, worker: usize, id: u64) {
+            self.start_with(worker, id, Codec::Pcmu);
+        }
+
+        fn start_with(&mut self, worker: usize, id: u64, codec: Codec) {
             let port = 6000 + id as u16;
             self.workers[worker].handle_command(
                 self.now,
@@ -1641,9 +1645,40 @@ mod tests {
                     call: CallId(id),
                     transport: id as u32,
                     sip_call_id: format!("c{id}"),
-                    params: params(port),
+                    params: Negotiated {
+                        codec,
+                        payload_type: codec.payload_type(),
+                        ..params(port)
+                    },
                 },
             );
+        }
+
+        /// Sends `n` packets of `payload` from a call, as its phone would.
+        fn talk(&mut self, id: u64, codec: Codec, first_seq: u16, payloads: &[[u8; 160]]) {
+            let w = self.worker_of(id);
+            let from = SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16));
+            for (i, body) in payloads.iter().enumerate() {
+                let seq = first_seq.wrapping_add(i as u16);
+                let mut p = vec![
+                    0x80,
+                    codec.payload_type(),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    id as u8,
+                ];
+                p[2..4].copy_from_slice(&seq.to_be_bytes());
+                p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                p.extend_from_slice(body);
+                self.workers[w].handle_rtp(self.now, CallId(id), from, &p);
+            }
         }
 
         /// Routes events between workers like the driver does; returns the rest.
@@ -1879,6 +1914,65 @@ mod tests {
             &[0xFF; 160][..],
             "the organizer does not hear themselves"
         );
+    }
+
+    #[test]
+    fn a_wideband_caller_makes_the_mix_16_khz_and_g711_listeners_still_share_one_frame() {
+        let mut b = Bench::new(1);
+        b.start_with(0, 1, Codec::G722);
+        b.join(1, true);
+        for id in 2..=4 {
+            b.start(0, id);
+            b.join(id, false);
+        }
+        // The G.722 organizer talks a 1 kHz tone; nobody else talks.
+        let mut encoder = G722::new();
+        let mut phase = 0f32;
+        let mut frames = Vec::new();
+        for _ in 0..60 {
+            let pcm: [i16; 320] = std::array::from_fn(|_| {
+                phase += 2.0 * std::f32::consts::PI * 1000.0 / 16000.0;
+                (8000.0 * phase.sin()) as i16
+            });
+            let mut f = [0u8; 160];
+            encoder.encode(&pcm, &mut f);
+            frames.push(f);
+        }
+        let mut heard: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+        for (i, f) in frames.iter().enumerate() {
+            b.talk(1, Codec::G722, i as u16, std::slice::from_ref(f));
+            for (t, _, p) in b.tick() {
+                heard.entry(t).or_default().push(payload(&p).to_vec());
+            }
+        }
+        assert!(
+            b.workers[0].meetings["123456789"].wide,
+            "16 kHz while G.722 is in"
+        );
+        // Once the join chime (left out for the last caller in) is over, the three PCMU
+        // listeners get byte-identical frames: one shared encode.
+        for tick in 20..60 {
+            let two = &heard[&2][tick];
+            assert_eq!(two, &heard[&3][tick]);
+            assert_eq!(two, &heard[&4][tick]);
+        }
+        // ... which carry the tone, brought down to 8 kHz.
+        let pcm: Vec<i16> = heard[&2][30..60]
+            .iter()
+            .flat_map(|f| {
+                let mut out = [0i16; 160];
+                crate::media::g711::decode(Law::Mu, f, &mut out);
+                out
+            })
+            .collect();
+        assert_eq!(
+            crate::media::tone::present_tones(&pcm, &[1000.0], 8000.0),
+            [1000.0]
+        );
+        // The G.722 caller leaves: back to an 8 kHz mix.
+        b.command(1, Command::Stop { call: CallId(1) });
+        b.tick();
+        assert!(!b.workers[0].meetings["123456789"].wide);
     }
 
     #[test]
