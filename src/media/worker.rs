@@ -1951,11 +1951,9 @@ mod tests {
         );
         // Once the join chime (left out for the last caller in) is over, the three PCMU
         // listeners get byte-identical frames: one shared encode.
-        for tick in 20..60 {
-            let two = &heard[&2][tick];
-            assert_eq!(two, &heard[&3][tick]);
-            assert_eq!(two, &heard[&4][tick]);
-        }
+        let (two, three, four) = (&heard[&2][20..], &heard[&3][20..], &heard[&4][20..]);
+        assert_eq!(two, three);
+        assert_eq!(two, four);
         // ... which carry the tone, brought down to 8 kHz.
         let pcm: Vec<i16> = heard[&2][30..60]
             .iter()
