@@ -311,6 +311,43 @@ impl Telemetry {
                 ]
             },
         );
+        let codecs: Vec<(String, u64)> = crate::media::codec::Codec::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    format!("codec=\"{}\"", c.encoding_name()),
+                    gauges
+                        .iter()
+                        .filter_map(|g| g.by_codec.get(i))
+                        .map(|n| n.load(Ordering::Relaxed))
+                        .sum(),
+                )
+            })
+            .collect();
+        render_value(
+            &mut out,
+            "dialbridge_media_calls_by_codec",
+            "gauge",
+            "calls by the codec they agreed on",
+            &codecs
+                .iter()
+                .map(|(l, n)| (l.as_str(), *n))
+                .collect::<Vec<_>>(),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_talkers",
+            "gauge",
+            "talkers mixed in the last media tick, all meetings together",
+            &[(
+                "",
+                gauges
+                    .iter()
+                    .map(|g| g.talkers.load(Ordering::Relaxed))
+                    .sum(),
+            )],
+        );
         render_value(
             &mut out,
             "dialbridge_meetings",

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use dialbridge::media::codec::Codec;
 use dialbridge::media::tone::present_tones;
 use dialbridge::media::vad::frame_level_db;
+use support::http::request;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, assets, is_asset_frame, wait, wait_until};
 
@@ -102,9 +103,23 @@ fn best_correlation(heard: &[i16], reference: &[i16], max_lag: usize) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The value of one Prometheus series (exact `name{labels}`) at the bridge's `/metrics`.
+fn metric(bridge: &Bridge, series: &str) -> Option<u64> {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn with_metrics() -> BridgeOptions {
+    BridgeOptions {
+        http: true,
+        ..BridgeOptions::default()
+    }
+}
+
 #[test]
 fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_their_band() {
-    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let (bridge, orgs) = Bridge::start(&["Ada"], with_metrics());
     let org = &orgs[0];
     // 6 kHz only exists in 16 kHz audio: a G.711 path anywhere in between would remove it.
     let wide_listener = attendee(&bridge, &org.conference_id, Codec::G722, Some(500.0));
@@ -167,6 +182,15 @@ fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_thei
         tone_level - residue > 25.0,
         "aliasing or distortion: tone {tone_level:.1} dBFS, everything else {residue:.1} dBFS"
     );
+    assert_eq!(
+        metric(&bridge, "dialbridge_media_calls_by_codec{codec=\"G722\"}"),
+        Some(2)
+    );
+    assert_eq!(
+        metric(&bridge, "dialbridge_media_calls_by_codec{codec=\"PCMU\"}"),
+        Some(1)
+    );
+    assert_eq!(metric(&bridge, "dialbridge_talkers"), Some(3));
     drop(boss);
 }
 
@@ -247,7 +271,7 @@ fn only_talkers_are_mixed_a_hiss_stays_out_and_a_faint_line_is_brought_up() {
 
 #[test]
 fn with_more_talkers_than_the_mix_takes_the_loudest_four_are_heard() {
-    let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
+    let (bridge, orgs) = Bridge::start(&["Ada"], with_metrics());
     let org = &orgs[0];
     let listener = attendee(&bridge, &org.conference_id, Codec::Pcmu, None);
     let tones = [400.0, 700.0, 1300.0, 1900.0];
@@ -270,6 +294,11 @@ fn with_more_talkers_than_the_mix_takes_the_loudest_four_are_heard() {
         tones_at_level(&listener, from, &all),
         tones,
         "the four loudest"
+    );
+    assert_eq!(
+        metric(&bridge, "dialbridge_talkers"),
+        Some(4),
+        "five talk, four mixed"
     );
     // One loud talker stops: the soft one takes the free place.
     loud[0].set_tone(None);

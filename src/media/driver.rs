@@ -133,6 +133,10 @@ pub struct WorkerGauges {
     pub send_lateness: crate::metrics::Histogram,
     /// Calls talking to the IVR.
     pub in_ivr: AtomicU64,
+    /// Calls by codec, in `Codec::ALL` order.
+    pub by_codec: [AtomicU64; 3],
+    /// Talkers mixed in the last tick.
+    pub talkers: AtomicU64,
     /// Callers waiting in lobbies.
     pub in_lobby: AtomicU64,
     /// Callers in running meetings.
@@ -172,6 +176,8 @@ impl Default for WorkerGauges {
             tick_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
             send_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
             in_ivr: AtomicU64::new(0),
+            by_codec: Default::default(),
+            talkers: AtomicU64::new(0),
             in_lobby: AtomicU64::new(0),
             in_meeting: AtomicU64::new(0),
             meetings: AtomicU64::new(0),
@@ -439,6 +445,10 @@ fn run(
             gauges.ticks.fetch_add(1, Ordering::Relaxed);
             gauges.tick_lateness.observe_us(lateness_us);
             gauges.in_ivr.store(stats.in_ivr, Ordering::Relaxed);
+            for (g, n) in gauges.by_codec.iter().zip(stats.by_codec) {
+                g.store(n, Ordering::Relaxed);
+            }
+            gauges.talkers.store(stats.talkers, Ordering::Relaxed);
             gauges.in_lobby.store(stats.in_lobby, Ordering::Relaxed);
             gauges.in_meeting.store(stats.in_meeting, Ordering::Relaxed);
             gauges.meetings.store(stats.meetings, Ordering::Relaxed);

@@ -455,6 +455,10 @@ pub struct WorkerStats {
     pub digits_inband: u64,
     /// Calls talking to the IVR (as of the last tick).
     pub in_ivr: u64,
+    /// Calls by codec, in [`Codec::ALL`] order (as of the last tick).
+    pub by_codec: [u64; 3],
+    /// Talkers mixed in the last tick, all meetings together.
+    pub talkers: u64,
     /// Callers waiting in lobbies (as of the last tick).
     pub in_lobby: u64,
     /// Callers in running meetings (as of the last tick).
@@ -1332,6 +1336,17 @@ impl<S> Worker<S> {
             .values()
             .map(|m| m.meeting.participants().len() as u64)
             .sum();
+        stats.by_codec = [0; 3];
+        for call in calls.values() {
+            if let Some(slot) = Codec::ALL
+                .iter()
+                .position(|c| *c == call.params.codec)
+                .and_then(|i| stats.by_codec.get_mut(i))
+            {
+                *slot += 1;
+            }
+        }
+        stats.talkers = 0;
         stats.in_ivr = calls
             .values()
             .filter(|c| matches!(c.place, Place::Ivr(_)))
@@ -1481,6 +1496,7 @@ fn mix_meeting<S>(
     for t in talkers.iter() {
         mixer.add(&t.pcm);
     }
+    stats.talkers += talkers.len() as u64;
     // A chime is one more source, left out for the caller it announces.
     let chime = entry.chime.and_then(|c| {
         let frame = assets.chime(c.chime).get(c.frame).copied();
