@@ -22,6 +22,7 @@ use dialbridge::media::tone::ToneGenerator;
 use netns::run_isolated;
 use recording::{HoldMusic, RATE, WINDOW, share_with_tone, tone_db};
 use softphone::{Baresip, Linphonec};
+use support::http::request;
 use support::{Bridge, BridgeOptions, assets};
 
 /// Longest a test may take in its namespace (each takes 15–35 s).
@@ -74,6 +75,39 @@ fn assert_moved_one(bridge: &Bridge) {
         .find(|l| l.contains("meeting started; lobby moved in"))
         .unwrap_or_default();
     assert!(line.ends_with(" moved=1"), "one caller moved in: {line}");
+}
+
+/// A bridge with its `/metrics` served, to see how the phones' keys came.
+fn bridge() -> (Bridge, support::OrganizerInfo) {
+    let options = BridgeOptions {
+        http: true,
+        ..BridgeOptions::default()
+    };
+    let (bridge, orgs) = Bridge::start(&["Ada Lovelace"], options);
+    (bridge, orgs[0].clone())
+}
+
+/// Checks that every key the phones typed reached the bridge as an RFC 4733 telephone event
+/// (and none as SIP INFO or as a tone in the audio, which the bridge would also take).
+fn assert_keys_came_by_rfc4733(bridge: &Bridge, typed: &[&str]) {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    let count = |method: &str| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("dialbridge_dtmf_digits_total{")
+                    && l.contains(&format!("method=\"{method}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let keys: usize = typed.iter().map(|t| t.len()).sum();
+    let (rfc4733, info, inband) = (count("rfc4733"), count("info"), count("inband"));
+    println!("keys typed {keys}: by RFC 4733 {rfc4733}, SIP INFO {info}, in-band {inband}");
+    assert_eq!(
+        (rfc4733, info, inband),
+        (keys as u64, 0, 0),
+        "keys by RFC 4733, SIP INFO, in the audio"
+    );
 }
 
 /// Lets real time pass until `t` (the phones record in real time).
@@ -143,15 +177,17 @@ fn baresip_dials_in_by_rfc4733_and_hears_the_hold_music() {
         "baresip_dials_in_by_rfc4733_and_hears_the_hold_music",
         LIMIT,
         || {
-            let (bridge, orgs) = Bridge::start(&["Ada Lovelace"], BridgeOptions::default());
+            let (bridge, org) = bridge();
             let work = tempfile::tempdir().expect("tempdir");
             let mut caller = Baresip::start("caller", &microphone(work.path(), None));
             let start = caller.dial(bridge.sip);
-            caller.send_digits(&format!("{}##", orgs[0].conference_id));
+            let keys = format!("{}##", org.conference_id);
+            caller.send_digits(&keys);
             let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15))
                 + lobby_prompt();
             sleep_until(music + Duration::from_millis(3700));
             let heard = caller.hang_up();
+            assert_keys_came_by_rfc4733(&bridge, &[&keys]);
             assert_hears_hold_music(
                 "baresip",
                 heard.between(
@@ -170,13 +206,14 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
         "baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby",
         LIMIT,
         || {
-            let (bridge, orgs) = Bridge::start(&["Ada Lovelace"], BridgeOptions::default());
-            let org = &orgs[0];
+            let (bridge, org) = bridge();
+            let attendee_keys = format!("{}##", org.conference_id);
+            let organizer_keys = format!("{}#*{}#", org.conference_id, org.pin);
             let work = tempfile::tempdir().expect("tempdir");
             let mut attendee =
                 Linphonec::start("attendee", &microphone(work.path(), Some(ATTENDEE_TONE)));
             let attendee_start = attendee.dial(bridge.sip);
-            attendee.send_digits(&format!("{}##", org.conference_id));
+            attendee.send_digits(&attendee_keys);
             let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(30))
                 + lobby_prompt();
             // The organizer comes once the attendee has heard 3 s of music.
@@ -184,7 +221,7 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
             let mut organizer =
                 Baresip::start("organizer", &microphone(work.path(), Some(ORGANIZER_TONE)));
             let organizer_start = organizer.dial(bridge.sip);
-            organizer.send_digits(&format!("{}#*{}#", org.conference_id, org.pin));
+            organizer.send_digits(&organizer_keys);
             let started = wait_log(
                 &bridge,
                 "meeting started; lobby moved in",
@@ -196,6 +233,7 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
             sleep_until(to + Duration::from_millis(200));
             let organizer_heard = organizer.hang_up();
             let attendee_heard = attendee.hang_up();
+            assert_keys_came_by_rfc4733(&bridge, &[&attendee_keys, &organizer_keys]);
             assert_hears_hold_music(
                 "linphonec in the lobby",
                 attendee_heard.between(
@@ -226,18 +264,19 @@ fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
         "linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby",
         LIMIT,
         || {
-            let (bridge, orgs) = Bridge::start(&["Ada Lovelace"], BridgeOptions::default());
-            let org = &orgs[0];
+            let (bridge, org) = bridge();
+            let attendee_keys = format!("{}##", org.conference_id);
+            let organizer_keys = format!("{}#*{}#", org.conference_id, org.pin);
             let work = tempfile::tempdir().expect("tempdir");
             let mut attendee =
                 Baresip::start("attendee", &microphone(work.path(), Some(ATTENDEE_TONE)));
             let mut organizer =
                 Linphonec::start("organizer", &microphone(work.path(), Some(ORGANIZER_TONE)));
             let attendee_start = attendee.dial(bridge.sip);
-            attendee.send_digits(&format!("{}##", org.conference_id));
+            attendee.send_digits(&attendee_keys);
             // linphonec types one key a second: the attendee is in the lobby long before.
             let organizer_start = organizer.dial(bridge.sip);
-            organizer.send_digits(&format!("{}#*{}#", org.conference_id, org.pin));
+            organizer.send_digits(&organizer_keys);
             wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15));
             let started = wait_log(
                 &bridge,
@@ -250,6 +289,7 @@ fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
             sleep_until(to + Duration::from_millis(200));
             let organizer_heard = organizer.hang_up();
             let attendee_heard = attendee.hang_up();
+            assert_keys_came_by_rfc4733(&bridge, &[&attendee_keys, &organizer_keys]);
             assert_hears_the_other(
                 "baresip (attendee)",
                 attendee_heard.between(attendee_start, from, to),
