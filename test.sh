@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every dialbridge check: formatting, lints, unit tests, end-to-end tests against the real
-# binary (Rust test phone, SIPp and the SIPVicious scanners over 127.0.0.1). Installs the test
-# tools it needs.
+# binary (Rust test phone, SIPp, the softphones baresip and linphonec, and the SIPVicious scanners
+# over 127.0.0.1). Installs the test tools it needs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -37,6 +37,16 @@ if ! command -v fail2ban-regex >/dev/null 2>&1 || ! command -v systemd-analyze >
   echo "==> installing fail2ban and systemd (contrib/ checks)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fail2ban systemd >/dev/null
+fi
+
+# Real softphones call the bridge in tests/softphones.rs: baresip (baresip-core) and linphonec
+# (linphone-cli), each test in a loopback-only network namespace (unshare, from util-linux, which
+# Debian always has).
+if ! command -v baresip >/dev/null 2>&1 || ! command -v linphonec >/dev/null 2>&1; then
+  echo "==> installing baresip-core and linphone-cli (softphone tests)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    baresip-core linphone-cli >/dev/null
 fi
 
 # SIPVicious (PyPI sipvicious: svmap, svwar, svcrack) scans the bridge in tests/scanners.rs, which

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../tests/support/loopback.rs"]
+mod loopback;
+
 /// The binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_dialbridge")
@@ -582,7 +585,7 @@ pub fn isolate() -> String {
         let err = std::io::Error::last_os_error();
         return format!("host network (unshare: {err}; RTP to SIPp is received)");
     }
-    if let Err(err) = loopback_up() {
+    if let Err(err) = loopback::bring_up() {
         panic!("cannot bring up loopback in the benchmark's namespace: {err}");
     }
     let (lo, hi) = SIPP_MEDIA_PORTS;
@@ -612,32 +615,5 @@ pub fn isolate() -> String {
         Err(err) => format!(
             "own network namespace (loopback only); no nft ({err}; apt-get install nftables): RTP to SIPp is received"
         ),
-    }
-}
-
-/// `ip link set lo up`, without needing iproute2.
-fn loopback_up() -> std::io::Result<()> {
-    // SAFETY: plain socket/ioctl calls on a zeroed ifreq naming "lo"; the descriptor is
-    // closed before returning.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-            *dst = *src as libc::c_char;
-        }
-        let mut result = Ok(());
-        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
-            result = Err(std::io::Error::last_os_error());
-        } else {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
-                result = Err(std::io::Error::last_os_error());
-            }
-        }
-        libc::close(fd);
-        result
     }
 }

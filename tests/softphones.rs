@@ -1,0 +1,307 @@
+//! End-to-end with real softphones: baresip and linphonec call the real bridge, type the
+//! conference ID and the organizer PIN as RFC 4733 telephone events, and what they record of
+//! their decoded audio is checked: the hold music in the lobby (by cross-correlation with
+//! the bundled asset), then each other's tone in the meeting and never their own.
+//!
+//! Each test runs the bridge and its phones in a network namespace of its own with only
+//! loopback (see `support/netns.rs`), as root or in a user namespace.
+
+#[path = "support/netns.rs"]
+mod netns;
+#[path = "support/recording.rs"]
+mod recording;
+#[path = "support/softphone.rs"]
+mod softphone;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dialbridge::ivr::prompt::Prompt;
+use dialbridge::media::tone::ToneGenerator;
+use netns::run_isolated;
+use recording::{HoldMusic, RATE, WINDOW, share_with_tone, tone_db};
+use softphone::{Baresip, Linphonec};
+use support::http::request;
+use support::{Bridge, BridgeOptions, assets};
+
+/// Longest a test may take in its namespace (each takes 15–35 s).
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The organizer's microphone plays this tone, the attendee's the other.
+const ORGANIZER_TONE: f32 = 440.0;
+const ATTENDEE_TONE: f32 = 1000.0;
+
+/// A phone's microphone: 60 s of a tone at about -12 dBFS, or of silence (the phones hang
+/// up when their source file ends).
+fn microphone(dir: &Path, tone: Option<f32>) -> PathBuf {
+    let path = dir.join(format!("mic-{}.wav", tone.unwrap_or(0.0)));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE as u32,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut samples = vec![0i16; 60 * RATE];
+    if let Some(freq) = tone {
+        ToneGenerator::new(freq, 8000, RATE as f32).fill(&mut samples);
+    }
+    let mut w = hound::WavWriter::create(&path, spec).expect("create the microphone WAV");
+    for s in samples {
+        w.write_sample(s).expect("write the microphone WAV");
+    }
+    w.finalize().expect("finish the microphone WAV");
+    path
+}
+
+/// Waits until the bridge's log holds `needle` `n` times; returns when it saw that.
+fn wait_log(bridge: &Bridge, needle: &str, n: usize, timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    while bridge.log_text().matches(needle).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "the bridge never logged {needle:?} {n} times"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Instant::now()
+}
+
+/// Checks that the meeting started with the one attendee moving in from the lobby.
+fn assert_moved_one(bridge: &Bridge) {
+    let log = bridge.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("meeting started; lobby moved in"))
+        .unwrap_or_default();
+    assert!(line.ends_with(" moved=1"), "one caller moved in: {line}");
+}
+
+/// A bridge with its `/metrics` served, to see how the phones' keys came.
+fn bridge() -> (Bridge, support::OrganizerInfo) {
+    let options = BridgeOptions {
+        http: true,
+        ..BridgeOptions::default()
+    };
+    let (bridge, orgs) = Bridge::start(&["Ada Lovelace"], options);
+    (bridge, orgs[0].clone())
+}
+
+/// Checks that every key the phones typed reached the bridge as an RFC 4733 telephone event
+/// (and none as SIP INFO or as a tone in the audio, which the bridge would also take).
+fn assert_keys_came_by_rfc4733(bridge: &Bridge, typed: &[&str]) {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    let count = |method: &str| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("dialbridge_dtmf_digits_total{")
+                    && l.contains(&format!("method=\"{method}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let keys: usize = typed.iter().map(|t| t.len()).sum();
+    let (rfc4733, info, inband) = (count("rfc4733"), count("info"), count("inband"));
+    println!("keys typed {keys}: by RFC 4733 {rfc4733}, SIP INFO {info}, in-band {inband}");
+    assert_eq!(
+        (rfc4733, info, inband),
+        (keys as u64, 0, 0),
+        "keys by RFC 4733, SIP INFO, in the audio"
+    );
+}
+
+/// Lets real time pass until `t` (the phones record in real time).
+fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+}
+
+/// How long the lobby's spoken welcome lasts before the hold music.
+fn lobby_prompt() -> Duration {
+    Duration::from_millis(20 * assets().prompt(Prompt::LobbyWait).len() as u64)
+}
+
+/// Checks that `heard` is the hold music playing on: each second's window matches the
+/// bundled music closely, one second further into it than the last.
+fn assert_hears_hold_music(phone: &str, heard: &[i16]) {
+    let music = HoldMusic::bundled();
+    let found: Vec<(usize, f64)> = heard
+        .chunks_exact(RATE)
+        .map(|second| music.locate(&second[..WINDOW]))
+        .collect();
+    println!("{phone}: hold music found at (sample, correlation) {found:?}");
+    assert!(found.len() >= 3, "{phone}: 3 s of lobby audio to compare");
+    for &(at, r) in &found {
+        assert!(
+            r >= 0.9,
+            "{phone} hears something else than the hold music: correlation {r:.3} at best (at {at})"
+        );
+    }
+    for pair in found.windows(2) {
+        let step = (pair[1].0 + music.len() - pair[0].0) % music.len();
+        assert!(
+            step.abs_diff(RATE) <= RATE / 20,
+            "{phone}: the music did not play on in order (moved {step} samples in 1 s): {found:?}"
+        );
+    }
+}
+
+/// Checks that in `heard` (meeting audio) the other phone's tone is there nearly all the
+/// time and the phone's own tone is at least 30 dB below it.
+fn assert_hears_the_other(phone: &str, heard: &[i16], other: f32, own: f32) {
+    let share = share_with_tone(heard, other);
+    let (other_db, own_db) = (tone_db(heard, other), tone_db(heard, own));
+    println!(
+        "{phone}: {other} Hz in {:.0} % of 100 ms blocks, {other} Hz at {other_db:.1} dB, own {own} Hz at {own_db:.1} dB",
+        share * 100.0
+    );
+    assert!(
+        share >= 0.9,
+        "{phone} hears the other phone's {other} Hz in only {:.0} % of the meeting",
+        share * 100.0
+    );
+    assert!(
+        own_db <= other_db - 30.0,
+        "{phone} hears itself: own {own} Hz at {own_db:.1} dB, the other's {other} Hz at {other_db:.1} dB"
+    );
+}
+
+/// The meeting audio to check: from after the organizer's "joining" prompt, for 2 s.
+fn meeting_window(started: Instant) -> (Instant, Instant) {
+    let from = started + Duration::from_millis(2500);
+    (from, from + Duration::from_secs(2))
+}
+
+#[test]
+fn baresip_dials_in_by_rfc4733_and_hears_the_hold_music() {
+    run_isolated(
+        "baresip_dials_in_by_rfc4733_and_hears_the_hold_music",
+        LIMIT,
+        || {
+            let (bridge, org) = bridge();
+            let work = tempfile::tempdir().expect("tempdir");
+            let mut caller = Baresip::start("caller", &microphone(work.path(), None));
+            let start = caller.dial(bridge.sip);
+            let keys = format!("{}##", org.conference_id);
+            caller.send_digits(&keys);
+            let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15))
+                + lobby_prompt();
+            sleep_until(music + Duration::from_millis(3700));
+            let heard = caller.hang_up();
+            assert_keys_came_by_rfc4733(&bridge, &[&keys]);
+            assert_hears_hold_music(
+                "baresip",
+                heard.between(
+                    start,
+                    music + Duration::from_millis(500),
+                    music + Duration::from_millis(3500),
+                ),
+            );
+        },
+    );
+}
+
+#[test]
+fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
+    run_isolated(
+        "baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby",
+        LIMIT,
+        || {
+            let (bridge, org) = bridge();
+            let attendee_keys = format!("{}##", org.conference_id);
+            let organizer_keys = format!("{}#*{}#", org.conference_id, org.pin);
+            let work = tempfile::tempdir().expect("tempdir");
+            let mut attendee =
+                Linphonec::start("attendee", &microphone(work.path(), Some(ATTENDEE_TONE)));
+            let attendee_start = attendee.dial(bridge.sip);
+            attendee.send_digits(&attendee_keys);
+            let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(30))
+                + lobby_prompt();
+            // The organizer comes once the attendee has heard 3 s of music.
+            sleep_until(music + Duration::from_millis(3600));
+            let mut organizer =
+                Baresip::start("organizer", &microphone(work.path(), Some(ORGANIZER_TONE)));
+            let organizer_start = organizer.dial(bridge.sip);
+            organizer.send_digits(&organizer_keys);
+            let started = wait_log(
+                &bridge,
+                "meeting started; lobby moved in",
+                1,
+                Duration::from_secs(20),
+            );
+            assert_moved_one(&bridge);
+            let (from, to) = meeting_window(started);
+            sleep_until(to + Duration::from_millis(200));
+            let organizer_heard = organizer.hang_up();
+            let attendee_heard = attendee.hang_up();
+            assert_keys_came_by_rfc4733(&bridge, &[&attendee_keys, &organizer_keys]);
+            assert_hears_hold_music(
+                "linphonec in the lobby",
+                attendee_heard.between(
+                    attendee_start,
+                    music + Duration::from_millis(500),
+                    music + Duration::from_millis(3500),
+                ),
+            );
+            assert_hears_the_other(
+                "linphonec (attendee)",
+                attendee_heard.between(attendee_start, from, to),
+                ORGANIZER_TONE,
+                ATTENDEE_TONE,
+            );
+            assert_hears_the_other(
+                "baresip (organizer)",
+                organizer_heard.between(organizer_start, from, to),
+                ATTENDEE_TONE,
+                ORGANIZER_TONE,
+            );
+        },
+    );
+}
+
+#[test]
+fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
+    run_isolated(
+        "linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby",
+        LIMIT,
+        || {
+            let (bridge, org) = bridge();
+            let attendee_keys = format!("{}##", org.conference_id);
+            let organizer_keys = format!("{}#*{}#", org.conference_id, org.pin);
+            let work = tempfile::tempdir().expect("tempdir");
+            let mut attendee =
+                Baresip::start("attendee", &microphone(work.path(), Some(ATTENDEE_TONE)));
+            let mut organizer =
+                Linphonec::start("organizer", &microphone(work.path(), Some(ORGANIZER_TONE)));
+            let attendee_start = attendee.dial(bridge.sip);
+            attendee.send_digits(&attendee_keys);
+            // linphonec types one key a second: the attendee is in the lobby long before.
+            let organizer_start = organizer.dial(bridge.sip);
+            organizer.send_digits(&organizer_keys);
+            wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15));
+            let started = wait_log(
+                &bridge,
+                "meeting started; lobby moved in",
+                1,
+                Duration::from_secs(40),
+            );
+            assert_moved_one(&bridge);
+            let (from, to) = meeting_window(started);
+            sleep_until(to + Duration::from_millis(200));
+            let organizer_heard = organizer.hang_up();
+            let attendee_heard = attendee.hang_up();
+            assert_keys_came_by_rfc4733(&bridge, &[&attendee_keys, &organizer_keys]);
+            assert_hears_the_other(
+                "baresip (attendee)",
+                attendee_heard.between(attendee_start, from, to),
+                ORGANIZER_TONE,
+                ATTENDEE_TONE,
+            );
+            assert_hears_the_other(
+                "linphonec (organizer)",
+                organizer_heard.between(organizer_start, from, to),
+                ATTENDEE_TONE,
+                ORGANIZER_TONE,
+            );
+        },
+    );
+}
