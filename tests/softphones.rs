@@ -28,23 +28,28 @@ use support::{Bridge, BridgeOptions, assets};
 /// Longest a test may take in its namespace (each takes 15–35 s).
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// baresip talks G.722: 16 kHz audio.
+const WIDEBAND: usize = 16_000;
+
 /// The organizer's microphone plays this tone, the attendee's the other.
 const ORGANIZER_TONE: f32 = 440.0;
 const ATTENDEE_TONE: f32 = 1000.0;
 
 /// A phone's microphone: 60 s of a tone at about -12 dBFS, or of silence (the phones hang
-/// up when their source file ends).
-fn microphone(dir: &Path, tone: Option<f32>) -> PathBuf {
-    let path = dir.join(format!("mic-{}.wav", tone.unwrap_or(0.0)));
+/// up when their source file ends), at `rate` Hz. baresip's `aufile` does not resample, so
+/// its file must have the rate of the codec it talks: 16 kHz, since it offers G.722 first
+/// and the bridge takes it. linphonec resamples whatever it plays.
+fn microphone(dir: &Path, tone: Option<f32>, rate: usize) -> PathBuf {
+    let path = dir.join(format!("mic-{}-{rate}.wav", tone.unwrap_or(0.0)));
     let spec = hound::WavSpec {
         channels: 1,
-        sample_rate: RATE as u32,
+        sample_rate: rate as u32,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut samples = vec![0i16; 60 * RATE];
+    let mut samples = vec![0i16; 60 * rate];
     if let Some(freq) = tone {
-        ToneGenerator::new(freq, 8000, RATE as f32).fill(&mut samples);
+        ToneGenerator::new(freq, 8000, rate as f32).fill(&mut samples);
     }
     let mut w = hound::WavWriter::create(&path, spec).expect("create the microphone WAV");
     for s in samples {
@@ -108,6 +113,21 @@ fn assert_keys_came_by_rfc4733(bridge: &Bridge, typed: &[&str]) {
         (keys as u64, 0, 0),
         "keys by RFC 4733, SIP INFO, in the audio"
     );
+}
+
+/// Checks that baresip talks G.722 (it offers it first, so the meeting mixes at 16 kHz) and
+/// the other phone a G.711 codec: both kinds of caller meet in one mix.
+fn assert_one_wideband_one_narrowband(bridge: &Bridge) {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    let calls = |codec: &str| -> u64 {
+        let series = format!("dialbridge_media_calls_by_codec{{codec=\"{codec}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let (g722, g711) = (calls("G722"), calls("PCMU") + calls("PCMA"));
+    println!("calls by codec: G.722 {g722}, G.711 {g711}");
+    assert_eq!((g722, g711), (1, 1), "baresip on G.722, linphonec on G.711");
 }
 
 /// Lets real time pass until `t` (the phones record in real time).
@@ -179,7 +199,7 @@ fn baresip_dials_in_by_rfc4733_and_hears_the_hold_music() {
         || {
             let (bridge, org) = bridge();
             let work = tempfile::tempdir().expect("tempdir");
-            let mut caller = Baresip::start("caller", &microphone(work.path(), None));
+            let mut caller = Baresip::start("caller", &microphone(work.path(), None, WIDEBAND));
             let start = caller.dial(bridge.sip);
             let keys = format!("{}##", org.conference_id);
             caller.send_digits(&keys);
@@ -210,16 +230,20 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
             let attendee_keys = format!("{}##", org.conference_id);
             let organizer_keys = format!("{}#*{}#", org.conference_id, org.pin);
             let work = tempfile::tempdir().expect("tempdir");
-            let mut attendee =
-                Linphonec::start("attendee", &microphone(work.path(), Some(ATTENDEE_TONE)));
+            let mut attendee = Linphonec::start(
+                "attendee",
+                &microphone(work.path(), Some(ATTENDEE_TONE), RATE),
+            );
             let attendee_start = attendee.dial(bridge.sip);
             attendee.send_digits(&attendee_keys);
             let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(30))
                 + lobby_prompt();
             // The organizer comes once the attendee has heard 3 s of music.
             sleep_until(music + Duration::from_millis(3600));
-            let mut organizer =
-                Baresip::start("organizer", &microphone(work.path(), Some(ORGANIZER_TONE)));
+            let mut organizer = Baresip::start(
+                "organizer",
+                &microphone(work.path(), Some(ORGANIZER_TONE), WIDEBAND),
+            );
             let organizer_start = organizer.dial(bridge.sip);
             organizer.send_digits(&organizer_keys);
             let started = wait_log(
@@ -229,6 +253,7 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
                 Duration::from_secs(20),
             );
             assert_moved_one(&bridge);
+            assert_one_wideband_one_narrowband(&bridge);
             let (from, to) = meeting_window(started);
             sleep_until(to + Duration::from_millis(200));
             let organizer_heard = organizer.hang_up();
@@ -268,10 +293,14 @@ fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
             let attendee_keys = format!("{}##", org.conference_id);
             let organizer_keys = format!("{}#*{}#", org.conference_id, org.pin);
             let work = tempfile::tempdir().expect("tempdir");
-            let mut attendee =
-                Baresip::start("attendee", &microphone(work.path(), Some(ATTENDEE_TONE)));
-            let mut organizer =
-                Linphonec::start("organizer", &microphone(work.path(), Some(ORGANIZER_TONE)));
+            let mut attendee = Baresip::start(
+                "attendee",
+                &microphone(work.path(), Some(ATTENDEE_TONE), WIDEBAND),
+            );
+            let mut organizer = Linphonec::start(
+                "organizer",
+                &microphone(work.path(), Some(ORGANIZER_TONE), RATE),
+            );
             let attendee_start = attendee.dial(bridge.sip);
             attendee.send_digits(&attendee_keys);
             // linphonec types one key a second: the attendee is in the lobby long before.
@@ -285,6 +314,7 @@ fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
                 Duration::from_secs(40),
             );
             assert_moved_one(&bridge);
+            assert_one_wideband_one_narrowband(&bridge);
             let (from, to) = meeting_window(started);
             sleep_until(to + Duration::from_millis(200));
             let organizer_heard = organizer.hang_up();

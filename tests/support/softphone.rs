@@ -62,7 +62,8 @@ pub struct Baresip {
 }
 
 impl Baresip {
-    /// Starts baresip as `sip:NAME@127.0.0.1`, its microphone playing `source` (8 kHz WAV).
+    /// Starts baresip as `sip:NAME@127.0.0.1`, its microphone playing `source` (a WAV at the
+    /// rate of the codec it will talk).
     pub fn start(name: &str, source: &Path) -> Baresip {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config");
