@@ -1,10 +1,14 @@
 //! What one caller hears when not in the mix: a queue of prompts, then hold music or silence.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use crate::ivr::name::RecordedName;
 use crate::ivr::prompt::Prompt;
 use crate::media::assets::{Assets, Frame};
-use crate::media::codec::Codec;
+use crate::media::codec::{Codec, SAMPLES_PER_FRAME};
+use crate::media::g711;
 
 /// What plays once the prompt queue is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,11 +19,27 @@ pub enum Background {
     HoldMusic,
 }
 
-/// A caller's prompt player. Holds positions only; the audio itself is shared in `Assets`.
+/// Something a player can play to one caller.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// A prompt from the assets.
+    Prompt(Prompt),
+    /// A caller's recorded name (played to an organizer going through the lobby).
+    Name(Arc<RecordedName>),
+}
+
+impl From<Prompt> for Item {
+    fn from(prompt: Prompt) -> Self {
+        Item::Prompt(prompt)
+    }
+}
+
+/// A caller's prompt player. Holds positions only; the audio itself is shared in `Assets`
+/// (or in the recorded name it plays).
 #[derive(Debug)]
 pub struct Player {
-    queue: VecDeque<Prompt>,
-    /// Frame index into the front prompt of `queue`.
+    queue: VecDeque<Item>,
+    /// Frame index into the front item of `queue`.
     position: usize,
     background: Background,
     /// Frame index into the hold music, kept across prompts.
@@ -29,8 +49,9 @@ pub struct Player {
 /// One tick's output of the player.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Tick<'a> {
-    /// The frame to send, or None for silence.
-    pub frame: Option<&'a Frame>,
+    /// The frame to send, or None for silence. Borrowed from the assets, except for a
+    /// recorded name, which is encoded for this caller as it plays.
+    pub frame: Option<Cow<'a, Frame>>,
     /// True on the tick the last queued prompt finished.
     pub prompts_finished: bool,
 }
@@ -54,8 +75,13 @@ impl Player {
 
     /// Replaces whatever is playing with these prompts.
     pub fn play(&mut self, prompts: &[Prompt]) {
+        self.play_items(prompts.iter().copied().map(Item::Prompt));
+    }
+
+    /// Replaces whatever is playing with these items (prompts and recorded names).
+    pub fn play_items(&mut self, items: impl IntoIterator<Item = Item>) {
         self.queue.clear();
-        self.queue.extend(prompts.iter().copied());
+        self.queue.extend(items);
         self.position = 0;
     }
 
@@ -77,9 +103,20 @@ impl Player {
 
     /// Advances by one 20 ms frame.
     pub fn next<'a>(&mut self, assets: &'a Assets, codec: Codec) -> Tick<'a> {
-        while let Some(&prompt) = self.queue.front() {
-            let frames = assets.prompt(prompt).frames(codec);
-            if let Some(frame) = frames.get(self.position) {
+        while let Some(item) = self.queue.front() {
+            let frame = match item {
+                Item::Prompt(prompt) => assets
+                    .prompt(*prompt)
+                    .frames(codec)
+                    .get(self.position)
+                    .map(Cow::Borrowed),
+                Item::Name(name) => name.frame(self.position).map(|pcm| {
+                    let mut frame = [0u8; SAMPLES_PER_FRAME];
+                    g711::encode(codec, pcm, &mut frame);
+                    Cow::Owned(frame)
+                }),
+            };
+            if let Some(frame) = frame {
                 self.position += 1;
                 return Tick {
                     frame: Some(frame),
@@ -102,7 +139,7 @@ impl Player {
         }
     }
 
-    fn background_frame<'a>(&mut self, assets: &'a Assets, codec: Codec) -> Option<&'a Frame> {
+    fn background_frame<'a>(&mut self, assets: &'a Assets, codec: Codec) -> Option<Cow<'a, Frame>> {
         match self.background {
             Background::Silence => None,
             Background::HoldMusic => {
@@ -112,7 +149,7 @@ impl Player {
                 }
                 let frame = frames.get(self.hold_position % frames.len());
                 self.hold_position = (self.hold_position + 1) % frames.len();
-                frame
+                frame.map(Cow::Borrowed)
             }
         }
     }
@@ -155,7 +192,7 @@ mod tests {
         p.play(&[Prompt::Welcome]);
         let t = p.next(&a, Codec::Pcma);
         assert_eq!(
-            t.frame,
+            t.frame.as_deref(),
             a.prompt(Prompt::Welcome).frames(Codec::Pcma).first()
         );
     }
@@ -167,7 +204,10 @@ mod tests {
         let mut p = Player::new();
         p.set_background(Background::HoldMusic);
         for i in 0..hold.len() + 3 {
-            assert_eq!(p.next(&a, Codec::Pcmu).frame, Some(&hold[i % hold.len()]));
+            assert_eq!(
+                p.next(&a, Codec::Pcmu).frame.as_deref(),
+                Some(&hold[i % hold.len()])
+            );
         }
         p.play(&[Prompt::Goodbye]);
         let g = a.prompt(Prompt::Goodbye).len();
@@ -177,7 +217,11 @@ mod tests {
         // The prompt's end tick already carries the next hold-music frame.
         let t = p.next(&a, Codec::Pcmu);
         assert!(t.prompts_finished);
-        assert_eq!(t.frame, Some(&hold[3]), "music continues where it left off");
+        assert_eq!(
+            t.frame.as_deref(),
+            Some(&hold[3]),
+            "music continues where it left off"
+        );
     }
 
     #[test]
@@ -188,5 +232,40 @@ mod tests {
         p.next(&a, Codec::Pcmu);
         p.stop();
         assert_eq!(p.next(&a, Codec::Pcmu).frame, None);
+    }
+
+    #[test]
+    fn a_recorded_name_plays_in_the_listeners_codec_between_prompts() {
+        let a = assets();
+        let mut r = crate::ivr::name::NameRecorder::new();
+        let loud: [i16; SAMPLES_PER_FRAME] = std::array::from_fn(|i| (i as i16 - 80) * 60);
+        for _ in 0..12 {
+            r.push(Some(&loud));
+        }
+        let name = Arc::new(r.finish(0).expect("a name"));
+        let mut p = Player::new();
+        p.set_background(Background::HoldMusic);
+        p.play_items([
+            Item::Name(Arc::clone(&name)),
+            Item::Prompt(Prompt::AdmitChoices),
+        ]);
+        let mut want = [0u8; SAMPLES_PER_FRAME];
+        for pcm in name.frames() {
+            g711::encode(Codec::Pcma, pcm, &mut want);
+            assert_eq!(p.next(&a, Codec::Pcma).frame.as_deref(), Some(&want));
+        }
+        assert_eq!(
+            p.next(&a, Codec::Pcma).frame.as_deref(),
+            a.prompt(Prompt::AdmitChoices).frames(Codec::Pcma).first(),
+            "the prompt follows at once"
+        );
+        let hold = a.hold_music().frames(Codec::Pcma);
+        let rest = a.prompt(Prompt::AdmitChoices).len() - 1;
+        for _ in 0..rest {
+            p.next(&a, Codec::Pcma);
+        }
+        let t = p.next(&a, Codec::Pcma);
+        assert!(t.prompts_finished);
+        assert_eq!(t.frame.as_deref(), Some(&hold[0]), "then the hold music");
     }
 }
