@@ -162,6 +162,7 @@ fn an_organizer_who_admits_hears_who_waits_and_lets_each_in_or_sends_them_away()
     let mut named = dial_with_name(&bridge, &id, 600);
     wait_log(&bridge, "waiting in the lobby", 2);
     let mut boss = organizer(&bridge, &id, &pin, Some(BOSS));
+    wait_log(&bridge, "meeting started; the lobby waits to be let in", 1);
     hears_up_to(
         &boss,
         &[Prompt::N2, Prompt::CallersWaiting],

@@ -1327,8 +1327,15 @@ impl<S> Worker<S> {
                         callers: moved.len(),
                     });
                 }
-                if !was_started {
-                    tracing::info!(conference = %conference_id, organizer = entry.conference.organizer_id, moved = moved.len(), "meeting started; lobby moved in");
+                let organizer = entry.conference.organizer_id;
+                match self.config.lobby_admit {
+                    _ if was_started => {}
+                    LobbyAdmit::Auto => {
+                        tracing::info!(conference = %conference_id, organizer, moved = moved.len(), "meeting started; lobby moved in");
+                    }
+                    LobbyAdmit::Organizer => {
+                        tracing::info!(conference = %conference_id, organizer, waiting = entry.meeting.lobby().len(), "meeting started; the lobby waits to be let in");
+                    }
                 }
                 self.moved_in(&moved);
             }
