@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates every WAV in this directory (IVR and meeting prompts, spoken numbers, hold music, join and leave chimes) from nothing but
+# Regenerates every WAV in this directory (IVR and meeting prompts, spoken numbers, the record tone, hold music, join and leave chimes) from nothing but
 # espeak-ng and sox, so the audio can be reviewed as text and rebuilt byte-for-byte on any Debian 12
 # box. Outputs are 8000 Hz, mono, 16-bit signed PCM WAV (what the media path and `hound` expect).
 #
@@ -86,7 +86,7 @@ joining|You are now joining the meeting.
 goodbye|Goodbye.
 service-unavailable|The meeting bridge is not available right now. Please call again later.
 keypad-help|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. Star one repeats this help.
-keypad-help-organizer|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. For the organizer: star two two mutes everyone else. Star two three turns join and leave tones on or off. Star two one lets in everyone waiting. Star seven locks or unlocks the meeting. Star one repeats this help.
+keypad-help-organizer|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. For the organizer: star two two mutes everyone else. Star two three turns join and leave tones on or off. Star two one lets in everyone waiting. Star two four goes through them one at a time. Star seven locks or unlocks the meeting. Star one repeats this help.
 muted|You are muted.
 unmuted|You are unmuted.
 muted-by-organizer|The organizer muted everyone. Press star six to unmute.
@@ -142,7 +142,30 @@ pin-must-have|The PIN must have
 digits-not-changed|digits. Your PIN was not changed.
 pin-changed|Your PIN has been changed.
 pin-not-changed|Your PIN was not changed.
+say-your-name|After the tone, say your name, then press pound.
+has-joined|has joined.
+has-left|has left.
+callers-waiting|callers are waiting.
+caller-waiting|caller is waiting.
+lobby-choices|Press star two one to let everyone in, or star two four to hear them one at a time.
+callers-joined-from-lobby|callers joined from the lobby.
+caller-joined-from-lobby|caller joined from the lobby.
+caller|Caller
+admit-choices|Press one to let them in, two to send them away, three to skip to the next, or pound to stop.
+let-in|Let in.
+sent-away|Sent away.
+no-more-waiting|No more callers are waiting.
+not-let-in|The organizer did not let you in. Goodbye.
 PROMPTS
+
+# The record tone before a caller says their name: 1400 Hz (ITU-T E.180's record tone) for
+# 250 ms with 5 ms fades (synthesised 6 dB under full scale, so resampling cannot clip), at the
+# prompts' level; 100 ms of silence before it, none after, so the recording starts as it ends.
+"${SOX[@]}" -r "$SYNTH_RATE" -c 1 -n "${WORK_FMT[@]}" "$tmp/beep.synth.wav" \
+  synth 0.25 sine 1400 fade t 0.005 0.25 0.005 gain -6
+"${SOX[@]}" "$tmp/beep.synth.wav" "${WORK_FMT[@]}" -r 8000 "$tmp/beep.wav" rate -v 8000
+g="$(level_gain "$tmp/beep.wav" -16 -1)"
+"${SOX[@]}" "$tmp/beep.wav" "${OUT_FMT[@]}" "$here/prompts/beep.wav" gain "$g" pad 0.1 0
 
 ###############################################################################################
 # Hold music: 8 chords x 4 s = 32 s in E major, soft detuned sine/triangle pads plus a quiet

@@ -50,7 +50,7 @@ pub struct Record {
     /// Who ended it: `caller` or `bridge`.
     pub ended_by: &'static str,
     /// Why, e.g. `caller-bye`, `rtp-timeout`, `pin-attempts`, `conference-id-attempts`,
-    /// `guessing`, `lobby-timeout`, `shutdown`, `ack-timeout`, `cancelled`.
+    /// `guessing`, `lobby-timeout`, `denied`, `shutdown`, `ack-timeout`, `cancelled`.
     pub cause: &'static str,
 }
 
@@ -146,6 +146,7 @@ impl CdrLog {
                 HangupReason::Ivr(HangupCause::Guessing) => "guessing",
                 HangupReason::Ivr(HangupCause::Shutdown) => "shutdown",
                 HangupReason::Ivr(HangupCause::LobbyTimeout) => "lobby-timeout",
+                HangupReason::Ivr(HangupCause::Denied) => "denied",
             });
         }
     }
@@ -211,8 +212,17 @@ mod tests {
         log.started(CallId(2), "c@d".into(), None, src, "tcp");
         log.bridge_hangup(CallId(2), HangupReason::Ivr(HangupCause::PinAttempts));
         log.bridge_hangup(CallId(2), HangupReason::RtpTimeout);
+        log.started(CallId(3), "e@f".into(), None, src, "udp");
+        log.joined(CallId(3), "123456789".into(), Role::Attendee);
+        log.bridge_hangup(CallId(3), HangupReason::Ivr(HangupCause::Denied));
         let one = log.ended(CallId(1), EndReason::RemoteBye).unwrap();
         let two = log.ended(CallId(2), EndReason::LocalHangup).unwrap();
+        let three = log.ended(CallId(3), EndReason::LocalHangup).unwrap();
+        assert_eq!(
+            (three.ended_by, three.cause, three.role),
+            ("bridge", "denied", Some("attendee")),
+            "sent away from the lobby"
+        );
         assert_eq!(log.ended(CallId(2), EndReason::LocalHangup), None, "once");
         assert_eq!(
             (
@@ -233,7 +243,7 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert_eq!(lines[1]["transport"], "tcp");
         assert_eq!(lines[0]["from"], "+15550100");
         use std::os::unix::fs::PermissionsExt;

@@ -82,6 +82,10 @@ pub struct ServeConfig {
     pub rtp_timeout: Option<Duration>,
     /// Say goodbye to callers who waited in a lobby this long (None: never).
     pub lobby_timeout: Option<Duration>,
+    /// Whether the lobby moves in when the organizer authenticates or waits for them.
+    pub lobby_admit: crate::bridge::meeting::LobbyAdmit,
+    /// E-mail the organizer when someone has waited this long in their lobby (None: never).
+    pub lobby_mail_after: Option<Duration>,
     /// Admin API and web pages (HTTP); None: not served.
     pub http_listen: Option<SocketAddr>,
     /// Base URL of the web pages as users reach them (for links in e-mails).
@@ -135,6 +139,8 @@ impl ServeConfig {
             ivr: IvrConfig::default(),
             rtp_timeout: Some(Duration::from_secs(60)),
             lobby_timeout: Some(Duration::from_secs(30 * 60)),
+            lobby_admit: crate::bridge::meeting::LobbyAdmit::Auto,
+            lobby_mail_after: None,
             http_listen: None,
             public_url: None,
             mail: crate::notify::MailConfig::default(),

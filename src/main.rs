@@ -84,6 +84,12 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LobbyAdmitArg {
+    Auto,
+    Organizer,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum SecurityArg {
     None,
@@ -157,6 +163,27 @@ struct ServeArgs {
     /// Say goodbye to callers who waited in a lobby this many seconds (0: never).
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     lobby_timeout: u64,
+    /// Ask each caller to say their name after the conference ID (a tone, then at most
+    /// 4 s, ended by # or by silence). The meeting then hears "<name> has joined" and
+    /// "<name> has left" instead of a chime, and an organizer going through the lobby (*24)
+    /// hears each name. Names are kept in memory only, for the length of the call.
+    #[arg(long)]
+    record_names: bool,
+    /// When the organizer enters their PIN: `auto` lets the whole lobby in at once;
+    /// `organizer` keeps it waiting until the organizer lets callers in (*21 everyone, *24
+    /// one at a time). Either way the organizer hears how many callers there are.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        value_name = "auto|organizer"
+    )]
+    lobby_admit: LobbyAdmitArg,
+    /// E-mail the organizer "N callers are waiting in your lobby" once someone has waited
+    /// this many seconds in it (once per wait: again only after the lobby emptied;
+    /// default: never).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    lobby_mail_after: Option<u64>,
     /// SIP timer T1 in milliseconds (RFC 3261 default 500).
     #[arg(long, default_value_t = 500, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=10_000))]
     t1_ms: u64,
@@ -824,6 +851,12 @@ async fn serve(
     config.rtp_timeout = (args.rtp_timeout > 0).then(|| Duration::from_secs(args.rtp_timeout));
     config.lobby_timeout =
         (args.lobby_timeout > 0).then(|| Duration::from_secs(args.lobby_timeout));
+    config.ivr.record_names = args.record_names;
+    config.lobby_admit = match args.lobby_admit {
+        LobbyAdmitArg::Auto => dialbridge::bridge::meeting::LobbyAdmit::Auto,
+        LobbyAdmitArg::Organizer => dialbridge::bridge::meeting::LobbyAdmit::Organizer,
+    };
+    config.lobby_mail_after = args.lobby_mail_after.map(Duration::from_secs);
     config.timers.t1 = Duration::from_millis(args.t1_ms);
     config.timers.t2 = config.timers.t2.max(config.timers.t1);
     config.admission = dialbridge::sip::admission::AdmissionConfig {

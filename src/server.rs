@@ -127,6 +127,8 @@ pub struct SipGauges {
     pub pins_locked: AtomicU64,
     /// Callers cut off for guessing too many unknown conference IDs.
     pub guessers_cut_off: AtomicU64,
+    /// E-mails telling organizers that callers wait in their lobby.
+    pub lobby_mails: AtomicU64,
     /// INVITEs from outside the trusted networks answered 403.
     pub calls_refused_untrusted: AtomicU64,
     /// Datagrams from outside the trusted networks dropped unanswered.
@@ -461,6 +463,28 @@ impl Telemetry {
         );
         render_value(
             &mut out,
+            "dialbridge_lobby_decisions_total",
+            "counter",
+            "lobby callers an organizer let in or sent away one at a time (*24)",
+            &{
+                let sum = |f: fn(&WorkerGauges) -> &AtomicU64| {
+                    gauges.iter().map(|g| load(f(g))).sum::<u64>()
+                };
+                vec![
+                    ("decision=\"let_in\"", sum(|g| &g.lobby_let_in)),
+                    ("decision=\"sent_away\"", sum(|g| &g.lobby_sent_away)),
+                ]
+            },
+        );
+        render_value(
+            &mut out,
+            "dialbridge_lobby_mails_total",
+            "counter",
+            "e-mails telling an organizer that callers wait in their lobby",
+            &[("", load(&sip.lobby_mails))],
+        );
+        render_value(
+            &mut out,
             "dialbridge_last_lobby_move_callers",
             "gauge",
             "callers moved by the last meeting start",
@@ -667,6 +691,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         ivr: config.ivr.clone(),
         rtp_timeout: config.rtp_timeout,
         lobby_timeout: config.lobby_timeout,
+        lobby_admit: config.lobby_admit,
+        lobby_mail_after: config.lobby_mail_after,
         ..WorkerConfig::default()
     };
     let sip_control = control_tx.clone();
@@ -1093,6 +1119,38 @@ async fn serve_directory(
                         }
                         _ => {}
                     }
+                });
+            }
+            ControlEvent::LobbyWaiting {
+                conference,
+                callers,
+                waited,
+            } => {
+                let directory = directory.clone();
+                let mailer = lock_mail.mailer.clone();
+                let gauges = Arc::clone(&gauges);
+                tokio::spawn(async move {
+                    let org = match directory.organizer(conference.organizer_id).await {
+                        Ok(org) => org,
+                        Err(err) => {
+                            tracing::error!(organizer_id = conference.organizer_id, error = %err, "cannot read the organizer to tell them callers are waiting");
+                            return;
+                        }
+                    };
+                    let (subject, text_body) = crate::notify::lobby_waiting(
+                        &org.name,
+                        &conference.conference_id,
+                        callers,
+                        waited,
+                    );
+                    mailer.send(crate::notify::Mail {
+                        to: org.mail_address().to_string(),
+                        subject,
+                        text_body,
+                        kind: crate::notify::MailKind::LobbyWaiting,
+                        organizer_id: Some(org.id),
+                    });
+                    gauges.lobby_mails.fetch_add(1, Ordering::Relaxed);
                 });
             }
             ControlEvent::Hangup { call, reason } => {

@@ -140,6 +140,16 @@ fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_thei
             !present_tones(&pcm, &[6000.0], 16000.0).is_empty()
         },
     );
+    // The organizer first hears how many came in from the lobby, then the meeting.
+    wait_until(&boss, Duration::from_secs(15), "the meeting", |h| {
+        let pcm: Vec<i16> = h
+            .iter()
+            .rev()
+            .take(10)
+            .flat_map(|h| h.wide.clone())
+            .collect();
+        present_tones(&pcm, &[500.0, 1000.0], 16000.0).len() == 2
+    });
     wait(1500);
     let from = Instant::now() - Duration::from_millis(1000);
     let all = [500.0, 1000.0, 6000.0];

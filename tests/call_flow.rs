@@ -10,8 +10,8 @@ use dialbridge::media::codec::{Codec, Law};
 use dialbridge::sip::message::Method;
 use support::phone::Phone;
 use support::{
-    Bridge, BridgeOptions, assets, first_tone, plays_in_order, position_of_run, tones_heard, wait,
-    wait_until,
+    Bridge, BridgeOptions, assets, first_tone, hears, plays_in_order, position_of_run, tones_heard,
+    wait, wait_until,
 };
 
 const ORGANIZER_TONE: f32 = 1000.0;
@@ -128,6 +128,12 @@ fn whole_lobby_hears_the_organizer_within_one_tick_and_nobody_hears_themselves()
     assert!(
         spread < Duration::from_millis(20),
         "the lobby moved in one tick: spread {spread:?}"
+    );
+    // Meanwhile the organizer is told how many came in.
+    hears(
+        &boss,
+        &[Prompt::N3, Prompt::CallersJoinedFromLobby],
+        "'three callers joined from the lobby'",
     );
 
     // In the meeting: each hears everyone else and never themselves.

@@ -10,7 +10,9 @@ use dialbridge::media::assets::Chime;
 use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::g711;
 use support::phone::{Heard, Phone};
-use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait, wait_until};
+use support::{
+    Bridge, BridgeOptions, assets, first_tone, frames, hears, position_of_run, wait, wait_until,
+};
 
 const BOSS: f32 = 1000.0;
 const GUEST: f32 = 500.0; // far from every DTMF frequency
@@ -25,23 +27,6 @@ fn wait_log(bridge: &Bridge, needle: &str, n: usize) {
         );
         wait(50);
     }
-}
-
-fn frames(prompts: &[Prompt]) -> Vec<[u8; 160]> {
-    let a = assets();
-    prompts
-        .iter()
-        .flat_map(|p| a.prompt(*p).frames(Law::Mu).to_vec())
-        .collect()
-}
-
-fn hears(phone: &Phone, prompts: &[Prompt], what: &str) {
-    // The first 3 s are enough to tell any two prompts apart (the help runs for 20 s).
-    let mut want = frames(prompts);
-    want.truncate(150);
-    wait_until(phone, Duration::from_secs(15), what, |h| {
-        position_of_run(h, &want).is_some()
-    });
 }
 
 /// A running meeting: the organizer (talking BOSS unless silent) and `n` attendees.

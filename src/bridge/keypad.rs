@@ -1,6 +1,7 @@
 //! The in-meeting keypad, sans-IO: star commands typed by a caller in a meeting, as Teams
 //! callers know them. `*1` help, `*6` mute, `*5` hand, `*0` roll call; for the organizer
-//! `*21` admit the lobby, `*22` mute everyone else, `*23` join/leave tones, `*7` lock.
+//! `*21` admit the lobby, `*24` go through it one caller at a time, `*22` mute everyone
+//! else, `*23` join/leave tones, `*7` lock, `*8` a new PIN.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,8 @@ pub enum KeyCommand {
     RollCall,
     /// `*21` (organizer): let everyone waiting in.
     AdmitAll,
+    /// `*24` (organizer): hear the waiting callers one at a time, letting each in or not.
+    ReviewLobby,
     /// `*22` (organizer): mute everyone else.
     MuteOthers,
     /// `*23` (organizer): join and leave tones on or off.
@@ -38,6 +41,7 @@ impl KeyCommand {
         matches!(
             self,
             KeyCommand::AdmitAll
+                | KeyCommand::ReviewLobby
                 | KeyCommand::MuteOthers
                 | KeyCommand::ToggleAnnouncements
                 | KeyCommand::ToggleLock
@@ -104,6 +108,7 @@ impl Keypad {
             (Pending::StarTwo { .. }, '1') => Some(KeyCommand::AdmitAll),
             (Pending::StarTwo { .. }, '2') => Some(KeyCommand::MuteOthers),
             (Pending::StarTwo { .. }, '3') => Some(KeyCommand::ToggleAnnouncements),
+            (Pending::StarTwo { .. }, '4') => Some(KeyCommand::ReviewLobby),
             _ => None,
         }
     }
@@ -124,7 +129,7 @@ mod tests {
         let t = Instant::now();
         let mut k = Keypad::new();
         assert_eq!(
-            keys(&mut k, t, "*1*6*5*0*7*21*22*23*8"),
+            keys(&mut k, t, "*1*6*5*0*7*21*22*23*8*24"),
             [
                 KeyCommand::Help,
                 KeyCommand::ToggleMute,
@@ -135,6 +140,7 @@ mod tests {
                 KeyCommand::MuteOthers,
                 KeyCommand::ToggleAnnouncements,
                 KeyCommand::ChangePin,
+                KeyCommand::ReviewLobby,
             ]
         );
     }
@@ -167,6 +173,7 @@ mod tests {
     fn organizer_commands_are_marked() {
         assert!(KeyCommand::ToggleLock.organizer_only());
         assert!(KeyCommand::AdmitAll.organizer_only());
+        assert!(KeyCommand::ReviewLobby.organizer_only());
         assert!(!KeyCommand::ToggleMute.organizer_only());
         assert!(!KeyCommand::RollCall.organizer_only());
     }

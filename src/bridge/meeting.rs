@@ -17,6 +17,16 @@ pub enum MeetingState {
     },
 }
 
+/// What happens to the lobby when an organizer authenticates (`--lobby-admit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LobbyAdmit {
+    /// Everyone waiting moves in at once.
+    #[default]
+    Auto,
+    /// The lobby keeps waiting until the organizer lets callers in (`*21`, `*24`).
+    Organizer,
+}
+
 /// Where a caller was put by `Meeting::admit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
@@ -42,6 +52,9 @@ pub struct Meeting<K> {
     locked: bool,
     /// Join and leave chimes (on unless the organizer turns them off).
     announcements: bool,
+    /// How many times a caller came to an empty lobby: each is a new wait for the organizer
+    /// to hear about.
+    lobby_spells: u64,
 }
 
 impl<K: Copy + PartialEq> Default for Meeting<K> {
@@ -62,6 +75,7 @@ impl<K: Copy + PartialEq> Meeting<K> {
             hands: Vec::new(),
             locked: false,
             announcements: true,
+            lobby_spells: 0,
         }
     }
 
@@ -80,6 +94,12 @@ impl<K: Copy + PartialEq> Meeting<K> {
         &self.lobby
     }
 
+    /// Counts the times the lobby started to fill: a wait begins whenever a caller comes to
+    /// an empty lobby, and lasts until it is empty again.
+    pub fn lobby_spell(&self) -> u64 {
+        self.lobby_spells
+    }
+
     /// Callers in the mix.
     pub fn participants(&self) -> &[K] {
         &self.participants
@@ -92,21 +112,42 @@ impl<K: Copy + PartialEq> Meeting<K> {
             self.participants.push(key);
             Placement::Participant
         } else {
+            if self.lobby.is_empty() {
+                self.lobby_spells += 1;
+            }
             self.lobby.push(key);
             Placement::Lobby
         }
     }
 
     /// Adds the authenticated organizer and starts the meeting; returns the callers moved
-    /// out of the lobby (all of them, in one step).
-    pub fn admit_organizer(&mut self, now: Instant, key: K) -> Vec<K> {
+    /// out of the lobby: all of them in one step, or none when the organizer lets them in
+    /// (`LobbyAdmit::Organizer`, or a locked meeting).
+    pub fn admit_organizer(&mut self, now: Instant, key: K, admit: LobbyAdmit) -> Vec<K> {
         self.participants.push(key);
         self.organizers.push(key);
-        if self.is_started() && self.locked {
-            // A locked meeting stays locked for a second organizer line: *21 lets them in.
+        // A locked meeting stays locked for a second organizer line: *21 lets them in.
+        if admit == LobbyAdmit::Organizer || (self.is_started() && self.locked) {
+            if !self.is_started() {
+                self.state = MeetingState::Started { at: now };
+            }
             return Vec::new();
         }
         self.start(now)
+    }
+
+    /// Lets one waiting caller into a running meeting (`*24`); false if they are not in
+    /// the lobby (any more).
+    pub fn admit_one(&mut self, key: K) -> bool {
+        if !self.is_started() {
+            return false;
+        }
+        let Some(i) = self.lobby.iter().position(|k| *k == key) else {
+            return false;
+        };
+        self.lobby.remove(i);
+        self.participants.push(key);
+        true
     }
 
     /// Lets everyone in the lobby into a running meeting (`*21`); returns who moved.
@@ -232,7 +273,7 @@ mod tests {
         assert_eq!(m.admit_attendee(1), Placement::Lobby);
         assert_eq!(m.admit_attendee(2), Placement::Lobby);
         assert!(m.participants().is_empty());
-        let moved = m.admit_organizer(Instant::now(), 9);
+        let moved = m.admit_organizer(Instant::now(), 9, LobbyAdmit::Auto);
         assert_eq!(moved, vec![1, 2]);
         assert_eq!(m.participants(), &[9, 1, 2]);
         assert!(m.lobby().is_empty());
@@ -255,7 +296,7 @@ mod tests {
     #[test]
     fn late_joiners_go_straight_in() {
         let mut m = Meeting::new();
-        m.admit_organizer(Instant::now(), 1);
+        m.admit_organizer(Instant::now(), 1, LobbyAdmit::Auto);
         assert_eq!(m.admit_attendee(2), Placement::Participant);
         assert!(m.lobby().is_empty());
     }
@@ -264,7 +305,7 @@ mod tests {
     fn the_meeting_goes_on_when_the_organizer_leaves_and_ends_with_the_last() {
         let mut m = Meeting::new();
         m.admit_attendee(2);
-        m.admit_organizer(Instant::now(), 1);
+        m.admit_organizer(Instant::now(), 1, LobbyAdmit::Auto);
         assert!(m.remove(1));
         assert!(m.is_started());
         assert!(!m.is_empty());
@@ -286,7 +327,7 @@ mod tests {
     fn a_locked_meeting_keeps_newcomers_in_the_lobby_until_admit_all() {
         let t = Instant::now();
         let mut m = Meeting::new();
-        m.admit_organizer(t, 1);
+        m.admit_organizer(t, 1, LobbyAdmit::Auto);
         assert!(m.toggle_lock());
         assert_eq!(m.admit_attendee(2), Placement::Lobby);
         assert_eq!(m.admit_attendee(3), Placement::Lobby);
@@ -301,10 +342,61 @@ mod tests {
     }
 
     #[test]
+    fn an_organizer_who_admits_keeps_the_lobby_waiting_and_lets_callers_in_one_by_one() {
+        let t = Instant::now();
+        let mut m = Meeting::new();
+        m.admit_attendee(2);
+        m.admit_attendee(3);
+        m.admit_attendee(4);
+        assert!(
+            !m.admit_one(2),
+            "nobody is let in before the meeting starts"
+        );
+        assert!(
+            m.admit_organizer(t, 1, LobbyAdmit::Organizer).is_empty(),
+            "the lobby stays"
+        );
+        assert!(m.is_started());
+        assert_eq!(m.lobby(), &[2, 3, 4]);
+        assert!(m.admit_one(3));
+        assert!(!m.admit_one(3), "already in");
+        assert_eq!(m.lobby(), &[2, 4], "the others keep their places");
+        assert_eq!(m.participants(), &[1, 3]);
+        assert_eq!(m.admit_all(), vec![2, 4]);
+    }
+
+    #[test]
+    fn a_new_wait_begins_only_when_a_caller_comes_to_an_empty_lobby() {
+        let mut m = Meeting::new();
+        assert_eq!(m.lobby_spell(), 0);
+        m.admit_attendee(1);
+        m.admit_attendee(2);
+        assert_eq!(m.lobby_spell(), 1, "two callers, one wait");
+        m.remove(1);
+        m.admit_attendee(3);
+        assert_eq!(m.lobby_spell(), 1, "never empty: the same wait");
+        m.remove(2);
+        m.remove(3);
+        m.admit_attendee(4);
+        assert_eq!(m.lobby_spell(), 2);
+    }
+
+    #[test]
+    fn a_second_organizer_line_leaves_a_locked_lobby_waiting() {
+        let t = Instant::now();
+        let mut m = Meeting::new();
+        m.admit_organizer(t, 1, LobbyAdmit::Auto);
+        m.toggle_lock();
+        m.admit_attendee(2);
+        assert!(m.admit_organizer(t, 5, LobbyAdmit::Auto).is_empty());
+        assert_eq!(m.lobby(), &[2]);
+    }
+
+    #[test]
     fn mute_hands_and_organizer_keys_follow_the_caller_and_leave_with_them() {
         let t = Instant::now();
         let mut m = Meeting::new();
-        m.admit_organizer(t, 1);
+        m.admit_organizer(t, 1, LobbyAdmit::Auto);
         m.admit_attendee(2);
         m.admit_attendee(3);
         assert!(m.is_organizer(1) && !m.is_organizer(2));

@@ -1,8 +1,10 @@
-//! The dial-in call flow as a sans-IO state machine: conference ID, organizer question, PIN.
+//! The dial-in call flow as a sans-IO state machine: conference ID, recorded name (with
+//! `--record-names`), organizer question, PIN.
 //!
 //! The flow never touches audio or the directory itself. It is fed digits, "playback done",
-//! lookup results and the clock, and answers with actions (play these prompts, look this ID
-//! up, check this PIN, join as attendee/organizer, hang up) that the media worker carries out.
+//! lookup results, "name recorded" and the clock, and answers with actions (play these
+//! prompts, record the name, look this ID up, check this PIN, join as attendee/organizer,
+//! hang up) that the media worker carries out.
 //! Digits typed ahead are queued, so a caller can type `123456789#*12345#` in one burst.
 
 use std::collections::VecDeque;
@@ -33,6 +35,8 @@ pub struct IvrConfig {
     pub no_input_timeout: Duration,
     /// Wait after "if you are the organizer, press star" before going on as an attendee.
     pub organizer_question_timeout: Duration,
+    /// Ask for the caller's name after the conference ID (announced on join and leave).
+    pub record_names: bool,
 }
 
 impl Default for IvrConfig {
@@ -43,6 +47,7 @@ impl Default for IvrConfig {
             inter_digit_timeout: Duration::from_secs(5),
             no_input_timeout: Duration::from_secs(10),
             organizer_question_timeout: Duration::from_secs(4),
+            record_names: false,
         }
     }
 }
@@ -69,6 +74,8 @@ pub enum HangupCause {
     Guessing,
     /// Waited in the lobby longer than the lobby timeout.
     LobbyTimeout,
+    /// The organizer sent the caller away from the lobby (`*24`, then 2).
+    Denied,
 }
 
 /// Something the flow asks the media worker (or the directory) to do.
@@ -78,6 +85,11 @@ pub enum Action {
     Play(Vec<Prompt>),
     /// Stop the current prompt now (the caller barged in with a digit).
     StopPlayback,
+    /// Record the caller's name from now on; answer with `Input::NameRecorded` when the
+    /// recording ends by itself (silence after speech, or the limit).
+    RecordName,
+    /// Stop recording the name now (the caller pressed a key); keep what was said.
+    StopRecording,
     /// Find the conference for these digits; answer with `Input::ConferenceFound`.
     LookupConference(String),
     /// Check an organizer PIN; answer with `Input::PinChecked`.
@@ -111,6 +123,8 @@ pub enum Input {
     TooManyGuesses,
     /// Result of `VerifyPin`.
     PinChecked(bool),
+    /// The name recording started by `RecordName` ended by itself.
+    NameRecorded,
 }
 
 /// Digits collected for one entry, bounded.
@@ -143,6 +157,12 @@ enum State {
     ConferenceId { entry: Entry, failures: u8 },
     /// Waiting for the directory to answer `LookupConference`.
     LookingUp { failures: u8 },
+    /// "Say your name after the tone", then recording it.
+    Name {
+        conference: Conference,
+        /// False while the prompt and tone play, true once recording.
+        recording: bool,
+    },
     /// Asked "are you the organizer?".
     OrganizerQuestion { conference: Conference },
     /// Collecting the organizer PIN.
@@ -199,6 +219,7 @@ impl Flow {
     pub fn farewell(config: IvrConfig, cause: HangupCause) -> Self {
         let prompt = match cause {
             HangupCause::LobbyTimeout => Prompt::LobbyTimeout,
+            HangupCause::Denied => Prompt::NotLetIn,
             _ => Prompt::Goodbye,
         };
         let mut flow = Flow {
@@ -222,6 +243,15 @@ impl Flow {
         self.queued.clear();
         if self.playing {
             self.actions.push_back(Action::StopPlayback);
+        }
+        if matches!(
+            self.state,
+            State::Name {
+                recording: true,
+                ..
+            }
+        ) {
+            self.actions.push_back(Action::StopRecording);
         }
         self.goodbye(vec![Prompt::Goodbye], cause);
     }
@@ -255,6 +285,14 @@ impl Flow {
                 }
             }
             Input::PinChecked(ok) => self.on_pin_checked(ok),
+            Input::NameRecorded => {
+                if let State::Name {
+                    recording: true, ..
+                } = self.state
+                {
+                    self.after_name(now);
+                }
+            }
         }
     }
 
@@ -304,6 +342,14 @@ impl Flow {
             State::OrganizerQuestion { .. } => {
                 self.deadline = Some(now + self.config.organizer_question_timeout);
             }
+            State::Name { conference, .. } => {
+                // The tone has sounded: whatever the caller says now is their name.
+                self.state = State::Name {
+                    conference: conference.clone(),
+                    recording: true,
+                };
+                self.actions.push_back(Action::RecordName);
+            }
             State::Goodbye(cause) => {
                 let cause = *cause;
                 self.state = State::Done;
@@ -322,6 +368,19 @@ impl Flow {
                 }
             }
             State::Goodbye(_) | State::Done => {}
+            State::Name { recording, .. } => {
+                // A key ends the name: `#` as asked; `*` is an organizer skipping ahead,
+                // so it goes on to the organizer question; other keys just end it.
+                let recording = *recording;
+                if recording {
+                    self.actions.push_back(Action::StopRecording);
+                }
+                self.barge_in();
+                if digit == Digit::Star {
+                    self.queued.push_front(digit);
+                }
+                self.after_name(now);
+            }
             State::ConferenceId { entry, .. } => {
                 if digit == Digit::Pound {
                     self.barge_in();
@@ -421,20 +480,21 @@ impl Flow {
             return;
         };
         match found {
+            // Only callers who did not type ahead are asked for a name: one who did knows
+            // the bridge and is in a hurry.
+            Some(conference) if self.config.record_names && self.queued.is_empty() => {
+                self.state = State::Name {
+                    conference,
+                    recording: false,
+                };
+                self.play(vec![Prompt::SayYourName, Prompt::Beep]);
+            }
             Some(conference) => {
-                if conference.start_without_pin {
-                    // The organizer lets callers start the meeting: nobody is asked for a PIN.
-                    self.queued.clear();
-                    self.state = State::OrganizerQuestion { conference };
-                    self.join_as(Role::Attendee);
-                    return;
-                }
-                self.state = State::OrganizerQuestion { conference };
-                if self.queued.is_empty() {
-                    self.play(vec![Prompt::OrganizerQuestion]);
-                } else {
-                    self.drain_queue(now);
-                }
+                self.state = State::Name {
+                    conference,
+                    recording: false,
+                };
+                self.after_name(now);
             }
             None => {
                 let failures = failures.saturating_add(1);
@@ -453,6 +513,28 @@ impl Flow {
                     self.play(vec![Prompt::ConferenceNotFound, Prompt::EnterConferenceId]);
                 }
             }
+        }
+    }
+
+    /// The conference is known and the name (if any) taken: on to the organizer question.
+    fn after_name(&mut self, now: Instant) {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let State::Name { conference, .. } = state else {
+            self.state = state;
+            return;
+        };
+        if conference.start_without_pin {
+            // The organizer lets callers start the meeting: nobody is asked for a PIN.
+            self.queued.clear();
+            self.state = State::OrganizerQuestion { conference };
+            self.join_as(Role::Attendee);
+            return;
+        }
+        self.state = State::OrganizerQuestion { conference };
+        if self.queued.is_empty() {
+            self.play(vec![Prompt::OrganizerQuestion]);
+        } else {
+            self.drain_queue(now);
         }
     }
 
@@ -917,6 +999,128 @@ mod tests {
         let a = h.actions();
         assert!(Harness::plays(&a).is_empty());
         assert_eq!(join_of(&a), Some(Role::Attendee));
+    }
+
+    fn named() -> Harness {
+        let mut h = Harness::new();
+        h.flow = Flow::new(IvrConfig {
+            record_names: true,
+            ..IvrConfig::default()
+        });
+        h.actions();
+        h
+    }
+
+    fn records(actions: &[Action]) -> bool {
+        actions.iter().any(|a| matches!(a, Action::RecordName))
+    }
+
+    fn stops_recording(actions: &[Action]) -> bool {
+        actions.iter().any(|a| matches!(a, Action::StopRecording))
+    }
+
+    #[test]
+    fn with_names_the_caller_speaks_after_the_tone_then_hears_the_organizer_question() {
+        let mut h = named();
+        h.digits("123456789#");
+        h.actions();
+        h.input(Input::ConferenceFound(Some(conference())));
+        assert_eq!(
+            Harness::plays(&h.actions()),
+            vec![vec![Prompt::SayYourName, Prompt::Beep]]
+        );
+        h.advance(Duration::from_secs(60));
+        assert!(h.actions().is_empty(), "no timer while the prompt plays");
+        h.input(Input::PlaybackDone);
+        assert!(records(&h.actions()), "recording starts as the tone ends");
+        h.input(Input::NameRecorded);
+        assert_eq!(
+            Harness::plays(&h.actions()),
+            vec![vec![Prompt::OrganizerQuestion]]
+        );
+        h.digits("#");
+        assert_eq!(join_of(&h.actions()), Some(Role::Attendee));
+    }
+
+    #[test]
+    fn pound_ends_the_name_and_star_skips_it_on_to_the_pin() {
+        let mut h = named();
+        h.digits("123456789#");
+        h.input(Input::ConferenceFound(Some(conference())));
+        h.input(Input::PlaybackDone);
+        h.actions();
+        h.digits("#");
+        let a = h.actions();
+        assert!(stops_recording(&a));
+        assert_eq!(Harness::plays(&a), vec![vec![Prompt::OrganizerQuestion]]);
+        h.input(Input::NameRecorded);
+        assert!(h.actions().is_empty(), "a late report changes nothing");
+
+        // An organizer presses * while the name is asked for: no name, straight to the PIN.
+        let mut o = named();
+        o.digits("123456789#");
+        o.input(Input::ConferenceFound(Some(conference())));
+        o.actions();
+        o.digits("*");
+        let a = o.actions();
+        assert!(matches!(a[0], Action::StopPlayback), "the prompt stops");
+        assert!(!records(&a) && !stops_recording(&a));
+        assert_eq!(Harness::plays(&a).last(), Some(&vec![Prompt::EnterPin]));
+        o.digits("12345#");
+        assert_eq!(pin_of(&o.actions()).as_deref(), Some("12345"));
+    }
+
+    #[test]
+    fn a_caller_who_typed_ahead_is_not_asked_for_a_name() {
+        let mut h = named();
+        h.digits("123456789#*12345#");
+        h.actions();
+        h.input(Input::ConferenceFound(Some(conference())));
+        let a = h.actions();
+        assert!(Harness::plays(&a).is_empty());
+        assert_eq!(pin_of(&a).as_deref(), Some("12345"));
+    }
+
+    #[test]
+    fn where_callers_may_start_the_name_comes_first_then_the_meeting() {
+        let mut h = named();
+        h.digits("123456789#");
+        let mut c = conference();
+        c.start_without_pin = true;
+        h.input(Input::ConferenceFound(Some(c)));
+        assert_eq!(
+            Harness::plays(&h.actions()),
+            vec![vec![Prompt::SayYourName, Prompt::Beep]]
+        );
+        h.input(Input::PlaybackDone);
+        h.actions();
+        h.input(Input::NameRecorded);
+        let a = h.actions();
+        assert!(Harness::plays(&a).is_empty(), "no organizer question");
+        assert_eq!(join_of(&a), Some(Role::Attendee));
+    }
+
+    #[test]
+    fn goodbye_while_recording_stops_the_recording() {
+        let mut h = named();
+        h.digits("123456789#");
+        h.input(Input::ConferenceFound(Some(conference())));
+        h.input(Input::PlaybackDone);
+        h.actions();
+        h.flow.say_goodbye(HangupCause::Shutdown);
+        let a = h.actions();
+        assert!(stops_recording(&a));
+        assert_eq!(Harness::plays(&a), vec![vec![Prompt::Goodbye]]);
+    }
+
+    #[test]
+    fn a_caller_sent_away_hears_why_then_is_hung_up() {
+        let mut flow = Flow::farewell(IvrConfig::default(), HangupCause::Denied);
+        let first: Vec<Action> = std::iter::from_fn(|| flow.poll_action()).collect();
+        assert_eq!(Harness::plays(&first), vec![vec![Prompt::NotLetIn]]);
+        flow.handle_input(Instant::now(), Input::PlaybackDone);
+        let last: Vec<Action> = std::iter::from_fn(|| flow.poll_action()).collect();
+        assert_eq!(hangup_of(&last), Some(HangupCause::Denied));
     }
 
     #[test]

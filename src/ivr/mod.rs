@@ -1,4 +1,5 @@
-//! The dial-in call flow (conference ID, organizer PIN) and its prompts.
+//! The dial-in call flow (conference ID, recorded name, organizer PIN) and its prompts.
 
 pub mod flow;
+pub mod name;
 pub mod prompt;

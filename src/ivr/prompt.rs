@@ -167,6 +167,37 @@ prompts! {
     PinChanged => "pin-changed.wav",
     /// "Your PIN was not changed."
     PinNotChanged => "pin-not-changed.wav",
+    /// "After the tone, say your name, then press pound." (`--record-names`)
+    SayYourName => "say-your-name.wav",
+    /// The record tone: 1400 Hz for 250 ms (ITU-T E.180's record tone frequency).
+    Beep => "beep.wav",
+    /// "has joined." (after a recorded name)
+    HasJoined => "has-joined.wav",
+    /// "has left." (after a recorded name)
+    HasLeft => "has-left.wav",
+    /// "callers are waiting." (after a number, to the organizer)
+    CallersWaiting => "callers-waiting.wav",
+    /// "caller is waiting." (after "one")
+    CallerWaiting => "caller-waiting.wav",
+    /// "Press star two one to let everyone in, or star two four to hear them one at a time."
+    LobbyChoices => "lobby-choices.wav",
+    /// "callers joined from the lobby." (after a number, to the organizer)
+    CallersJoinedFromLobby => "callers-joined-from-lobby.wav",
+    /// "caller joined from the lobby." (after "one")
+    CallerJoinedFromLobby => "caller-joined-from-lobby.wav",
+    /// "Caller" (before a number, for a caller without a recorded name)
+    Caller => "caller.wav",
+    /// "Press one to let them in, two to send them away, three to skip to the next, or
+    /// pound to stop."
+    AdmitChoices => "admit-choices.wav",
+    /// "Let in."
+    LetIn => "let-in.wav",
+    /// "Sent away."
+    SentAway => "sent-away.wav",
+    /// "No more callers are waiting."
+    NoMoreWaiting => "no-more-waiting.wav",
+    /// "The organizer did not let you in. Goodbye."
+    NotLetIn => "not-let-in.wav",
 }
 
 impl Prompt {

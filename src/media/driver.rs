@@ -109,6 +109,15 @@ pub enum ControlEvent {
         /// Why.
         reason: HangupReason,
     },
+    /// Callers have waited long in a lobby: e-mail the conference's organizer.
+    LobbyWaiting {
+        /// Whose lobby.
+        conference: crate::directory::Conference,
+        /// How many wait.
+        callers: usize,
+        /// How long the first has waited.
+        waited: Duration,
+    },
 }
 
 /// Live figures of one worker, readable from any thread.
@@ -162,6 +171,10 @@ pub struct WorkerGauges {
     pub last_move_pin_to_tick_us: AtomicU64,
     /// Last lobby move: µs that tick took to send every frame (first to last caller).
     pub last_move_tick_us: AtomicU64,
+    /// Lobby callers let in one at a time by an organizer.
+    pub lobby_let_in: AtomicU64,
+    /// Lobby callers sent away by an organizer.
+    pub lobby_sent_away: AtomicU64,
 }
 
 impl Default for WorkerGauges {
@@ -190,6 +203,8 @@ impl Default for WorkerGauges {
             last_move_callers: AtomicU64::new(0),
             last_move_pin_to_tick_us: AtomicU64::new(0),
             last_move_tick_us: AtomicU64::new(0),
+            lobby_let_in: AtomicU64::new(0),
+            lobby_sent_away: AtomicU64::new(0),
         }
     }
 }
@@ -468,6 +483,12 @@ fn run(
             gauges
                 .foreign_packets
                 .store(stats.foreign_packets, Ordering::Relaxed);
+            gauges
+                .lobby_let_in
+                .store(stats.lobby_let_in, Ordering::Relaxed);
+            gauges
+                .lobby_sent_away
+                .store(stats.lobby_sent_away, Ordering::Relaxed);
             last_stats = stats;
         }
         pending.extend(worker.drain_events());
@@ -519,6 +540,17 @@ fn run(
                 }
                 Event::Closed { call } => {
                     handle.placement.remove_if(&call, |_, w| *w == index);
+                }
+                Event::LobbyWaiting {
+                    conference,
+                    callers,
+                    waited,
+                } => {
+                    let _ = control.send(ControlEvent::LobbyWaiting {
+                        conference,
+                        callers,
+                        waited,
+                    });
                 }
             }
         }

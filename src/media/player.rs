@@ -1,10 +1,13 @@
 //! What one caller hears when not in the mix: a queue of prompts, then hold music or silence.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use crate::ivr::name::RecordedName;
 use crate::ivr::prompt::Prompt;
 use crate::media::assets::{Assets, EncodedAudio, Frame};
 use crate::media::codec::{Law, SAMPLES_PER_FRAME};
+use crate::media::g711;
 
 /// What plays once the prompt queue is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,33 +18,69 @@ pub enum Background {
     HoldMusic,
 }
 
-/// A caller's prompt player. Holds positions only; the audio itself is shared in `Assets`.
+/// Something a player can play to one caller.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// A prompt from the assets.
+    Prompt(Prompt),
+    /// A caller's recorded name (played to an organizer going through the lobby).
+    Name(Arc<RecordedName>),
+}
+
+impl From<Prompt> for Item {
+    fn from(prompt: Prompt) -> Self {
+        Item::Prompt(prompt)
+    }
+}
+
+/// A caller's prompt player. Holds positions only; the audio itself is shared in `Assets`
+/// (or in the recorded name it plays).
 #[derive(Debug)]
 pub struct Player {
-    queue: VecDeque<Prompt>,
-    /// Frame index into the front prompt of `queue`.
+    queue: VecDeque<Item>,
+    /// Frame index into the front item of `queue`.
     position: usize,
     background: Background,
     /// Frame index into the hold music, kept across prompts.
     hold_position: usize,
 }
 
-/// One frame of a recording, ready in every form a caller may need.
+/// One frame of what the player plays, ready in every form a caller may need.
+// A name frame is carried by value (320 bytes on the stack for one tick): it lives in the
+// player's own queue, which the tick must not keep borrowed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
-pub struct FrameRef<'a> {
-    audio: &'a EncodedAudio,
-    index: usize,
+pub enum FrameRef<'a> {
+    /// A frame of a prompt or of the hold music, pre-encoded in the assets.
+    Asset {
+        /// The recording.
+        audio: &'a EncodedAudio,
+        /// Which frame of it.
+        index: usize,
+    },
+    /// A frame of a recorded name (8 kHz samples), encoded for each listener as it plays.
+    Name([i16; SAMPLES_PER_FRAME]),
 }
 
-impl<'a> FrameRef<'a> {
-    /// The pre-encoded G.711 frame.
-    pub fn g711(&self, law: Law) -> Option<&'a Frame> {
-        self.audio.frames(law).get(self.index)
+impl FrameRef<'_> {
+    /// The frame in a G.711 law.
+    pub fn g711(&self, law: Law) -> Option<Frame> {
+        match self {
+            FrameRef::Asset { audio, index } => audio.frames(law).get(*index).copied(),
+            FrameRef::Name(pcm) => {
+                let mut frame = [0u8; SAMPLES_PER_FRAME];
+                g711::encode(law, pcm, &mut frame);
+                Some(frame)
+            }
+        }
     }
 
-    /// The linear 8 kHz frame.
-    pub fn pcm(&self) -> Option<&'a [i16; SAMPLES_PER_FRAME]> {
-        self.audio.pcm_frames().get(self.index)
+    /// The linear 8 kHz frame, for codecs that encode per caller.
+    pub fn pcm(&self) -> Option<[i16; SAMPLES_PER_FRAME]> {
+        match self {
+            FrameRef::Asset { audio, index } => audio.pcm_frames().get(*index).copied(),
+            FrameRef::Name(pcm) => Some(*pcm),
+        }
     }
 }
 
@@ -54,9 +93,9 @@ pub struct Tick<'a> {
     pub prompts_finished: bool,
 }
 
-impl<'a> Tick<'a> {
-    /// The tick's pre-encoded G.711 frame, if it has sound.
-    pub fn frame(&self, law: Law) -> Option<&'a Frame> {
+impl Tick<'_> {
+    /// The tick's frame in a G.711 law, if it has sound.
+    pub fn frame(&self, law: Law) -> Option<Frame> {
         self.frame.and_then(|f| f.g711(law))
     }
 }
@@ -80,8 +119,13 @@ impl Player {
 
     /// Replaces whatever is playing with these prompts.
     pub fn play(&mut self, prompts: &[Prompt]) {
+        self.play_items(prompts.iter().copied().map(Item::Prompt));
+    }
+
+    /// Replaces whatever is playing with these items (prompts and recorded names).
+    pub fn play_items(&mut self, items: impl IntoIterator<Item = Item>) {
         self.queue.clear();
-        self.queue.extend(prompts.iter().copied());
+        self.queue.extend(items);
         self.position = 0;
     }
 
@@ -103,13 +147,18 @@ impl Player {
 
     /// Advances by one 20 ms frame.
     pub fn next<'a>(&mut self, assets: &'a Assets) -> Tick<'a> {
-        while let Some(&prompt) = self.queue.front() {
-            let audio = assets.prompt(prompt);
-            if self.position < audio.len() {
-                let frame = FrameRef {
-                    audio,
-                    index: self.position,
-                };
+        while let Some(item) = self.queue.front() {
+            let frame = match item {
+                Item::Prompt(prompt) => {
+                    let audio = assets.prompt(*prompt);
+                    (self.position < audio.len()).then_some(FrameRef::Asset {
+                        audio,
+                        index: self.position,
+                    })
+                }
+                Item::Name(name) => name.frame(self.position).map(|pcm| FrameRef::Name(*pcm)),
+            };
+            if let Some(frame) = frame {
                 self.position += 1;
                 return Tick {
                     frame: Some(frame),
@@ -142,7 +191,7 @@ impl Player {
                 }
                 let index = self.hold_position % audio.len();
                 self.hold_position = (index + 1) % audio.len();
-                Some(FrameRef { audio, index })
+                Some(FrameRef::Asset { audio, index })
             }
         }
     }
@@ -185,7 +234,7 @@ mod tests {
         p.play(&[Prompt::Welcome]);
         let t = p.next(&a);
         assert_eq!(
-            t.frame(Law::A),
+            t.frame(Law::A).as_ref(),
             a.prompt(Prompt::Welcome).frames(Law::A).first()
         );
     }
@@ -197,7 +246,10 @@ mod tests {
         let mut p = Player::new();
         p.set_background(Background::HoldMusic);
         for i in 0..hold.len() + 3 {
-            assert_eq!(p.next(&a).frame(Law::Mu), Some(&hold[i % hold.len()]));
+            assert_eq!(
+                p.next(&a).frame(Law::Mu).as_ref(),
+                Some(&hold[i % hold.len()])
+            );
         }
         p.play(&[Prompt::Goodbye]);
         let g = a.prompt(Prompt::Goodbye).len();
@@ -208,7 +260,7 @@ mod tests {
         let t = p.next(&a);
         assert!(t.prompts_finished);
         assert_eq!(
-            t.frame(Law::Mu),
+            t.frame(Law::Mu).as_ref(),
             Some(&hold[3]),
             "music continues where it left off"
         );
@@ -222,5 +274,44 @@ mod tests {
         p.next(&a);
         p.stop();
         assert!(p.next(&a).frame.is_none());
+    }
+
+    #[test]
+    fn a_recorded_name_plays_in_the_listeners_codec_between_prompts() {
+        let a = assets();
+        let mut r = crate::ivr::name::NameRecorder::new();
+        let loud: [i16; SAMPLES_PER_FRAME] = std::array::from_fn(|i| (i as i16 - 80) * 60);
+        for _ in 0..12 {
+            r.push(Some(&loud));
+        }
+        let name = Arc::new(r.finish(0).expect("a name"));
+        let mut p = Player::new();
+        p.set_background(Background::HoldMusic);
+        p.play_items([
+            Item::Name(Arc::clone(&name)),
+            Item::Prompt(Prompt::AdmitChoices),
+        ]);
+        let mut want = [0u8; SAMPLES_PER_FRAME];
+        for pcm in name.frames() {
+            g711::encode(Law::A, pcm, &mut want);
+            assert_eq!(p.next(&a).frame(Law::A), Some(want));
+        }
+        assert_eq!(
+            p.next(&a).frame(Law::A).as_ref(),
+            a.prompt(Prompt::AdmitChoices).frames(Law::A).first(),
+            "the prompt follows at once"
+        );
+        let hold = a.hold_music().frames(Law::A);
+        let rest = a.prompt(Prompt::AdmitChoices).len() - 1;
+        for _ in 0..rest {
+            p.next(&a);
+        }
+        let t = p.next(&a);
+        assert!(t.prompts_finished);
+        assert_eq!(
+            t.frame(Law::A).as_ref(),
+            Some(&hold[0]),
+            "then the hold music"
+        );
     }
 }

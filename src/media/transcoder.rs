@@ -22,6 +22,8 @@ pub struct Transcoder {
     lift_in: Option<Box<Upsampler>>,
     /// A 16 kHz mix brought down for an 8 kHz caller.
     lower_out: Option<Box<Downsampler>>,
+    /// A 16 kHz caller's audio brought down to 8 kHz (a recorded name is kept at 8 kHz).
+    lower_in: Option<Box<Downsampler>>,
     /// 8 kHz audio (prompts, music, a narrowband mix) lifted for a 16 kHz caller.
     lift_out: Option<Box<Upsampler>>,
 }
@@ -34,6 +36,7 @@ impl Transcoder {
             g722: codec.is_wideband().then(|| Box::new(G722::new())),
             lift_in: None,
             lower_out: None,
+            lower_in: None,
             lift_out: None,
         }
     }
@@ -60,6 +63,20 @@ impl Transcoder {
             }
             (None, Some(g722)) => g722.decode(payload, out),
             (None, None) => 0,
+        }
+    }
+
+    /// Decodes a received payload to 8 kHz, whatever the codec's rate.
+    pub fn decode_narrow(&mut self, payload: &[u8], out: &mut [i16; SAMPLES_PER_FRAME]) {
+        let mut pcm = [0i16; WIDE_SAMPLES_PER_FRAME];
+        let n = self.decode(payload, &mut pcm);
+        if self.codec.is_wideband() {
+            self.lower_in
+                .get_or_insert_with(Default::default)
+                .process(&pcm, out);
+        } else {
+            let n = n.min(SAMPLES_PER_FRAME);
+            out[..n].copy_from_slice(&pcm[..n]);
         }
     }
 

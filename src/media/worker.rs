@@ -14,22 +14,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::pin::Pin;
+use crate::bridge::announcement::{Announcement, Announcer};
 use crate::bridge::keypad::{KeyCommand, Keypad};
-use crate::bridge::meeting::{Meeting, Placement};
+use crate::bridge::lobby_walk::{Decision, KeyOutcome, LobbyWalk, Step};
+use crate::bridge::meeting::{LobbyAdmit, Meeting, Placement};
 use crate::bridge::mixer::{Mixer, Pcm};
 use crate::call::CallId;
 use crate::directory::Conference;
 use crate::ivr::flow::{Action, Flow, HangupCause, Input, IvrConfig, Role};
+use crate::ivr::name::{NameRecorder, RecordedName};
 use crate::ivr::prompt::Prompt;
 use crate::media::agc::Agc;
-use crate::media::assets::{Assets, Chime, Frame};
+use crate::media::assets::{Assets, Frame};
 use crate::media::codec::{Codec, Law, PAYLOAD_BYTES, SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
 use crate::media::digit_merger::{DigitMerger, DigitSource};
 use crate::media::dtmf::{Digit, DtmfReceiver};
 use crate::media::g722::G722;
 use crate::media::inband::InbandDetector;
 use crate::media::jitter::JitterBuffer;
-use crate::media::player::{Background, Player, Tick};
+use crate::media::player::{Background, Item, Player, Tick};
 use crate::media::resample::{Downsampler, Upsampler};
 use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
 use crate::media::transcoder::Transcoder;
@@ -47,6 +50,11 @@ pub struct WorkerConfig {
     pub rtp_timeout: Option<Duration>,
     /// A caller waiting in a lobby this long hears goodbye and is hung up (None: never).
     pub lobby_timeout: Option<Duration>,
+    /// Whether the lobby moves in when the organizer authenticates, or waits for them.
+    pub lobby_admit: LobbyAdmit,
+    /// Tell the organizer (by e-mail, through `Event::LobbyWaiting`) when someone has
+    /// waited this long in their lobby (None: never).
+    pub lobby_mail_after: Option<Duration>,
 }
 
 impl Default for WorkerConfig {
@@ -56,6 +64,8 @@ impl Default for WorkerConfig {
             jitter_depth: 2,
             rtp_timeout: Some(Duration::from_secs(60)),
             lobby_timeout: Some(Duration::from_secs(30 * 60)),
+            lobby_admit: LobbyAdmit::Auto,
+            lobby_mail_after: None,
         }
     }
 }
@@ -126,6 +136,10 @@ const TONE_HOLD: Duration = Duration::from_millis(250);
 
 /// How long an organizer may pause while typing a new PIN before the change is dropped.
 const NEW_PIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Frames dropped from the end of a name ended by a key sent as a tone: the tone sounds for
+/// up to this long before the detector reports it.
+const KEY_TONE_FRAMES: usize = 3;
 
 /// An organizer typing a new PIN (`*8`): twice, then the directory decides.
 struct NewPinEntry {
@@ -270,6 +284,16 @@ pub enum Event<S> {
         /// Which call.
         call: CallId,
     },
+    /// Someone has waited `lobby_mail_after` in this conference's lobby: tell its organizer
+    /// (once per waiting spell: again only after the lobby emptied).
+    LobbyWaiting {
+        /// Whose lobby.
+        conference: Conference,
+        /// How many wait now.
+        callers: usize,
+        /// How long the first of them has waited.
+        waited: Duration,
+    },
 }
 
 /// Where a caller is, as one value (never a set of flags).
@@ -338,6 +362,11 @@ pub struct CallMedia<S> {
     lost_reported: i64,
     /// When the caller's last PIN entry was submitted (the `#`), for the lobby-move report.
     pin_submitted_at: Option<Instant>,
+    /// The name being recorded in the IVR (`--record-names`).
+    recorder: Option<Box<NameRecorder>>,
+    /// The caller's recorded name: announced on join and leave, heard by an organizer
+    /// going through the lobby. Memory only; it goes with the call.
+    name: Option<Arc<RecordedName>>,
 }
 
 impl<S> CallMedia<S> {
@@ -381,13 +410,16 @@ pub struct MoveReport {
 struct MeetingEntry {
     conference: Conference,
     meeting: Meeting<CallId>,
-    /// A join or leave chime being mixed in, frame by frame.
-    chime: Option<ChimePlay>,
+    /// Join and leave announcements being mixed in, frame by frame; everyone in the
+    /// meeting hears each but the caller it is about.
+    announcer: Announcer<CallId>,
+    /// The lobby's wait (`Meeting::lobby_spell`) the organizer was last told about.
+    lobby_mailed: Option<u64>,
     /// The mix runs at 16 kHz (a wideband caller is in).
     wide: bool,
     /// Brings the shared 16 kHz listener mix down once for every G.711 listener.
     listener_down: Downsampler,
-    /// Lifts the 8 kHz chimes into a 16 kHz mix.
+    /// Lifts the 8 kHz announcements into a 16 kHz mix.
     chime_up: Upsampler,
 }
 
@@ -399,34 +431,41 @@ struct Talker {
     pcm: Pcm,
 }
 
-/// A chime in progress: everyone in the meeting hears it but the caller it is about.
-#[derive(Clone, Copy, Debug)]
-struct ChimePlay {
-    chime: Chime,
-    frame: usize,
-    about: Option<CallId>,
-}
-
 impl MeetingEntry {
     fn new(conference: Conference) -> Self {
         MeetingEntry {
             conference,
             meeting: Meeting::new(),
-            chime: None,
+            announcer: Announcer::new(),
+            lobby_mailed: None,
             wide: false,
             listener_down: Downsampler::new(),
             chime_up: Upsampler::new(),
         }
     }
 
-    /// Starts a chime about `who` if the meeting runs and announcements are on.
-    fn announce(&mut self, chime: Chime, who: Option<CallId>) {
-        if self.meeting.is_started() && self.meeting.announcements() {
-            self.chime = Some(ChimePlay {
-                chime,
-                frame: 0,
-                about: who,
-            });
+    /// Queues an announcement about `who` if the meeting runs and announcements are on.
+    fn announce(&mut self, announcement: Announcement, who: Option<CallId>) {
+        if self.meeting.is_started()
+            && self.meeting.announcements()
+            && !self.announcer.push(announcement, who)
+        {
+            tracing::debug!(conference = %self.conference.conference_id, "announcement dropped: too many queued");
+        }
+    }
+
+    /// Announces callers who came in together from the lobby: each recorded name, and
+    /// one chime for all who have none.
+    fn announce_arrivals<S>(&mut self, moved: &[CallId], calls: &HashMap<CallId, CallMedia<S>>) {
+        let mut nameless = false;
+        for id in moved {
+            match calls.get(id).and_then(|c| c.name.clone()) {
+                Some(name) => self.announce(Announcement::joined(Some(name)), Some(*id)),
+                None => nameless = true,
+            }
+        }
+        if nameless {
+            self.announce(Announcement::joined(None), None);
         }
     }
 }
@@ -467,6 +506,10 @@ pub struct WorkerStats {
     pub meetings: u64,
     /// Callers who got through the IVR into a conference (lobby or meeting), ever.
     pub conference_joins: u64,
+    /// Lobby callers let in one at a time by an organizer (`*24`, then 1).
+    pub lobby_let_in: u64,
+    /// Lobby callers sent away by an organizer (`*24`, then 2).
+    pub lobby_sent_away: u64,
 }
 
 /// A media worker's state.
@@ -487,6 +530,8 @@ pub struct Worker<S> {
     move_report: Option<MoveReport>,
     /// `Command::Goodbye` came: every call here is on its way out.
     farewell: bool,
+    /// Organizers going through their lobby (`*24`), by their call.
+    walks: HashMap<CallId, LobbyWalk<CallId>>,
 }
 
 /// Which worker owns a conference's meeting: stable for a given worker count.
@@ -504,16 +549,13 @@ pub fn owner_of(conference_id: &str, workers: usize) -> usize {
 fn player_frame<S>(call: &mut CallMedia<S>, tick: &Tick<'_>, out: &mut Frame) {
     match (call.params.codec.law(), tick.frame) {
         (Some(law), Some(f)) => match f.g711(law) {
-            Some(frame) => *out = *frame,
+            Some(frame) => *out = frame,
             None => *out = [law.silence_byte(); SAMPLES_PER_FRAME],
         },
         (Some(law), None) => *out = [law.silence_byte(); SAMPLES_PER_FRAME],
         // A stateful encoder is fed every frame, silence included.
         (None, f) => {
-            let pcm = f
-                .and_then(|f| f.pcm())
-                .copied()
-                .unwrap_or([0; SAMPLES_PER_FRAME]);
+            let pcm = f.and_then(|f| f.pcm()).unwrap_or([0; SAMPLES_PER_FRAME]);
             call.transcoder.encode_narrow(&pcm, out);
         }
     }
@@ -537,6 +579,7 @@ impl<S> Worker<S> {
             pending_move: None,
             move_report: None,
             farewell: false,
+            walks: HashMap::new(),
         }
     }
 
@@ -748,6 +791,8 @@ impl<S> Worker<S> {
             packets_out: 0,
             lost_reported: 0,
             pin_submitted_at: None,
+            recorder: None,
+            name: None,
         };
         {
             let _e = media.span.enter();
@@ -775,8 +820,54 @@ impl<S> Worker<S> {
             self.config.ivr.clone(),
             HangupCause::LobbyTimeout,
         )));
-        self.leave_meeting(id, &conference_id);
+        self.leave_meeting(id, &conference_id, None);
         self.drive_flow(now, id);
+    }
+
+    /// An organizer sent a lobby caller away (`*24`, then 2): out of the lobby, told so,
+    /// then hung up. False if the caller no longer waits in that lobby.
+    fn send_away(&mut self, now: Instant, id: CallId, conference_id: &str) -> bool {
+        let waiting = self
+            .meetings
+            .get(conference_id)
+            .is_some_and(|e| e.meeting.lobby().contains(&id));
+        let Some(call) = self.calls.get_mut(&id).filter(|_| waiting) else {
+            return false;
+        };
+        {
+            let _e = call.span.enter();
+            tracing::info!(conference = %conference_id, "sent away from the lobby by the organizer");
+        }
+        call.player.set_background(Background::Silence);
+        call.waiting_since = None;
+        call.place = Place::Ivr(Box::new(Flow::farewell(
+            self.config.ivr.clone(),
+            HangupCause::Denied,
+        )));
+        self.leave_meeting(id, conference_id, None);
+        self.drive_flow(now, id);
+        self.stats.lobby_sent_away += 1;
+        true
+    }
+
+    /// An organizer let one lobby caller in (`*24`, then 1); the meeting hears who joined.
+    /// False if the caller no longer waits in that lobby.
+    fn let_in(&mut self, id: CallId, conference_id: &str) -> bool {
+        let Some(entry) = self.meetings.get_mut(conference_id) else {
+            return false;
+        };
+        if !entry.meeting.admit_one(id) {
+            return false;
+        }
+        let name = self.calls.get(&id).and_then(|c| c.name.clone());
+        entry.announce(Announcement::joined(name), Some(id));
+        if let Some(call) = self.calls.get(&id) {
+            let _e = call.span.enter();
+            tracing::info!(conference = %conference_id, "let in from the lobby by the organizer");
+        }
+        self.moved_in(&[id]);
+        self.stats.lobby_let_in += 1;
+        true
     }
 
     /// Takes a caller out of wherever they are to hear goodbye; the flow then hangs up.
@@ -801,7 +892,8 @@ impl<S> Worker<S> {
             Place::Joining { .. } | Place::Ended => return,
         };
         if let Some(conference_id) = left {
-            self.leave_meeting(id, &conference_id);
+            let name = call.name.clone();
+            self.leave_meeting(id, &conference_id, name);
         }
         self.drive_flow(now, id);
     }
@@ -811,7 +903,7 @@ impl<S> Worker<S> {
             return;
         };
         if let Place::Conference { conference_id } = &call.place {
-            self.leave_meeting(id, conference_id);
+            self.leave_meeting(id, conference_id, call.name.clone());
         }
         {
             let _e = call.span.enter();
@@ -825,12 +917,15 @@ impl<S> Worker<S> {
         self.events.push(Event::Closed { call: id });
     }
 
-    fn leave_meeting(&mut self, id: CallId, conference_id: &str) {
+    /// Takes a caller out of a meeting or its lobby; the others hear a participant leave
+    /// (by `name`, if one was recorded).
+    fn leave_meeting(&mut self, id: CallId, conference_id: &str, name: Option<Arc<RecordedName>>) {
+        self.walks.remove(&id);
         if let Some(entry) = self.meetings.get_mut(conference_id) {
             let was_participant = entry.meeting.participants().contains(&id);
             entry.meeting.remove(id);
             if was_participant && !entry.meeting.participants().is_empty() {
-                entry.announce(Chime::Leave, Some(id));
+                entry.announce(Announcement::left(name), Some(id));
             }
             if entry.meeting.is_empty() {
                 if entry.meeting.is_started() {
@@ -916,6 +1011,9 @@ impl<S> Worker<S> {
             _ => None,
         };
         match in_meeting {
+            Some(conference_id) if self.walks.contains_key(&id) => {
+                self.walk_key(now, id, &conference_id, digit);
+            }
             Some(conference_id) if self.calls.get(&id).is_some_and(|c| c.new_pin.is_some()) => {
                 self.new_pin_digit(now, id, &conference_id, digit);
             }
@@ -1027,6 +1125,17 @@ impl<S> Worker<S> {
             self.tell(id, &[Prompt::OrganizerOnly]);
             return;
         }
+        if command == KeyCommand::ReviewLobby {
+            self.walk_step(
+                now,
+                id,
+                conference_id,
+                LobbyWalk::new(now),
+                Vec::new(),
+                true,
+            );
+            return;
+        }
         let mut others: Vec<(CallId, Prompt)> = Vec::new();
         let reply: Vec<Prompt> = match command {
             KeyCommand::Help if organizer => vec![Prompt::KeypadHelpOrganizer],
@@ -1075,6 +1184,7 @@ impl<S> Worker<S> {
                 if entry.meeting.toggle_announcements() {
                     vec![Prompt::AnnouncementsOn]
                 } else {
+                    entry.announcer.clear();
                     vec![Prompt::AnnouncementsOff]
                 }
             }
@@ -1095,12 +1205,14 @@ impl<S> Worker<S> {
                 }
                 vec![Prompt::EnterNewPin]
             }
+            // Handled above: its answers include recorded names.
+            KeyCommand::ReviewLobby => Vec::new(),
             KeyCommand::AdmitAll => {
                 let moved = entry.meeting.admit_all();
                 if moved.is_empty() {
                     vec![Prompt::NobodyWaiting]
                 } else {
-                    entry.announce(Chime::Join, None);
+                    entry.announce_arrivals(&moved, &self.calls);
                     tracing::info!(conference = %conference_id, moved = moved.len(), "lobby let in by the organizer");
                     self.moved_in(&moved);
                     vec![Prompt::CallersAdmitted]
@@ -1110,6 +1222,76 @@ impl<S> Worker<S> {
         self.tell(id, &reply);
         for (k, p) in others {
             self.tell(k, &[p]);
+        }
+    }
+
+    /// Presents the next lobby caller to an organizer going through the lobby, after
+    /// `said` (the answer to their last key); ends the walk when nobody is left.
+    fn walk_step(
+        &mut self,
+        now: Instant,
+        organizer: CallId,
+        conference_id: &str,
+        mut walk: LobbyWalk<CallId>,
+        mut said: Vec<Item>,
+        first: bool,
+    ) {
+        let Some(entry) = self.meetings.get(conference_id) else {
+            return;
+        };
+        match walk.next(now, entry.meeting.lobby()) {
+            Step::Present { caller, number } => {
+                match self.calls.get(&caller).and_then(|c| c.name.clone()) {
+                    Some(name) => said.push(Item::Name(name)),
+                    None => {
+                        said.push(Prompt::Caller.into());
+                        said.extend(Prompt::number(number).into_iter().map(Item::from));
+                    }
+                }
+                said.push(Prompt::AdmitChoices.into());
+                self.walks.insert(organizer, walk);
+            }
+            Step::Finished => {
+                said.push(if first {
+                    Prompt::NobodyWaiting.into()
+                } else {
+                    Prompt::NoMoreWaiting.into()
+                });
+                self.walks.remove(&organizer);
+            }
+        }
+        if let Some(call) = self.calls.get_mut(&organizer) {
+            call.player.play_items(said);
+        }
+    }
+
+    /// One key of an organizer going through the lobby: 1 in, 2 away, 3 next, # stop.
+    fn walk_key(&mut self, now: Instant, organizer: CallId, conference_id: &str, digit: Digit) {
+        let Some(mut walk) = self.walks.remove(&organizer) else {
+            return;
+        };
+        match walk.on_key(now, digit) {
+            KeyOutcome::Ignored => {
+                self.walks.insert(organizer, walk);
+            }
+            KeyOutcome::Stop => {
+                if let Some(call) = self.calls.get_mut(&organizer) {
+                    call.player.stop();
+                    // `*` also starts the next meeting key (`*21`, `*7`…).
+                    call.keypad.on_digit(now, digit);
+                }
+            }
+            KeyOutcome::Decided { caller, decision } => {
+                let done = match decision {
+                    Decision::Admit => self.let_in(caller, conference_id).then_some(Prompt::LetIn),
+                    Decision::Deny => self
+                        .send_away(now, caller, conference_id)
+                        .then_some(Prompt::SentAway),
+                    Decision::Skip => None,
+                };
+                let said = done.into_iter().map(Item::from).collect();
+                self.walk_step(now, organizer, conference_id, walk, said, false);
+            }
         }
     }
 
@@ -1139,6 +1321,19 @@ impl<S> Worker<S> {
             match action {
                 Action::Play(prompts) => call.player.play(&prompts),
                 Action::StopPlayback => call.player.stop(),
+                Action::RecordName => {
+                    tracing::debug!("recording the caller's name");
+                    call.recorder = Some(Box::default());
+                }
+                Action::StopRecording => {
+                    // A key sent as a tone sounded in the last frames: leave it out.
+                    let tail = if call.inband.is_some() {
+                        KEY_TONE_FRAMES
+                    } else {
+                        0
+                    };
+                    keep_name(call, tail);
+                }
                 Action::LookupConference(digits) => {
                     self.events
                         .push(Event::LookupConference { call: id, digits });
@@ -1207,11 +1402,16 @@ impl<S> Worker<S> {
         match role {
             Role::Organizer => {
                 let was_started = entry.meeting.is_started();
-                let moved = entry.meeting.admit_organizer(now, id);
+                let moved = entry
+                    .meeting
+                    .admit_organizer(now, id, self.config.lobby_admit);
                 call.player.set_background(Background::Silence);
                 if was_started {
-                    entry.announce(Chime::Join, Some(id));
+                    entry.announce(Announcement::joined(call.name.clone()), Some(id));
                 }
+                // The organizer always learns how many came in, or how many still wait.
+                call.player
+                    .play(&lobby_report(moved.len(), entry.meeting.lobby().len()));
                 if !moved.is_empty() {
                     self.pending_move = Some(MoveReport {
                         pin_submitted_at: call.pin_submitted_at,
@@ -1219,8 +1419,15 @@ impl<S> Worker<S> {
                         callers: moved.len(),
                     });
                 }
-                if !was_started {
-                    tracing::info!(conference = %conference_id, organizer = entry.conference.organizer_id, moved = moved.len(), "meeting started; lobby moved in");
+                let organizer = entry.conference.organizer_id;
+                match self.config.lobby_admit {
+                    _ if was_started => {}
+                    LobbyAdmit::Auto => {
+                        tracing::info!(conference = %conference_id, organizer, moved = moved.len(), "meeting started; lobby moved in");
+                    }
+                    LobbyAdmit::Organizer => {
+                        tracing::info!(conference = %conference_id, organizer, waiting = entry.meeting.lobby().len(), "meeting started; the lobby waits to be let in");
+                    }
                 }
                 self.moved_in(&moved);
             }
@@ -1231,7 +1438,7 @@ impl<S> Worker<S> {
                 let moved = entry.meeting.start(now);
                 call.player.set_background(Background::Silence);
                 if was_started {
-                    entry.announce(Chime::Join, Some(id));
+                    entry.announce(Announcement::joined(call.name.clone()), Some(id));
                 } else {
                     tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by a caller (no PIN needed)");
                 }
@@ -1253,10 +1460,51 @@ impl<S> Worker<S> {
                 }
                 Placement::Participant => {
                     call.player.set_background(Background::Silence);
-                    entry.announce(Chime::Join, Some(id));
+                    entry.announce(Announcement::joined(call.name.clone()), Some(id));
                     tracing::info!(conference = %conference_id, "joined the meeting");
                 }
             },
+        }
+    }
+
+    /// Once per tick: lobby walks whose organizer went quiet end, and organizers whose
+    /// lobby has kept someone waiting too long are told (once per waiting spell).
+    fn lobby_care(&mut self, now: Instant) {
+        if !self.walks.is_empty() {
+            self.walks.retain(|id, walk| {
+                let keep = !walk.expired(now);
+                if !keep {
+                    tracing::info!(call = id.0, "lobby review ended: no key for a while");
+                }
+                keep
+            });
+        }
+        let Some(after) = self.config.lobby_mail_after else {
+            return;
+        };
+        for entry in self.meetings.values_mut() {
+            let spell = entry.meeting.lobby_spell();
+            // The lobby keeps arrival order: its first caller has waited longest.
+            let Some(first) = entry.meeting.lobby().first() else {
+                continue;
+            };
+            if entry.lobby_mailed == Some(spell) {
+                continue;
+            }
+            let Some(since) = self.calls.get(first).and_then(|c| c.waiting_since) else {
+                continue;
+            };
+            let waited = now.saturating_duration_since(since);
+            if waited >= after {
+                entry.lobby_mailed = Some(spell);
+                let callers = entry.meeting.lobby().len();
+                tracing::info!(conference = %entry.conference.conference_id, callers, waited_s = waited.as_secs(), "callers kept waiting in the lobby: telling the organizer");
+                self.events.push(Event::LobbyWaiting {
+                    conference: entry.conference.clone(),
+                    callers,
+                    waited,
+                });
+            }
         }
     }
 
@@ -1266,6 +1514,7 @@ impl<S> Worker<S> {
         let mut finished = Vec::new();
         let mut timed_out = Vec::new();
         let mut waited_out = Vec::new();
+        let mut named = Vec::new();
         let Worker {
             calls,
             meetings,
@@ -1316,8 +1565,10 @@ impl<S> Worker<S> {
             if in_mix {
                 continue;
             }
-            // Audio from callers outside the mix is not heard by anyone.
-            let _ = call.jitter.pop(&mut discard);
+            // Audio from callers outside the mix is not heard by anyone, unless it is a name.
+            if listen_for_name(call, now, &mut discard) {
+                named.push(*id);
+            }
             let tick = call.player.next(assets);
             if tick.prompts_finished {
                 finished.push(*id);
@@ -1379,6 +1630,10 @@ impl<S> Worker<S> {
         for id in finished {
             self.flow_input(now, id, Input::PlaybackDone);
         }
+        for id in named {
+            self.flow_input(now, id, Input::NameRecorded);
+        }
+        self.lobby_care(now);
         // IVR timers run on the media clock; 20 ms is precise enough for digit timeouts.
         let due: Vec<CallId> = self
             .calls
@@ -1408,7 +1663,8 @@ impl<S> Worker<S> {
             if let Place::Conference { conference_id } =
                 std::mem::replace(&mut call.place, Place::Ended)
             {
-                self.leave_meeting(id, &conference_id);
+                let name = call.name.clone();
+                self.leave_meeting(id, &conference_id, name);
             }
             self.events.push(Event::Hangup {
                 call: id,
@@ -1497,22 +1753,15 @@ fn mix_meeting<S>(
         mixer.add(&t.pcm);
     }
     stats.talkers += talkers.len() as u64;
-    // A chime is one more source, left out for the caller it announces.
-    let chime = entry.chime.and_then(|c| {
-        let frame = assets.chime(c.chime).get(c.frame).copied();
-        entry.chime = frame.map(|_| ChimePlay {
-            frame: c.frame + 1,
-            ..c
-        });
-        frame.map(|narrow| {
-            let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
-            if wide {
-                entry.chime_up.process(&narrow, &mut pcm);
-            } else {
-                pcm[..SAMPLES_PER_FRAME].copy_from_slice(&narrow);
-            }
-            (pcm, c.about)
-        })
+    // An announcement is one more source, left out for the caller it announces.
+    let chime = entry.announcer.next_frame(assets).map(|(narrow, about)| {
+        let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+        if wide {
+            entry.chime_up.process(&narrow, &mut pcm);
+        } else {
+            pcm[..SAMPLES_PER_FRAME].copy_from_slice(&narrow);
+        }
+        (pcm, about)
     });
     if let Some((pcm, _)) = &chime {
         mixer.add(pcm);
@@ -1579,6 +1828,70 @@ fn mix_meeting<S>(
     }
 }
 
+/// Feeds a call's audio of this tick to its name recording, if one runs (a key tone
+/// sounding counts as no audio); true when the recording just ended by itself. The audio
+/// is taken out of the jitter buffer either way: outside the mix nobody hears it.
+fn listen_for_name<S>(
+    call: &mut CallMedia<S>,
+    now: Instant,
+    scratch: &mut [u8; SAMPLES_PER_FRAME],
+) -> bool {
+    let got = call.jitter.pop(scratch);
+    let Some(recorder) = call.recorder.as_mut() else {
+        return false;
+    };
+    let key_tone = call.tone_until.is_some_and(|t| now < t);
+    let pcm = got.filter(|_| !key_tone).map(|len| {
+        let mut pcm = [0i16; SAMPLES_PER_FRAME];
+        call.transcoder
+            .decode_narrow(scratch.get(..len).unwrap_or(scratch), &mut pcm);
+        pcm
+    });
+    if !recorder.push(pcm.as_ref()) {
+        return false;
+    }
+    keep_name(call, 0);
+    true
+}
+
+/// Ends a call's name recording and keeps what was said (nothing, if it was silence).
+fn keep_name<S>(call: &mut CallMedia<S>, drop_tail: usize) {
+    let Some(recorder) = call.recorder.take() else {
+        return;
+    };
+    call.name = recorder.finish(drop_tail).map(Arc::new);
+    let _e = call.span.enter();
+    // How long, never what: the recording is the caller's voice.
+    tracing::info!(
+        frames = call.name.as_ref().map_or(0, |n| n.len()),
+        "name recorded"
+    );
+}
+
+/// What an organizer hears on joining: how many came in from the lobby, or how many wait
+/// there (and the keys to let them in); nothing when nobody was or is waiting.
+fn lobby_report(moved: usize, waiting: usize) -> Vec<Prompt> {
+    let (n, one, many, then) = match (moved, waiting) {
+        (0, 0) => return Vec::new(),
+        (0, n) => (
+            n,
+            Prompt::CallerWaiting,
+            Prompt::CallersWaiting,
+            Some(Prompt::LobbyChoices),
+        ),
+        (n, _) => (
+            n,
+            Prompt::CallerJoinedFromLobby,
+            Prompt::CallersJoinedFromLobby,
+            None,
+        ),
+    };
+    let mut prompts = Prompt::number(n);
+    prompts.push(if n == 1 { one } else { many });
+    prompts.extend(then);
+    prompts
+}
+
 /// Sends one frame to a call (unless it is on hold) and advances its RTP clock.
 fn send_frame<S>(
     call: &mut CallMedia<S>,
@@ -1609,6 +1922,9 @@ mod tests {
 
     type Sent = Vec<(u32, SocketAddr, Vec<u8>)>;
 
+    /// One 20 ms frame at 8 kHz, as a G.711 caller hears it.
+    type Pcm8 = [i16; SAMPLES_PER_FRAME];
+
     fn params(port: u16) -> Negotiated {
         Negotiated {
             remote: Some(SocketAddr::from(([127, 0, 0, 1], port))),
@@ -1629,8 +1945,10 @@ mod tests {
         }
     }
 
+    /// Decoded once for all tests: decoding every prompt takes a while in a debug build.
     fn assets() -> Arc<Assets> {
-        Arc::new(Assets::bundled().unwrap())
+        static ASSETS: std::sync::OnceLock<Arc<Assets>> = std::sync::OnceLock::new();
+        Arc::clone(ASSETS.get_or_init(|| Arc::new(Assets::bundled().unwrap())))
     }
 
     struct Bench {
@@ -1671,7 +1989,7 @@ mod tests {
         }
 
         /// Sends `n` packets of `payload` from a call, as its phone would.
-        fn talk(&mut self, id: u64, codec: Codec, first_seq: u16, payloads: &[[u8; 160]]) {
+        fn talk_with(&mut self, id: u64, codec: Codec, first_seq: u16, payloads: &[[u8; 160]]) {
             let w = self.worker_of(id);
             let from = SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16));
             for (i, body) in payloads.iter().enumerate() {
@@ -1773,6 +2091,52 @@ mod tests {
             self.route();
         }
 
+        fn keys(&mut self, id: u64, keys: &str) {
+            for d in keys.chars() {
+                self.command(
+                    id,
+                    Command::Digit {
+                        call: CallId(id),
+                        digit: Digit::from_char(d).unwrap(),
+                    },
+                );
+            }
+            self.route();
+        }
+
+        fn found(&mut self, id: u64) {
+            self.command(
+                id,
+                Command::ConferenceFound {
+                    call: CallId(id),
+                    conference: Some(conference()),
+                },
+            );
+            self.route();
+        }
+
+        /// One 20 ms audio packet from call `id` (sequence `seq`).
+        fn talk(&mut self, id: u64, seq: u16, audio: &[u8; 160]) {
+            let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, id as u8];
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            p.extend_from_slice(audio);
+            let from = SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16));
+            let w = self.worker_of(id);
+            self.workers[w].handle_rtp(self.now, CallId(id), from, &p);
+        }
+
+        /// Ticks `n` times; what each call heard, decoded, in order.
+        fn listen(&mut self, n: usize) -> HashMap<u32, Vec<Pcm8>> {
+            let mut heard: HashMap<u32, Vec<Pcm8>> = HashMap::new();
+            for _ in 0..n {
+                for (t, _, bytes) in self.tick() {
+                    heard.entry(t).or_default().push(pcm_of(payload(&bytes)));
+                }
+            }
+            heard
+        }
+
         fn tick(&mut self) -> Sent {
             self.now += Duration::from_millis(20);
             let mut sent = Vec::new();
@@ -1787,6 +2151,330 @@ mod tests {
 
     fn payload(packet: &[u8]) -> &[u8] {
         &packet[RTP_HEADER_LEN..]
+    }
+
+    fn pcm_of(ulaw: &[u8]) -> Pcm8 {
+        let mut pcm = [0i16; SAMPLES_PER_FRAME];
+        crate::media::g711::decode(Law::Mu, ulaw, &mut pcm);
+        pcm
+    }
+
+    fn prompt_pcm(prompts: &[Prompt]) -> Vec<Pcm8> {
+        let a = assets();
+        prompts
+            .iter()
+            .flat_map(|p| a.prompt(*p).frames(Law::Mu).to_vec())
+            .map(|f| pcm_of(&f))
+            .collect()
+    }
+
+    /// Where `run` occurs in `heard`, frame for frame.
+    fn find_run(heard: &[Pcm8], run: &[Pcm8]) -> Option<usize> {
+        heard.windows(run.len()).position(|w| w == run)
+    }
+
+    /// A μ-law "voice": a 430 Hz tone at -15 dBFS, each frame different.
+    fn voice(frames: usize) -> Vec<[u8; 160]> {
+        let mut g = crate::media::tone::ToneGenerator::new(430.0, 8000, 8000.0);
+        (0..frames)
+            .map(|_| {
+                let mut pcm = [0i16; SAMPLES_PER_FRAME];
+                g.fill(&mut pcm);
+                let mut f = [0u8; 160];
+                crate::media::g711::encode(Law::Mu, &pcm, &mut f);
+                f
+            })
+            .collect()
+    }
+
+    fn configured(n: usize, change: impl Fn(&mut WorkerConfig)) -> Bench {
+        let mut b = Bench::new(n);
+        for w in &mut b.workers {
+            change(&mut w.config);
+        }
+        b
+    }
+
+    /// Call `id` dials in and says its name (`said` frames of voice) after the tone, then
+    /// waits for the recording to end by itself; returns the voice it sent.
+    fn say_name(b: &mut Bench, id: u64, said: usize) -> Vec<[u8; 160]> {
+        b.start(0, id);
+        b.keys(id, "123456789#");
+        b.found(id);
+        let a = assets();
+        let prompt = a.prompt(Prompt::SayYourName).len() + a.prompt(Prompt::Beep).len();
+        b.listen(prompt + 1);
+        let words = voice(said);
+        let mut seq = 0u16;
+        for frame in &words {
+            b.talk(id, seq, frame);
+            seq += 1;
+            b.tick();
+        }
+        // Past the prompt's leading silence, so no other silence is taken for it.
+        let question = prompt_pcm(&[Prompt::OrganizerQuestion])[..10].to_vec();
+        let mut heard = Vec::new();
+        for _ in 0..300 {
+            b.talk(id, seq, &[0xFF; 160]);
+            seq += 1;
+            for (t, _, bytes) in b.tick() {
+                if t == id as u32 {
+                    heard.push(pcm_of(payload(&bytes)));
+                }
+            }
+            if heard.ends_with(&question) {
+                return words;
+            }
+        }
+        panic!("the recording never ended");
+    }
+
+    #[test]
+    fn a_recorded_name_is_announced_to_the_others_on_join_and_leave_never_to_its_owner() {
+        let mut b = configured(1, |c| c.ivr.record_names = true);
+        // The organizer skips the name with `*`.
+        b.start(0, 1);
+        b.keys(1, "123456789#");
+        b.found(1);
+        b.keys(1, "*12345#");
+        b.command(
+            1,
+            Command::PinChecked {
+                call: CallId(1),
+                ok: true,
+            },
+        );
+        b.route();
+        let words = say_name(&mut b, 2, 30);
+        b.keys(2, "#");
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((0, 2)));
+        let heard = b.listen(30 + 60);
+        let name: Vec<Pcm8> = words.iter().map(|f| pcm_of(f)).collect();
+        let org = &heard[&1];
+        let at = find_run(org, &name).expect("the organizer hears the name");
+        let joined = find_run(org, &prompt_pcm(&[Prompt::HasJoined])).expect("'has joined'");
+        assert!(
+            joined >= at + name.len() && joined <= at + name.len() + 3,
+            "'has joined' right after the name"
+        );
+        assert!(
+            find_run(&heard[&2], &name).is_none()
+                && find_run(&heard[&2], &prompt_pcm(&[Prompt::HasJoined])).is_none(),
+            "the caller does not hear their own announcement"
+        );
+        b.command(2, Command::Stop { call: CallId(2) });
+        let heard = b.listen(30 + 60);
+        let at = find_run(&heard[&1], &name).expect("the name again on leaving");
+        let left = find_run(&heard[&1], &prompt_pcm(&[Prompt::HasLeft])).expect("'has left'");
+        assert!(left >= at + name.len() && left <= at + name.len() + 3);
+    }
+
+    #[test]
+    fn silence_after_the_tone_gives_no_name_and_the_plain_chime() {
+        let mut b = configured(1, |c| c.ivr.record_names = true);
+        b.start(0, 1);
+        b.join(1, true);
+        say_name(&mut b, 2, 0);
+        b.keys(2, "#");
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((0, 2)));
+        let heard = b.listen(40);
+        let a = assets();
+        // As a μ-law listener hears it.
+        let chime: Vec<Pcm8> = a
+            .chime(crate::media::assets::Chime::Join)
+            .iter()
+            .map(|pcm| {
+                let mut f = [0u8; 160];
+                crate::media::g711::encode(Law::Mu, pcm, &mut f);
+                pcm_of(&f)
+            })
+            .collect();
+        assert!(find_run(&heard[&1], &chime).is_some(), "the join chime");
+        assert!(find_run(&heard[&1], &prompt_pcm(&[Prompt::HasJoined])).is_none());
+    }
+
+    #[test]
+    fn announcements_off_silences_names_too() {
+        let mut b = configured(1, |c| c.ivr.record_names = true);
+        b.start(0, 1);
+        b.join(1, true);
+        b.keys(1, "*23");
+        b.listen(a_len(Prompt::AnnouncementsOff) + 2);
+        let words = say_name(&mut b, 2, 20);
+        b.keys(2, "#");
+        let heard = b.listen(90);
+        let name: Vec<Pcm8> = words.iter().map(|f| pcm_of(f)).collect();
+        assert!(find_run(&heard[&1], &name).is_none(), "no announcement");
+    }
+
+    fn a_len(p: Prompt) -> usize {
+        assets().prompt(p).len()
+    }
+
+    #[test]
+    fn an_organizer_who_admits_hears_how_many_wait_and_the_lobby_stays() {
+        let mut b = configured(1, |c| c.lobby_admit = LobbyAdmit::Organizer);
+        b.start(0, 2);
+        b.join(2, false);
+        b.start(0, 3);
+        b.join(3, false);
+        b.start(0, 1);
+        b.join(1, true);
+        assert_eq!(
+            b.workers[0].meeting_sizes("123456789"),
+            Some((2, 1)),
+            "the lobby stays"
+        );
+        let said = [Prompt::N2, Prompt::CallersWaiting, Prompt::LobbyChoices];
+        let want = prompt_pcm(&said);
+        let heard = b.listen(want.len());
+        assert_eq!(
+            heard[&1], want,
+            "'two callers are waiting. Press star two one…'"
+        );
+    }
+
+    #[test]
+    fn star_24_goes_through_the_lobby_letting_in_sending_away_and_skipping() {
+        let mut b = configured(1, |c| c.lobby_admit = LobbyAdmit::Organizer);
+        for id in [2, 3, 4] {
+            b.start(0, id);
+            b.join(id, false);
+        }
+        b.start(0, 1);
+        b.join(1, true);
+        b.listen(2);
+        b.keys(1, "*24");
+        let first = prompt_pcm(&[Prompt::Caller, Prompt::N1, Prompt::AdmitChoices]);
+        assert_eq!(b.listen(first.len())[&1], first, "'caller one, press one…'");
+        b.keys(1, "1");
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((2, 2)));
+        let next = prompt_pcm(&[Prompt::LetIn, Prompt::Caller, Prompt::N2]);
+        assert_eq!(b.listen(next.len())[&1], next, "'let in. Caller two…'");
+        b.keys(1, "3");
+        let skipped = prompt_pcm(&[Prompt::Caller, Prompt::N3]);
+        let heard = b.listen(skipped.len());
+        assert_eq!(heard[&1], skipped, "skipped: on to caller three");
+        let hold_before = heard[&3].clone();
+        b.keys(1, "2");
+        let heard = b.listen(a_len(Prompt::NotLetIn) + 3);
+        let gone = prompt_pcm(&[Prompt::SentAway, Prompt::NoMoreWaiting]);
+        assert_eq!(&heard[&1][..gone.len()], &gone[..], "'sent away. No more…'");
+        assert!(
+            find_run(&heard[&4], &prompt_pcm(&[Prompt::NotLetIn])).is_some(),
+            "the caller sent away is told"
+        );
+        let hangups: Vec<Event<u32>> = b.route();
+        assert!(
+            hangups.iter().any(|e| matches!(
+                e,
+                Event::Hangup {
+                    call: CallId(4),
+                    reason: HangupReason::Ivr(HangupCause::Denied)
+                }
+            )),
+            "then hung up"
+        );
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((1, 2)));
+        // The skipped caller kept hearing the hold music without a break.
+        let a = assets();
+        let hold: Vec<Pcm8> = a
+            .hold_music()
+            .frames(Law::Mu)
+            .iter()
+            .map(|f| pcm_of(f))
+            .collect();
+        let mut all = hold_before;
+        all.extend(heard[&3].iter().copied());
+        let start = hold.iter().position(|f| *f == all[0]).expect("hold music");
+        for (i, f) in all.iter().enumerate() {
+            assert_eq!(*f, hold[(start + i) % hold.len()], "frame {i}");
+        }
+        let stats = b.workers[0].stats();
+        assert_eq!((stats.lobby_let_in, stats.lobby_sent_away), (1, 1));
+    }
+
+    #[test]
+    fn a_lobby_review_ends_after_twenty_seconds_without_a_key_and_pound_ends_it_at_once() {
+        let mut b = configured(1, |c| {
+            c.lobby_admit = LobbyAdmit::Organizer;
+            c.rtp_timeout = None;
+        });
+        b.start(0, 2);
+        b.join(2, false);
+        b.start(0, 1);
+        b.join(1, true);
+        b.keys(1, "*24");
+        b.listen(1000);
+        b.keys(1, "1");
+        assert_eq!(
+            b.workers[0].meeting_sizes("123456789"),
+            Some((1, 1)),
+            "the review had ended: 1 means nothing now"
+        );
+        b.keys(1, "*24");
+        b.listen(5);
+        b.keys(1, "#");
+        b.keys(1, "1");
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((1, 1)));
+        b.keys(1, "*24");
+        b.keys(1, "*21");
+        assert_eq!(
+            b.workers[0].meeting_sizes("123456789"),
+            Some((0, 2)),
+            "* ends the review and starts *21"
+        );
+    }
+
+    #[test]
+    fn the_organizer_is_told_once_per_wait_when_the_lobby_keeps_someone_long() {
+        let mut b = configured(1, |c| {
+            c.lobby_mail_after = Some(Duration::from_secs(10));
+            c.rtp_timeout = None;
+        });
+        let waits = |b: &mut Bench, ticks: usize| -> Vec<(usize, Duration)> {
+            let mut seen = Vec::new();
+            for _ in 0..ticks {
+                b.tick();
+                for e in b.route() {
+                    if let Event::LobbyWaiting {
+                        callers, waited, ..
+                    } = e
+                    {
+                        seen.push((callers, waited));
+                    }
+                }
+            }
+            seen
+        };
+        b.start(0, 2);
+        b.join(2, false);
+        assert!(waits(&mut b, 10_000 / 20 - 1).is_empty(), "not before 10 s");
+        b.start(0, 3);
+        b.join(3, false);
+        let told = waits(&mut b, 2);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].0, 2, "two wait");
+        assert!(told[0].1 >= Duration::from_secs(10));
+        assert!(waits(&mut b, 1000).is_empty(), "once per wait");
+        // The meeting runs locked; the lobby empties and fills again: a new wait.
+        b.start(0, 1);
+        b.join(1, true);
+        b.keys(1, "*7");
+        b.start(0, 4);
+        b.join(4, false);
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((1, 3)));
+        assert!(waits(&mut b, 10_000 / 20 - 1).is_empty());
+        assert_eq!(
+            waits(&mut b, 2),
+            [(1, Duration::from_secs(10))],
+            "told again"
+        );
+        b.keys(1, "*21");
+        b.tick();
+        b.start(0, 5);
+        b.join(5, false);
+        assert_eq!(waits(&mut b, 10_000 / 20 + 1).len(), 1, "and again");
     }
 
     #[test]
@@ -1927,8 +2615,8 @@ mod tests {
         let to_org = sent.iter().find(|(t, _, _)| *t == 99).unwrap();
         assert_eq!(
             payload(&to_org.2),
-            &[0xFF; 160][..],
-            "the organizer does not hear themselves"
+            &a.prompt(Prompt::N40).frames(Law::Mu)[0][..],
+            "the organizer hears 'forty callers joined from the lobby', not themselves"
         );
     }
 
@@ -1944,8 +2632,12 @@ mod tests {
         // The G.722 organizer talks a 1 kHz tone; nobody else talks.
         let mut encoder = G722::new();
         let mut phase = 0f32;
+        // The three join chimes (each left out for the caller it announces) play one after
+        // another; then everyone but the talker hears the same thing.
+        let chimes = 3 * assets().chime(crate::media::assets::Chime::Join).len();
+        let total = chimes + 40;
         let mut frames = Vec::new();
-        for _ in 0..60 {
+        for _ in 0..total {
             let pcm: [i16; 320] = std::array::from_fn(|_| {
                 phase += 2.0 * std::f32::consts::PI * 1000.0 / 16000.0;
                 (8000.0 * phase.sin()) as i16
@@ -1956,7 +2648,7 @@ mod tests {
         }
         let mut heard: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
         for (i, f) in frames.iter().enumerate() {
-            b.talk(1, Codec::G722, i as u16, std::slice::from_ref(f));
+            b.talk_with(1, Codec::G722, i as u16, std::slice::from_ref(f));
             for (t, _, p) in b.tick() {
                 heard.entry(t).or_default().push(payload(&p).to_vec());
             }
@@ -1965,13 +2657,18 @@ mod tests {
             b.workers[0].meetings["123456789"].wide,
             "16 kHz while G.722 is in"
         );
-        // Once the join chime (left out for the last caller in) is over, the three PCMU
-        // listeners get byte-identical frames: one shared encode.
-        let (two, three, four) = (&heard[&2][20..], &heard[&3][20..], &heard[&4][20..]);
+        // Once the chimes are over, the three PCMU listeners get byte-identical frames: one
+        // shared encode.
+        let quiet = chimes + 5;
+        let (two, three, four) = (
+            &heard[&2][quiet..],
+            &heard[&3][quiet..],
+            &heard[&4][quiet..],
+        );
         assert_eq!(two, three);
         assert_eq!(two, four);
         // ... which carry the tone, brought down to 8 kHz.
-        let pcm: Vec<i16> = heard[&2][30..60]
+        let pcm: Vec<i16> = heard[&2][quiet..]
             .iter()
             .flat_map(|f| {
                 let mut out = [0i16; 160];

@@ -36,8 +36,8 @@ use zeroize::{Zeroize, Zeroizing};
 pub use config::{MailConfig, SmtpConfig, SmtpSecurity};
 pub use outbox::OUTBOX_DIR;
 pub use template::{
-    DialIn, PinReason, conference_id_changed, pin_changed_by_phone, pin_locked, pin_notice,
-    reset_link,
+    DialIn, PinReason, conference_id_changed, lobby_waiting, pin_changed_by_phone, pin_locked,
+    pin_notice, reset_link,
 };
 
 use outbox::Outbox;
@@ -299,6 +299,8 @@ pub enum MailKind {
     ResetLink,
     /// Too many wrong PINs locked an organizer's PIN until reset.
     PinLocked,
+    /// Callers have waited long in an organizer's lobby.
+    LobbyWaiting,
     /// Anything else.
     Other,
 }

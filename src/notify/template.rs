@@ -181,6 +181,49 @@ pub fn pin_locked(
     ("Audio conferencing PIN locked".to_string(), body)
 }
 
+/// Builds the mail telling an organizer that callers are waiting in their lobby: the
+/// conference ID, how many wait and how long the first has waited. Never holds a PIN.
+pub fn lobby_waiting(
+    name: &str,
+    conference_id: &str,
+    callers: usize,
+    waited: std::time::Duration,
+) -> (String, String) {
+    let waiting = if callers == 1 {
+        "1 caller is waiting".to_string()
+    } else {
+        format!("{callers} callers are waiting")
+    };
+    let mut body = String::with_capacity(768);
+    greet(&mut body, name);
+    let _ = write!(
+        body,
+        "{waiting} in the lobby of your meeting (conference ID {id}); the first has waited \
+         {waited}.\n\n\
+         To let them in, call the bridge, enter {id} then #, press *, then enter your PIN \
+         followed by #. If you are in the meeting already, press *21 to let everyone in, or \
+         *24 to hear them one at a time.\n\n",
+        id = clean(conference_id),
+        waited = waited_words(waited),
+    );
+    sign_off(&mut body);
+    (format!("{waiting} in your lobby"), body)
+}
+
+/// "45 seconds", "1 minute", "12 minutes": how long someone waited, roughly.
+fn waited_words(waited: std::time::Duration) -> String {
+    let secs = waited.as_secs();
+    if secs < 60 {
+        if secs == 1 {
+            "1 second".to_string()
+        } else {
+            format!("{secs} seconds")
+        }
+    } else {
+        duration_words(u32::try_from(secs / 60).unwrap_or(u32::MAX))
+    }
+}
+
 /// Builds the self-service mail with a one-time link to reset the PIN.
 pub fn reset_link(name: &str, url: &str, valid_minutes: u32) -> (String, String) {
     let mut body = String::with_capacity(768);
@@ -376,6 +419,21 @@ mod tests {
     fn missing_numbers_point_to_the_admin() {
         let (_, body) = pin_notice("Ada", "1", "2", &DialIn::default(), PinReason::Enabled);
         assert!(body.contains("Dial-in numbers: ask your administrator."));
+    }
+
+    #[test]
+    fn lobby_mail_says_how_many_wait_where_and_for_how_long() {
+        use std::time::Duration;
+        let (subject, body) = lobby_waiting("Ada", "731902644", 3, Duration::from_secs(125));
+        assert_eq!(subject, "3 callers are waiting in your lobby");
+        assert!(body.contains("3 callers are waiting in the lobby of your meeting"));
+        assert!(body.contains("conference ID 731902644"));
+        assert!(body.contains("the first has waited 2 minutes."), "{body}");
+        assert!(body.contains("*24 to hear them one at a time"));
+        let (one, body) = lobby_waiting("Ada", "731902644", 1, Duration::from_secs(45));
+        assert_eq!(one, "1 caller is waiting in your lobby");
+        assert!(body.contains("waited 45 seconds."), "{body}");
+        assert!(!body.to_lowercase().contains("your pin:"), "never a PIN");
     }
 
     #[test]

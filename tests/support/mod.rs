@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dialbridge::media::assets::Assets;
-use dialbridge::media::codec::Codec;
+use dialbridge::media::codec::{Codec, Law};
 
 use phone::Heard;
 
@@ -519,6 +519,25 @@ pub fn wait_until(
     panic!("timed out waiting for: {what}");
 }
 
+/// The μ-law frames of these prompts, in order: what a PCMU caller hears of them.
+pub fn frames(prompts: &[dialbridge::ivr::prompt::Prompt]) -> Vec<[u8; 160]> {
+    let a = assets();
+    prompts
+        .iter()
+        .flat_map(|p| a.prompt(*p).frames(Law::Mu).to_vec())
+        .collect()
+}
+
+/// Waits until a PCMU phone has heard these prompts, in order.
+pub fn hears(phone: &phone::Phone, prompts: &[dialbridge::ivr::prompt::Prompt], what: &str) {
+    // The first 3 s are enough to tell any two prompts apart (the help runs for 20 s).
+    let mut want = frames(prompts);
+    want.truncate(150);
+    wait_until(phone, Duration::from_secs(15), what, |h| {
+        position_of_run(h, &want).is_some()
+    });
+}
+
 /// How many times the whole run of `frames` was heard, one after another.
 pub fn times_heard(heard: &[Heard], frames: &[[u8; 160]]) -> usize {
     let mut count = 0;
@@ -547,6 +566,22 @@ pub fn position_of_run(heard: &[Heard], frames: &[[u8; 160]]) -> Option<usize> {
         return None;
     }
     (0..=heard.len() - frames.len()).find(|&i| plays_in_order(heard, i, frames))
+}
+
+/// Like `position_of_run`, for μ-law audio that went through the mix: compared decoded,
+/// since the mix re-encodes a negative zero (0x7F) as 0xFF.
+pub fn position_of_mixed_run(heard: &[Heard], frames: &[[u8; 160]]) -> Option<usize> {
+    let decode = |f: &[u8]| {
+        let mut pcm = vec![0i16; f.len()];
+        dialbridge::media::g711::decode(Law::Mu, f, &mut pcm);
+        pcm
+    };
+    let want: Vec<Vec<i16>> = frames.iter().map(|f| decode(f)).collect();
+    let got: Vec<Vec<i16>> = heard.iter().map(|h| decode(&h.payload)).collect();
+    if want.is_empty() {
+        return None;
+    }
+    got.windows(want.len()).position(|w| w == want.as_slice())
 }
 
 /// True if this payload is a frame of some prompt or of the hold music (the IVR or lobby talking).
