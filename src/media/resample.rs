@@ -109,7 +109,7 @@ impl Downsampler {
         let past = self.history.iter().copied();
         let now = input.iter().map(|&s| f32::from(s));
         for (i, v) in past.chain(now).enumerate() {
-            let half = if i % 2 == 0 { &mut even } else { &mut odd };
+            let half = if i.is_multiple_of(2) { &mut even } else { &mut odd };
             if let Some(slot) = half.get_mut(i / 2) {
                 *slot = v;
             }
@@ -122,7 +122,7 @@ impl Downsampler {
         // Keep the last DOWN_HISTORY input samples, in order.
         for (i, h) in self.history.iter_mut().enumerate() {
             let at = ALL - DOWN_HISTORY + i;
-            let half = if at % 2 == 0 { &even } else { &odd };
+            let half = if at.is_multiple_of(2) { &even } else { &odd };
             *h = half.get(at / 2).copied().unwrap_or(0.0);
         }
     }
