@@ -9,6 +9,7 @@ pub mod g711;
 pub mod inband;
 pub mod jitter;
 pub mod player;
+pub mod plc;
 pub mod ports;
 pub mod rtp;
 pub mod tone;
