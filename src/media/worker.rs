@@ -27,8 +27,9 @@ use crate::media::digit_merger::{DigitMerger, DigitSource};
 use crate::media::dtmf::{Digit, DtmfReceiver};
 use crate::media::g711;
 use crate::media::inband::InbandDetector;
-use crate::media::jitter::JitterBuffer;
+use crate::media::jitter::{JitterBuffer, Playout};
 use crate::media::player::{Background, Player};
+use crate::media::plc::Plc;
 use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
 use crate::sip::sdp::Negotiated;
 
@@ -262,6 +263,8 @@ pub struct CallMedia<S> {
     seq: SeqTracker,
     dtmf: DtmfReceiver,
     jitter: JitterBuffer,
+    /// Fills the caller's lost frames in the meeting mix.
+    plc: Plc,
     player: Player,
     place: Place,
     last_rx: Instant,
@@ -636,6 +639,7 @@ impl<S> Worker<S> {
             seq: SeqTracker::new(),
             dtmf: DtmfReceiver::new(),
             jitter: JitterBuffer::new(self.config.jitter_depth),
+            plc: Plc::new(),
             player: Player::new(),
             keypad: Keypad::new(),
             waiting_since: None,
@@ -1223,6 +1227,7 @@ impl<S> Worker<S> {
             }
             // Audio from callers outside the mix is not heard by anyone.
             let _ = call.jitter.pop(&mut discard);
+            call.plc.reset();
             let tick = call.player.next(assets, call.params.codec);
             if tick.prompts_finished {
                 finished.push(*id);
@@ -1263,18 +1268,16 @@ impl<S> Worker<S> {
                 let Some(call) = calls.get_mut(id) else {
                     continue;
                 };
-                let mut payload = [0u8; SAMPLES_PER_FRAME];
-                if let Some(len) = call.jitter.pop(&mut payload) {
-                    // Muted, or a key tone sounding: the mix never carries keys.
-                    if entry.meeting.is_muted(*id) || call.tone_until.is_some_and(|t| now < t) {
-                        continue;
-                    }
-                    let mut pcm = [0i16; SAMPLES_PER_FRAME];
-                    let n = len.min(SAMPLES_PER_FRAME);
-                    g711::decode(call.params.codec, &payload[..n], &mut pcm[..n]);
-                    mixer.add(&pcm);
-                    talkers.push((*id, pcm));
+                let mut pcm = [0i16; SAMPLES_PER_FRAME];
+                if !next_audio(call, &mut pcm) {
+                    continue;
                 }
+                // Muted, or a key tone sounding: the mix never carries keys.
+                if entry.meeting.is_muted(*id) || call.tone_until.is_some_and(|t| now < t) {
+                    continue;
+                }
+                mixer.add(&pcm);
+                talkers.push((*id, pcm));
             }
             // A chime is one more source, left out for the caller it announces.
             let chime = entry.chime.and_then(|c| {
@@ -1383,6 +1386,38 @@ impl<S> Worker<S> {
             });
         }
     }
+}
+
+/// The caller's next 20 ms of speech for the mix, decoded, with a lost frame concealed;
+/// false when the caller is not sending (nothing to conceal, nothing to mix).
+fn next_audio<S>(call: &mut CallMedia<S>, pcm: &mut [i16; SAMPLES_PER_FRAME]) -> bool {
+    let codec = call.params.codec;
+    let decode =
+        |payload: &[u8; SAMPLES_PER_FRAME], len: usize, pcm: &mut [i16; SAMPLES_PER_FRAME]| {
+            let n = len.min(SAMPLES_PER_FRAME);
+            *pcm = [0; SAMPLES_PER_FRAME];
+            g711::decode(codec, &payload[..n], &mut pcm[..n]);
+        };
+    let mut payload = [0u8; SAMPLES_PER_FRAME];
+    match call.jitter.pop(&mut payload) {
+        Playout::Frame(len) => {
+            decode(&payload, len, pcm);
+            call.plc.good(pcm);
+        }
+        Playout::Lost => match call.jitter.peek(&mut payload) {
+            Some(len) => {
+                let mut next = [0i16; SAMPLES_PER_FRAME];
+                decode(&payload, len, &mut next);
+                call.plc.conceal_before(pcm, &next);
+            }
+            None => call.plc.conceal(pcm),
+        },
+        Playout::Idle => {
+            call.plc.reset();
+            return false;
+        }
+    }
+    true
 }
 
 /// Sends one frame to a call (unless it is on hold) and advances its RTP clock.
@@ -1688,10 +1723,13 @@ mod tests {
         let heard: Vec<&(u32, SocketAddr, Vec<u8>)> =
             sent.iter().filter(|(t, _, _)| *t != 99).collect();
         assert_eq!(heard.len(), 40);
+        // The loss concealment plays every talker 3.75 ms late.
+        let mut talk = [0x20; 160];
+        talk[..crate::media::plc::DELAY_SAMPLES].fill(Codec::Pcmu.silence_byte());
         for (_, _, p) in &heard {
             assert_eq!(
                 payload(p),
-                &[0x20; 160][..],
+                &talk[..],
                 "every lobby caller hears the organizer in the same tick"
             );
         }
