@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every dialbridge check: formatting, lints, unit tests, end-to-end tests against the real
 # binary (Rust test phone, SIPp, the softphones baresip and linphonec, and the SIPVicious scanners
-# over 127.0.0.1). Installs the test tools it needs.
+# over 127.0.0.1; speech scored with PESQ). Installs the test tools it needs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -49,24 +49,48 @@ if ! command -v baresip >/dev/null 2>&1 || ! command -v linphonec >/dev/null 2>&
     baresip-core linphone-cli >/dev/null
 fi
 
-# SIPVicious (PyPI sipvicious: svmap, svwar, svcrack) scans the bridge in tests/scanners.rs, which
-# reads the output of this version. Debian's own Python refuses pip installs outside a venv
-# (PEP 668 "externally-managed-environment"); the tools are then installed with
-# --break-system-packages, as a test tool beside the system's packages.
-SIPVICIOUS_VERSION=0.3.8
-if ! grep -qx "sipvicious_svmap v$SIPVICIOUS_VERSION" <<<"$(sipvicious_svmap --version 2>/dev/null || true)"; then
-  echo "==> installing sipvicious $SIPVICIOUS_VERSION (scanner tests)"
+# Debian's own Python refuses pip installs outside a venv (PEP 668
+# "externally-managed-environment"); test tools from PyPI are then installed with
+# --break-system-packages, beside the system's packages.
+pip_install() {
   if ! python3 -m pip --version >/dev/null 2>&1; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
   fi
-  if ! out=$(as_root python3 -m pip install --quiet "sipvicious==$SIPVICIOUS_VERSION" 2>&1); then
+  local out
+  if ! out=$(as_root python3 -m pip install --quiet "$@" 2>&1); then
     if grep -q externally-managed-environment <<<"$out"; then
-      as_root python3 -m pip install --quiet --break-system-packages "sipvicious==$SIPVICIOUS_VERSION"
+      as_root python3 -m pip install --quiet --break-system-packages "$@"
     else
       echo "$out" >&2
-      exit 1
+      return 1
     fi
+  fi
+}
+
+# SIPVicious (PyPI sipvicious: svmap, svwar, svcrack) scans the bridge in tests/scanners.rs, which
+# reads the output of this version.
+SIPVICIOUS_VERSION=0.3.8
+if ! grep -qx "sipvicious_svmap v$SIPVICIOUS_VERSION" <<<"$(sipvicious_svmap --version 2>/dev/null || true)"; then
+  echo "==> installing sipvicious $SIPVICIOUS_VERSION (scanner tests)"
+  pip_install "sipvicious==$SIPVICIOUS_VERSION"
+fi
+
+# tests/audio_quality.rs: espeak-ng speaks the test speech, sox resamples it to 8 kHz, and PESQ
+# (PyPI pesq, which needs numpy) scores what the bridge made of it (tests/data/pesq_score.py).
+if ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1; then
+  echo "==> installing espeak-ng and sox (speech quality test)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null
+fi
+PESQ_VERSION=0.0.4
+if ! python3 -c "import numpy, pesq" >/dev/null 2>&1; then
+  echo "==> installing pesq $PESQ_VERSION and numpy (speech quality test)"
+  # pesq comes as source only: its C code builds against Python's headers with a C compiler.
+  if ! pip_install "pesq==$PESQ_VERSION" "numpy>=1.21"; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dev gcc >/dev/null
+    pip_install "pesq==$PESQ_VERSION" "numpy>=1.21"
   fi
 fi
 

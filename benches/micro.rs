@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the per-call hot paths: SIP parsing and the transaction path, RFC 4733
-//! decoding, G.711, the mixer per participant, and a media worker tick per call.
+//! decoding, G.711, the mixer per participant, a media worker tick per call, and packet-loss
+//! concealment per frame.
 //! Run with `cargo bench --bench micro`.
 
 use std::hint::black_box;
@@ -17,6 +18,7 @@ use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::dtmf::{Digit, DtmfReceiver, TelephoneEvent, write_event};
 use dialbridge::media::g711;
 use dialbridge::media::g722::G722;
+use dialbridge::media::plc::Plc;
 use dialbridge::media::resample::{Downsampler, Upsampler};
 use dialbridge::media::vad::VoiceActivity;
 use dialbridge::media::worker::{Command, Worker, WorkerConfig};
@@ -285,5 +287,62 @@ fn worker_tick(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sip, dtmf, codec, mixer, worker_tick);
+/// Packet-loss concealment: the cost of one concealed 20 ms frame, alone (the repetition of
+/// the past) and leading into the next frame, against the cost of passing a good one.
+fn plc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("plc");
+    g.throughput(Throughput::Elements(1));
+    // A voiced sound: 125 Hz with falling harmonics.
+    let speech: Vec<[i16; 160]> = (0..8)
+        .map(|f| {
+            std::array::from_fn(|i| {
+                let t = (f * 160 + i) as f32 / 8000.0;
+                (1..=5)
+                    .map(|k| {
+                        3000.0 / k as f32
+                            * (2.0 * std::f32::consts::PI * 125.0 * k as f32 * t).sin()
+                    })
+                    .sum::<f32>() as i16
+            })
+        })
+        .collect();
+    let primed = || {
+        let mut p = Plc::new();
+        for f in &speech {
+            let mut frame = *f;
+            p.good(&mut frame);
+        }
+        p
+    };
+    g.bench_function("good_frame", |b| {
+        let mut p = primed();
+        let mut frame = speech[0];
+        b.iter(|| {
+            frame = speech[3];
+            p.good(black_box(&mut frame));
+        })
+    });
+    // Each iteration: a frame lost after a good one (the pitch search runs every time).
+    g.bench_function("conceal_after_good", |b| {
+        let p = primed();
+        let mut frame = [0i16; 160];
+        b.iter_batched_ref(
+            || p.clone(),
+            |p| p.conceal(black_box(&mut frame)),
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("conceal_before_next", |b| {
+        let p = primed();
+        let mut frame = [0i16; 160];
+        b.iter_batched_ref(
+            || p.clone(),
+            |p| p.conceal_before(black_box(&mut frame), &speech[4]),
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sip, dtmf, codec, mixer, worker_tick, plc);
 criterion_main!(benches);

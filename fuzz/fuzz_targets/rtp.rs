@@ -227,7 +227,7 @@ fn receive(call: &mut Call, datagram: &[u8], id: Option<u32>) {
 fn tick(call: &mut Call) {
     let mut out = [0u8; 160];
     let before = call.jitter.len();
-    let Some(len) = call.jitter.pop(&mut out) else {
+    let Some(len) = call.jitter.pop(&mut out).frame() else {
         return;
     };
     assert!((1..=160).contains(&len));

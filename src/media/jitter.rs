@@ -21,12 +21,40 @@ const FRAME_BYTES: usize = SAMPLES_PER_FRAME;
 const CAPACITY: usize = 16;
 const CAPACITY_U64: u64 = CAPACITY as u64;
 
+/// An empty buffer at most this many ticks after the last new frame is one frame late or lost,
+/// not a pause: the frame stored just before the previous tick's pop is the newest a steady
+/// sender can have delivered when its next one is a little late.
+const LATE_TICKS: u32 = 2;
+
 /// Largest playout depth a caller may ask for (160 ms); more leaves no room for bursts.
 const MAX_TARGET: usize = 8;
 
 /// How many frames beyond the target the newest frame may sit before we skip ahead; absorbs
 /// bursts after a network stall without letting a fast sender clock build up delay.
 const MAX_EXTRA: usize = 6;
+
+/// What the jitter buffer has for one 20 ms tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Playout {
+    /// The next frame in sequence, this many bytes long (1 to 160).
+    Frame(usize),
+    /// The next frame is missing but later ones arrived, or the sender was sending a tick ago:
+    /// it was lost or is too late, and the listener should hear it concealed.
+    Lost,
+    /// Nothing to play: the stream has not started, is filling up to its depth, or the sender
+    /// paused or stopped (hold, silence suppression, the end of a stream).
+    Idle,
+}
+
+impl Playout {
+    /// The frame's length, if a frame was played.
+    pub fn frame(self) -> Option<usize> {
+        match self {
+            Playout::Frame(len) => Some(len),
+            Playout::Lost | Playout::Idle => None,
+        }
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -57,6 +85,12 @@ pub struct JitterBuffer {
     playing: bool,
     /// The head has moved since the last reset, so frames below it are gone for good.
     played: bool,
+    /// Ticks since a new frame was stored: a sender that was sending a tick ago and has
+    /// nothing now is more likely late than pausing.
+    ticks_since_frame: u32,
+    /// The head was moved on past a frame guessed late or lost at an empty buffer; undone if
+    /// the sender turns out to be pausing.
+    guessed: bool,
 }
 
 impl fmt::Debug for JitterBuffer {
@@ -83,6 +117,8 @@ impl JitterBuffer {
             count: 0,
             playing: false,
             played: false,
+            ticks_since_frame: 0,
+            guessed: false,
         }
     }
 
@@ -99,6 +135,15 @@ impl JitterBuffer {
             return;
         };
         if extended_seq < head {
+            if self.guessed && extended_seq.saturating_add(1) == head {
+                // The frame guessed late at an empty buffer came after all: it plays next, a
+                // tick later than planned, and what was concealed meanwhile becomes extra
+                // time; from now on the buffer holds one more frame for such a sender.
+                self.guessed = false;
+                self.head = Some(extended_seq);
+                self.store(extended_seq, payload);
+                return;
+            }
             if self.played {
                 return; // late: its slot was already played or skipped
             }
@@ -140,19 +185,30 @@ impl JitterBuffer {
             self.highest.max(seq)
         };
         self.count += 1;
+        self.ticks_since_frame = 0;
     }
 
-    /// Called once per 20 ms tick: returns the next frame in sequence (copied into `out`,
-    /// returns its length), or None if it is missing or playout has not started (the caller
-    /// plays silence / PLC). If the newest frame is more than target + 6 frames ahead, the
-    /// oldest frames are skipped so latency stays bounded. On underrun (nothing buffered) the
-    /// playout point stays put and playout waits for the target depth again, so a sender that
-    /// pauses (hold, silence suppression) resumes cleanly.
-    pub fn pop(&mut self, out: &mut [u8; FRAME_BYTES]) -> Option<usize> {
-        let mut head = self.head?;
+    /// Called once per 20 ms tick: the next frame in sequence (copied into `out`), or why
+    /// there is none: [`Playout::Lost`] when it is missing while later frames are here (the
+    /// mixer conceals it), [`Playout::Idle`] when nothing is buffered or playout has not
+    /// started (the caller is not sending: nothing to conceal). If the newest frame is more
+    /// than target + 6 frames ahead, the oldest frames are skipped so latency stays bounded.
+    ///
+    /// An empty buffer cannot tell a late frame from a pause until the next tick. If a frame
+    /// came within the last two ticks, the first empty tick is taken as one frame late or lost
+    /// (`Lost`: concealed, and dropped should it still come) rather than stalling playout and
+    /// adding delay; a second empty tick is a pause (hold, silence suppression, the end): the
+    /// guess is undone, the playout point stays put and playout waits for the target depth
+    /// again, so the sender resumes cleanly. The start of a pause may so be concealed for one
+    /// frame (which fades, see `plc`), never longer.
+    pub fn pop(&mut self, out: &mut [u8; FRAME_BYTES]) -> Playout {
+        let Some(mut head) = self.head else {
+            return Playout::Idle;
+        };
+        self.ticks_since_frame = self.ticks_since_frame.saturating_add(1);
         if !self.playing {
             if self.count < self.target {
-                return None;
+                return Playout::Idle;
             }
             self.playing = true;
         }
@@ -164,13 +220,41 @@ impl JitterBuffer {
         }
         self.head = Some(head);
         if self.count == 0 {
+            if self.ticks_since_frame <= LATE_TICKS && !self.guessed {
+                // The stream was running a tick ago: take the missing frame as late or lost,
+                // once. Should it come after all, it is too late and dropped.
+                self.guessed = true;
+                self.head = Some(head.saturating_add(1));
+                self.played = true;
+                return Playout::Lost;
+            }
+            // A pause (hold, silence suppression, the end): put the playout point back where
+            // the guess moved it from, so the sender's next frame plays when it comes.
+            if std::mem::take(&mut self.guessed) {
+                self.head = Some(head.saturating_sub(1));
+            }
             self.playing = false;
-            return None;
+            return Playout::Idle;
         }
+        self.guessed = false;
         let frame = self.take(head, out);
         self.head = Some(head.saturating_add(1));
         self.played = true;
-        frame
+        // Something later is buffered (count > 0), so a missing head is a gap in the stream.
+        frame.map_or(Playout::Lost, Playout::Frame)
+    }
+
+    /// Copies out the frame the next [`pop`](Self::pop) plays, if it is already here (it is
+    /// left in place): after a lost frame, its successor lets the concealment lead into it.
+    pub fn peek(&self, out: &mut [u8; FRAME_BYTES]) -> Option<usize> {
+        let head = self.head?;
+        let slot = self.slots.get(slot_index(head))?;
+        if !slot.filled || slot.seq != head {
+            return None;
+        }
+        let len = usize::from(slot.len);
+        out.get_mut(..len)?.copy_from_slice(slot.data.get(..len)?);
+        Some(len)
     }
 
     /// Copies out and frees the slot of `seq`, if that frame is present.
@@ -208,6 +292,8 @@ impl JitterBuffer {
         self.count = 0;
         self.playing = false;
         self.played = false;
+        self.ticks_since_frame = 0;
+        self.guessed = false;
     }
 
     /// Frames currently buffered.
@@ -237,10 +323,135 @@ mod tests {
     /// Pops once and returns the tag (first byte) of the frame played, if any.
     fn tick(jb: &mut JitterBuffer) -> Option<u8> {
         let mut out = [0u8; FRAME_BYTES];
-        jb.pop(&mut out).map(|len| {
+        jb.pop(&mut out).frame().map(|len| {
             assert_eq!(len, FRAME_BYTES);
             out[0]
         })
+    }
+
+    /// Pops once and tells what kind of tick it was.
+    fn kind(jb: &mut JitterBuffer) -> Playout {
+        let mut out = [0u8; FRAME_BYTES];
+        jb.pop(&mut out)
+    }
+
+    #[test]
+    fn a_gap_in_a_running_stream_is_lost_and_a_silent_sender_is_idle() {
+        let mut jb = JitterBuffer::new(2);
+        assert_eq!(kind(&mut jb), Playout::Idle, "nothing received yet");
+        jb.push(1, &frame(1));
+        assert_eq!(kind(&mut jb), Playout::Idle, "filling up to the depth");
+        jb.push(2, &frame(2));
+        jb.push(4, &frame(4));
+        assert_eq!(kind(&mut jb), Playout::Frame(FRAME_BYTES));
+        assert_eq!(kind(&mut jb), Playout::Frame(FRAME_BYTES));
+        assert_eq!(kind(&mut jb), Playout::Lost, "3 is missing and 4 is here");
+        assert_eq!(kind(&mut jb), Playout::Frame(FRAME_BYTES));
+        // The sender goes quiet (hold, silence suppression, hang-up): nothing to conceal.
+        for _ in 0..10 {
+            assert_eq!(kind(&mut jb), Playout::Idle);
+        }
+    }
+
+    #[test]
+    fn after_a_lost_frame_the_next_one_can_be_looked_at_before_it_plays() {
+        let mut jb = JitterBuffer::new(2);
+        for seq in [1u64, 2, 4] {
+            jb.push(seq, &frame(seq as u8));
+        }
+        let mut out = [0u8; FRAME_BYTES];
+        assert_eq!(jb.peek(&mut out), Some(FRAME_BYTES), "1 is next");
+        assert_eq!(out[0], 1);
+        assert_eq!(tick(&mut jb), Some(1));
+        assert_eq!(tick(&mut jb), Some(2));
+        assert_eq!(jb.peek(&mut out), None, "3 is missing");
+        assert_eq!(kind(&mut jb), Playout::Lost);
+        assert_eq!(jb.peek(&mut out), Some(FRAME_BYTES));
+        assert_eq!(out[0], 4, "the frame after the lost one");
+        assert_eq!(jb.len(), 1, "looking takes nothing away");
+        assert_eq!(tick(&mut jb), Some(4));
+        assert_eq!(jb.peek(&mut out), None, "nothing more buffered");
+    }
+
+    #[test]
+    fn a_frame_a_little_late_is_concealed_instead_of_stopping_playout() {
+        let mut jb = JitterBuffer::new(1);
+        jb.push(0, &frame(0));
+        assert_eq!(tick(&mut jb), Some(0));
+        jb.push(1, &frame(1));
+        assert_eq!(tick(&mut jb), Some(1));
+        // Frame 2 is late: its tick conceals it rather than waiting to fill up again.
+        assert_eq!(kind(&mut jb), Playout::Lost);
+        // It comes right after: it still plays, one tick late, and so does the rest.
+        jb.push(2, &frame(2));
+        jb.push(3, &frame(3));
+        assert_eq!(tick(&mut jb), Some(2));
+        jb.push(4, &frame(4));
+        assert_eq!(tick(&mut jb), Some(3));
+        // The buffer now holds a frame more: the next frame as late is no longer missed.
+        assert_eq!(tick(&mut jb), Some(4));
+        jb.push(5, &frame(5));
+        assert_eq!(tick(&mut jb), Some(5));
+    }
+
+    #[test]
+    fn a_frame_guessed_late_that_never_comes_was_lost() {
+        let mut jb = JitterBuffer::new(1);
+        jb.push(0, &frame(0));
+        assert_eq!(tick(&mut jb), Some(0));
+        assert_eq!(kind(&mut jb), Playout::Lost, "1 is missing");
+        jb.push(2, &frame(2));
+        assert_eq!(tick(&mut jb), Some(2), "on time: 1 was lost, not late");
+        jb.push(1, &frame(1));
+        jb.push(3, &frame(3));
+        assert_eq!(tick(&mut jb), Some(3), "1 is far too late now");
+    }
+
+    #[test]
+    fn a_pause_is_not_concealed_beyond_one_frame_and_the_next_talk_plays_whole() {
+        let mut jb = JitterBuffer::new(1);
+        jb.push(0, &frame(0));
+        assert_eq!(tick(&mut jb), Some(0));
+        jb.push(1, &frame(1));
+        assert_eq!(tick(&mut jb), Some(1));
+        // The sender stops (silence suppression): one tick may be guessed late, no more.
+        assert_eq!(kind(&mut jb), Playout::Lost);
+        for _ in 0..20 {
+            assert_eq!(kind(&mut jb), Playout::Idle);
+        }
+        // It talks again with the next sequence number: nothing of it is lost.
+        jb.push(2, &frame(2));
+        jb.push(3, &frame(3));
+        assert_eq!(tick(&mut jb), Some(2));
+        assert_eq!(tick(&mut jb), Some(3));
+    }
+
+    #[test]
+    fn a_sender_that_stopped_a_while_ago_is_idle_at_once() {
+        let mut jb = JitterBuffer::new(2);
+        for seq in 0..4u64 {
+            jb.push(seq, &frame(seq as u8));
+        }
+        // Four ticks drain what arrived in one burst; nothing came meanwhile.
+        for seq in 0..4u8 {
+            assert_eq!(tick(&mut jb), Some(seq));
+        }
+        assert_eq!(kind(&mut jb), Playout::Idle);
+    }
+
+    #[test]
+    fn frames_skipped_after_a_burst_are_not_reported_lost() {
+        let mut jb = JitterBuffer::new(2);
+        for seq in 0..12u64 {
+            jb.push(seq, &frame(seq as u8));
+        }
+        let kinds: Vec<_> = (0..12).map(|_| kind(&mut jb)).collect();
+        let played = kinds
+            .iter()
+            .filter(|k| matches!(k, Playout::Frame(_)))
+            .count();
+        assert!(played < 12, "some frames were skipped to bound latency");
+        assert!(!kinds.contains(&Playout::Lost), "{kinds:?}");
     }
 
     #[test]
@@ -373,10 +584,10 @@ mod tests {
         let mut jb = JitterBuffer::new(1);
         jb.push(1, &[7u8; 80]);
         let mut out = [0u8; FRAME_BYTES];
-        assert_eq!(jb.pop(&mut out), Some(80));
+        assert_eq!(jb.pop(&mut out), Playout::Frame(80));
         assert_eq!(&out[..80], &[7u8; 80][..]);
         jb.push(2, &[8u8; 240]);
-        assert_eq!(jb.pop(&mut out), Some(160));
+        assert_eq!(jb.pop(&mut out), Playout::Frame(160));
         jb.push(3, &[]);
         assert!(jb.is_empty(), "empty payloads are not frames");
     }
@@ -422,7 +633,7 @@ mod tests {
                     _ => 1000 + raw % 40,
                 };
                 jb.push(seq, &vec![1u8; len]);
-                if raw % 3 == 0 && let Some(n) = jb.pop(&mut out) {
+                if raw % 3 == 0 && let Playout::Frame(n) = jb.pop(&mut out) {
                     proptest::prop_assert!(n <= FRAME_BYTES && n > 0);
                 }
                 proptest::prop_assert!(jb.len() <= CAPACITY);

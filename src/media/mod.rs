@@ -11,6 +11,7 @@ pub mod g722;
 pub mod inband;
 pub mod jitter;
 pub mod player;
+pub mod plc;
 pub mod ports;
 pub mod resample;
 pub mod rtp;

@@ -109,7 +109,11 @@ impl Downsampler {
         let past = self.history.iter().copied();
         let now = input.iter().map(|&s| f32::from(s));
         for (i, v) in past.chain(now).enumerate() {
-            let half = if i.is_multiple_of(2) { &mut even } else { &mut odd };
+            let half = if i.is_multiple_of(2) {
+                &mut even
+            } else {
+                &mut odd
+            };
             if let Some(slot) = half.get_mut(i / 2) {
                 *slot = v;
             }

@@ -31,8 +31,9 @@ use crate::media::digit_merger::{DigitMerger, DigitSource};
 use crate::media::dtmf::{Digit, DtmfReceiver};
 use crate::media::g722::G722;
 use crate::media::inband::InbandDetector;
-use crate::media::jitter::JitterBuffer;
+use crate::media::jitter::{JitterBuffer, Playout};
 use crate::media::player::{Background, Item, Player, Tick};
+use crate::media::plc::Plc;
 use crate::media::resample::{Downsampler, Upsampler};
 use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
 use crate::media::transcoder::Transcoder;
@@ -330,6 +331,10 @@ pub struct CallMedia<S> {
     seq: SeqTracker,
     dtmf: DtmfReceiver,
     jitter: JitterBuffer,
+    /// Fills the caller's lost frames in the meeting mix (8 kHz callers).
+    plc: Plc,
+    /// A G.722 caller's last frame and how many were lost since, to fill a loss.
+    wide_last: Option<Box<(Pcm, u8)>>,
     player: Player,
     place: Place,
     last_rx: Instant,
@@ -773,6 +778,8 @@ impl<S> Worker<S> {
             seq: SeqTracker::new(),
             dtmf: DtmfReceiver::new(),
             jitter: JitterBuffer::new(self.config.jitter_depth),
+            plc: Plc::new(),
+            wide_last: None,
             player: Player::new(),
             keypad: Keypad::new(),
             waiting_since: None,
@@ -1569,6 +1576,7 @@ impl<S> Worker<S> {
             if listen_for_name(call, now, &mut discard) {
                 named.push(*id);
             }
+            call.plc.reset();
             let tick = call.player.next(assets);
             if tick.prompts_finished {
                 finished.push(*id);
@@ -1716,15 +1724,12 @@ fn mix_meeting<S>(
         let Some(call) = calls.get_mut(id) else {
             continue;
         };
-        let mut payload = [0u8; PAYLOAD_BYTES];
-        let Some(len) = call.jitter.pop(&mut payload) else {
+        // Decoded even when unheard: a stateful decoder and the concealment must see every
+        // frame.
+        let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+        let Some(n) = next_audio(call, &mut pcm) else {
             continue;
         };
-        // Decoded even when unheard: a stateful decoder must see every frame.
-        let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
-        let n = call
-            .transcoder
-            .decode(payload.get(..len).unwrap_or(&payload), &mut pcm);
         // Muted, or a key tone sounding: the mix never carries keys.
         if entry.meeting.is_muted(*id) || call.tone_until.is_some_and(|t| now < t) {
             call.voice.reset_spurt();
@@ -1836,7 +1841,10 @@ fn listen_for_name<S>(
     now: Instant,
     scratch: &mut [u8; SAMPLES_PER_FRAME],
 ) -> bool {
-    let got = call.jitter.pop(scratch);
+    let got = match call.jitter.pop(scratch) {
+        Playout::Frame(len) => Some(len),
+        Playout::Lost | Playout::Idle => None,
+    };
     let Some(recorder) = call.recorder.as_mut() else {
         return false;
     };
@@ -1890,6 +1898,82 @@ fn lobby_report(moved: usize, waiting: usize) -> Vec<Prompt> {
     prompts.push(if n == 1 { one } else { many });
     prompts.extend(then);
     prompts
+}
+
+/// The caller's next 20 ms for the mix at their codec's rate, decoded, a lost frame
+/// concealed; the number of samples, or None when the caller is not sending (nothing to
+/// conceal, nothing to mix).
+fn next_audio<S>(call: &mut CallMedia<S>, pcm: &mut Pcm) -> Option<usize> {
+    let mut payload = [0u8; PAYLOAD_BYTES];
+    let playout = call.jitter.pop(&mut payload);
+    if call.params.codec.is_wideband() {
+        return next_wideband_audio(call, playout, &payload, pcm);
+    }
+    let mut narrow = [0i16; SAMPLES_PER_FRAME];
+    match playout {
+        Playout::Frame(len) => {
+            call.transcoder
+                .decode_narrow(payload.get(..len).unwrap_or(&payload), &mut narrow);
+            call.plc.good(&mut narrow);
+        }
+        Playout::Lost => match call.jitter.peek(&mut payload) {
+            Some(len) => {
+                let mut next = [0i16; SAMPLES_PER_FRAME];
+                call.transcoder
+                    .decode_narrow(payload.get(..len).unwrap_or(&payload), &mut next);
+                call.plc.conceal_before(&mut narrow, &next);
+            }
+            None => call.plc.conceal(&mut narrow),
+        },
+        Playout::Idle => {
+            call.plc.reset();
+            return None;
+        }
+    }
+    pcm[..SAMPLES_PER_FRAME].copy_from_slice(&narrow);
+    Some(SAMPLES_PER_FRAME)
+}
+
+/// [`next_audio`] for a G.722 caller. Its decoder carries state, so the next frame cannot be
+/// decoded ahead to conceal towards it: a lost frame is the last one repeated, fading out
+/// over three frames.
+fn next_wideband_audio<S>(
+    call: &mut CallMedia<S>,
+    playout: Playout,
+    payload: &[u8; PAYLOAD_BYTES],
+    pcm: &mut Pcm,
+) -> Option<usize> {
+    match playout {
+        Playout::Frame(len) => {
+            let n = call
+                .transcoder
+                .decode(payload.get(..len).unwrap_or(payload), pcm);
+            let last = call
+                .wide_last
+                .get_or_insert_with(|| Box::new(([0; WIDE_SAMPLES_PER_FRAME], 0)));
+            last.0 = *pcm;
+            last.1 = 0;
+            Some(n)
+        }
+        Playout::Lost => {
+            let last = call.wide_last.as_mut()?;
+            last.1 = last.1.saturating_add(1);
+            let gain = match last.1 {
+                1 => 0.8,
+                2 => 0.5,
+                3 => 0.25,
+                _ => 0.0,
+            };
+            for (o, &s) in pcm.iter_mut().zip(last.0.iter()) {
+                *o = (f32::from(s) * gain) as i16;
+            }
+            Some(WIDE_SAMPLES_PER_FRAME)
+        }
+        Playout::Idle => {
+            call.wide_last = None;
+            None
+        }
+    }
 }
 
 /// Sends one frame to a call (unless it is on hold) and advances its RTP clock.
@@ -2605,10 +2689,13 @@ mod tests {
         let heard: Vec<&(u32, SocketAddr, Vec<u8>)> =
             sent.iter().filter(|(t, _, _)| *t != 99).collect();
         assert_eq!(heard.len(), 40);
+        // The loss concealment plays every talker 3.75 ms late.
+        let mut talk = [0x20; 160];
+        talk[..crate::media::plc::DELAY_SAMPLES].fill(Law::Mu.silence_byte());
         for (_, _, p) in &heard {
             assert_eq!(
                 payload(p),
-                &[0x20; 160][..],
+                &talk[..],
                 "every lobby caller hears the organizer in the same tick"
             );
         }

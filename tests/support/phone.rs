@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -17,6 +17,8 @@ use dialbridge::media::rtp;
 use dialbridge::media::tone::ToneGenerator;
 use dialbridge::sip::message::{self, Framing, HeaderName, Message, Method};
 use dialbridge::sip::stream::{StreamItem, StreamReader};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 /// The payload type the phone offers for telephone-event.
 pub const TE_PT: u8 = 101;
@@ -66,6 +68,8 @@ enum MediaOrder {
     Perturb(Perturb),
     /// Keys as DTMF tones in the audio.
     Tones(String),
+    /// Say these 8 kHz samples, 20 ms per packet, in place of the tone.
+    Speak(Vec<i16>),
 }
 
 /// Ways a phone's RTP stream can misbehave, for hostile-RTP tests.
@@ -79,10 +83,22 @@ pub enum Perturb {
     Copies(u8),
     /// Swap each pair of consecutive audio packets.
     Reorder(bool),
+    /// Lose this many percent of the audio packets at random, drawn from an RNG seeded with
+    /// `seed` when the order arrives (the same seed loses the same packets); 0 stops it.
+    Drop {
+        /// Share of packets lost, in percent.
+        percent: u8,
+        /// Seeds the draws.
+        seed: u64,
+    },
 }
 
 struct Media {
     heard: Arc<Mutex<Vec<Heard>>>,
+    /// Packets of speech lost on purpose ([`Perturb::Drop`]).
+    dropped: Arc<AtomicUsize>,
+    /// The longest time between two packets of speech, in µs: how steadily it was paced.
+    speech_gap_us: Arc<AtomicU64>,
     orders: Sender<MediaOrder>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -470,19 +486,34 @@ impl Phone {
 
     fn start_media(&mut self, socket: UdpSocket) {
         let heard = Arc::new(Mutex::new(Vec::new()));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let speech_gap_us = Arc::new(AtomicU64::new(0));
         let (orders, rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
         let local = socket.local_addr().expect("rtp addr");
         let thread = {
             let heard = Arc::clone(&heard);
+            let dropped = Arc::clone(&dropped);
+            let speech_gap_us = Arc::clone(&speech_gap_us);
             let stop = Arc::clone(&stop);
             let codec = self.codec;
             let bridge_ip = self.bridge.ip();
             let tone = self.tone;
-            std::thread::spawn(move || media_loop(socket, codec, bridge_ip, tone, heard, rx, stop))
+            std::thread::spawn(move || {
+                let shared = Shared {
+                    heard,
+                    dropped,
+                    speech_gap_us,
+                    orders: rx,
+                    stop,
+                };
+                media_loop(socket, codec, bridge_ip, tone, shared)
+            })
         };
         self.media = Some(Media {
             heard,
+            dropped,
+            speech_gap_us,
             orders,
             stop,
             thread: Some(thread),
@@ -511,6 +542,14 @@ impl Phone {
         }
     }
 
+    /// Says these 8 kHz samples (20 ms per packet, paced by the phone's clock), then goes back
+    /// to its tone or silence.
+    pub fn speak(&self, pcm: &[i16]) {
+        if let Some(m) = &self.media {
+            let _ = m.orders.send(MediaOrder::Speak(pcm.to_vec()));
+        }
+    }
+
     /// Changes what the phone says (a tone in Hz, or silence).
     pub fn set_tone(&self, tone: Option<f32>) {
         if let Some(m) = &self.media {
@@ -531,6 +570,21 @@ impl Phone {
             .as_ref()
             .map(|m| m.heard.lock().expect("heard lock").clone())
             .unwrap_or_default()
+    }
+
+    /// How many packets of speech ([`Phone::speak`]) [`Perturb::Drop`] has lost so far.
+    pub fn speech_dropped(&self) -> usize {
+        self.media
+            .as_ref()
+            .map_or(0, |m| m.dropped.load(Ordering::SeqCst))
+    }
+
+    /// The longest time between two packets of the last speech ([`Phone::speak`]) as the
+    /// phone sent them (20 ms when the machine kept up).
+    pub fn speech_pacing(&self) -> Duration {
+        self.media.as_ref().map_or(Duration::ZERO, |m| {
+            Duration::from_micros(m.speech_gap_us.load(Ordering::SeqCst))
+        })
     }
 
     /// The phone's own RTP address.
@@ -579,15 +633,29 @@ pub fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
+/// What the media thread shares with its phone.
+struct Shared {
+    heard: Arc<Mutex<Vec<Heard>>>,
+    dropped: Arc<AtomicUsize>,
+    speech_gap_us: Arc<AtomicU64>,
+    orders: Receiver<MediaOrder>,
+    stop: Arc<AtomicBool>,
+}
+
 fn media_loop(
     socket: UdpSocket,
     codec: Codec,
     bridge_ip: std::net::IpAddr,
     tone: Option<f32>,
-    heard: Arc<Mutex<Vec<Heard>>>,
-    orders: Receiver<MediaOrder>,
-    stop: Arc<AtomicBool>,
+    shared: Shared,
 ) {
+    let Shared {
+        heard,
+        dropped,
+        speech_gap_us,
+        orders,
+        stop,
+    } = shared;
     let mut ssrc: u32 = rand::random();
     let mut seq: u16 = rand::random();
     let mut copies: u8 = 1;
@@ -601,6 +669,11 @@ fn media_loop(
     // Frames still to send of in-band keys: (row, column) generators, or None for a pause.
     let mut tone_frames: std::collections::VecDeque<Option<(f32, f32)>> = Default::default();
     let mut dtmf_phase = 0u32;
+    // Speech still to say, 160 samples a packet.
+    let mut speech: std::collections::VecDeque<i16> = Default::default();
+    let mut dropping: Option<(f64, StdRng)> = None;
+    let mut speaking = false;
+    let mut last_speech: Option<Instant> = None;
     let mut pending_digits: std::collections::VecDeque<char> = Default::default();
     // (event code, start timestamp, packets sent so far)
     let mut current: Option<(u8, u32, u16)> = None;
@@ -664,6 +737,15 @@ fn media_loop(
                 MediaOrder::Perturb(Perturb::Sequence(s)) => seq = s,
                 MediaOrder::Perturb(Perturb::Copies(n)) => copies = n.max(1),
                 MediaOrder::Perturb(Perturb::Reorder(on)) => reorder = on,
+                MediaOrder::Perturb(Perturb::Drop { percent, seed }) => {
+                    dropping = (percent > 0)
+                        .then(|| (f64::from(percent) / 100.0, StdRng::seed_from_u64(seed)));
+                }
+                MediaOrder::Speak(pcm) => {
+                    speech.extend(pcm);
+                    last_speech = None;
+                    speech_gap_us.store(0, Ordering::SeqCst);
+                }
                 MediaOrder::Tones(keys) => {
                     for k in keys.chars() {
                         let d = Digit::from_char(k).expect("valid key");
@@ -738,6 +820,19 @@ fn media_loop(
                 Some(None) => pcm = [0i16; 160],
                 None => {}
             }
+            speaking = !speech.is_empty();
+            if speaking {
+                // Packets go out on the phone's own clock; a starved test machine shows here.
+                let now = Instant::now();
+                if let Some(last) = last_speech {
+                    let gap = now.duration_since(last).as_micros();
+                    speech_gap_us.fetch_max(gap.min(u128::from(u64::MAX)) as u64, Ordering::SeqCst);
+                }
+                last_speech = Some(now);
+                for s in &mut pcm {
+                    *s = speech.pop_front().unwrap_or(0);
+                }
+            }
             let mut enc = [0u8; 160];
             match (codec.law(), g722.as_mut()) {
                 (Some(law), _) => g711::encode(law, &pcm, &mut enc),
@@ -759,6 +854,18 @@ fn media_loop(
         packet[2..4].copy_from_slice(&seq.to_be_bytes());
         let out = packet[..len].to_vec();
         let is_audio = len == 172;
+        if is_audio
+            && let Some((p, rng)) = &mut dropping
+            && rng.random_bool(*p)
+        {
+            // Lost on the way: the sequence number and timestamp move on all the same.
+            if speaking {
+                dropped.fetch_add(1, Ordering::SeqCst);
+            }
+            seq = seq.wrapping_add(1);
+            ts = ts.wrapping_add(160);
+            continue;
+        }
         let batch: Vec<Vec<u8>> = if reorder && is_audio {
             // Hold one packet back and send it after the next.
             match held.take() {
