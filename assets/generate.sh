@@ -86,7 +86,7 @@ joining|You are now joining the meeting.
 goodbye|Goodbye.
 service-unavailable|The meeting bridge is not available right now. Please call again later.
 keypad-help|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. Star one repeats this help.
-keypad-help-organizer|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. For the organizer: star two two mutes everyone else. Star two three turns join and leave tones on or off. Star two one lets in everyone waiting. Star two four goes through them one at a time. Star seven locks or unlocks the meeting. Star one repeats this help.
+keypad-help-organizer|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. For the organizer: star two two mutes everyone else. Star two three turns join and leave tones on or off. Star two one lets in everyone waiting. Star two four goes through them one at a time. Star two five sends everyone waiting away. Star seven locks or unlocks the meeting. Star one repeats this help.
 muted|You are muted.
 unmuted|You are unmuted.
 muted-by-organizer|The organizer muted everyone. Press star six to unmute.
@@ -100,6 +100,7 @@ meeting-locked|The meeting is now locked. New callers will wait until you let th
 meeting-unlocked|The meeting is now unlocked.
 locked-wait|This meeting is locked. Please wait. The organizer will let you in.
 callers-admitted|Everyone waiting has been let in.
+callers-sent-away|Everyone waiting has been sent away.
 nobody-waiting|Nobody is waiting.
 organizer-only|That key is for the organizer.
 participants-in-meeting|participants in the meeting.

@@ -1,7 +1,7 @@
 //! The in-meeting keypad, sans-IO: star commands typed by a caller in a meeting, as Teams
 //! callers know them. `*1` help, `*6` mute, `*5` hand, `*0` roll call; for the organizer
-//! `*21` admit the lobby, `*24` go through it one caller at a time, `*22` mute everyone
-//! else, `*23` join/leave tones, `*7` lock, `*8` a new PIN.
+//! `*21` admit the lobby, `*24` go through it one caller at a time, `*25` send it all away,
+//! `*22` mute everyone else, `*23` join/leave tones, `*7` lock, `*8` a new PIN.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ pub enum KeyCommand {
     AdmitAll,
     /// `*24` (organizer): hear the waiting callers one at a time, letting each in or not.
     ReviewLobby,
+    /// `*25` (organizer): send everyone waiting away.
+    DenyAll,
     /// `*22` (organizer): mute everyone else.
     MuteOthers,
     /// `*23` (organizer): join and leave tones on or off.
@@ -42,6 +44,7 @@ impl KeyCommand {
             self,
             KeyCommand::AdmitAll
                 | KeyCommand::ReviewLobby
+                | KeyCommand::DenyAll
                 | KeyCommand::MuteOthers
                 | KeyCommand::ToggleAnnouncements
                 | KeyCommand::ToggleLock
@@ -109,6 +112,7 @@ impl Keypad {
             (Pending::StarTwo { .. }, '2') => Some(KeyCommand::MuteOthers),
             (Pending::StarTwo { .. }, '3') => Some(KeyCommand::ToggleAnnouncements),
             (Pending::StarTwo { .. }, '4') => Some(KeyCommand::ReviewLobby),
+            (Pending::StarTwo { .. }, '5') => Some(KeyCommand::DenyAll),
             _ => None,
         }
     }
@@ -129,7 +133,7 @@ mod tests {
         let t = Instant::now();
         let mut k = Keypad::new();
         assert_eq!(
-            keys(&mut k, t, "*1*6*5*0*7*21*22*23*8*24"),
+            keys(&mut k, t, "*1*6*5*0*7*21*22*23*8*24*25"),
             [
                 KeyCommand::Help,
                 KeyCommand::ToggleMute,
@@ -141,6 +145,7 @@ mod tests {
                 KeyCommand::ToggleAnnouncements,
                 KeyCommand::ChangePin,
                 KeyCommand::ReviewLobby,
+                KeyCommand::DenyAll,
             ]
         );
     }

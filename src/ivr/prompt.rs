@@ -83,6 +83,8 @@ prompts! {
     LockedWait => "locked-wait.wav",
     /// "Everyone waiting has been let in."
     CallersAdmitted => "callers-admitted.wav",
+    /// "Everyone waiting has been sent away."
+    CallersSentAway => "callers-sent-away.wav",
     /// "Nobody is waiting."
     NobodyWaiting => "nobody-waiting.wav",
     /// "That key is for the organizer."

@@ -1132,6 +1132,21 @@ impl<S> Worker<S> {
             self.tell(id, &[Prompt::OrganizerOnly]);
             return;
         }
+        if command == KeyCommand::DenyAll {
+            let waiting = entry.meeting.lobby().to_vec();
+            let sent = waiting
+                .into_iter()
+                .filter(|&caller| self.send_away(now, caller, conference_id))
+                .count();
+            tracing::info!(conference = %conference_id, sent, "lobby sent away by the organizer");
+            let reply = if sent == 0 {
+                Prompt::NobodyWaiting
+            } else {
+                Prompt::CallersSentAway
+            };
+            self.tell(id, &[reply]);
+            return;
+        }
         if command == KeyCommand::ReviewLobby {
             self.walk_step(
                 now,
@@ -1212,8 +1227,8 @@ impl<S> Worker<S> {
                 }
                 vec![Prompt::EnterNewPin]
             }
-            // Handled above: its answers include recorded names.
-            KeyCommand::ReviewLobby => Vec::new(),
+            // Handled above: its answers include recorded names, or it ends calls.
+            KeyCommand::ReviewLobby | KeyCommand::DenyAll => Vec::new(),
             KeyCommand::AdmitAll => {
                 let moved = entry.meeting.admit_all();
                 if moved.is_empty() {
@@ -2476,6 +2491,59 @@ mod tests {
         }
         let stats = b.workers[0].stats();
         assert_eq!((stats.lobby_let_in, stats.lobby_sent_away), (1, 1));
+    }
+
+    #[test]
+    fn star_25_sends_everyone_waiting_away_and_only_the_organizer_may() {
+        let mut b = configured(1, |c| c.lobby_admit = LobbyAdmit::Organizer);
+        for id in [5, 6] {
+            b.start(0, id);
+            b.join(id, false);
+        }
+        b.start(0, 1);
+        b.join(1, true);
+        // Once the meeting runs, a newcomer goes straight in.
+        b.start(0, 2);
+        b.join(2, false);
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((2, 2)));
+        // The organizer's "two callers are waiting…" plays out.
+        b.listen(500);
+        // An attendee may not.
+        b.keys(2, "*25");
+        assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((2, 2)));
+        b.keys(1, "*25");
+        assert_eq!(
+            b.workers[0].meeting_sizes("123456789"),
+            Some((0, 2)),
+            "the lobby is empty, the meeting untouched"
+        );
+        let heard = b.listen(a_len(Prompt::NotLetIn) + 3);
+        let said = prompt_pcm(&[Prompt::CallersSentAway]);
+        assert_eq!(&heard[&1][..said.len()], &said[..]);
+        for caller in [5u32, 6] {
+            assert!(
+                find_run(&heard[&caller], &prompt_pcm(&[Prompt::NotLetIn])).is_some(),
+                "caller {caller} is told"
+            );
+        }
+        let denied = b
+            .route()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Hangup {
+                        reason: HangupReason::Ivr(HangupCause::Denied),
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(denied, 2);
+        assert_eq!(b.workers[0].stats().lobby_sent_away, 2);
+        b.keys(1, "*25");
+        let said = prompt_pcm(&[Prompt::NobodyWaiting]);
+        assert_eq!(&b.listen(said.len())[&1], &said, "nobody is left");
     }
 
     #[test]
