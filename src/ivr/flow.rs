@@ -531,10 +531,10 @@ impl Flow {
             return;
         }
         self.state = State::OrganizerQuestion { conference };
-        if self.queued.is_empty() {
+        self.drain_queue(now);
+        // Nothing typed ahead, or only keys that mean nothing here: ask.
+        if matches!(self.state, State::OrganizerQuestion { .. }) && !self.playing {
             self.play(vec![Prompt::OrganizerQuestion]);
-        } else {
-            self.drain_queue(now);
         }
     }
 
@@ -609,6 +609,22 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stray_key_typed_ahead_still_gets_the_organizer_question_and_its_timeout() {
+        let mut h = Harness::new();
+        h.actions();
+        h.digits("123456789#5");
+        assert_eq!(lookup_of(&h.actions()).as_deref(), Some("123456789"));
+        h.input(Input::ConferenceFound(Some(conference())));
+        assert_eq!(
+            Harness::plays(&h.actions()),
+            vec![vec![Prompt::OrganizerQuestion]]
+        );
+        h.input(Input::PlaybackDone);
+        h.advance(Duration::from_secs(4));
+        assert_eq!(join_of(&h.actions()), Some(Role::Attendee));
+    }
 
     fn conference() -> Conference {
         Conference {
