@@ -10,7 +10,7 @@ use dialbridge::media::codec::Codec;
 use dialbridge::media::tone::present_tones;
 use dialbridge::media::vad::frame_level_db;
 use support::http::request;
-use support::phone::Phone;
+use support::phone::{Heard, Phone};
 use support::{Bridge, BridgeOptions, assets, is_asset_frame, wait, wait_until};
 
 /// A phone calling from a number of its own: the bridge limits conference-ID entries per
@@ -53,6 +53,17 @@ fn wait_in_meeting(phone: &Phone) {
                 .take(10)
                 .all(|h| !is_asset_frame(&a, Codec::Pcmu, &h.payload))
     });
+}
+
+/// How many of `candidates` a G.722 phone heard in its last 200 ms.
+fn recent_wide_tones(heard: &[Heard], candidates: &[f32]) -> usize {
+    let pcm: Vec<i16> = heard
+        .iter()
+        .rev()
+        .take(10)
+        .flat_map(|h| h.wide.clone())
+        .collect();
+    present_tones(&pcm, candidates, 16000.0).len()
 }
 
 /// Decoded audio heard since `from`, with its sample rate.
@@ -130,25 +141,11 @@ fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_thei
         &wide_listener,
         Duration::from_secs(15),
         "the organizer",
-        |h| {
-            let pcm: Vec<i16> = h
-                .iter()
-                .rev()
-                .take(10)
-                .flat_map(|h| h.wide.clone())
-                .collect();
-            !present_tones(&pcm, &[6000.0], 16000.0).is_empty()
-        },
+        |h| recent_wide_tones(h, &[6000.0]) == 1,
     );
     // The organizer first hears how many came in from the lobby, then the meeting.
     wait_until(&boss, Duration::from_secs(15), "the meeting", |h| {
-        let pcm: Vec<i16> = h
-            .iter()
-            .rev()
-            .take(10)
-            .flat_map(|h| h.wide.clone())
-            .collect();
-        present_tones(&pcm, &[500.0, 1000.0], 16000.0).len() == 2
+        recent_wide_tones(h, &[500.0, 1000.0]) == 2
     });
     wait(1500);
     let from = Instant::now() - Duration::from_millis(1000);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::tone::ToneGenerator;
 use netns::run_isolated;
-use recording::{HoldMusic, RATE, WINDOW, share_with_tone, tone_db};
+use recording::{HoldMusic, RATE, Recording, WINDOW, share_with_tone, tone_db};
 use softphone::{Baresip, Linphonec};
 use support::http::request;
 use support::{Bridge, BridgeOptions, assets};
@@ -128,6 +128,30 @@ fn assert_one_wideband_one_narrowband(bridge: &Bridge) {
     let (g722, g711) = (calls("G722"), calls("PCMU") + calls("PCMA"));
     println!("calls by codec: G.722 {g722}, G.711 {g711}");
     assert_eq!((g722, g711), (1, 1), "baresip on G.722, linphonec on G.711");
+}
+
+/// Checks a two-phone meeting: every key came by RFC 4733, and each phone (name, recording,
+/// when it dialled) heard the other's tone and not its own between `from` and `to`.
+fn assert_meeting(
+    bridge: &Bridge,
+    typed: [&str; 2],
+    attendee: (&str, &Recording, Instant),
+    organizer: (&str, &Recording, Instant),
+    (from, to): (Instant, Instant),
+) {
+    assert_keys_came_by_rfc4733(bridge, &typed);
+    assert_hears_the_other(
+        attendee.0,
+        attendee.1.between(attendee.2, from, to),
+        ORGANIZER_TONE,
+        ATTENDEE_TONE,
+    );
+    assert_hears_the_other(
+        organizer.0,
+        organizer.1.between(organizer.2, from, to),
+        ATTENDEE_TONE,
+        ORGANIZER_TONE,
+    );
 }
 
 /// Lets real time pass until `t` (the phones record in real time).
@@ -258,7 +282,6 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
             sleep_until(to + Duration::from_millis(200));
             let organizer_heard = organizer.hang_up();
             let attendee_heard = attendee.hang_up();
-            assert_keys_came_by_rfc4733(&bridge, &[&attendee_keys, &organizer_keys]);
             assert_hears_hold_music(
                 "linphonec in the lobby",
                 attendee_heard.between(
@@ -267,17 +290,12 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
                     music + Duration::from_millis(3500),
                 ),
             );
-            assert_hears_the_other(
-                "linphonec (attendee)",
-                attendee_heard.between(attendee_start, from, to),
-                ORGANIZER_TONE,
-                ATTENDEE_TONE,
-            );
-            assert_hears_the_other(
-                "baresip (organizer)",
-                organizer_heard.between(organizer_start, from, to),
-                ATTENDEE_TONE,
-                ORGANIZER_TONE,
+            assert_meeting(
+                &bridge,
+                [&attendee_keys, &organizer_keys],
+                ("linphonec (attendee)", &attendee_heard, attendee_start),
+                ("baresip (organizer)", &organizer_heard, organizer_start),
+                (from, to),
             );
         },
     );
@@ -319,18 +337,12 @@ fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
             sleep_until(to + Duration::from_millis(200));
             let organizer_heard = organizer.hang_up();
             let attendee_heard = attendee.hang_up();
-            assert_keys_came_by_rfc4733(&bridge, &[&attendee_keys, &organizer_keys]);
-            assert_hears_the_other(
-                "baresip (attendee)",
-                attendee_heard.between(attendee_start, from, to),
-                ORGANIZER_TONE,
-                ATTENDEE_TONE,
-            );
-            assert_hears_the_other(
-                "linphonec (organizer)",
-                organizer_heard.between(organizer_start, from, to),
-                ATTENDEE_TONE,
-                ORGANIZER_TONE,
+            assert_meeting(
+                &bridge,
+                [&attendee_keys, &organizer_keys],
+                ("baresip (attendee)", &attendee_heard, attendee_start),
+                ("linphonec (organizer)", &organizer_heard, organizer_start),
+                (from, to),
             );
         },
     );

@@ -2150,15 +2150,7 @@ mod tests {
         }
 
         fn join(&mut self, id: u64, organizer: bool) {
-            for d in "123456789#".chars() {
-                self.command(
-                    id,
-                    Command::Digit {
-                        call: CallId(id),
-                        digit: Digit::from_char(d).unwrap(),
-                    },
-                );
-            }
+            self.press(id, "123456789#");
             self.route();
             self.command(
                 id,
@@ -2167,16 +2159,7 @@ mod tests {
                     conference: Some(conference()),
                 },
             );
-            let keys = if organizer { "*12345#" } else { "#" };
-            for d in keys.chars() {
-                self.command(
-                    id,
-                    Command::Digit {
-                        call: CallId(id),
-                        digit: Digit::from_char(d).unwrap(),
-                    },
-                );
-            }
+            self.press(id, if organizer { "*12345#" } else { "#" });
             if organizer {
                 self.route();
                 self.command(
@@ -2190,7 +2173,8 @@ mod tests {
             self.route();
         }
 
-        fn keys(&mut self, id: u64, keys: &str) {
+        /// Keys from call `id` by SIP INFO, without routing what follows.
+        fn press(&mut self, id: u64, keys: &str) {
             for d in keys.chars() {
                 self.command(
                     id,
@@ -2200,6 +2184,10 @@ mod tests {
                     },
                 );
             }
+        }
+
+        fn keys(&mut self, id: u64, keys: &str) {
+            self.press(id, keys);
             self.route();
         }
 
@@ -2214,15 +2202,9 @@ mod tests {
             self.route();
         }
 
-        /// One 20 ms audio packet from call `id` (sequence `seq`).
+        /// One 20 ms μ-law packet from call `id` (sequence `seq`).
         fn talk(&mut self, id: u64, seq: u16, audio: &[u8; 160]) {
-            let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, id as u8];
-            p[2..4].copy_from_slice(&seq.to_be_bytes());
-            p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-            p.extend_from_slice(audio);
-            let from = SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16));
-            let w = self.worker_of(id);
-            self.workers[w].handle_rtp(self.now, CallId(id), from, &p);
+            self.talk_with(id, Codec::Pcmu, seq, std::slice::from_ref(audio));
         }
 
         /// Ticks `n` times; what each call heard, decoded, in order.
