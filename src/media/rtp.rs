@@ -305,6 +305,12 @@ impl SeqTracker {
     }
 
     /// Classifies one received packet and updates the counters.
+    /// The SSRC being tracked, once a packet came.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.state.as_ref().map(|s| s.ssrc)
+    }
+
+    /// Takes one packet's sequence number (see [`SeqUpdate`]).
     pub fn update(&mut self, ssrc: u32, seq: u16) -> SeqUpdate {
         let Some(state) = self.state.as_mut().filter(|s| s.ssrc == ssrc) else {
             let first = self.state.is_none();

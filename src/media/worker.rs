@@ -972,6 +972,15 @@ impl<S> Worker<S> {
                 .dtmf
                 .on_packet(packet.ssrc, packet.timestamp, packet.payload)
                 .and_then(|d| call.merger.push(DigitSource::Signalled, d, now));
+            // Key events in the audio's own stream take its sequence numbers: counted as
+            // received, they are not audio lost. (A separate event stream is left alone, so
+            // it cannot look like the audio restarting.)
+            if call.seq.ssrc() == Some(packet.ssrc) {
+                let _ = call.seq.update(packet.ssrc, packet.sequence);
+                let lost = call.seq.lost();
+                self.stats.packets_lost += lost - call.lost_reported;
+                call.lost_reported = lost;
+            }
         } else if packet.payload_type == call.params.payload_type {
             let fresh = match call.seq.update(packet.ssrc, packet.sequence) {
                 SeqUpdate::New { extended } | SeqUpdate::Reordered { extended } => {
@@ -2821,6 +2830,42 @@ mod tests {
         b.command(1, Command::Stop { call: CallId(1) });
         b.tick();
         assert!(!b.workers[0].meetings["123456789"].wide);
+    }
+
+    #[test]
+    fn key_events_in_the_audio_stream_are_not_counted_as_lost_audio() {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        let from = SocketAddr::from(([127, 0, 0, 1], 7001));
+        let packet = |pt: u8, seq: u16, body: &[u8]| {
+            let mut p = vec![0x80, pt, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(body);
+            p
+        };
+        let mut event = [0u8; 4];
+        write_event(
+            &TelephoneEvent {
+                event: 5,
+                end: false,
+                volume: 10,
+                duration: 160,
+            },
+            &mut event,
+        );
+        for seq in 0..20u16 {
+            let p = if (5..12).contains(&seq) {
+                packet(101, seq, &event)
+            } else {
+                packet(0, seq, &[0xFF; 160])
+            };
+            b.workers[0].handle_rtp(b.now, CallId(1), from, &p);
+        }
+        assert_eq!(b.workers[0].stats().packets_lost, 0);
+        // A real gap still counts.
+        let p = packet(0, 25, &[0xFF; 160]);
+        b.workers[0].handle_rtp(b.now, CallId(1), from, &p);
+        assert_eq!(b.workers[0].stats().packets_lost, 5);
     }
 
     #[test]
