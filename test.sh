@@ -110,7 +110,7 @@ rm -rf "$logs" && mkdir -p "$logs"
 cargo test --all-targets --no-run --message-format=json 2>/dev/null |
   python3 -c '
 import json, sys
-slow = ["meeting_keys", "call_flow", "security", "admin_api", "audio", "audio_quality",
+slow = ["load", "meeting_keys", "call_flow", "security", "admin_api", "audio", "audio_quality",
         "softphones", "lobby", "torture", "sipp"]
 found = []
 for line in sys.stdin:

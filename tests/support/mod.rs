@@ -168,12 +168,19 @@ pub fn add_organizer(data_dir: &Path, name: &str) -> OrganizerInfo {
     }
 }
 
-/// Finds a free UDP port pair base on 127.0.0.1 (racy but fine for tests on one machine).
+/// Finds a port on 127.0.0.1 free for both UDP and TCP (the bridge takes SIP on both), above
+/// the kernel's ephemeral range (32768–60999), so that no outgoing connection of another test
+/// running at the same time can take it in between (or while a bridge restarts on it).
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    for _ in 0..1000 {
+        let port = 61000 + (rand::random::<u16>() % 4500);
+        let udp = UdpSocket::bind(("127.0.0.1", port));
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if udp.is_ok() && tcp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 61000-65499");
 }
 
 /// A running bridge process; killed (SIGTERM, then SIGKILL) when dropped.
@@ -226,11 +233,13 @@ impl Bridge {
             .collect();
         let port = free_udp_port();
         let sip: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        // Each test process and bridge gets its own RTP range to avoid clashes.
-        // 16 ranges of 200 ports per test process in 10000-19999 (SIPp tests use 20000-31999,
-        // the kernel's ephemeral ports start at 32768); processes spread by pid.
-        let slot = NEXT_RANGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 16;
-        let base = 10000 + (std::process::id() % 3) as u16 * 3200 + slot * 200;
+        // Each bridge gets its own RTP range to avoid clashes: 50 ranges of 200 ports in
+        // 10000-19999 (SIPp tests use 20000-31999, the kernel's ephemeral ports start at
+        // 32768); test processes run side by side, so each starts at a place of its own.
+        let slot = (NEXT_RANGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + (std::process::id() % 50) as u16 * 7)
+            % 50;
+        let base = 10000 + slot * 200;
         let rtp = options
             .rtp_ports
             .clone()
