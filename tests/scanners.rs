@@ -47,7 +47,11 @@ fn sipvicious(tool: &str, bridge: &Bridge, args: &[&str], limit: Duration) -> Ru
     check_version(tool);
     let out = tempfile::tempdir().expect("tempdir");
     let (stdout, stderr) = (out.path().join("stdout"), out.path().join("stderr"));
-    let local_port = free_udp_port().to_string();
+    // svwar puts its local port + 1000 in its SDP: keep that a valid port.
+    let local_port = std::iter::repeat_with(free_udp_port)
+        .find(|p| *p < 64000)
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let bridge_port = bridge.sip.port().to_string();
     let mut child = Command::new(tool)
         .args(["-b", "127.0.0.1", "-x", "127.0.0.1", "-P", &local_port])
