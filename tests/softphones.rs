@@ -130,6 +130,17 @@ fn assert_one_wideband_one_narrowband(bridge: &Bridge) {
     assert_eq!((g722, g711), (1, 1), "baresip on G.722, linphonec on G.711");
 }
 
+/// Waits (up to `timeout`) for the organizer to start the meeting with the one caller from
+/// the lobby, checks the two codecs, and lets it run; returns the window to listen to.
+fn meeting_runs(bridge: &Bridge, timeout: Duration) -> (Instant, Instant) {
+    let started = wait_log(bridge, "meeting started; lobby moved in", 1, timeout);
+    assert_moved_one(bridge);
+    assert_one_wideband_one_narrowband(bridge);
+    let (from, to) = meeting_window(started);
+    sleep_until(to + Duration::from_millis(200));
+    (from, to)
+}
+
 /// Checks a two-phone meeting: every key came by RFC 4733, and each phone (name, recording,
 /// when it dialled) heard the other's tone and not its own between `from` and `to`.
 fn assert_meeting(
@@ -270,16 +281,7 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
             );
             let organizer_start = organizer.dial(bridge.sip);
             organizer.send_digits(&organizer_keys);
-            let started = wait_log(
-                &bridge,
-                "meeting started; lobby moved in",
-                1,
-                Duration::from_secs(20),
-            );
-            assert_moved_one(&bridge);
-            assert_one_wideband_one_narrowband(&bridge);
-            let (from, to) = meeting_window(started);
-            sleep_until(to + Duration::from_millis(200));
+            let (from, to) = meeting_runs(&bridge, Duration::from_secs(20));
             let organizer_heard = organizer.hang_up();
             let attendee_heard = attendee.hang_up();
             assert_hears_hold_music(
@@ -325,16 +327,7 @@ fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
             let organizer_start = organizer.dial(bridge.sip);
             organizer.send_digits(&organizer_keys);
             wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15));
-            let started = wait_log(
-                &bridge,
-                "meeting started; lobby moved in",
-                1,
-                Duration::from_secs(40),
-            );
-            assert_moved_one(&bridge);
-            assert_one_wideband_one_narrowband(&bridge);
-            let (from, to) = meeting_window(started);
-            sleep_until(to + Duration::from_millis(200));
+            let (from, to) = meeting_runs(&bridge, Duration::from_secs(40));
             let organizer_heard = organizer.hang_up();
             let attendee_heard = attendee.hang_up();
             assert_meeting(
