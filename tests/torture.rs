@@ -824,6 +824,30 @@ fn answers_invite(r: &Response) -> bool {
 /// Leaves nothing behind: an INVITE's non-2xx final gets its ACK, an answered call gets ACK
 /// and BYE (whose 200 is returned), and an INVITE still ringing is cancelled. The INVITE is
 /// found by its responses, so one that followed another message on a stream counts too.
+/// Sends a clean-up request; if the bridge closed the TCP connection meanwhile (after the
+/// check in `clean_up`, before the write), sends it again over a new one, as a phone would.
+fn send_or_reopen(x: &mut Exchange, bytes: &[u8]) -> Result<(), String> {
+    match x.link.send(bytes) {
+        Err(e)
+            if matches!(x.link, Link::Tcp { .. })
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::NotConnected
+                ) =>
+        {
+            let split = match &x.link {
+                Link::Tcp { split, .. } => *split,
+                Link::Udp(_) => Split::Whole,
+            };
+            x.link = Link::open(Transport::Tcp(split), x.bridge);
+            x.link.send(bytes).map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
 fn clean_up(x: &mut Exchange) -> Result<(), String> {
     let Some(invite_reply) = x.responses.iter().find(|r| answers_invite(r)).cloned() else {
         return Ok(());
@@ -869,7 +893,7 @@ fn clean_up(x: &mut Exchange) -> Result<(), String> {
             invite_reply.top_via(),
             invite_reply.header("To").unwrap_or_default(),
         );
-        x.link.send(cancel.as_bytes()).map_err(|e| e.to_string())?;
+        send_or_reopen(x, cancel.as_bytes())?;
         let deadline = Instant::now() + ANSWER;
         while let Some(r) = x.link.recv(deadline) {
             if r.status == 487 {
@@ -892,7 +916,7 @@ fn clean_up(x: &mut Exchange) -> Result<(), String> {
          Content-Length: 0\r\n\r\n",
         branch()
     );
-    x.link.send(ack.as_bytes()).map_err(|e| e.to_string())?;
+    send_or_reopen(x, ack.as_bytes())?;
     let bye = format!(
         "BYE {target} SIP/2.0\r\nVia: SIP/2.0/{tp} 127.0.0.1:{port};branch={};rport\r\n\
          Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {} BYE\r\n\
@@ -900,7 +924,7 @@ fn clean_up(x: &mut Exchange) -> Result<(), String> {
         branch(),
         n + 1
     );
-    x.link.send(bye.as_bytes()).map_err(|e| e.to_string())?;
+    send_or_reopen(x, bye.as_bytes())?;
     let deadline = Instant::now() + ANSWER;
     while let Some(r) = x.link.recv(deadline) {
         if r.header("CSeq").is_some_and(|c| c.ends_with("BYE")) {
@@ -926,7 +950,7 @@ fn ack_non_2xx(x: &mut Exchange, reply: &Response, uri: &str) -> Result<(), Stri
         reply.header("Call-ID").unwrap_or_default(),
         reply.cseq_number(),
     );
-    x.link.send(ack.as_bytes()).map_err(|e| e.to_string())
+    send_or_reopen(x, ack.as_bytes())
 }
 
 /// An OPTIONS answered 200 proves the bridge still works.
