@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dialbridge::media::codec::Codec;
 use dialbridge::media::tone::present_tones;
-use dialbridge::media::vad::frame_level_db;
+use dialbridge::media::tone::rms_dbfs;
 use support::http::request;
 use support::phone::{Heard, Phone};
 use support::{Bridge, BridgeOptions, assets, is_asset_frame, wait, wait_until};
@@ -167,7 +167,7 @@ fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_thei
     );
     // ... and what is above its band does not fold back into it as noise.
     let (pcm, _) = audio_since(&narrow, from);
-    let tone_level = frame_level_db(&pcm);
+    let tone_level = rms_dbfs(&pcm);
     let mut rest = pcm.clone();
     // Remove the 500 Hz tone by projecting it out, block by block, and see what is left.
     for block in rest.chunks_mut(160) {
@@ -184,7 +184,7 @@ fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_thei
             *v = (f64::from(*v) - fit) as i16;
         }
     }
-    let residue = frame_level_db(&rest);
+    let residue = rms_dbfs(&rest);
     assert!(
         tone_level - residue > 25.0,
         "aliasing or distortion: tone {tone_level:.1} dBFS, everything else {residue:.1} dBFS"
@@ -272,7 +272,7 @@ fn only_talkers_are_mixed_a_hiss_stays_out_and_a_faint_line_is_brought_up() {
     assert!(
         pcm.iter().all(|&s| s == 0),
         "the faint talker hears pure silence, not the other line's hum: {} dBFS",
-        frame_level_db(&pcm)
+        rms_dbfs(&pcm)
     );
 }
 

@@ -89,7 +89,7 @@ impl Agc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::vad::frame_level_db;
+    use crate::media::tone::rms_dbfs;
 
     fn tone(amp: f32) -> Vec<i16> {
         (0..160)
@@ -102,9 +102,9 @@ mod tests {
         let mut level = 0.0;
         for _ in 0..frames {
             let mut f = tone(amp);
-            let l = frame_level_db(&f);
+            let l = rms_dbfs(&f);
             agc.process(&mut f, true, l);
-            level = frame_level_db(&f);
+            level = rms_dbfs(&f);
         }
         (agc, level)
     }
@@ -116,7 +116,7 @@ mod tests {
         for _ in 0..500 {
             let original = tone(amp);
             let mut f = original.clone();
-            let l = frame_level_db(&f);
+            let l = rms_dbfs(&f);
             agc.process(&mut f, true, l);
             assert_eq!(f, original);
         }
@@ -138,7 +138,7 @@ mod tests {
         let mut agc = Agc::new();
         for _ in 0..500 {
             let mut f = tone(30.0);
-            let l = frame_level_db(&f);
+            let l = rms_dbfs(&f);
             agc.process(&mut f, false, l);
         }
         assert_eq!(agc.gain_db(), 0.0);
@@ -150,7 +150,7 @@ mod tests {
         // Learn a quiet level, then a loud burst arrives.
         for _ in 0..500 {
             let mut f = tone(200.0);
-            let l = frame_level_db(&f);
+            let l = rms_dbfs(&f);
             agc.process(&mut f, true, l);
         }
         assert!(agc.gain_db() > 10.0);

@@ -6,22 +6,8 @@
 //! The floor follows quiet frames quickly and louder ones slowly, and never rises above a
 //! cap, so steady loud audio (music, a test tone) is not mistaken for noise after a while.
 
-/// dBFS of one frame (a full-scale square wave is 0).
-pub fn frame_level_db(pcm: &[i16]) -> f32 {
-    if pcm.is_empty() {
-        return SILENCE_DB;
-    }
-    let energy: f64 = pcm.iter().map(|&s| f64::from(s).powi(2)).sum();
-    let mean = energy / pcm.len() as f64 / (32768.0 * 32768.0);
-    if mean <= 1e-12 {
-        SILENCE_DB
-    } else {
-        ((10.0 * mean.log10()) as f32).max(SILENCE_DB)
-    }
-}
+use super::tone::{SILENCE_DBFS, rms_dbfs};
 
-/// The level reported for digital silence.
-pub const SILENCE_DB: f32 = -120.0;
 /// Frames quieter than this are never speech (a whisper on a phone line is louder).
 const MIN_SPEECH_DB: f32 = -55.0;
 /// How far above the noise floor speech stands.
@@ -55,13 +41,13 @@ impl VoiceActivity {
         VoiceActivity {
             floor_db: -70.0,
             hangover: 0,
-            level_db: SILENCE_DB,
+            level_db: SILENCE_DBFS,
         }
     }
 
     /// Takes one frame; true while the caller is talking (including the hangover).
     pub fn update(&mut self, pcm: &[i16]) -> bool {
-        let level = frame_level_db(pcm);
+        let level = rms_dbfs(pcm);
         self.level_db = level;
         let speech = level >= MIN_SPEECH_DB && level >= self.floor_db + ABOVE_FLOOR_DB;
         if level < self.floor_db {
@@ -114,12 +100,6 @@ mod tests {
                 ((f32::from((*seed >> 16) as u16) / 65535.0 - 0.5) * 2.0 * amp) as i16
             })
             .collect()
-    }
-
-    #[test]
-    fn levels_are_in_dbfs() {
-        assert!((frame_level_db(&tone(32767.0, 160)) + 3.0).abs() < 0.1);
-        assert_eq!(frame_level_db(&[0; 160]), SILENCE_DB);
     }
 
     #[test]
