@@ -1560,7 +1560,15 @@ impl<S> Worker<S> {
         let mut discard = [0u8; SAMPLES_PER_FRAME];
 
         // Callers outside a running mix hear their player: prompts, hold music or silence.
+        stats.by_codec = [0; 3];
         for (id, call) in calls.iter_mut() {
+            if let Some(slot) = Codec::ALL
+                .iter()
+                .position(|c| *c == call.params.codec)
+                .and_then(|i| stats.by_codec.get_mut(i))
+            {
+                *slot += 1;
+            }
             if let Some(limit) = config.rtp_timeout
                 && call.params.direction.we_receive()
                 && now.saturating_duration_since(call.last_rx) >= limit
@@ -1619,16 +1627,6 @@ impl<S> Worker<S> {
             .values()
             .map(|m| m.meeting.participants().len() as u64)
             .sum();
-        stats.by_codec = [0; 3];
-        for call in calls.values() {
-            if let Some(slot) = Codec::ALL
-                .iter()
-                .position(|c| *c == call.params.codec)
-                .and_then(|i| stats.by_codec.get_mut(i))
-            {
-                *slot += 1;
-            }
-        }
         stats.talkers = 0;
         stats.in_ivr = calls
             .values()
