@@ -1553,6 +1553,14 @@ mod tests {
     }
 
     impl Harness {
+        /// The one event so far must be a new call: its handle.
+        fn incoming_call(&mut self) -> CallId {
+            match self.events().as_slice() {
+                [Event::IncomingCall { call, .. }] => *call,
+                other => panic!("expected IncomingCall, got {other:?}"),
+            }
+        }
+
         fn new() -> Self {
             Self::with(EndpointConfig::default())
         }
@@ -1606,10 +1614,7 @@ mod tests {
         /// Sets up an answered, acknowledged call; returns (call, to-tag).
         fn confirmed_call(&mut self) -> (CallId, String) {
             self.feed(&invite("z9hG4bKinv1", "c1@test", OFFER));
-            let call = match self.events().as_slice() {
-                [Event::IncomingCall { call, .. }] => *call,
-                other => panic!("expected IncomingCall, got {other:?}"),
-            };
+            let call = self.incoming_call();
             self.ep.accept(self.now, call, local());
             let ok = self.sent().pop().unwrap();
             assert_eq!(ok.status(), Some(200));
@@ -1675,10 +1680,7 @@ mod tests {
         let mut h = Harness::new();
         let inv = invite("z9hG4bK1", "c1@test", OFFER);
         h.feed(&inv);
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall { call, .. }] => *call,
-            other => panic!("{other:?}"),
-        };
+        let call = h.incoming_call();
         assert_eq!(
             statuses(&h.feed(&inv)),
             vec![100],
@@ -1702,10 +1704,7 @@ mod tests {
     fn unacknowledged_200_is_retransmitted_then_the_call_ends_with_bye() {
         let mut h = Harness::new();
         h.feed(&invite("z9hG4bK1", "c1@test", OFFER));
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall { call, .. }] => *call,
-            other => panic!("{other:?}"),
-        };
+        let call = h.incoming_call();
         h.ep.accept(h.now, call, local());
         h.sent();
         h.events();
@@ -1746,10 +1745,7 @@ mod tests {
             ..EndpointConfig::default()
         });
         h.feed(&invite("z9hG4bK1", "c1@test", OFFER));
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall { call, .. }] => *call,
-            other => panic!("{other:?}"),
-        };
+        let call = h.incoming_call();
         h.ep.accept(h.now, call, local());
         assert_eq!(
             statuses(&h.sent()),
@@ -1866,10 +1862,7 @@ mod tests {
             ..EndpointConfig::default()
         });
         h.feed(&invite("z9hG4bKinv1", "c1@test", OFFER));
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall { call, .. }] => *call,
-            other => panic!("expected IncomingCall, got {other:?}"),
-        };
+        let call = h.incoming_call();
         h.ep.accept(h.now, call, local());
         let ringing = h.sent().pop().unwrap();
         assert_eq!(ringing.status(), Some(180));
@@ -1967,10 +1960,7 @@ mod tests {
     fn hangup_before_the_ack_waits_for_it() {
         let mut h = Harness::new();
         h.feed(&invite("z9hG4bK1", "c1@test", OFFER));
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall { call, .. }] => *call,
-            other => panic!("{other:?}"),
-        };
+        let call = h.incoming_call();
         h.ep.accept(h.now, call, local());
         let tag = h.sent()[0].to_header().unwrap().tag().unwrap().to_string();
         h.ep.hangup(h.now, call);
@@ -2064,10 +2054,7 @@ mod tests {
         let req =
             invite("z9hG4bK1", "c1@test", "").replace("Content-Type: application/sdp\r\n", "");
         h.feed(&req);
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall { call, .. }] => *call,
-            other => panic!("{other:?}"),
-        };
+        let call = h.incoming_call();
         h.ep.accept(h.now, call, local());
         let ok = h.sent().pop().unwrap();
         let offer = String::from_utf8_lossy(&ok.body).to_string();
@@ -2410,10 +2397,7 @@ mod tests {
             conn,
             &over_tcp(&invite("z9hG4bKt2", "t2@test", OFFER)),
         );
-        let call = match h.events().as_slice() {
-            [Event::IncomingCall { call, .. }] => *call,
-            other => panic!("expected IncomingCall, got {other:?}"),
-        };
+        let call = h.incoming_call();
         h.ep.reject(h.now, call, 503, Some(5));
         assert_eq!(statuses(&sent_tcp(&mut h, conn)), vec![503]);
         let resent = run_every_timer_tcp(&mut h, conn);
