@@ -48,11 +48,6 @@ impl Mixer {
         self.talkers = 0;
     }
 
-    /// True when this tick mixes at 16 kHz.
-    pub fn is_wide(&self) -> bool {
-        self.len == WIDE_SAMPLES_PER_FRAME
-    }
-
     /// Adds one talker's frame to the tick's sum.
     pub fn add(&mut self, frame: &Pcm) {
         for (acc, &s) in self.sum.iter_mut().zip(frame.iter()).take(self.len) {
@@ -168,7 +163,6 @@ mod tests {
         m.listener_mix(&mut out);
         assert!(out[..160].iter().all(|&s| s == 7));
         assert!(out[160..].iter().all(|&s| s == 1), "untouched");
-        assert!(!m.is_wide());
     }
 
     #[test]

@@ -87,15 +87,6 @@ impl Codec {
         matches!(self, Codec::G722)
     }
 
-    /// Linear samples in one 20 ms frame at the codec's audio rate.
-    pub const fn samples_per_frame(self) -> usize {
-        if self.is_wideband() {
-            WIDE_SAMPLES_PER_FRAME
-        } else {
-            SAMPLES_PER_FRAME
-        }
-    }
-
     /// The G.711 law, for the stateless codecs whose frames can be shared between callers.
     pub const fn law(self) -> Option<Law> {
         match self {
@@ -142,8 +133,6 @@ mod tests {
         assert_eq!(Codec::from_rtpmap("G722", 16000), Some(Codec::G722));
         assert_eq!(Codec::from_rtpmap("PCMU", 16000), None);
         assert_eq!(Codec::G722.clock_rate(), 8000);
-        assert_eq!(Codec::G722.samples_per_frame(), 320);
-        assert_eq!(Codec::Pcma.samples_per_frame(), 160);
         assert_eq!(Codec::G722.law(), None);
         assert_eq!(Codec::from(Law::A), Codec::Pcma);
     }

@@ -41,11 +41,6 @@ impl Transcoder {
         }
     }
 
-    /// The codec in use.
-    pub fn codec(&self) -> Codec {
-        self.codec
-    }
-
     /// A re-INVITE changed the codec: start its state afresh.
     pub fn set_codec(&mut self, codec: Codec) {
         if codec != self.codec {

@@ -72,11 +72,6 @@ impl VoiceActivity {
         self.level_db
     }
 
-    /// True when the last frame was speech itself, not hangover.
-    pub fn is_speech(&self) -> bool {
-        self.level_db >= MIN_SPEECH_DB && self.hangover == HANGOVER_FRAMES
-    }
-
     /// Forgets the current talk spurt (the caller was muted or stopped sending).
     pub fn reset_spurt(&mut self) {
         self.hangover = 0;
