@@ -12,6 +12,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use dialbridge::bridge::mixer::{Mixer, Pcm};
 use dialbridge::call::CallId;
 use dialbridge::directory::Conference;
+use dialbridge::engine::{Command, Worker, WorkerConfig};
 use dialbridge::media::agc::Agc;
 use dialbridge::media::assets::Assets;
 use dialbridge::media::codec::{Codec, Law};
@@ -21,7 +22,6 @@ use dialbridge::media::g722::G722;
 use dialbridge::media::plc::Plc;
 use dialbridge::media::resample::{Downsampler, Upsampler};
 use dialbridge::media::vad::VoiceActivity;
-use dialbridge::media::worker::{Command, Worker, WorkerConfig};
 use dialbridge::sip::endpoint::{Endpoint, EndpointConfig, Event};
 use dialbridge::sip::message::{Framing, parse};
 use dialbridge::sip::sdp::{Direction, LocalMedia, Negotiated};

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::call::{CallId, EndReason};
+use crate::engine::HangupReason;
 use crate::ivr::flow::{HangupCause, Role};
-use crate::media::worker::HangupReason;
 
 /// Why the CDR file cannot be written.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //!
 //! Callers dial in over SIP, type a conference ID, and wait in the meeting's lobby with hold
 //! music until the organizer authenticates with a PIN; then the whole lobby moves into the
-//! mixed meeting at once. Protocol and call logic are sans-IO (`sip`, `media::worker`, `ivr`,
+//! mixed meeting at once. Protocol and call logic are sans-IO (`sip`, `engine`, `ivr`,
 //! `bridge`); `server` and `media::driver` are the thin I/O shells around them.
 
 pub mod admin;
@@ -14,6 +14,7 @@ pub mod cdr;
 pub mod config;
 pub mod config_file;
 pub mod directory;
+pub mod engine;
 pub mod ivr;
 pub mod media;
 pub mod metrics;

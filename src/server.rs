@@ -19,12 +19,12 @@ use crate::admin::service::AdminService;
 use crate::call::CallId;
 use crate::config::ServeConfig;
 use crate::directory::Directory;
+use crate::engine::{Command, WorkerConfig};
 use crate::media::assets::{AssetError, Assets};
 use crate::media::driver::{
     self, ControlEvent, MediaHandle, MediaStartError, MediaTransport, WorkerGauges,
 };
 use crate::media::ports::PortPool;
-use crate::media::worker::{Command, WorkerConfig};
 use crate::sip::admission::{Admission, Verdict};
 use crate::sip::endpoint::{Endpoint, EndpointConfig, Event};
 use crate::sip::sdp::LocalMedia;
@@ -995,7 +995,7 @@ async fn serve_directory(
                 let media = Arc::clone(&media);
                 let mailer = lock_mail.mailer.clone();
                 tokio::spawn(async move {
-                    use crate::media::worker::PinChangeOutcome;
+                    use crate::engine::PinChangeOutcome;
                     let actor = crate::directory::Actor {
                         who: "organizer".into(),
                         source: "phone".into(),

@@ -10,8 +10,8 @@ use crate::directory::{
     Actor, Conference, Directory, DirectoryError, NewOrganizer, Organizer, OrganizerUpdate,
     RESET_LINK_VALIDITY_SECS, Settings, SettingsChange,
 };
+use crate::engine::Command;
 use crate::media::driver::MediaHandle;
-use crate::media::worker::Command;
 use crate::notify::{self, DialIn, Mail, MailKind, Mailer, PinReason};
 use crate::store::AuditRecord;
 

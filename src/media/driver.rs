@@ -18,10 +18,10 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::call::CallId;
+use crate::engine::{Command, Event, HangupReason, Worker, WorkerConfig};
 use crate::media::assets::Assets;
 use crate::media::codec::FRAME_DURATION;
 use crate::media::ports::PortLease;
-use crate::media::worker::{Command, Event, HangupReason, Worker, WorkerConfig};
 
 /// Largest RTP datagram we read; larger ones are truncated and then rejected by the parser.
 const MAX_DATAGRAM: usize = 2048;
@@ -277,7 +277,7 @@ impl MediaHandle {
 
     /// Sends a command to the worker that owns a conference's meeting.
     pub fn send_to_conference_owner(&self, conference_id: &str, command: Command<MediaTransport>) {
-        let index = crate::media::worker::owner_of(conference_id, self.senders.len());
+        let index = crate::engine::owner_of(conference_id, self.senders.len());
         self.send_to_worker(index, command);
     }
 

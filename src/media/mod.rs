@@ -18,4 +18,3 @@ pub mod rtp;
 pub mod tone;
 pub mod transcoder;
 pub mod vad;
-pub mod worker;

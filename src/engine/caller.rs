@@ -1,0 +1,442 @@
+//! One caller's media on a worker: the state that moves with the call, its start and stop,
+//! RTP in (symmetric latching, sequence tracking, digits in the stream or in the audio) and
+//! frames out (the player's prompt or music, the next decoded frame for the mix).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bridge::keypad::Keypad;
+use crate::bridge::mixer::Pcm;
+use crate::call::CallId;
+use crate::directory::Conference;
+use crate::ivr::flow::{Flow, Role};
+use crate::ivr::name::{NameRecorder, RecordedName};
+use crate::media::agc::Agc;
+use crate::media::assets::Frame;
+use crate::media::codec::{Codec, PAYLOAD_BYTES, SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
+use crate::media::digit_merger::{DigitMerger, DigitSource};
+use crate::media::dtmf::{Digit, DtmfReceiver};
+use crate::media::g722::G722;
+use crate::media::inband::InbandDetector;
+use crate::media::jitter::{JitterBuffer, Playout};
+use crate::media::player::{Player, Tick};
+use crate::media::plc::Plc;
+use crate::media::resample::Downsampler;
+use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
+use crate::media::transcoder::Transcoder;
+use crate::media::vad::VoiceActivity;
+use crate::sip::sdp::Negotiated;
+
+use super::Worker;
+use super::keys::NewPinEntry;
+use super::protocol::Event;
+use super::stats::WorkerStats;
+
+/// Listens for key tones in a caller's audio as it arrives (before the jitter buffer, so a
+/// digit costs no playout delay).
+pub(super) struct InbandListener {
+    pub(super) detector: InbandDetector,
+    /// G.722 is stateful: the listener decodes its own copy of the stream, brought to 8 kHz.
+    pub(super) wideband: Option<(G722, Downsampler)>,
+}
+
+impl InbandListener {
+    /// Decodes one fresh payload and runs the detector over it.
+    pub(super) fn push(&mut self, codec: Codec, payload: &[u8]) -> Option<Digit> {
+        let mut pcm = [0i16; SAMPLES_PER_FRAME];
+        match (codec.law(), self.wideband.as_mut()) {
+            (Some(law), _) if payload.len() == SAMPLES_PER_FRAME => {
+                crate::media::g711::decode(law, payload, &mut pcm);
+            }
+            (None, Some((g722, down))) if payload.len() == PAYLOAD_BYTES => {
+                let mut wide = [0i16; 2 * SAMPLES_PER_FRAME];
+                g722.decode(payload, &mut wide);
+                down.process(&wide, &mut pcm);
+            }
+            _ => return None,
+        }
+        self.detector.push_frame(&pcm)
+    }
+}
+
+/// An in-band listener when the call's peer cannot send telephone-events.
+pub(super) fn inband_for(params: &Negotiated) -> Option<Box<InbandListener>> {
+    params.telephone_event.is_none().then(|| {
+        Box::new(InbandListener {
+            detector: InbandDetector::new(),
+            wideband: params
+                .codec
+                .is_wideband()
+                .then(|| (G722::new(), Downsampler::new())),
+        })
+    })
+}
+
+/// How long a caller's audio stays out of the mix after an in-band key: the rest of the tone.
+pub(super) const TONE_HOLD: Duration = Duration::from_millis(250);
+
+/// Where a caller is, as one value (never a set of flags).
+#[derive(Debug)]
+pub enum Place {
+    /// Talking to the IVR.
+    Ivr(Box<Flow>),
+    /// On the way to the worker that owns the meeting.
+    Joining {
+        /// The conference to enter.
+        conference: Conference,
+        /// As what.
+        role: Role,
+    },
+    /// In a conference on this worker (its meeting says lobby or participant).
+    Conference {
+        /// The meeting's key.
+        conference_id: String,
+    },
+    /// Hung up by us; waiting for the SIP side to confirm.
+    Ended,
+}
+
+/// Everything a worker keeps for one call; moves as a whole when the call migrates.
+pub struct CallMedia<S> {
+    pub(super) id: CallId,
+    pub(super) transport: S,
+    pub(super) span: tracing::Span,
+    pub(super) params: Negotiated,
+    /// Where RTP goes: the SDP address until the caller's RTP arrives, then its source.
+    pub(super) remote: Option<SocketAddr>,
+    pub(super) latched: bool,
+    pub(super) sender: RtpSender,
+    pub(super) seq: SeqTracker,
+    pub(super) dtmf: DtmfReceiver,
+    pub(super) jitter: JitterBuffer,
+    /// Fills the caller's lost frames in the meeting mix (8 kHz callers).
+    pub(super) plc: Plc,
+    /// A G.722 caller's last frame and how many were lost since, to fill a loss.
+    pub(super) wide_last: Option<Box<(Pcm, u8)>>,
+    pub(super) player: Player,
+    pub(super) place: Place,
+    pub(super) last_rx: Instant,
+    pub(super) packets_in: u64,
+    pub(super) packets_out: u64,
+    /// Star commands typed in a meeting.
+    pub(super) keypad: Keypad,
+    /// Since when the caller waits in a lobby (None: not waiting).
+    pub(super) waiting_since: Option<Instant>,
+    /// A new PIN being typed after `*8`.
+    pub(super) new_pin: Option<NewPinEntry>,
+    /// Tones in the audio, listened for when no telephone-event was negotiated.
+    pub(super) inband: Option<Box<InbandListener>>,
+    /// Decoding, encoding and rate conversion for the agreed codec.
+    pub(super) transcoder: Transcoder,
+    /// Is the caller talking now: only talkers are mixed.
+    pub(super) voice: VoiceActivity,
+    /// Brings a quiet line up to the others.
+    pub(super) agc: Agc,
+    /// The caller was one of the mixed talkers last tick (keeps their place).
+    pub(super) mixed: bool,
+    /// The caller heard a mix of their own last tick (their own downsampler is warm).
+    pub(super) own_mix: bool,
+    /// One digit per key press whichever way (RFC 4733, INFO, in-band) it arrives.
+    pub(super) merger: DigitMerger,
+    /// The caller's audio is left out of the mix until then: a key tone is sounding.
+    pub(super) tone_until: Option<Instant>,
+    /// The tracker's lost count already added to the worker's stats (RFC 3550 cumulative
+    /// lost goes down again when late packets arrive).
+    pub(super) lost_reported: i64,
+    /// When the caller's last PIN entry was submitted (the `#`), for the lobby-move report.
+    pub(super) pin_submitted_at: Option<Instant>,
+    /// The name being recorded in the IVR (`--record-names`).
+    pub(super) recorder: Option<Box<NameRecorder>>,
+    /// The caller's recorded name: announced on join and leave, heard by an organizer
+    /// going through the lobby. Memory only; it goes with the call.
+    pub(super) name: Option<Arc<RecordedName>>,
+}
+
+impl<S> CallMedia<S> {
+    /// The call's handle.
+    pub fn id(&self) -> CallId {
+        self.id
+    }
+
+    /// The driver's transport handle.
+    pub fn transport(&self) -> &S {
+        &self.transport
+    }
+
+    /// The driver's transport handle, to (de)register it with a poller when the call moves.
+    pub fn transport_mut(&mut self) -> &mut S {
+        &mut self.transport
+    }
+
+    /// Where the call's RTP is sent now.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// Where the caller is.
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+}
+
+/// Encodes what the player gives this tick (a prompt, the music, or silence) for the call.
+pub(super) fn player_frame<S>(call: &mut CallMedia<S>, tick: &Tick<'_>, out: &mut Frame) {
+    match (call.params.codec.law(), tick.frame) {
+        (Some(law), Some(f)) => match f.g711(law) {
+            Some(frame) => *out = frame,
+            None => *out = [law.silence_byte(); SAMPLES_PER_FRAME],
+        },
+        (Some(law), None) => *out = [law.silence_byte(); SAMPLES_PER_FRAME],
+        // A stateful encoder is fed every frame, silence included.
+        (None, f) => {
+            let pcm = f.and_then(|f| f.pcm()).unwrap_or([0; SAMPLES_PER_FRAME]);
+            call.transcoder.encode_narrow(&pcm, out);
+        }
+    }
+}
+
+/// The caller's next 20 ms for the mix at their codec's rate, decoded, a lost frame
+/// concealed; the number of samples, or None when the caller is not sending (nothing to
+/// conceal, nothing to mix).
+pub(super) fn next_audio<S>(call: &mut CallMedia<S>, pcm: &mut Pcm) -> Option<usize> {
+    let mut payload = [0u8; PAYLOAD_BYTES];
+    let playout = call.jitter.pop(&mut payload);
+    if call.params.codec.is_wideband() {
+        return next_wideband_audio(call, playout, &payload, pcm);
+    }
+    let mut narrow = [0i16; SAMPLES_PER_FRAME];
+    match playout {
+        Playout::Frame(len) => {
+            call.transcoder
+                .decode_narrow(payload.get(..len).unwrap_or(&payload), &mut narrow);
+            call.plc.good(&mut narrow);
+        }
+        Playout::Lost => match call.jitter.peek(&mut payload) {
+            Some(len) => {
+                let mut next = [0i16; SAMPLES_PER_FRAME];
+                call.transcoder
+                    .decode_narrow(payload.get(..len).unwrap_or(&payload), &mut next);
+                call.plc.conceal_before(&mut narrow, &next);
+            }
+            None => call.plc.conceal(&mut narrow),
+        },
+        Playout::Idle => {
+            call.plc.reset();
+            return None;
+        }
+    }
+    pcm[..SAMPLES_PER_FRAME].copy_from_slice(&narrow);
+    Some(SAMPLES_PER_FRAME)
+}
+
+/// [`next_audio`] for a G.722 caller. Its decoder carries state, so the next frame cannot be
+/// decoded ahead to conceal towards it: a lost frame is the last one repeated, fading out
+/// over three frames.
+pub(super) fn next_wideband_audio<S>(
+    call: &mut CallMedia<S>,
+    playout: Playout,
+    payload: &[u8; PAYLOAD_BYTES],
+    pcm: &mut Pcm,
+) -> Option<usize> {
+    match playout {
+        Playout::Frame(len) => {
+            let n = call
+                .transcoder
+                .decode(payload.get(..len).unwrap_or(payload), pcm);
+            let last = call
+                .wide_last
+                .get_or_insert_with(|| Box::new(([0; WIDE_SAMPLES_PER_FRAME], 0)));
+            last.0 = *pcm;
+            last.1 = 0;
+            Some(n)
+        }
+        Playout::Lost => {
+            let last = call.wide_last.as_mut()?;
+            last.1 = last.1.saturating_add(1);
+            let gain = match last.1 {
+                1 => 0.8,
+                2 => 0.5,
+                3 => 0.25,
+                _ => 0.0,
+            };
+            for (o, &s) in pcm.iter_mut().zip(last.0.iter()) {
+                *o = (f32::from(s) * gain) as i16;
+            }
+            Some(WIDE_SAMPLES_PER_FRAME)
+        }
+        Playout::Idle => {
+            call.wide_last = None;
+            None
+        }
+    }
+}
+
+/// Sends one frame to a call (unless it is on hold) and advances its RTP clock.
+pub(super) fn send_frame<S>(
+    call: &mut CallMedia<S>,
+    frame: &Frame,
+    packet: &mut [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+    stats: &mut WorkerStats,
+    send: &mut impl FnMut(&S, SocketAddr, &[u8]),
+) {
+    if call.params.direction.we_send()
+        && let Some(remote) = call.remote
+        && let Some(len) = call
+            .sender
+            .write(call.params.payload_type, frame, packet.as_mut_slice())
+        && let Some(bytes) = packet.get(..len)
+    {
+        send(&call.transport, remote, bytes);
+        call.packets_out += 1;
+        stats.packets_out += 1;
+    }
+    call.sender.advance(SAMPLES_PER_FRAME as u32);
+}
+
+impl<S> Worker<S> {
+    pub(super) fn start_call(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        transport: S,
+        sip_call_id: String,
+        params: Negotiated,
+    ) {
+        let span = tracing::info_span!("call", call_id = %sip_call_id, call = id.0);
+        let flow = Flow::new(self.config.ivr.clone());
+        let inband = inband_for(&params);
+        let codec = params.codec;
+        let media = CallMedia {
+            id,
+            transport,
+            span,
+            remote: params.remote,
+            params,
+            latched: false,
+            sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
+            seq: SeqTracker::new(),
+            dtmf: DtmfReceiver::new(),
+            jitter: JitterBuffer::new(self.config.jitter_depth),
+            plc: Plc::new(),
+            wide_last: None,
+            player: Player::new(),
+            keypad: Keypad::new(),
+            waiting_since: None,
+            new_pin: None,
+            inband,
+            transcoder: Transcoder::new(codec),
+            voice: VoiceActivity::new(),
+            agc: Agc::new(),
+            mixed: false,
+            own_mix: false,
+            merger: DigitMerger::new(),
+            tone_until: None,
+            place: Place::Ivr(Box::new(flow)),
+            last_rx: now,
+            packets_in: 0,
+            packets_out: 0,
+            lost_reported: 0,
+            pin_submitted_at: None,
+            recorder: None,
+            name: None,
+        };
+        {
+            let _e = media.span.enter();
+            tracing::debug!(worker = self.index, "media started");
+        }
+        self.calls.insert(id, media);
+        self.drive_flow(now, id);
+    }
+
+    pub(super) fn stop_call(&mut self, id: CallId) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        if let Place::Conference { conference_id } = &call.place {
+            self.leave_meeting(id, conference_id, call.name.clone());
+        }
+        {
+            let _e = call.span.enter();
+            tracing::debug!(
+                packets_in = call.packets_in,
+                packets_out = call.packets_out,
+                "media stopped"
+            );
+        }
+        drop(call);
+        self.events.push(Event::Closed { call: id });
+    }
+
+    /// One datagram arrived on a call's media port from `source`.
+    pub fn handle_rtp(&mut self, now: Instant, id: CallId, source: SocketAddr, datagram: &[u8]) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Ok(packet) = rtp::parse(datagram) else {
+            self.stats.bad_packets += 1;
+            return;
+        };
+        if call.latched {
+            if call.remote != Some(source) {
+                // Once latched, media from anyone else is injection or bleed: ignore it.
+                self.stats.foreign_packets += 1;
+                return;
+            }
+        } else {
+            // Symmetric RTP: answer where the caller's media really comes from.
+            call.remote = Some(source);
+            call.latched = true;
+        }
+        call.last_rx = now;
+        call.packets_in += 1;
+        self.stats.packets_in += 1;
+        let mut digit = None;
+        if Some(packet.payload_type) == call.params.telephone_event {
+            digit = call
+                .dtmf
+                .on_packet(packet.ssrc, packet.timestamp, packet.payload)
+                .and_then(|d| call.merger.push(DigitSource::Signalled, d, now));
+            // Key events in the audio's own stream take its sequence numbers: counted as
+            // received, they are not audio lost. (A separate event stream is left alone, so
+            // it cannot look like the audio restarting.)
+            if call.seq.ssrc() == Some(packet.ssrc) {
+                let _ = call.seq.update(packet.ssrc, packet.sequence);
+                let lost = call.seq.lost();
+                self.stats.packets_lost += lost - call.lost_reported;
+                call.lost_reported = lost;
+            }
+        } else if packet.payload_type == call.params.payload_type {
+            let fresh = match call.seq.update(packet.ssrc, packet.sequence) {
+                SeqUpdate::New { extended } | SeqUpdate::Reordered { extended } => {
+                    call.jitter.push(extended, packet.payload);
+                    true
+                }
+                SeqUpdate::Restarted { extended } => {
+                    call.jitter.reset();
+                    call.jitter.push(extended, packet.payload);
+                    // A new stream: its losses count from here.
+                    call.lost_reported = call.seq.lost();
+                    true
+                }
+                SeqUpdate::Duplicate | SeqUpdate::TooOld => false,
+            };
+            if fresh
+                && let Some(listener) = call.inband.as_mut()
+                && let Some(d) = listener.push(call.params.codec, packet.payload)
+            {
+                call.tone_until = Some(now + TONE_HOLD);
+                digit = call.merger.push(DigitSource::InBand, d, now);
+                if digit.is_some() {
+                    self.stats.digits_inband += 1;
+                }
+            }
+            let lost = call.seq.lost();
+            self.stats.packets_lost += lost - call.lost_reported;
+            call.lost_reported = lost;
+        }
+        if let Some(d) = digit {
+            self.on_digit(now, id, d);
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Keys pressed in a meeting: the keypad's star commands, an organizer going through the
+//! lobby (`*24`), and a new PIN typed by phone (`*8`).
+
+use std::time::{Duration, Instant};
+
+use crate::auth::pin::Pin;
+use crate::bridge::keypad::KeyCommand;
+use crate::bridge::lobby_walk::{Decision, KeyOutcome, LobbyWalk, Step};
+use crate::call::CallId;
+use crate::ivr::flow::Input;
+use crate::ivr::prompt::Prompt;
+use crate::media::dtmf::Digit;
+use crate::media::player::Item;
+
+use super::Worker;
+use super::caller::Place;
+use super::protocol::Event;
+
+/// How long an organizer may pause while typing a new PIN before the change is dropped.
+pub(super) const NEW_PIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An organizer typing a new PIN (`*8`): twice, then the directory decides.
+pub(super) struct NewPinEntry {
+    pub(super) first: Option<Pin>,
+    pub(super) typed: zeroize::Zeroizing<String>,
+    pub(super) last_key: Instant,
+}
+
+impl<S> Worker<S> {
+    pub(super) fn on_digit(&mut self, now: Instant, id: CallId, digit: Digit) {
+        self.stats.digits += 1;
+        if let Some(call) = self.calls.get(&id) {
+            let _e = call.span.enter();
+            // The digit itself is not logged: it may be part of a PIN.
+            tracing::trace!("digit received");
+        }
+        let in_meeting = match self.calls.get(&id).map(|c| &c.place) {
+            Some(Place::Conference { conference_id }) => Some(conference_id.clone()),
+            _ => None,
+        };
+        match in_meeting {
+            Some(conference_id) if self.walks.contains_key(&id) => {
+                self.walk_key(now, id, &conference_id, digit);
+            }
+            Some(conference_id) if self.calls.get(&id).is_some_and(|c| c.new_pin.is_some()) => {
+                self.new_pin_digit(now, id, &conference_id, digit);
+            }
+            Some(conference_id) => {
+                let command = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|c| c.keypad.on_digit(now, digit));
+                if let Some(command) = command {
+                    self.keypad_command(now, id, &conference_id, command);
+                }
+            }
+            None => self.flow_input(now, id, Input::Digit(digit)),
+        }
+    }
+
+    /// One key of a new PIN: digits collect, `#` ends an entry, `*` gives up.
+    pub(super) fn new_pin_digit(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        conference_id: &str,
+        digit: Digit,
+    ) {
+        let organizer_id = self
+            .meetings
+            .get(conference_id)
+            .map(|e| e.conference.organizer_id);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(entry) = call.new_pin.as_mut() else {
+            return;
+        };
+        entry.last_key = now;
+        let key = digit.as_char();
+        if key.is_ascii_digit() {
+            if entry.typed.len() < crate::auth::pin::MAX_PIN_LEN {
+                entry.typed.push(key);
+            }
+            return;
+        }
+        if key != '#' {
+            call.new_pin = None;
+            call.player.play(&[Prompt::PinNotChanged]);
+            return;
+        }
+        let typed = std::mem::take(&mut *entry.typed);
+        let typed = zeroize::Zeroizing::new(typed);
+        let Ok(pin) = Pin::parse(&typed) else {
+            call.new_pin = None;
+            call.player.play(&[Prompt::PinNotChanged]);
+            return;
+        };
+        match entry.first.take() {
+            None => {
+                entry.first = Some(pin);
+                call.player.play(&[Prompt::EnterNewPinAgain]);
+            }
+            Some(first) => {
+                call.new_pin = None;
+                if first.as_digits() != pin.as_digits() {
+                    call.player.play(&[Prompt::PinsDoNotMatch]);
+                } else if let Some(organizer_id) = organizer_id {
+                    call.player.stop();
+                    self.events.push(Event::ChangePin {
+                        call: id,
+                        organizer_id,
+                        pin,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Plays prompts to one caller (in a meeting they replace the mix while they play).
+    pub(super) fn tell(&mut self, id: CallId, prompts: &[Prompt]) {
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.player.play(prompts);
+        }
+    }
+
+    /// Carries out a keypad command of a caller in a meeting.
+    pub(super) fn keypad_command(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        conference_id: &str,
+        command: KeyCommand,
+    ) {
+        let Some(entry) = self.meetings.get_mut(conference_id) else {
+            return;
+        };
+        if !entry.meeting.participants().contains(&id) {
+            // Lobby callers wait; the keys are for the meeting.
+            return;
+        }
+        let organizer = entry.meeting.is_organizer(id);
+        if let Some(call) = self.calls.get(&id) {
+            let _e = call.span.enter();
+            tracing::info!(?command, organizer, "meeting key");
+        }
+        if command.organizer_only() && !organizer {
+            self.tell(id, &[Prompt::OrganizerOnly]);
+            return;
+        }
+        if command == KeyCommand::DenyAll {
+            let waiting = entry.meeting.lobby().to_vec();
+            let sent = waiting
+                .into_iter()
+                .filter(|&caller| self.send_away(now, caller, conference_id))
+                .count();
+            tracing::info!(conference = %conference_id, sent, "lobby sent away by the organizer");
+            let reply = if sent == 0 {
+                Prompt::NobodyWaiting
+            } else {
+                Prompt::CallersSentAway
+            };
+            self.tell(id, &[reply]);
+            return;
+        }
+        if command == KeyCommand::ReviewLobby {
+            self.walk_step(
+                now,
+                id,
+                conference_id,
+                LobbyWalk::new(now),
+                Vec::new(),
+                true,
+            );
+            return;
+        }
+        let mut others: Vec<(CallId, Prompt)> = Vec::new();
+        let reply: Vec<Prompt> = match command {
+            KeyCommand::Help if organizer => vec![Prompt::KeypadHelpOrganizer],
+            KeyCommand::Help => vec![Prompt::KeypadHelp],
+            KeyCommand::ToggleMute => {
+                if entry.meeting.toggle_mute(id) {
+                    vec![Prompt::Muted]
+                } else {
+                    vec![Prompt::Unmuted]
+                }
+            }
+            KeyCommand::ToggleHand => {
+                if entry.meeting.toggle_hand(id) {
+                    others.extend(
+                        entry
+                            .meeting
+                            .organizers()
+                            .iter()
+                            .filter(|o| **o != id)
+                            .map(|o| (*o, Prompt::AHandIsRaised)),
+                    );
+                    vec![Prompt::HandRaised]
+                } else {
+                    vec![Prompt::HandLowered]
+                }
+            }
+            KeyCommand::RollCall => match entry.meeting.participants().len() {
+                0 | 1 => vec![Prompt::OneParticipant],
+                n => {
+                    let mut p = Prompt::number(n);
+                    p.push(Prompt::ParticipantsInMeeting);
+                    p
+                }
+            },
+            KeyCommand::MuteOthers => {
+                others.extend(
+                    entry
+                        .meeting
+                        .mute_all_but(id)
+                        .into_iter()
+                        .map(|k| (k, Prompt::MutedByOrganizer)),
+                );
+                vec![Prompt::AllMuted]
+            }
+            KeyCommand::ToggleAnnouncements => {
+                if entry.meeting.toggle_announcements() {
+                    vec![Prompt::AnnouncementsOn]
+                } else {
+                    entry.announcer.clear();
+                    vec![Prompt::AnnouncementsOff]
+                }
+            }
+            KeyCommand::ToggleLock => {
+                if entry.meeting.toggle_lock() {
+                    vec![Prompt::MeetingLocked]
+                } else {
+                    vec![Prompt::MeetingUnlocked]
+                }
+            }
+            KeyCommand::ChangePin => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.new_pin = Some(NewPinEntry {
+                        first: None,
+                        typed: zeroize::Zeroizing::new(String::new()),
+                        last_key: now,
+                    });
+                }
+                vec![Prompt::EnterNewPin]
+            }
+            // Handled above: its answers include recorded names, or it ends calls.
+            KeyCommand::ReviewLobby | KeyCommand::DenyAll => Vec::new(),
+            KeyCommand::AdmitAll => {
+                let moved = entry.meeting.admit_all();
+                if moved.is_empty() {
+                    vec![Prompt::NobodyWaiting]
+                } else {
+                    entry.announce_arrivals(&moved, &self.calls);
+                    tracing::info!(conference = %conference_id, moved = moved.len(), "lobby let in by the organizer");
+                    self.moved_in(&moved);
+                    vec![Prompt::CallersAdmitted]
+                }
+            }
+        };
+        self.tell(id, &reply);
+        for (k, p) in others {
+            self.tell(k, &[p]);
+        }
+    }
+
+    /// Presents the next lobby caller to an organizer going through the lobby, after
+    /// `said` (the answer to their last key); ends the walk when nobody is left.
+    pub(super) fn walk_step(
+        &mut self,
+        now: Instant,
+        organizer: CallId,
+        conference_id: &str,
+        mut walk: LobbyWalk<CallId>,
+        mut said: Vec<Item>,
+        first: bool,
+    ) {
+        let Some(entry) = self.meetings.get(conference_id) else {
+            return;
+        };
+        match walk.next(now, entry.meeting.lobby()) {
+            Step::Present { caller, number } => {
+                match self.calls.get(&caller).and_then(|c| c.name.clone()) {
+                    Some(name) => said.push(Item::Name(name)),
+                    None => {
+                        said.push(Prompt::Caller.into());
+                        said.extend(Prompt::number(number).into_iter().map(Item::from));
+                    }
+                }
+                said.push(Prompt::AdmitChoices.into());
+                self.walks.insert(organizer, walk);
+            }
+            Step::Finished => {
+                said.push(if first {
+                    Prompt::NobodyWaiting.into()
+                } else {
+                    Prompt::NoMoreWaiting.into()
+                });
+                self.walks.remove(&organizer);
+            }
+        }
+        if let Some(call) = self.calls.get_mut(&organizer) {
+            call.player.play_items(said);
+        }
+    }
+
+    /// One key of an organizer going through the lobby: 1 in, 2 away, 3 next, # stop.
+    pub(super) fn walk_key(
+        &mut self,
+        now: Instant,
+        organizer: CallId,
+        conference_id: &str,
+        digit: Digit,
+    ) {
+        let Some(mut walk) = self.walks.remove(&organizer) else {
+            return;
+        };
+        match walk.on_key(now, digit) {
+            KeyOutcome::Ignored => {
+                self.walks.insert(organizer, walk);
+            }
+            KeyOutcome::Stop => {
+                if let Some(call) = self.calls.get_mut(&organizer) {
+                    call.player.stop();
+                    // `*` also starts the next meeting key (`*21`, `*7`…).
+                    call.keypad.on_digit(now, digit);
+                }
+            }
+            KeyOutcome::Decided { caller, decision } => {
+                let done = match decision {
+                    Decision::Admit => self.let_in(caller, conference_id).then_some(Prompt::LetIn),
+                    Decision::Deny => self
+                        .send_away(now, caller, conference_id)
+                        .then_some(Prompt::SentAway),
+                    Decision::Skip => None,
+                };
+                let said = done.into_iter().map(Item::from).collect();
+                self.walk_step(now, organizer, conference_id, walk, said, false);
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! One running meeting's 20 ms mix: the loudest talkers summed, each participant sent the
+//! mix without their own voice, listeners sharing one mix.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::bridge::mixer::{Mixer, Pcm};
+use crate::call::CallId;
+use crate::media::assets::{Assets, Frame};
+use crate::media::codec::{Law, PAYLOAD_BYTES, SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
+use crate::media::resample::{Downsampler, Upsampler};
+use crate::media::rtp::RTP_HEADER_LEN;
+
+use super::caller::{CallMedia, next_audio, player_frame, send_frame};
+use super::room::MeetingEntry;
+use super::stats::WorkerStats;
+
+/// Most talkers mixed at once: the loudest active ones. More voices at once are noise, not
+/// conversation, and each costs the listeners' mix.
+pub const MAX_TALKERS: usize = 4;
+
+/// Level bonus a caller already in the mix keeps over newcomers, so the talker set does not
+/// flap between two voices of similar loudness.
+pub(super) const TALKER_HOLD_DB: f32 = 6.0;
+
+/// One caller's frame in this tick's mix.
+pub(super) struct Talker {
+    pub(super) id: CallId,
+    /// Frame level plus the hold bonus, to keep the loudest.
+    pub(super) rank: f32,
+    pub(super) pcm: Pcm,
+}
+
+/// The worker's reusable buffers and counters, lent to one meeting's mix.
+pub(super) struct MixScratch<'a> {
+    pub(super) assets: &'a Assets,
+    pub(super) mixer: &'a mut Mixer,
+    pub(super) talkers: &'a mut Vec<Talker>,
+    pub(super) packet: &'a mut [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+    pub(super) stats: &'a mut WorkerStats,
+}
+
+/// One tick of one running meeting: take every participant's frame, mix the loudest
+/// talkers (at 16 kHz while a wideband caller is in), and send each participant the mix
+/// without their own voice; listeners share one mix, and G.711 listeners one encoded frame.
+pub(super) fn mix_meeting<S>(
+    now: Instant,
+    entry: &mut MeetingEntry,
+    calls: &mut HashMap<CallId, CallMedia<S>>,
+    scratch: MixScratch<'_>,
+    send: &mut impl FnMut(&S, SocketAddr, &[u8]),
+) {
+    let MixScratch {
+        assets,
+        mixer,
+        talkers,
+        packet,
+        stats,
+    } = scratch;
+    let wide = entry
+        .meeting
+        .participants()
+        .iter()
+        .any(|id| calls.get(id).is_some_and(|c| c.params.codec.is_wideband()));
+    if wide != entry.wide {
+        entry.wide = wide;
+        entry.listener_down = Downsampler::new();
+        entry.chime_up = Upsampler::new();
+    }
+    mixer.clear(wide);
+    talkers.clear();
+    for id in entry.meeting.participants() {
+        let Some(call) = calls.get_mut(id) else {
+            continue;
+        };
+        // Decoded even when unheard: a stateful decoder and the concealment must see every
+        // frame.
+        let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+        let Some(n) = next_audio(call, &mut pcm) else {
+            continue;
+        };
+        // Muted, or a key tone sounding: the mix never carries keys.
+        if entry.meeting.is_muted(*id) || call.tone_until.is_some_and(|t| now < t) {
+            call.voice.reset_spurt();
+            continue;
+        }
+        let samples = pcm.get_mut(..n).unwrap_or_default();
+        let talking = call.voice.update(samples);
+        let level = call.voice.level_db();
+        call.agc.process(samples, talking, level);
+        if !talking {
+            continue;
+        }
+        call.transcoder.to_mix_rate(&mut pcm, wide);
+        let hold = if call.mixed { TALKER_HOLD_DB } else { 0.0 };
+        talkers.push(Talker {
+            id: *id,
+            rank: level + hold,
+            pcm,
+        });
+    }
+    if talkers.len() > MAX_TALKERS {
+        talkers.sort_by(|a, b| b.rank.total_cmp(&a.rank));
+        talkers.truncate(MAX_TALKERS);
+    }
+    for t in talkers.iter() {
+        mixer.add(&t.pcm);
+    }
+    stats.talkers += talkers.len() as u64;
+    // An announcement is one more source, left out for the caller it announces.
+    let chime = entry.announcer.next_frame(assets).map(|(narrow, about)| {
+        let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+        if wide {
+            entry.chime_up.process(&narrow, &mut pcm);
+        } else {
+            pcm[..SAMPLES_PER_FRAME].copy_from_slice(&narrow);
+        }
+        (pcm, about)
+    });
+    if let Some((pcm, _)) = &chime {
+        mixer.add(pcm);
+    }
+    let mut listener_pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+    mixer.listener_mix(&mut listener_pcm);
+    // The shared mix at 8 kHz for G.711 listeners; the state before this tick seeds a caller
+    // who leaves the shared mix for an own one.
+    let down_before = wide.then(|| entry.listener_down.clone());
+    let mut listener_narrow = [0i16; SAMPLES_PER_FRAME];
+    if wide {
+        entry
+            .listener_down
+            .process(&listener_pcm, &mut listener_narrow);
+    } else {
+        listener_narrow.copy_from_slice(&listener_pcm[..SAMPLES_PER_FRAME]);
+    }
+    let mut listener_frames: [Option<Frame>; 2] = [None, None];
+    for id in entry.meeting.participants() {
+        let Some(call) = calls.get_mut(id) else {
+            continue;
+        };
+        let own = talkers.iter().find(|t| t.id == *id).map(|t| t.pcm);
+        let unheard_chime = chime
+            .as_ref()
+            .filter(|(_, about)| *about == Some(*id))
+            .map(|(p, _)| *p);
+        let left_out = match (own, unheard_chime) {
+            (Some(o), Some(c)) => Some(std::array::from_fn(|i| o[i].saturating_add(c[i]))),
+            (o, c) => o.or(c),
+        };
+        let mut frame = [0u8; PAYLOAD_BYTES];
+        call.mixed = own.is_some();
+        let own_mix = left_out.is_some() && !call.player.is_playing();
+        // A prompt for this caller (a keypad answer) plays instead of the mix.
+        if call.player.is_playing() {
+            let tick = call.player.next(assets);
+            player_frame(call, &tick, &mut frame);
+        } else if let Some(own) = left_out {
+            if !call.own_mix
+                && let Some(before) = &down_before
+            {
+                call.transcoder.resume_lowering_from(before);
+            }
+            let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
+            mixer.talker_mix(&own, &mut pcm);
+            call.transcoder.encode_mix(&pcm, wide, &mut frame);
+        } else if let Some(law) = call.params.codec.law() {
+            let slot = match law {
+                Law::Mu => 0,
+                Law::A => 1,
+            };
+            frame = *listener_frames[slot].get_or_insert_with(|| {
+                let mut f = [0u8; PAYLOAD_BYTES];
+                crate::media::g711::encode(law, &listener_narrow, &mut f);
+                f
+            });
+        } else {
+            // G.722 is stateful: each wideband listener encodes the shared mix itself.
+            call.transcoder.encode_mix(&listener_pcm, wide, &mut frame);
+        }
+        call.own_mix = own_mix;
+        send_frame(call, &frame, packet, stats, send);
+    }
+}

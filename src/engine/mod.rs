@@ -1,0 +1,298 @@
+//! One media worker's calls and meetings, sans-IO: RTP in, a 20 ms tick, RTP out.
+//!
+//! A worker owns a set of calls (their RTP state, IVR flow and player) and the meetings
+//! whose conference ID hashes to it. A call starts on any worker; when its caller joins a
+//! conference owned by another worker the call migrates there, so every meeting is mixed
+//! by exactly one owner and "start" moves its whole lobby within one tick.
+//!
+//! The transport handle `S` is opaque here: the driver stores its socket in it and is
+//! handed it back to send. Nothing in this folder does I/O or reads the clock.
+
+mod caller;
+mod flow;
+mod keys;
+mod mix;
+mod protocol;
+mod room;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod tick;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bridge::lobby_walk::LobbyWalk;
+use crate::bridge::meeting::LobbyAdmit;
+use crate::bridge::mixer::Mixer;
+use crate::call::CallId;
+use crate::ivr::flow::{Input, IvrConfig};
+use crate::ivr::prompt::Prompt;
+use crate::media::assets::Assets;
+use crate::media::codec::SAMPLES_PER_FRAME;
+use crate::media::digit_merger::DigitSource;
+use crate::media::rtp::RTP_HEADER_LEN;
+
+pub use caller::{CallMedia, Place};
+pub use mix::MAX_TALKERS;
+pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome};
+pub use stats::WorkerStats;
+
+use caller::inband_for;
+use mix::Talker;
+use room::MeetingEntry;
+
+/// Tunables of a media worker.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The IVR flow's attempts and timeouts.
+    pub ivr: IvrConfig,
+    /// Frames buffered before playout (each 20 ms).
+    pub jitter_depth: usize,
+    /// A call that sends no RTP for this long is hung up (None: never).
+    pub rtp_timeout: Option<Duration>,
+    /// A caller waiting in a lobby this long hears goodbye and is hung up (None: never).
+    pub lobby_timeout: Option<Duration>,
+    /// Whether the lobby moves in when the organizer authenticates, or waits for them.
+    pub lobby_admit: LobbyAdmit,
+    /// Tell the organizer (by e-mail, through `Event::LobbyWaiting`) when someone has
+    /// waited this long in their lobby (None: never).
+    pub lobby_mail_after: Option<Duration>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            ivr: IvrConfig::default(),
+            jitter_depth: 2,
+            rtp_timeout: Some(Duration::from_secs(60)),
+            lobby_timeout: Some(Duration::from_secs(30 * 60)),
+            lobby_admit: LobbyAdmit::Auto,
+            lobby_mail_after: None,
+        }
+    }
+}
+
+/// A media worker's state.
+pub struct Worker<S> {
+    index: usize,
+    workers: usize,
+    config: WorkerConfig,
+    assets: Arc<Assets>,
+    calls: HashMap<CallId, CallMedia<S>>,
+    meetings: HashMap<String, MeetingEntry>,
+    events: Vec<Event<S>>,
+    mixer: Mixer,
+    talkers: Vec<Talker>,
+    packet: [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+    stats: WorkerStats,
+    /// A lobby move waiting for its first meeting tick, then that tick's report.
+    pending_move: Option<MoveReport>,
+    move_report: Option<MoveReport>,
+    /// `Command::Goodbye` came: every call here is on its way out.
+    farewell: bool,
+    /// Organizers going through their lobby (`*24`), by their call.
+    walks: HashMap<CallId, LobbyWalk<CallId>>,
+}
+
+/// Which worker owns a conference's meeting: stable for a given worker count.
+pub fn owner_of(conference_id: &str, workers: usize) -> usize {
+    // FNV-1a: tiny, stable across runs and platforms (unlike std's randomised hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in conference_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % workers.max(1) as u64) as usize
+}
+
+impl<S> Worker<S> {
+    /// A worker with index `index` out of `workers`.
+    pub fn new(index: usize, workers: usize, assets: Arc<Assets>, config: WorkerConfig) -> Self {
+        Worker {
+            index,
+            workers: workers.max(1),
+            config,
+            assets,
+            calls: HashMap::new(),
+            meetings: HashMap::new(),
+            events: Vec::new(),
+            mixer: Mixer::new(),
+            talkers: Vec::new(),
+            packet: [0; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
+            stats: WorkerStats::default(),
+            pending_move: None,
+            move_report: None,
+            farewell: false,
+            walks: HashMap::new(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> WorkerStats {
+        self.stats
+    }
+
+    /// The calls on this worker.
+    pub fn calls(&self) -> impl Iterator<Item = &CallMedia<S>> {
+        self.calls.values()
+    }
+
+    /// How many calls this worker holds.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// A call on this worker.
+    pub fn call(&self, id: CallId) -> Option<&CallMedia<S>> {
+        self.calls.get(&id)
+    }
+
+    /// How many callers wait in the lobby and how many take part, for a conference here.
+    pub fn meeting_sizes(&self, conference_id: &str) -> Option<(usize, usize)> {
+        self.meetings
+            .get(conference_id)
+            .map(|m| (m.meeting.lobby().len(), m.meeting.participants().len()))
+    }
+
+    /// The last lobby move whose callers got their first meeting frame in the tick just run.
+    pub fn take_move_report(&mut self) -> Option<MoveReport> {
+        self.move_report.take()
+    }
+
+    /// The next event for the driver.
+    pub fn poll_event(&mut self) -> Option<Event<S>> {
+        if self.events.is_empty() {
+            None
+        } else {
+            Some(self.events.remove(0))
+        }
+    }
+
+    /// Takes all pending events at once (cheaper than `poll_event` in a loop).
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event<S>> {
+        self.events.drain(..)
+    }
+
+    /// Carries out one command.
+    pub fn handle_command(&mut self, now: Instant, command: Command<S>) {
+        match command {
+            Command::Start {
+                call,
+                transport,
+                sip_call_id,
+                params,
+            } => {
+                self.start_call(now, call, transport, sip_call_id, params);
+                if self.farewell {
+                    self.send_off(now, call);
+                }
+            }
+            Command::Update { call, params } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    let _e = c.span.enter();
+                    if params.remote != c.params.remote {
+                        // A new media address in a re-INVITE: follow it, then re-latch.
+                        c.remote = params.remote;
+                        c.latched = false;
+                    }
+                    if params.codec != c.params.codec
+                        || params.payload_type != c.params.payload_type
+                    {
+                        c.jitter.reset();
+                    }
+                    if !c.params.direction.we_send() && params.direction.we_send() {
+                        c.sender.mark_next();
+                    }
+                    tracing::info!(
+                        direction = params.direction.as_str(),
+                        codec = params.codec.encoding_name(),
+                        "media updated"
+                    );
+                    if params.telephone_event.is_some() != c.params.telephone_event.is_some()
+                        || params.codec != c.params.codec
+                    {
+                        c.inband = inband_for(&params);
+                    }
+                    c.transcoder.set_codec(params.codec);
+                    c.params = params;
+                }
+            }
+            Command::Digit { call, digit } => {
+                let fresh = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|c| c.merger.push(DigitSource::Signalled, digit, now));
+                if let Some(d) = fresh {
+                    self.stats.digits_info += 1;
+                    self.on_digit(now, call, d);
+                }
+            }
+            Command::Stop { call } => self.stop_call(call),
+            Command::ConferenceFound { call, conference } => {
+                self.flow_input(now, call, Input::ConferenceFound(conference))
+            }
+            Command::PinChecked { call, ok } => self.flow_input(now, call, Input::PinChecked(ok)),
+            Command::PinChangeResult { call, outcome } => {
+                let prompts = match outcome {
+                    PinChangeOutcome::Changed => vec![Prompt::PinChanged],
+                    PinChangeOutcome::TooEasy => vec![Prompt::PinTooEasy],
+                    PinChangeOutcome::WrongLength(n) => {
+                        let mut p = vec![Prompt::PinMustHave];
+                        p.extend(Prompt::number(usize::from(n)));
+                        p.push(Prompt::DigitsNotChanged);
+                        p
+                    }
+                    PinChangeOutcome::Failed => vec![Prompt::PinNotChanged],
+                };
+                self.tell(call, &prompts);
+            }
+            Command::ConferenceRefused { call } => {
+                self.flow_input(now, call, Input::TooManyGuesses)
+            }
+            Command::Adopt(mut media) => {
+                let id = media.id;
+                let place = std::mem::replace(&mut media.place, Place::Ended);
+                self.calls.insert(id, *media);
+                if let Place::Joining { conference, role } = place {
+                    self.enter_conference(now, id, conference, role);
+                } else if let Some(c) = self.calls.get_mut(&id) {
+                    c.place = place;
+                }
+                if self.farewell {
+                    self.send_off(now, id);
+                }
+            }
+            Command::Goodbye => {
+                self.farewell = true;
+                let ids: Vec<CallId> = self.calls.keys().copied().collect();
+                tracing::info!(
+                    worker = self.index,
+                    calls = ids.len(),
+                    "saying goodbye to every caller"
+                );
+                for id in ids {
+                    self.send_off(now, id);
+                }
+            }
+            Command::StartMeeting { conference } => {
+                let conference_id = conference.conference_id.clone();
+                let entry = self
+                    .meetings
+                    .entry(conference_id.clone())
+                    .or_insert_with(|| MeetingEntry::new(conference));
+                let moved = entry.meeting.start(now);
+                self.moved_in(&moved);
+                if !moved.is_empty() {
+                    self.pending_move = Some(MoveReport {
+                        pin_submitted_at: None,
+                        started_at: now,
+                        callers: moved.len(),
+                    });
+                }
+                tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by an authenticated start");
+            }
+        }
+    }
+}

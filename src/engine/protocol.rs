@@ -1,0 +1,185 @@
+//! The worker's language with the rest of the bridge: the commands it takes (from the SIP
+//! side, the directory, other workers) and the events it asks the driver to act on.
+
+use std::time::{Duration, Instant};
+
+use crate::auth::pin::Pin;
+use crate::call::CallId;
+use crate::directory::Conference;
+use crate::ivr::flow::{HangupCause, Role};
+use crate::media::dtmf::Digit;
+use crate::sip::sdp::Negotiated;
+
+use super::caller::CallMedia;
+
+/// What became of a PIN change by phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinChangeOutcome {
+    /// Stored: the old PIN no longer works.
+    Changed,
+    /// Refused: the policy wants this many digits.
+    WrongLength(u8),
+    /// Refused: a repeat or a run.
+    TooEasy,
+    /// The directory failed; nothing changed.
+    Failed,
+}
+
+/// Why the worker wants a call hung up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HangupReason {
+    /// The IVR said goodbye.
+    Ivr(HangupCause),
+    /// No RTP arrived for the configured time.
+    RtpTimeout,
+}
+
+/// Orders for a worker from the SIP side, the directory or another worker.
+pub enum Command<S> {
+    /// A call was answered: start its media and its IVR.
+    Start {
+        /// The bridge's call handle.
+        call: CallId,
+        /// The driver's socket for this call.
+        transport: S,
+        /// The peer's SIP Call-ID, for the call's log span.
+        sip_call_id: String,
+        /// What offer/answer agreed.
+        params: Negotiated,
+    },
+    /// A re-INVITE changed the media (new address, hold, codec).
+    Update {
+        /// Which call.
+        call: CallId,
+        /// The new agreement.
+        params: Negotiated,
+    },
+    /// A digit arrived by SIP INFO.
+    Digit {
+        /// Which call.
+        call: CallId,
+        /// The key.
+        digit: Digit,
+    },
+    /// The call is over (BYE, CANCEL, our own hangup done): free everything.
+    Stop {
+        /// Which call.
+        call: CallId,
+    },
+    /// The directory's answer to `Event::LookupConference`.
+    ConferenceFound {
+        /// Which call asked.
+        call: CallId,
+        /// The conference, or None if the digits match none.
+        conference: Option<Conference>,
+    },
+    /// The directory's answer to `Event::ChangePin`.
+    PinChangeResult {
+        /// Which call asked.
+        call: CallId,
+        /// What happened.
+        outcome: PinChangeOutcome,
+    },
+    /// The directory refused `Event::LookupConference`: too many unknown IDs from this
+    /// caller lately.
+    ConferenceRefused {
+        /// Which call asked.
+        call: CallId,
+    },
+    /// The directory's answer to `Event::VerifyPin`.
+    PinChecked {
+        /// Which call asked.
+        call: CallId,
+        /// Whether the PIN was right.
+        ok: bool,
+    },
+    /// A call handed over by another worker because its meeting lives here.
+    Adopt(Box<CallMedia<S>>),
+    /// The bridge is shutting down: every caller, wherever they are, hears goodbye and is
+    /// hung up; calls that arrive on this worker afterwards too.
+    Goodbye,
+    /// Start a meeting without a PIN (an authenticated start from the admin API): the lobby
+    /// moves in, and callers who come later go straight in.
+    StartMeeting {
+        /// Which conference.
+        conference: Conference,
+    },
+}
+
+/// What a worker asks of the rest of the bridge.
+pub enum Event<S> {
+    /// Find the conference for these digits; answer with `Command::ConferenceFound`.
+    LookupConference {
+        /// Which call asks.
+        call: CallId,
+        /// What the caller typed.
+        digits: String,
+    },
+    /// Check this PIN; answer with `Command::PinChecked`.
+    VerifyPin {
+        /// Which call asks.
+        call: CallId,
+        /// The conference whose organizer's PIN it must be.
+        conference: Conference,
+        /// What the caller typed.
+        pin: Pin,
+    },
+    /// End this call with a BYE.
+    Hangup {
+        /// Which call.
+        call: CallId,
+        /// Why.
+        reason: HangupReason,
+    },
+    /// An organizer typed a new PIN twice by phone: store it (answer `PinChangeResult`).
+    ChangePin {
+        /// Which call.
+        call: CallId,
+        /// Whose PIN.
+        organizer_id: i64,
+        /// The new PIN.
+        pin: Pin,
+    },
+    /// The caller got through the IVR (for call records).
+    Joined {
+        /// Which call.
+        call: CallId,
+        /// The conference reached.
+        conference_id: String,
+        /// As what.
+        role: Role,
+    },
+    /// Hand this call to worker `to`, which owns its meeting.
+    Migrate {
+        /// The worker index to send it to.
+        to: usize,
+        /// The call, with everything it owns.
+        call: Box<CallMedia<S>>,
+    },
+    /// The call's media is gone and its transport dropped.
+    Closed {
+        /// Which call.
+        call: CallId,
+    },
+    /// Someone has waited `lobby_mail_after` in this conference's lobby: tell its organizer
+    /// (once per waiting spell: again only after the lobby emptied).
+    LobbyWaiting {
+        /// Whose lobby.
+        conference: Conference,
+        /// How many wait now.
+        callers: usize,
+        /// How long the first of them has waited.
+        waited: Duration,
+    },
+}
+
+/// A lobby move, reported once its first meeting tick has been sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveReport {
+    /// When the organizer's PIN entry ended (None for an API start).
+    pub pin_submitted_at: Option<Instant>,
+    /// When the meeting started.
+    pub started_at: Instant,
+    /// How many lobby callers moved in.
+    pub callers: usize,
+}

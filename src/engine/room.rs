@@ -1,0 +1,383 @@
+//! The meeting a worker owns, as the callers see it: joining (lobby or meeting), the lobby
+//! moving in, one caller let in or sent away, leaving, and the lobby's timers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::bridge::announcement::{Announcement, Announcer};
+use crate::bridge::meeting::{LobbyAdmit, Meeting, Placement};
+use crate::call::CallId;
+use crate::directory::Conference;
+use crate::ivr::flow::{Flow, HangupCause, Role};
+use crate::ivr::name::RecordedName;
+use crate::ivr::prompt::Prompt;
+use crate::media::player::Background;
+use crate::media::resample::{Downsampler, Upsampler};
+
+use super::caller::{CallMedia, Place};
+use super::protocol::{Event, MoveReport};
+use super::{Worker, owner_of};
+
+pub(super) struct MeetingEntry {
+    pub(super) conference: Conference,
+    pub(super) meeting: Meeting<CallId>,
+    /// Join and leave announcements being mixed in, frame by frame; everyone in the
+    /// meeting hears each but the caller it is about.
+    pub(super) announcer: Announcer<CallId>,
+    /// The lobby's wait (`Meeting::lobby_spell`) the organizer was last told about.
+    pub(super) lobby_mailed: Option<u64>,
+    /// The mix runs at 16 kHz (a wideband caller is in).
+    pub(super) wide: bool,
+    /// Brings the shared 16 kHz listener mix down once for every G.711 listener.
+    pub(super) listener_down: Downsampler,
+    /// Lifts the 8 kHz announcements into a 16 kHz mix.
+    pub(super) chime_up: Upsampler,
+}
+
+impl MeetingEntry {
+    pub(super) fn new(conference: Conference) -> Self {
+        MeetingEntry {
+            conference,
+            meeting: Meeting::new(),
+            announcer: Announcer::new(),
+            lobby_mailed: None,
+            wide: false,
+            listener_down: Downsampler::new(),
+            chime_up: Upsampler::new(),
+        }
+    }
+
+    /// Queues an announcement about `who` if the meeting runs and announcements are on.
+    pub(super) fn announce(&mut self, announcement: Announcement, who: Option<CallId>) {
+        if self.meeting.is_started()
+            && self.meeting.announcements()
+            && !self.announcer.push(announcement, who)
+        {
+            tracing::debug!(conference = %self.conference.conference_id, "announcement dropped: too many queued");
+        }
+    }
+
+    /// Announces callers who came in together from the lobby: each recorded name, and
+    /// one chime for all who have none.
+    pub(super) fn announce_arrivals<S>(
+        &mut self,
+        moved: &[CallId],
+        calls: &HashMap<CallId, CallMedia<S>>,
+    ) {
+        let mut nameless = false;
+        for id in moved {
+            match calls.get(id).and_then(|c| c.name.clone()) {
+                Some(name) => self.announce(Announcement::joined(Some(name)), Some(*id)),
+                None => nameless = true,
+            }
+        }
+        if nameless {
+            self.announce(Announcement::joined(None), None);
+        }
+    }
+}
+
+/// What an organizer hears on joining: how many came in from the lobby, or how many wait
+/// there (and the keys to let them in); nothing when nobody was or is waiting.
+pub(super) fn lobby_report(moved: usize, waiting: usize) -> Vec<Prompt> {
+    let (n, one, many, then) = match (moved, waiting) {
+        (0, 0) => return Vec::new(),
+        (0, n) => (
+            n,
+            Prompt::CallerWaiting,
+            Prompt::CallersWaiting,
+            Some(Prompt::LobbyChoices),
+        ),
+        (n, _) => (
+            n,
+            Prompt::CallerJoinedFromLobby,
+            Prompt::CallersJoinedFromLobby,
+            None,
+        ),
+    };
+    let mut prompts = Prompt::number(n);
+    prompts.push(if n == 1 { one } else { many });
+    prompts.extend(then);
+    prompts
+}
+
+impl<S> Worker<S> {
+    /// A caller waited in the lobby too long: out of the lobby, a goodbye, then the hangup.
+    pub(super) fn lobby_timeout(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Place::Conference { conference_id } = &call.place else {
+            return;
+        };
+        let conference_id = conference_id.clone();
+        {
+            let _e = call.span.enter();
+            tracing::info!(conference = %conference_id, "waited too long in the lobby: saying goodbye");
+        }
+        call.player.set_background(Background::Silence);
+        call.place = Place::Ivr(Box::new(Flow::farewell(
+            self.config.ivr.clone(),
+            HangupCause::LobbyTimeout,
+        )));
+        self.leave_meeting(id, &conference_id, None);
+        self.drive_flow(now, id);
+    }
+
+    /// An organizer sent a lobby caller away (`*24`, then 2): out of the lobby, told so,
+    /// then hung up. False if the caller no longer waits in that lobby.
+    pub(super) fn send_away(&mut self, now: Instant, id: CallId, conference_id: &str) -> bool {
+        let waiting = self
+            .meetings
+            .get(conference_id)
+            .is_some_and(|e| e.meeting.lobby().contains(&id));
+        let Some(call) = self.calls.get_mut(&id).filter(|_| waiting) else {
+            return false;
+        };
+        {
+            let _e = call.span.enter();
+            tracing::info!(conference = %conference_id, "sent away from the lobby by the organizer");
+        }
+        call.player.set_background(Background::Silence);
+        call.waiting_since = None;
+        call.place = Place::Ivr(Box::new(Flow::farewell(
+            self.config.ivr.clone(),
+            HangupCause::Denied,
+        )));
+        self.leave_meeting(id, conference_id, None);
+        self.drive_flow(now, id);
+        self.stats.lobby_sent_away += 1;
+        true
+    }
+
+    /// An organizer let one lobby caller in (`*24`, then 1); the meeting hears who joined.
+    /// False if the caller no longer waits in that lobby.
+    pub(super) fn let_in(&mut self, id: CallId, conference_id: &str) -> bool {
+        let Some(entry) = self.meetings.get_mut(conference_id) else {
+            return false;
+        };
+        if !entry.meeting.admit_one(id) {
+            return false;
+        }
+        let name = self.calls.get(&id).and_then(|c| c.name.clone());
+        entry.announce(Announcement::joined(name), Some(id));
+        if let Some(call) = self.calls.get(&id) {
+            let _e = call.span.enter();
+            tracing::info!(conference = %conference_id, "let in from the lobby by the organizer");
+        }
+        self.moved_in(&[id]);
+        self.stats.lobby_let_in += 1;
+        true
+    }
+
+    /// Takes a caller out of wherever they are to hear goodbye; the flow then hangs up.
+    pub(super) fn send_off(&mut self, now: Instant, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let left = match &mut call.place {
+            Place::Ivr(flow) => {
+                flow.say_goodbye(HangupCause::Shutdown);
+                None
+            }
+            Place::Conference { conference_id } => {
+                let conference_id = conference_id.clone();
+                call.place = Place::Ivr(Box::new(Flow::farewell(
+                    self.config.ivr.clone(),
+                    HangupCause::Shutdown,
+                )));
+                Some(conference_id)
+            }
+            // In transit: the worker that adopts it says goodbye.
+            Place::Joining { .. } | Place::Ended => return,
+        };
+        if let Some(conference_id) = left {
+            let name = call.name.clone();
+            self.leave_meeting(id, &conference_id, name);
+        }
+        self.drive_flow(now, id);
+    }
+
+    /// Takes a caller out of a meeting or its lobby; the others hear a participant leave
+    /// (by `name`, if one was recorded).
+    pub(super) fn leave_meeting(
+        &mut self,
+        id: CallId,
+        conference_id: &str,
+        name: Option<Arc<RecordedName>>,
+    ) {
+        self.walks.remove(&id);
+        if let Some(entry) = self.meetings.get_mut(conference_id) {
+            let was_participant = entry.meeting.participants().contains(&id);
+            entry.meeting.remove(id);
+            if was_participant && !entry.meeting.participants().is_empty() {
+                entry.announce(Announcement::left(name), Some(id));
+            }
+            if entry.meeting.is_empty() {
+                if entry.meeting.is_started() {
+                    tracing::info!(conference = %conference_id, "meeting ended: the last caller left");
+                }
+                self.meetings.remove(conference_id);
+            }
+        }
+    }
+
+    /// Callers who just moved from a lobby into the mix: whatever the lobby played stops.
+    pub(super) fn moved_in(&mut self, moved: &[CallId]) {
+        for id in moved {
+            if let Some(c) = self.calls.get_mut(id) {
+                c.player.stop();
+                c.player.set_background(Background::Silence);
+                c.waiting_since = None;
+            }
+        }
+    }
+
+    pub(super) fn join(&mut self, now: Instant, id: CallId, conference: Conference, role: Role) {
+        let owner = owner_of(&conference.conference_id, self.workers);
+        if owner == self.index {
+            self.enter_conference(now, id, conference, role);
+            return;
+        }
+        if let Some(mut call) = self.calls.remove(&id) {
+            call.place = Place::Joining { conference, role };
+            self.events.push(Event::Migrate {
+                to: owner,
+                call: Box::new(call),
+            });
+        }
+    }
+
+    pub(super) fn enter_conference(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        conference: Conference,
+        role: Role,
+    ) {
+        let conference_id = conference.conference_id.clone();
+        // From this caller's lookup, so a settings change applies from the next caller on.
+        let callers_may_start = conference.start_without_pin;
+        let entry = self
+            .meetings
+            .entry(conference_id.clone())
+            .or_insert_with(|| MeetingEntry::new(conference));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let _e = call.span.clone().entered();
+        self.stats.conference_joins += 1;
+        call.player.stop();
+        call.place = Place::Conference {
+            conference_id: conference_id.clone(),
+        };
+        match role {
+            Role::Organizer => {
+                let was_started = entry.meeting.is_started();
+                let moved = entry
+                    .meeting
+                    .admit_organizer(now, id, self.config.lobby_admit);
+                call.player.set_background(Background::Silence);
+                if was_started {
+                    entry.announce(Announcement::joined(call.name.clone()), Some(id));
+                }
+                // The organizer always learns how many came in, or how many still wait.
+                call.player
+                    .play(&lobby_report(moved.len(), entry.meeting.lobby().len()));
+                if !moved.is_empty() {
+                    self.pending_move = Some(MoveReport {
+                        pin_submitted_at: call.pin_submitted_at,
+                        started_at: now,
+                        callers: moved.len(),
+                    });
+                }
+                let organizer = entry.conference.organizer_id;
+                match self.config.lobby_admit {
+                    _ if was_started => {}
+                    LobbyAdmit::Auto => {
+                        tracing::info!(conference = %conference_id, organizer, moved = moved.len(), "meeting started; lobby moved in");
+                    }
+                    LobbyAdmit::Organizer => {
+                        tracing::info!(conference = %conference_id, organizer, waiting = entry.meeting.lobby().len(), "meeting started; the lobby waits to be let in");
+                    }
+                }
+                self.moved_in(&moved);
+            }
+            // The organizer lets callers start: the first caller starts the meeting.
+            Role::Attendee if callers_may_start => {
+                let was_started = entry.meeting.is_started();
+                entry.meeting.admit_attendee(id);
+                let moved = entry.meeting.start(now);
+                call.player.set_background(Background::Silence);
+                if was_started {
+                    entry.announce(Announcement::joined(call.name.clone()), Some(id));
+                } else {
+                    tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by a caller (no PIN needed)");
+                }
+                self.moved_in(&moved);
+            }
+            Role::Attendee => match entry.meeting.admit_attendee(id) {
+                Placement::Lobby if entry.meeting.is_started() => {
+                    // Running but locked: wait for the organizer's *21.
+                    call.player.play(&[Prompt::LockedWait]);
+                    call.player.set_background(Background::HoldMusic);
+                    call.waiting_since = Some(now);
+                    tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "meeting locked: waiting in the lobby");
+                }
+                Placement::Lobby => {
+                    call.player.play(&[Prompt::LobbyWait]);
+                    call.player.set_background(Background::HoldMusic);
+                    call.waiting_since = Some(now);
+                    tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "waiting in the lobby");
+                }
+                Placement::Participant => {
+                    call.player.set_background(Background::Silence);
+                    entry.announce(Announcement::joined(call.name.clone()), Some(id));
+                    tracing::info!(conference = %conference_id, "joined the meeting");
+                }
+            },
+        }
+    }
+
+    /// Once per tick: lobby walks whose organizer went quiet end, and organizers whose
+    /// lobby has kept someone waiting too long are told (once per waiting spell).
+    pub(super) fn lobby_care(&mut self, now: Instant) {
+        if !self.walks.is_empty() {
+            self.walks.retain(|id, walk| {
+                let keep = !walk.expired(now);
+                if !keep {
+                    tracing::info!(call = id.0, "lobby review ended: no key for a while");
+                }
+                keep
+            });
+        }
+        let Some(after) = self.config.lobby_mail_after else {
+            return;
+        };
+        for entry in self.meetings.values_mut() {
+            let spell = entry.meeting.lobby_spell();
+            // The lobby keeps arrival order: its first caller has waited longest.
+            let Some(first) = entry.meeting.lobby().first() else {
+                continue;
+            };
+            if entry.lobby_mailed == Some(spell) {
+                continue;
+            }
+            let Some(since) = self.calls.get(first).and_then(|c| c.waiting_since) else {
+                continue;
+            };
+            let waited = now.saturating_duration_since(since);
+            if waited >= after {
+                entry.lobby_mailed = Some(spell);
+                let callers = entry.meeting.lobby().len();
+                tracing::info!(conference = %entry.conference.conference_id, callers, waited_s = waited.as_secs(), "callers kept waiting in the lobby: telling the organizer");
+                self.events.push(Event::LobbyWaiting {
+                    conference: entry.conference.clone(),
+                    callers,
+                    waited,
+                });
+            }
+        }
+    }
+}
