@@ -15,6 +15,19 @@ impl fmt::Display for CallId {
     }
 }
 
+/// What the IVR needs once a caller's digits matched a conference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conference {
+    /// Whose PIN starts the meeting.
+    pub organizer_id: i64,
+    /// The digits that matched.
+    pub conference_id: String,
+    /// For prompts and logs.
+    pub organizer_name: String,
+    /// Callers skip the lobby and the organizer's PIN is not needed to start.
+    pub start_without_pin: bool,
+}
+
 /// Why a call ended, for logs and (later) call detail records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {

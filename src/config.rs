@@ -103,7 +103,7 @@ pub struct ServeConfig {
     /// What requests from elsewhere get.
     pub untrusted: UntrustedAction,
     /// SIP over TCP: connection limits and timeouts.
-    pub tcp: crate::sip_tcp::TcpLimits,
+    pub tcp: TcpLimits,
     /// Conference-ID guessing limits per calling number and source address.
     pub guessing: crate::auth::guessing::GuessLimits,
     /// Call detail records as JSON lines here (a bare file name: in the data directory);
@@ -149,7 +149,7 @@ impl ServeConfig {
             admission: crate::sip::admission::AdmissionConfig::default(),
             trusted_networks: None,
             untrusted: UntrustedAction::Reject,
-            tcp: crate::sip_tcp::TcpLimits::default(),
+            tcp: TcpLimits::default(),
             guessing: crate::auth::guessing::GuessLimits::default(),
             cdr_file: Some("cdr.jsonl".into()),
         }
@@ -181,5 +181,29 @@ mod tests {
         assert_eq!("20-10".parse::<PortRange>(), Err(PortRangeError::Empty));
         assert_eq!("11-11".parse::<PortRange>(), Err(PortRangeError::Empty));
         assert!("12-12".parse::<PortRange>().is_ok());
+    }
+}
+
+/// Limits and timeouts for SIP over TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections open at once, all sources together.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_per_source: usize,
+    /// A connection with no bytes in for this long and no call on it is closed.
+    pub idle_timeout: Duration,
+    /// A message must arrive whole within this long of its first byte (slow senders).
+    pub message_timeout: Duration,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: 4096,
+            max_per_source: 256,
+            idle_timeout: Duration::from_secs(120),
+            message_timeout: Duration::from_secs(10),
+        }
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::auth::lockout::{FailureOutcome, Gate, LockoutPolicy};
 use crate::auth::pin::{Pin, PinError, PinKey, PinPolicy, generate_pin};
+use crate::call::Conference;
 use crate::store::{
     ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, Change, NewAuditEntry, OrganizerChanges,
     OrganizerRecord, Store, StoreError,
@@ -260,19 +261,6 @@ impl From<OrganizerRecord> for Organizer {
             updated_at: rec.updated_at,
         }
     }
-}
-
-/// What the IVR needs once a caller's digits matched a conference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conference {
-    /// Whose PIN starts the meeting.
-    pub organizer_id: i64,
-    /// The digits that matched.
-    pub conference_id: String,
-    /// For prompts and logs.
-    pub organizer_name: String,
-    /// Callers skip the lobby and the organizer's PIN is not needed to start.
-    pub start_without_pin: bool,
 }
 
 /// The directory service; clone it freely, clones share the database pool and key.

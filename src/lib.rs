@@ -3,7 +3,7 @@
 //! Callers dial in over SIP, type a conference ID, and wait in the meeting's lobby with hold
 //! music until the organizer authenticates with a PIN; then the whole lobby moves into the
 //! mixed meeting at once. Protocol and call logic are sans-IO (`sip`, `engine`, `ivr`,
-//! `bridge`); `server` and `media::driver` are the thin I/O shells around them.
+//! `bridge`); `runtime` holds the thin I/O shells around them.
 
 pub mod admin;
 pub mod auth;
@@ -19,7 +19,6 @@ pub mod ivr;
 pub mod media;
 pub mod metrics;
 pub mod notify;
-pub mod server;
+pub mod runtime;
 pub mod sip;
-pub mod sip_tcp;
 pub mod store;

@@ -391,7 +391,7 @@ enum CliError {
     #[error(transparent)]
     Admin(#[from] dialbridge::admin::service::AdminError),
     #[error(transparent)]
-    Serve(#[from] dialbridge::server::ServeError),
+    Serve(#[from] dialbridge::runtime::serve::ServeError),
     #[error(transparent)]
     Mail(#[from] dialbridge::notify::NotifyError),
     #[error(transparent)]
@@ -545,7 +545,7 @@ where
             return Err(e.into());
         }
     };
-    dialbridge::server::audit_mail_events(&mailer, directory.clone());
+    dialbridge::runtime::serve::audit_mail_events(&mailer, directory.clone());
     let dial_in = DialIn {
         numbers: args.dial_in.clone(),
         instructions: String::new(),
@@ -866,7 +866,7 @@ async fn serve(
     config.trusted_networks =
         (!args.trusted_networks.is_empty()).then(|| args.trusted_networks.clone());
     config.untrusted = args.untrusted;
-    config.tcp = dialbridge::sip_tcp::TcpLimits {
+    config.tcp = dialbridge::config::TcpLimits {
         max_connections: args.max_tcp_connections as usize,
         max_per_source: args.max_tcp_per_source as usize,
         idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
@@ -878,7 +878,7 @@ async fn serve(
         per_source: args.id_guesses_per_source,
         window: Duration::from_secs(args.id_guess_window),
     };
-    dialbridge::server::run(config, |_| {}).await?;
+    dialbridge::runtime::serve::run(config, |_| {}).await?;
     Ok(())
 }
 
@@ -947,6 +947,6 @@ async fn demo(
     config.sip_listen = sip;
     config.rtp_ports = args.rtp_ports;
     config.http_listen = Some(http);
-    dialbridge::server::run(config, |_| {}).await?;
+    dialbridge::runtime::serve::run(config, |_| {}).await?;
     Ok(())
 }

@@ -7,8 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use dialbridge::ivr::assets::Chime;
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::assets::Chime;
 use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::g711;
 use support::phone::{Heard, Phone};

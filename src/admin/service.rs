@@ -6,12 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::auth::pin::{Pin, PinPolicy};
+use crate::call::Conference;
 use crate::directory::{
-    Actor, Conference, Directory, DirectoryError, NewOrganizer, Organizer, OrganizerUpdate,
+    Actor, Directory, DirectoryError, NewOrganizer, Organizer, OrganizerUpdate,
     RESET_LINK_VALIDITY_SECS, Settings, SettingsChange,
 };
-use crate::engine::Command;
-use crate::media::driver::MediaHandle;
 use crate::notify::{self, DialIn, Mail, MailKind, Mailer, PinReason};
 use crate::store::AuditRecord;
 
@@ -77,12 +76,21 @@ impl AdminError {
     }
 }
 
+/// What the admin service asks of the running bridge's meetings, which the media workers own.
+/// A trait, so the service (also used by the CLI, where no bridge runs) does not depend on
+/// the process shells that implement it.
+pub trait LiveMeetings: Send + Sync {
+    /// Starts a conference's meeting as if its organizer had joined: the lobby moves in, and
+    /// callers who come later go straight in.
+    fn start_meeting(&self, conference: Conference);
+}
+
 /// The admin service; cheap to clone.
 #[derive(Clone)]
 pub struct AdminService {
     directory: Directory,
     mailer: Mailer,
-    media: Option<Arc<MediaHandle>>,
+    media: Option<Arc<dyn LiveMeetings>>,
     dial_in: Arc<DialIn>,
     public_url: Arc<str>,
     reset_limits: Arc<std::sync::Mutex<ResetLimits>>,
@@ -110,7 +118,7 @@ impl AdminService {
     pub fn new(
         directory: Directory,
         mailer: Mailer,
-        media: Option<Arc<MediaHandle>>,
+        media: Option<Arc<dyn LiveMeetings>>,
         dial_in: DialIn,
         public_url: &str,
     ) -> Self {
@@ -268,7 +276,7 @@ impl AdminService {
             organizer_name: org.name.clone(),
             start_without_pin: org.start_without_pin,
         };
-        media.send_to_conference_owner(&org.conference_id, Command::StartMeeting { conference });
+        media.start_meeting(conference);
         self.directory
             .record(actor, "meeting.start", Some(id), &org.conference_id)
             .await;

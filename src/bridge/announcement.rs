@@ -8,9 +8,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::ivr::assets::{Assets, Chime};
 use crate::ivr::name::RecordedName;
 use crate::ivr::prompt::Prompt;
-use crate::media::assets::{Assets, Chime};
 use crate::media::codec::SAMPLES_PER_FRAME;
 
 /// One 20 ms frame of 8 kHz audio: announcements are made at the prompts' rate.

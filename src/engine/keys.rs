@@ -8,9 +8,9 @@ use crate::bridge::keypad::KeyCommand;
 use crate::bridge::lobby_walk::{Decision, KeyOutcome, LobbyWalk, Step};
 use crate::call::CallId;
 use crate::ivr::flow::Input;
+use crate::ivr::player::Item;
 use crate::ivr::prompt::Prompt;
 use crate::media::dtmf::Digit;
-use crate::media::player::Item;
 
 use super::Worker;
 use super::caller::Place;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::bridge::mixer::{Mixer, Pcm};
 use crate::call::CallId;
-use crate::media::assets::{Assets, Frame};
+use crate::ivr::assets::{Assets, Frame};
 use crate::media::codec::{Law, PAYLOAD_BYTES, SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
 use crate::media::resample::{Downsampler, Upsampler};
 use crate::media::rtp::RTP_HEADER_LEN;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::pin::Pin;
 use crate::call::CallId;
-use crate::directory::Conference;
+use crate::call::Conference;
 use crate::ivr::flow::{HangupCause, Role};
 use crate::media::dtmf::Digit;
 use crate::sip::sdp::Negotiated;

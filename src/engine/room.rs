@@ -8,11 +8,11 @@ use std::time::Instant;
 use crate::bridge::announcement::{Announcement, Announcer};
 use crate::bridge::meeting::{LobbyAdmit, Meeting, Placement};
 use crate::call::CallId;
-use crate::directory::Conference;
+use crate::call::Conference;
 use crate::ivr::flow::{Flow, HangupCause, Role};
 use crate::ivr::name::RecordedName;
+use crate::ivr::player::Background;
 use crate::ivr::prompt::Prompt;
-use crate::media::player::Background;
 use crate::media::resample::{Downsampler, Upsampler};
 
 use super::caller::{CallMedia, Place};

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::bridge::meeting::LobbyAdmit;
 use crate::call::CallId;
-use crate::directory::Conference;
+use crate::call::Conference;
+use crate::ivr::assets::Assets;
 use crate::ivr::flow::HangupCause;
 use crate::ivr::prompt::Prompt;
-use crate::media::assets::Assets;
 use crate::media::codec::{Codec, Law, SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
 use crate::media::dtmf::Digit;
 use crate::media::dtmf::{TelephoneEvent, write_event};
@@ -674,7 +674,7 @@ fn silence_after_the_tone_gives_no_name_and_the_plain_chime() {
     let a = assets();
     // As a μ-law listener hears it.
     let chime: Vec<Pcm8> = a
-        .chime(crate::media::assets::Chime::Join)
+        .chime(crate::ivr::assets::Chime::Join)
         .iter()
         .map(|pcm| {
             let mut f = [0u8; 160];
@@ -1083,7 +1083,7 @@ fn a_wideband_caller_makes_the_mix_16_khz_and_g711_listeners_still_share_one_fra
     let mut phase = 0f32;
     // The three join chimes (each left out for the caller it announces) play one after
     // another; then everyone but the talker hears the same thing.
-    let chimes = 3 * assets().chime(crate::media::assets::Chime::Join).len();
+    let chimes = 3 * assets().chime(crate::ivr::assets::Chime::Join).len();
     let total = chimes + 40;
     let mut frames = Vec::new();
     for _ in 0..total {

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::auth::pin::Pin;
-use crate::directory::Conference;
+use crate::call::Conference;
 use crate::ivr::prompt::Prompt;
 use crate::media::dtmf::Digit;
 

@@ -1,5 +1,8 @@
-//! The dial-in call flow (conference ID, recorded name, organizer PIN) and its prompts.
+//! The dial-in call flow (conference ID, recorded name, organizer PIN), its prompts and hold
+//! music, and the player that paces them out frame by frame.
 
+pub mod assets;
 pub mod flow;
 pub mod name;
+pub mod player;
 pub mod prompt;

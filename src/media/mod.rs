@@ -1,16 +1,15 @@
-//! Everything audio: RTP, G.711, DTMF, prompts and hold music, the media workers.
+//! The bottom layer of audio: RTP, G.711 and G.722, RFC 4733 and in-band DTMF, the jitter
+//! buffer, loss concealment, resampling, talk detection, gain, tones and media ports. Nothing
+//! here knows of calls, meetings or SIP.
 
 pub mod agc;
-pub mod assets;
 pub mod codec;
 pub mod digit_merger;
-pub mod driver;
 pub mod dtmf;
 pub mod g711;
 pub mod g722;
 pub mod inband;
 pub mod jitter;
-pub mod player;
 pub mod plc;
 pub mod ports;
 pub mod resample;

@@ -76,3 +76,44 @@ impl fmt::Display for Peer {
         write!(f, "{}/{}", self.addr, self.transport)
     }
 }
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed it or it failed.
+    Peer,
+    /// Nothing arrived for the idle timeout and no call used it.
+    Idle,
+    /// A message took longer than the message timeout to arrive.
+    SlowSender,
+    /// The peer did not read what we wrote.
+    Stuck,
+    /// The stream could not be framed (answered 400 where possible).
+    Malformed,
+    /// We closed it (shutdown).
+    Local,
+}
+
+impl CloseReason {
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [CloseReason; 6] = [
+        CloseReason::Peer,
+        CloseReason::Idle,
+        CloseReason::SlowSender,
+        CloseReason::Stuck,
+        CloseReason::Malformed,
+        CloseReason::Local,
+    ];
+
+    /// For logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Peer => "peer",
+            CloseReason::Idle => "idle",
+            CloseReason::SlowSender => "slow_sender",
+            CloseReason::Stuck => "stuck",
+            CloseReason::Malformed => "malformed",
+            CloseReason::Local => "local",
+        }
+    }
+}

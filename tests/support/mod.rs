@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dialbridge::media::assets::Assets;
+use dialbridge::ivr::assets::Assets;
 use dialbridge::media::codec::{Codec, Law};
 
 use phone::Heard;

@@ -3,6 +3,8 @@
 //! Plain atomics: the media threads update them on the hot path without locks, the HTTP
 //! handler reads them. A fixed-bucket histogram keeps percentiles cheap to compute.
 
+pub mod telemetry;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -8,7 +8,7 @@
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,9 +19,10 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::call::CallId;
 use crate::engine::{Command, Event, HangupReason, Worker, WorkerConfig};
-use crate::media::assets::Assets;
+use crate::ivr::assets::Assets;
 use crate::media::codec::FRAME_DURATION;
 use crate::media::ports::PortLease;
+use crate::metrics::telemetry::WorkerGauges;
 
 /// Largest RTP datagram we read; larger ones are truncated and then rejected by the parser.
 const MAX_DATAGRAM: usize = 2048;
@@ -60,7 +61,7 @@ pub enum ControlEvent {
         /// Which call.
         call: CallId,
         /// Whose PIN.
-        conference: crate::directory::Conference,
+        conference: crate::call::Conference,
         /// What the caller typed.
         pin: crate::auth::pin::Pin,
     },
@@ -112,101 +113,12 @@ pub enum ControlEvent {
     /// Callers have waited long in a lobby: e-mail the conference's organizer.
     LobbyWaiting {
         /// Whose lobby.
-        conference: crate::directory::Conference,
+        conference: crate::call::Conference,
         /// How many wait.
         callers: usize,
         /// How long the first has waited.
         waited: Duration,
     },
-}
-
-/// Live figures of one worker, readable from any thread.
-pub struct WorkerGauges {
-    /// Calls on the worker.
-    pub calls: AtomicUsize,
-    /// RTP packets sent.
-    pub packets_out: AtomicU64,
-    /// RTP packets received.
-    pub packets_in: AtomicU64,
-    /// Audio packets lost on the way in (sequence gaps less late arrivals), all calls that
-    /// were ever on this worker; kept as a wrapping sum of signed changes.
-    pub packets_lost: AtomicU64,
-    /// Ticks run.
-    pub ticks: AtomicU64,
-    /// Largest lateness of a tick so far, in microseconds.
-    pub max_tick_lateness_us: AtomicU64,
-    /// How late each tick started against the 20 ms media clock.
-    pub tick_lateness: crate::metrics::Histogram,
-    /// How late the last frame of each tick left, against the 20 ms clock: the worst
-    /// send lateness of any call in that tick.
-    pub send_lateness: crate::metrics::Histogram,
-    /// Calls talking to the IVR.
-    pub in_ivr: AtomicU64,
-    /// Calls by codec, in `Codec::ALL` order.
-    pub by_codec: [AtomicU64; 3],
-    /// Talkers mixed in the last tick.
-    pub talkers: AtomicU64,
-    /// Callers waiting in lobbies.
-    pub in_lobby: AtomicU64,
-    /// Callers in running meetings.
-    pub in_meeting: AtomicU64,
-    /// Meetings (waiting or running).
-    pub meetings: AtomicU64,
-    /// DTMF digits received.
-    pub digits: AtomicU64,
-    /// Of which by SIP INFO.
-    pub digits_info: AtomicU64,
-    /// Of which heard as tones in the audio.
-    pub digits_inband: AtomicU64,
-    /// Callers who got through the IVR into a conference.
-    pub conference_joins: AtomicU64,
-    /// Datagrams on media ports that were not valid RTP.
-    pub bad_packets: AtomicU64,
-    /// Packets from an address other than a call's latched media source.
-    pub foreign_packets: AtomicU64,
-    /// Last lobby move: callers moved.
-    pub last_move_callers: AtomicU64,
-    /// Last lobby move: µs from the PIN's `#` to the start of the tick that sent the
-    /// moved callers their first meeting frame (0 for an API start).
-    pub last_move_pin_to_tick_us: AtomicU64,
-    /// Last lobby move: µs that tick took to send every frame (first to last caller).
-    pub last_move_tick_us: AtomicU64,
-    /// Lobby callers let in one at a time by an organizer.
-    pub lobby_let_in: AtomicU64,
-    /// Lobby callers sent away by an organizer.
-    pub lobby_sent_away: AtomicU64,
-}
-
-impl Default for WorkerGauges {
-    fn default() -> Self {
-        WorkerGauges {
-            calls: AtomicUsize::new(0),
-            packets_out: AtomicU64::new(0),
-            packets_in: AtomicU64::new(0),
-            packets_lost: AtomicU64::new(0),
-            ticks: AtomicU64::new(0),
-            max_tick_lateness_us: AtomicU64::new(0),
-            tick_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
-            send_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
-            in_ivr: AtomicU64::new(0),
-            by_codec: Default::default(),
-            talkers: AtomicU64::new(0),
-            in_lobby: AtomicU64::new(0),
-            in_meeting: AtomicU64::new(0),
-            meetings: AtomicU64::new(0),
-            digits: AtomicU64::new(0),
-            digits_info: AtomicU64::new(0),
-            digits_inband: AtomicU64::new(0),
-            conference_joins: AtomicU64::new(0),
-            bad_packets: AtomicU64::new(0),
-            foreign_packets: AtomicU64::new(0),
-            last_move_callers: AtomicU64::new(0),
-            last_move_pin_to_tick_us: AtomicU64::new(0),
-            last_move_tick_us: AtomicU64::new(0),
-            lobby_let_in: AtomicU64::new(0),
-            lobby_sent_away: AtomicU64::new(0),
-        }
-    }
 }
 
 /// The control side's handle on all media workers.
@@ -291,6 +203,13 @@ impl MediaHandle {
     /// Asks every worker to stop (each sees it within one 20 ms tick).
     pub fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
+    }
+}
+
+impl crate::admin::service::LiveMeetings for MediaHandle {
+    fn start_meeting(&self, conference: crate::call::Conference) {
+        let owner = conference.conference_id.clone();
+        self.send_to_conference_owner(&owner, Command::StartMeeting { conference });
     }
 }
 

@@ -15,7 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use crate::config::TcpLimits;
 use crate::sip::stream::{StreamItem, StreamReader};
+pub use crate::sip::transport::CloseReason;
 
 /// Messages queued for one connection before it counts as stuck and is closed.
 const OUT_QUEUE: usize = 256;
@@ -25,30 +27,6 @@ const READ_CHUNK: usize = 16 * 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After a framing error: how long the connection stays open for the 400 to be written.
 const LINGER_AFTER_ERROR: Duration = Duration::from_secs(2);
-
-/// Limits and timeouts for SIP over TCP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpLimits {
-    /// Connections open at once, all sources together.
-    pub max_connections: usize,
-    /// Connections open at once from one IP address.
-    pub max_per_source: usize,
-    /// A connection with no bytes in for this long and no call on it is closed.
-    pub idle_timeout: Duration,
-    /// A message must arrive whole within this long of its first byte (slow senders).
-    pub message_timeout: Duration,
-}
-
-impl Default for TcpLimits {
-    fn default() -> Self {
-        TcpLimits {
-            max_connections: 4096,
-            max_per_source: 256,
-            idle_timeout: Duration::from_secs(120),
-            message_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// What a connection task tells the SIP task.
 #[derive(Debug)]
@@ -67,47 +45,6 @@ pub enum TcpInput {
         /// Why, for the log.
         why: CloseReason,
     },
-}
-
-/// Why a connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The peer closed it or it failed.
-    Peer,
-    /// Nothing arrived for the idle timeout and no call used it.
-    Idle,
-    /// A message took longer than the message timeout to arrive.
-    SlowSender,
-    /// The peer did not read what we wrote.
-    Stuck,
-    /// The stream could not be framed (answered 400 where possible).
-    Malformed,
-    /// We closed it (shutdown).
-    Local,
-}
-
-impl CloseReason {
-    /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [CloseReason; 6] = [
-        CloseReason::Peer,
-        CloseReason::Idle,
-        CloseReason::SlowSender,
-        CloseReason::Stuck,
-        CloseReason::Malformed,
-        CloseReason::Local,
-    ];
-
-    /// For logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Peer => "peer",
-            CloseReason::Idle => "idle",
-            CloseReason::SlowSender => "slow_sender",
-            CloseReason::Stuck => "stuck",
-            CloseReason::Malformed => "malformed",
-            CloseReason::Local => "local",
-        }
-    }
 }
 
 /// Why a new connection was not taken.

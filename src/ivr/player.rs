@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::ivr::assets::{Assets, EncodedAudio, Frame};
 use crate::ivr::name::RecordedName;
 use crate::ivr::prompt::Prompt;
-use crate::media::assets::{Assets, EncodedAudio, Frame};
 use crate::media::codec::{Law, SAMPLES_PER_FRAME};
 use crate::media::g711;
 

@@ -1,0 +1,527 @@
+//! What `/metrics` shows: the SIP task's and the media workers' live figures, and their
+//! Prometheus rendering.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// SIP-side figures the SIP task publishes for `/metrics`.
+#[derive(Debug, Default)]
+pub struct SipGauges {
+    /// Datagrams received.
+    pub datagrams: AtomicU64,
+    /// Datagrams dropped as garbage.
+    pub garbage: AtomicU64,
+    /// Requests answered 400.
+    pub bad_requests: AtomicU64,
+    /// Retransmitted requests answered from a transaction.
+    pub retransmitted_requests: AtomicU64,
+    /// Calls answered.
+    pub calls_answered: AtomicU64,
+    /// Calls refused for lack of a media port (503).
+    pub calls_refused_no_port: AtomicU64,
+    /// Calls refused by admission control: too many calls in progress (503).
+    pub calls_refused_too_many: AtomicU64,
+    /// Calls refused by admission control: too many new calls per second (503).
+    pub calls_refused_too_fast: AtomicU64,
+    /// Organizer PINs accepted on calls.
+    pub pins_accepted: AtomicU64,
+    /// Organizer PINs refused (wrong, or the PIN is locked).
+    pub pins_refused: AtomicU64,
+    /// PIN checks that locked the PIN (for a while or until reset).
+    pub pins_locked: AtomicU64,
+    /// Callers cut off for guessing too many unknown conference IDs.
+    pub guessers_cut_off: AtomicU64,
+    /// E-mails telling organizers that callers wait in their lobby.
+    pub lobby_mails: AtomicU64,
+    /// INVITEs from outside the trusted networks answered 403.
+    pub calls_refused_untrusted: AtomicU64,
+    /// Datagrams from outside the trusted networks dropped unanswered.
+    pub untrusted_dropped: AtomicU64,
+    /// Calls in progress (answered, not yet ended).
+    pub calls_active: AtomicU64,
+    /// SIP TCP connections open.
+    pub tcp_connections: AtomicU64,
+    /// SIP TCP connections refused at accept (limits, untrusted source).
+    pub tcp_refused: AtomicU64,
+    /// SIP TCP connections closed, by reason (peer, idle, slow sender, stuck, malformed, local).
+    pub tcp_closed: [AtomicU64; 6],
+    /// Calls ended, by reason.
+    pub calls_ended: [AtomicU64; 5],
+    /// Time the SIP task spends on one wake-up (a batch of datagrams or timers: parsing,
+    /// transactions, sending the replies): a slow turn delays every request behind it.
+    pub turn: crate::metrics::Histogram,
+}
+
+/// What `/metrics` reads.
+pub struct Telemetry {
+    /// The media workers' gauges, one per worker.
+    pub media: Vec<Arc<WorkerGauges>>,
+    /// The SIP task's gauges.
+    pub sip: Arc<SipGauges>,
+}
+
+impl Telemetry {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        use crate::metrics::{render_histogram, render_value};
+        let mut out = String::new();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sip = &self.sip;
+        render_value(
+            &mut out,
+            "dialbridge_sip_datagrams_total",
+            "counter",
+            "SIP datagrams received",
+            &[("", load(&sip.datagrams))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_garbage_total",
+            "counter",
+            "SIP datagrams dropped as unparseable",
+            &[("", load(&sip.garbage))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_bad_requests_total",
+            "counter",
+            "SIP requests answered 400",
+            &[("", load(&sip.bad_requests))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_retransmissions_total",
+            "counter",
+            "retransmitted SIP requests absorbed",
+            &[("", load(&sip.retransmitted_requests))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_calls_answered_total",
+            "counter",
+            "calls answered",
+            &[("", load(&sip.calls_answered))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_calls_refused_total",
+            "counter",
+            "calls refused",
+            &[
+                ("reason=\"no_media_port\"", load(&sip.calls_refused_no_port)),
+                (
+                    "reason=\"too_many_calls\"",
+                    load(&sip.calls_refused_too_many),
+                ),
+                ("reason=\"too_fast\"", load(&sip.calls_refused_too_fast)),
+                ("reason=\"untrusted\"", load(&sip.calls_refused_untrusted)),
+            ],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_untrusted_dropped_total",
+            "counter",
+            "datagrams from outside the trusted networks dropped unanswered",
+            &[("", load(&sip.untrusted_dropped))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_calls_active",
+            "gauge",
+            "calls in progress",
+            &[("", load(&sip.calls_active))],
+        );
+        let reasons = [
+            "remote-bye",
+            "cancelled",
+            "ack-timeout",
+            "local-hangup",
+            "rejected",
+        ];
+        let ended: Vec<(String, u64)> = reasons
+            .iter()
+            .zip(sip.calls_ended.iter())
+            .map(|(r, v)| (format!("reason=\"{r}\""), load(v)))
+            .collect();
+        let ended_ref: Vec<(&str, u64)> = ended.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        render_value(
+            &mut out,
+            "dialbridge_calls_ended_total",
+            "counter",
+            "calls ended, by reason",
+            &ended_ref,
+        );
+        render_value(
+            &mut out,
+            "dialbridge_guessers_cut_off_total",
+            "counter",
+            "callers cut off for guessing too many unknown conference IDs",
+            &[("", load(&sip.guessers_cut_off))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_tcp_connections",
+            "gauge",
+            "SIP TCP connections open",
+            &[("", load(&sip.tcp_connections))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_tcp_refused_total",
+            "counter",
+            "SIP TCP connections refused (connection limits, untrusted source)",
+            &[("", load(&sip.tcp_refused))],
+        );
+        let closed: Vec<(String, u64)> = crate::sip::transport::CloseReason::ALL
+            .iter()
+            .zip(sip.tcp_closed.iter())
+            .map(|(r, v)| (format!("reason=\"{}\"", r.as_str()), load(v)))
+            .collect();
+        let closed_ref: Vec<(&str, u64)> = closed.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        render_value(
+            &mut out,
+            "dialbridge_sip_tcp_closed_total",
+            "counter",
+            "SIP TCP connections closed, by reason",
+            &closed_ref,
+        );
+        let gauges = &self.media;
+        let labels: Vec<String> = (0..gauges.len())
+            .map(|i| format!("worker=\"{i}\""))
+            .collect();
+        let per = |f: &dyn Fn(&WorkerGauges) -> u64| -> Vec<(&str, u64)> {
+            gauges
+                .iter()
+                .zip(&labels)
+                .map(|(g, l)| (l.as_str(), f(g)))
+                .collect()
+        };
+        render_value(
+            &mut out,
+            "dialbridge_callers",
+            "gauge",
+            "callers by place",
+            &{
+                let sum =
+                    |f: &dyn Fn(&WorkerGauges) -> u64| gauges.iter().map(|g| f(g)).sum::<u64>();
+                vec![
+                    ("place=\"ivr\"", sum(&|g| g.in_ivr.load(Ordering::Relaxed))),
+                    (
+                        "place=\"lobby\"",
+                        sum(&|g| g.in_lobby.load(Ordering::Relaxed)),
+                    ),
+                    (
+                        "place=\"meeting\"",
+                        sum(&|g| g.in_meeting.load(Ordering::Relaxed)),
+                    ),
+                ]
+            },
+        );
+        let codecs: Vec<(String, u64)> = crate::media::codec::Codec::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    format!("codec=\"{}\"", c.encoding_name()),
+                    gauges
+                        .iter()
+                        .filter_map(|g| g.by_codec.get(i))
+                        .map(|n| n.load(Ordering::Relaxed))
+                        .sum(),
+                )
+            })
+            .collect();
+        render_value(
+            &mut out,
+            "dialbridge_media_calls_by_codec",
+            "gauge",
+            "calls by the codec they agreed on",
+            &codecs
+                .iter()
+                .map(|(l, n)| (l.as_str(), *n))
+                .collect::<Vec<_>>(),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_talkers",
+            "gauge",
+            "talkers mixed in the last media tick, all meetings together",
+            &[(
+                "",
+                gauges
+                    .iter()
+                    .map(|g| g.talkers.load(Ordering::Relaxed))
+                    .sum(),
+            )],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_meetings",
+            "gauge",
+            "meetings, waiting or running",
+            &[(
+                "",
+                gauges
+                    .iter()
+                    .map(|g| g.meetings.load(Ordering::Relaxed))
+                    .sum(),
+            )],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_media_calls",
+            "gauge",
+            "calls per media worker",
+            &per(&|g| g.calls.load(Ordering::Relaxed) as u64),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_packets_sent_total",
+            "counter",
+            "RTP packets sent",
+            &per(&|g| load(&g.packets_out)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_packets_received_total",
+            "counter",
+            "RTP packets accepted",
+            &per(&|g| load(&g.packets_in)),
+        );
+        // Per worker the sum can dip below zero (a call's losses counted on one worker,
+        // its late packets on another); the total over workers cannot.
+        let lost: u64 = gauges
+            .iter()
+            .map(|g| g.packets_lost.load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add);
+        render_value(
+            &mut out,
+            "dialbridge_rtp_packets_lost_total",
+            "counter",
+            "audio packets lost on the way in (sequence gaps less late arrivals)",
+            &[("", if lost > u64::MAX / 2 { 0 } else { lost })],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_bad_packets_total",
+            "counter",
+            "datagrams on media ports that were not RTP",
+            &per(&|g| load(&g.bad_packets)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_foreign_packets_total",
+            "counter",
+            "RTP from an address other than the call's latched source (ignored)",
+            &per(&|g| load(&g.foreign_packets)),
+        );
+        let by_method: Vec<(String, u64)> = gauges
+            .iter()
+            .enumerate()
+            .flat_map(|(i, g)| {
+                let info = load(&g.digits_info);
+                let all = load(&g.digits);
+                let inband = load(&g.digits_inband);
+                [
+                    (
+                        format!("worker=\"{i}\",method=\"rfc4733\""),
+                        all.saturating_sub(info).saturating_sub(inband),
+                    ),
+                    (format!("worker=\"{i}\",method=\"info\""), info),
+                    (format!("worker=\"{i}\",method=\"inband\""), inband),
+                ]
+            })
+            .collect();
+        let by_method: Vec<(&str, u64)> = by_method.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        render_value(
+            &mut out,
+            "dialbridge_dtmf_digits_total",
+            "counter",
+            "DTMF digits received, by how they came",
+            &by_method,
+        );
+        render_value(
+            &mut out,
+            "dialbridge_pin_checks_total",
+            "counter",
+            "organizer PINs checked on calls, by result (locked: refused, and the PIN is now locked)",
+            &[
+                ("result=\"accepted\"", load(&sip.pins_accepted)),
+                ("result=\"refused\"", load(&sip.pins_refused)),
+                ("result=\"locked\"", load(&sip.pins_locked)),
+            ],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_media_ticks_total",
+            "counter",
+            "20 ms media ticks run",
+            &per(&|g| load(&g.ticks)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_conference_joins_total",
+            "counter",
+            "callers who got through the IVR into a conference (lobby or meeting)",
+            &per(&|g| load(&g.conference_joins)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_lobby_decisions_total",
+            "counter",
+            "lobby callers an organizer let in or sent away one at a time (*24)",
+            &{
+                let sum = |f: fn(&WorkerGauges) -> &AtomicU64| {
+                    gauges.iter().map(|g| load(f(g))).sum::<u64>()
+                };
+                vec![
+                    ("decision=\"let_in\"", sum(|g| &g.lobby_let_in)),
+                    ("decision=\"sent_away\"", sum(|g| &g.lobby_sent_away)),
+                ]
+            },
+        );
+        render_value(
+            &mut out,
+            "dialbridge_lobby_mails_total",
+            "counter",
+            "e-mails telling an organizer that callers wait in their lobby",
+            &[("", load(&sip.lobby_mails))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_last_lobby_move_callers",
+            "gauge",
+            "callers moved by the last meeting start",
+            &per(&|g| load(&g.last_move_callers)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_last_lobby_move_pin_to_tick_microseconds",
+            "gauge",
+            "last meeting start: from the PIN's # to the start of the tick that sent the moved callers their first meeting frame",
+            &per(&|g| load(&g.last_move_pin_to_tick_us)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_last_lobby_move_tick_microseconds",
+            "gauge",
+            "last meeting start: time that tick took to send every frame, first caller to last",
+            &per(&|g| load(&g.last_move_tick_us)),
+        );
+        let per_worker = |h: fn(&WorkerGauges) -> &crate::metrics::Histogram| {
+            gauges
+                .iter()
+                .zip(&labels)
+                .map(|(g, l)| (l.as_str(), h(g)))
+                .collect::<Vec<_>>()
+        };
+        render_histogram(
+            &mut out,
+            "dialbridge_media_tick_lateness_seconds",
+            "how late each 20 ms media tick started",
+            &per_worker(|g| &g.tick_lateness),
+        );
+        render_histogram(
+            &mut out,
+            "dialbridge_media_send_lateness_seconds",
+            "how late the last frame of each 20 ms tick was sent (the worst call of that tick)",
+            &per_worker(|g| &g.send_lateness),
+        );
+        render_histogram(
+            &mut out,
+            "dialbridge_sip_turn_seconds",
+            "time the SIP task spent on one wake-up (a batch of datagrams or timers)",
+            &[("", &self.sip.turn)],
+        );
+        out
+    }
+}
+
+/// Live figures of one worker, readable from any thread.
+pub struct WorkerGauges {
+    /// Calls on the worker.
+    pub calls: AtomicUsize,
+    /// RTP packets sent.
+    pub packets_out: AtomicU64,
+    /// RTP packets received.
+    pub packets_in: AtomicU64,
+    /// Audio packets lost on the way in (sequence gaps less late arrivals), all calls that
+    /// were ever on this worker; kept as a wrapping sum of signed changes.
+    pub packets_lost: AtomicU64,
+    /// Ticks run.
+    pub ticks: AtomicU64,
+    /// Largest lateness of a tick so far, in microseconds.
+    pub max_tick_lateness_us: AtomicU64,
+    /// How late each tick started against the 20 ms media clock.
+    pub tick_lateness: crate::metrics::Histogram,
+    /// How late the last frame of each tick left, against the 20 ms clock: the worst
+    /// send lateness of any call in that tick.
+    pub send_lateness: crate::metrics::Histogram,
+    /// Calls talking to the IVR.
+    pub in_ivr: AtomicU64,
+    /// Calls by codec, in `Codec::ALL` order.
+    pub by_codec: [AtomicU64; 3],
+    /// Talkers mixed in the last tick.
+    pub talkers: AtomicU64,
+    /// Callers waiting in lobbies.
+    pub in_lobby: AtomicU64,
+    /// Callers in running meetings.
+    pub in_meeting: AtomicU64,
+    /// Meetings (waiting or running).
+    pub meetings: AtomicU64,
+    /// DTMF digits received.
+    pub digits: AtomicU64,
+    /// Of which by SIP INFO.
+    pub digits_info: AtomicU64,
+    /// Of which heard as tones in the audio.
+    pub digits_inband: AtomicU64,
+    /// Callers who got through the IVR into a conference.
+    pub conference_joins: AtomicU64,
+    /// Datagrams on media ports that were not valid RTP.
+    pub bad_packets: AtomicU64,
+    /// Packets from an address other than a call's latched media source.
+    pub foreign_packets: AtomicU64,
+    /// Last lobby move: callers moved.
+    pub last_move_callers: AtomicU64,
+    /// Last lobby move: µs from the PIN's `#` to the start of the tick that sent the
+    /// moved callers their first meeting frame (0 for an API start).
+    pub last_move_pin_to_tick_us: AtomicU64,
+    /// Last lobby move: µs that tick took to send every frame (first to last caller).
+    pub last_move_tick_us: AtomicU64,
+    /// Lobby callers let in one at a time by an organizer.
+    pub lobby_let_in: AtomicU64,
+    /// Lobby callers sent away by an organizer.
+    pub lobby_sent_away: AtomicU64,
+}
+
+impl Default for WorkerGauges {
+    fn default() -> Self {
+        WorkerGauges {
+            calls: AtomicUsize::new(0),
+            packets_out: AtomicU64::new(0),
+            packets_in: AtomicU64::new(0),
+            packets_lost: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            max_tick_lateness_us: AtomicU64::new(0),
+            tick_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
+            send_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
+            in_ivr: AtomicU64::new(0),
+            by_codec: Default::default(),
+            talkers: AtomicU64::new(0),
+            in_lobby: AtomicU64::new(0),
+            in_meeting: AtomicU64::new(0),
+            meetings: AtomicU64::new(0),
+            digits: AtomicU64::new(0),
+            digits_info: AtomicU64::new(0),
+            digits_inband: AtomicU64::new(0),
+            conference_joins: AtomicU64::new(0),
+            bad_packets: AtomicU64::new(0),
+            foreign_packets: AtomicU64::new(0),
+            last_move_callers: AtomicU64::new(0),
+            last_move_pin_to_tick_us: AtomicU64::new(0),
+            last_move_tick_us: AtomicU64::new(0),
+            lobby_let_in: AtomicU64::new(0),
+            lobby_sent_away: AtomicU64::new(0),
+        }
+    }
+}

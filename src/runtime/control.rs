@@ -1,0 +1,289 @@
+//! The control task: the directory's side of calls (conference look-ups, PIN checks and
+//! changes, lockout and lobby mails, call records), off the media and SIP paths.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::call::CallId;
+use crate::directory::Directory;
+use crate::engine::Command;
+use crate::metrics::telemetry::SipGauges;
+
+use super::media::{ControlEvent, MediaHandle};
+use super::security_event;
+
+/// Answers the media workers' directory questions off the media path.
+/// Who hears about a PIN locked until reset, and where organizers can reset it.
+#[derive(Clone)]
+pub(super) struct LockMail {
+    pub(super) mailer: crate::notify::Mailer,
+    pub(super) admins: Vec<String>,
+    pub(super) self_service_url: Option<String>,
+}
+
+impl LockMail {
+    /// E-mails the organizer (at their PIN address) and every configured admin.
+    async fn send(&self, directory: &Directory, organizer_id: i64) {
+        let org = match directory.organizer(organizer_id).await {
+            Ok(org) => org,
+            Err(err) => {
+                tracing::error!(organizer_id, error = %err, "cannot read the organizer to tell them their PIN is locked");
+                return;
+            }
+        };
+        let failures = directory.lockout_policy().hard_lock_after;
+        let send = |to: &str, (subject, text_body): (String, String)| {
+            self.mailer.send(crate::notify::Mail {
+                to: to.to_string(),
+                subject,
+                text_body,
+                kind: crate::notify::MailKind::PinLocked,
+                organizer_id: Some(org.id),
+            });
+        };
+        send(
+            org.mail_address(),
+            crate::notify::pin_locked(&org.name, failures, self.self_service_url.as_deref(), false),
+        );
+        let for_admins = crate::notify::pin_locked(&org.name, failures, None, true);
+        for admin in &self.admins {
+            send(admin, for_admins.clone());
+        }
+    }
+}
+
+/// What the directory task needs besides the directory and the media workers.
+pub(super) struct DirectoryDuties {
+    pub(super) cdr: crate::cdr::CdrLog,
+    pub(super) hangups: mpsc::UnboundedSender<CallId>,
+    pub(super) lock_mail: LockMail,
+    pub(super) guessing: crate::auth::guessing::GuessLimits,
+    pub(super) gauges: Arc<SipGauges>,
+}
+
+pub(super) async fn serve_directory(
+    directory: Directory,
+    media: Arc<MediaHandle>,
+    mut events: mpsc::UnboundedReceiver<ControlEvent>,
+    duties: DirectoryDuties,
+) {
+    use crate::auth::guessing::{Caller, GuessGuard};
+    let DirectoryDuties {
+        mut cdr,
+        hangups,
+        lock_mail,
+        guessing,
+        gauges,
+    } = duties;
+    let guard = Arc::new(std::sync::Mutex::new(GuessGuard::new(guessing)));
+    let mut callers: HashMap<CallId, Caller> = HashMap::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            ControlEvent::CallerKnown {
+                call,
+                caller,
+                sip_call_id,
+                source,
+                transport,
+            } => {
+                let transport = match transport {
+                    crate::sip::transport::Transport::Udp => "udp",
+                    crate::sip::transport::Transport::Tcp => "tcp",
+                };
+                cdr.started(
+                    call,
+                    sip_call_id,
+                    caller.from_user.clone(),
+                    source,
+                    transport,
+                );
+                callers.insert(call, caller);
+            }
+            ControlEvent::CallGone { call, reason } => {
+                callers.remove(&call);
+                cdr.ended(call, reason);
+            }
+            ControlEvent::Joined {
+                call,
+                conference_id,
+                role,
+            } => cdr.joined(call, conference_id, role),
+            ControlEvent::ChangePin {
+                call,
+                organizer_id,
+                pin,
+            } => {
+                let directory = directory.clone();
+                let media = Arc::clone(&media);
+                let mailer = lock_mail.mailer.clone();
+                tokio::spawn(async move {
+                    use crate::engine::PinChangeOutcome;
+                    let actor = crate::directory::Actor {
+                        who: "organizer".into(),
+                        source: "phone".into(),
+                    };
+                    let outcome = match directory.choose_pin(&actor, organizer_id, &pin).await {
+                        Ok(()) => PinChangeOutcome::Changed,
+                        Err(crate::directory::DirectoryError::PinLength { expected }) => {
+                            PinChangeOutcome::WrongLength(expected)
+                        }
+                        Err(crate::directory::DirectoryError::PinTooEasy) => {
+                            PinChangeOutcome::TooEasy
+                        }
+                        Err(err) => {
+                            tracing::error!(call = call.0, organizer_id, error = %err, "PIN change by phone failed");
+                            PinChangeOutcome::Failed
+                        }
+                    };
+                    drop(pin);
+                    tracing::info!(call = call.0, organizer_id, outcome = ?outcome, "PIN change by phone");
+                    media.send(call, Command::PinChangeResult { call, outcome });
+                    if outcome == PinChangeOutcome::Changed
+                        && let Ok(org) = directory.organizer(organizer_id).await
+                    {
+                        let (subject, text_body) = crate::notify::pin_changed_by_phone(&org.name);
+                        mailer.send(crate::notify::Mail {
+                            to: org.mail_address().to_string(),
+                            subject,
+                            text_body,
+                            kind: crate::notify::MailKind::Other,
+                            organizer_id: Some(org.id),
+                        });
+                    }
+                });
+            }
+            ControlEvent::LookupConference { call, digits } => {
+                let caller = callers.get(&call).cloned();
+                let cut_off = caller.as_ref().and_then(|c| {
+                    guard
+                        .lock()
+                        .ok()
+                        .and_then(|mut g| g.gate(c, Instant::now()))
+                });
+                if let (Some(why), Some(c)) = (cut_off, &caller) {
+                    tracing::warn!(
+                        call = call.0,
+                        source = %c.source,
+                        from = c.from_user.as_deref().unwrap_or(""),
+                        limit = ?why,
+                        "too many unknown conference IDs lately: caller cut off"
+                    );
+                    gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
+                    security_event(c.source, "conference-id-guessing");
+                    media.send(call, Command::ConferenceRefused { call });
+                    continue;
+                }
+                let directory = directory.clone();
+                let media = Arc::clone(&media);
+                let guard = Arc::clone(&guard);
+                tokio::spawn(async move {
+                    let conference = match directory.lookup_conference(&digits).await {
+                        Ok(found) => found,
+                        Err(err) => {
+                            tracing::error!(call = call.0, error = %err, "conference lookup failed");
+                            None
+                        }
+                    };
+                    if conference.is_none()
+                        && let Some(c) = &caller
+                        && let Ok(mut g) = guard.lock()
+                    {
+                        g.on_unknown(c, Instant::now());
+                    }
+                    media.send(call, Command::ConferenceFound { call, conference });
+                });
+            }
+            ControlEvent::VerifyPin {
+                call,
+                conference,
+                pin,
+            } => {
+                let directory = directory.clone();
+                let media = Arc::clone(&media);
+                let lock_mail = lock_mail.clone();
+                let source = callers.get(&call).map(|c| c.source);
+                let gauges = Arc::clone(&gauges);
+                tokio::spawn(async move {
+                    let check = match directory.check_pin(conference.organizer_id, &pin, "").await {
+                        Ok(check) => check,
+                        Err(err) => {
+                            tracing::error!(call = call.0, error = %err, "PIN check failed");
+                            crate::directory::PinCheck::Refused
+                        }
+                    };
+                    drop(pin);
+                    let ok = check.accepted();
+                    tracing::info!(call = call.0, conference = %conference.conference_id, accepted = ok, "organizer PIN checked");
+                    media.send(call, Command::PinChecked { call, ok });
+                    let counter = match check {
+                        crate::directory::PinCheck::Accepted => &gauges.pins_accepted,
+                        crate::directory::PinCheck::Refused => &gauges.pins_refused,
+                        _ => &gauges.pins_locked,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    if let (false, Some(ip)) = (ok, source) {
+                        security_event(ip, "wrong-pin");
+                    }
+                    match check {
+                        crate::directory::PinCheck::RefusedAndLocked { until } => {
+                            tracing::warn!(
+                                organizer_id = conference.organizer_id,
+                                locked_for_s = until - crate::directory::system_unix_time(),
+                                "too many wrong PINs: PIN locked for a while"
+                            );
+                        }
+                        crate::directory::PinCheck::RefusedAndLockedUntilReset => {
+                            tracing::warn!(
+                                organizer_id = conference.organizer_id,
+                                "too many wrong PINs: PIN locked until reset"
+                            );
+                            lock_mail.send(&directory, conference.organizer_id).await;
+                        }
+                        _ => {}
+                    }
+                });
+            }
+            ControlEvent::LobbyWaiting {
+                conference,
+                callers,
+                waited,
+            } => {
+                let directory = directory.clone();
+                let mailer = lock_mail.mailer.clone();
+                let gauges = Arc::clone(&gauges);
+                tokio::spawn(async move {
+                    let org = match directory.organizer(conference.organizer_id).await {
+                        Ok(org) => org,
+                        Err(err) => {
+                            tracing::error!(organizer_id = conference.organizer_id, error = %err, "cannot read the organizer to tell them callers are waiting");
+                            return;
+                        }
+                    };
+                    let (subject, text_body) = crate::notify::lobby_waiting(
+                        &org.name,
+                        &conference.conference_id,
+                        callers,
+                        waited,
+                    );
+                    mailer.send(crate::notify::Mail {
+                        to: org.mail_address().to_string(),
+                        subject,
+                        text_body,
+                        kind: crate::notify::MailKind::LobbyWaiting,
+                        organizer_id: Some(org.id),
+                    });
+                    gauges.lobby_mails.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            ControlEvent::Hangup { call, reason } => {
+                tracing::debug!(call = call.0, ?reason, "media asks for hangup");
+                cdr.bridge_hangup(call, reason);
+                let _ = hangups.send(call);
+            }
+        }
+    }
+}

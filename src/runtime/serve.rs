@@ -1,0 +1,436 @@
+//! `dialbridge serve`: opens everything, wires the SIP task, the media worker threads, the
+//! control task and the admin HTTP server together, and takes them down in order.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::admin::AppState;
+use crate::admin::auth::AdminToken;
+use crate::admin::service::AdminService;
+use crate::config::ServeConfig;
+use crate::directory::Directory;
+use crate::engine::WorkerConfig;
+use crate::ivr::assets::{AssetError, Assets};
+use crate::media::ports::PortPool;
+use crate::metrics::telemetry::{SipGauges, Telemetry};
+use crate::sip::admission::Admission;
+use crate::sip::endpoint::{Endpoint, EndpointConfig};
+
+use super::control::{DirectoryDuties, LockMail, serve_directory};
+use super::media::{self as driver, MediaStartError};
+use super::sip::{SIP_RECV_BUFFER, SipDriver, grow_recv_buffer};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The SIP port could not be bound.
+    #[error("cannot listen for SIP on {addr}: {source}")]
+    SipListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SIP TCP port could not be bound (UDP and TCP share the port number).
+    #[error("cannot listen for SIP over TCP on {addr}: {source}")]
+    SipTcpListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The RTP range cannot hold a single call.
+    #[error("cannot use RTP ports {range}: {reason}")]
+    RtpPorts {
+        /// The range.
+        range: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database or key could not be opened.
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+    /// Prompts or hold music could not be loaded.
+    #[error(transparent)]
+    Assets(#[from] AssetError),
+    /// The media workers could not start.
+    #[error(transparent)]
+    Media(#[from] MediaStartError),
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    /// The SIP thread could not be started.
+    #[error("cannot start the SIP thread: {0}")]
+    SipThread(#[source] std::io::Error),
+    /// The admin HTTP port could not be bound.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    HttpListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The call detail record file cannot be written.
+    #[error(transparent)]
+    Cdr(#[from] crate::cdr::CdrError),
+    /// The admin token could not be set up.
+    #[error(transparent)]
+    AdminToken(#[from] crate::admin::auth::TokenError),
+    /// The mail settings are unusable.
+    #[error(transparent)]
+    Mail(#[from] crate::notify::NotifyError),
+}
+
+/// A running bridge's addresses, reported once everything is bound.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    /// The SIP UDP address actually bound.
+    pub sip: SocketAddr,
+    /// The admin HTTP address, if served.
+    pub http: Option<SocketAddr>,
+}
+
+/// The dial-in text for e-mails: the configured numbers, or our own SIP address.
+pub fn dial_in(config: &ServeConfig, sip: SocketAddr) -> crate::notify::DialIn {
+    let numbers = if config.dial_in.is_empty() {
+        let ip = config.media_ip.unwrap_or(sip.ip());
+        vec![format!("sip:bridge@{}", SocketAddr::new(ip, sip.port()))]
+    } else {
+        config.dial_in.clone()
+    };
+    crate::notify::DialIn {
+        numbers,
+        instructions: String::new(),
+    }
+}
+
+/// Writes each e-mail's final delivery outcome to the audit log (never its body).
+pub fn audit_mail_events(mailer: &crate::notify::Mailer, directory: Directory) {
+    let mut events = mailer.subscribe();
+    let source = if mailer.outbox_dir().is_some() {
+        "outbox"
+    } else {
+        "smtp"
+    };
+    tokio::spawn(async move {
+        let actor = crate::directory::Actor {
+            who: "mailer".into(),
+            source: source.into(),
+        };
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "mail events were missed in the audit log");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            let (action, detail) = match &event.status {
+                crate::notify::MailStatus::Sent => (
+                    "mail.sent",
+                    format!("{:?} ticket={}", event.kind, event.ticket.0),
+                ),
+                crate::notify::MailStatus::Failed { last_error } => (
+                    "mail.failed",
+                    format!(
+                        "{:?} ticket={} error={last_error}",
+                        event.kind, event.ticket.0
+                    ),
+                ),
+                _ => continue,
+            };
+            directory
+                .record(&actor, action, event.organizer_id, &detail)
+                .await;
+        }
+    });
+}
+
+/// Opens everything, then serves until SIGINT/SIGTERM. `on_ready` runs once bound.
+pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(), ServeError> {
+    raise_fd_limit();
+    // Everything that can fail on bad flags is checked before the data directory is touched,
+    // so a mistyped command changes nothing.
+    let assets = Arc::new(match &config.assets_dir {
+        Some(dir) => Assets::from_dir(dir)?,
+        None => Assets::bundled()?,
+    });
+    let socket =
+        UdpSocket::bind(config.sip_listen)
+            .await
+            .map_err(|source| ServeError::SipListen {
+                addr: config.sip_listen,
+                source,
+            })?;
+    // TCP on the same port number as UDP (which may have been picked by the system).
+    let tcp_addr = socket.local_addr().unwrap_or(config.sip_listen);
+    let tcp_listener = tokio::net::TcpListener::bind(tcp_addr)
+        .await
+        .and_then(|l| l.into_std())
+        .map_err(|source| ServeError::SipTcpListen {
+            addr: tcp_addr,
+            source,
+        })?;
+    let sip_buffer = grow_recv_buffer(&socket, SIP_RECV_BUFFER);
+    if sip_buffer < SIP_RECV_BUFFER / 2 {
+        tracing::warn!(
+            bytes = sip_buffer,
+            "small SIP receive buffer: bursts of requests may be dropped; raise net.core.rmem_max or run with CAP_NET_ADMIN"
+        );
+    }
+    let http_listener = match config.http_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::HttpListen { addr, source })?,
+        ),
+        None => None,
+    };
+    let bound = Bound {
+        sip: socket.local_addr().unwrap_or(config.sip_listen),
+        http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
+    };
+    let bind_ip = config.sip_listen.ip();
+    let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
+    if pool.capacity() == 0 {
+        return Err(ServeError::RtpPorts {
+            range: config.rtp_ports.to_string(),
+            reason: "no even port in the range".into(),
+        });
+    }
+    // Fail now, not at the first call, if the range cannot be bound at all.
+    match pool.bind(bind_ip) {
+        Ok(probe) => drop(probe),
+        Err(err) => {
+            return Err(ServeError::RtpPorts {
+                range: config.rtp_ports.to_string(),
+                reason: err.to_string(),
+            });
+        }
+    }
+
+    let directory = Directory::open(&config.data_dir).await?;
+    let cdr_path = config.cdr_file.clone().map(|p| {
+        if p.is_relative() && p.parent().is_none_or(|d| d.as_os_str().is_empty()) {
+            config.data_dir.join(p)
+        } else {
+            p
+        }
+    });
+    let cdr = match crate::cdr::CdrLog::open(cdr_path.as_deref()) {
+        Ok(c) => c,
+        Err(err) => {
+            directory.close().await;
+            return Err(err.into());
+        }
+    };
+    let mailer = match crate::notify::Mailer::start(config.mail.clone(), &config.data_dir) {
+        Ok(m) => m,
+        Err(err) => {
+            directory.close().await;
+            return Err(err.into());
+        }
+    };
+    audit_mail_events(&mailer, directory.clone());
+
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let worker_config = WorkerConfig {
+        ivr: config.ivr.clone(),
+        rtp_timeout: config.rtp_timeout,
+        lobby_timeout: config.lobby_timeout,
+        lobby_admit: config.lobby_admit,
+        lobby_mail_after: config.lobby_mail_after,
+        ..WorkerConfig::default()
+    };
+    let sip_control = control_tx.clone();
+    let (media, threads) = driver::start(config.media_threads, assets, worker_config, control_tx)?;
+
+    let (hangup_tx, hangup_rx) = mpsc::unbounded_channel();
+    // Where organizers reach the web pages: the configured URL, else the HTTP listener.
+    let public_url = config
+        .public_url
+        .clone()
+        .or_else(|| bound.http.map(|a| format!("http://{a}")));
+    let lock_mail = LockMail {
+        mailer: mailer.clone(),
+        admins: config.admin_emails.clone(),
+        self_service_url: public_url
+            .as_deref()
+            .map(|base| format!("{}/self-service", base.trim_end_matches('/'))),
+    };
+    let sip_gauges = Arc::new(SipGauges::default());
+    let directory_task = tokio::spawn(serve_directory(
+        directory.clone(),
+        Arc::clone(&media),
+        control_rx,
+        DirectoryDuties {
+            cdr,
+            hangups: hangup_tx,
+            lock_mail,
+            guessing: config.guessing,
+            gauges: Arc::clone(&sip_gauges),
+        },
+    ));
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Signals)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = sigterm.recv() => {}
+        }
+        let _ = stop_tx.send(true);
+    };
+
+    let telemetry = Arc::new(Telemetry {
+        media: media.gauges().to_vec(),
+        sip: Arc::clone(&sip_gauges),
+    });
+    let http_task = match http_listener {
+        Some(listener) => {
+            let service = AdminService::new(
+                directory.clone(),
+                mailer.clone(),
+                Some(Arc::clone(&media) as Arc<dyn crate::admin::service::LiveMeetings>),
+                dial_in(&config, bound.sip),
+                public_url.as_deref().unwrap_or_default(),
+            );
+            let state = Arc::new(AppState {
+                service,
+                token: AdminToken::load_or_create(&config.data_dir)?,
+                sessions: Default::default(),
+                telemetry: Some(Arc::clone(&telemetry)),
+            });
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(err) = crate::admin::serve(listener, state, stopped).await {
+                    tracing::error!(error = %err, "admin HTTP server failed");
+                }
+            }))
+        }
+        None => None,
+    };
+
+    tracing::info!(sip = %bound.sip, http = ?bound.http, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
+    on_ready(&bound);
+
+    let endpoint = Endpoint::new(EndpointConfig {
+        timers: config.timers,
+        answer_delay: config.answer_delay,
+        server_name: "dialbridge".into(),
+        sip_port: bound.sip.port(),
+    });
+    // The SIP task gets a thread and a reactor of its own: a datagram wakes it directly,
+    // not after a busy worker of the shared runtime gets round to polling for I/O, so a
+    // burst of INVITEs never waits behind directory queries or the admin pages.
+    let socket = socket.into_std().map_err(ServeError::SipThread)?;
+    let sip_media = Arc::clone(&media);
+    let media_ip = config
+        .media_ip
+        .or((!bind_ip.is_unspecified()).then_some(bind_ip));
+    let gauges = Arc::clone(&sip_gauges);
+    let admission = config.admission;
+    let trusted = config.trusted_networks.clone();
+    let untrusted = config.untrusted;
+    let tcp_limits = config.tcp;
+    match &trusted {
+        None => tracing::warn!(
+            "no --trusted-networks: taking SIP from anywhere; set it to your trunks' networks"
+        ),
+        Some(nets) => {
+            tracing::info!(networks = ?nets, action = ?untrusted, "taking SIP only from trusted networks")
+        }
+    }
+    let mut sip_stop = stop_rx.clone();
+    // Dropped when the SIP thread ends for any reason, so a failed start stops the server.
+    let (sip_alive, sip_ended) = tokio::sync::oneshot::channel::<()>();
+    let sip_thread = std::thread::Builder::new()
+        .name("sip".into())
+        .spawn(move || -> Result<(), std::io::Error> {
+            let _alive = sip_alive;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                // A tokio socket belongs to the reactor it is registered with: this one.
+                let (tcp_tx, tcp_rx) = mpsc::channel(1024);
+                let mut sip = SipDriver {
+                    socket: UdpSocket::from_std(socket)?,
+                    tcp_listener: tokio::net::TcpListener::from_std(tcp_listener)?,
+                    tcp: super::sip_tcp::TcpConnections::new(tcp_limits, tcp_tx),
+                    tcp_rx,
+                    tcp_calls: HashMap::new(),
+                    control: sip_control,
+                    draining: None,
+                    admission: Admission::new(admission),
+                    trusted,
+                    untrusted,
+                    endpoint,
+                    media: sip_media,
+                    pool,
+                    bind_ip,
+                    media_ip,
+                    pending: HashMap::new(),
+                    route_cache: HashMap::new(),
+                    gauges,
+                };
+                let stopped = async move {
+                    let _ = sip_stop.wait_for(|s| *s).await;
+                };
+                sip.run(hangup_rx, stopped).await;
+                Ok(())
+            })
+        })
+        .map_err(ServeError::SipThread)?;
+    tokio::select! {
+        _ = shutdown => {}
+        _ = sip_ended => {}
+    }
+    let sip_result = tokio::task::spawn_blocking(move || sip_thread.join())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    match sip_result {
+        Some(Ok(())) => {}
+        Some(Err(err)) => tracing::error!(error = %err, "the SIP task could not run"),
+        None => tracing::error!("the SIP task stopped unexpectedly"),
+    }
+
+    tracing::info!("shutting down");
+    media.shutdown();
+    for t in threads {
+        let _ = t.join();
+    }
+    directory_task.abort();
+    if let Some(task) = http_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), task).await;
+    }
+    mailer.shutdown().await;
+    directory.close().await;
+    drop(stop_rx);
+    Ok(())
+}
+
+/// Lets the process hold one socket per call: raise the soft descriptor limit to the hard one.
+pub(super) fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The SIP task: its own thread and reactor, the UDP socket and TCP connections, the sans-IO
+//! endpoint, admission control, and the calls' hand-over to the media workers.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::call::CallId;
+use crate::engine::Command;
+use crate::media::ports::PortPool;
+use crate::metrics::telemetry::SipGauges;
+use crate::sip::admission::{Admission, Verdict};
+use crate::sip::endpoint::{Endpoint, Event};
+use crate::sip::sdp::LocalMedia;
+
+use super::media::{ControlEvent, MediaHandle, MediaTransport};
+use super::security_event;
+
+/// Largest SIP datagram we accept (RFC 3261 §18.1.1 allows up to 65,535 over UDP).
+pub(super) const MAX_SIP_DATAGRAM: usize = 65_535;
+
+/// Datagrams handled per wake-up before timers and events get their turn.
+pub(super) const RECV_BATCH: usize = 64;
+
+/// At shutdown: how long callers get to hear goodbye and answer our BYE before the process
+/// exits anyway (the whole shutdown stays within 10 s).
+pub(super) const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// `Retry-After` on the 503s a shutting-down bridge gives new calls.
+pub(super) const DRAIN_RETRY_AFTER_S: u32 = 30;
+
+/// Receive buffer for the SIP socket: the default (~200 KiB, about 100 datagrams) overflows
+/// when a burst of INVITEs meets a few milliseconds without CPU, and every lost request
+/// costs the caller a 500 ms retransmission.
+pub(super) const SIP_RECV_BUFFER: usize = 8 << 20;
+
+/// Raises a socket's receive buffer as far as allowed (SO_RCVBUFFORCE when privileged,
+/// else up to net.core.rmem_max) and returns the size the kernel reports.
+pub(super) fn grow_recv_buffer(socket: &UdpSocket, bytes: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    let sock = socket2::SockRef::from(socket);
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given length.
+    let forced = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            std::ptr::from_ref(&want).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    } == 0;
+    if !forced {
+        let _ = sock.set_recv_buffer_size(bytes);
+    }
+    sock.recv_buffer_size().unwrap_or(0)
+}
+
+pub(super) struct SipDriver {
+    pub(super) socket: UdpSocket,
+    pub(super) tcp_listener: tokio::net::TcpListener,
+    pub(super) tcp: super::sip_tcp::TcpConnections,
+    pub(super) tcp_rx: mpsc::Receiver<super::sip_tcp::TcpInput>,
+    /// Calls whose signalling came over TCP, and their connection.
+    pub(super) tcp_calls: HashMap<CallId, SocketAddr>,
+    /// To the directory task: who is calling (for the guessing limits).
+    pub(super) control: mpsc::UnboundedSender<ControlEvent>,
+    /// Shutting down: new calls get 503 and the SIP task ends at this instant at the latest.
+    pub(super) draining: Option<Instant>,
+    pub(super) admission: Admission,
+    pub(super) trusted: Option<Vec<ipnet::IpNet>>,
+    pub(super) untrusted: crate::config::UntrustedAction,
+    pub(super) endpoint: Endpoint,
+    pub(super) media: Arc<MediaHandle>,
+    pub(super) pool: Arc<PortPool>,
+    pub(super) bind_ip: IpAddr,
+    pub(super) media_ip: Option<IpAddr>,
+    /// Media sockets of answered calls whose offer/answer has not completed yet.
+    pub(super) pending: HashMap<CallId, (MediaTransport, String)>,
+    pub(super) route_cache: HashMap<IpAddr, IpAddr>,
+    pub(super) gauges: Arc<SipGauges>,
+}
+
+impl SipDriver {
+    pub(super) async fn run(
+        &mut self,
+        mut hangups: mpsc::UnboundedReceiver<CallId>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut buf = vec![0u8; MAX_SIP_DATAGRAM];
+        tokio::pin!(shutdown);
+        loop {
+            if let Some(limit) = self.draining {
+                let calls = self.endpoint.call_count();
+                let byes = self.endpoint.requests_in_flight();
+                if calls == 0 && byes == 0 {
+                    tracing::info!("every caller has been said goodbye to");
+                    break;
+                }
+                if Instant::now() >= limit {
+                    tracing::warn!(calls, byes, "shutdown: time is up, hanging up the rest");
+                    break;
+                }
+            }
+            let deadline = match (self.endpoint.poll_timeout(), self.draining) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let woke;
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => {
+                    woke = Instant::now();
+                    if let Ok((n, source)) = received {
+                        let now = woke;
+                        self.take_datagram(now, source, buf.get(..n).unwrap_or_default());
+                        for _ in 1..RECV_BATCH {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((n, source)) => self.take_datagram(now, source, buf.get(..n).unwrap_or_default()),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                Some(call) = hangups.recv() => {
+                    woke = Instant::now();
+                    self.endpoint.hangup(woke, call);
+                }
+                accepted = self.tcp_listener.accept() => {
+                    woke = Instant::now();
+                    if let Ok((stream, peer)) = accepted {
+                        self.take_connection(stream, peer);
+                    }
+                }
+                Some(input) = self.tcp_rx.recv() => {
+                    woke = Instant::now();
+                    self.take_tcp(woke, input).await;
+                }
+                _ = sleep => {
+                    woke = Instant::now();
+                    self.endpoint.handle_timeout(woke);
+                }
+                _ = &mut shutdown, if self.draining.is_none() => {
+                    woke = Instant::now();
+                    self.draining = Some(woke + DRAIN_LIMIT);
+                    tracing::info!(calls = self.endpoint.call_count(), "shutting down: new calls get 503, callers hear goodbye");
+                    self.media.goodbye_all();
+                }
+            }
+            self.process_events();
+            self.flush().await;
+            self.gauges
+                .turn
+                .observe_us(woke.elapsed().as_micros().min(u128::from(u64::MAX)) as u64);
+            let stats = self.endpoint.stats();
+            let g = &self.gauges;
+            g.datagrams.store(stats.datagrams, Ordering::Relaxed);
+            g.garbage.store(stats.garbage, Ordering::Relaxed);
+            g.bad_requests.store(stats.bad_requests, Ordering::Relaxed);
+            g.retransmitted_requests
+                .store(stats.retransmitted_requests, Ordering::Relaxed);
+        }
+        // Say goodbye properly to everyone still connected.
+        let now = Instant::now();
+        self.endpoint.hangup_all(now);
+        self.process_events();
+        self.flush().await;
+        self.tcp.close_all();
+        // Let the connection tasks write what is queued (the BYEs) before the runtime ends.
+        let closing = async {
+            while !self.tcp.is_empty() {
+                match self.tcp_rx.recv().await {
+                    Some(super::sip_tcp::TcpInput::Closed { peer, .. }) => self.tcp.forget(peer),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), closing).await;
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted
+            .as_ref()
+            .is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// One datagram in: dropped when untrusted and so configured, else to the endpoint.
+    fn take_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        if self.untrusted == crate::config::UntrustedAction::Drop && !self.is_trusted(source.ip()) {
+            self.gauges
+                .untrusted_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.endpoint.handle_datagram(now, source, bytes);
+    }
+
+    /// A new TCP connection: refused when untrusted (with `--untrusted drop`) or past the
+    /// connection limits, else given its own task.
+    fn take_connection(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        if self.untrusted == crate::config::UntrustedAction::Drop && !self.is_trusted(peer.ip()) {
+            self.gauges
+                .untrusted_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            self.gauges.tcp_refused.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.tcp.accept(stream, peer) {
+            Ok(()) => {
+                tracing::debug!(%peer, "SIP TCP connection");
+            }
+            Err(why) => {
+                tracing::info!(%peer, ?why, "SIP TCP connection refused");
+                security_event(peer.ip(), "tcp-connection-limit");
+                self.gauges.tcp_refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.gauges
+            .tcp_connections
+            .store(self.tcp.len() as u64, Ordering::Relaxed);
+    }
+
+    /// What a TCP connection task reported.
+    async fn take_tcp(&mut self, now: Instant, input: super::sip_tcp::TcpInput) {
+        use super::sip_tcp::TcpInput;
+        use crate::sip::stream::StreamItem;
+        use crate::sip::transport::Peer;
+        match input {
+            TcpInput::Item { peer, item } => match item {
+                StreamItem::Message(msg) => self.endpoint.handle_message(now, Peer::tcp(peer), msg),
+                StreamItem::Broken { bytes, error } => {
+                    tracing::debug!(%peer, %error, "SIP TCP stream cannot be framed: answering and closing");
+                    self.endpoint
+                        .handle_unparseable(now, Peer::tcp(peer), &bytes, error);
+                    self.flush().await;
+                    self.tcp.close(peer);
+                }
+                StreamItem::Invalid { bytes, error } => {
+                    self.endpoint
+                        .handle_unparseable(now, Peer::tcp(peer), &bytes, error);
+                }
+                StreamItem::Ping => {}
+            },
+            TcpInput::Closed { peer, why } => {
+                tracing::debug!(%peer, why = why.as_str(), "SIP TCP connection closed");
+                self.tcp.forget(peer);
+                let slot = crate::sip::transport::CloseReason::ALL
+                    .iter()
+                    .position(|r| *r == why);
+                if let Some(c) = slot.and_then(|i| self.gauges.tcp_closed.get(i)) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                self.gauges
+                    .tcp_connections
+                    .store(self.tcp.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            match t.transport {
+                crate::sip::transport::Transport::Udp => {
+                    if let Err(err) = self.socket.send_to(&t.bytes, t.dest).await {
+                        tracing::debug!(dest = %t.dest, error = %err, "SIP send failed");
+                    }
+                }
+                crate::sip::transport::Transport::Tcp => {
+                    // RFC 3261 §18.2.2 would have us reconnect for a response whose
+                    // connection closed; a caller that hung up its connection loses it.
+                    if !self.tcp.send(t.dest, t.bytes) {
+                        tracing::debug!(dest = %t.dest, "SIP TCP connection gone: message dropped");
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_ip_towards(&mut self, peer: IpAddr) -> IpAddr {
+        if let Some(ip) = self.media_ip {
+            return ip;
+        }
+        if let Some(ip) = self.route_cache.get(&peer) {
+            return *ip;
+        }
+        // Connecting a UDP socket sends nothing; it only asks the kernel for the route.
+        let unspecified: IpAddr = if peer.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        };
+        let ip = std::net::UdpSocket::bind((unspecified, 0))
+            .and_then(|s| s.connect((peer, 9)).map(|_| s))
+            .and_then(|s| s.local_addr())
+            .map(|a| a.ip())
+            .unwrap_or(peer);
+        if self.route_cache.len() > 4096 {
+            self.route_cache.clear();
+        }
+        self.route_cache.insert(peer, ip);
+        ip
+    }
+
+    fn process_events(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
+            let now = Instant::now();
+            match event {
+                Event::IncomingCall {
+                    call,
+                    sip_call_id,
+                    source,
+                    transport: sip_transport,
+                    from_user,
+                } => {
+                    let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
+                        .entered();
+                    if self.draining.is_some() {
+                        tracing::info!(%source, "shutting down: new call refused with 503");
+                        self.endpoint
+                            .reject(now, call, 503, Some(DRAIN_RETRY_AFTER_S));
+                        continue;
+                    }
+                    if !self.is_trusted(source.ip()) {
+                        tracing::info!(%source, "INVITE from outside the trusted networks: 403");
+                        security_event(source.ip(), "untrusted-invite");
+                        self.endpoint.reject(now, call, 403, None);
+                        self.gauges
+                            .calls_refused_untrusted
+                            .fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let active = self.gauges.calls_active.load(Ordering::Relaxed);
+                    let active = usize::try_from(active).unwrap_or(usize::MAX);
+                    match self.admission.admit(now, active) {
+                        Verdict::Admit => {}
+                        Verdict::TooManyCalls { retry_after_s } => {
+                            tracing::debug!(%source, active, "too many calls: refusing with 503");
+                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
+                            self.gauges
+                                .calls_refused_too_many
+                                .fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Verdict::TooFast { retry_after_s } => {
+                            tracing::debug!(%source, "too many new calls per second: refusing with 503");
+                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
+                            self.gauges
+                                .calls_refused_too_fast
+                                .fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
+                    let bound = self
+                        .pool
+                        .bind(self.bind_ip)
+                        .map_err(|e| e.to_string())
+                        .and_then(|(sock, lease)| {
+                            let port = lease.port();
+                            MediaTransport::new(sock, Some(lease))
+                                .map(|t| (t, port))
+                                .map_err(|e| e.to_string())
+                        });
+                    match bound {
+                        Ok((transport, port)) => {
+                            let ip = self.local_ip_towards(source.ip());
+                            let local = LocalMedia {
+                                ip,
+                                port,
+                                session_id: rand::random::<u32>().into(),
+                                session_version: 1,
+                            };
+                            tracing::info!(%source, transport = %sip_transport, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
+                            self.pending.insert(call, (transport, sip_call_id.clone()));
+                            let caller = crate::auth::guessing::Caller {
+                                source: source.ip(),
+                                from_user: from_user.clone(),
+                                trusted: self.trusted.is_some() && self.is_trusted(source.ip()),
+                            };
+                            let _ = self.control.send(ControlEvent::CallerKnown {
+                                call,
+                                caller,
+                                sip_call_id: sip_call_id.clone(),
+                                source,
+                                transport: sip_transport,
+                            });
+                            if sip_transport == crate::sip::transport::Transport::Tcp {
+                                self.tcp.call_on(source, true);
+                                self.tcp_calls.insert(call, source);
+                            }
+                            self.endpoint.accept(now, call, local);
+                            self.gauges.calls_answered.fetch_add(1, Ordering::Relaxed);
+                            self.gauges.calls_active.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(err) => {
+                            tracing::warn!(%source, error = %err, "no media port: refusing call with 503");
+                            self.endpoint.reject(now, call, 503, Some(5));
+                            self.gauges
+                                .calls_refused_no_port
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Event::MediaUpdate { call, params } => {
+                    if let Some((transport, sip_call_id)) = self.pending.remove(&call) {
+                        self.media.start_call(call, transport, sip_call_id, params);
+                    } else {
+                        self.media.send(call, Command::Update { call, params });
+                    }
+                }
+                Event::Dtmf { call, digit } => {
+                    self.media.send(call, Command::Digit { call, digit });
+                }
+                Event::CallEnded { call, reason } => {
+                    tracing::info!(call = call.0, reason = reason.as_str(), "call ended");
+                    let _ = self.gauges.calls_active.fetch_update(
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                        |v| v.checked_sub(1),
+                    );
+                    let slot = match reason {
+                        crate::call::EndReason::RemoteBye => 0,
+                        crate::call::EndReason::Cancelled => 1,
+                        crate::call::EndReason::AckTimeout => 2,
+                        crate::call::EndReason::LocalHangup => 3,
+                        crate::call::EndReason::Rejected => 4,
+                    };
+                    if let Some(c) = self.gauges.calls_ended.get(slot) {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if self.pending.remove(&call).is_none() {
+                        self.media.send(call, Command::Stop { call });
+                    }
+                    if let Some(peer) = self.tcp_calls.remove(&call) {
+                        self.tcp.call_on(peer, false);
+                    }
+                    let _ = self.control.send(ControlEvent::CallGone { call, reason });
+                }
+            }
+        }
+    }
+}
