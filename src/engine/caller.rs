@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bridge::keypad::Keypad;
 use crate::bridge::mixer::Pcm;
 use crate::call::CallId;
 use crate::call::Conference;
@@ -29,7 +28,7 @@ use crate::media::vad::VoiceActivity;
 use crate::sip::sdp::Negotiated;
 
 use super::Worker;
-use super::keys::NewPinEntry;
+use super::keys::KeyMode;
 use super::protocol::Event;
 use super::stats::WorkerStats;
 
@@ -97,6 +96,33 @@ pub enum Place {
     Ended,
 }
 
+/// Where a call's RTP goes, as one value: nowhere yet, the address its SDP gave, or the
+/// source its RTP really comes from (symmetric RTP), which then no other source replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RtpPeer {
+    /// The SDP gave no address and no RTP came yet.
+    Unknown,
+    /// The SDP's address, until the caller's RTP arrives.
+    Signalled(SocketAddr),
+    /// Where the caller's RTP comes from.
+    Latched(SocketAddr),
+}
+
+impl RtpPeer {
+    /// Before any RTP: the address the SDP gave, if any.
+    pub(super) fn signalled(address: Option<SocketAddr>) -> Self {
+        address.map_or(RtpPeer::Unknown, RtpPeer::Signalled)
+    }
+
+    /// Where to send.
+    pub(super) fn address(self) -> Option<SocketAddr> {
+        match self {
+            RtpPeer::Unknown => None,
+            RtpPeer::Signalled(a) | RtpPeer::Latched(a) => Some(a),
+        }
+    }
+}
+
 /// Everything a worker keeps for one call; moves as a whole when the call migrates.
 pub struct CallMedia<S> {
     pub(super) id: CallId,
@@ -104,8 +130,7 @@ pub struct CallMedia<S> {
     pub(super) span: tracing::Span,
     pub(super) params: Negotiated,
     /// Where RTP goes: the SDP address until the caller's RTP arrives, then its source.
-    pub(super) remote: Option<SocketAddr>,
-    pub(super) latched: bool,
+    pub(super) peer: RtpPeer,
     pub(super) sender: RtpSender,
     pub(super) seq: SeqTracker,
     pub(super) dtmf: DtmfReceiver,
@@ -120,11 +145,9 @@ pub struct CallMedia<S> {
     pub(super) packets_in: u64,
     pub(super) packets_out: u64,
     /// Star commands typed in a meeting.
-    pub(super) keypad: Keypad,
+    pub(super) keys: KeyMode,
     /// Since when the caller waits in a lobby (None: not waiting).
     pub(super) waiting_since: Option<Instant>,
-    /// A new PIN being typed after `*8`.
-    pub(super) new_pin: Option<NewPinEntry>,
     /// Tones in the audio, listened for when no telephone-event was negotiated.
     pub(super) inband: Option<Box<InbandListener>>,
     /// Decoding, encoding and rate conversion for the agreed codec.
@@ -171,7 +194,7 @@ impl<S> CallMedia<S> {
 
     /// Where the call's RTP is sent now.
     pub fn remote(&self) -> Option<SocketAddr> {
-        self.remote
+        self.peer.address()
     }
 
     /// Where the caller is.
@@ -281,7 +304,7 @@ pub(super) fn send_frame<S>(
     send: &mut impl FnMut(&S, SocketAddr, &[u8]),
 ) {
     if call.params.direction.we_send()
-        && let Some(remote) = call.remote
+        && let Some(remote) = call.peer.address()
         && let Some(len) = call
             .sender
             .write(call.params.payload_type, frame, packet.as_mut_slice())
@@ -311,9 +334,8 @@ impl<S> Worker<S> {
             id,
             transport,
             span,
-            remote: params.remote,
+            peer: RtpPeer::signalled(params.remote),
             params,
-            latched: false,
             sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
             seq: SeqTracker::new(),
             dtmf: DtmfReceiver::new(),
@@ -321,9 +343,8 @@ impl<S> Worker<S> {
             plc: Plc::new(),
             wide_last: None,
             player: Player::new(),
-            keypad: Keypad::new(),
+            keys: KeyMode::keypad(),
             waiting_since: None,
-            new_pin: None,
             inband,
             transcoder: Transcoder::new(codec),
             voice: VoiceActivity::new(),
@@ -349,12 +370,14 @@ impl<S> Worker<S> {
         self.drive_flow(now, id);
     }
 
-    pub(super) fn stop_call(&mut self, id: CallId) {
+    /// The SIP side ended the call (BYE, CANCEL, our own hangup done): out of its room without
+    /// a goodbye, its media freed, and `Event::Closed` for the driver.
+    pub(super) fn drop_call(&mut self, id: CallId) {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
         if let Place::Conference { conference_id } = &call.place {
-            self.leave_meeting(id, conference_id, call.name.clone());
+            self.leave_room(id, conference_id, call.name.clone());
         }
         {
             let _e = call.span.enter();
@@ -377,16 +400,15 @@ impl<S> Worker<S> {
             self.stats.bad_packets += 1;
             return;
         };
-        if call.latched {
-            if call.remote != Some(source) {
-                // Once latched, media from anyone else is injection or bleed: ignore it.
+        match call.peer {
+            // Once latched, media from anyone else is injection or bleed: ignore it.
+            RtpPeer::Latched(latched) if latched != source => {
                 self.stats.foreign_packets += 1;
                 return;
             }
-        } else {
+            RtpPeer::Latched(_) => {}
             // Symmetric RTP: answer where the caller's media really comes from.
-            call.remote = Some(source);
-            call.latched = true;
+            RtpPeer::Unknown | RtpPeer::Signalled(_) => call.peer = RtpPeer::Latched(source),
         }
         call.last_rx = now;
         call.packets_in += 1;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::auth::pin::Pin;
-use crate::bridge::keypad::KeyCommand;
+use crate::bridge::keypad::{KeyCommand, Keypad};
 use crate::bridge::lobby_walk::{Decision, KeyOutcome, LobbyWalk, Step};
 use crate::call::CallId;
 use crate::ivr::flow::Input;
@@ -26,6 +26,24 @@ pub(super) struct NewPinEntry {
     pub(super) last_key: Instant,
 }
 
+/// What a caller's keys do in a meeting, as one value: the keypad's star commands, a new PIN
+/// being typed (`*8`), or the organizer going through the lobby (`*24`).
+pub(super) enum KeyMode {
+    /// Star commands (the keypad waits for `*`, or is part-way through one).
+    Keypad(Keypad),
+    /// A new PIN being typed after `*8`.
+    NewPin(NewPinEntry),
+    /// The organizer going through the lobby after `*24`.
+    LobbyWalk(LobbyWalk<CallId>),
+}
+
+impl KeyMode {
+    /// Back to star commands, the keypad waiting for `*`.
+    pub(super) fn keypad() -> Self {
+        KeyMode::Keypad(Keypad::new())
+    }
+}
+
 impl<S> Worker<S> {
     pub(super) fn on_digit(&mut self, now: Instant, id: CallId, digit: Digit) {
         self.stats.digits += 1;
@@ -38,23 +56,21 @@ impl<S> Worker<S> {
             Some(Place::Conference { conference_id }) => Some(conference_id.clone()),
             _ => None,
         };
-        match in_meeting {
-            Some(conference_id) if self.walks.contains_key(&id) => {
-                self.walk_key(now, id, &conference_id, digit);
-            }
-            Some(conference_id) if self.calls.get(&id).is_some_and(|c| c.new_pin.is_some()) => {
-                self.new_pin_digit(now, id, &conference_id, digit);
-            }
-            Some(conference_id) => {
-                let command = self
-                    .calls
-                    .get_mut(&id)
-                    .and_then(|c| c.keypad.on_digit(now, digit));
-                if let Some(command) = command {
+        let Some(conference_id) = in_meeting else {
+            self.flow_input(now, id, Input::Digit(digit));
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        match &mut call.keys {
+            KeyMode::LobbyWalk(_) => self.walk_key(now, id, &conference_id, digit),
+            KeyMode::NewPin(_) => self.new_pin_digit(now, id, &conference_id, digit),
+            KeyMode::Keypad(keypad) => {
+                if let Some(command) = keypad.on_digit(now, digit) {
                     self.keypad_command(now, id, &conference_id, command);
                 }
             }
-            None => self.flow_input(now, id, Input::Digit(digit)),
         }
     }
 
@@ -73,7 +89,7 @@ impl<S> Worker<S> {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(entry) = call.new_pin.as_mut() else {
+        let KeyMode::NewPin(entry) = &mut call.keys else {
             return;
         };
         entry.last_key = now;
@@ -85,14 +101,14 @@ impl<S> Worker<S> {
             return;
         }
         if key != '#' {
-            call.new_pin = None;
+            call.keys = KeyMode::keypad();
             call.player.play(&[Prompt::PinNotChanged]);
             return;
         }
         let typed = std::mem::take(&mut *entry.typed);
         let typed = zeroize::Zeroizing::new(typed);
         let Ok(pin) = Pin::parse(&typed) else {
-            call.new_pin = None;
+            call.keys = KeyMode::keypad();
             call.player.play(&[Prompt::PinNotChanged]);
             return;
         };
@@ -102,7 +118,7 @@ impl<S> Worker<S> {
                 call.player.play(&[Prompt::EnterNewPinAgain]);
             }
             Some(first) => {
-                call.new_pin = None;
+                call.keys = KeyMode::keypad();
                 if first.as_digits() != pin.as_digits() {
                     call.player.play(&[Prompt::PinsDoNotMatch]);
                 } else if let Some(organizer_id) = organizer_id {
@@ -152,7 +168,7 @@ impl<S> Worker<S> {
             let waiting = entry.meeting.lobby().to_vec();
             let sent = waiting
                 .into_iter()
-                .filter(|&caller| self.send_away(now, caller, conference_id))
+                .filter(|&caller| self.deny_waiting(now, caller, conference_id))
                 .count();
             tracing::info!(conference = %conference_id, sent, "lobby sent away by the organizer");
             let reply = if sent == 0 {
@@ -235,7 +251,7 @@ impl<S> Worker<S> {
             }
             KeyCommand::ChangePin => {
                 if let Some(c) = self.calls.get_mut(&id) {
-                    c.new_pin = Some(NewPinEntry {
+                    c.keys = KeyMode::NewPin(NewPinEntry {
                         first: None,
                         typed: zeroize::Zeroizing::new(String::new()),
                         last_key: now,
@@ -287,7 +303,9 @@ impl<S> Worker<S> {
                     }
                 }
                 said.push(Prompt::AdmitChoices.into());
-                self.walks.insert(organizer, walk);
+                if let Some(call) = self.calls.get_mut(&organizer) {
+                    call.keys = KeyMode::LobbyWalk(walk);
+                }
             }
             Step::Finished => {
                 said.push(if first {
@@ -295,7 +313,9 @@ impl<S> Worker<S> {
                 } else {
                     Prompt::NoMoreWaiting.into()
                 });
-                self.walks.remove(&organizer);
+                if let Some(call) = self.calls.get_mut(&organizer) {
+                    call.keys = KeyMode::keypad();
+                }
             }
         }
         if let Some(call) = self.calls.get_mut(&organizer) {
@@ -311,25 +331,30 @@ impl<S> Worker<S> {
         conference_id: &str,
         digit: Digit,
     ) {
-        let Some(mut walk) = self.walks.remove(&organizer) else {
+        let Some(call) = self.calls.get_mut(&organizer) else {
             return;
         };
-        match walk.on_key(now, digit) {
-            KeyOutcome::Ignored => {
-                self.walks.insert(organizer, walk);
+        let mut walk = match std::mem::replace(&mut call.keys, KeyMode::keypad()) {
+            KeyMode::LobbyWalk(walk) => walk,
+            other => {
+                call.keys = other;
+                return;
             }
+        };
+        match walk.on_key(now, digit) {
+            KeyOutcome::Ignored => call.keys = KeyMode::LobbyWalk(walk),
             KeyOutcome::Stop => {
-                if let Some(call) = self.calls.get_mut(&organizer) {
-                    call.player.stop();
-                    // `*` also starts the next meeting key (`*21`, `*7`…).
-                    call.keypad.on_digit(now, digit);
-                }
+                call.player.stop();
+                // `*` also starts the next meeting key (`*21`, `*7`…).
+                let mut keypad = Keypad::new();
+                keypad.on_digit(now, digit);
+                call.keys = KeyMode::Keypad(keypad);
             }
             KeyOutcome::Decided { caller, decision } => {
                 let done = match decision {
                     Decision::Admit => self.let_in(caller, conference_id).then_some(Prompt::LetIn),
                     Decision::Deny => self
-                        .send_away(now, caller, conference_id)
+                        .deny_waiting(now, caller, conference_id)
                         .then_some(Prompt::SentAway),
                     Decision::Skip => None,
                 };

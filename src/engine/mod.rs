@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bridge::lobby_walk::LobbyWalk;
 use crate::bridge::meeting::LobbyAdmit;
 use crate::bridge::mixer::Mixer;
 use crate::call::CallId;
@@ -39,7 +38,7 @@ pub use mix::MAX_TALKERS;
 pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome};
 pub use stats::WorkerStats;
 
-use caller::inband_for;
+use caller::{RtpPeer, inband_for};
 use mix::Talker;
 use room::MeetingEntry;
 
@@ -92,8 +91,6 @@ pub struct Worker<S> {
     move_report: Option<MoveReport>,
     /// `Command::Goodbye` came: every call here is on its way out.
     farewell: bool,
-    /// Organizers going through their lobby (`*24`), by their call.
-    walks: HashMap<CallId, LobbyWalk<CallId>>,
 }
 
 /// Which worker owns a conference's meeting: stable for a given worker count.
@@ -125,7 +122,6 @@ impl<S> Worker<S> {
             pending_move: None,
             move_report: None,
             farewell: false,
-            walks: HashMap::new(),
         }
     }
 
@@ -186,7 +182,7 @@ impl<S> Worker<S> {
             } => {
                 self.start_call(now, call, transport, sip_call_id, params);
                 if self.farewell {
-                    self.send_off(now, call);
+                    self.say_goodbye(now, call);
                 }
             }
             Command::Update { call, params } => {
@@ -194,8 +190,7 @@ impl<S> Worker<S> {
                     let _e = c.span.enter();
                     if params.remote != c.params.remote {
                         // A new media address in a re-INVITE: follow it, then re-latch.
-                        c.remote = params.remote;
-                        c.latched = false;
+                        c.peer = RtpPeer::signalled(params.remote);
                     }
                     if params.codec != c.params.codec
                         || params.payload_type != c.params.payload_type
@@ -229,7 +224,7 @@ impl<S> Worker<S> {
                     self.on_digit(now, call, d);
                 }
             }
-            Command::Stop { call } => self.stop_call(call),
+            Command::Stop { call } => self.drop_call(call),
             Command::ConferenceFound { call, conference } => {
                 self.flow_input(now, call, Input::ConferenceFound(conference))
             }
@@ -261,7 +256,7 @@ impl<S> Worker<S> {
                     c.place = place;
                 }
                 if self.farewell {
-                    self.send_off(now, id);
+                    self.say_goodbye(now, id);
                 }
             }
             Command::Goodbye => {
@@ -273,7 +268,7 @@ impl<S> Worker<S> {
                     "saying goodbye to every caller"
                 );
                 for id in ids {
-                    self.send_off(now, id);
+                    self.say_goodbye(now, id);
                 }
             }
             Command::StartMeeting { conference } => {

@@ -16,6 +16,7 @@ use crate::ivr::prompt::Prompt;
 use crate::media::resample::{Downsampler, Upsampler};
 
 use super::caller::{CallMedia, Place};
+use super::keys::KeyMode;
 use super::protocol::{Event, MoveReport};
 use super::{Worker, owner_of};
 
@@ -104,7 +105,7 @@ pub(super) fn lobby_report(moved: usize, waiting: usize) -> Vec<Prompt> {
 
 impl<S> Worker<S> {
     /// A caller waited in the lobby too long: out of the lobby, a goodbye, then the hangup.
-    pub(super) fn lobby_timeout(&mut self, now: Instant, id: CallId) {
+    pub(super) fn lobby_timed_out(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -117,17 +118,12 @@ impl<S> Worker<S> {
             tracing::info!(conference = %conference_id, "waited too long in the lobby: saying goodbye");
         }
         call.player.set_background(Background::Silence);
-        call.place = Place::Ivr(Box::new(Flow::farewell(
-            self.config.ivr.clone(),
-            HangupCause::LobbyTimeout,
-        )));
-        self.leave_meeting(id, &conference_id, None);
-        self.drive_flow(now, id);
+        self.leave_with_goodbye(now, id, &conference_id, HangupCause::LobbyTimeout, None);
     }
 
     /// An organizer sent a lobby caller away (`*24`, then 2): out of the lobby, told so,
     /// then hung up. False if the caller no longer waits in that lobby.
-    pub(super) fn send_away(&mut self, now: Instant, id: CallId, conference_id: &str) -> bool {
+    pub(super) fn deny_waiting(&mut self, now: Instant, id: CallId, conference_id: &str) -> bool {
         let waiting = self
             .meetings
             .get(conference_id)
@@ -141,12 +137,7 @@ impl<S> Worker<S> {
         }
         call.player.set_background(Background::Silence);
         call.waiting_since = None;
-        call.place = Place::Ivr(Box::new(Flow::farewell(
-            self.config.ivr.clone(),
-            HangupCause::Denied,
-        )));
-        self.leave_meeting(id, conference_id, None);
-        self.drive_flow(now, id);
+        self.leave_with_goodbye(now, id, conference_id, HangupCause::Denied, None);
         self.stats.lobby_sent_away += 1;
         true
     }
@@ -171,43 +162,57 @@ impl<S> Worker<S> {
         true
     }
 
-    /// Takes a caller out of wherever they are to hear goodbye; the flow then hangs up.
-    pub(super) fn send_off(&mut self, now: Instant, id: CallId) {
+    /// Takes a caller out of wherever they are to hear goodbye (the bridge is shutting
+    /// down); the flow then hangs up.
+    pub(super) fn say_goodbye(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let left = match &mut call.place {
+        match &mut call.place {
             Place::Ivr(flow) => {
                 flow.say_goodbye(HangupCause::Shutdown);
-                None
+                self.drive_flow(now, id);
             }
             Place::Conference { conference_id } => {
                 let conference_id = conference_id.clone();
-                call.place = Place::Ivr(Box::new(Flow::farewell(
-                    self.config.ivr.clone(),
-                    HangupCause::Shutdown,
-                )));
-                Some(conference_id)
+                let name = call.name.clone();
+                self.leave_with_goodbye(now, id, &conference_id, HangupCause::Shutdown, name);
             }
             // In transit: the worker that adopts it says goodbye.
-            Place::Joining { .. } | Place::Ended => return,
-        };
-        if let Some(conference_id) = left {
-            let name = call.name.clone();
-            self.leave_meeting(id, &conference_id, name);
+            Place::Joining { .. } | Place::Ended => {}
         }
+    }
+
+    /// Takes a caller out of their meeting or lobby to hear the goodbye for `cause`; the
+    /// flow then hangs up. The others hear them leave (by `name`, if given).
+    fn leave_with_goodbye(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        conference_id: &str,
+        cause: HangupCause,
+        name: Option<Arc<RecordedName>>,
+    ) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.place = Place::Ivr(Box::new(Flow::farewell(self.config.ivr.clone(), cause)));
+        }
+        self.leave_room(id, conference_id, name);
         self.drive_flow(now, id);
     }
 
     /// Takes a caller out of a meeting or its lobby; the others hear a participant leave
     /// (by `name`, if one was recorded).
-    pub(super) fn leave_meeting(
+    pub(super) fn leave_room(
         &mut self,
         id: CallId,
         conference_id: &str,
         name: Option<Arc<RecordedName>>,
     ) {
-        self.walks.remove(&id);
+        if let Some(call) = self.calls.get_mut(&id)
+            && matches!(call.keys, KeyMode::LobbyWalk(_))
+        {
+            call.keys = KeyMode::keypad();
+        }
         if let Some(entry) = self.meetings.get_mut(conference_id) {
             let was_participant = entry.meeting.participants().contains(&id);
             entry.meeting.remove(id);
@@ -340,18 +345,9 @@ impl<S> Worker<S> {
         }
     }
 
-    /// Once per tick: lobby walks whose organizer went quiet end, and organizers whose
-    /// lobby has kept someone waiting too long are told (once per waiting spell).
+    /// Once per tick: organizers whose lobby has kept someone waiting too long are told (once
+    /// per waiting spell).
     pub(super) fn lobby_care(&mut self, now: Instant) {
-        if !self.walks.is_empty() {
-            self.walks.retain(|id, walk| {
-                let keep = !walk.expired(now);
-                if !keep {
-                    tracing::info!(call = id.0, "lobby review ended: no key for a while");
-                }
-                keep
-            });
-        }
         let Some(after) = self.config.lobby_mail_after else {
             return;
         };

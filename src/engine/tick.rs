@@ -12,7 +12,7 @@ use crate::media::codec::{Codec, PAYLOAD_BYTES, SAMPLES_PER_FRAME};
 use super::Worker;
 use super::caller::{Place, player_frame, send_frame};
 use super::flow::listen_for_name;
-use super::keys::NEW_PIN_TIMEOUT;
+use super::keys::{KeyMode, NEW_PIN_TIMEOUT};
 use super::mix::{MixScratch, mix_meeting};
 use super::protocol::{Event, HangupReason};
 
@@ -54,13 +54,18 @@ impl<S> Worker<S> {
             {
                 timed_out.push(*id);
             }
-            if call
-                .new_pin
-                .as_ref()
-                .is_some_and(|p| now.saturating_duration_since(p.last_key) >= NEW_PIN_TIMEOUT)
-            {
-                call.new_pin = None;
-                call.player.play(&[Prompt::PinNotChanged]);
+            match &call.keys {
+                KeyMode::NewPin(p)
+                    if now.saturating_duration_since(p.last_key) >= NEW_PIN_TIMEOUT =>
+                {
+                    call.keys = KeyMode::keypad();
+                    call.player.play(&[Prompt::PinNotChanged]);
+                }
+                KeyMode::LobbyWalk(walk) if walk.expired(now) => {
+                    tracing::info!(call = id.0, "lobby review ended: no key for a while");
+                    call.keys = KeyMode::keypad();
+                }
+                _ => {}
             }
             if let (Some(limit), Some(since)) = (config.lobby_timeout, call.waiting_since)
                 && now.saturating_duration_since(since) >= limit
@@ -158,7 +163,7 @@ impl<S> Worker<S> {
             self.drive_flow(now, id);
         }
         for id in waited_out {
-            self.lobby_timeout(now, id);
+            self.lobby_timed_out(now, id);
         }
         for id in timed_out {
             let Some(call) = self.calls.get_mut(&id) else {
@@ -172,7 +177,7 @@ impl<S> Worker<S> {
                 std::mem::replace(&mut call.place, Place::Ended)
             {
                 let name = call.name.clone();
-                self.leave_meeting(id, &conference_id, name);
+                self.leave_room(id, &conference_id, name);
             }
             self.events.push(Event::Hangup {
                 call: id,
