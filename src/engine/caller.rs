@@ -25,6 +25,7 @@ use crate::media::resample::Downsampler;
 use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
 use crate::media::transcoder::Transcoder;
 use crate::media::vad::VoiceActivity;
+use crate::media::wide_fade::WideFade;
 use crate::sip::sdp::Negotiated;
 
 use super::Worker;
@@ -137,8 +138,8 @@ pub struct CallMedia<S> {
     pub(super) jitter: JitterBuffer,
     /// Fills the caller's lost frames in the meeting mix (8 kHz callers).
     pub(super) plc: Plc,
-    /// A G.722 caller's last frame and how many were lost since, to fill a loss.
-    pub(super) wide_last: Option<Box<(Pcm, u8)>>,
+    /// Fills a G.722 caller's lost frames in the meeting mix.
+    pub(super) wide_fade: WideFade,
     pub(super) player: Player,
     pub(super) place: Place,
     pub(super) last_rx: Instant,
@@ -253,9 +254,7 @@ pub(super) fn next_audio<S>(call: &mut CallMedia<S>, pcm: &mut Pcm) -> Option<us
     Some(SAMPLES_PER_FRAME)
 }
 
-/// [`next_audio`] for a G.722 caller. Its decoder carries state, so the next frame cannot be
-/// decoded ahead to conceal towards it: a lost frame is the last one repeated, fading out
-/// over three frames.
+/// [`next_audio`] for a G.722 caller: a lost frame is the last one repeated, fading out.
 pub(super) fn next_wideband_audio<S>(
     call: &mut CallMedia<S>,
     playout: Playout,
@@ -267,29 +266,15 @@ pub(super) fn next_wideband_audio<S>(
             let n = call
                 .transcoder
                 .decode(payload.get(..len).unwrap_or(payload), pcm);
-            let last = call
-                .wide_last
-                .get_or_insert_with(|| Box::new(([0; WIDE_SAMPLES_PER_FRAME], 0)));
-            last.0 = *pcm;
-            last.1 = 0;
+            call.wide_fade.good(pcm);
             Some(n)
         }
-        Playout::Lost => {
-            let last = call.wide_last.as_mut()?;
-            last.1 = last.1.saturating_add(1);
-            let gain = match last.1 {
-                1 => 0.8,
-                2 => 0.5,
-                3 => 0.25,
-                _ => 0.0,
-            };
-            for (o, &s) in pcm.iter_mut().zip(last.0.iter()) {
-                *o = (f32::from(s) * gain) as i16;
-            }
-            Some(WIDE_SAMPLES_PER_FRAME)
-        }
+        Playout::Lost => call
+            .wide_fade
+            .conceal(pcm)
+            .then_some(WIDE_SAMPLES_PER_FRAME),
         Playout::Idle => {
-            call.wide_last = None;
+            call.wide_fade.reset();
             None
         }
     }
@@ -341,7 +326,7 @@ impl<S> Worker<S> {
             dtmf: DtmfReceiver::new(),
             jitter: JitterBuffer::new(self.config.jitter_depth),
             plc: Plc::new(),
-            wide_last: None,
+            wide_fade: WideFade::new(),
             player: Player::new(),
             keys: KeyMode::keypad(),
             waiting_since: None,

@@ -17,3 +17,4 @@ pub mod rtp;
 pub mod tone;
 pub mod transcoder;
 pub mod vad;
+pub mod wide_fade;
