@@ -25,6 +25,8 @@ use dialbridge::media::vad::VoiceActivity;
 use dialbridge::sip::endpoint::{Endpoint, EndpointConfig, Event};
 use dialbridge::sip::message::{Framing, parse};
 use dialbridge::sip::sdp::{Direction, LocalMedia, Negotiated};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 const INVITE: &str = "INVITE sip:bridge@127.0.0.1:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-BRANCH;rport\r\n\
@@ -60,7 +62,7 @@ fn sip(c: &mut Criterion) {
         session_version: 1,
     };
     let from: SocketAddr = "127.0.0.1:5061".parse().unwrap();
-    let mut ep = Endpoint::new(EndpointConfig::default());
+    let mut ep = Endpoint::new(EndpointConfig::default(), StdRng::seed_from_u64(1));
     let mut n = 0u64;
     g.bench_function("call_invite_ack_bye", |b| {
         b.iter(|| {
@@ -221,7 +223,13 @@ fn worker_tick(c: &mut Criterion) {
     let assets = Arc::new(Assets::bundled().expect("assets"));
     for calls in [100u64, 1000] {
         g.throughput(Throughput::Elements(calls));
-        let mut w: Worker<()> = Worker::new(0, 1, Arc::clone(&assets), WorkerConfig::default());
+        let mut w: Worker<()> = Worker::new(
+            0,
+            1,
+            Arc::clone(&assets),
+            WorkerConfig::default(),
+            StdRng::seed_from_u64(1),
+        );
         let now = Instant::now();
         let conference = Conference {
             organizer_id: 1,

@@ -76,7 +76,7 @@ impl Driver {
             ..EndpointConfig::default()
         };
         Driver {
-            ep: Endpoint::new(config),
+            ep: Endpoint::new(config, rand::SeedableRng::seed_from_u64(1)),
             now: Instant::now(),
             policy: Policy::Accept,
             calls: Vec::new(),

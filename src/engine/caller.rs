@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::RngExt;
+
 use crate::bridge::mixer::Pcm;
 use crate::call::CallId;
 use crate::call::Conference;
@@ -321,7 +323,7 @@ impl<S> Worker<S> {
             span,
             peer: RtpPeer::signalled(params.remote),
             params,
-            sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
+            sender: RtpSender::new(self.rng.random(), self.rng.random(), self.rng.random()),
             seq: SeqTracker::new(),
             dtmf: DtmfReceiver::new(),
             jitter: JitterBuffer::new(self.config.jitter_depth),

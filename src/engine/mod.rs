@@ -23,6 +23,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+
 use crate::bridge::meeting::LobbyAdmit;
 use crate::bridge::mixer::Mixer;
 use crate::call::CallId;
@@ -91,6 +93,8 @@ pub struct Worker<S> {
     move_report: Option<MoveReport>,
     /// `Command::Goodbye` came: every call here is on its way out.
     farewell: bool,
+    /// SSRCs and RTP sequence and timestamp starts.
+    rng: StdRng,
 }
 
 /// Which worker owns a conference's meeting: stable for a given worker count.
@@ -106,7 +110,15 @@ pub fn owner_of(conference_id: &str, workers: usize) -> usize {
 
 impl<S> Worker<S> {
     /// A worker with index `index` out of `workers`.
-    pub fn new(index: usize, workers: usize, assets: Arc<Assets>, config: WorkerConfig) -> Self {
+    /// SSRCs and the RTP sequence and timestamp starts come from `rng`: seeded by the
+    /// runtime from the OS, by a test with a fixed seed so that a run can be replayed exactly.
+    pub fn new(
+        index: usize,
+        workers: usize,
+        assets: Arc<Assets>,
+        config: WorkerConfig,
+        rng: StdRng,
+    ) -> Self {
         Worker {
             index,
             workers: workers.max(1),
@@ -122,6 +134,7 @@ impl<S> Worker<S> {
             pending_move: None,
             move_report: None,
             farewell: false,
+            rng,
         }
     }
 

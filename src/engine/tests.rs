@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
 use crate::bridge::meeting::LobbyAdmit;
 use crate::call::CallId;
 use crate::call::Conference;
@@ -63,7 +66,15 @@ impl Bench {
         let a = assets();
         Bench {
             workers: (0..n)
-                .map(|i| Worker::new(i, n, Arc::clone(&a), WorkerConfig::default()))
+                .map(|i| {
+                    Worker::new(
+                        i,
+                        n,
+                        Arc::clone(&a),
+                        WorkerConfig::default(),
+                        StdRng::seed_from_u64(i as u64),
+                    )
+                })
                 .collect(),
             now: Instant::now(),
         }
@@ -1361,4 +1372,19 @@ fn a_call_on_hold_sends_nothing() {
     );
     let sent = b.tick();
     assert!(rtp::parse(&sent[0].2).unwrap().marker, "marker after hold");
+}
+
+#[test]
+fn a_worker_with_the_same_seed_replays_a_call_byte_for_byte_headers_included() {
+    let run = || {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        (0..5)
+            .flat_map(|_| b.tick())
+            .map(|(_, _, packet)| packet)
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.len(), 5);
+    assert_eq!(first, second);
 }

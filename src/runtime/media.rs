@@ -253,7 +253,9 @@ pub fn start(
     });
     let mut threads = Vec::with_capacity(count);
     for (index, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
-        let worker = Worker::new(index, count, Arc::clone(&assets), config.clone());
+        // Each worker's own RNG, seeded from the OS: SSRCs and RTP starts are unpredictable.
+        let rng = rand::make_rng::<rand::rngs::StdRng>();
+        let worker = Worker::new(index, count, Arc::clone(&assets), config.clone(), rng);
         let handle = Arc::clone(&handle);
         let control = control.clone();
         let thread = std::thread::Builder::new()

@@ -323,12 +323,16 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     tracing::info!(sip = %bound.sip, http = ?bound.http, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
     on_ready(&bound);
 
-    let endpoint = Endpoint::new(EndpointConfig {
-        timers: config.timers,
-        answer_delay: config.answer_delay,
-        server_name: "dialbridge".into(),
-        sip_port: bound.sip.port(),
-    });
+    let endpoint = Endpoint::new(
+        EndpointConfig {
+            timers: config.timers,
+            answer_delay: config.answer_delay,
+            server_name: "dialbridge".into(),
+            sip_port: bound.sip.port(),
+        },
+        // Tags and branches unpredictable to anyone on the path: seeded from the OS.
+        rand::make_rng::<rand::rngs::StdRng>(),
+    );
     // The SIP task gets a thread and a reactor of its own: a datagram wakes it directly,
     // not after a busy worker of the shared runtime gets round to polling for I/O, so a
     // burst of INVITEs never waits behind directory queries or the admin pages.

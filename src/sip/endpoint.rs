@@ -5,6 +5,8 @@
 //! state. The application (the tokio driver) answers `Event::IncomingCall` with `accept` or
 //! `reject`, and asks for `hangup`; media details travel as `Event::MediaUpdate`.
 
+use rand::RngExt;
+use rand::rngs::StdRng;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
@@ -192,12 +194,16 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: EndpointStats,
+    /// Tags, branches and CSeqs come from here: seeded by the runtime from the OS, by a test
+    /// with a fixed seed so that a run can be replayed exactly.
+    rng: StdRng,
 }
 
-fn random_token(len: usize) -> String {
+/// Hex digits for tags and branches, from the endpoint's RNG.
+fn random_token(rng: &mut StdRng, len: usize) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     (0..len)
-        .map(|_| char::from(HEX[usize::from(rand::random::<u8>() & 0x0f)]))
+        .map(|_| char::from(HEX[usize::from(rng.random::<u8>() & 0x0f)]))
         .collect()
 }
 
@@ -207,8 +213,8 @@ fn with_tag(to_value: &str, tag: &str) -> String {
 }
 
 impl Endpoint {
-    /// An endpoint with no calls.
-    pub fn new(config: EndpointConfig) -> Self {
+    /// An endpoint with no calls, drawing its tags, branches and CSeqs from `rng`.
+    pub fn new(config: EndpointConfig, rng: StdRng) -> Self {
         Endpoint {
             config,
             next_id: 1,
@@ -224,6 +230,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
+            rng,
         }
     }
 
@@ -498,7 +505,7 @@ impl Endpoint {
 
         if !msg.body.is_empty() && !msg.content_type_is("application/sdp") {
             let headers = [(HeaderName::Accept, "application/sdp".to_string())];
-            let tag = random_token(16);
+            let tag = random_token(&mut self.rng, 16);
             self.final_invite_response(
                 now,
                 tx_id,
@@ -522,7 +529,7 @@ impl Endpoint {
                 (HeaderName::Other("Warning".to_owned()), warning),
                 (HeaderName::Accept, "application/sdp".to_string()),
             ];
-            let tag = random_token(16);
+            let tag = random_token(&mut self.rng, 16);
             self.final_invite_response(
                 now,
                 tx_id,
@@ -537,7 +544,7 @@ impl Endpoint {
         }
         let Some(remote_target) = remote_target(&msg) else {
             // Our BYE would carry a Request-URI the caller must refuse: refuse the call now.
-            let tag = random_token(16);
+            let tag = random_token(&mut self.rng, 16);
             let reason = "Bad Request - Contact (or From) URI is malformed";
             self.final_invite_response(now, tx_id, &msg, 400, reason, Some(&tag), &[], None);
             return;
@@ -558,14 +565,14 @@ impl Endpoint {
                     message::reason_phrase(code)
                 };
                 tracing::info!(call_id = msg.call_id().unwrap_or(""), error = %err, "offer refused");
-                let tag = random_token(16);
+                let tag = random_token(&mut self.rng, 16);
                 self.final_invite_response(now, tx_id, &msg, code, reason, Some(&tag), &[], None);
                 return;
             }
         }
 
         let id = CallId(self.next_id());
-        let local_tag = random_token(16);
+        let local_tag = random_token(&mut self.rng, 16);
         let sip_call_id = msg.call_id().unwrap_or_default().to_string();
         let from = msg.from_header().ok();
         let remote_from = msg
@@ -602,7 +609,7 @@ impl Endpoint {
                 remote_target,
                 route_set,
                 peer: source,
-                local_cseq: rand::random::<u16>().into(),
+                local_cseq: self.rng.random::<u16>().into(),
                 remote_cseq: invite_cseq,
                 state: CallState::Offered,
                 invite: Some(msg),
@@ -1062,7 +1069,7 @@ impl Endpoint {
             .as_ref()
             .map(|l| l.ip)
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let branch = format!("{MAGIC_COOKIE}{}", random_token(20));
+        let branch = format!("{MAGIC_COOKIE}{}", random_token(&mut self.rng, 20));
         let mut bye = message::request(Method::Bye, &call.remote_target);
         bye.add_header(
             HeaderName::Via,
@@ -1295,7 +1302,7 @@ impl Endpoint {
             .dialog_call(req)
             .and_then(|id| self.calls.get(&id))
             .map(|c| c.local_tag.clone())
-            .unwrap_or_else(|| random_token(16));
+            .unwrap_or_else(|| random_token(&mut self.rng, 16));
         let bytes = self.build_response(req, code, reason, Some(&tag), headers, None);
         if req.method() == Some(&Method::Invite) {
             let tx_id = self.next_id();
@@ -1345,7 +1352,7 @@ impl Endpoint {
         reason: &str,
         headers: &[(HeaderName, String)],
     ) {
-        let tag = random_token(16);
+        let tag = random_token(&mut self.rng, 16);
         let bytes = self.build_response(req, code, reason, Some(&tag), headers, None);
         self.send(dest, bytes);
     }
@@ -1567,7 +1574,7 @@ mod tests {
 
         fn with(config: EndpointConfig) -> Self {
             Harness {
-                ep: Endpoint::new(config),
+                ep: Endpoint::new(config, rand::SeedableRng::seed_from_u64(1)),
                 now: Instant::now(),
             }
         }
