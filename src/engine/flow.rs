@@ -11,7 +11,7 @@ use crate::media::jitter::Playout;
 
 use super::Worker;
 use super::caller::{CallMedia, Place};
-use super::protocol::{Event, HangupReason};
+use super::protocol::{Event, HangupReason, Request};
 
 /// Frames dropped from the end of a name ended by a key sent as a tone: the tone sounds for
 /// up to this long before the detector reports it.
@@ -101,33 +101,35 @@ impl<S> Worker<S> {
                     keep_name(call, tail);
                 }
                 Action::LookupConference(digits) => {
-                    self.events
-                        .push(Event::LookupConference { call: id, digits });
+                    self.events.push(Event::Control(Request::LookupConference {
+                        call: id,
+                        digits,
+                    }));
                 }
                 Action::VerifyPin { conference, pin } => {
                     call.pin_submitted_at = Some(now);
-                    self.events.push(Event::VerifyPin {
+                    self.events.push(Event::Control(Request::VerifyPin {
                         call: id,
                         conference,
                         pin,
-                    });
+                    }));
                 }
                 Action::Join { conference, role } => {
                     tracing::info!(conference = %conference.conference_id, role = ?role, "caller identified");
-                    self.events.push(Event::Joined {
+                    self.events.push(Event::Control(Request::Joined {
                         call: id,
                         conference_id: conference.conference_id.clone(),
                         role,
-                    });
+                    }));
                     self.join(now, id, conference, role);
                 }
                 Action::Hangup(cause) => {
                     tracing::info!(cause = ?cause, "IVR hangs up");
                     call.place = Place::Ended;
-                    self.events.push(Event::Hangup {
+                    self.events.push(Event::Control(Request::Hangup {
                         call: id,
                         reason: HangupReason::Ivr(cause),
-                    });
+                    }));
                 }
             }
         }

@@ -14,7 +14,7 @@ use crate::media::dtmf::Digit;
 
 use super::Worker;
 use super::caller::Place;
-use super::protocol::Event;
+use super::protocol::{Event, Request};
 
 /// How long an organizer may pause while typing a new PIN before the change is dropped.
 pub(super) const NEW_PIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -123,11 +123,11 @@ impl<S> Worker<S> {
                     call.player.play(&[Prompt::PinsDoNotMatch]);
                 } else if let Some(organizer_id) = organizer_id {
                     call.player.stop();
-                    self.events.push(Event::ChangePin {
+                    self.events.push(Event::Control(Request::ChangePin {
                         call: id,
                         organizer_id,
                         pin,
-                    });
+                    }));
                 }
             }
         }

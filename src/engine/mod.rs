@@ -37,7 +37,7 @@ use crate::media::rtp::RTP_HEADER_LEN;
 
 pub use caller::{CallMedia, Place};
 pub use mix::MAX_TALKERS;
-pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome};
+pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
 pub use stats::WorkerStats;
 
 use caller::{RtpPeer, inband_for};
@@ -57,7 +57,7 @@ pub struct WorkerConfig {
     pub lobby_timeout: Option<Duration>,
     /// Whether the lobby moves in when the organizer authenticates, or waits for them.
     pub lobby_admit: LobbyAdmit,
-    /// Tell the organizer (by e-mail, through `Event::LobbyWaiting`) when someone has
+    /// Tell the organizer (by e-mail, through `Event::Control(Request::LobbyWaiting)`) when someone has
     /// waited this long in their lobby (None: never).
     pub lobby_mail_after: Option<Duration>,
 }

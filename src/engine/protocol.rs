@@ -106,8 +106,10 @@ pub enum Command<S> {
     },
 }
 
-/// What a worker asks of the rest of the bridge.
-pub enum Event<S> {
+/// What a worker asks of the control task (the directory, the mailer, the SIP side): the
+/// driver passes it on as it is.
+#[derive(Debug)]
+pub enum Request {
     /// Find the conference for these digits; answer with `Command::ConferenceFound`.
     LookupConference {
         /// Which call asks.
@@ -149,6 +151,22 @@ pub enum Event<S> {
         /// As what.
         role: Role,
     },
+    /// Someone has waited `lobby_mail_after` in this conference's lobby: tell its organizer
+    /// (once per waiting spell: again only after the lobby emptied).
+    LobbyWaiting {
+        /// Whose lobby.
+        conference: Conference,
+        /// How many wait now.
+        callers: usize,
+        /// How long the first of them has waited.
+        waited: Duration,
+    },
+}
+
+/// What a worker asks of its driver.
+pub enum Event<S> {
+    /// Pass this on to the control task.
+    Control(Request),
     /// Hand this call to worker `to`, which owns its meeting.
     Migrate {
         /// The worker index to send it to.
@@ -160,16 +178,6 @@ pub enum Event<S> {
     Closed {
         /// Which call.
         call: CallId,
-    },
-    /// Someone has waited `lobby_mail_after` in this conference's lobby: tell its organizer
-    /// (once per waiting spell: again only after the lobby emptied).
-    LobbyWaiting {
-        /// Whose lobby.
-        conference: Conference,
-        /// How many wait now.
-        callers: usize,
-        /// How long the first of them has waited.
-        waited: Duration,
     },
 }
 

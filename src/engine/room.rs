@@ -17,7 +17,7 @@ use crate::media::resample::{Downsampler, Upsampler};
 
 use super::caller::{CallMedia, Place};
 use super::keys::KeyMode;
-use super::protocol::{Event, MoveReport};
+use super::protocol::{Event, MoveReport, Request};
 use super::{Worker, owner_of};
 
 pub(super) struct MeetingEntry {
@@ -368,11 +368,11 @@ impl<S> Worker<S> {
                 entry.lobby_mailed = Some(spell);
                 let callers = entry.meeting.lobby().len();
                 tracing::info!(conference = %entry.conference.conference_id, callers, waited_s = waited.as_secs(), "callers kept waiting in the lobby: telling the organizer");
-                self.events.push(Event::LobbyWaiting {
+                self.events.push(Event::Control(Request::LobbyWaiting {
                     conference: entry.conference.clone(),
                     callers,
                     waited,
-                });
+                }));
             }
         }
     }

@@ -371,7 +371,7 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
                         .or_default()
                         .push((self.tick, what.clone()));
                     seen.push((call, what));
-                    if let Event::Hangup { call, .. } = e {
+                    if let Event::Control(Request::Hangup { call, .. }) = e {
                         b.command(call.0, Command::Stop { call });
                     }
                 }
@@ -405,36 +405,40 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
     /// An event as plain words: what the hash covers, whatever the types are called.
     fn describe(e: &Event<u32>) -> (u64, String) {
         match e {
-            Event::LookupConference { call, digits } => (call.0, format!("lookup {digits}")),
-            Event::VerifyPin {
+            Event::Control(Request::LookupConference { call, digits }) => {
+                (call.0, format!("lookup {digits}"))
+            }
+            Event::Control(Request::VerifyPin {
                 call,
                 conference,
                 pin,
-            } => (
+            }) => (
                 call.0,
                 format!("verify {} {}", conference.conference_id, pin.as_digits()),
             ),
-            Event::Hangup { call, reason } => (call.0, format!("hangup {reason:?}")),
-            Event::ChangePin {
+            Event::Control(Request::Hangup { call, reason }) => {
+                (call.0, format!("hangup {reason:?}"))
+            }
+            Event::Control(Request::ChangePin {
                 call,
                 organizer_id,
                 pin,
-            } => (
+            }) => (
                 call.0,
                 format!("change pin {organizer_id} {}", pin.as_digits()),
             ),
-            Event::Joined {
+            Event::Control(Request::Joined {
                 call,
                 conference_id,
                 role,
-            } => (call.0, format!("joined {conference_id} {role:?}")),
+            }) => (call.0, format!("joined {conference_id} {role:?}")),
             Event::Migrate { to, call } => (call.id().0, format!("migrate {to}")),
             Event::Closed { call } => (call.0, "closed".into()),
-            Event::LobbyWaiting {
+            Event::Control(Request::LobbyWaiting {
                 conference,
                 callers,
                 waited,
-            } => (
+            }) => (
                 0,
                 format!(
                     "lobby waiting {} {callers} {}",
@@ -772,10 +776,10 @@ fn star_24_goes_through_the_lobby_letting_in_sending_away_and_skipping() {
     assert!(
         hangups.iter().any(|e| matches!(
             e,
-            Event::Hangup {
+            Event::Control(Request::Hangup {
                 call: CallId(4),
                 reason: HangupReason::Ivr(HangupCause::Denied)
-            }
+            })
         )),
         "then hung up"
     );
@@ -837,10 +841,10 @@ fn star_25_sends_everyone_waiting_away_and_only_the_organizer_may() {
         .filter(|e| {
             matches!(
                 e,
-                Event::Hangup {
+                Event::Control(Request::Hangup {
                     reason: HangupReason::Ivr(HangupCause::Denied),
                     ..
-                }
+                })
             )
         })
         .count();
@@ -894,9 +898,9 @@ fn the_organizer_is_told_once_per_wait_when_the_lobby_keeps_someone_long() {
         for _ in 0..ticks {
             b.tick();
             for e in b.route() {
-                if let Event::LobbyWaiting {
+                if let Event::Control(Request::LobbyWaiting {
                     callers, waited, ..
-                } = e
+                }) = e
                 {
                     seen.push((callers, waited));
                 }
@@ -998,7 +1002,7 @@ fn rfc4733_digits_reach_the_ivr_once_each() {
     assert_eq!(b.workers[0].stats().digits, 3);
     let events = b.route();
     assert!(
-        matches!(events.as_slice(), [Event::LookupConference { digits, .. }] if digits == "42"),
+        matches!(events.as_slice(), [Event::Control(Request::LookupConference { digits, .. })] if digits == "42"),
         "one lookup for 42#"
     );
 }
@@ -1239,10 +1243,10 @@ fn goodbye_takes_everyone_out_of_ivr_lobby_and_meeting_and_hangs_each_up_after_t
             heard.entry(t).or_default().push(payload(&bytes).to_vec());
         }
         for e in b.route() {
-            if let Event::Hangup {
+            if let Event::Control(Request::Hangup {
                 call,
                 reason: HangupReason::Ivr(HangupCause::Shutdown),
-            } = e
+            }) = e
             {
                 hung_up.push(call.0);
             }
@@ -1291,10 +1295,10 @@ fn a_caller_left_in_the_lobby_hears_the_lobby_timeout_goodbye_then_is_hung_up() 
     for i in 0..(bye.len() + 20) {
         heard.extend(b.tick().into_iter().map(|(_, _, p)| payload(&p).to_vec()));
         for e in b.route() {
-            if let Event::Hangup {
+            if let Event::Control(Request::Hangup {
                 reason: HangupReason::Ivr(HangupCause::LobbyTimeout),
                 ..
-            } = e
+            }) = e
             {
                 hung_up = Some(i);
             }
@@ -1334,10 +1338,10 @@ fn a_call_without_rtp_is_hung_up_after_the_timeout() {
     assert!(
         matches!(
             events.as_slice(),
-            [Event::Hangup {
+            [Event::Control(Request::Hangup {
                 reason: HangupReason::RtpTimeout,
                 ..
-            }]
+            })]
         ),
         "exactly one hangup, got {} events",
         events.len()

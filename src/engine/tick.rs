@@ -14,7 +14,7 @@ use super::caller::{Place, player_frame, send_frame};
 use super::flow::listen_for_name;
 use super::keys::{KeyMode, NEW_PIN_TIMEOUT};
 use super::mix::{MixScratch, mix_meeting};
-use super::protocol::{Event, HangupReason};
+use super::protocol::{Event, HangupReason, Request};
 
 impl<S> Worker<S> {
     /// The media clock's 20 ms tick: one frame out for every call that sends.
@@ -179,10 +179,10 @@ impl<S> Worker<S> {
                 let name = call.name.clone();
                 self.leave_room(id, &conference_id, name);
             }
-            self.events.push(Event::Hangup {
+            self.events.push(Event::Control(Request::Hangup {
                 call: id,
                 reason: HangupReason::RtpTimeout,
-            });
+            }));
         }
     }
 }

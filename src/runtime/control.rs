@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::call::CallId;
 use crate::directory::Directory;
-use crate::engine::Command;
+use crate::engine::{Command, Request};
 use crate::metrics::telemetry::SipGauges;
 
 use super::media::{ControlEvent, MediaHandle};
@@ -107,16 +107,16 @@ pub(super) async fn serve_directory(
                 callers.remove(&call);
                 cdr.ended(call, reason);
             }
-            ControlEvent::Joined {
+            ControlEvent::Media(Request::Joined {
                 call,
                 conference_id,
                 role,
-            } => cdr.joined(call, conference_id, role),
-            ControlEvent::ChangePin {
+            }) => cdr.joined(call, conference_id, role),
+            ControlEvent::Media(Request::ChangePin {
                 call,
                 organizer_id,
                 pin,
-            } => {
+            }) => {
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
                 let mailer = lock_mail.mailer.clone();
@@ -156,7 +156,7 @@ pub(super) async fn serve_directory(
                     }
                 });
             }
-            ControlEvent::LookupConference { call, digits } => {
+            ControlEvent::Media(Request::LookupConference { call, digits }) => {
                 let caller = callers.get(&call).cloned();
                 let cut_off = caller.as_ref().and_then(|c| {
                     guard
@@ -197,11 +197,11 @@ pub(super) async fn serve_directory(
                     media.send(call, Command::ConferenceFound { call, conference });
                 });
             }
-            ControlEvent::VerifyPin {
+            ControlEvent::Media(Request::VerifyPin {
                 call,
                 conference,
                 pin,
-            } => {
+            }) => {
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
                 let lock_mail = lock_mail.clone();
@@ -247,11 +247,11 @@ pub(super) async fn serve_directory(
                     }
                 });
             }
-            ControlEvent::LobbyWaiting {
+            ControlEvent::Media(Request::LobbyWaiting {
                 conference,
                 callers,
                 waited,
-            } => {
+            }) => {
                 let directory = directory.clone();
                 let mailer = lock_mail.mailer.clone();
                 let gauges = Arc::clone(&gauges);
@@ -279,7 +279,7 @@ pub(super) async fn serve_directory(
                     gauges.lobby_mails.fetch_add(1, Ordering::Relaxed);
                 });
             }
-            ControlEvent::Hangup { call, reason } => {
+            ControlEvent::Media(Request::Hangup { call, reason }) => {
                 tracing::debug!(call = call.0, ?reason, "media asks for hangup");
                 cdr.bridge_hangup(call, reason);
                 let _ = hangups.send(call);

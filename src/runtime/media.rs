@@ -18,7 +18,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::call::CallId;
-use crate::engine::{Command, Event, HangupReason, Worker, WorkerConfig};
+use crate::engine::{Command, Event, Request, Worker, WorkerConfig};
 use crate::ivr::assets::Assets;
 use crate::media::codec::FRAME_DURATION;
 use crate::media::ports::PortLease;
@@ -46,25 +46,12 @@ impl MediaTransport {
     }
 }
 
-/// What the media workers ask of the control side (SIP endpoint, directory).
+/// What the control task is told: a media worker's request as the worker made it, or news
+/// from the SIP side.
 #[derive(Debug)]
 pub enum ControlEvent {
-    /// Look a conference ID up.
-    LookupConference {
-        /// Which call.
-        call: CallId,
-        /// What the caller typed.
-        digits: String,
-    },
-    /// Check an organizer PIN.
-    VerifyPin {
-        /// Which call.
-        call: CallId,
-        /// Whose PIN.
-        conference: crate::call::Conference,
-        /// What the caller typed.
-        pin: crate::auth::pin::Pin,
-    },
+    /// A media worker asks (a look-up, a PIN check, a hangup…).
+    Media(Request),
     /// The SIP side answered a call: who is calling (guessing limits, call records).
     CallerKnown {
         /// Which call.
@@ -84,40 +71,6 @@ pub enum ControlEvent {
         call: CallId,
         /// How it ended.
         reason: crate::call::EndReason,
-    },
-    /// An organizer chose a new PIN by phone.
-    ChangePin {
-        /// Which call.
-        call: CallId,
-        /// Whose PIN.
-        organizer_id: i64,
-        /// The new PIN.
-        pin: crate::auth::pin::Pin,
-    },
-    /// The caller got through the IVR into a conference.
-    Joined {
-        /// Which call.
-        call: CallId,
-        /// The conference.
-        conference_id: String,
-        /// As what.
-        role: crate::ivr::flow::Role,
-    },
-    /// Hang the call up with a BYE.
-    Hangup {
-        /// Which call.
-        call: CallId,
-        /// Why.
-        reason: HangupReason,
-    },
-    /// Callers have waited long in a lobby: e-mail the conference's organizer.
-    LobbyWaiting {
-        /// Whose lobby.
-        conference: crate::call::Conference,
-        /// How many wait.
-        callers: usize,
-        /// How long the first has waited.
-        waited: Duration,
     },
 }
 
@@ -415,44 +368,8 @@ fn run(
         pending.extend(worker.drain_events());
         for event in pending.drain(..) {
             match event {
-                Event::LookupConference { call, digits } => {
-                    let _ = control.send(ControlEvent::LookupConference { call, digits });
-                }
-                Event::VerifyPin {
-                    call,
-                    conference,
-                    pin,
-                } => {
-                    let _ = control.send(ControlEvent::VerifyPin {
-                        call,
-                        conference,
-                        pin,
-                    });
-                }
-                Event::Hangup { call, reason } => {
-                    let _ = control.send(ControlEvent::Hangup { call, reason });
-                }
-                Event::ChangePin {
-                    call,
-                    organizer_id,
-                    pin,
-                } => {
-                    let _ = control.send(ControlEvent::ChangePin {
-                        call,
-                        organizer_id,
-                        pin,
-                    });
-                }
-                Event::Joined {
-                    call,
-                    conference_id,
-                    role,
-                } => {
-                    let _ = control.send(ControlEvent::Joined {
-                        call,
-                        conference_id,
-                        role,
-                    });
+                Event::Control(request) => {
+                    let _ = control.send(ControlEvent::Media(request));
                 }
                 Event::Migrate { to, mut call } => {
                     let _ = poll.registry().deregister(&mut call.transport_mut().socket);
@@ -461,17 +378,6 @@ fn run(
                 }
                 Event::Closed { call } => {
                     handle.placement.remove_if(&call, |_, w| *w == index);
-                }
-                Event::LobbyWaiting {
-                    conference,
-                    callers,
-                    waited,
-                } => {
-                    let _ = control.send(ControlEvent::LobbyWaiting {
-                        conference,
-                        callers,
-                        waited,
-                    });
                 }
             }
         }
