@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// Longest conference ID a caller may type: a longer entry is invalid in the IVR and never
+/// looked up in the directory.
+pub const MAX_CONFERENCE_ID_DIGITS: usize = 16;
+
 /// Identifies one call (one INVITE dialog and its media) inside the bridge.
 ///
 /// The SIP Call-ID is the peer's string; this is ours: small, `Copy`, and usable as a

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::auth::lockout::{FailureOutcome, Gate, LockoutPolicy};
 use crate::auth::pin::{Pin, PinError, PinKey, PinPolicy, generate_pin};
-use crate::call::Conference;
+use crate::call::{Conference, MAX_CONFERENCE_ID_DIGITS};
 use crate::store::{
     ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, Change, NewAuditEntry, OrganizerChanges,
     OrganizerRecord, Store, StoreError,
@@ -25,8 +25,6 @@ pub const PIN_KEY_FILE: &str = "pin.key";
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest e-mail address, in bytes (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
-/// Longest conference ID a caller's digits are looked up for; longer input is unknown.
-pub const MAX_TYPED_CONFERENCE_ID_LEN: usize = 16;
 
 /// How long a self-service reset link stays valid.
 pub const RESET_LINK_VALIDITY_SECS: i64 = 15 * 60;
@@ -1109,7 +1107,7 @@ fn token_hash(token: &str) -> [u8; 32] {
 /// The digits worth a database lookup: 1..=16 ASCII digits, anything else is unknown.
 fn typed_conference_id(digits: &str) -> Option<&str> {
     let ok = !digits.is_empty()
-        && digits.len() <= MAX_TYPED_CONFERENCE_ID_LEN
+        && digits.len() <= MAX_CONFERENCE_ID_DIGITS
         && digits.bytes().all(|b| b.is_ascii_digit());
     ok.then_some(digits)
 }
@@ -1762,7 +1760,7 @@ mod tests {
         fn typed_conference_id_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             let text = String::from_utf8_lossy(&bytes);
             if let Some(d) = typed_conference_id(&text) {
-                prop_assert!(d.len() <= MAX_TYPED_CONFERENCE_ID_LEN);
+                prop_assert!(d.len() <= MAX_CONFERENCE_ID_DIGITS);
                 prop_assert!(d.bytes().all(|b| b.is_ascii_digit()));
             }
         }

@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::auth::pin::Pin;
+use crate::auth::pin::{MAX_PIN_LEN, Pin};
 use crate::bridge::keypad::{KeyCommand, Keypad};
 use crate::bridge::lobby_walk::{Decision, KeyOutcome, LobbyWalk, Step};
 use crate::call::CallId;
+use crate::ivr::entry::DigitEntry;
 use crate::ivr::flow::Input;
 use crate::ivr::player::Item;
 use crate::ivr::prompt::Prompt;
@@ -22,7 +23,7 @@ pub(super) const NEW_PIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// An organizer typing a new PIN (`*8`): twice, then the directory decides.
 pub(super) struct NewPinEntry {
     pub(super) first: Option<Pin>,
-    pub(super) typed: zeroize::Zeroizing<String>,
+    pub(super) typed: DigitEntry,
     pub(super) last_key: Instant,
 }
 
@@ -95,9 +96,7 @@ impl<S> Worker<S> {
         entry.last_key = now;
         let key = digit.as_char();
         if key.is_ascii_digit() {
-            if entry.typed.len() < crate::auth::pin::MAX_PIN_LEN {
-                entry.typed.push(key);
-            }
+            entry.typed.push(digit, MAX_PIN_LEN);
             return;
         }
         if key != '#' {
@@ -105,8 +104,7 @@ impl<S> Worker<S> {
             call.player.play(&[Prompt::PinNotChanged]);
             return;
         }
-        let typed = std::mem::take(&mut *entry.typed);
-        let typed = zeroize::Zeroizing::new(typed);
+        let typed = entry.typed.take();
         let Ok(pin) = Pin::parse(&typed) else {
             call.keys = KeyMode::keypad();
             call.player.play(&[Prompt::PinNotChanged]);
@@ -253,7 +251,7 @@ impl<S> Worker<S> {
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.keys = KeyMode::NewPin(NewPinEntry {
                         first: None,
-                        typed: zeroize::Zeroizing::new(String::new()),
+                        typed: DigitEntry::new(),
                         last_key: now,
                     });
                 }

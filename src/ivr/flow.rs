@@ -10,15 +10,13 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::auth::pin::Pin;
+use crate::auth::pin::{MAX_PIN_LEN, Pin};
 use crate::call::Conference;
+use crate::call::MAX_CONFERENCE_ID_DIGITS;
+use crate::ivr::entry::DigitEntry;
 use crate::ivr::prompt::Prompt;
 use crate::media::dtmf::Digit;
 
-/// Longest conference ID a caller may type before the entry is treated as invalid.
-pub const MAX_CONFERENCE_ID_DIGITS: usize = 16;
-/// Longest PIN a caller may type (the policy allows 4–12 digits).
-pub const MAX_PIN_DIGITS: usize = 12;
 /// Digits typed ahead while a lookup is pending; more are dropped (a stuck key is not a caller).
 const MAX_QUEUED_DIGITS: usize = 64;
 
@@ -127,34 +125,11 @@ pub enum Input {
     NameRecorded,
 }
 
-/// Digits collected for one entry, bounded.
-#[derive(Debug, Default)]
-struct Entry {
-    digits: String,
-    /// More digits (or a non-digit key) than a valid entry can hold: the entry is invalid.
-    invalid: bool,
-}
-
-impl Entry {
-    fn push(&mut self, digit: Digit, max: usize) {
-        let c = digit.as_char();
-        if !c.is_ascii_digit() || self.digits.len() >= max {
-            self.invalid = true;
-        } else {
-            self.digits.push(c);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.digits.is_empty() && !self.invalid
-    }
-}
-
 /// Where the caller is in the flow.
 #[derive(Debug)]
 enum State {
     /// Collecting the conference ID.
-    ConferenceId { entry: Entry, failures: u8 },
+    ConferenceId { entry: DigitEntry, failures: u8 },
     /// Waiting for the directory to answer `LookupConference`.
     LookingUp { failures: u8 },
     /// "Say your name after the tone", then recording it.
@@ -168,7 +143,7 @@ enum State {
     /// Collecting the organizer PIN.
     Pin {
         conference: Conference,
-        entry: Entry,
+        entry: DigitEntry,
         failures: u8,
     },
     /// Waiting for the PIN check.
@@ -202,7 +177,7 @@ impl Flow {
         let mut flow = Flow {
             config,
             state: State::ConferenceId {
-                entry: Entry::default(),
+                entry: DigitEntry::new(),
                 failures: 0,
             },
             playing: false,
@@ -398,12 +373,12 @@ impl Flow {
                 }
                 // Star starts the PIN over, as on most bridges' keypads.
                 Digit::Star => {
-                    *entry = Entry::default();
+                    *entry = DigitEntry::new();
                     self.barge_in();
                     self.deadline = Some(now + self.config.inter_digit_timeout);
                 }
                 _ => {
-                    entry.push(digit, MAX_PIN_DIGITS);
+                    entry.push(digit, MAX_PIN_LEN);
                     self.barge_in();
                     self.deadline = Some(now + self.config.inter_digit_timeout);
                 }
@@ -414,7 +389,7 @@ impl Flow {
                     self.barge_in();
                     self.state = State::Pin {
                         conference,
-                        entry: Entry::default(),
+                        entry: DigitEntry::new(),
                         failures: 0,
                     };
                     self.deadline = None;
@@ -441,13 +416,13 @@ impl Flow {
         let state = std::mem::replace(&mut self.state, State::Done);
         match state {
             State::ConferenceId { entry, failures } => {
-                if entry.invalid || entry.digits.is_empty() {
+                if !entry.is_valid() || entry.digits().is_empty() {
                     self.state = State::LookingUp { failures };
                     self.on_conference(now, None);
                 } else {
                     self.state = State::LookingUp { failures };
                     self.actions
-                        .push_back(Action::LookupConference(entry.digits));
+                        .push_back(Action::LookupConference(entry.digits().to_owned()));
                 }
             }
             State::Pin {
@@ -455,10 +430,10 @@ impl Flow {
                 entry,
                 failures,
             } => {
-                let pin = if entry.invalid {
-                    None
+                let pin = if entry.is_valid() {
+                    Pin::parse(entry.digits()).ok()
                 } else {
-                    Pin::parse(&entry.digits).ok()
+                    None
                 };
                 self.state = State::VerifyingPin {
                     conference: conference.clone(),
@@ -507,7 +482,7 @@ impl Flow {
                     );
                 } else {
                     self.state = State::ConferenceId {
-                        entry: Entry::default(),
+                        entry: DigitEntry::new(),
                         failures,
                     };
                     self.play(vec![Prompt::ConferenceNotFound, Prompt::EnterConferenceId]);
@@ -568,7 +543,7 @@ impl Flow {
         } else {
             self.state = State::Pin {
                 conference,
-                entry: Entry::default(),
+                entry: DigitEntry::new(),
                 failures,
             };
             self.play(vec![Prompt::WrongPin, Prompt::EnterPin]);

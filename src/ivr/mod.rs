@@ -2,6 +2,7 @@
 //! music, and the player that paces them out frame by frame.
 
 pub mod assets;
+pub mod entry;
 pub mod flow;
 pub mod name;
 pub mod player;
