@@ -104,8 +104,11 @@ impl<S> Worker<S> {
             call.player.play(&[Prompt::PinNotChanged]);
             return;
         }
+        // Longer than any PIN may be: refused, not cut to the first digits (which would
+        // store a PIN the organizer never typed).
+        let too_long = !entry.typed.is_valid();
         let typed = entry.typed.take();
-        let Ok(pin) = Pin::parse(&typed) else {
+        let Some(pin) = Pin::parse(&typed).ok().filter(|_| !too_long) else {
             call.keys = KeyMode::keypad();
             call.player.play(&[Prompt::PinNotChanged]);
             return;

@@ -1392,3 +1392,26 @@ fn a_worker_with_the_same_seed_replays_a_call_byte_for_byte_headers_included() {
     assert_eq!(first.len(), 5);
     assert_eq!(first, second);
 }
+
+#[test]
+fn a_new_pin_longer_than_any_pin_is_refused_not_cut_short() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    b.join(1, true);
+    b.listen(200);
+    b.keys(1, "*8");
+    b.listen(100);
+    b.keys(1, "1234567890123#");
+    let asked = b.route();
+    assert!(
+        asked.is_empty(),
+        "nothing goes to the directory after a 13-digit entry"
+    );
+    // The organizer hears "your PIN was not changed", not "enter it again".
+    let heard: Vec<Pcm8> = b.listen(150).remove(&1).unwrap_or_default();
+    let not_changed = prompt_pcm(&[Prompt::PinNotChanged]);
+    assert!(find_run(&heard, &not_changed[..20]).is_some());
+    // Back at the keypad: a second entry of the same digits is not taken as a PIN either.
+    b.keys(1, "1234567890123#");
+    assert!(b.route().is_empty());
+}
