@@ -41,6 +41,8 @@ pub enum Placement {
 pub struct Meeting<K> {
     state: MeetingState,
     lobby: Vec<K>,
+    /// When each lobby caller came, beside them in `lobby` (arrival order, so oldest first).
+    arrived: Vec<Instant>,
     participants: Vec<K>,
     /// Callers who authenticated with the organizer PIN (they may use organizer keys).
     organizers: Vec<K>,
@@ -69,6 +71,7 @@ impl<K: Copy + PartialEq> Meeting<K> {
         Meeting {
             state: MeetingState::Waiting,
             lobby: Vec::new(),
+            arrived: Vec::new(),
             participants: Vec::new(),
             organizers: Vec::new(),
             muted: Vec::new(),
@@ -105,9 +108,30 @@ impl<K: Copy + PartialEq> Meeting<K> {
         &self.participants
     }
 
-    /// Adds an attendee: into the mix if the meeting runs and is not locked, else into the
-    /// lobby.
-    pub fn admit_attendee(&mut self, key: K) -> Placement {
+    /// When a waiting caller came to the lobby (None: not waiting).
+    pub fn waiting_since(&self, key: K) -> Option<Instant> {
+        let i = self.lobby.iter().position(|k| *k == key)?;
+        self.arrived.get(i).copied()
+    }
+
+    /// When the caller who has waited longest came (None: nobody waits).
+    pub fn longest_wait(&self) -> Option<Instant> {
+        self.arrived.first().copied()
+    }
+
+    /// Callers who have waited `limit` or longer at `now`, longest first.
+    pub fn waited(&self, now: Instant, limit: std::time::Duration) -> Vec<K> {
+        self.lobby
+            .iter()
+            .zip(&self.arrived)
+            .take_while(|(_, since)| now.saturating_duration_since(**since) >= limit)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// Adds an attendee arriving at `now`: into the mix if the meeting runs and is not locked,
+    /// else into the lobby.
+    pub fn admit_attendee(&mut self, now: Instant, key: K) -> Placement {
         if self.is_started() && !self.locked {
             self.participants.push(key);
             Placement::Participant
@@ -116,6 +140,7 @@ impl<K: Copy + PartialEq> Meeting<K> {
                 self.lobby_spells += 1;
             }
             self.lobby.push(key);
+            self.arrived.push(now);
             Placement::Lobby
         }
     }
@@ -146,6 +171,7 @@ impl<K: Copy + PartialEq> Meeting<K> {
             return false;
         };
         self.lobby.remove(i);
+        self.arrived.remove(i);
         self.participants.push(key);
         true
     }
@@ -156,6 +182,7 @@ impl<K: Copy + PartialEq> Meeting<K> {
             return Vec::new();
         }
         let moved = std::mem::take(&mut self.lobby);
+        self.arrived.clear();
         self.participants.extend_from_slice(&moved);
         moved
     }
@@ -242,6 +269,7 @@ impl<K: Copy + PartialEq> Meeting<K> {
             self.state = MeetingState::Started { at: now };
         }
         let moved = std::mem::take(&mut self.lobby);
+        self.arrived.clear();
         self.participants.extend_from_slice(&moved);
         moved
     }
@@ -249,7 +277,10 @@ impl<K: Copy + PartialEq> Meeting<K> {
     /// Removes a caller from wherever they are; returns true if they were here.
     pub fn remove(&mut self, key: K) -> bool {
         let before = self.lobby.len() + self.participants.len();
-        self.lobby.retain(|k| *k != key);
+        if let Some(i) = self.lobby.iter().position(|k| *k == key) {
+            self.lobby.remove(i);
+            self.arrived.remove(i);
+        }
         self.participants.retain(|k| *k != key);
         self.organizers.retain(|k| *k != key);
         self.muted.retain(|k| *k != key);
@@ -270,8 +301,8 @@ mod tests {
     #[test]
     fn attendees_wait_in_the_lobby_until_the_organizer_starts() {
         let mut m = Meeting::new();
-        assert_eq!(m.admit_attendee(1), Placement::Lobby);
-        assert_eq!(m.admit_attendee(2), Placement::Lobby);
+        assert_eq!(m.admit_attendee(Instant::now(), 1), Placement::Lobby);
+        assert_eq!(m.admit_attendee(Instant::now(), 2), Placement::Lobby);
         assert!(m.participants().is_empty());
         let moved = m.admit_organizer(Instant::now(), 9, LobbyAdmit::Auto);
         assert_eq!(moved, vec![1, 2]);
@@ -283,7 +314,7 @@ mod tests {
     fn a_500_caller_lobby_moves_in_one_transition() {
         let mut m = Meeting::new();
         for k in 0..500u32 {
-            m.admit_attendee(k);
+            m.admit_attendee(Instant::now(), k);
         }
         assert_eq!(m.lobby().len(), 500);
         let moved = m.start(Instant::now());
@@ -297,14 +328,14 @@ mod tests {
     fn late_joiners_go_straight_in() {
         let mut m = Meeting::new();
         m.admit_organizer(Instant::now(), 1, LobbyAdmit::Auto);
-        assert_eq!(m.admit_attendee(2), Placement::Participant);
+        assert_eq!(m.admit_attendee(Instant::now(), 2), Placement::Participant);
         assert!(m.lobby().is_empty());
     }
 
     #[test]
     fn the_meeting_goes_on_when_the_organizer_leaves_and_ends_with_the_last() {
         let mut m = Meeting::new();
-        m.admit_attendee(2);
+        m.admit_attendee(Instant::now(), 2);
         m.admit_organizer(Instant::now(), 1, LobbyAdmit::Auto);
         assert!(m.remove(1));
         assert!(m.is_started());
@@ -329,12 +360,12 @@ mod tests {
         let mut m = Meeting::new();
         m.admit_organizer(t, 1, LobbyAdmit::Auto);
         assert!(m.toggle_lock());
-        assert_eq!(m.admit_attendee(2), Placement::Lobby);
-        assert_eq!(m.admit_attendee(3), Placement::Lobby);
+        assert_eq!(m.admit_attendee(Instant::now(), 2), Placement::Lobby);
+        assert_eq!(m.admit_attendee(Instant::now(), 3), Placement::Lobby);
         assert_eq!(m.admit_all(), vec![2, 3]);
         assert_eq!(m.participants(), &[1, 2, 3]);
         assert!(!m.toggle_lock());
-        assert_eq!(m.admit_attendee(4), Placement::Participant);
+        assert_eq!(m.admit_attendee(Instant::now(), 4), Placement::Participant);
         assert!(
             Meeting::<u32>::new().admit_all().is_empty(),
             "not before it starts"
@@ -345,9 +376,9 @@ mod tests {
     fn an_organizer_who_admits_keeps_the_lobby_waiting_and_lets_callers_in_one_by_one() {
         let t = Instant::now();
         let mut m = Meeting::new();
-        m.admit_attendee(2);
-        m.admit_attendee(3);
-        m.admit_attendee(4);
+        m.admit_attendee(Instant::now(), 2);
+        m.admit_attendee(Instant::now(), 3);
+        m.admit_attendee(Instant::now(), 4);
         assert!(
             !m.admit_one(2),
             "nobody is let in before the meeting starts"
@@ -369,15 +400,15 @@ mod tests {
     fn a_new_wait_begins_only_when_a_caller_comes_to_an_empty_lobby() {
         let mut m = Meeting::new();
         assert_eq!(m.lobby_spell(), 0);
-        m.admit_attendee(1);
-        m.admit_attendee(2);
+        m.admit_attendee(Instant::now(), 1);
+        m.admit_attendee(Instant::now(), 2);
         assert_eq!(m.lobby_spell(), 1, "two callers, one wait");
         m.remove(1);
-        m.admit_attendee(3);
+        m.admit_attendee(Instant::now(), 3);
         assert_eq!(m.lobby_spell(), 1, "never empty: the same wait");
         m.remove(2);
         m.remove(3);
-        m.admit_attendee(4);
+        m.admit_attendee(Instant::now(), 4);
         assert_eq!(m.lobby_spell(), 2);
     }
 
@@ -387,7 +418,7 @@ mod tests {
         let mut m = Meeting::new();
         m.admit_organizer(t, 1, LobbyAdmit::Auto);
         m.toggle_lock();
-        m.admit_attendee(2);
+        m.admit_attendee(Instant::now(), 2);
         assert!(m.admit_organizer(t, 5, LobbyAdmit::Auto).is_empty());
         assert_eq!(m.lobby(), &[2]);
     }
@@ -397,8 +428,8 @@ mod tests {
         let t = Instant::now();
         let mut m = Meeting::new();
         m.admit_organizer(t, 1, LobbyAdmit::Auto);
-        m.admit_attendee(2);
-        m.admit_attendee(3);
+        m.admit_attendee(Instant::now(), 2);
+        m.admit_attendee(Instant::now(), 3);
         assert!(m.is_organizer(1) && !m.is_organizer(2));
         assert!(m.toggle_mute(2));
         assert_eq!(m.mute_all_but(1), vec![3], "2 was muted already");
@@ -410,5 +441,36 @@ mod tests {
         assert!(m.announcements() && !m.toggle_announcements());
         m.remove(2);
         assert!(!m.is_muted(2) && m.hands().is_empty());
+    }
+
+    #[test]
+    fn the_lobby_knows_when_each_caller_came_and_who_waited_long_enough() {
+        use std::time::Duration;
+        let t = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut m = Meeting::new();
+        for (k, at) in [(1, 0), (2, 1), (3, 2), (4, 3)] {
+            m.admit_attendee(t + s * at, k);
+        }
+        assert_eq!(m.longest_wait(), Some(t));
+        assert_eq!(m.waiting_since(3), Some(t + s * 2));
+        assert_eq!(
+            m.waited(t + s * 3, s * 2),
+            vec![1, 2],
+            "longest first, a prefix"
+        );
+        m.admit_organizer(t, 9, LobbyAdmit::Organizer);
+        assert!(m.admit_one(2));
+        m.remove(1);
+        assert_eq!(m.waiting_since(2), None, "let in: no longer waiting");
+        assert_eq!(
+            m.longest_wait(),
+            Some(t + s * 2),
+            "caller 3 waits longest now"
+        );
+        assert_eq!(m.waited(t + s * 10, s * 2), vec![3, 4]);
+        m.admit_all();
+        assert_eq!(m.longest_wait(), None);
+        assert!(m.waited(t + s * 10, s).is_empty());
     }
 }

@@ -149,8 +149,6 @@ pub struct CallMedia<S> {
     pub(super) packets_out: u64,
     /// Star commands typed in a meeting.
     pub(super) keys: KeyMode,
-    /// Since when the caller waits in a lobby (None: not waiting).
-    pub(super) waiting_since: Option<Instant>,
     /// Tones in the audio, listened for when no telephone-event was negotiated.
     pub(super) inband: Option<Box<InbandListener>>,
     /// Decoding, encoding and rate conversion for the agreed codec.
@@ -331,7 +329,6 @@ impl<S> Worker<S> {
             wide_fade: WideFade::new(),
             player: Player::new(),
             keys: KeyMode::keypad(),
-            waiting_since: None,
             inband,
             transcoder: Transcoder::new(codec),
             voice: VoiceActivity::new(),

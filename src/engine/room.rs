@@ -136,7 +136,6 @@ impl<S> Worker<S> {
             tracing::info!(conference = %conference_id, "sent away from the lobby by the organizer");
         }
         call.player.set_background(Background::Silence);
-        call.waiting_since = None;
         self.leave_with_goodbye(now, id, conference_id, HangupCause::Denied, None);
         self.stats.lobby_sent_away += 1;
         true
@@ -234,7 +233,6 @@ impl<S> Worker<S> {
             if let Some(c) = self.calls.get_mut(id) {
                 c.player.stop();
                 c.player.set_background(Background::Silence);
-                c.waiting_since = None;
             }
         }
     }
@@ -312,7 +310,7 @@ impl<S> Worker<S> {
             // The organizer lets callers start: the first caller starts the meeting.
             Role::Attendee if callers_may_start => {
                 let was_started = entry.meeting.is_started();
-                entry.meeting.admit_attendee(id);
+                entry.meeting.admit_attendee(now, id);
                 let moved = entry.meeting.start(now);
                 call.player.set_background(Background::Silence);
                 if was_started {
@@ -322,18 +320,16 @@ impl<S> Worker<S> {
                 }
                 self.moved_in(&moved);
             }
-            Role::Attendee => match entry.meeting.admit_attendee(id) {
+            Role::Attendee => match entry.meeting.admit_attendee(now, id) {
                 Placement::Lobby if entry.meeting.is_started() => {
                     // Running but locked: wait for the organizer's *21.
                     call.player.play(&[Prompt::LockedWait]);
                     call.player.set_background(Background::HoldMusic);
-                    call.waiting_since = Some(now);
                     tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "meeting locked: waiting in the lobby");
                 }
                 Placement::Lobby => {
                     call.player.play(&[Prompt::LobbyWait]);
                     call.player.set_background(Background::HoldMusic);
-                    call.waiting_since = Some(now);
                     tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "waiting in the lobby");
                 }
                 Placement::Participant => {
@@ -353,16 +349,12 @@ impl<S> Worker<S> {
         };
         for entry in self.meetings.values_mut() {
             let spell = entry.meeting.lobby_spell();
-            // The lobby keeps arrival order: its first caller has waited longest.
-            let Some(first) = entry.meeting.lobby().first() else {
+            let Some(since) = entry.meeting.longest_wait() else {
                 continue;
             };
             if entry.lobby_mailed == Some(spell) {
                 continue;
             }
-            let Some(since) = self.calls.get(first).and_then(|c| c.waiting_since) else {
-                continue;
-            };
             let waited = now.saturating_duration_since(since);
             if waited >= after {
                 entry.lobby_mailed = Some(spell);

@@ -67,12 +67,6 @@ impl<S> Worker<S> {
                 }
                 _ => {}
             }
-            if let (Some(limit), Some(since)) = (config.lobby_timeout, call.waiting_since)
-                && now.saturating_duration_since(since) >= limit
-            {
-                call.waiting_since = None;
-                waited_out.push(*id);
-            }
             let in_mix = match &call.place {
                 // A running meeting's lobby is empty unless it is locked: cheap to check.
                 Place::Conference { conference_id } => meetings
@@ -99,6 +93,13 @@ impl<S> Worker<S> {
             let mut frame = [0u8; PAYLOAD_BYTES];
             player_frame(call, &tick, &mut frame);
             send_frame(call, &frame, packet, stats, send);
+        }
+
+        // Lobby callers kept past the lobby timeout (each lobby is in arrival order).
+        if let Some(limit) = config.lobby_timeout {
+            for entry in meetings.values() {
+                waited_out.extend(entry.meeting.waited(now, limit));
+            }
         }
 
         stats.meetings = meetings.len() as u64;
