@@ -1,0 +1,201 @@
+//! One caller's media: pacing, RTP headers, digits in the stream, latching, hold, timeouts.
+
+use super::*;
+
+#[test]
+fn a_new_call_hears_the_welcome_prompt_paced_one_frame_per_tick() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let a = assets();
+    let welcome = a.prompt(Prompt::Welcome).frames(Law::Mu);
+    for frame in &welcome[..5] {
+        let sent = b.tick();
+        assert_eq!(sent.len(), 1, "one packet per tick");
+        assert_eq!(
+            sent[0].1,
+            SocketAddr::from(([127, 0, 0, 1], 6001)),
+            "to the SDP address"
+        );
+        assert_eq!(payload(&sent[0].2), &frame[..]);
+    }
+}
+
+#[test]
+fn rtp_header_counts_up_by_one_packet_and_160_samples() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let p1 = b.tick().remove(0).2;
+    let p2 = b.tick().remove(0).2;
+    let a = rtp::parse(&p1).unwrap();
+    let c = rtp::parse(&p2).unwrap();
+    assert!(a.marker, "first packet of the stream is marked");
+    assert!(!c.marker);
+    assert_eq!(c.sequence, a.sequence.wrapping_add(1));
+    assert_eq!(c.timestamp, a.timestamp.wrapping_add(160));
+    assert_eq!(a.ssrc, c.ssrc);
+    assert_eq!(a.payload_type, 0);
+}
+
+#[test]
+fn rfc4733_digits_reach_the_ivr_once_each() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let caller: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let mut seq = 100u16;
+    for (i, key) in "42#".chars().enumerate() {
+        let ts = 1000 + i as u32 * 2000;
+        for n in 0..6u16 {
+            let ev = TelephoneEvent {
+                event: Digit::from_char(key).unwrap().event(),
+                end: n >= 3,
+                volume: 10,
+                duration: 160 * (n + 1),
+            };
+            let mut pl = [0u8; 4];
+            write_event(&ev, &mut pl);
+            let mut pkt = vec![0x80, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+            pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+            pkt[4..8].copy_from_slice(&ts.to_be_bytes());
+            pkt.extend_from_slice(&pl);
+            seq += 1;
+            b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+            // The end packet is sent three times; duplicates must not count.
+            b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+        }
+    }
+    assert_eq!(b.workers[0].stats().digits, 3);
+    let events = b.route();
+    assert!(
+        matches!(events.as_slice(), [Event::Control(Request::LookupConference { digits, .. })] if digits == "42"),
+        "one lookup for 42#"
+    );
+}
+
+#[test]
+fn symmetric_rtp_latches_to_the_first_source_and_ignores_others() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let real: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let intruder: SocketAddr = "127.0.0.1:7777".parse().unwrap();
+    let pkt = |seq: u16| {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&[0xFF; 160]);
+        p
+    };
+    b.workers[0].handle_rtp(b.now, CallId(1), real, &pkt(1));
+    b.workers[0].handle_rtp(b.now, CallId(1), intruder, &pkt(2));
+    assert_eq!(b.workers[0].stats().foreign_packets, 1);
+    let sent = b.tick();
+    assert_eq!(sent[0].1, real, "sends to where RTP really comes from");
+    b.workers[0].handle_rtp(b.now, CallId(1), real, b"\x00garbage");
+    assert_eq!(b.workers[0].stats().bad_packets, 1);
+}
+
+#[test]
+fn key_events_in_the_audio_stream_are_not_counted_as_lost_audio() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let from = SocketAddr::from(([127, 0, 0, 1], 7001));
+    let packet = |pt: u8, seq: u16, body: &[u8]| {
+        let mut p = vec![0x80, pt, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(body);
+        p
+    };
+    let mut event = [0u8; 4];
+    write_event(
+        &TelephoneEvent {
+            event: 5,
+            end: false,
+            volume: 10,
+            duration: 160,
+        },
+        &mut event,
+    );
+    for seq in 0..20u16 {
+        let p = if (5..12).contains(&seq) {
+            packet(101, seq, &event)
+        } else {
+            packet(0, seq, &[0xFF; 160])
+        };
+        b.workers[0].handle_rtp(b.now, CallId(1), from, &p);
+    }
+    assert_eq!(b.workers[0].stats().packets_lost, 0);
+    // A real gap still counts.
+    let p = packet(0, 25, &[0xFF; 160]);
+    b.workers[0].handle_rtp(b.now, CallId(1), from, &p);
+    assert_eq!(b.workers[0].stats().packets_lost, 5);
+}
+
+#[test]
+fn a_call_without_rtp_is_hung_up_after_the_timeout() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    b.join(1, false);
+    b.route();
+    for _ in 0..(60_000 / 20 - 2) {
+        b.tick();
+    }
+    assert!(b.route().is_empty(), "not before 60 s");
+    for _ in 0..10 {
+        b.tick();
+    }
+    let events = b.route();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::Control(Request::Hangup {
+                reason: HangupReason::RtpTimeout,
+                ..
+            })]
+        ),
+        "exactly one hangup, got {} events",
+        events.len()
+    );
+    assert_eq!(
+        b.workers[0].meeting_sizes("123456789"),
+        None,
+        "left the lobby at once"
+    );
+}
+
+#[test]
+fn a_call_on_hold_sends_nothing() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let mut held = params(6001);
+    held.direction = Direction::RecvOnly;
+    b.command(
+        1,
+        Command::Update {
+            call: CallId(1),
+            params: held,
+        },
+    );
+    assert!(b.tick().is_empty());
+    b.command(
+        1,
+        Command::Update {
+            call: CallId(1),
+            params: params(6001),
+        },
+    );
+    let sent = b.tick();
+    assert!(rtp::parse(&sent[0].2).unwrap().marker, "marker after hold");
+}
+
+#[test]
+fn a_worker_with_the_same_seed_replays_a_call_byte_for_byte_headers_included() {
+    let run = || {
+        let mut b = Bench::new(1);
+        b.start(0, 1);
+        (0..5)
+            .flat_map(|_| b.tick())
+            .map(|(_, _, packet)| packet)
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.len(), 5);
+    assert_eq!(first, second);
+}

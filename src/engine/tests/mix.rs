@@ -1,0 +1,69 @@
+//! The meeting mix: wideband and narrowband callers together.
+
+use super::*;
+
+#[test]
+fn a_wideband_caller_makes_the_mix_16_khz_and_g711_listeners_still_share_one_frame() {
+    let mut b = Bench::new(1);
+    b.start_with(0, 1, Codec::G722);
+    b.join(1, true);
+    for id in 2..=4 {
+        b.start(0, id);
+        b.join(id, false);
+    }
+    // The G.722 organizer talks a 1 kHz tone; nobody else talks.
+    let mut encoder = G722::new();
+    let mut phase = 0f32;
+    // The three join chimes (each left out for the caller it announces) play one after
+    // another; then everyone but the talker hears the same thing.
+    let chimes = 3 * assets().chime(crate::ivr::assets::Chime::Join).len();
+    let total = chimes + 40;
+    let mut frames = Vec::new();
+    for _ in 0..total {
+        let pcm: [i16; 320] = std::array::from_fn(|_| {
+            phase += 2.0 * std::f32::consts::PI * 1000.0 / 16000.0;
+            (8000.0 * phase.sin()) as i16
+        });
+        let mut f = [0u8; 160];
+        encoder.encode(&pcm, &mut f);
+        frames.push(f);
+    }
+    let mut heard: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+    for (i, f) in frames.iter().enumerate() {
+        b.talk_with(1, Codec::G722, i as u16, std::slice::from_ref(f));
+        for (t, _, p) in b.tick() {
+            heard.entry(t).or_default().push(payload(&p).to_vec());
+        }
+    }
+    assert!(
+        b.workers[0].meetings["123456789"].wide,
+        "16 kHz while G.722 is in"
+    );
+    // Once the chimes are over, the three PCMU listeners get byte-identical frames: one
+    // shared encode.
+    let quiet = chimes + 5;
+    let (two, three, four) = (
+        &heard[&2][quiet..],
+        &heard[&3][quiet..],
+        &heard[&4][quiet..],
+    );
+    assert_eq!(two, three);
+    assert_eq!(two, four);
+    // ... which carry the tone, brought down to 8 kHz.
+    let pcm: Vec<i16> = heard[&2][quiet..]
+        .iter()
+        .flat_map(|f| {
+            let mut out = [0i16; 160];
+            crate::media::g711::decode(Law::Mu, f, &mut out);
+            out
+        })
+        .collect();
+    assert_eq!(
+        crate::media::tone::present_tones(&pcm, &[1000.0], 8000.0),
+        [1000.0]
+    );
+    // The G.722 caller leaves: back to an 8 kHz mix.
+    b.command(1, Command::Stop { call: CallId(1) });
+    b.tick();
+    assert!(!b.workers[0].meetings["123456789"].wide);
+}
