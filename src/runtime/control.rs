@@ -1,7 +1,6 @@
 //! The control task: the directory's side of calls (conference look-ups, PIN checks and
 //! changes, lockout and lobby mails, call records), off the media and SIP paths.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -13,10 +12,10 @@ use crate::directory::Directory;
 use crate::engine::{Command, Request};
 use crate::metrics::telemetry::SipGauges;
 
+use super::call_rules::{CallRules, Lookup, PinCounter, after_pin_check};
 use super::media::{ControlEvent, MediaHandle};
 use super::security_event;
 
-/// Answers the media workers' directory questions off the media path.
 /// Who hears about a PIN locked until reset, and where organizers can reset it.
 #[derive(Clone)]
 pub(super) struct LockMail {
@@ -65,13 +64,13 @@ pub(super) struct DirectoryDuties {
     pub(super) gauges: Arc<SipGauges>,
 }
 
+/// Answers the media workers' directory questions off the media path.
 pub(super) async fn serve_directory(
     directory: Directory,
     media: Arc<MediaHandle>,
     mut events: mpsc::UnboundedReceiver<ControlEvent>,
     duties: DirectoryDuties,
 ) {
-    use crate::auth::guessing::{Caller, GuessGuard};
     let DirectoryDuties {
         mut cdr,
         hangups,
@@ -79,8 +78,8 @@ pub(super) async fn serve_directory(
         guessing,
         gauges,
     } = duties;
-    let guard = Arc::new(std::sync::Mutex::new(GuessGuard::new(guessing)));
-    let mut callers: HashMap<CallId, Caller> = HashMap::new();
+    // Shared with the look-up tasks, which count an unknown ID when the answer comes.
+    let rules = Arc::new(std::sync::Mutex::new(CallRules::new(guessing)));
     while let Some(event) = events.recv().await {
         match event {
             ControlEvent::CallerKnown {
@@ -101,10 +100,14 @@ pub(super) async fn serve_directory(
                     source,
                     transport,
                 );
-                callers.insert(call, caller);
+                if let Ok(mut r) = rules.lock() {
+                    r.caller_known(call, caller);
+                }
             }
             ControlEvent::CallGone { call, reason } => {
-                callers.remove(&call);
+                if let Ok(mut r) = rules.lock() {
+                    r.call_gone(call);
+                }
                 cdr.ended(call, reason);
             }
             ControlEvent::Media(Request::Joined {
@@ -157,29 +160,28 @@ pub(super) async fn serve_directory(
                 });
             }
             ControlEvent::Media(Request::LookupConference { call, digits }) => {
-                let caller = callers.get(&call).cloned();
-                let cut_off = caller.as_ref().and_then(|c| {
-                    guard
-                        .lock()
-                        .ok()
-                        .and_then(|mut g| g.gate(c, Instant::now()))
-                });
-                if let (Some(why), Some(c)) = (cut_off, &caller) {
-                    tracing::warn!(
-                        call = call.0,
-                        source = %c.source,
-                        from = c.from_user.as_deref().unwrap_or(""),
-                        limit = ?why,
-                        "too many unknown conference IDs lately: caller cut off"
-                    );
-                    gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
-                    security_event(c.source, "conference-id-guessing");
-                    media.send(call, Command::ConferenceRefused { call });
-                    continue;
-                }
+                let lookup = rules.lock().map(|mut r| r.lookup(call, Instant::now()));
+                let caller = match lookup {
+                    Ok(Lookup::Go { caller }) => caller,
+                    Ok(Lookup::Refuse { caller, limit }) => {
+                        tracing::warn!(
+                            call = call.0,
+                            source = %caller.source,
+                            from = caller.from_user.as_deref().unwrap_or(""),
+                            limit = ?limit,
+                            "too many unknown conference IDs lately: caller cut off"
+                        );
+                        gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
+                        security_event(caller.source, "conference-id-guessing");
+                        media.send(call, Command::ConferenceRefused { call });
+                        continue;
+                    }
+                    // A poisoned lock (a panic elsewhere): the look-up still goes ahead.
+                    Err(_) => None,
+                };
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
-                let guard = Arc::clone(&guard);
+                let rules = Arc::clone(&rules);
                 tokio::spawn(async move {
                     let conference = match directory.lookup_conference(&digits).await {
                         Ok(found) => found,
@@ -190,9 +192,9 @@ pub(super) async fn serve_directory(
                     };
                     if conference.is_none()
                         && let Some(c) = &caller
-                        && let Ok(mut g) = guard.lock()
+                        && let Ok(mut r) = rules.lock()
                     {
-                        g.on_unknown(c, Instant::now());
+                        r.unknown_conference(c, Instant::now());
                     }
                     media.send(call, Command::ConferenceFound { call, conference });
                 });
@@ -205,7 +207,7 @@ pub(super) async fn serve_directory(
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
                 let lock_mail = lock_mail.clone();
-                let source = callers.get(&call).map(|c| c.source);
+                let source = rules.lock().ok().and_then(|r| r.source(call));
                 let gauges = Arc::clone(&gauges);
                 tokio::spawn(async move {
                     let check = match directory.check_pin(conference.organizer_id, &pin, "").await {
@@ -219,13 +221,14 @@ pub(super) async fn serve_directory(
                     let ok = check.accepted();
                     tracing::info!(call = call.0, conference = %conference.conference_id, accepted = ok, "organizer PIN checked");
                     media.send(call, Command::PinChecked { call, ok });
-                    let counter = match check {
-                        crate::directory::PinCheck::Accepted => &gauges.pins_accepted,
-                        crate::directory::PinCheck::Refused => &gauges.pins_refused,
-                        _ => &gauges.pins_locked,
+                    let follow_up = after_pin_check(check, source);
+                    let counter = match follow_up.counter {
+                        PinCounter::Accepted => &gauges.pins_accepted,
+                        PinCounter::Refused => &gauges.pins_refused,
+                        PinCounter::Locked => &gauges.pins_locked,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
-                    if let (false, Some(ip)) = (ok, source) {
+                    if let Some(ip) = follow_up.security_event {
                         security_event(ip, "wrong-pin");
                     }
                     match check {
@@ -241,9 +244,11 @@ pub(super) async fn serve_directory(
                                 organizer_id = conference.organizer_id,
                                 "too many wrong PINs: PIN locked until reset"
                             );
-                            lock_mail.send(&directory, conference.organizer_id).await;
                         }
                         _ => {}
+                    }
+                    if follow_up.lock_mail {
+                        lock_mail.send(&directory, conference.organizer_id).await;
                     }
                 });
             }

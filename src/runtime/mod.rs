@@ -6,6 +6,7 @@
 //! dialogs), the media worker threads (RTP, IVR, meetings) and the control task (database,
 //! PIN checks). `serve` starts them and the admin HTTP server.
 
+mod call_rules;
 mod control;
 pub mod media;
 pub mod serve;
