@@ -5,6 +5,8 @@
 //! documented default ports (SIP 5060, HTTP 8080, SIPp's 5070/5072, 6000/6100 and 8888) are
 //! free for the printed lines to use as they are.
 
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
