@@ -1221,3 +1221,66 @@ async fn demo(
         .map_err(|e| port_error(e, "demo"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files() -> DemoFiles {
+        DemoFiles {
+            attendee_csv: "/data dir/demo/attendee.csv".into(),
+            organizer_csv: "/data dir/demo/organizer.csv".into(),
+            baresip_dir: "/data dir/demo/baresip".into(),
+            recordings: None,
+        }
+    }
+
+    #[test]
+    fn banner_lines_name_the_bound_ports_and_quote_paths() {
+        let sip: SocketAddr = "0.0.0.0:5062".parse().unwrap();
+        let http: SocketAddr = "127.0.0.1:8082".parse().unwrap();
+        let scenarios = PathBuf::from("/src tree/sip-test-scenarios");
+        let text = demo_banner(
+            sip,
+            http,
+            "123456789",
+            "12345",
+            std::path::Path::new("/d/admin-token"),
+            Some(&scenarios),
+            &files(),
+        );
+        assert!(text.contains(
+            "  (cd '/src tree' && sipp 127.0.0.1:5062 -sf sip-test-scenarios/attendee_rfc4733.xml \
+             -inf '/data dir/demo/attendee.csv' "
+        ));
+        assert!(text.contains("-inf '/data dir/demo/organizer.csv' "));
+        assert!(text.contains(
+            "  baresip -f '/data dir/demo/baresip' -e \"/dial sip:bridge@127.0.0.1:5062\""
+        ));
+        assert!(text.contains("http://127.0.0.1:8082/admin"));
+        assert!(!text.contains("5060") && !text.contains("8080"));
+    }
+
+    #[test]
+    fn without_the_scenarios_the_banner_says_so_instead_of_printing_a_broken_line() {
+        let addr: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let text = demo_banner(
+            addr,
+            addr,
+            "123456789",
+            "12345",
+            std::path::Path::new("/d/admin-token"),
+            None,
+            &files(),
+        );
+        assert!(text.contains("its scenarios were not found"));
+        assert!(!text.contains("sipp "));
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("/a/b-c_d.e"), "/a/b-c_d.e");
+        assert_eq!(shell_word("/a b/it's"), r"'/a b/it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+}
