@@ -24,7 +24,19 @@ const DONE: &str = "netns test body finished:";
 
 /// Runs `body` in a fresh loopback-only network namespace, failing if it fails or takes
 /// longer than `limit`. `name` is the test function's name (the libtest filter for it).
+#[allow(dead_code)]
 pub fn run_isolated(name: &str, limit: Duration, body: impl FnOnce()) {
+    isolated(name, limit, &[], body);
+}
+
+/// `run_isolated` with a private mount namespace as well, so that the body can mount
+/// (a tmpfs over `/var/lib`, say) without the rest of the machine seeing it.
+#[allow(dead_code)]
+pub fn run_isolated_with_mounts(name: &str, limit: Duration, body: impl FnOnce()) {
+    isolated(name, limit, &["--mount"], body);
+}
+
+fn isolated(name: &str, limit: Duration, namespaces: &[&str], body: impl FnOnce()) {
     if std::env::var(INNER).as_deref() == Ok(name) {
         loopback::bring_up().expect("bring loopback up in the namespace");
         assert_loopback_only();
@@ -40,7 +52,9 @@ pub fn run_isolated(name: &str, limit: Duration, body: impl FnOnce()) {
         cmd.arg("--map-root-user");
     }
     let mut child = cmd
-        .args(["--net", "--pid", "--fork", "--kill-child", "--"])
+        .args(["--net", "--pid", "--fork", "--kill-child"])
+        .args(namespaces)
+        .arg("--")
         .arg(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(INNER, name)
