@@ -26,7 +26,7 @@ pub struct AppState {
     /// Signed-in browser sessions.
     pub sessions: Sessions,
     /// Live figures for `/metrics` (None when no bridge runs, e.g. in tests of the pages).
-    pub telemetry: Option<Arc<crate::metrics::telemetry::Telemetry>>,
+    pub telemetry: Option<Arc<dyn crate::metrics::Exposition>>,
 }
 
 /// The whole admin HTTP application.

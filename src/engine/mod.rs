@@ -38,7 +38,7 @@ use crate::media::rtp::RTP_HEADER_LEN;
 pub use caller::{CallMedia, Place};
 pub use mix::MAX_TALKERS;
 pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
-pub use stats::WorkerStats;
+pub use stats::{WorkerStats, render_stats};
 
 use caller::{RtpPeer, inband_for};
 use mix::Talker;

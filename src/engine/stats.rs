@@ -1,4 +1,8 @@
-//! The worker's counters: the one list a driver reads for metrics and tests.
+//! The worker's counters: the one list a driver reads for metrics and tests, and how
+//! `/metrics` shows them.
+
+use crate::media::codec::Codec;
+use crate::metrics::render_value;
 
 /// Counters a driver can read for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,4 +44,149 @@ pub struct WorkerStats {
     pub lobby_let_in: u64,
     /// Lobby callers sent away by an organizer (`*24`, then 2).
     pub lobby_sent_away: u64,
+}
+
+/// Renders every worker's counters for `/metrics`, `stats` in worker order. A counter added
+/// to [`WorkerStats`] is exported by a line here: the one place besides where it counts.
+pub fn render_stats(out: &mut String, stats: &[WorkerStats]) {
+    let labels: Vec<String> = (0..stats.len())
+        .map(|i| format!("worker=\"{i}\""))
+        .collect();
+    let per = |f: fn(&WorkerStats) -> u64| -> Vec<(&str, u64)> {
+        stats
+            .iter()
+            .zip(&labels)
+            .map(|(s, l)| (l.as_str(), f(s)))
+            .collect()
+    };
+    let sum = |f: fn(&WorkerStats) -> u64| stats.iter().map(f).sum::<u64>();
+    render_value(
+        out,
+        "dialbridge_callers",
+        "gauge",
+        "callers by place",
+        &[
+            ("place=\"ivr\"", sum(|s| s.in_ivr)),
+            ("place=\"lobby\"", sum(|s| s.in_lobby)),
+            ("place=\"meeting\"", sum(|s| s.in_meeting)),
+        ],
+    );
+    let codecs: Vec<(String, u64)> = Codec::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("codec=\"{}\"", c.encoding_name()),
+                stats.iter().filter_map(|s| s.by_codec.get(i)).sum(),
+            )
+        })
+        .collect();
+    render_value(
+        out,
+        "dialbridge_media_calls_by_codec",
+        "gauge",
+        "calls by the codec they agreed on",
+        &codecs
+            .iter()
+            .map(|(l, n)| (l.as_str(), *n))
+            .collect::<Vec<_>>(),
+    );
+    render_value(
+        out,
+        "dialbridge_talkers",
+        "gauge",
+        "talkers mixed in the last media tick, all meetings together",
+        &[("", sum(|s| s.talkers))],
+    );
+    render_value(
+        out,
+        "dialbridge_meetings",
+        "gauge",
+        "meetings, waiting or running",
+        &[("", sum(|s| s.meetings))],
+    );
+    render_value(
+        out,
+        "dialbridge_rtp_packets_sent_total",
+        "counter",
+        "RTP packets sent",
+        &per(|s| s.packets_out),
+    );
+    render_value(
+        out,
+        "dialbridge_rtp_packets_received_total",
+        "counter",
+        "RTP packets accepted",
+        &per(|s| s.packets_in),
+    );
+    // Per worker the sum can dip below zero (a call's losses counted on one worker,
+    // its late packets on another); the total over workers cannot.
+    let lost: i64 = stats
+        .iter()
+        .map(|s| s.packets_lost)
+        .fold(0i64, i64::wrapping_add);
+    render_value(
+        out,
+        "dialbridge_rtp_packets_lost_total",
+        "counter",
+        "audio packets lost on the way in (sequence gaps less late arrivals)",
+        &[("", u64::try_from(lost).unwrap_or(0))],
+    );
+    render_value(
+        out,
+        "dialbridge_rtp_bad_packets_total",
+        "counter",
+        "datagrams on media ports that were not RTP",
+        &per(|s| s.bad_packets),
+    );
+    render_value(
+        out,
+        "dialbridge_rtp_foreign_packets_total",
+        "counter",
+        "RTP from an address other than the call's latched source (ignored)",
+        &per(|s| s.foreign_packets),
+    );
+    let by_method: Vec<(String, u64)> = stats
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            [
+                (
+                    format!("worker=\"{i}\",method=\"rfc4733\""),
+                    s.digits
+                        .saturating_sub(s.digits_info)
+                        .saturating_sub(s.digits_inband),
+                ),
+                (format!("worker=\"{i}\",method=\"info\""), s.digits_info),
+                (format!("worker=\"{i}\",method=\"inband\""), s.digits_inband),
+            ]
+        })
+        .collect();
+    render_value(
+        out,
+        "dialbridge_dtmf_digits_total",
+        "counter",
+        "DTMF digits received, by how they came",
+        &by_method
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v))
+            .collect::<Vec<_>>(),
+    );
+    render_value(
+        out,
+        "dialbridge_conference_joins_total",
+        "counter",
+        "callers who got through the IVR into a conference (lobby or meeting)",
+        &per(|s| s.conference_joins),
+    );
+    render_value(
+        out,
+        "dialbridge_lobby_decisions_total",
+        "counter",
+        "lobby callers an organizer let in or sent away one at a time (*24)",
+        &[
+            ("decision=\"let_in\"", sum(|s| s.lobby_let_in)),
+            ("decision=\"sent_away\"", sum(|s| s.lobby_sent_away)),
+        ],
+    );
 }

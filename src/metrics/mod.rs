@@ -3,10 +3,15 @@
 //! Plain atomics: the media threads update them on the hot path without locks, the HTTP
 //! handler reads them. A fixed-bucket histogram keeps percentiles cheap to compute.
 
-pub mod telemetry;
-
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Something that renders the Prometheus text exposition: what `/metrics` serves. A trait,
+/// so the admin server that serves it does not depend on the process shells that fill it.
+pub trait Exposition: Send + Sync {
+    /// The whole exposition, as text.
+    fn render(&self) -> String;
+}
 
 /// A histogram of durations in microseconds with fixed, fine buckets.
 #[derive(Debug)]

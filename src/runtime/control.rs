@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::telemetry::SipGauges;
 use crate::call::CallId;
 use crate::directory::Directory;
 use crate::engine::{Command, Request};
-use crate::metrics::telemetry::SipGauges;
 
 use super::call_rules::{CallRules, Lookup, PinCounter, after_pin_check};
 use super::media::{ControlEvent, MediaHandle};

@@ -17,12 +17,12 @@ use dashmap::DashMap;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
+use super::telemetry::WorkerGauges;
 use crate::call::CallId;
 use crate::engine::{Command, Event, Request, Worker, WorkerConfig};
 use crate::ivr::assets::Assets;
 use crate::media::codec::FRAME_DURATION;
 use crate::media::ports::PortLease;
-use crate::metrics::telemetry::WorkerGauges;
 
 /// Largest RTP datagram we read; larger ones are truncated and then rejected by the parser.
 const MAX_DATAGRAM: usize = 2048;
@@ -236,7 +236,6 @@ fn run(
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut next_tick = Instant::now() + FRAME_DURATION;
     let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
-    let mut last_stats = worker.stats();
     let mut call_count = 0usize;
     let mut pending = Vec::new();
     while !handle.shutdown.load(Ordering::Relaxed) {
@@ -319,51 +318,9 @@ fn run(
             gauges
                 .max_tick_lateness_us
                 .fetch_max(lateness_us, Ordering::Relaxed);
-            let stats = worker.stats();
-            gauges.packets_out.fetch_add(
-                stats.packets_out - last_stats.packets_out,
-                Ordering::Relaxed,
-            );
-            gauges
-                .packets_in
-                .fetch_add(stats.packets_in - last_stats.packets_in, Ordering::Relaxed);
-            gauges.packets_lost.fetch_add(
-                (stats.packets_lost - last_stats.packets_lost) as u64,
-                Ordering::Relaxed,
-            );
             gauges.ticks.fetch_add(1, Ordering::Relaxed);
             gauges.tick_lateness.observe_us(lateness_us);
-            gauges.in_ivr.store(stats.in_ivr, Ordering::Relaxed);
-            for (g, n) in gauges.by_codec.iter().zip(stats.by_codec) {
-                g.store(n, Ordering::Relaxed);
-            }
-            gauges.talkers.store(stats.talkers, Ordering::Relaxed);
-            gauges.in_lobby.store(stats.in_lobby, Ordering::Relaxed);
-            gauges.in_meeting.store(stats.in_meeting, Ordering::Relaxed);
-            gauges.meetings.store(stats.meetings, Ordering::Relaxed);
-            gauges.digits.store(stats.digits, Ordering::Relaxed);
-            gauges
-                .digits_info
-                .store(stats.digits_info, Ordering::Relaxed);
-            gauges
-                .digits_inband
-                .store(stats.digits_inband, Ordering::Relaxed);
-            gauges
-                .conference_joins
-                .store(stats.conference_joins, Ordering::Relaxed);
-            gauges
-                .bad_packets
-                .store(stats.bad_packets, Ordering::Relaxed);
-            gauges
-                .foreign_packets
-                .store(stats.foreign_packets, Ordering::Relaxed);
-            gauges
-                .lobby_let_in
-                .store(stats.lobby_let_in, Ordering::Relaxed);
-            gauges
-                .lobby_sent_away
-                .store(stats.lobby_sent_away, Ordering::Relaxed);
-            last_stats = stats;
+            gauges.publish(worker.stats());
         }
         pending.extend(worker.drain_events());
         for event in pending.drain(..) {

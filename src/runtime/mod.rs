@@ -12,6 +12,7 @@ pub mod media;
 pub mod serve;
 mod sip;
 pub mod sip_tcp;
+pub mod telemetry;
 
 use std::net::IpAddr;
 

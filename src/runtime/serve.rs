@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::telemetry::{SipGauges, Telemetry};
 use crate::admin::AppState;
 use crate::admin::auth::AdminToken;
 use crate::admin::service::AdminService;
@@ -16,7 +17,6 @@ use crate::directory::Directory;
 use crate::engine::WorkerConfig;
 use crate::ivr::assets::{AssetError, Assets};
 use crate::media::ports::PortPool;
-use crate::metrics::telemetry::{SipGauges, Telemetry};
 use crate::sip::admission::Admission;
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 
@@ -305,7 +305,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 service,
                 token: AdminToken::load_or_create(&config.data_dir)?,
                 sessions: Default::default(),
-                telemetry: Some(Arc::clone(&telemetry)),
+                telemetry: Some(Arc::clone(&telemetry) as Arc<dyn crate::metrics::Exposition>),
             });
             let mut stop = stop_rx.clone();
             Some(tokio::spawn(async move {

@@ -10,10 +10,10 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::telemetry::SipGauges;
 use crate::call::CallId;
 use crate::engine::Command;
 use crate::media::ports::PortPool;
-use crate::metrics::telemetry::SipGauges;
 use crate::sip::admission::{Admission, Verdict};
 use crate::sip::endpoint::{Endpoint, Event};
 use crate::sip::sdp::LocalMedia;

@@ -2,6 +2,8 @@
 //! Prometheus rendering.
 
 use std::sync::Arc;
+
+use crate::engine::WorkerStats;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// SIP-side figures the SIP task publishes for `/metrics`.
@@ -60,9 +62,8 @@ pub struct Telemetry {
     pub sip: Arc<SipGauges>,
 }
 
-impl Telemetry {
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+impl crate::metrics::Exposition for Telemetry {
+    fn render(&self) -> String {
         use crate::metrics::{render_histogram, render_value};
         let mut out = String::new();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -196,149 +197,14 @@ impl Telemetry {
                 .map(|(g, l)| (l.as_str(), f(g)))
                 .collect()
         };
-        render_value(
-            &mut out,
-            "dialbridge_callers",
-            "gauge",
-            "callers by place",
-            &{
-                let sum =
-                    |f: &dyn Fn(&WorkerGauges) -> u64| gauges.iter().map(|g| f(g)).sum::<u64>();
-                vec![
-                    ("place=\"ivr\"", sum(&|g| g.in_ivr.load(Ordering::Relaxed))),
-                    (
-                        "place=\"lobby\"",
-                        sum(&|g| g.in_lobby.load(Ordering::Relaxed)),
-                    ),
-                    (
-                        "place=\"meeting\"",
-                        sum(&|g| g.in_meeting.load(Ordering::Relaxed)),
-                    ),
-                ]
-            },
-        );
-        let codecs: Vec<(String, u64)> = crate::media::codec::Codec::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                (
-                    format!("codec=\"{}\"", c.encoding_name()),
-                    gauges
-                        .iter()
-                        .filter_map(|g| g.by_codec.get(i))
-                        .map(|n| n.load(Ordering::Relaxed))
-                        .sum(),
-                )
-            })
-            .collect();
-        render_value(
-            &mut out,
-            "dialbridge_media_calls_by_codec",
-            "gauge",
-            "calls by the codec they agreed on",
-            &codecs
-                .iter()
-                .map(|(l, n)| (l.as_str(), *n))
-                .collect::<Vec<_>>(),
-        );
-        render_value(
-            &mut out,
-            "dialbridge_talkers",
-            "gauge",
-            "talkers mixed in the last media tick, all meetings together",
-            &[(
-                "",
-                gauges
-                    .iter()
-                    .map(|g| g.talkers.load(Ordering::Relaxed))
-                    .sum(),
-            )],
-        );
-        render_value(
-            &mut out,
-            "dialbridge_meetings",
-            "gauge",
-            "meetings, waiting or running",
-            &[(
-                "",
-                gauges
-                    .iter()
-                    .map(|g| g.meetings.load(Ordering::Relaxed))
-                    .sum(),
-            )],
-        );
+        let stats: Vec<WorkerStats> = gauges.iter().map(|g| g.stats()).collect();
+        crate::engine::render_stats(&mut out, &stats);
         render_value(
             &mut out,
             "dialbridge_media_calls",
             "gauge",
             "calls per media worker",
             &per(&|g| g.calls.load(Ordering::Relaxed) as u64),
-        );
-        render_value(
-            &mut out,
-            "dialbridge_rtp_packets_sent_total",
-            "counter",
-            "RTP packets sent",
-            &per(&|g| load(&g.packets_out)),
-        );
-        render_value(
-            &mut out,
-            "dialbridge_rtp_packets_received_total",
-            "counter",
-            "RTP packets accepted",
-            &per(&|g| load(&g.packets_in)),
-        );
-        // Per worker the sum can dip below zero (a call's losses counted on one worker,
-        // its late packets on another); the total over workers cannot.
-        let lost: u64 = gauges
-            .iter()
-            .map(|g| g.packets_lost.load(Ordering::Relaxed))
-            .fold(0u64, u64::wrapping_add);
-        render_value(
-            &mut out,
-            "dialbridge_rtp_packets_lost_total",
-            "counter",
-            "audio packets lost on the way in (sequence gaps less late arrivals)",
-            &[("", if lost > u64::MAX / 2 { 0 } else { lost })],
-        );
-        render_value(
-            &mut out,
-            "dialbridge_rtp_bad_packets_total",
-            "counter",
-            "datagrams on media ports that were not RTP",
-            &per(&|g| load(&g.bad_packets)),
-        );
-        render_value(
-            &mut out,
-            "dialbridge_rtp_foreign_packets_total",
-            "counter",
-            "RTP from an address other than the call's latched source (ignored)",
-            &per(&|g| load(&g.foreign_packets)),
-        );
-        let by_method: Vec<(String, u64)> = gauges
-            .iter()
-            .enumerate()
-            .flat_map(|(i, g)| {
-                let info = load(&g.digits_info);
-                let all = load(&g.digits);
-                let inband = load(&g.digits_inband);
-                [
-                    (
-                        format!("worker=\"{i}\",method=\"rfc4733\""),
-                        all.saturating_sub(info).saturating_sub(inband),
-                    ),
-                    (format!("worker=\"{i}\",method=\"info\""), info),
-                    (format!("worker=\"{i}\",method=\"inband\""), inband),
-                ]
-            })
-            .collect();
-        let by_method: Vec<(&str, u64)> = by_method.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        render_value(
-            &mut out,
-            "dialbridge_dtmf_digits_total",
-            "counter",
-            "DTMF digits received, by how they came",
-            &by_method,
         );
         render_value(
             &mut out,
@@ -357,28 +223,6 @@ impl Telemetry {
             "counter",
             "20 ms media ticks run",
             &per(&|g| load(&g.ticks)),
-        );
-        render_value(
-            &mut out,
-            "dialbridge_conference_joins_total",
-            "counter",
-            "callers who got through the IVR into a conference (lobby or meeting)",
-            &per(&|g| load(&g.conference_joins)),
-        );
-        render_value(
-            &mut out,
-            "dialbridge_lobby_decisions_total",
-            "counter",
-            "lobby callers an organizer let in or sent away one at a time (*24)",
-            &{
-                let sum = |f: fn(&WorkerGauges) -> &AtomicU64| {
-                    gauges.iter().map(|g| load(f(g))).sum::<u64>()
-                };
-                vec![
-                    ("decision=\"let_in\"", sum(|g| &g.lobby_let_in)),
-                    ("decision=\"sent_away\"", sum(|g| &g.lobby_sent_away)),
-                ]
-            },
         );
         render_value(
             &mut out,
@@ -439,15 +283,10 @@ impl Telemetry {
 
 /// Live figures of one worker, readable from any thread.
 pub struct WorkerGauges {
+    /// The worker's own counters as of its last tick (one copy, published whole).
+    stats: std::sync::Mutex<WorkerStats>,
     /// Calls on the worker.
     pub calls: AtomicUsize,
-    /// RTP packets sent.
-    pub packets_out: AtomicU64,
-    /// RTP packets received.
-    pub packets_in: AtomicU64,
-    /// Audio packets lost on the way in (sequence gaps less late arrivals), all calls that
-    /// were ever on this worker; kept as a wrapping sum of signed changes.
-    pub packets_lost: AtomicU64,
     /// Ticks run.
     pub ticks: AtomicU64,
     /// Largest lateness of a tick so far, in microseconds.
@@ -457,30 +296,6 @@ pub struct WorkerGauges {
     /// How late the last frame of each tick left, against the 20 ms clock: the worst
     /// send lateness of any call in that tick.
     pub send_lateness: crate::metrics::Histogram,
-    /// Calls talking to the IVR.
-    pub in_ivr: AtomicU64,
-    /// Calls by codec, in `Codec::ALL` order.
-    pub by_codec: [AtomicU64; 3],
-    /// Talkers mixed in the last tick.
-    pub talkers: AtomicU64,
-    /// Callers waiting in lobbies.
-    pub in_lobby: AtomicU64,
-    /// Callers in running meetings.
-    pub in_meeting: AtomicU64,
-    /// Meetings (waiting or running).
-    pub meetings: AtomicU64,
-    /// DTMF digits received.
-    pub digits: AtomicU64,
-    /// Of which by SIP INFO.
-    pub digits_info: AtomicU64,
-    /// Of which heard as tones in the audio.
-    pub digits_inband: AtomicU64,
-    /// Callers who got through the IVR into a conference.
-    pub conference_joins: AtomicU64,
-    /// Datagrams on media ports that were not valid RTP.
-    pub bad_packets: AtomicU64,
-    /// Packets from an address other than a call's latched media source.
-    pub foreign_packets: AtomicU64,
     /// Last lobby move: callers moved.
     pub last_move_callers: AtomicU64,
     /// Last lobby move: µs from the PIN's `#` to the start of the tick that sent the
@@ -488,40 +303,34 @@ pub struct WorkerGauges {
     pub last_move_pin_to_tick_us: AtomicU64,
     /// Last lobby move: µs that tick took to send every frame (first to last caller).
     pub last_move_tick_us: AtomicU64,
-    /// Lobby callers let in one at a time by an organizer.
-    pub lobby_let_in: AtomicU64,
-    /// Lobby callers sent away by an organizer.
-    pub lobby_sent_away: AtomicU64,
 }
 
 impl Default for WorkerGauges {
     fn default() -> Self {
         WorkerGauges {
+            stats: std::sync::Mutex::new(WorkerStats::default()),
             calls: AtomicUsize::new(0),
-            packets_out: AtomicU64::new(0),
-            packets_in: AtomicU64::new(0),
-            packets_lost: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             max_tick_lateness_us: AtomicU64::new(0),
             tick_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
             send_lateness: crate::metrics::Histogram::new(crate::metrics::LATENESS_BOUNDS_US),
-            in_ivr: AtomicU64::new(0),
-            by_codec: Default::default(),
-            talkers: AtomicU64::new(0),
-            in_lobby: AtomicU64::new(0),
-            in_meeting: AtomicU64::new(0),
-            meetings: AtomicU64::new(0),
-            digits: AtomicU64::new(0),
-            digits_info: AtomicU64::new(0),
-            digits_inband: AtomicU64::new(0),
-            conference_joins: AtomicU64::new(0),
-            bad_packets: AtomicU64::new(0),
-            foreign_packets: AtomicU64::new(0),
             last_move_callers: AtomicU64::new(0),
             last_move_pin_to_tick_us: AtomicU64::new(0),
             last_move_tick_us: AtomicU64::new(0),
-            lobby_let_in: AtomicU64::new(0),
-            lobby_sent_away: AtomicU64::new(0),
         }
+    }
+}
+
+impl WorkerGauges {
+    /// Publishes the worker's counters (once per tick).
+    pub fn publish(&self, stats: WorkerStats) {
+        // A poisoned lock only means a reader panicked: the data is plain numbers.
+        let mut slot = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = stats;
+    }
+
+    /// The worker's counters as last published.
+    pub fn stats(&self) -> WorkerStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
