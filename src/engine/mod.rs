@@ -57,7 +57,7 @@ pub struct WorkerConfig {
     pub lobby_timeout: Option<Duration>,
     /// Whether the lobby moves in when the organizer authenticates, or waits for them.
     pub lobby_admit: LobbyAdmit,
-    /// Tell the organizer (by e-mail, through `Event::Control(Request::LobbyWaiting)`) when someone has
+    /// Tell the organizer (by e-mail, through `Request::LobbyWaiting`) when someone has
     /// waited this long in their lobby (None: never).
     pub lobby_mail_after: Option<Duration>,
 }

@@ -66,27 +66,27 @@ pub enum Command<S> {
         /// Which call.
         call: CallId,
     },
-    /// The directory's answer to `Event::LookupConference`.
+    /// The directory's answer to `Request::LookupConference`.
     ConferenceFound {
         /// Which call asked.
         call: CallId,
         /// The conference, or None if the digits match none.
         conference: Option<Conference>,
     },
-    /// The directory's answer to `Event::ChangePin`.
+    /// The directory's answer to `Request::ChangePin`.
     PinChangeResult {
         /// Which call asked.
         call: CallId,
         /// What happened.
         outcome: PinChangeOutcome,
     },
-    /// The directory refused `Event::LookupConference`: too many unknown IDs from this
+    /// The directory refused `Request::LookupConference`: too many unknown IDs from this
     /// caller lately.
     ConferenceRefused {
         /// Which call asked.
         call: CallId,
     },
-    /// The directory's answer to `Event::VerifyPin`.
+    /// The directory's answer to `Request::VerifyPin`.
     PinChecked {
         /// Which call asked.
         call: CallId,
