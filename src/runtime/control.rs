@@ -89,10 +89,7 @@ pub(super) async fn serve_directory(
                 source,
                 transport,
             } => {
-                let transport = match transport {
-                    crate::sip::transport::Transport::Udp => "udp",
-                    crate::sip::transport::Transport::Tcp => "tcp",
-                };
+                let transport = transport.as_param();
                 cdr.started(
                     call,
                     sip_call_id,

@@ -329,6 +329,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             answer_delay: config.answer_delay,
             server_name: "dialbridge".into(),
             sip_port: bound.sip.port(),
+            ..EndpointConfig::default()
         },
         // Tags and branches unpredictable to anyone on the path: seeded from the OS.
         rand::make_rng::<rand::rngs::StdRng>(),

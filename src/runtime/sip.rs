@@ -276,7 +276,8 @@ impl SipDriver {
                         tracing::debug!(dest = %t.dest, error = %err, "SIP send failed");
                     }
                 }
-                crate::sip::transport::Transport::Tcp => {
+                // Nothing arrives over TLS yet, so nothing goes back over it.
+                crate::sip::transport::Transport::Tcp | crate::sip::transport::Transport::Tls => {
                     // RFC 3261 §18.2.2 would have us reconnect for a response whose
                     // connection closed; a caller that hung up its connection loses it.
                     if !self.tcp.send(t.dest, t.bytes) {

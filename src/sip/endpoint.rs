@@ -42,6 +42,11 @@ pub struct EndpointConfig {
     pub server_name: String,
     /// The port we listen on, for `Via` and `Contact`.
     pub sip_port: u16,
+    /// The SIP over TLS port, for `Via` and `Contact` on TLS connections.
+    pub tls_port: u16,
+    /// The name put in `Via` and `Contact` over TLS instead of our address, so that a peer
+    /// checking names against our certificate accepts them (`--sip-domain`).
+    pub sip_domain: Option<String>,
 }
 
 impl Default for EndpointConfig {
@@ -51,6 +56,8 @@ impl Default for EndpointConfig {
             answer_delay: Duration::ZERO,
             server_name: "dialbridge".into(),
             sip_port: 5060,
+            tls_port: 5061,
+            sip_domain: None,
         }
     }
 }
@@ -162,6 +169,8 @@ struct CallSig {
     /// Where the INVITE came from: in-dialog requests go back there (on TCP, the same
     /// connection).
     peer: Peer,
+    /// The INVITE's Request-URI was `sips:`: our Contact must be one too (RFC 5630 §3.1.3).
+    sips: bool,
     local_cseq: u32,
     remote_cseq: u32,
     state: CallState,
@@ -594,6 +603,10 @@ impl Endpoint {
             .and_then(|f| SipUri::parse(&f.uri).ok())
             .and_then(|u| u.user);
         let invite_cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+        let sips = msg
+            .request_uri()
+            .and_then(|u| SipUri::parse(u).ok())
+            .is_some_and(|u| u.scheme == UriScheme::Sips);
         if let Some((_, call)) = self.invite_txs.get_mut(&tx_id) {
             *call = Some(id);
         }
@@ -609,6 +622,7 @@ impl Endpoint {
                 remote_target,
                 route_set,
                 peer: source,
+                sips,
                 local_cseq: self.rng.random::<u16>().into(),
                 remote_cseq: invite_cseq,
                 state: CallState::Offered,
@@ -683,6 +697,7 @@ impl Endpoint {
         };
         local.session_version += 1;
         let local_tag = call.local_tag.clone();
+        let sips = call.sips;
         let (body, params, offer_pending) = if msg.body.is_empty() {
             (sdp::offer(&local).into_bytes(), None, true)
         } else {
@@ -707,7 +722,7 @@ impl Endpoint {
             tx_id,
             (InviteServer::new(dest, self.config.timers), Some(id)),
         );
-        let contact = self.contact(local.ip, dest.transport);
+        let contact = self.contact(local.ip, dest.transport, sips);
         let headers = [
             (HeaderName::Contact, contact),
             (HeaderName::Allow, ALLOW.to_string()),
@@ -967,6 +982,7 @@ impl Endpoint {
         };
         let tag = call.local_tag.clone();
         let transport = call.peer.transport;
+        let sips = call.sips;
         let (body, params) = if invite.body.is_empty() {
             call.offer_pending = true;
             (sdp::offer(&local).into_bytes(), None)
@@ -982,7 +998,7 @@ impl Endpoint {
         };
         call.state = CallState::Answered;
         call.answer_at = None;
-        let contact = self.contact(local.ip, transport);
+        let contact = self.contact(local.ip, transport, sips);
         let headers = [
             (HeaderName::Contact, contact),
             (HeaderName::Allow, ALLOW.to_string()),
@@ -1076,7 +1092,7 @@ impl Endpoint {
             format!(
                 "SIP/2.0/{} {};branch={branch};rport",
                 call.peer.transport,
-                host_port(ip, self.config.sip_port)
+                sent_by(&self.config, ip, call.peer.transport)
             ),
         );
         for route in &call.route_set {
@@ -1224,13 +1240,14 @@ impl Endpoint {
         self.tx_index.insert(key, tx_id);
     }
 
-    fn contact(&self, ip: IpAddr, transport: Transport) -> String {
+    /// Our Contact for a call over `transport`; `sips` when the caller asked for a SIPS URI.
+    fn contact(&self, ip: IpAddr, transport: Transport, sips: bool) -> String {
+        let at = sent_by(&self.config, ip, transport);
         match transport {
-            Transport::Udp => format!("<sip:{}>", host_port(ip, self.config.sip_port)),
-            Transport::Tcp => format!(
-                "<sip:{};transport=tcp>",
-                host_port(ip, self.config.sip_port)
-            ),
+            Transport::Udp => format!("<sip:{at}>"),
+            Transport::Tcp => format!("<sip:{at};transport=tcp>"),
+            Transport::Tls if sips => format!("<sips:{at}>"),
+            Transport::Tls => format!("<sip:{at};transport=tls>"),
         }
     }
 
@@ -1355,6 +1372,16 @@ impl Endpoint {
         let tag = random_token(&mut self.rng, 16);
         let bytes = self.build_response(req, code, reason, Some(&tag), headers, None);
         self.send(dest, bytes);
+    }
+}
+
+/// Our `host:port` in Via and Contact over `transport`: over TLS the TLS port, and the
+/// `--sip-domain` name when set (a peer checks it against our certificate).
+fn sent_by(config: &EndpointConfig, ip: IpAddr, transport: Transport) -> String {
+    match (transport, &config.sip_domain) {
+        (Transport::Tls, Some(domain)) => format!("{domain}:{}", config.tls_port),
+        (Transport::Tls, None) => host_port(ip, config.tls_port),
+        _ => host_port(ip, config.sip_port),
     }
 }
 

@@ -14,13 +14,15 @@ pub enum Transport {
     Udp,
     /// A byte stream framed by Content-Length; the transport delivers, nothing is retransmitted.
     Tcp,
+    /// TCP inside TLS (RFC 3261 §26, RFC 5630): framed and reliable like TCP.
+    Tls,
 }
 
 impl Transport {
     /// True when the transport itself delivers messages, so Timers E, G are not run and
     /// Timers I, J, K are zero (RFC 3261 §17.1.2.2, §17.2.1, §17.2.2).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 
     /// The `sent-protocol` transport token in Via (`SIP/2.0/UDP`).
@@ -28,6 +30,16 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// The value of a URI's `transport` parameter, and of call records (`tls`).
+    pub fn as_param(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         }
     }
 }
@@ -62,6 +74,14 @@ impl Peer {
         Peer {
             addr,
             transport: Transport::Tcp,
+        }
+    }
+
+    /// A peer on the other end of a TLS connection.
+    pub fn tls(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            transport: Transport::Tls,
         }
     }
 

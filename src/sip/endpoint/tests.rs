@@ -892,3 +892,105 @@ fn over_tcp_an_error_response_is_not_retransmitted() {
     assert_eq!(resent, 0, "no Timer G on a reliable transport");
     assert_eq!(h.ep.transaction_count(), 0, "Timer H ended the transaction");
 }
+
+/// Feeds one message as if it came over a TLS connection from `conn`; returns what was
+/// sent, checking that all of it goes back on that connection.
+fn feed_tls(h: &mut Harness, conn: SocketAddr, text: &str) -> Vec<Message> {
+    let (msg, _) = message::parse(text.as_bytes(), message::Framing::Stream).unwrap();
+    h.ep.handle_message(h.now, Peer::tls(conn), msg);
+    sent_tls(h, conn)
+}
+
+fn sent_tls(h: &mut Harness, conn: SocketAddr) -> Vec<Message> {
+    std::iter::from_fn(|| h.ep.poll_transmit())
+        .map(|t| {
+            assert_eq!(
+                (t.dest, t.transport),
+                (conn, Transport::Tls),
+                "over TLS everything goes back on the request's connection"
+            );
+            message::parse(&t.bytes, message::Framing::Stream)
+                .unwrap()
+                .0
+        })
+        .collect()
+}
+
+fn over_tls(text: &str) -> String {
+    text.replace(
+        &format!("SIP/2.0/UDP {PHONE};"),
+        "SIP/2.0/TLS 127.0.0.1:5071;",
+    )
+    .replace(";rport", "")
+}
+
+/// A call over TLS: answered on its connection, our Contact and the BYE's Via name the
+/// `--sip-domain` and the TLS port, and nothing is retransmitted (TLS is reliable).
+fn call_over_tls(request_uri: &str, contact_starts: &str) {
+    let conn: SocketAddr = "127.0.0.1:41010".parse().unwrap();
+    let mut h = Harness::with(EndpointConfig {
+        tls_port: 5061,
+        sip_domain: Some("bridge.example.com".into()),
+        ..EndpointConfig::default()
+    });
+    let invite = over_tls(&invite("z9hG4bKs1", "s1@test", OFFER)).replace(
+        "INVITE sip:bridge@127.0.0.1:5060 ",
+        &format!("INVITE {request_uri} "),
+    );
+    let sent = feed_tls(&mut h, conn, &invite);
+    assert_eq!(statuses(&sent), vec![100]);
+    let call = match h.events().as_slice() {
+        [
+            Event::IncomingCall {
+                call, transport, ..
+            },
+        ] => {
+            assert_eq!(*transport, Transport::Tls);
+            *call
+        }
+        other => panic!("expected IncomingCall, got {other:?}"),
+    };
+    h.ep.accept(h.now, call, local());
+    let ok = sent_tls(&mut h, conn).pop().unwrap();
+    assert_eq!(ok.status(), Some(200));
+    let contact = ok.header(&HeaderName::Contact).unwrap().to_string();
+    assert!(contact.starts_with(contact_starts), "{contact}");
+    let tag = ok.to_header().unwrap().tag().unwrap().to_string();
+    feed_tls(
+        &mut h,
+        conn,
+        &over_tls(&in_dialog("ACK", "z9hG4bKsa", "s1@test", &tag, 1)),
+    );
+    h.ep.hangup(h.now, call);
+    let bye = sent_tls(&mut h, conn);
+    assert_eq!(bye.len(), 1);
+    let via = bye[0].header(&HeaderName::Via).unwrap();
+    assert!(
+        via.starts_with("SIP/2.0/TLS bridge.example.com:5061;"),
+        "{via}"
+    );
+    let resent = std::iter::from_fn(|| {
+        let at = h.ep.poll_timeout()?;
+        h.now = h.now.max(at);
+        h.ep.handle_timeout(h.now);
+        Some(sent_tls(&mut h, conn).len())
+    })
+    .sum::<usize>();
+    assert_eq!(resent, 0, "nothing is retransmitted over TLS");
+}
+
+#[test]
+fn over_tls_the_contact_names_the_domain_with_transport_tls() {
+    call_over_tls(
+        "sip:bridge@bridge.example.com:5061;transport=tls",
+        "<sip:bridge.example.com:5061;transport=tls>",
+    );
+}
+
+#[test]
+fn over_tls_a_sips_request_uri_gets_a_sips_contact() {
+    call_over_tls(
+        "sips:bridge@bridge.example.com",
+        "<sips:bridge.example.com:5061>",
+    );
+}
