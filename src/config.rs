@@ -102,13 +102,30 @@ pub struct ServeConfig {
     pub trusted_networks: Option<Vec<ipnet::IpNet>>,
     /// What requests from elsewhere get.
     pub untrusted: UntrustedAction,
-    /// SIP over TCP: connection limits and timeouts.
+    /// SIP over TCP: connection limits and timeouts (TLS connections have the same).
     pub tcp: TcpLimits,
+    /// SIP over TLS: where to listen (None: not served).
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// SIP over TLS: the certificate, key and client CA files.
+    pub tls: Option<TlsFiles>,
+    /// The name put in Via and Contact over TLS (what the certificate names).
+    pub sip_domain: Option<String>,
     /// Conference-ID guessing limits per calling number and source address.
     pub guessing: crate::auth::guessing::GuessLimits,
     /// Call detail records as JSON lines here (a bare file name: in the data directory);
     /// None: not written.
     pub cdr_file: Option<std::path::PathBuf>,
+}
+
+/// The files of SIP over TLS, PEM encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server certificate, then any intermediates.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// With mutual TLS: the CAs a client certificate must chain to.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// What a SIP request from outside the trusted networks gets.
@@ -150,6 +167,9 @@ impl ServeConfig {
             trusted_networks: None,
             untrusted: UntrustedAction::Reject,
             tcp: TcpLimits::default(),
+            sip_tls_listen: None,
+            tls: None,
+            sip_domain: None,
             guessing: crate::auth::guessing::GuessLimits::default(),
             cdr_file: Some("cdr.jsonl".into()),
         }

@@ -100,7 +100,7 @@ enum SecurityArg {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the bridge until SIGINT/SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage organizers (people who start meetings with a PIN).
     #[command(subcommand)]
     Organizer(OrganizerCommand),
@@ -213,6 +213,25 @@ struct ServeArgs {
     /// of its first byte (slow senders).
     #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3_600))]
     tcp_message_timeout: u64,
+    /// SIP over TLS on this address (5061 is conventional; not served without it). Needs
+    /// --tls-cert and --tls-key. TLS connections have the TCP limits and timeouts.
+    #[arg(long, value_name = "IP:PORT", requires_all = ["tls_cert", "tls_key"])]
+    sip_tls_listen: Option<SocketAddr>,
+    /// SIP over TLS: the server certificate (PEM, followed by any intermediates). To renew,
+    /// replace the files and send SIGHUP: new connections get the new one, calls stay up.
+    #[arg(long, value_name = "FILE", requires = "sip_tls_listen")]
+    tls_cert: Option<PathBuf>,
+    /// SIP over TLS: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "sip_tls_listen")]
+    tls_key: Option<PathBuf>,
+    /// SIP over TLS: require a client certificate issued by one of these CAs (PEM; mutual
+    /// TLS, as SBC links use). Without it clients are not asked for one.
+    #[arg(long, value_name = "FILE", requires = "sip_tls_listen")]
+    tls_client_ca: Option<PathBuf>,
+    /// SIP over TLS: the name put in Via and Contact (the one the certificate names), so a
+    /// peer that checks names accepts them; default: the bridge's address.
+    #[arg(long, value_name = "FQDN", requires = "sip_tls_listen", value_parser = sip_domain)]
+    sip_domain: Option<String>,
     /// Unknown conference IDs one calling number may try per window before its calls get a
     /// short goodbye at once (0: no limit).
     #[arg(long, default_value_t = 6, value_name = "N")]
@@ -231,6 +250,26 @@ struct ServeArgs {
     /// Write no call detail records.
     #[arg(long)]
     no_cdr: bool,
+}
+
+/// A host name for `--sip-domain`: letters, digits, `-` and `.` only (it goes into headers).
+fn sip_domain(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok(v.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "expected a host name such as sip.example.com, got {v:?}"
+        ))
+    }
 }
 
 fn untrusted_action(v: &str) -> Result<dialbridge::config::UntrustedAction, String> {
@@ -431,6 +470,7 @@ fn port_error(err: dialbridge::runtime::serve::ServeError, command: &'static str
             ("--sip-listen", *addr)
         }
         ServeError::HttpListen { addr, .. } => ("--http-listen", *addr),
+        ServeError::SipTlsListen { addr, .. } => ("--sip-tls-listen", *addr),
         _ => return CliError::Serve(err),
     };
     let mut example = addr;
@@ -514,7 +554,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     runtime.block_on(async move {
         let mail = mail_config(&cli.mail)?;
         match cli.command {
-            Command::Serve(args) => serve(cli.data_dir, mail, &cli.mail, args).await,
+            Command::Serve(args) => serve(cli.data_dir, mail, &cli.mail, *args).await,
             Command::Demo(args) => demo(cli.data_dir, mail, &cli.mail, args).await,
             Command::Organizer(cmd) => {
                 with_service(&cli.data_dir, mail, &cli.mail, |s| organizer(s, cmd)).await
@@ -908,6 +948,15 @@ async fn serve(
         idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
         message_timeout: Duration::from_secs(args.tcp_message_timeout),
     };
+    config.sip_tls_listen = args.sip_tls_listen;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(dialbridge::config::TlsFiles {
+            cert,
+            key,
+            client_ca: args.tls_client_ca,
+        });
+    }
+    config.sip_domain = args.sip_domain;
     config.cdr_file = (!args.no_cdr).then(|| args.cdr_file.clone());
     config.guessing = dialbridge::auth::guessing::GuessLimits {
         per_caller: args.id_guesses_per_caller,

@@ -13,6 +13,7 @@ pub mod serve;
 mod sip;
 pub mod sip_tcp;
 pub mod telemetry;
+pub mod tls;
 
 use std::net::IpAddr;
 

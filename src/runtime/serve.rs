@@ -43,6 +43,20 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The SIP TLS port could not be bound.
+    #[error("cannot listen for SIP over TLS on {addr}: {source}")]
+    SipTlsListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `--sip-tls-listen` without certificate and key files.
+    #[error("SIP over TLS needs --tls-cert FILE and --tls-key FILE")]
+    TlsFilesMissing,
+    /// The TLS certificate, key or client CA file is unusable.
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
     /// The RTP range cannot hold a single call.
     #[error("cannot use RTP ports {range}: {reason}")]
     RtpPorts {
@@ -92,6 +106,8 @@ pub struct Bound {
     pub sip: SocketAddr,
     /// The admin HTTP address, if served.
     pub http: Option<SocketAddr>,
+    /// The SIP TLS address, if served.
+    pub sip_tls: Option<SocketAddr>,
 }
 
 /// The dial-in text for e-mails: the configured numbers, or our own SIP address.
@@ -160,6 +176,12 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         Some(dir) => Assets::from_dir(dir)?,
         None => Assets::bundled()?,
     });
+    // The TLS files are checked before anything is bound: a wrong one stops the start.
+    let tls = match (config.sip_tls_listen, &config.tls) {
+        (None, _) => None,
+        (Some(_), None) => return Err(ServeError::TlsFilesMissing),
+        (Some(_), Some(files)) => Some(super::tls::TlsSettings::load(files.clone())?),
+    };
     let socket =
         UdpSocket::bind(config.sip_listen)
             .await
@@ -176,6 +198,15 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             addr: tcp_addr,
             source,
         })?;
+    let tls_listener = match config.sip_tls_listen {
+        None => None,
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .and_then(|l| l.into_std())
+                .map_err(|source| ServeError::SipTlsListen { addr, source })?,
+        ),
+    };
     let sip_buffer = grow_recv_buffer(&socket, SIP_RECV_BUFFER);
     if sip_buffer < SIP_RECV_BUFFER / 2 {
         tracing::warn!(
@@ -194,6 +225,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let bound = Bound {
         sip: socket.local_addr().unwrap_or(config.sip_listen),
         http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
+        sip_tls: tls_listener.as_ref().and_then(|l| l.local_addr().ok()),
     };
     let bind_ip = config.sip_listen.ip();
     let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
@@ -279,6 +311,27 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Signals)?;
+    // SIGHUP: read the TLS files again. New connections take the new certificate; those up
+    // (and their calls) keep theirs; a reload that fails keeps the old one.
+    let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(ServeError::Signals)?;
+    let reloading = tls.clone();
+    tokio::spawn(async move {
+        while sighup.recv().await.is_some() {
+            match &reloading {
+                None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                Some(tls) => match tls.reload() {
+                    Ok(()) => tracing::info!(
+                        "SIGHUP: TLS certificate and key reloaded; new connections use them"
+                    ),
+                    Err(err) => tracing::error!(
+                        error = %err,
+                        "SIGHUP: TLS reload failed; keeping the certificate in use"
+                    ),
+                },
+            }
+        }
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         tokio::select! {
@@ -320,7 +373,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         None => None,
     };
 
-    tracing::info!(sip = %bound.sip, http = ?bound.http, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
+    tracing::info!(sip = %bound.sip, sip_tls = ?bound.sip_tls, http = ?bound.http, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
     on_ready(&bound);
 
     let endpoint = Endpoint::new(
@@ -329,7 +382,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             answer_delay: config.answer_delay,
             server_name: "dialbridge".into(),
             sip_port: bound.sip.port(),
-            ..EndpointConfig::default()
+            tls_port: bound.sip_tls.map_or(0, |a| a.port()),
+            sip_domain: config.sip_domain.clone(),
         },
         // Tags and branches unpredictable to anyone on the path: seeded from the OS.
         rand::make_rng::<rand::rngs::StdRng>(),
@@ -368,10 +422,20 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             rt.block_on(async move {
                 // A tokio socket belongs to the reactor it is registered with: this one.
                 let (tcp_tx, tcp_rx) = mpsc::channel(1024);
+                let tls_listener = match tls_listener {
+                    Some(l) => Some(tokio::net::TcpListener::from_std(l)?),
+                    None => None,
+                };
+                let tls = tls.map(|settings| {
+                    super::sip_tcp::TcpConnections::new_tls(tcp_limits, tcp_tx.clone(), settings)
+                });
                 let mut sip = SipDriver {
                     socket: UdpSocket::from_std(socket)?,
                     tcp_listener: tokio::net::TcpListener::from_std(tcp_listener)?,
                     tcp: super::sip_tcp::TcpConnections::new(tcp_limits, tcp_tx),
+                    tls_listener,
+                    tls,
+                    handshake_log: Default::default(),
                     tcp_rx,
                     tcp_calls: HashMap::new(),
                     control: sip_control,

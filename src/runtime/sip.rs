@@ -17,6 +17,7 @@ use crate::media::ports::PortPool;
 use crate::sip::admission::{Admission, Verdict};
 use crate::sip::endpoint::{Endpoint, Event};
 use crate::sip::sdp::LocalMedia;
+use crate::sip::transport::{Peer, Transport};
 
 use super::media::{ControlEvent, MediaHandle, MediaTransport};
 use super::security_event;
@@ -65,9 +66,15 @@ pub(super) struct SipDriver {
     pub(super) socket: UdpSocket,
     pub(super) tcp_listener: tokio::net::TcpListener,
     pub(super) tcp: super::sip_tcp::TcpConnections,
+    /// SIP over TLS (`--sip-tls-listen`): its listener and connections, which report on
+    /// `tcp_rx` like TCP's.
+    pub(super) tls_listener: Option<tokio::net::TcpListener>,
+    pub(super) tls: Option<super::sip_tcp::TcpConnections>,
+    /// Sources whose failed TLS handshake has been logged.
+    pub(super) handshake_log: super::tls::HandshakeLog,
     pub(super) tcp_rx: mpsc::Receiver<super::sip_tcp::TcpInput>,
-    /// Calls whose signalling came over TCP, and their connection.
-    pub(super) tcp_calls: HashMap<CallId, SocketAddr>,
+    /// Calls whose signalling came over TCP or TLS, and their connection.
+    pub(super) tcp_calls: HashMap<CallId, Peer>,
     /// To the directory task: who is calling (for the guessing limits).
     pub(super) control: mpsc::UnboundedSender<ControlEvent>,
     /// Shutting down: new calls get 503 and the SIP task ends at this instant at the latest.
@@ -139,7 +146,13 @@ impl SipDriver {
                 accepted = self.tcp_listener.accept() => {
                     woke = Instant::now();
                     if let Ok((stream, peer)) = accepted {
-                        self.take_connection(stream, peer);
+                        self.take_connection(stream, peer, Transport::Tcp);
+                    }
+                }
+                accepted = accept_on(self.tls_listener.as_ref()) => {
+                    woke = Instant::now();
+                    if let Ok((stream, peer)) = accepted {
+                        self.take_connection(stream, peer, Transport::Tls);
                     }
                 }
                 Some(input) = self.tcp_rx.recv() => {
@@ -176,11 +189,18 @@ impl SipDriver {
         self.process_events();
         self.flush().await;
         self.tcp.close_all();
+        if let Some(tls) = self.tls.as_mut() {
+            tls.close_all();
+        }
         // Let the connection tasks write what is queued (the BYEs) before the runtime ends.
         let closing = async {
-            while !self.tcp.is_empty() {
+            while !self.tcp.is_empty() || self.tls.as_ref().is_some_and(|t| !t.is_empty()) {
                 match self.tcp_rx.recv().await {
-                    Some(super::sip_tcp::TcpInput::Closed { peer, .. }) => self.tcp.forget(peer),
+                    Some(super::sip_tcp::TcpInput::Closed { peer, .. }) => {
+                        if let Some(conns) = self.connections(peer.transport) {
+                            conns.forget(peer.addr);
+                        }
+                    }
                     Some(_) => {}
                     None => break,
                 }
@@ -206,9 +226,34 @@ impl SipDriver {
         self.endpoint.handle_datagram(now, source, bytes);
     }
 
-    /// A new TCP connection: refused when untrusted (with `--untrusted drop`) or past the
-    /// connection limits, else given its own task.
-    fn take_connection(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    /// The TCP or the TLS connections.
+    fn connections(&mut self, transport: Transport) -> Option<&mut super::sip_tcp::TcpConnections> {
+        match transport {
+            Transport::Tcp => Some(&mut self.tcp),
+            Transport::Tls => self.tls.as_mut(),
+            Transport::Udp => None,
+        }
+    }
+
+    /// Publishes how many TCP and TLS connections are open.
+    fn count_connections(&self) {
+        self.gauges
+            .tcp_connections
+            .store(self.tcp.len() as u64, Ordering::Relaxed);
+        let tls = self.tls.as_ref().map_or(0, |t| t.len());
+        self.gauges
+            .tls_connections
+            .store(tls as u64, Ordering::Relaxed);
+    }
+
+    /// A new TCP or TLS connection: refused when untrusted (with `--untrusted drop`) or past
+    /// the connection limits, else given its own task.
+    fn take_connection(
+        &mut self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        transport: Transport,
+    ) {
         if self.untrusted == crate::config::UntrustedAction::Drop && !self.is_trusted(peer.ip()) {
             self.gauges
                 .untrusted_dropped
@@ -216,54 +261,64 @@ impl SipDriver {
             self.gauges.tcp_refused.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.tcp.accept(stream, peer) {
+        let Some(conns) = self.connections(transport) else {
+            return;
+        };
+        match conns.accept(stream, peer) {
             Ok(()) => {
-                tracing::debug!(%peer, "SIP TCP connection");
+                tracing::debug!(%peer, %transport, "SIP connection");
             }
             Err(why) => {
-                tracing::info!(%peer, ?why, "SIP TCP connection refused");
+                tracing::info!(%peer, %transport, ?why, "SIP connection refused");
                 security_event(peer.ip(), "tcp-connection-limit");
                 self.gauges.tcp_refused.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.gauges
-            .tcp_connections
-            .store(self.tcp.len() as u64, Ordering::Relaxed);
+        self.count_connections();
     }
 
-    /// What a TCP connection task reported.
+    /// What a TCP or TLS connection task reported.
     async fn take_tcp(&mut self, now: Instant, input: super::sip_tcp::TcpInput) {
         use super::sip_tcp::TcpInput;
         use crate::sip::stream::StreamItem;
-        use crate::sip::transport::Peer;
         match input {
             TcpInput::Item { peer, item } => match item {
-                StreamItem::Message(msg) => self.endpoint.handle_message(now, Peer::tcp(peer), msg),
+                StreamItem::Message(msg) => self.endpoint.handle_message(now, peer, msg),
                 StreamItem::Broken { bytes, error } => {
-                    tracing::debug!(%peer, %error, "SIP TCP stream cannot be framed: answering and closing");
-                    self.endpoint
-                        .handle_unparseable(now, Peer::tcp(peer), &bytes, error);
+                    tracing::debug!(%peer, %error, "SIP stream cannot be framed: answering and closing");
+                    self.endpoint.handle_unparseable(now, peer, &bytes, error);
                     self.flush().await;
-                    self.tcp.close(peer);
+                    if let Some(conns) = self.connections(peer.transport) {
+                        conns.close(peer.addr);
+                    }
                 }
                 StreamItem::Invalid { bytes, error } => {
-                    self.endpoint
-                        .handle_unparseable(now, Peer::tcp(peer), &bytes, error);
+                    self.endpoint.handle_unparseable(now, peer, &bytes, error);
                 }
                 StreamItem::Ping => {}
             },
+            TcpInput::HandshakeFailed { peer, why } => {
+                self.gauges
+                    .tls_handshake_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                if self.handshake_log.first_from(peer.ip()) {
+                    tracing::info!(%peer, error = %why, "TLS handshake failed (logged once per source address)");
+                } else {
+                    tracing::debug!(%peer, error = %why, "TLS handshake failed");
+                }
+            }
             TcpInput::Closed { peer, why } => {
-                tracing::debug!(%peer, why = why.as_str(), "SIP TCP connection closed");
-                self.tcp.forget(peer);
+                tracing::debug!(%peer, why = why.as_str(), "SIP connection closed");
+                if let Some(conns) = self.connections(peer.transport) {
+                    conns.forget(peer.addr);
+                }
                 let slot = crate::sip::transport::CloseReason::ALL
                     .iter()
                     .position(|r| *r == why);
                 if let Some(c) = slot.and_then(|i| self.gauges.tcp_closed.get(i)) {
                     c.fetch_add(1, Ordering::Relaxed);
                 }
-                self.gauges
-                    .tcp_connections
-                    .store(self.tcp.len() as u64, Ordering::Relaxed);
+                self.count_connections();
             }
         }
     }
@@ -271,17 +326,19 @@ impl SipDriver {
     async fn flush(&mut self) {
         while let Some(t) = self.endpoint.poll_transmit() {
             match t.transport {
-                crate::sip::transport::Transport::Udp => {
+                Transport::Udp => {
                     if let Err(err) = self.socket.send_to(&t.bytes, t.dest).await {
                         tracing::debug!(dest = %t.dest, error = %err, "SIP send failed");
                     }
                 }
-                // Nothing arrives over TLS yet, so nothing goes back over it.
-                crate::sip::transport::Transport::Tcp | crate::sip::transport::Transport::Tls => {
+                transport @ (Transport::Tcp | Transport::Tls) => {
                     // RFC 3261 §18.2.2 would have us reconnect for a response whose
                     // connection closed; a caller that hung up its connection loses it.
-                    if !self.tcp.send(t.dest, t.bytes) {
-                        tracing::debug!(dest = %t.dest, "SIP TCP connection gone: message dropped");
+                    let sent = self
+                        .connections(transport)
+                        .is_some_and(|conns| conns.send(t.dest, t.bytes));
+                    if !sent {
+                        tracing::debug!(dest = %t.dest, %transport, "SIP connection gone: message dropped");
                     }
                 }
             }
@@ -395,9 +452,13 @@ impl SipDriver {
                                 source,
                                 transport: sip_transport,
                             });
-                            if sip_transport == crate::sip::transport::Transport::Tcp {
-                                self.tcp.call_on(source, true);
-                                self.tcp_calls.insert(call, source);
+                            let peer = Peer {
+                                addr: source,
+                                transport: sip_transport,
+                            };
+                            if let Some(conns) = self.connections(sip_transport) {
+                                conns.call_on(source, true);
+                                self.tcp_calls.insert(call, peer);
                             }
                             self.endpoint.accept(now, call, local);
                             self.gauges.calls_answered.fetch_add(1, Ordering::Relaxed);
@@ -442,12 +503,24 @@ impl SipDriver {
                     if self.pending.remove(&call).is_none() {
                         self.media.send(call, Command::Stop { call });
                     }
-                    if let Some(peer) = self.tcp_calls.remove(&call) {
-                        self.tcp.call_on(peer, false);
+                    if let Some(peer) = self.tcp_calls.remove(&call)
+                        && let Some(conns) = self.connections(peer.transport)
+                    {
+                        conns.call_on(peer.addr, false);
                     }
                     let _ = self.control.send(ControlEvent::CallGone { call, reason });
                 }
             }
         }
+    }
+}
+
+/// Waits for a connection on `listener`, or forever when there is none.
+async fn accept_on(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
     }
 }

@@ -1,9 +1,11 @@
-//! SIP over TCP for the SIP task (RFC 3261 §18): accepting connections within limits, one
-//! small task per connection that reads, frames (`sip::stream`) and writes, and the
-//! bookkeeping that lets the endpoint's responses and BYEs go back on the right connection.
+//! SIP over TCP and TLS for the SIP task (RFC 3261 §18, §26): accepting connections within
+//! limits, one small task per connection that (for TLS) shakes hands, then reads, frames
+//! (`sip::stream`) and writes, and the bookkeeping that lets the endpoint's responses and
+//! BYEs go back on the right connection.
 //!
 //! The SIP task stays the one owner of SIP state: connection tasks only turn bytes into
-//! messages and messages into bytes.
+//! messages and messages into bytes. A TLS connection is the same task over a different
+//! stream, so framing, limits, timeouts and keep-alives are the same code.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,13 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::tls::TlsSettings;
 use crate::config::TcpLimits;
 use crate::sip::stream::{StreamItem, StreamReader};
 pub use crate::sip::transport::CloseReason;
+use crate::sip::transport::{Peer, Transport};
 
 /// Messages queued for one connection before it counts as stuck and is closed.
 const OUT_QUEUE: usize = 256;
@@ -33,18 +37,38 @@ const LINGER_AFTER_ERROR: Duration = Duration::from_secs(2);
 pub enum TcpInput {
     /// A whole message, or a framing error, from the connection to `peer`.
     Item {
-        /// The connection's remote end.
-        peer: SocketAddr,
+        /// The connection's remote end and its transport.
+        peer: Peer,
         /// What arrived.
         item: StreamItem,
     },
     /// The connection to `peer` is gone.
     Closed {
-        /// The connection's remote end.
-        peer: SocketAddr,
+        /// The connection's remote end and its transport.
+        peer: Peer,
         /// Why, for the log.
         why: CloseReason,
     },
+    /// The TLS handshake with `peer` failed or took longer than the message timeout; a
+    /// `Closed` follows.
+    HandshakeFailed {
+        /// The connection's remote end.
+        peer: SocketAddr,
+        /// Why.
+        why: HandshakeFailure,
+    },
+}
+
+/// Why a TLS handshake failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeFailure {
+    /// The handshake did not finish within the message timeout.
+    #[error("the handshake did not finish within the message timeout")]
+    TimedOut,
+    /// The peer sent something that is not a TLS handshake we accept (no certificate when
+    /// one is required, an unknown CA, no common version or cipher, cleartext…).
+    #[error("{0}")]
+    Refused(std::io::Error),
 }
 
 /// Why a new connection was not taken.
@@ -67,8 +91,10 @@ struct Conn {
     calls: Arc<AtomicUsize>,
 }
 
-/// The SIP task's view of its TCP connections.
+/// The SIP task's view of its TCP connections, or of its TLS connections.
 pub struct TcpConnections {
+    /// TCP, or TLS with the settings new connections take.
+    tls: Option<TlsSettings>,
     limits: TcpLimits,
     conns: HashMap<SocketAddr, Conn>,
     per_source: HashMap<IpAddr, usize>,
@@ -79,6 +105,19 @@ impl TcpConnections {
     /// Connection bookkeeping; connection tasks report on `input`.
     pub fn new(limits: TcpLimits, input: mpsc::Sender<TcpInput>) -> Self {
         TcpConnections {
+            tls: None,
+            limits,
+            conns: HashMap::new(),
+            per_source: HashMap::new(),
+            input,
+        }
+    }
+
+    /// Connection bookkeeping for SIP over TLS: each new connection shakes hands with the
+    /// configuration current when it is accepted.
+    pub fn new_tls(limits: TcpLimits, input: mpsc::Sender<TcpInput>, tls: TlsSettings) -> Self {
+        TcpConnections {
+            tls: Some(tls),
             limits,
             conns: HashMap::new(),
             per_source: HashMap::new(),
@@ -117,15 +156,32 @@ impl TcpConnections {
             },
         );
         *self.per_source.entry(peer.ip()).or_insert(0) += 1;
-        tokio::spawn(run_connection(
-            stream,
+        let conn = Connection {
             peer,
-            out_rx,
-            self.input.clone(),
-            self.limits,
+            out: out_rx,
+            input: self.input.clone(),
+            limits: self.limits,
             calls,
-        ));
+        };
+        match &self.tls {
+            None => {
+                tokio::spawn(conn.run(stream, Transport::Tcp));
+            }
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                tokio::spawn(conn.shake_hands(acceptor, stream));
+            }
+        }
         Ok(())
+    }
+
+    /// TCP or TLS.
+    pub fn transport(&self) -> Transport {
+        if self.tls.is_some() {
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        }
     }
 
     /// Queues bytes for the connection to `peer`; false when there is no such connection.
@@ -137,7 +193,7 @@ impl TcpConnections {
         match conn.out.try_send(Outgoing::Bytes(bytes)) {
             Ok(()) => true,
             Err(_) => {
-                tracing::info!(%peer, "SIP TCP connection not reading: closing it");
+                tracing::info!(%peer, transport = %self.transport(), "SIP connection not reading: closing it");
                 self.close(peer);
                 false
             }
@@ -188,93 +244,142 @@ impl TcpConnections {
     }
 }
 
-/// One connection: read and frame, write what the SIP task queues, enforce the timeouts.
-async fn run_connection(
-    stream: TcpStream,
+/// One connection's task and what it shares with the SIP task.
+struct Connection {
     peer: SocketAddr,
-    mut out: mpsc::Receiver<Outgoing>,
+    out: mpsc::Receiver<Outgoing>,
     input: mpsc::Sender<TcpInput>,
     limits: TcpLimits,
     calls: Arc<AtomicUsize>,
-) {
-    let (mut rd, mut wr) = stream.into_split();
-    let mut reader = StreamReader::new();
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut last_in = Instant::now();
-    // After a framing error nothing more is read: only the answer is written, then close.
-    let mut reading = true;
-    let mut linger_until: Option<Instant> = None;
-    let why = loop {
-        let now = Instant::now();
-        let idle_at = last_in + limits.idle_timeout;
-        let deadline = match (linger_until, reader.partial_since()) {
-            (Some(at), _) => at,
-            (None, Some(since)) => (since + limits.message_timeout).min(idle_at),
-            (None, None) => idle_at,
+}
+
+impl Connection {
+    /// TLS: the handshake first, within the message timeout, on this connection's own task
+    /// (a slow or failed one holds up nobody else); then the same loop as TCP.
+    async fn shake_hands(self, acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream) {
+        let why = match tokio::time::timeout(self.limits.message_timeout, acceptor.accept(stream))
+            .await
+        {
+            Ok(Ok(tls)) => return self.run(tls, Transport::Tls).await,
+            Ok(Err(err)) => HandshakeFailure::Refused(err),
+            Err(_) => HandshakeFailure::TimedOut,
         };
-        tokio::select! {
-            read = rd.read(&mut buf), if reading => {
-                let n = match read {
-                    Ok(0) | Err(_) => break CloseReason::Peer,
-                    Ok(n) => n,
-                };
-                last_in = Instant::now();
-                reader.push(last_in, buf.get(..n).unwrap_or_default());
-                let mut pong = false;
-                while let Some(item) = reader.next_item() {
-                    match item {
-                        StreamItem::Ping => pong = true,
-                        other => {
-                            let broken = matches!(other, StreamItem::Broken { .. });
-                            if input.send(TcpInput::Item { peer, item: other }).await.is_err() {
-                                return;
-                            }
-                            if broken {
-                                reading = false;
-                                linger_until = Some(Instant::now() + LINGER_AFTER_ERROR);
+        let peer = self.peer;
+        let _ = self
+            .input
+            .send(TcpInput::HandshakeFailed { peer, why })
+            .await;
+        let _ = self
+            .input
+            .send(TcpInput::Closed {
+                peer: Peer::tls(peer),
+                why: CloseReason::Peer,
+            })
+            .await;
+    }
+
+    /// Read and frame, write what the SIP task queues, enforce the timeouts.
+    async fn run<S>(self, stream: S, transport: Transport)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            peer,
+            mut out,
+            input,
+            limits,
+            calls,
+        } = self;
+        let peer = Peer {
+            addr: peer,
+            transport,
+        };
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let mut reader = StreamReader::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut last_in = Instant::now();
+        // After a framing error nothing more is read: only the answer is written, then close.
+        let mut reading = true;
+        let mut linger_until: Option<Instant> = None;
+        let why = loop {
+            let now = Instant::now();
+            let idle_at = last_in + limits.idle_timeout;
+            let deadline = match (linger_until, reader.partial_since()) {
+                (Some(at), _) => at,
+                (None, Some(since)) => (since + limits.message_timeout).min(idle_at),
+                (None, None) => idle_at,
+            };
+            tokio::select! {
+                read = rd.read(&mut buf), if reading => {
+                    let n = match read {
+                        Ok(0) | Err(_) => break CloseReason::Peer,
+                        Ok(n) => n,
+                    };
+                    last_in = Instant::now();
+                    reader.push(last_in, buf.get(..n).unwrap_or_default());
+                    let mut pong = false;
+                    while let Some(item) = reader.next_item() {
+                        match item {
+                            StreamItem::Ping => pong = true,
+                            other => {
+                                let broken = matches!(other, StreamItem::Broken { .. });
+                                if input.send(TcpInput::Item { peer, item: other }).await.is_err() {
+                                    return;
+                                }
+                                if broken {
+                                    reading = false;
+                                    linger_until = Some(Instant::now() + LINGER_AFTER_ERROR);
+                                }
                             }
                         }
                     }
-                }
-                // RFC 5626 §3.5.1: a CRLFCRLF ping is answered with one CRLF.
-                if pong && write(&mut wr, b"\r\n").await.is_err() {
-                    break CloseReason::Stuck;
-                }
-            }
-            queued = out.recv() => match queued {
-                Some(Outgoing::Bytes(bytes)) => {
-                    if write(&mut wr, &bytes).await.is_err() {
+                    // RFC 5626 §3.5.1: a CRLFCRLF ping is answered with one CRLF.
+                    if pong && write(&mut wr, b"\r\n").await.is_err() {
                         break CloseReason::Stuck;
                     }
                 }
-                Some(Outgoing::Close) | None => {
-                    break if reading { CloseReason::Local } else { CloseReason::Malformed };
-                }
-            },
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                let now2 = Instant::now().max(now);
-                if linger_until.is_some_and(|at| now2 >= at) {
-                    break CloseReason::Malformed;
-                }
-                if reader.partial_since().is_some_and(|s| now2 >= s + limits.message_timeout) {
-                    break CloseReason::SlowSender;
-                }
-                if now2 >= idle_at {
-                    if calls.load(Ordering::Relaxed) == 0 {
-                        break CloseReason::Idle;
+                queued = out.recv() => match queued {
+                    Some(Outgoing::Bytes(bytes)) => {
+                        if write(&mut wr, &bytes).await.is_err() {
+                            break CloseReason::Stuck;
+                        }
                     }
-                    // A call keeps its connection: wait another idle period.
-                    last_in = now2;
+                    Some(Outgoing::Close) | None => {
+                        break if reading { CloseReason::Local } else { CloseReason::Malformed };
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let now2 = Instant::now().max(now);
+                    if linger_until.is_some_and(|at| now2 >= at) {
+                        break CloseReason::Malformed;
+                    }
+                    if reader.partial_since().is_some_and(|s| now2 >= s + limits.message_timeout) {
+                        break CloseReason::SlowSender;
+                    }
+                    if now2 >= idle_at {
+                        if calls.load(Ordering::Relaxed) == 0 {
+                            break CloseReason::Idle;
+                        }
+                        // A call keeps its connection: wait another idle period.
+                        last_in = now2;
+                    }
                 }
             }
-        }
-    };
-    let _ = wr.shutdown().await;
-    let _ = input.send(TcpInput::Closed { peer, why }).await;
+        };
+        // For TLS this also sends close_notify.
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.shutdown()).await;
+        let _ = input.send(TcpInput::Closed { peer, why }).await;
+    }
 }
 
-async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, bytes: &[u8]) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(bytes)).await {
+async fn write<S: AsyncWrite>(wr: &mut WriteHalf<S>, bytes: &[u8]) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, async {
+        wr.write_all(bytes).await?;
+        // TLS buffers records until flushed; for TCP this does nothing.
+        wr.flush().await
+    })
+    .await
+    {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }

@@ -43,8 +43,12 @@ pub struct SipGauges {
     pub calls_active: AtomicU64,
     /// SIP TCP connections open.
     pub tcp_connections: AtomicU64,
-    /// SIP TCP connections refused at accept (limits, untrusted source).
+    /// SIP TCP and TLS connections refused at accept (limits, untrusted source).
     pub tcp_refused: AtomicU64,
+    /// SIP TLS connections open (handshake done or under way).
+    pub tls_connections: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: AtomicU64,
     /// SIP TCP connections closed, by reason (peer, idle, slow sender, stuck, malformed, local).
     pub tcp_closed: [AtomicU64; 6],
     /// Calls ended, by reason.
@@ -170,8 +174,22 @@ impl crate::metrics::Exposition for Telemetry {
             &mut out,
             "dialbridge_sip_tcp_refused_total",
             "counter",
-            "SIP TCP connections refused (connection limits, untrusted source)",
+            "SIP TCP and TLS connections refused (connection limits, untrusted source)",
             &[("", load(&sip.tcp_refused))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_tls_connections",
+            "gauge",
+            "SIP TLS connections open",
+            &[("", load(&sip.tls_connections))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_sip_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed or timed out (no or a refused client certificate, cleartext, no common version)",
+            &[("", load(&sip.tls_handshake_failures))],
         );
         let closed: Vec<(String, u64)> = crate::sip::transport::CloseReason::ALL
             .iter()
@@ -183,7 +201,7 @@ impl crate::metrics::Exposition for Telemetry {
             &mut out,
             "dialbridge_sip_tcp_closed_total",
             "counter",
-            "SIP TCP connections closed, by reason",
+            "SIP TCP and TLS connections closed, by reason",
             &closed_ref,
         );
         let gauges = &self.media;
