@@ -427,6 +427,14 @@ impl Bridge {
     }
 
     /// Sends SIGTERM and waits for the exit status.
+    /// Sends `signal` to the bridge process (SIGHUP, SIGTERM…) without waiting.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: kill(2) on our own child's pid.
         unsafe {

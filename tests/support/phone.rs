@@ -113,6 +113,25 @@ enum SipLink {
         stream: TcpStream,
         reader: StreamReader,
     },
+    /// One TLS connection to the bridge (rustls), framed like TCP.
+    Tls {
+        stream: Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>,
+        reader: StreamReader,
+    },
+}
+
+/// The next message on a stream link, reading at most once (about 50 ms).
+fn read_framed(stream: &mut impl Read, reader: &mut StreamReader) -> Option<Message> {
+    if let Some(StreamItem::Message(m)) = reader.next_item() {
+        return Some(m);
+    }
+    let mut buf = vec![0u8; 65536];
+    let n = stream.read(&mut buf).ok().filter(|&n| n > 0)?;
+    reader.push(Instant::now(), &buf[..n]);
+    match reader.next_item() {
+        Some(StreamItem::Message(m)) => Some(m),
+        _ => None,
+    }
 }
 
 /// A test phone. One call at a time.
@@ -163,6 +182,33 @@ impl Phone {
         Self::with_link(link, bridge, codec, tone)
     }
 
+    /// A phone whose SIP goes over one TLS connection to `bridge_tls`, the bridge's TLS
+    /// port (media stays RTP/UDP); panics when the handshake fails.
+    pub fn new_tls(
+        bridge_tls: SocketAddr,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        codec: Codec,
+        tone: Option<f32>,
+    ) -> Phone {
+        let stream = TcpStream::connect(bridge_tls).expect("connect SIP over TLS");
+        stream.set_nodelay(true).ok();
+        let name = rustls::pki_types::ServerName::from(bridge_tls.ip());
+        let mut conn = rustls::ClientConnection::new(config, name).expect("TLS client");
+        let mut stream = stream;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut stream)
+                .expect("TLS handshake with the bridge");
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .ok();
+        let link = SipLink::Tls {
+            stream: Box::new(rustls::StreamOwned::new(conn, stream)),
+            reader: StreamReader::new(),
+        };
+        Self::with_link(link, bridge_tls, codec, tone)
+    }
+
     fn with_link(sip: SipLink, bridge: SocketAddr, codec: Codec, tone: Option<f32>) -> Phone {
         Phone {
             sip,
@@ -205,6 +251,7 @@ impl Phone {
         match &self.sip {
             SipLink::Udp(s) => s.local_addr().expect("local addr"),
             SipLink::Tcp { stream, .. } => stream.local_addr().expect("local addr"),
+            SipLink::Tls { stream, .. } => stream.sock.local_addr().expect("local addr"),
         }
     }
 
@@ -212,6 +259,7 @@ impl Phone {
         match self.sip {
             SipLink::Udp(_) => "UDP",
             SipLink::Tcp { .. } => "TCP",
+            SipLink::Tls { .. } => "TLS",
         }
     }
 
@@ -225,18 +273,8 @@ impl Phone {
                     .ok()
                     .map(|(m, _)| m)
             }
-            SipLink::Tcp { stream, reader } => {
-                if let Some(StreamItem::Message(m)) = reader.next_item() {
-                    return Some(m);
-                }
-                let mut buf = vec![0u8; 65536];
-                let n = stream.read(&mut buf).ok().filter(|&n| n > 0)?;
-                reader.push(Instant::now(), &buf[..n]);
-                match reader.next_item() {
-                    Some(StreamItem::Message(m)) => Some(m),
-                    _ => None,
-                }
-            }
+            SipLink::Tcp { stream, reader } => read_framed(stream, reader),
+            SipLink::Tls { stream, reader } => read_framed(stream, reader),
         }
     }
 
@@ -279,6 +317,10 @@ impl Phone {
                 s.send_to(bytes, self.bridge).expect("send SIP");
             }
             SipLink::Tcp { stream, .. } => stream.write_all(bytes).expect("send SIP over TCP"),
+            SipLink::Tls { stream, .. } => {
+                stream.write_all(bytes).expect("send SIP over TLS");
+                stream.flush().expect("send SIP over TLS");
+            }
         }
     }
 
@@ -362,6 +404,7 @@ impl Phone {
             match self.sip {
                 SipLink::Udp(_) => format!("<sip:tester@{}>", self.sip_addr()),
                 SipLink::Tcp { .. } => format!("<sip:tester@{};transport=tcp>", self.sip_addr()),
+                SipLink::Tls { .. } => format!("<sip:tester@{};transport=tls>", self.sip_addr()),
             },
         );
         if let Some((ctype, body)) = body {
