@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -165,7 +165,8 @@ impl TcpConnections {
         };
         match &self.tls {
             None => {
-                tokio::spawn(conn.run(stream, Transport::Tcp));
+                let (rd, wr) = stream.into_split();
+                tokio::spawn(conn.run(rd, wr, Transport::Tcp));
             }
             Some(tls) => {
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
@@ -260,7 +261,10 @@ impl Connection {
         let why = match tokio::time::timeout(self.limits.message_timeout, acceptor.accept(stream))
             .await
         {
-            Ok(Ok(tls)) => return self.run(tls, Transport::Tls).await,
+            Ok(Ok(tls)) => {
+                let (rd, wr) = tokio::io::split(tls);
+                return self.run(rd, wr, Transport::Tls).await;
+            }
             Ok(Err(err)) => HandshakeFailure::Refused(err),
             Err(_) => HandshakeFailure::TimedOut,
         };
@@ -278,10 +282,12 @@ impl Connection {
             .await;
     }
 
-    /// Read and frame, write what the SIP task queues, enforce the timeouts.
-    async fn run<S>(self, stream: S, transport: Transport)
+    /// Read and frame, write what the SIP task queues, enforce the timeouts: the same for
+    /// a TCP connection's halves and a TLS stream's.
+    async fn run<R, W>(self, mut rd: R, mut wr: W, transport: Transport)
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
     {
         let Connection {
             peer,
@@ -294,7 +300,6 @@ impl Connection {
             addr: peer,
             transport,
         };
-        let (mut rd, mut wr) = tokio::io::split(stream);
         let mut reader = StreamReader::new();
         let mut buf = vec![0u8; READ_CHUNK];
         let mut last_in = Instant::now();
@@ -372,7 +377,7 @@ impl Connection {
     }
 }
 
-async fn write<S: AsyncWrite>(wr: &mut WriteHalf<S>, bytes: &[u8]) -> Result<(), ()> {
+async fn write<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> Result<(), ()> {
     match tokio::time::timeout(WRITE_TIMEOUT, async {
         wr.write_all(bytes).await?;
         // TLS buffers records until flushed; for TCP this does nothing.
