@@ -8,8 +8,10 @@
 //! `[::1]`) and their ports to the test's own sockets, and changes nothing else.
 //!
 //! Everything goes through `exchange(transport, ..)`, so the same corpus and expectations run
-//! over UDP and, once the bridge speaks SIP over TCP, over TCP (whole, and split at every byte).
+//! over UDP, over TCP (whole, and split at every byte) and over TLS.
 
+#[path = "support/tls.rs"]
+mod pki;
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
@@ -65,7 +67,9 @@ impl Entry {
     fn allowed(&self, transport: Transport) -> &[Vec<u16>] {
         match transport {
             Transport::Udp => &self.expect,
-            Transport::Tcp(_) => self.expect_tcp.as_deref().unwrap_or(&self.expect),
+            Transport::Tcp(_) | Transport::Tls => {
+                self.expect_tcp.as_deref().unwrap_or(&self.expect)
+            }
         }
     }
 
@@ -513,6 +517,56 @@ enum Split {
 enum Transport {
     Udp,
     Tcp(Split),
+    /// TLS to the bridge's TLS port, each message in one write (`TLS_CLIENT`'s settings).
+    Tls,
+}
+
+/// The rustls client settings of the TLS run (trusting the test CA of its bridge).
+static TLS_CLIENT: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
+    std::sync::OnceLock::new();
+
+/// A stream to the bridge: a TCP connection, or TLS over one.
+trait SipStream: Read + Write {
+    /// The TCP connection underneath.
+    fn tcp(&self) -> &TcpStream;
+    /// True when the bridge has closed the stream; what it sent before goes to `buffered`.
+    fn gone(&mut self, buffered: &mut Vec<u8>) -> bool;
+}
+
+impl SipStream for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    fn gone(&mut self, _buffered: &mut Vec<u8>) -> bool {
+        let mut probe = [0u8; 1];
+        self.set_nonblocking(true).ok();
+        let gone = matches!(self.peek(&mut probe), Ok(0));
+        self.set_nonblocking(false).ok();
+        gone
+    }
+}
+
+impl SipStream for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+
+    fn gone(&mut self, buffered: &mut Vec<u8>) -> bool {
+        // TLS records cannot be peeked at: read what is there (a close_notify reads as 0).
+        let mut buf = [0u8; 4096];
+        self.sock.set_nonblocking(true).ok();
+        let gone = loop {
+            match self.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => buffered.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        self.sock.set_nonblocking(false).ok();
+        gone
+    }
 }
 
 /// A response as received, read without the bridge's own parser.
@@ -586,11 +640,13 @@ impl Response {
 /// A socket (UDP) or connection (TCP) of the test towards the bridge.
 enum Link {
     Udp(UdpSocket),
+    /// A TCP connection, or TLS over one.
     Tcp {
-        stream: TcpStream,
+        stream: Box<dyn SipStream>,
         buffered: Vec<u8>,
         split: Split,
         closed: bool,
+        tls: bool,
     },
 }
 
@@ -607,25 +663,49 @@ impl Link {
                     .expect("connect to the bridge's SIP port over TCP");
                 stream.set_nodelay(true).expect("nodelay");
                 Link::Tcp {
-                    stream,
+                    stream: Box::new(stream),
                     buffered: Vec::new(),
                     split,
                     closed: false,
+                    tls: false,
                 }
             }
+            Transport::Tls => {
+                let config = TLS_CLIENT.get().expect("TLS client settings").clone();
+                let stream = pki::handshake(bridge, config)
+                    .expect("TLS handshake with the bridge's SIP TLS port");
+                stream.sock.set_nodelay(true).expect("nodelay");
+                Link::Tcp {
+                    stream: Box::new(stream),
+                    buffered: Vec::new(),
+                    split: Split::Whole,
+                    closed: false,
+                    tls: true,
+                }
+            }
+        }
+    }
+
+    /// What this link was opened as (a closed one is reopened the same way).
+    fn transport(&self) -> Transport {
+        match self {
+            Link::Udp(_) => Transport::Udp,
+            Link::Tcp { tls: true, .. } => Transport::Tls,
+            Link::Tcp { split, .. } => Transport::Tcp(*split),
         }
     }
 
     fn local_port(&self) -> u16 {
         match self {
             Link::Udp(s) => s.local_addr().expect("addr").port(),
-            Link::Tcp { stream, .. } => stream.local_addr().expect("addr").port(),
+            Link::Tcp { stream, .. } => stream.tcp().local_addr().expect("addr").port(),
         }
     }
 
     fn transport_token(&self) -> &'static str {
         match self {
             Link::Udp(_) => "UDP",
+            Link::Tcp { tls: true, .. } => "TLS",
             Link::Tcp { .. } => "TCP",
         }
     }
@@ -686,7 +766,7 @@ impl Link {
                     if *closed {
                         return None;
                     }
-                    stream.set_read_timeout(Some(left)).ok();
+                    stream.tcp().set_read_timeout(Some(left)).ok();
                     match stream.read(&mut buf) {
                         Ok(0) => *closed = true,
                         Ok(n) => buffered.extend_from_slice(&buf[..n]),
@@ -849,11 +929,7 @@ fn send_or_reopen(x: &mut Exchange, bytes: &[u8]) -> Result<(), String> {
                         | std::io::ErrorKind::NotConnected
                 ) =>
         {
-            let split = match &x.link {
-                Link::Tcp { split, .. } => *split,
-                Link::Udp(_) => Split::Whole,
-            };
-            x.link = Link::open(Transport::Tcp(split), x.bridge);
+            x.link = Link::open(x.link.transport(), x.bridge);
             x.link.send(bytes).map_err(|e| e.to_string())
         }
         other => other.map_err(|e| e.to_string()),
@@ -870,17 +946,13 @@ fn clean_up(x: &mut Exchange) -> Result<(), String> {
     if let Link::Tcp {
         stream,
         closed,
-        split,
+        buffered,
         ..
     } = &mut x.link
     {
-        let mut probe = [0u8; 1];
-        stream.set_nonblocking(true).ok();
-        let gone = *closed || matches!(stream.peek(&mut probe), Ok(0));
-        stream.set_nonblocking(false).ok();
+        let gone = *closed || stream.gone(buffered);
         if gone {
-            let split = *split;
-            x.link = Link::open(Transport::Tcp(split), x.bridge);
+            x.link = Link::open(x.link.transport(), x.bridge);
         }
     }
     let port = x.link.local_port();
@@ -1059,6 +1131,7 @@ fn judge(entry: &Entry, transport: Transport, bridge: SocketAddr) -> Outcome {
         let deadline = Instant::now() + Duration::from_secs(3);
         let mut probe = [0u8; 1];
         stream
+            .tcp()
             .set_read_timeout(Some(Duration::from_millis(50)))
             .ok();
         while !*closed && Instant::now() < deadline {
@@ -1123,13 +1196,28 @@ fn via_count(sent: &[u8]) -> usize {
 }
 
 fn run_corpus(transport: Transport) {
+    // Over TLS: a test CA, the bridge's certificate from it, and a client trusting it.
+    let pki_dir = tempfile::tempdir().expect("tempdir");
+    let tls_addr = pki::free_tcp_addr();
+    let mut extra = Vec::new();
+    if transport == Transport::Tls {
+        let ca = pki::TestCa::new(pki_dir.path(), "torture");
+        extra = pki::tls_flags(tls_addr, &ca.server("bridge"));
+        TLS_CLIENT.get_or_init(|| ca.client_config(None));
+    }
     let (bridge, _) = Bridge::start(
         &[],
         BridgeOptions {
             http: true,
+            extra,
             ..Default::default()
         },
     );
+    let target = if transport == Transport::Tls {
+        tls_addr
+    } else {
+        bridge.sip
+    };
     let entries = manifest();
     assert_eq!(
         entries.len(),
@@ -1142,7 +1230,7 @@ fn run_corpus(transport: Transport) {
         "message", "section", "allowed", "got"
     );
     for entry in &entries {
-        let o = judge(entry, transport, bridge.sip);
+        let o = judge(entry, transport, target);
         let verdict = if o.problems.is_empty() && o.not_preferred {
             "pass (allowed, not the preferred answer)".to_string()
         } else if o.problems.is_empty() {
@@ -1164,7 +1252,7 @@ fn run_corpus(transport: Transport) {
         "{failures} messages not handled as the RFC asks (table above)"
     );
     assert!(
-        alive(transport, bridge.sip),
+        alive(transport, target),
         "the bridge answers after the corpus"
     );
     assert_eq!(calls_active(&bridge), 0, "every answered call was hung up");
@@ -1198,6 +1286,11 @@ fn every_torture_message_over_udp_gets_the_handling_the_rfc_asks_of_a_uas() {
 #[test]
 fn every_torture_message_over_tcp_gets_the_handling_the_rfc_asks_of_a_uas() {
     run_corpus(Transport::Tcp(Split::Whole));
+}
+
+#[test]
+fn every_torture_message_over_tls_gets_the_handling_the_rfc_asks_of_a_uas() {
+    run_corpus(Transport::Tls);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A test PKI for SIP over TLS (made with rcgen, no openssl): a CA, server and client
 //! certificates as PEM files, and rustls client settings that trust the CA.
 
+#![allow(dead_code)]
+
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
