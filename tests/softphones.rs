@@ -13,6 +13,8 @@ mod recording;
 #[path = "support/softphone.rs"]
 mod softphone;
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -245,6 +247,51 @@ fn baresip_dials_in_by_rfc4733_and_hears_the_hold_music() {
             assert_keys_came_by_rfc4733(&bridge, &[&keys]);
             assert_hears_hold_music(
                 "baresip",
+                heard.between(
+                    start,
+                    music + Duration::from_millis(500),
+                    music + Duration::from_millis(3500),
+                ),
+            );
+        },
+    );
+}
+
+#[test]
+fn baresip_dials_in_over_tls_and_hears_the_hold_music() {
+    run_isolated(
+        "baresip_dials_in_over_tls_and_hears_the_hold_music",
+        LIMIT,
+        || {
+            let work = tempfile::tempdir().expect("tempdir");
+            let ca = tls::TestCa::new(work.path(), "bridge");
+            let tls_addr = tls::free_tcp_addr();
+            let options = BridgeOptions {
+                http: true,
+                extra: tls::tls_flags(tls_addr, &ca.server("bridge")),
+                ..BridgeOptions::default()
+            };
+            let (bridge, orgs) = Bridge::start(&["Ada Lovelace"], options);
+            let mut caller = Baresip::start_tls(
+                "caller",
+                &microphone(work.path(), None, WIDEBAND),
+                &ca.cert_path(),
+            );
+            let start = caller.dial(tls_addr);
+            let keys = format!("{}##", orgs[0].conference_id);
+            caller.send_digits(&keys);
+            let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15))
+                + lobby_prompt();
+            sleep_until(music + Duration::from_millis(3700));
+            let heard = caller.hang_up();
+            let log = bridge.log_text();
+            let incoming = log
+                .lines()
+                .find(|l| l.contains("incoming call"))
+                .unwrap_or_default();
+            assert!(incoming.contains("transport=TLS"), "{incoming}");
+            assert_hears_hold_music(
+                "baresip over TLS",
                 heard.between(
                     start,
                     music + Duration::from_millis(500),

@@ -59,12 +59,24 @@ pub struct Baresip {
     pending: Vec<u8>,
     /// Events (`{"event":true,"type":...}`) received so far.
     events: Vec<serde_json::Value>,
+    /// Its account and calls use SIP over TLS.
+    tls: bool,
 }
 
 impl Baresip {
     /// Starts baresip as `sip:NAME@127.0.0.1`, its microphone playing `source` (a WAV at the
     /// rate of the codec it will talk).
     pub fn start(name: &str, source: &Path) -> Baresip {
+        Self::start_with(name, source, None)
+    }
+
+    /// Starts baresip as `sip:NAME@127.0.0.1;transport=tls`, trusting the CA certificate in
+    /// `ca` (`sip_cafile`); its calls go over TLS.
+    pub fn start_tls(name: &str, source: &Path, ca: &Path) -> Baresip {
+        Self::start_with(name, source, Some(ca))
+    }
+
+    fn start_with(name: &str, source: &Path, ca: Option<&Path>) -> Baresip {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config");
         let recordings = dir.path().join("recordings");
@@ -91,15 +103,21 @@ impl Baresip {
              module_app menu.so\n\
              module_app ctrl_tcp.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
-             snd_path {recordings}\n",
+             snd_path {recordings}\n\
+             {cafile}",
             sip = free_udp_port(),
             source = source.display(),
             recordings = recordings.display(),
+            cafile = ca.map_or(String::new(), |ca| format!("sip_cafile {}\n", ca.display())),
         );
         std::fs::write(config.join("config"), text).expect("write baresip config");
         std::fs::write(
             config.join("accounts"),
-            format!("<sip:{name}@127.0.0.1>;regint=0\n"),
+            if ca.is_some() {
+                format!("<sip:{name}@127.0.0.1;transport=tls>;regint=0\n")
+            } else {
+                format!("<sip:{name}@127.0.0.1>;regint=0\n")
+            },
         )
         .expect("write baresip accounts");
         let log = std::fs::File::create(dir.path().join("baresip.log")).expect("log file");
@@ -132,6 +150,7 @@ impl Baresip {
             ctrl,
             pending: Vec::new(),
             events: Vec::new(),
+            tls: ca.is_some(),
         }
     }
 
@@ -192,7 +211,12 @@ impl Baresip {
     /// Calls the bridge; returns when the call was established (about when the recording
     /// of what the phone hears starts).
     pub fn dial(&mut self, bridge: SocketAddr) -> Instant {
-        self.command("dial", &format!("sip:dialin@{bridge}"));
+        let uri = if self.tls {
+            format!("sip:dialin@{bridge};transport=tls")
+        } else {
+            format!("sip:dialin@{bridge}")
+        };
+        self.command("dial", &uri);
         self.wait_event("CALL_ESTABLISHED", PHONE_WAIT)
     }
 
