@@ -398,3 +398,113 @@ fn sighup_renews_the_certificate_for_new_connections_and_keeps_the_call() {
     let r = p.hangup().expect("BYE answered");
     assert_eq!(r.status(), Some(200));
 }
+
+/// How long until the bridge closes `stream` (EOF or an error), at most `limit`; None if it
+/// stays open. What arrives meanwhile is returned too.
+fn closed_within(
+    stream: &mut impl Read,
+    sock: &TcpStream,
+    limit: Duration,
+) -> (Option<Duration>, Vec<u8>) {
+    sock.set_read_timeout(Some(Duration::from_millis(50))).ok();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => return (Some(started.elapsed()), got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (Some(started.elapsed()), got),
+        }
+    }
+    (None, got)
+}
+
+#[test]
+fn keepalives_timeouts_and_the_per_source_limit_hold_over_tls() {
+    let (b, _) = start(
+        &[],
+        true,
+        &[
+            "--max-tcp-per-source",
+            "2",
+            "--tcp-message-timeout",
+            "1",
+            "--tcp-idle-timeout",
+            "3",
+        ],
+    );
+    let client = || b.ca.client_config(None);
+
+    // RFC 5626 §3.5.1 keep-alive: CRLFCRLF gets CRLF, inside TLS.
+    let mut s = handshake(b.tls, client()).expect("handshake");
+    s.write_all(b"\r\n\r\n").unwrap();
+    s.flush().unwrap();
+    let sock = s.sock.try_clone().unwrap();
+    let (closed, got) = closed_within(&mut s, &sock, Duration::from_millis(500));
+    assert_eq!((closed, got.as_slice()), (None, &b"\r\n"[..]), "pong");
+    // Idle: nothing more for the idle timeout closes it.
+    let (closed, _) = closed_within(&mut s, &sock, Duration::from_secs(6));
+    let idle = closed.expect("an idle TLS connection is closed");
+    assert!(idle >= Duration::from_secs(2), "closed after {idle:?}");
+    drop(s);
+
+    // Slow sender: half a message, then nothing, is closed after the message timeout.
+    let mut s = handshake(b.tls, client()).expect("handshake");
+    s.write_all(b"OPTIONS sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9")
+        .unwrap();
+    s.flush().unwrap();
+    let sock = s.sock.try_clone().unwrap();
+    let (closed, _) = closed_within(&mut s, &sock, Duration::from_secs(3));
+    assert!(closed.is_some(), "a slow sender over TLS is closed");
+    drop(s);
+
+    // A handshake that never comes (a TCP connection that sends nothing) is given up after
+    // the message timeout and counted.
+    let failures = metric(&b.bridge, "dialbridge_sip_tls_handshake_failures_total");
+    let mut mute = TcpStream::connect(b.tls).unwrap();
+    let sock = mute.try_clone().unwrap();
+    let (closed, _) = closed_within(&mut mute, &sock, Duration::from_secs(3));
+    assert!(closed.is_some(), "a stalled handshake is closed");
+    drop(mute);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&b.bridge, "dialbridge_sip_tls_handshake_failures_total") <= failures {
+        assert!(Instant::now() < deadline, "the stalled handshake counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Per source: two connections are taken, the third is closed at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&b.bridge, "dialbridge_sip_tls_connections") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the earlier connections are gone"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut one = handshake(b.tls, client()).expect("first connection");
+    let mut two = handshake(b.tls, client()).expect("second connection");
+    let refused_before = metric(&b.bridge, "dialbridge_sip_tcp_refused_total");
+    let third = handshake(b.tls, client());
+    if let Ok(mut s) = third {
+        let me = s.sock.local_addr().unwrap();
+        assert!(
+            ask(&mut s, me, b.tls, 9).is_none(),
+            "the third got an answer"
+        );
+    }
+    assert_eq!(
+        metric(&b.bridge, "dialbridge_sip_tcp_refused_total"),
+        refused_before + 1
+    );
+    for (n, s) in [(1, &mut one), (2, &mut two)] {
+        let me = s.sock.local_addr().unwrap();
+        let answer = ask(s, me, b.tls, n).expect("the first two are served");
+        assert_eq!(answer.status(), Some(200));
+    }
+}
