@@ -75,6 +75,9 @@ pub enum TlsError {
         /// What rustls said.
         source: rustls::Error,
     },
+    /// The crypto provider lacks TLS 1.2 or 1.3 (a build problem, not a file's).
+    #[error("TLS 1.2 and 1.3 are not available: {0}")]
+    Versions(rustls::Error),
     /// A client CA certificate cannot be a trust anchor.
     #[error("cannot use the client CA certificates in {path}: {reason}")]
     ClientCa {
@@ -92,7 +95,7 @@ pub enum ClientCaError {
     #[error("{0}")]
     Anchor(rustls::Error),
     /// No trust anchor was usable, or the verifier refused them.
-    #[error("{0:?}")]
+    #[error("{0}")]
     Verifier(rustls::server::VerifierBuilderError),
 }
 
@@ -151,7 +154,8 @@ pub fn load(files: &TlsFiles, now: SystemTime) -> Result<Arc<ServerConfig>, TlsE
     if let Some(leaf) = chain.first() {
         check_validity(&files.cert, leaf, now)?;
     }
-    let key_pem = read(&files.key)?;
+    // The key's PEM text is wiped when dropped; rustls keeps the parsed key.
+    let key_pem = zeroize::Zeroizing::new(read(&files.key)?);
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|source| TlsError::Key {
         path: files.key.clone(),
         source,
@@ -160,11 +164,7 @@ pub fn load(files: &TlsFiles, now: SystemTime) -> Result<Arc<ServerConfig>, TlsE
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|source| TlsError::KeyMismatch {
-            cert: files.cert.clone(),
-            key: files.key.clone(),
-            source,
-        })?;
+        .map_err(TlsError::Versions)?;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(path) => {
