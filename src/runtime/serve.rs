@@ -320,11 +320,18 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         while sighup.recv().await.is_some() {
             match &reloading {
                 None => tracing::info!("SIGHUP: no TLS certificate to reload"),
-                Some(tls) => match tls.reload() {
-                    Ok(()) => tracing::info!(
+                // File reads: off the runtime's workers.
+                Some(tls) => match tokio::task::spawn_blocking({
+                    let tls = tls.clone();
+                    move || tls.reload()
+                })
+                .await
+                {
+                    Err(_) => tracing::error!("SIGHUP: the TLS reload stopped unexpectedly"),
+                    Ok(Ok(())) => tracing::info!(
                         "SIGHUP: TLS certificate and key reloaded; new connections use them"
                     ),
-                    Err(err) => tracing::error!(
+                    Ok(Err(err)) => tracing::error!(
                         error = %err,
                         "SIGHUP: TLS reload failed; keeping the certificate in use"
                     ),
