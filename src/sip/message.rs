@@ -890,6 +890,24 @@ pub fn stream_message_end(input: &[u8]) -> Option<usize> {
     head.body.checked_add(length)
 }
 
+/// Stream framing: whether the header section of the message at the start of `input` has
+/// ended, or can no longer end well (a malformed line, too large); false while more bytes
+/// may still complete it.
+pub fn header_section_settled(input: &[u8]) -> bool {
+    let start = skip_keepalive(input);
+    let window_end = input.len().min(start.saturating_add(MAX_MESSAGE_SIZE));
+    let Some(window) = input.get(..window_end) else {
+        return true;
+    };
+    let Some((_, headers_from)) = line_at(window, start) else {
+        return window_end >= start.saturating_add(MAX_MESSAGE_SIZE);
+    };
+    match scan_headers(window, headers_from) {
+        Ok(Scan::Partial) => window_end >= start.saturating_add(MAX_MESSAGE_SIZE),
+        Ok(Scan::Done(_)) | Err(_) => true,
+    }
+}
+
 /// Best-effort reading of a request that `parse` refused, so the UAS can still answer it
 /// (400, 513…) with the Via, From, To, Call-ID and CSeq that RFC 3261 §8.2.6.2 copies.
 /// Malformed header lines are skipped, the request line is read leniently, the body is left

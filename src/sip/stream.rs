@@ -136,7 +136,14 @@ impl StreamReader {
                         self.consume(end);
                         Some(StreamItem::Invalid { bytes, error })
                     }
-                    Some(_) => None,
+                    // The body is still on its way: judged again once it is here.
+                    Some(end) => {
+                        self.need = Some(end);
+                        None
+                    }
+                    // The first line is judged as soon as it ends, but the header section that
+                    // says where the message ends may still be arriving (a byte at a time).
+                    None if !message::header_section_settled(&self.buf) => None,
                     None => Some(self.fail(error)),
                 }
             }
@@ -375,5 +382,32 @@ mod tests {
         r.push(t0, &OPTIONS.as_bytes()[40..]);
         assert!(r.next_item().is_some());
         assert_eq!(r.partial_since(), None);
+    }
+
+    #[test]
+    fn a_bad_request_line_split_at_every_byte_waits_for_its_whole_message_then_reads_on() {
+        // RFC 4475 3.1.2.9-style: extra spaces in the request line, and a body, so the first
+        // line is judged long before the message's end is known.
+        let bad = info_with_body("Signal=1\r\nDuration=160\r\n").replacen(
+            "INFO sip:1000@127.0.0.1 SIP/2.0",
+            "INFO  sip:1000@127.0.0.1   SIP/2.0",
+            1,
+        );
+        let all = format!("{bad}{OPTIONS}");
+        let mut r = StreamReader::new();
+        let mut out = Vec::new();
+        for b in all.as_bytes() {
+            r.push(Instant::now(), std::slice::from_ref(b));
+            out.extend(drain(&mut r));
+        }
+        assert_eq!(methods(&out), ["invalid: BadRequestLine", "OPTIONS"]);
+        let StreamItem::Invalid { bytes, .. } = &out[0] else {
+            panic!()
+        };
+        assert_eq!(
+            bytes,
+            bad.as_bytes(),
+            "the whole message, for the 400's headers"
+        );
     }
 }
