@@ -499,23 +499,42 @@ fn calibrate(args: &Args, recognizer: Arc<Recognizer>) -> Result<bool, LoadError
     let mut a = args.clone();
     if args.smoke {
         // A few seconds: proves the path works and the histograms fill, not the ceiling.
-        a.rate = 50.0;
         a.duration = 1.0;
         a.hold = 1.0;
         a.search_max = 200.0;
-        a.settle = 0.5;
     }
-    let (steps, best) = search(&a, server.addr, &conferences, &recognizer)?;
+    let (steps, best) = if a.smoke {
+        // Fixed steps rather than a search, so that a step slowed by other work on the
+        // machine does not send the smoke run downwards.
+        let mut steps = Vec::new();
+        for rate in [50.0, 100.0, 200.0] {
+            steps.push(run_once(&a, server.addr, &conferences, rate, &recognizer)?);
+        }
+        let best = steps
+            .iter()
+            .filter(|s| s.verdict == Verdict::Clean)
+            .map(|s| s.rate)
+            .reduce(f64::max);
+        (steps, best)
+    } else {
+        search(&a, server.addr, &conferences, &recognizer)?
+    };
     drop(server);
     print_search(&a, &steps, best, "calibration");
     if a.smoke {
-        let histograms = steps
-            .iter()
-            .all(|s| s.invite_200.count == s.planned && s.lobby.count == s.planned);
-        if !histograms || best.is_none() {
-            eprintln!("smoke check failed: calibration gave no clean rate or empty histograms");
-            return Ok(false);
+        // Every call must work; a step the generator itself was too late for (on a machine
+        // busy with other work) still proves the path, so the verdict is not checked here.
+        let ok = !steps.is_empty()
+            && steps.iter().all(|s| {
+                s.failed == 0
+                    && s.succeeded == s.planned
+                    && s.invite_200.count == s.planned
+                    && s.lobby.count == s.planned
+            });
+        if !ok {
+            eprintln!("smoke check failed: calibration calls failed or histograms are missing");
         }
+        return Ok(ok);
     }
     Ok(best.is_some())
 }

@@ -29,7 +29,7 @@ pub struct CallSpec {
     pub index: u64,
     /// When it should start, counted from the run's start.
     pub at: Duration,
-    /// Index into the conference list.
+    /// Index into the conference list (a meeting run gives each meeting its own).
     pub conference: usize,
     /// The meeting it belongs to, in a meeting run.
     pub meeting: Option<usize>,
@@ -51,6 +51,16 @@ pub enum PlanError {
         "conference {0} has no PIN: a meeting run (--meeting N) needs ID:PIN for each conference"
     )]
     NoPin(String),
+    /// Two meetings would share a conference: the first PIN would start both.
+    #[error(
+        "{meetings} meetings need {meetings} conferences (one each: the first PIN would start a shared one), but {conferences} were given; lower --rate or --duration, raise --meeting, or add conferences"
+    )]
+    TooFewConferences {
+        /// Meetings planned.
+        meetings: usize,
+        /// Conferences given.
+        conferences: usize,
+    },
     /// A meeting needs an organizer and at least one attendee.
     #[error("--meeting must be at least 2 (an organizer and one attendee), not {0}")]
     MeetingTooSmall(usize),
@@ -68,7 +78,8 @@ pub struct Plan {
 /// Builds the schedule: `rate × duration` attendee calls at `i / rate`, spread over the
 /// conferences in turn; with `meeting = Some(n)`, every `n − 1` consecutive attendees form a
 /// meeting whose organizer calls `organizer_delay` after its last attendee (late enough for
-/// the attendees to be hearing hold music when the PIN arrives).
+/// the attendees to be hearing hold music when the PIN arrives). Each meeting needs a
+/// conference of its own.
 pub fn build(
     rate: f64,
     duration: Duration,
@@ -107,6 +118,12 @@ pub fn build(
             }
             let per = (size - 1) as u64;
             meetings = attendees.div_ceil(per) as usize;
+            if meetings > conferences.len() {
+                return Err(PlanError::TooFewConferences {
+                    meetings,
+                    conferences: conferences.len(),
+                });
+            }
             for m in 0..meetings as u64 {
                 let conference = (m % conferences.len() as u64) as usize;
                 let first = m * per;
@@ -181,10 +198,11 @@ mod tests {
 
     #[test]
     fn a_meeting_run_adds_one_organizer_per_meeting_after_its_attendees() {
+        let two = [conf(Some("55555")), conf(Some("66666"))].concat();
         let p = build(
             10.0,
             Duration::from_secs(1),
-            &conf(Some("55555")),
+            &two,
             Some(6),
             Duration::from_secs(5),
         )
