@@ -158,6 +158,8 @@ struct Report {
     retransmissions_received: u64,
     /// INVITE → 200 from the call's scheduled start.
     invite_200: Summary,
+    /// INVITE → 200 from when the INVITE left (comparable with SIPp's response time).
+    invite_200_sent: Summary,
     /// Last `#` → first lobby frame.
     lobby: Summary,
     /// Organizer's PIN `#` → first meeting frame, per moved lobby caller.
@@ -361,6 +363,7 @@ fn run_once(
         retransmissions_sent: total.retransmissions_sent,
         retransmissions_received: total.retransmissions_received,
         invite_200: total.invite_200.summary(),
+        invite_200_sent: total.invite_200_sent.summary(),
         lobby: total.lobby.summary(),
         pin_to_meeting: total.pin_to_meeting.summary(),
         start_lag: total.start_lag.summary(),
@@ -603,6 +606,7 @@ fn print_report(r: &Report) {
     );
     for (name, s) in [
         ("INVITE→200 (from the scheduled start)", &r.invite_200),
+        ("INVITE→200 (from the INVITE's send)", &r.invite_200_sent),
         ("last # → lobby audio", &r.lobby),
         ("PIN # → meeting audio (lobby callers)", &r.pin_to_meeting),
         ("generator: INVITE start lag", &r.start_lag),

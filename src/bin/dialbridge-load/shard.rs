@@ -100,6 +100,7 @@ struct Pending {
 struct Call {
     spec: CallSpec,
     scheduled: Instant,
+    sent: Instant,
     phase: Phase,
     dialog: Dialog,
     first_uri: String,
@@ -309,6 +310,7 @@ impl Shard {
         let first_uri = dialog.target_uri.clone();
         let mut call = Call {
             scheduled,
+            sent: now,
             phase: Phase::Inviting,
             first_uri: first_uri.clone(),
             invite: Vec::new(),
@@ -665,6 +667,9 @@ impl Shard {
                     self.stats
                         .invite_200
                         .record(now.saturating_duration_since(call.scheduled));
+                    self.stats
+                        .invite_200_sent
+                        .record(now.saturating_duration_since(call.sent));
                     call.dialog.to_tag = r.to_tag;
                     if let Some(uri) = r.contact {
                         call.dialog.target_uri = uri;

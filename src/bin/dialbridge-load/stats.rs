@@ -106,6 +106,8 @@ pub struct Stats {
     pub skipped_slots: u64,
     /// INVITE → 200, from when the call should have started.
     pub invite_200: Latency,
+    /// INVITE → 200, from when the INVITE actually left (what SIPp's response time is).
+    pub invite_200_sent: Latency,
     /// Last `#` sent → first lobby frame (lobby prompt or hold music).
     pub lobby: Latency,
     /// The organizer's PIN `#` sent → each lobby caller's first meeting frame.
@@ -145,6 +147,7 @@ impl Stats {
         self.send_errors += o.send_errors;
         self.skipped_slots += o.skipped_slots;
         self.invite_200.merge(&o.invite_200);
+        self.invite_200_sent.merge(&o.invite_200_sent);
         self.lobby.merge(&o.lobby);
         self.pin_to_meeting.merge(&o.pin_to_meeting);
         self.start_lag.merge(&o.start_lag);
