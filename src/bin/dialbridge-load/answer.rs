@@ -31,6 +31,8 @@ const SIP: Token = Token(0);
 /// A frame no asset has: what callers hear in the IVR.
 const IVR_FRAME: Frame = [0x55; 160];
 const SILENCE: Frame = [0xFF; 160];
+/// Media slots per 20 ms frame.
+const SLOTS: usize = 20;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -40,7 +42,6 @@ enum Place {
 }
 
 struct Call {
-    token: usize,
     rtp: UdpSocket,
     remote: Option<SocketAddr>,
     ok: Vec<u8>,
@@ -104,6 +105,7 @@ impl Server {
                     addr,
                     calls: HashMap::new(),
                     tokens: HashMap::new(),
+                    buckets: vec![Vec::new(); SLOTS],
                     started: HashSet::new(),
                     next_token: 1,
                     lobby,
@@ -134,8 +136,13 @@ struct Loop {
     poll: Poll,
     sip: UdpSocket,
     addr: SocketAddr,
-    calls: HashMap<String, Call>,
-    tokens: HashMap<usize, String>,
+    /// Calls by RTP token.
+    calls: HashMap<usize, Call>,
+    /// Tokens by Call-ID.
+    tokens: HashMap<String, usize>,
+    /// Tokens by 1 ms media slot: each call's frames leave in its own slot, so that one
+    /// 20 ms burst of every call's frame never holds up the SIP answers.
+    buckets: Vec<Vec<usize>>,
     started: HashSet<String>,
     next_token: usize,
     lobby: Vec<Frame>,
@@ -147,14 +154,17 @@ impl Loop {
     fn run(&mut self, stop: &AtomicBool) {
         let mut events = Events::with_capacity(1024);
         let start = Instant::now();
-        let mut tick: u64 = 1;
+        let mut slot: u64 = 1;
         while !stop.load(Ordering::Relaxed) {
-            let deadline = start + Duration::from_millis(20 * tick);
+            let deadline = start + Duration::from_millis(slot);
             let now = Instant::now();
             if now >= deadline {
-                self.media();
-                // Late by more than a tick: skip ahead, never burst.
-                tick = (now - start).as_millis() as u64 / 20 + 1;
+                self.media((slot % SLOTS as u64) as usize);
+                slot += 1;
+                if now - deadline > Duration::from_millis(SLOTS as u64) {
+                    // Late by more than a frame: skip ahead, never burst.
+                    slot = (now - start).as_millis() as u64 + 1;
+                }
                 continue;
             }
             if self.poll.poll(&mut events, Some(deadline - now)).is_err() {
@@ -169,9 +179,16 @@ impl Loop {
         }
     }
 
-    fn media(&mut self) {
+    fn media(&mut self, slot: usize) {
         let mut pkt = [0u8; 256];
-        for c in self.calls.values_mut() {
+        let Some(bucket) = self.buckets.get_mut(slot) else {
+            return;
+        };
+        bucket.retain(|t| self.calls.contains_key(t));
+        for t in bucket.iter() {
+            let Some(c) = self.calls.get_mut(t) else {
+                continue;
+            };
             let Some(remote) = c.remote else { continue };
             let frame = match c.place {
                 Place::Ivr => &IVR_FRAME,
@@ -217,15 +234,19 @@ impl Loop {
                 Method::Ack => None,
                 Method::Invite => self.invite(&msg, &call_id, from),
                 Method::Bye => {
-                    if let Some(mut c) = self.calls.remove(&call_id) {
-                        self.tokens.remove(&c.token);
+                    if let Some(mut c) = self
+                        .tokens
+                        .remove(&call_id)
+                        .and_then(|t| self.calls.remove(&t))
+                    {
                         let _ = self.poll.registry().deregister(&mut c.rtp);
                     }
                     Some(crate::sip::answer(&msg, 200))
                 }
                 Method::Info => {
-                    if let Some(d) = parse_dtmf_relay(&msg.body) {
-                        self.key(&call_id, d);
+                    let token = self.tokens.get(&call_id).copied();
+                    if let (Some(d), Some(t)) = (parse_dtmf_relay(&msg.body), token) {
+                        self.key(t, d);
                     }
                     Some(crate::sip::answer(&msg, 200))
                 }
@@ -238,7 +259,7 @@ impl Loop {
     }
 
     fn invite(&mut self, msg: &Message, call_id: &str, _from: SocketAddr) -> Option<Vec<u8>> {
-        if let Some(c) = self.calls.get(call_id) {
+        if let Some(c) = self.tokens.get(call_id).and_then(|t| self.calls.get(t)) {
             return Some(c.ok.clone());
         }
         let std_rtp = std::net::UdpSocket::bind(SocketAddr::new(self.addr.ip(), 0)).ok()?;
@@ -265,11 +286,13 @@ impl Loop {
         )
         .into_bytes();
         let ok = ok.to_bytes();
-        self.tokens.insert(token, call_id.to_string());
+        self.tokens.insert(call_id.to_string(), token);
+        if let Some(b) = self.buckets.get_mut(token % SLOTS) {
+            b.push(token);
+        }
         self.calls.insert(
-            call_id.to_string(),
+            token,
             Call {
-                token,
                 rtp,
                 remote: crate::sip::media_address(&msg.body),
                 ok: ok.clone(),
@@ -283,11 +306,8 @@ impl Loop {
     }
 
     fn read_rtp(&mut self, token: usize) {
-        let Some(call_id) = self.tokens.get(&token).cloned() else {
-            return;
-        };
         loop {
-            let Some(c) = self.calls.get_mut(&call_id) else {
+            let Some(c) = self.calls.get_mut(&token) else {
                 return;
             };
             let (n, from) = match c.rtp.recv_from(&mut self.buf) {
@@ -303,10 +323,7 @@ impl Loop {
             else {
                 continue;
             };
-            if p.payload_type != TELEPHONE_EVENT {
-                continue;
-            }
-            if c.last_event == Some(p.timestamp) {
+            if p.payload_type != TELEPHONE_EVENT || c.last_event == Some(p.timestamp) {
                 continue;
             }
             c.last_event = Some(p.timestamp);
@@ -314,13 +331,13 @@ impl Loop {
                 .ok()
                 .and_then(|e| Digit::from_event(e.event));
             if let Some(d) = digit {
-                self.key(&call_id, d);
+                self.key(token, d);
             }
         }
     }
 
-    fn key(&mut self, call_id: &str, d: Digit) {
-        let Some(c) = self.calls.get_mut(call_id) else {
+    fn key(&mut self, token: usize, d: Digit) {
+        let Some(c) = self.calls.get_mut(&token) else {
             return;
         };
         c.keys.push(d.as_char());

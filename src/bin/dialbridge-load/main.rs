@@ -380,10 +380,10 @@ fn run_once(
     let clean = report.failed == 0
         && report.retransmissions_sent == 0
         && report.succeeded == report.planned;
-    let generator_ok = report.start_lag.p99_ms <= LAG_LIMIT_MS
-        && report.send_lag.p99_ms <= LAG_LIMIT_MS
-        && report.skipped_slots == 0
-        && report.send_errors == 0;
+    // Skipped slots and send errors are reported but do not decide: one 20 ms stall of a
+    // machine shared with other work skips slots without the schedule slipping.
+    let generator_ok =
+        report.start_lag.p99_ms <= LAG_LIMIT_MS && report.send_lag.p99_ms <= LAG_LIMIT_MS;
     report.verdict = match (clean, generator_ok) {
         (true, true) => Verdict::Clean,
         (true, false) => Verdict::GeneratorLimited,
@@ -450,15 +450,8 @@ fn search(
     loop {
         let r = run_once(args, target, conferences, rate, recognizer)?;
         if !args.json {
-            eprintln!(
-                "step: {rate:.0} calls/s: {} ok, {} failed, {} retransmissions, INVITE→200 p99 {:.1} ms, generator CPU {:.0} %: {:?}",
-                r.succeeded,
-                r.failed,
-                r.retransmissions_sent,
-                r.invite_200.p99_ms,
-                r.generator_cpu_percent,
-                r.verdict
-            );
+            print_report(&r);
+            println!();
         }
         let clean = r.verdict == Verdict::Clean;
         steps.push(r);
@@ -563,9 +556,27 @@ fn print_search(args: &Args, steps: &[Report], best: Option<f64>, what: &str) {
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return;
     }
+    println!(
+        "| rate (calls/s) | calls ok | failed | retransmissions sent | INVITE→200 p50 / p99 / max (ms, from schedule) | # → lobby p50 / p99 (ms) | start lag p99 / send lag p99 (ms) | generator CPU (% of a core) | verdict |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for s in steps {
-        print_report(s);
-        println!();
+        println!(
+            "| {:.0} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {:.1} / {:.1} | {:.2} / {:.2} | {:.1} | {:?} |",
+            s.rate,
+            s.succeeded,
+            s.failed,
+            s.retransmissions_sent,
+            s.invite_200.p50_ms,
+            s.invite_200.p99_ms,
+            s.invite_200.max_ms,
+            s.lobby.p50_ms,
+            s.lobby.p99_ms,
+            s.start_lag.p99_ms,
+            s.send_lag.p99_ms,
+            s.generator_cpu_percent,
+            s.verdict
+        );
     }
     match best {
         Some(b) if steps.iter().all(|s| s.verdict == Verdict::Clean) => println!(
