@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs dialbridge-load against a fresh release bridge: in a loopback-only network namespace
+# of its own (unshare -n, so root), with the flags the load benchmark gives the bridge
+# (benches/support/loadkit.rs: capacity is measured, so no admission limits), N organizers
+# created through the CLI and handed to the generator as ID:PIN lines. Prints the
+# generator's results, then the bridge's CPU over the run and some of its counters.
+#
+#     benches/loadgen_run.sh 4 --rate 200 --duration 20 --hold 2        # attendees
+#     benches/loadgen_run.sh 4 --search --rate 250 --duration 60        # RFC 7501 search
+#     benches/loadgen_run.sh 20 --meeting 21 --audio --rate 100 --duration 4 --hold 5
+set -euo pipefail
+organizers=${1:?usage: benches/loadgen_run.sh ORGANIZERS [dialbridge-load flags…]}
+shift
+cd "$(dirname "$0")/.."
+cargo build --release --bin dialbridge --bin dialbridge-load 2>/dev/null
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+unshare -n bash -s "$organizers" "$data" "$@" <<'EOF'
+set -euo pipefail
+organizers=$1; data=$2; shift 2
+ip link set lo up
+bridge=target/release/dialbridge
+for i in $(seq "$organizers"); do
+  $bridge --data-dir "$data" organizer add --name "Load $i" --email "load$i@example.com" \
+      --json 2>/dev/null |
+    sed -n 's/.*"conference_id":"\([0-9]*\)".*"pin":"\([0-9]*\)".*/\1:\2/p'
+done >"$data/conferences.txt"
+$bridge --data-dir "$data" --log warn serve --sip-listen 127.0.0.1:5060 \
+  --http-listen 127.0.0.1:8080 --rtp-ports 10000-23999 --max-calls 0 --max-call-rate 0 \
+  2>"$data/bridge.log" &
+pid=$!
+for _ in $(seq 100); do
+  [ -s "$data/admin-token" ] && break
+  sleep 0.1
+done
+bridge_cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+before=$(bridge_cpu); t0=$(date +%s.%N)
+status=0
+target/release/dialbridge-load --target 127.0.0.1:5060 --conferences-file "$data/conferences.txt" "$@" || status=$?
+after=$(bridge_cpu); t1=$(date +%s.%N)
+echo "bridge CPU: $(echo "($after - $before) / $(getconf CLK_TCK) / ($t1 - $t0) * 100" | bc -l | cut -c1-5) % of a core over the generator's run"
+curl -s 127.0.0.1:8080/metrics |
+  grep -E '^dialbridge_(conference_joins_total|sip_retransmissions_total|last_lobby_move_callers|pin_checks_total)' || true
+kill "$pid"
+wait "$pid" || true
+exit "$status"
+EOF

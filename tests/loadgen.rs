@@ -1,0 +1,149 @@
+//! The load generator (`dialbridge-load`) in its smoke modes: its calibration against the
+//! in-process answering server, and a short load on the real bridge (RFC 4733 and INFO keys,
+//! a lobby moved into the meeting by the organizer's PIN), checked from both ends: the
+//! generator's own results and the bridge's /metrics.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::http::request;
+use support::{Bridge, BridgeOptions};
+
+fn generator(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dialbridge-load"))
+        .args(args)
+        .output()
+        .expect("run dialbridge-load")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "dialbridge-load failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON results")
+}
+
+/// The sum of every series of a metric at the bridge's /metrics.
+fn metric(bridge: &Bridge, name: &str) -> f64 {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn calibration_finds_a_clean_rate_and_fills_its_histograms() {
+    let v = json(&generator(&["--calibrate", "--smoke", "--json"]));
+    assert_eq!(v["mode"], "calibration");
+    assert!(
+        v["highest_clean_rate"].as_f64().unwrap_or(0.0) >= 50.0,
+        "{v}"
+    );
+    for step in v["steps"].as_array().expect("steps") {
+        let planned = step["planned"].as_u64().expect("planned");
+        assert!(planned > 0);
+        assert_eq!(
+            step["invite_200"]["count"].as_u64(),
+            Some(planned),
+            "{step}"
+        );
+        assert_eq!(step["lobby"]["count"].as_u64(), Some(planned), "{step}");
+        assert!(step["generator_cpu_percent"].as_f64().is_some());
+        assert!(step["send_lag"]["count"].as_u64().unwrap_or(0) > 0);
+    }
+}
+
+#[test]
+fn a_smoke_load_on_the_bridge_reaches_the_lobby_and_starts_the_meeting() {
+    let (bridge, orgs) = Bridge::start(
+        &["Ada", "Bob"],
+        BridgeOptions {
+            http: true,
+            ..Default::default()
+        },
+    );
+    let target = bridge.sip.to_string();
+    let ada = format!("{}:{}", orgs[0].conference_id, orgs[0].pin);
+    // 20 attendees with RFC 4733 keys on two shards, then Ada, who starts the meeting; at
+    // the same time 5 attendees with INFO keys wait in Bob's lobby.
+    let meeting = std::thread::spawn({
+        let target = target.clone();
+        move || {
+            generator(&[
+                "--target",
+                &target,
+                "--conference",
+                &ada,
+                "--meeting",
+                "21",
+                "--rate",
+                "20",
+                "--duration",
+                "1",
+                "--organizer-delay",
+                "8",
+                "--threads",
+                "2",
+                "--smoke",
+                "--json",
+            ])
+        }
+    });
+    let info = generator(&[
+        "--target",
+        &target,
+        "--conference",
+        &orgs[1].conference_id,
+        "--digits",
+        "info",
+        "--rate",
+        "10",
+        "--duration",
+        "0.5",
+        "--smoke",
+        "--json",
+    ]);
+    let info = json(&info);
+    let meeting = json(&meeting.join().expect("generator thread"));
+
+    assert_eq!(info["succeeded"].as_u64(), Some(5), "{info}");
+    assert_eq!(info["failed"].as_u64(), Some(0));
+    assert_eq!(info["lobby"]["count"].as_u64(), Some(5));
+    assert_eq!(meeting["succeeded"].as_u64(), Some(21), "{meeting}");
+    assert_eq!(meeting["failed"].as_u64(), Some(0));
+    assert_eq!(meeting["invite_200"]["count"].as_u64(), Some(21));
+    assert_eq!(meeting["lobby"]["count"].as_u64(), Some(20));
+    assert_eq!(meeting["pin_to_meeting"]["count"].as_u64(), Some(20));
+    assert_eq!(meeting["retransmissions_sent"].as_u64(), Some(0));
+
+    // The bridge saw the same: every caller through the IVR, the keys by both methods, one
+    // PIN accepted and a lobby of 20 moved in.
+    assert_eq!(metric(&bridge, "dialbridge_conference_joins_total"), 26.0);
+    assert_eq!(
+        metric(&bridge, "dialbridge_pin_checks_total{result=\"accepted\""),
+        1.0
+    );
+    assert_eq!(metric(&bridge, "dialbridge_last_lobby_move_callers"), 20.0);
+    let by = |method: &str| {
+        let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+        text.lines()
+            .filter(|l| {
+                l.starts_with("dialbridge_dtmf_digits_total")
+                    && l.contains(&format!("method=\"{method}\""))
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let id_keys = orgs[0].conference_id.len() as f64 + 2.0;
+    assert_eq!(by("info"), 5.0 * (orgs[1].conference_id.len() as f64 + 2.0));
+    assert_eq!(
+        by("rfc4733"),
+        20.0 * id_keys + id_keys + orgs[0].pin.len() as f64 + 1.0
+    );
+}
