@@ -309,6 +309,7 @@ async fn story(ui: &Ui) {
     disable_and_enable(ui).await;
     forged_cross_site_forms_change_nothing(ui, ada_id).await;
     self_service_reset(ui, &ada_pin).await;
+    find_page_and_read_dates(ui).await;
     sign_out(ui).await;
 }
 
@@ -371,6 +372,88 @@ async fn sign_in(ui: &Ui) {
         "other sites' forms do not carry it"
     );
     ui.shot("signed-in").await;
+}
+
+/// Step 2b: With more organizers than a page holds, the list pages and finds by e-mail or
+/// conference ID, keeping the search across pages; the audit log shows dates, not unix seconds.
+async fn find_page_and_read_dates(ui: &Ui) {
+    let api = ui.api();
+    let before = api.get("/api/organizers").json()["organizers"]
+        .as_array()
+        .map_or(0, |a| a.len());
+    let total = before + 55;
+    for n in 0..55 {
+        let r = api.send(
+            "POST",
+            "/api/organizers",
+            &serde_json::json!({
+                "name": format!("Member {n:02}"),
+                "email": format!("member{n:02}@corp.example"),
+                "enabled": false,
+            }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    ui.goto(&ui.url("/admin")).await;
+    ui.wait_page("Organizers").await;
+    let rows = |ui: &Ui| {
+        let client = ui.browser.client.clone();
+        async move {
+            client
+                .find_all(css("#organizers tr[data-id]"))
+                .await
+                .map_or(0, |v| v.len())
+        }
+    };
+    assert_eq!(rows(ui).await, 50, "one page holds 50");
+    assert_eq!(
+        ui.text("#showing").await,
+        format!("Organizers 1–50 of {total}.")
+    );
+    let next = ui.find(css("#next-page")).await;
+    ui.click_to(next, "Organizers").await;
+    assert_eq!(rows(ui).await, total - 50, "the rest on page 2");
+    assert!(ui.text("p.pages").await.contains("Page 2 of 2"));
+    ui.shot("organizers-page-2").await;
+
+    // By e-mail, in any case: one of many.
+    ui.fill("#search input[name=q]", "MEMBER07@").await;
+    ui.click_button_to("#search button", "Organizers").await;
+    assert_eq!(rows(ui).await, 1);
+    assert!(ui.text("#organizers").await.contains("Member 07"));
+    assert_eq!(
+        ui.text("#showing").await,
+        format!("1–1 of 1 matching “MEMBER07@” ({total} in all).")
+    );
+    // By the start of a conference ID.
+    let ada = ui.row_cell("Member 07", "conference-id").await;
+    ui.fill("#search input[name=q]", &ada[..6]).await;
+    ui.click_button_to("#search button", "Organizers").await;
+    assert!(
+        ui.text("#organizers").await.contains("Member 07"),
+        "found by its conference ID"
+    );
+    ui.fill("#search input[name=q]", "nobody-by-this-name")
+        .await;
+    ui.click_button_to("#search button", "Organizers").await;
+    assert_eq!(rows(ui).await, 0);
+    assert!(
+        ui.text("#showing")
+            .await
+            .starts_with("No organizer matches")
+    );
+    ui.shot("organizers-search").await;
+
+    // The audit log reads as dates: YYYY-MM-DD HH:MM:SS (UTC).
+    let when = ui.text("#audit td.when").await;
+    let shape: String = when
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99 99:99:99", "an audit time: {when}");
+    assert!(ui.source().await.contains("When (UTC)"));
+    ui.goto(&ui.url("/admin")).await;
+    ui.wait_page("Organizers").await;
 }
 
 /// Step 2: Add an organizer (enabled): the PIN is shown once, masked in the list, and e-mailed.

@@ -1,5 +1,6 @@
 //! What an operator installs from `contrib/`: the fail2ban filter against the real bridge's
-//! log, and the systemd unit as systemd itself reads it.
+//! log, the systemd unit as systemd itself reads it, and the Grafana dashboard against the
+//! metrics a running bridge exports.
 
 mod support;
 
@@ -147,4 +148,93 @@ fn the_systemd_unit_is_valid_for_systemd() {
         out.status.success() && err.trim().is_empty(),
         "systemd-analyze verify: {err}"
     );
+}
+
+/// Every `dialbridge_…` name in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("dialbridge_") {
+        let tail = &rest[at..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..len].to_string());
+        rest = &tail[len..];
+    }
+    names
+}
+
+/// Every `expr` string anywhere in the dashboard.
+fn expressions(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("expr", serde_json::Value::String(e)) => out.push(e.clone()),
+                    _ => expressions(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| expressions(i, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_a_running_bridge_exports() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/dialbridge.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    expressions(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 20, "only {} queries", exprs.len());
+
+    let (bridge, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            http: true,
+            ..Default::default()
+        },
+    );
+    bridge.wait_http();
+    let text = bridge.api().get("/metrics").body;
+    // What the bridge exports: each family, and a histogram's series.
+    let mut exported = std::collections::HashSet::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (words.next(), words.next(), words.next(), words.next())
+        {
+            exported.insert(name.to_string());
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    exported.insert(format!("{name}{suffix}"));
+                }
+            }
+        }
+    }
+    assert!(exported.len() > 30, "exported: {exported:?}");
+    let mut charted = std::collections::HashSet::new();
+    for e in &exprs {
+        for name in metric_names(e) {
+            assert!(
+                exported.contains(&name),
+                "the dashboard queries {name}, which the bridge does not export: {e}"
+            );
+            charted.insert(name);
+        }
+    }
+    // The families an operator watches first are all on it.
+    for must in [
+        "dialbridge_calls_active",
+        "dialbridge_callers",
+        "dialbridge_meetings",
+        "dialbridge_sip_turn_seconds_bucket",
+        "dialbridge_media_tick_lateness_seconds_bucket",
+        "dialbridge_pin_checks_total",
+    ] {
+        assert!(charted.contains(must), "{must} is not charted");
+    }
 }

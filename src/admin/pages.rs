@@ -236,6 +236,85 @@ fn pin_shown_once(org: &Organizer, pin: &str, what: &str, mail: &MailOutcome) ->
     )
 }
 
+/// Organizers listed on one page of `/admin`: an organisation has thousands.
+const ORGANIZERS_PER_PAGE: usize = 50;
+
+/// A Unix time as an admin reads it: `2026-12-05 11:23:45` (UTC, as the column says).
+fn readable_time(unix: i64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Whether an organizer matches a search: the text anywhere in the name or e-mail (any case),
+/// or the start of the conference ID; an empty search matches everyone.
+fn matches_search(o: &Organizer, query: &str) -> bool {
+    if query.is_empty() {
+        return true;
+    }
+    let needle = query.to_lowercase();
+    o.name.to_lowercase().contains(&needle)
+        || o.email.to_lowercase().contains(&needle)
+        || o.email_override
+            .as_deref()
+            .is_some_and(|e| e.to_lowercase().contains(&needle))
+        || o.conference_id.starts_with(query)
+}
+
+/// "Organizers 51–100 of 120", or what a search found.
+fn showing(first: usize, found: usize, all: usize, query: &str) -> String {
+    let last = (first + ORGANIZERS_PER_PAGE).min(found);
+    match (found, query.is_empty()) {
+        (0, true) => "No organizers yet.".to_string(),
+        (0, false) => format!("No organizer matches “{}”.", esc(query)),
+        (_, true) => format!("Organizers {}–{last} of {all}.", first + 1),
+        (_, false) => format!(
+            "{}–{last} of {found} matching “{}” ({all} in all).",
+            first + 1,
+            esc(query)
+        ),
+    }
+}
+
+/// Links to the previous and next page of the list, keeping the search.
+fn page_links(page_no: usize, pages: usize, query: &str) -> String {
+    if pages <= 1 {
+        return String::new();
+    }
+    let q: String = url_encode(query);
+    let link = |n: usize, rel: &str, text: &str| {
+        format!("<a id=\"{rel}-page\" rel=\"{rel}\" href=\"/admin?q={q}&amp;page={n}\">{text}</a>")
+    };
+    let mut out = String::from("<p class=\"pages\">");
+    if page_no > 1 {
+        out.push_str(&link(page_no - 1, "prev", "← Previous"));
+        out.push(' ');
+    }
+    let _ = write!(out, "Page {page_no} of {pages}");
+    if page_no < pages {
+        out.push(' ');
+        out.push_str(&link(page_no + 1, "next", "Next →"));
+    }
+    out.push_str("</p>");
+    out
+}
+
+/// Percent-encodes a query value for a link.
+fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 async fn dashboard(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -256,11 +335,30 @@ async fn dashboard(
     if let Some(text) = q.get("done").and_then(|c| flash_text(c)) {
         let _ = write!(body, "<p class=\"flash\">{text}</p>");
     }
+    let query = q.get("q").map(|t| t.trim()).unwrap_or_default();
+    let found: Vec<&Organizer> = orgs.iter().filter(|o| matches_search(o, query)).collect();
+    let pages = found.len().div_ceil(ORGANIZERS_PER_PAGE).max(1);
+    let page_no = q
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let first = (page_no - 1) * ORGANIZERS_PER_PAGE;
+    let shown = found.iter().skip(first).take(ORGANIZERS_PER_PAGE);
+    let _ = write!(
+        body,
+        "<h2>Organizers</h2><form method=\"get\" action=\"/admin\" id=\"search\">\
+         <label>Find by name, e-mail or conference ID <input name=\"q\" type=\"search\" value=\"{q}\"></label>\
+         <button type=\"submit\">Find</button></form>\
+         <p id=\"showing\">{showing}</p>",
+        q = esc(query),
+        showing = showing(first, found.len(), orgs.len(), query),
+    );
     body.push_str(
-        "<h2>Organizers</h2><table id=\"organizers\"><tr><th>Name</th><th>E-mail</th><th>Conference ID</th>\
+        "<table id=\"organizers\"><tr><th>Name</th><th>E-mail</th><th>Conference ID</th>\
          <th>PIN</th><th>Status</th><th>Actions</th></tr>",
     );
-    for o in &orgs {
+    for o in shown {
         let mail = match &o.email_override {
             Some(over) => format!(
                 "{}<br><small>PIN mails to {}</small>",
@@ -309,6 +407,7 @@ async fn dashboard(
         );
     }
     body.push_str("</table>");
+    body.push_str(&page_links(page_no, pages, query));
     let _ = write!(
         body,
         "<h2>Add an organizer</h2><form method=\"post\" action=\"/admin/organizers\" id=\"add\">{}\
@@ -333,12 +432,12 @@ async fn dashboard(
         checked(settings.auto_email),
         checked(settings.anonymous_start),
     );
-    body.push_str("<h2>Recent changes</h2><table id=\"audit\"><tr><th>When (unix)</th><th>Who</th><th>From</th><th>What</th><th>Organizer</th></tr>");
+    body.push_str("<h2>Recent changes</h2><table id=\"audit\"><tr><th>When (UTC)</th><th>Who</th><th>From</th><th>What</th><th>Organizer</th></tr>");
     for e in &audit {
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            e.at,
+            "<tr><td class=\"when\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            readable_time(e.at),
             esc(&e.actor),
             esc(&e.source),
             esc(&e.action),
@@ -766,5 +865,66 @@ mod tests {
             HeaderValue::from_static("http://evil.example"),
         );
         assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn audit_times_read_as_dates() {
+        assert_eq!(readable_time(0), "1970-01-01 00:00:00");
+        assert_eq!(readable_time(1_796_469_025), "2026-12-05 11:10:25");
+        assert_eq!(
+            readable_time(i64::MAX),
+            i64::MAX.to_string(),
+            "out of range: as it is"
+        );
+    }
+
+    fn organizer(name: &str, email: &str, conference_id: &str) -> Organizer {
+        Organizer {
+            name: name.into(),
+            email: email.into(),
+            conference_id: conference_id.into(),
+            id: 1,
+            email_override: None,
+            enabled: true,
+            has_pin: true,
+            pin: Some("*****"),
+            pin_length: Some(5),
+            pin_set_at: Some(0),
+            start_without_pin: false,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_search_finds_names_and_mails_in_any_case_and_conference_ids_by_their_start() {
+        let ada = organizer("Ada Lovelace", "ada@example.com", "123456789");
+        assert!(matches_search(&ada, ""));
+        assert!(matches_search(&ada, "lovelace"));
+        assert!(matches_search(&ada, "ADA@EX"));
+        assert!(matches_search(&ada, "1234"));
+        assert!(!matches_search(&ada, "6789"), "IDs match from their start");
+        assert!(!matches_search(&ada, "grace"));
+    }
+
+    #[test]
+    fn the_list_says_what_it_shows_and_links_pages_keeping_the_search() {
+        assert_eq!(showing(50, 120, 120, ""), "Organizers 51–100 of 120.");
+        assert_eq!(
+            showing(0, 3, 120, "ada"),
+            "1–3 of 3 matching “ada” (120 in all)."
+        );
+        assert_eq!(showing(0, 0, 0, ""), "No organizers yet.");
+        assert_eq!(page_links(1, 1, ""), "");
+        let links = page_links(2, 3, "a b&c");
+        assert!(
+            links.contains("href=\"/admin?q=a%20b%26c&amp;page=1\""),
+            "{links}"
+        );
+        assert!(
+            links.contains("href=\"/admin?q=a%20b%26c&amp;page=3\""),
+            "{links}"
+        );
+        assert!(links.contains("Page 2 of 3"));
     }
 }
