@@ -45,18 +45,7 @@ fn rfc4733_digits_reach_the_ivr_once_each() {
     for (i, key) in "42#".chars().enumerate() {
         let ts = 1000 + i as u32 * 2000;
         for n in 0..6u16 {
-            let ev = TelephoneEvent {
-                event: Digit::from_char(key).unwrap().event(),
-                end: n >= 3,
-                volume: 10,
-                duration: 160 * (n + 1),
-            };
-            let mut pl = [0u8; 4];
-            write_event(&ev, &mut pl);
-            let mut pkt = vec![0x80, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
-            pkt[2..4].copy_from_slice(&seq.to_be_bytes());
-            pkt[4..8].copy_from_slice(&ts.to_be_bytes());
-            pkt.extend_from_slice(&pl);
+            let pkt = rfc4733_packet(key, n, seq, ts, 7);
             seq += 1;
             b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
             // The end packet is sent three times; duplicates must not count.

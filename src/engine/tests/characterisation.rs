@@ -149,18 +149,7 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
         for key in keys.chars() {
             let ts = u32::from(*seq) * 160;
             for n in 0..6u16 {
-                let ev = TelephoneEvent {
-                    event: Digit::from_char(key).unwrap().event(),
-                    end: n >= 3,
-                    volume: 10,
-                    duration: 160 * (n + 1),
-                };
-                let mut pl = [0u8; 4];
-                write_event(&ev, &mut pl);
-                let mut pkt = vec![0x80, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, id as u8];
-                pkt[2..4].copy_from_slice(&seq.to_be_bytes());
-                pkt[4..8].copy_from_slice(&ts.to_be_bytes());
-                pkt.extend_from_slice(&pl);
+                let pkt = rfc4733_packet(key, n, *seq, ts, id as u8);
                 *seq = seq.wrapping_add(1);
                 b.workers[w].handle_rtp(b.now, CallId(id), from, &pkt);
             }

@@ -251,6 +251,24 @@ impl Bench {
     }
 }
 
+/// The `n`th packet (of six: three updates, three ends) of one key press sent as an RFC 4733
+/// event with payload type 101, as a phone sends it.
+fn rfc4733_packet(key: char, n: u16, seq: u16, timestamp: u32, ssrc: u8) -> Vec<u8> {
+    let ev = TelephoneEvent {
+        event: Digit::from_char(key).unwrap().event(),
+        end: n >= 3,
+        volume: 10,
+        duration: 160 * (n + 1),
+    };
+    let mut pl = [0u8; 4];
+    write_event(&ev, &mut pl);
+    let mut pkt = vec![0x80, 101, 0, 0, 0, 0, 0, 0, 0, 0, 0, ssrc];
+    pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+    pkt[4..8].copy_from_slice(&timestamp.to_be_bytes());
+    pkt.extend_from_slice(&pl);
+    pkt
+}
+
 fn payload(packet: &[u8]) -> &[u8] {
     &packet[RTP_HEADER_LEN..]
 }
