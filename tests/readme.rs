@@ -26,7 +26,7 @@
 //!   added shows up in the list, a PIN is shown once, settings change...).
 //! - `serve`, `backup`, `restore`: as written, with `dialbridge` on PATH and
 //!   `./target/release/dialbridge` both the built binary, in a private mount namespace where
-//!   `/var/lib` and `/var/backups` are empty tmpfs: the bridge starts, the backup of the
+//!   `/var/lib/dialbridge` and `/var/backups` are empty tmpfs: the bridge starts, the backup of the
 //!   running bridge is written (0600, with its key), and after an organizer added later, a
 //!   stop and the restore, the bridge starts again on the restored data (it refuses a key
 //!   that does not match) without that organizer. The restore's `BACKUP=` fill-in line gets
@@ -373,8 +373,16 @@ fn stand_in_root() -> (tempfile::TempDir, PathBuf) {
     (root, PathBuf::from(path))
 }
 
-/// Mounts an empty tmpfs on `dir` (in this test's private mount namespace).
+/// Mounts an empty tmpfs on `dir` (in this test's private mount namespace), making `dir`
+/// first if it is missing. Kept to the directories the README's blocks write, so that this
+/// checkout (which CI may clone anywhere, /tmp included) is never hidden.
 fn tmpfs(dir: &str) {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("make {dir}: {e}"));
+    assert!(
+        !repo().starts_with(dir),
+        "a tmpfs on {dir} would hide this checkout at {}",
+        repo().display()
+    );
     let status = Command::new("mount")
         .args(["-t", "tmpfs", "tmpfs", dir])
         .status()
@@ -382,10 +390,23 @@ fn tmpfs(dir: &str) {
     assert!(status.success(), "mount a tmpfs on {dir}");
 }
 
+/// Removes files a README block wrote outside the test's own directories when the test ends.
+struct RemoveOnDrop(&'static [&'static str]);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for f in self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
 #[test]
 fn calling_in_as_the_readme_says() {
     run_isolated_with_mounts("calling_in_as_the_readme_says", LIMIT, || {
-        tmpfs("/tmp"); // the blocks write /tmp/attendee.csv and /tmp/organizer.csv
+        // The blocks write /tmp/attendee.csv and /tmp/organizer.csv, as a user's shell would;
+        // /tmp itself is not masked, since this checkout may live under it.
+        let _csv = RemoveOnDrop(&["/tmp/attendee.csv", "/tmp/organizer.csv"]);
         let readme = Readme::load();
         let cwd = tempfile::tempdir().expect("tempdir");
         let mut demo = Running::start(
@@ -610,7 +631,7 @@ fn serving_backing_up_and_restoring_as_the_readme_says() {
         "serving_backing_up_and_restoring_as_the_readme_says",
         LIMIT,
         || {
-            tmpfs("/var/lib");
+            tmpfs("/var/lib/dialbridge");
             tmpfs("/var/backups");
             let readme = Readme::load();
             let (root, path) = stand_in_root();
