@@ -31,6 +31,8 @@ const READ_CHUNK: usize = 16 * 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After a framing error: how long the connection stays open for the 400 to be written.
 const LINGER_AFTER_ERROR: Duration = Duration::from_secs(2);
+/// Bytes read and dropped while lingering after a framing error, at most.
+const MAX_LINGER_BYTES: usize = 256 * 1024;
 
 /// What a connection task tells the SIP task.
 #[derive(Debug)]
@@ -373,6 +375,23 @@ impl Connection {
         };
         // For TLS this also sends close_notify.
         let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.shutdown()).await;
+        if why == CloseReason::Malformed {
+            // A lingering close: the answer is written and our side shut, but the peer may
+            // still be sending the rest of what it started. Closing with its bytes unread
+            // makes the kernel send a reset, which can destroy the answer before the peer
+            // reads it; reading on (and dropping) until it closes, for a while and a bounded
+            // amount, lets the answer arrive.
+            let _ = tokio::time::timeout(LINGER_AFTER_ERROR, async {
+                let mut drained = 0usize;
+                while drained < MAX_LINGER_BYTES {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => drained += n,
+                    }
+                }
+            })
+            .await;
+        }
         let _ = input.send(TcpInput::Closed { peer, why }).await;
     }
 }
