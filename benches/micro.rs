@@ -252,6 +252,7 @@ fn worker_tick(c: &mut Criterion) {
                         telephone_event: Some(101),
                         direction: Direction::SendRecv,
                         ptime_ms: 20,
+                        srtp: None,
                     },
                 },
             );

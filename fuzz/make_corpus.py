@@ -105,7 +105,7 @@ def sipp_messages(path, tag):
 
 
 def sip_message_seeds():
-    msg = rust_consts(os.path.join(ROOT, "src/sip/message.rs"))
+    msg = rust_consts(os.path.join(ROOT, "src/sip/message/tests.rs"))
     for name in ["INVITE", "WSINV", "DBLREQ", "CLERR", "SCALAR02"]:
         write("sip_message", f"rfc4475_{name.lower()}", crlf(msg[name]))
     write("sip_message", "rfc4475_intmeth", crlf(
@@ -159,7 +159,7 @@ def sip_message_seeds():
 # ---- SDP ----------------------------------------------------------------------------------
 
 def sdp_seeds():
-    consts = rust_consts(os.path.join(ROOT, "src/sip/sdp.rs"))
+    consts = rust_consts(os.path.join(ROOT, "src/sip/sdp/tests.rs"))
     names = ["SIPP_DEFAULT", "SIPP_DTMF", "BARESIP", "LINPHONE_IPV6", "ASTERISK", "FREESWITCH"]
     for i, name in enumerate(names):
         write("sdp", name.lower(), bytes([i]) + crlf(consts[name]).encode())
@@ -172,12 +172,28 @@ def sdp_seeds():
     sdp(1, "inactive_ipv6_hold", c="c=IN IP6 ::\n", m="m=audio 6000 RTP/AVP 8\na=inactive\n")
     sdp(2, "srtp_then_avp", m="m=audio 6000 RTP/SAVP 0\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\nm=audio 6002 RTP/AVP 0\n")
     sdp(0, "multicast", c="c=IN IP4 224.2.1.1/127/3\n")
+    sdp(0x40, "srtp_baresip", m="m=audio 6000 RTP/SAVP 0 101\na=rtpmap:101 telephone-event/8000\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\n")
+    sdp(0x60, "srtp_teams_lifetime", m="m=audio 6000 RTP/SAVP 0 8 101\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^31\na=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^31|1:1\n")
+    sdp(0x41, "srtp_gcm_and_unknown", m="m=audio 6000 RTP/SAVPF 9 0\na=crypto:1 F8_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\na=crypto:2 AEAD_AES_128_GCM inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVu==\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz KDR=24\n")
     sdp(0, "hostname", c="c=IN IP4 phone.example.com\n")
     sdp(0, "no_connection", c="")
     sdp(0, "media_level_connection", c="", m="m=video 0 RTP/AVP 31\nm=audio 6000 RTP/AVPF 0\nc=IN IP4 127.0.0.1\nc=IN IP4 127.0.0.2\na=recvonly\n")
     sdp(0, "dynamic_pcmu", m="m=audio 6000 RTP/AVP 96 97\na=rtpmap:96 PCMU/8000/1\na=rtpmap:97 telephone-event/8000\na=fmtp:97 0-15\n")
     sdp(0, "no_common_codec", m="m=audio 6000 RTP/AVP 9 18 96\na=rtpmap:96 opus/48000/2\na=rtpmap:0 PCMU/16000\n")
     sdp(0, "x_network", c="c=ATM NSAP 47.0005.80.ffe100.0000.f21a.0000.0123.4567.89ab.00\n")
+
+
+# ---- SRTP ---------------------------------------------------------------------------------
+
+def srtp_seeds():
+    pcmu = bytes([0x80, 0x00, 0x00, 0x01, 0, 0, 0, 160, 0x12, 0x34, 0x56, 0x78]) + bytes([0xD5]) * 160
+    rr = bytes([0x81, 0xC9, 0x00, 0x07]) + bytes(range(28)) + bytes([0x80, 0, 0, 1]) + bytes(10)
+    write("srtp", "aes_cm_80_rtp", bytes([0]) + pcmu + bytes(10))
+    write("srtp", "aes_cm_32_mki", bytes([0x41]) + pcmu + bytes(8))
+    write("srtp", "gcm_rtp", bytes([2]) + pcmu + bytes(16))
+    write("srtp", "srtcp_rr", bytes([0]) + rr)
+    write("srtp", "flip_one_byte", bytes([0]) + bytes(20) + bytes([1]))
+    write("srtp", "empty", bytes([3]))
 
 
 # ---- RTP and RFC 4733 ---------------------------------------------------------------------
@@ -353,7 +369,7 @@ def engine_seeds():
     write("engine", "two_calls_hangupall", script(("recv 0", inv), ("recv 1", request("INVITE", call_id="c2@fuzz", via_host="127.0.0.1:5062", body=OFFER)),
                                                   ("recv 1", ack(call_id="c2@fuzz")), ("hangupall", ""), ("wait 70000", "")))
     write("engine", "rfc2543_branch", script(("recv 0", request("INVITE", branch="1234", body=OFFER)), ("recv 0", ack(branch="5678"))))
-    write("engine", "wsinv", crlf(rust_consts(os.path.join(ROOT, "src/sip/message.rs"))["WSINV"]))
+    write("engine", "wsinv", crlf(rust_consts(os.path.join(ROOT, "src/sip/message/tests.rs"))["WSINV"]))
     write("engine", "srtp_488_ack", script(("recv 0", request("INVITE", body=OFFER.replace("RTP/AVP", "RTP/SAVP"))), ("recv 0", ack(branch="z9hG4bKinv1", tag="$TAG"))))
     write("engine", "text_body_415", script(("recv 0", request("INVITE", body="hello", content_type="text/plain"))))
     write("engine", "reinvite_pending_and_old_cseq", script(("delay 1000", ""), ("recv 0", inv), ("wait 200", ""),
@@ -365,7 +381,7 @@ def engine_seeds():
 
 
 def main():
-    for target in ["sip_message", "sdp", "rtp", "rfc4733", "sip_info", "engine"]:
+    for target in ["sip_message", "sdp", "rtp", "rfc4733", "sip_info", "engine", "srtp"]:
         path = os.path.join(CORPUS, target)
         if os.path.isdir(path):
             for name in os.listdir(path):
@@ -373,6 +389,7 @@ def main():
                     os.remove(os.path.join(path, name))
     sip_message_seeds()
     sdp_seeds()
+    srtp_seeds()
     rtp_seeds()
     rfc4733_seeds()
     sip_info_seeds()

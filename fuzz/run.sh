@@ -24,7 +24,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
-targets="${FUZZ_TARGETS:-sip_message sdp rtp rfc4733 sip_info engine}"
+targets="${FUZZ_TARGETS:-sip_message sdp rtp rfc4733 sip_info engine srtp}"
 
 max_len() {
     case "$1" in

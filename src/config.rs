@@ -110,6 +110,10 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// The name put in Via and Contact over TLS (what the certificate names).
     pub sip_domain: Option<String>,
+    /// Whether calls get SRTP (`--srtp`).
+    pub srtp: crate::sip::sdp::SrtpMode,
+    /// SDES keys may travel over SIP that is not TLS (`--srtp-over-cleartext-sip`).
+    pub srtp_over_cleartext_sip: bool,
     /// Conference-ID guessing limits per calling number and source address.
     pub guessing: crate::auth::guessing::GuessLimits,
     /// Call detail records as JSON lines here (a bare file name: in the data directory);
@@ -170,6 +174,8 @@ impl ServeConfig {
             sip_tls_listen: None,
             tls: None,
             sip_domain: None,
+            srtp: crate::sip::sdp::SrtpMode::default(),
+            srtp_over_cleartext_sip: false,
             guessing: crate::auth::guessing::GuessLimits::default(),
             cdr_file: Some("cdr.jsonl".into()),
         }

@@ -232,6 +232,15 @@ struct ServeArgs {
     /// peer that checks names accepts them; default: the bridge's address.
     #[arg(long, value_name = "FQDN", requires = "sip_tls_listen", value_parser = sip_domain)]
     sip_domain: Option<String>,
+    /// SRTP with SDES keys (RFC 4568): `offer` gives SRTP to a caller offering RTP/SAVP and
+    /// plain RTP to the others, `require` answers plain offers 488 and offers RTP/SAVP itself,
+    /// `off` declines SRTP.
+    #[arg(long, default_value = "offer", value_name = "off|offer|require", value_parser = srtp_mode)]
+    srtp: dialbridge::sip::sdp::SrtpMode,
+    /// Take SRTP keys that came over plain UDP/TCP SIP, where anyone on the path reads them
+    /// (by default only SIP over TLS may carry them, and such offers get 488).
+    #[arg(long)]
+    srtp_over_cleartext_sip: bool,
     /// Unknown conference IDs one calling number may try per window before its calls get a
     /// short goodbye at once (0: no limit).
     #[arg(long, default_value_t = 6, value_name = "N")]
@@ -270,6 +279,12 @@ fn sip_domain(v: &str) -> Result<String, String> {
             "expected a host name such as sip.example.com, got {v:?}"
         ))
     }
+}
+
+/// `--srtp`'s three values.
+fn srtp_mode(v: &str) -> Result<dialbridge::sip::sdp::SrtpMode, String> {
+    dialbridge::sip::sdp::SrtpMode::parse(v)
+        .ok_or_else(|| format!("expected off, offer or require, got {v:?}"))
 }
 
 fn untrusted_action(v: &str) -> Result<dialbridge::config::UntrustedAction, String> {
@@ -957,6 +972,8 @@ async fn serve(
         });
     }
     config.sip_domain = args.sip_domain;
+    config.srtp = args.srtp;
+    config.srtp_over_cleartext_sip = args.srtp_over_cleartext_sip;
     config.cdr_file = (!args.no_cdr).then(|| args.cdr_file.clone());
     config.guessing = dialbridge::auth::guessing::GuessLimits {
         per_caller: args.id_guesses_per_caller,

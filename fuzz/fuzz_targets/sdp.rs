@@ -4,14 +4,20 @@
 //!   our port, with our 20 ms ptime;
 //! - a negotiated codec is numbered as offered (our own static numbers when reading an
 //!   answer to our offer);
-//! - peer text copied into errors stays short.
+//! - peer text copied into errors stays short;
+//! - SRTP (when bit 0x40 of the first byte allows it): an agreed stream is `RTP/SAVP(F)` and
+//!   our answer carries exactly one `a=crypto` line that reads back with our key, and the SDES
+//!   `a=crypto` parser never panics on what peers send.
 //!
-//! Input: the first byte picks our local address and port, the rest is the SDP body.
+//! Input: the first byte picks our local address and port and the SRTP policy, the rest is
+//! the SDP body.
 #![no_main]
 
 use std::net::IpAddr;
 
-use dialbridge::sip::sdp::{self, LocalMedia, PTIME_MS, SdpError};
+use dialbridge::media::srtp::{MasterKey, SrtpSuite};
+use dialbridge::sip::sdes;
+use dialbridge::sip::sdp::{self, LocalMedia, PTIME_MS, SdpError, SrtpMode, SrtpPolicy};
 use libfuzzer_sys::fuzz_target;
 use sdp_types::Session;
 
@@ -21,8 +27,39 @@ fuzz_target!(|data: &[u8]| {
     };
     let local = local_media(selector);
 
-    match sdp::answer(body, &local) {
+    let policy = if selector & 0x40 == 0 {
+        SrtpPolicy::PLAIN
+    } else {
+        SrtpPolicy {
+            mode: if selector & 0x20 == 0 {
+                SrtpMode::Offer
+            } else {
+                SrtpMode::Require
+            },
+            keys_allowed: true,
+        }
+    };
+    let fixed_key = |suite: SrtpSuite| {
+        MasterKey::from_bytes(suite, &[0x5a; 46][..suite.key_material_len()])
+    };
+    match sdp::answer_with(body, &local, policy, &mut |suite| fixed_key(suite)) {
         Ok((negotiated, answer)) => {
+            let crypto_lines: Vec<&str> = answer
+                .lines()
+                .filter_map(|l| l.strip_prefix("a=crypto:"))
+                .collect();
+            match &negotiated.srtp {
+                Some(keys) => {
+                    assert_eq!(crypto_lines.len(), 1, "one a=crypto line: {answer}");
+                    let ours = sdes::parse(crypto_lines[0]).expect("our a=crypto reads back");
+                    assert_eq!(ours.key, keys.local, "our answer carries our key");
+                    assert!(answer.contains("RTP/SAVP"), "SRTP answered as SAVP: {answer}");
+                }
+                None => {
+                    assert!(crypto_lines.is_empty(), "no keys for plain RTP: {answer}");
+                    assert!(policy.mode != SrtpMode::Require, "plain under require");
+                }
+            }
             assert_eq!(negotiated.ptime_ms, PTIME_MS);
             let offered = Session::parse(body).expect("the offer parsed once already");
             let ours = match Session::parse(answer.as_bytes()) {
@@ -56,7 +93,16 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => check_error(&e),
     }
 
-    match sdp::read_answer(body) {
+    if let Ok(text) = std::str::from_utf8(body) {
+        for line in text.lines().filter_map(|l| l.strip_prefix("a=crypto:")) {
+            let _ = sdes::parse(line);
+        }
+    }
+    let offered = fixed_key(SrtpSuite::AesCm128HmacSha1_80);
+    if let Ok(negotiated) = sdp::read_answer(body, offered.as_ref()) {
+        assert!(negotiated.srtp.is_some(), "an answer to an SRTP offer is SRTP");
+    }
+    match sdp::read_answer(body, None) {
         Ok(negotiated) => {
             assert_eq!(
                 negotiated.payload_type,

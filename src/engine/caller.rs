@@ -25,6 +25,7 @@ use crate::media::jitter::{JitterBuffer, Playout};
 use crate::media::plc::Plc;
 use crate::media::resample::Downsampler;
 use crate::media::rtp::{self, RTP_HEADER_LEN, RtpSender, SeqTracker, SeqUpdate};
+use crate::media::srtp::{SrtpError, SrtpSession};
 use crate::media::transcoder::Transcoder;
 use crate::media::vad::VoiceActivity;
 use crate::media::wide_fade::WideFade;
@@ -126,12 +127,46 @@ impl RtpPeer {
     }
 }
 
+/// How a call's packets are protected on the wire.
+pub(super) enum MediaCrypto {
+    /// Plain RTP.
+    Plain,
+    /// SRTP with the call's SDES keys.
+    Srtp(Box<SrtpSession>),
+    /// SRTP was agreed but its keys could not be used: nothing is sent or heard, since plain
+    /// RTP to a peer that expects SRTP would put the call in clear.
+    Unusable,
+}
+
+impl MediaCrypto {
+    /// The protection `params` agreed.
+    pub(super) fn for_params(params: &Negotiated) -> MediaCrypto {
+        match &params.srtp {
+            None => MediaCrypto::Plain,
+            Some(keys) => match SrtpSession::new(keys) {
+                Ok(session) => MediaCrypto::Srtp(Box::new(session)),
+                Err(error) => {
+                    tracing::warn!(%error, "SRTP keys unusable: the call's media is stopped");
+                    MediaCrypto::Unusable
+                }
+            },
+        }
+    }
+
+    /// Whether the call's media is SRTP.
+    pub(super) fn is_srtp(&self) -> bool {
+        matches!(self, MediaCrypto::Srtp(_))
+    }
+}
+
 /// Everything a worker keeps for one call; moves as a whole when the call migrates.
 pub struct CallMedia<S> {
     pub(super) id: CallId,
     pub(super) transport: S,
     pub(super) span: tracing::Span,
     pub(super) params: Negotiated,
+    /// Plain RTP or SRTP, as `params` agreed.
+    pub(super) crypto: MediaCrypto,
     /// Where RTP goes: the SDP address until the caller's RTP arrives, then its source.
     pub(super) peer: RtpPeer,
     pub(super) sender: RtpSender,
@@ -295,9 +330,24 @@ pub(super) fn send_frame<S>(
             .write(call.params.payload_type, frame, packet.as_mut_slice())
         && let Some(bytes) = packet.get(..len)
     {
-        send(&call.transport, remote, bytes);
-        call.packets_out += 1;
-        stats.packets_out += 1;
+        let sent = match &mut call.crypto {
+            MediaCrypto::Plain => {
+                send(&call.transport, remote, bytes);
+                true
+            }
+            MediaCrypto::Srtp(session) => match session.protect_rtp(bytes) {
+                Ok(protected) => {
+                    send(&call.transport, remote, &protected);
+                    true
+                }
+                Err(_) => false,
+            },
+            MediaCrypto::Unusable => false,
+        };
+        if sent {
+            call.packets_out += 1;
+            stats.packets_out += 1;
+        }
     }
     call.sender.advance(SAMPLES_PER_FRAME as u32);
 }
@@ -315,9 +365,14 @@ impl<S> Worker<S> {
         let flow = Flow::new(self.config.ivr.clone());
         let inband = inband_for(&params);
         let codec = params.codec;
+        let crypto = {
+            let _e = span.enter();
+            MediaCrypto::for_params(&params)
+        };
         let media = CallMedia {
             id,
             transport,
+            crypto,
             span,
             peer: RtpPeer::signalled(params.remote),
             params,
@@ -379,6 +434,30 @@ impl<S> Worker<S> {
     pub fn handle_rtp(&mut self, now: Instant, id: CallId, source: SocketAddr, datagram: &[u8]) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
+        };
+        let decrypted;
+        let datagram = match &mut call.crypto {
+            MediaCrypto::Plain => datagram,
+            MediaCrypto::Unusable => return,
+            MediaCrypto::Srtp(session) => {
+                let result = if rtp::is_rtcp(datagram) {
+                    // Muxed SRTCP is checked (and counted when forged), then ignored like RTCP.
+                    session.unprotect_rtcp(datagram).map(|_| None)
+                } else {
+                    session.unprotect_rtp(datagram).map(Some)
+                };
+                match result {
+                    Ok(Some(plain)) => {
+                        decrypted = plain;
+                        &decrypted[..]
+                    }
+                    Ok(None) => return,
+                    Err(error) => {
+                        count_srtp_drop(&mut self.stats, error);
+                        return;
+                    }
+                }
+            }
         };
         let Ok(packet) = rtp::parse(datagram) else {
             self.stats.bad_packets += 1;
@@ -444,5 +523,17 @@ impl<S> Worker<S> {
         if let Some(d) = digit {
             self.on_digit(now, id, d);
         }
+    }
+}
+
+/// Counts an SRTP packet dropped unheard under its reason.
+fn count_srtp_drop(stats: &mut WorkerStats, error: SrtpError) {
+    match error {
+        SrtpError::Replayed => stats.srtp_replayed += 1,
+        SrtpError::Unauthentic => stats.srtp_unauthentic += 1,
+        SrtpError::Malformed
+        | SrtpError::TooManySources
+        | SrtpError::Key { .. }
+        | SrtpError::Protect => stats.srtp_malformed += 1,
     }
 }

@@ -40,7 +40,7 @@ pub use mix::MAX_TALKERS;
 pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
 pub use stats::{WorkerStats, render_stats};
 
-use caller::{RtpPeer, inband_for};
+use caller::{MediaCrypto, RtpPeer, inband_for};
 use mix::Talker;
 use room::MeetingEntry;
 
@@ -222,6 +222,10 @@ impl<S> Worker<S> {
                         || params.codec != c.params.codec
                     {
                         c.inband = inband_for(&params);
+                    }
+                    if params.srtp != c.params.srtp {
+                        // New keys (or none): the old contexts' state means nothing now.
+                        c.crypto = MediaCrypto::for_params(&params);
                     }
                     c.transcoder.set_codec(params.codec);
                     c.params = params;

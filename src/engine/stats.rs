@@ -30,6 +30,14 @@ pub struct WorkerStats {
     pub in_ivr: u64,
     /// Calls by codec, in [`Codec::ALL`] order (as of the last tick).
     pub by_codec: [u64; 3],
+    /// Calls whose media is SRTP (as of the last tick).
+    pub srtp_calls: u64,
+    /// SRTP/SRTCP packets dropped as replays (seen before or older than the window).
+    pub srtp_replayed: u64,
+    /// SRTP/SRTCP packets dropped for failing authentication (tampered or foreign keys).
+    pub srtp_unauthentic: u64,
+    /// SRTP/SRTCP packets dropped as malformed (too short, or a source past the call's limit).
+    pub srtp_malformed: u64,
     /// Talkers mixed in the last tick, all meetings together.
     pub talkers: u64,
     /// Callers waiting in lobbies (as of the last tick).
@@ -81,6 +89,24 @@ pub fn render_stats(out: &mut String, stats: &[WorkerStats]) {
             )
         })
         .collect();
+    render_value(
+        out,
+        "dialbridge_srtp_calls",
+        "gauge",
+        "calls whose media is SRTP",
+        &[("", sum(|s| s.srtp_calls))],
+    );
+    render_value(
+        out,
+        "dialbridge_srtp_dropped_total",
+        "counter",
+        "SRTP and SRTCP packets dropped unheard, by reason",
+        &[
+            ("reason=\"replay\"", sum(|s| s.srtp_replayed)),
+            ("reason=\"auth\"", sum(|s| s.srtp_unauthentic)),
+            ("reason=\"malformed\"", sum(|s| s.srtp_malformed)),
+        ],
+    );
     render_value(
         out,
         "dialbridge_media_calls_by_codec",

@@ -39,7 +39,9 @@ impl<S> Worker<S> {
 
         // Callers outside a running mix hear their player: prompts, hold music or silence.
         stats.by_codec = [0; 3];
+        stats.srtp_calls = 0;
         for (id, call) in calls.iter_mut() {
+            stats.srtp_calls += u64::from(call.crypto.is_srtp());
             if let Some(slot) = Codec::ALL
                 .iter()
                 .position(|c| *c == call.params.codec)

@@ -14,6 +14,7 @@ pub mod plc;
 pub mod ports;
 pub mod resample;
 pub mod rtp;
+pub mod srtp;
 pub mod tone;
 pub mod transcoder;
 pub mod vad;

@@ -81,6 +81,12 @@ pub enum RtpError {
     },
 }
 
+/// Whether a datagram on an RTP port is RTCP multiplexed onto it (RFC 5761 §4: version 2 and
+/// a second byte in 192..=223, which RTP payload types cannot be once the marker bit is set).
+pub fn is_rtcp(datagram: &[u8]) -> bool {
+    matches!(*datagram, [first, second, ..] if first >> 6 == 2 && (192..=223).contains(&second))
+}
+
 /// Parses with rtp-rs's RtpReader, rejecting what RFC 3550 calls invalid (version != 2, padding
 /// longer than payload, CSRC/extension past the end) and RTCP sharing the port; never panics.
 pub fn parse(datagram: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
@@ -88,12 +94,9 @@ pub fn parse(datagram: &[u8]) -> Result<RtpPacket<'_>, RtpError> {
     // first because such a packet also parses as (nonsense) RTP.
     // An RTCP receiver report without blocks is only 8 bytes, so this comes before the
     // length check too.
-    if let [first, second, ..] = *datagram
-        && first >> 6 == 2
-        && (192..=223).contains(&second)
-    {
+    if is_rtcp(datagram) {
         return Err(RtpError::Rtcp {
-            packet_type: second,
+            packet_type: datagram.get(1).copied().unwrap_or_default(),
         });
     }
     let reader = RtpReader::new(datagram).map_err(|e| classify(datagram, e))?;

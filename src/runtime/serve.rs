@@ -391,6 +391,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             sip_port: bound.sip.port(),
             tls_port: bound.sip_tls.map_or(0, |a| a.port()),
             sip_domain: config.sip_domain.clone(),
+            srtp: config.srtp,
+            srtp_over_cleartext: config.srtp_over_cleartext_sip,
         },
         // Tags and branches unpredictable to anyone on the path: seeded from the OS.
         rand::make_rng::<rand::rngs::StdRng>(),

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::call::{CallId, EndReason};
 use crate::media::dtmf::{self, Digit};
+use crate::media::srtp::{MasterKey, SrtpSuite};
 use crate::sip::header::{SipUri, UriScheme, Via, parse_uri};
 use crate::sip::message::{self, HeaderName, Message, Method, ParseError, StartLine};
-use crate::sip::sdp::{self, LocalMedia, Negotiated};
+use crate::sip::sdp::{self, LocalMedia, Negotiated, SrtpMode, SrtpPolicy};
 use crate::sip::transaction::{
     ClientResponse, InviteServer, NonInviteClient, NonInviteServer, TimerOutcome, Timers,
 };
@@ -47,6 +48,20 @@ pub struct EndpointConfig {
     /// The name put in `Via` and `Contact` over TLS instead of our address, so that a peer
     /// checking names against our certificate accepts them (`--sip-domain`).
     pub sip_domain: Option<String>,
+    /// Whether calls get SRTP (`--srtp`).
+    pub srtp: SrtpMode,
+    /// SDES keys may travel over SIP that is not TLS (`--srtp-over-cleartext-sip`).
+    pub srtp_over_cleartext: bool,
+}
+
+impl EndpointConfig {
+    /// The SRTP policy for a message that came over `transport`.
+    fn srtp_policy(&self, transport: Transport) -> SrtpPolicy {
+        SrtpPolicy {
+            mode: self.srtp,
+            keys_allowed: transport == Transport::Tls || self.srtp_over_cleartext,
+        }
+    }
 }
 
 impl Default for EndpointConfig {
@@ -58,6 +73,8 @@ impl Default for EndpointConfig {
             sip_port: 5060,
             tls_port: 5061,
             sip_domain: None,
+            srtp: SrtpMode::default(),
+            srtp_over_cleartext: false,
         }
     }
 }
@@ -181,6 +198,9 @@ struct CallSig {
     local: Option<LocalMedia>,
     /// We sent an offer in our 2xx: the answer comes in the ACK.
     offer_pending: bool,
+    /// Our SRTP key: in the offer we sent, or in force since the last agreement. Reused
+    /// while the suite stays the same, so a re-INVITE does not re-key the call.
+    srtp_key: Option<MasterKey>,
     hangup_pending: bool,
     answer_at: Option<Instant>,
 }
@@ -558,7 +578,12 @@ impl Endpoint {
             self.final_invite_response(now, tx_id, &msg, 400, reason, Some(&tag), &[], None);
             return;
         };
-        if !msg.body.is_empty() {
+        let policy = self.config.srtp_policy(source.transport);
+        let refusal = if msg.body.is_empty() {
+            // We make the offer: under --srtp require it must carry keys, which only TLS may.
+            (policy.mode == SrtpMode::Require && !policy.keys_allowed)
+                .then_some(sdp::SdpError::KeysInClear)
+        } else {
             // Check the offer before bothering the application: no common codec is a 488.
             let probe = LocalMedia {
                 ip: IpAddr::from([127, 0, 0, 1]),
@@ -566,7 +591,14 @@ impl Endpoint {
                 session_id: 0,
                 session_version: 0,
             };
-            if let Err(err) = sdp::answer(&msg.body, &probe) {
+            let rng = &mut self.rng;
+            sdp::answer_with(&msg.body, &probe, policy, &mut |suite| {
+                Some(MasterKey::random(suite, rng))
+            })
+            .err()
+        };
+        {
+            if let Some(err) = refusal {
                 let code = err.status_code();
                 let reason = if code == 400 {
                     "Bad Request - Malformed SDP"
@@ -631,6 +663,7 @@ impl Endpoint {
                 invite_cseq,
                 local: None,
                 offer_pending: false,
+                srtp_key: None,
                 hangup_pending: false,
                 answer_at: None,
             },
@@ -698,11 +731,28 @@ impl Endpoint {
         local.session_version += 1;
         let local_tag = call.local_tag.clone();
         let sips = call.sips;
-        let (body, params, offer_pending) = if msg.body.is_empty() {
-            (sdp::offer(&local).into_bytes(), None, true)
+        let policy = self.config.srtp_policy(call.peer.transport);
+        let current_key = call.srtp_key.clone();
+        let rng = &mut self.rng;
+        let mut our_key = |suite: SrtpSuite| {
+            Some(
+                current_key
+                    .clone()
+                    .filter(|key| key.suite() == suite)
+                    .unwrap_or_else(|| MasterKey::random(suite, rng)),
+            )
+        };
+        let (body, params, offer_pending, offered_key) = if msg.body.is_empty() {
+            let key = if policy.offers_srtp() {
+                our_key(sdp::OFFER_SUITE)
+            } else {
+                None
+            };
+            let body = sdp::offer(&local, key.as_ref()).into_bytes();
+            (body, None, true, key)
         } else {
-            match sdp::answer(&msg.body, &local) {
-                Ok((neg, answer)) => (answer.into_bytes(), Some(neg), false),
+            match sdp::answer_with(&msg.body, &local, policy, &mut our_key) {
+                Ok((neg, answer)) => (answer.into_bytes(), Some(neg), false, None),
                 Err(err) => {
                     let code = err.status_code();
                     let reason = if code == 400 {
@@ -743,6 +793,10 @@ impl Endpoint {
             call.invite_tx = Some(tx_id);
             call.local = Some(local);
             call.offer_pending = offer_pending;
+            call.srtp_key = match &params {
+                Some(params) => params.srtp.as_ref().map(|keys| keys.local.clone()),
+                None => offered_key,
+            };
             call.state = CallState::Answered;
             if let Some(target) = msg
                 .contact()
@@ -795,7 +849,7 @@ impl Endpoint {
         let offer_pending = std::mem::take(&mut call.offer_pending);
         let hangup_pending = call.hangup_pending;
         if offer_pending {
-            match sdp::read_answer(&msg.body) {
+            match sdp::read_answer(&msg.body, call.srtp_key.as_ref()) {
                 Ok(params) => self
                     .events
                     .push_back(Event::MediaUpdate { call: id, params }),
@@ -983,12 +1037,25 @@ impl Endpoint {
         let tag = call.local_tag.clone();
         let transport = call.peer.transport;
         let sips = call.sips;
+        let policy = self.config.srtp_policy(transport);
+        let rng = &mut self.rng;
         let (body, params) = if invite.body.is_empty() {
             call.offer_pending = true;
-            (sdp::offer(&local).into_bytes(), None)
+            call.srtp_key = policy
+                .offers_srtp()
+                .then(|| MasterKey::random(sdp::OFFER_SUITE, rng));
+            (
+                sdp::offer(&local, call.srtp_key.as_ref()).into_bytes(),
+                None,
+            )
         } else {
-            match sdp::answer(&invite.body, &local) {
-                Ok((neg, answer)) => (answer.into_bytes(), Some(neg)),
+            match sdp::answer_with(&invite.body, &local, policy, &mut |suite| {
+                Some(MasterKey::random(suite, rng))
+            }) {
+                Ok((neg, answer)) => {
+                    call.srtp_key = neg.srtp.as_ref().map(|keys| keys.local.clone());
+                    (answer.into_bytes(), Some(neg))
+                }
                 Err(_) => {
                     // Checked when the INVITE arrived; cannot differ now.
                     self.reject(now, id, 488, None);

@@ -4,6 +4,7 @@ pub mod admission;
 pub mod endpoint;
 pub mod header;
 pub mod message;
+pub mod sdes;
 pub mod sdp;
 pub mod shard;
 pub mod stream;

@@ -1,7 +1,8 @@
 //! SDP offer/answer for the call's single audio stream (RFC 3264 over RFC 8866 SDP).
 //!
-//! The bridge is an audio-only user agent server that speaks PCMU (PT 0), PCMA (PT 8) and
-//! telephone-event/8000 (RFC 4733) at 20 ms. This module turns a caller's offer into our
+//! The bridge is an audio-only user agent server that speaks PCMU (PT 0), PCMA (PT 8), G.722
+//! (PT 9) and telephone-event/8000 (RFC 4733) at 20 ms, over RTP or SRTP keyed by SDES
+//! (`RTP/SAVP` with `a=crypto`, RFC 4568; see [`SrtpPolicy`]). This module turns a caller's offer into our
 //! answer, makes an offer when an INVITE arrives without one (RFC 3264 §5), and reads the
 //! answer to that offer from the ACK. `sdp-types` parses; we write our SDP with plain
 //! formatting because it is short and must be exact. Sans-IO: bytes in, values out, and no
@@ -26,6 +27,8 @@ use std::net::{IpAddr, SocketAddr};
 use sdp_types::{AddrType, Media, NetType, Session};
 
 use crate::media::codec::Codec;
+use crate::media::srtp::{MasterKey, SrtpKeys, SrtpSuite};
+use crate::sip::sdes;
 
 /// Largest SDP body we parse; real phone offers are 0.3–2 KB, so this only stops abuse.
 pub const MAX_SDP_LEN: usize = 32 * 1024;
@@ -113,6 +116,66 @@ impl Direction {
     }
 }
 
+/// How the bridge treats SRTP (`--srtp`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SrtpMode {
+    /// Plain RTP only: an `RTP/SAVP` stream is declined (488 if it is the only one).
+    Off,
+    /// SRTP for a caller who offers it, plain RTP for one who does not.
+    #[default]
+    Offer,
+    /// SRTP only: a plain offer is answered 488, and our own offers are `RTP/SAVP`.
+    Require,
+}
+
+impl SrtpMode {
+    /// The value as written on the command line and in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SrtpMode::Off => "off",
+            SrtpMode::Offer => "offer",
+            SrtpMode::Require => "require",
+        }
+    }
+
+    /// Reads the value written on the command line or in the config file.
+    pub fn parse(text: &str) -> Option<SrtpMode> {
+        [SrtpMode::Off, SrtpMode::Offer, SrtpMode::Require]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
+/// What one offer/answer may do about SRTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrtpPolicy {
+    /// The operator's choice.
+    pub mode: SrtpMode,
+    /// SDES keys may travel in this message: it came over TLS, or the operator accepts keys
+    /// over cleartext SIP (`--srtp-over-cleartext-sip`). Keys anyone on the path can read
+    /// protect nothing, so without this an SRTP stream is declined.
+    pub keys_allowed: bool,
+}
+
+impl SrtpPolicy {
+    /// Plain RTP only (what `--srtp off` means).
+    pub const PLAIN: SrtpPolicy = SrtpPolicy {
+        mode: SrtpMode::Off,
+        keys_allowed: false,
+    };
+
+    /// Whether our own offer (an INVITE without SDP) is SRTP.
+    pub fn offers_srtp(self) -> bool {
+        self.mode == SrtpMode::Require && self.keys_allowed
+    }
+}
+
+/// The tag of the one `a=crypto` line in our own offers.
+pub const OFFER_CRYPTO_TAG: u32 = 1;
+
+/// The suite of our own offers: the one every SRTP peer must speak (RFC 4568 §6.2).
+pub const OFFER_SUITE: SrtpSuite = SrtpSuite::AesCm128HmacSha1_80;
+
 /// What offer/answer agreed for the call's audio stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Negotiated {
@@ -130,6 +193,8 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Packet duration we send, in milliseconds: always [`PTIME_MS`].
     pub ptime_ms: u32,
+    /// The SRTP keys, when the stream is `RTP/SAVP`; `None` for plain RTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Why a connection line (`c=`) cannot carry the call's audio.
@@ -181,14 +246,30 @@ pub enum SdpError {
     /// No `m=audio` line with a non-zero port: there is no audio stream to take part in.
     #[error("the SDP has no active audio stream (an m=audio line with a non-zero port)")]
     NoAudio,
-    /// The audio stream needs a transport we lack, typically RTP/SAVP (SRTP).
+    /// The audio stream needs a transport we lack (DTLS-SRTP, TCP media, …).
     #[error(
-        "the audio stream uses transport {proto}; the bridge only speaks RTP/AVP and RTP/AVPF (no SRTP)"
+        "the audio stream uses transport {proto}; the bridge speaks RTP/AVP, RTP/AVPF, RTP/SAVP and RTP/SAVPF"
     )]
     UnsupportedTransport {
         /// The offered transport, shortened for logs.
         proto: String,
     },
+    /// The stream is SRTP and the bridge runs with `--srtp off`.
+    #[error("the audio stream is SRTP (RTP/SAVP) and the bridge runs with --srtp off")]
+    SrtpOff,
+    /// The stream is plain RTP and the bridge runs with `--srtp require`.
+    #[error("the audio stream is plain RTP and the bridge runs with --srtp require")]
+    SrtpRequired,
+    /// SRTP keys came (or would go) over SIP that is not TLS.
+    #[error(
+        "SRTP keys would cross the network in clear SIP: call over SIP/TLS, or start the bridge with --srtp-over-cleartext-sip"
+    )]
+    KeysInClear,
+    /// No `a=crypto` line the bridge can use.
+    #[error(
+        "no usable a=crypto line: the bridge speaks AES_CM_128_HMAC_SHA1_80/_32, AES_256_CM_HMAC_SHA1_80/_32 and AEAD_AES_128/256_GCM, one key per line, lifetimes of at least 2^20 packets, no session parameters but WSH"
+    )]
+    NoUsableCrypto,
     /// The audio stream offers neither PCMU/8000 nor PCMA/8000 (or, in an answer to our
     /// offer, picks a format we did not offer).
     #[error("no common codec: the audio stream has neither PCMU/8000 nor PCMA/8000 as we offered")]
@@ -216,6 +297,10 @@ impl SdpError {
             SdpError::TooManyMedia { .. }
             | SdpError::NoAudio
             | SdpError::UnsupportedTransport { .. }
+            | SdpError::SrtpOff
+            | SdpError::SrtpRequired
+            | SdpError::KeysInClear
+            | SdpError::NoUsableCrypto
             | SdpError::NoCommonCodec
             | SdpError::BadConnection { .. } => 488,
         }
@@ -243,24 +328,29 @@ pub struct LocalMedia {
 /// 0. The codec is the offerer's first PCMU/PCMA in its format order, answered with the
 /// offerer's payload type number, followed by its telephone-event/8000 payload type if any.
 /// When no audio line is accepted, the error is that of the first active audio line, or
-/// [`SdpError::NoAudio`] if there was none.
+/// [`SdpError::NoAudio`] if there was none. Plain RTP only; [`answer_with`] does SRTP.
 pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Negotiated, String), SdpError> {
+    answer_with(offer, local, SrtpPolicy::PLAIN, &mut |_| None)
+}
+
+/// [`answer`] with SRTP as `policy` allows: an `RTP/SAVP(F)` line is accepted with its first
+/// usable `a=crypto` line, answered with the same tag and suite and our key from `our_key`
+/// (called once, for the chosen suite; `None` declines SRTP).
+pub fn answer_with(
+    offer: &[u8],
+    local: &LocalMedia,
+    policy: SrtpPolicy,
+    our_key: &mut dyn FnMut(SrtpSuite) -> Option<MasterKey>,
+) -> Result<(Negotiated, String), SdpError> {
     let session = parse(offer)?;
-    let (index, negotiated) = accept_audio(&session, |_, _| true)?;
+    let mut crypto = Crypto::Answer { policy, our_key };
+    let (index, negotiated, tag) = accept_audio(&session, |_, _| true, &mut crypto)?;
 
     let mut sdp = String::with_capacity(320 + 40 * session.medias.len());
     write_session_header(&mut sdp, local);
     for (i, media) in session.medias.iter().enumerate() {
         if i == index {
-            write_audio(
-                &mut sdp,
-                local.port,
-                &media.proto,
-                negotiated.payload_type,
-                negotiated.codec,
-                negotiated.telephone_event,
-                negotiated.direction,
-            );
+            write_audio(&mut sdp, local.port, &media.proto, &negotiated, tag);
         } else {
             write_rejected(&mut sdp, media);
         }
@@ -269,14 +359,20 @@ pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Negotiated, String), 
 }
 
 /// Builds our offer for an INVITE that came without SDP (RFC 3261 §13.2.1, RFC 3264 §5):
-/// PCMU, PCMA, G.722 and telephone-event at [`TELEPHONE_EVENT_PT`], sendrecv.
-pub fn offer(local: &LocalMedia) -> String {
-    let mut sdp = String::with_capacity(320);
+/// PCMU, PCMA, G.722 and telephone-event at [`TELEPHONE_EVENT_PT`], sendrecv; `RTP/SAVP` with
+/// one `a=crypto` line ([`OFFER_CRYPTO_TAG`], [`OFFER_SUITE`]) when `srtp` gives our key.
+pub fn offer(local: &LocalMedia, srtp: Option<&MasterKey>) -> String {
+    let mut sdp = String::with_capacity(400);
     write_session_header(&mut sdp, local);
+    let proto = if srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
     line(
         &mut sdp,
         format_args!(
-            "m=audio {} RTP/AVP {} {} {} {TELEPHONE_EVENT_PT}",
+            "m=audio {} {proto} {} {} {} {TELEPHONE_EVENT_PT}",
             local.port,
             Codec::Pcmu.payload_type(),
             Codec::Pcma.payload_type(),
@@ -289,6 +385,12 @@ pub fn offer(local: &LocalMedia) -> String {
     write_telephone_event(&mut sdp, TELEPHONE_EVENT_PT);
     line(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
     line(&mut sdp, format_args!("a={}", Direction::SendRecv.as_str()));
+    if let Some(key) = srtp {
+        line(
+            &mut sdp,
+            format_args!("a=crypto:{}", sdes::write(OFFER_CRYPTO_TAG, key)),
+        );
+    }
     sdp
 }
 
@@ -297,15 +399,98 @@ pub fn offer(local: &LocalMedia) -> String {
 /// The answer must pick from what we offered: PCMU at 0, PCMA at 8 or G.722 at 9, else
 /// [`SdpError::NoCommonCodec`]. Telephone-event counts only at [`TELEPHONE_EVENT_PT`]: an
 /// answer that renumbers it leaves `telephone_event` `None`, since one number must serve
-/// both directions.
-pub fn read_answer(answer: &[u8]) -> Result<Negotiated, SdpError> {
+/// both directions. `offered` is our key when our offer was SRTP: the answer must then be
+/// `RTP/SAVP` with an `a=crypto` line of our tag and suite; otherwise it must be plain RTP.
+pub fn read_answer(answer: &[u8], offered: Option<&MasterKey>) -> Result<Negotiated, SdpError> {
     let session = parse(answer)?;
-    let (_, negotiated) = accept_audio(&session, |pt, format| match format {
-        Format::Codec(codec) => codec.payload_type() == pt,
-        Format::TelephoneEvent => pt == TELEPHONE_EVENT_PT,
-        Format::Other => false,
-    })?;
+    let mut crypto = Crypto::ReadAnswer { offered };
+    let (_, negotiated, _) = accept_audio(
+        &session,
+        |pt, format| match format {
+            Format::Codec(codec) => codec.payload_type() == pt,
+            Format::TelephoneEvent => pt == TELEPHONE_EVENT_PT,
+            Format::Other => false,
+        },
+        &mut crypto,
+    )?;
     Ok(negotiated)
+}
+
+/// The SRTP side of one negotiation.
+enum Crypto<'a> {
+    /// Answering an offer.
+    Answer {
+        policy: SrtpPolicy,
+        our_key: &'a mut dyn FnMut(SrtpSuite) -> Option<MasterKey>,
+    },
+    /// Reading the answer to our offer, which carried `offered` if it was SRTP.
+    ReadAnswer { offered: Option<&'a MasterKey> },
+}
+
+impl Crypto<'_> {
+    /// Whether the line is SRTP, once its transport and our policy allow it at all.
+    fn check(&self, media: &Media) -> Result<bool, SdpError> {
+        let proto = media.proto.as_str();
+        let is = |name: &str| proto.eq_ignore_ascii_case(name);
+        let secure = if is("RTP/AVP") || is("RTP/AVPF") {
+            false
+        } else if is("RTP/SAVP") || is("RTP/SAVPF") {
+            true
+        } else {
+            return Err(SdpError::UnsupportedTransport {
+                proto: shorten(proto),
+            });
+        };
+        match self {
+            Crypto::Answer { policy, .. } => match (secure, policy.mode) {
+                (false, SrtpMode::Require) => Err(SdpError::SrtpRequired),
+                (true, SrtpMode::Off) => Err(SdpError::SrtpOff),
+                (true, _) if !policy.keys_allowed => Err(SdpError::KeysInClear),
+                _ => Ok(secure),
+            },
+            Crypto::ReadAnswer { offered } => match (secure, offered) {
+                (false, Some(_)) => Err(SdpError::SrtpRequired),
+                (true, None) => Err(SdpError::SrtpOff),
+                _ => Ok(secure),
+            },
+        }
+    }
+
+    /// The agreed keys and the tag to answer with, for a line [`Crypto::check`] found secure.
+    fn keys_for(&mut self, media: &Media) -> Result<(SrtpKeys, u32), SdpError> {
+        match self {
+            Crypto::Answer { our_key, .. } => {
+                let theirs = crypto_lines(media).next().ok_or(SdpError::NoUsableCrypto)?;
+                let local = our_key(theirs.key.suite()).ok_or(SdpError::SrtpOff)?;
+                let keys = SrtpKeys {
+                    local,
+                    remote: theirs.key,
+                    remote_mki_len: theirs.mki_len,
+                };
+                Ok((keys, theirs.tag))
+            }
+            Crypto::ReadAnswer { offered } => {
+                let ours = offered.ok_or(SdpError::SrtpOff)?;
+                let theirs = crypto_lines(media)
+                    .find(|line| line.tag == OFFER_CRYPTO_TAG && line.key.suite() == ours.suite())
+                    .ok_or(SdpError::NoUsableCrypto)?;
+                let keys = SrtpKeys {
+                    local: ours.clone(),
+                    remote: theirs.key,
+                    remote_mki_len: theirs.mki_len,
+                };
+                Ok((keys, OFFER_CRYPTO_TAG))
+            }
+        }
+    }
+}
+
+/// The line's usable `a=crypto` attributes, in the offerer's order of preference.
+fn crypto_lines(media: &Media) -> impl Iterator<Item = sdes::CryptoLine> + '_ {
+    media
+        .get_attribute_values("crypto")
+        .flatten()
+        .filter_map(|value| sdes::parse(value).ok())
 }
 
 /// Checks the size limits around `sdp-types`' parser.
@@ -347,14 +532,15 @@ enum Format {
 fn accept_audio(
     session: &Session,
     accept: impl Fn(u8, Format) -> bool,
-) -> Result<(usize, Negotiated), SdpError> {
+    crypto: &mut Crypto<'_>,
+) -> Result<(usize, Negotiated, u32), SdpError> {
     let mut first_error = None;
     for (index, media) in session.medias.iter().enumerate() {
         if !media.media.eq_ignore_ascii_case("audio") || media.port == 0 {
             continue;
         }
-        match negotiate(session, media, &accept) {
-            Ok(negotiated) => return Ok((index, negotiated)),
+        match negotiate(session, media, &accept, crypto) {
+            Ok((negotiated, tag)) => return Ok((index, negotiated, tag)),
             Err(error) => {
                 first_error.get_or_insert(error);
             }
@@ -363,18 +549,15 @@ fn accept_audio(
     Err(first_error.unwrap_or(SdpError::NoAudio))
 }
 
-/// Negotiates one active audio media line.
+/// Negotiates one active audio media line; the crypto tag to answer with (0 for plain RTP).
 fn negotiate(
     session: &Session,
     media: &Media,
     accept: &impl Fn(u8, Format) -> bool,
-) -> Result<Negotiated, SdpError> {
-    let proto = media.proto.as_str();
-    if !(proto.eq_ignore_ascii_case("RTP/AVP") || proto.eq_ignore_ascii_case("RTP/AVPF")) {
-        return Err(SdpError::UnsupportedTransport {
-            proto: shorten(proto),
-        });
-    }
+    crypto: &mut Crypto<'_>,
+) -> Result<(Negotiated, u32), SdpError> {
+    // Transport and policy first: an SRTP line we may not take is declined whatever its codecs.
+    let secure = crypto.check(media)?;
     let (codec, payload_type, telephone_event) = choose_formats(media, accept)?;
     let peer = peer_direction(session, media);
     let (remote, peer) = match remote_address(session, media)? {
@@ -382,14 +565,24 @@ fn negotiate(
         Remote::Hold => (None, peer.without_receive()),
         Remote::Unresolved => (None, peer),
     };
-    Ok(Negotiated {
-        remote,
-        codec,
-        payload_type,
-        telephone_event,
-        direction: peer.reversed(),
-        ptime_ms: PTIME_MS,
-    })
+    let (srtp, tag) = if secure {
+        let (keys, tag) = crypto.keys_for(media)?;
+        (Some(keys), tag)
+    } else {
+        (None, 0)
+    };
+    Ok((
+        Negotiated {
+            remote,
+            codec,
+            payload_type,
+            telephone_event,
+            direction: peer.reversed(),
+            ptime_ms: PTIME_MS,
+            srtp,
+        },
+        tag,
+    ))
 }
 
 /// Picks the first acceptable codec and telephone-event/8000 in the line's format order.
@@ -562,15 +755,8 @@ fn write_session_header(out: &mut String, local: &LocalMedia) {
 }
 
 /// Our accepted audio stream: codec first, then telephone-event, then ptime and direction.
-fn write_audio(
-    out: &mut String,
-    port: u16,
-    proto: &str,
-    pt: u8,
-    codec: Codec,
-    telephone_event: Option<u8>,
-    direction: Direction,
-) {
+fn write_audio(out: &mut String, port: u16, proto: &str, agreed: &Negotiated, crypto_tag: u32) {
+    let (pt, codec, telephone_event) = (agreed.payload_type, agreed.codec, agreed.telephone_event);
     match telephone_event {
         Some(te) => line(out, format_args!("m=audio {port} {proto} {pt} {te}")),
         None => line(out, format_args!("m=audio {port} {proto} {pt}")),
@@ -580,7 +766,13 @@ fn write_audio(
         write_telephone_event(out, te);
     }
     line(out, format_args!("a=ptime:{PTIME_MS}"));
-    line(out, format_args!("a={}", direction.as_str()));
+    line(out, format_args!("a={}", agreed.direction.as_str()));
+    if let Some(keys) = &agreed.srtp {
+        line(
+            out,
+            format_args!("a=crypto:{}", sdes::write(crypto_tag, &keys.local)),
+        );
+    }
 }
 
 /// An rtpmap line for one of our codecs at the given payload type.

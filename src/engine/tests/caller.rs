@@ -188,3 +188,93 @@ fn a_worker_with_the_same_seed_replays_a_call_byte_for_byte_headers_included() {
     assert_eq!(first.len(), 5);
     assert_eq!(first, second);
 }
+
+/// An SRTP call: the phone's and our keys, and the phone's own contexts.
+fn srtp_call(b: &mut Bench, id: u64) -> (SrtpSession, SrtpSession) {
+    let suite = SrtpSuite::AesCm128HmacSha1_80;
+    let ours = MasterKey::from_bytes(suite, &[1; 30]).unwrap();
+    let phones = MasterKey::from_bytes(suite, &[2; 30]).unwrap();
+    let keys = SrtpKeys {
+        local: ours.clone(),
+        remote: phones.clone(),
+        remote_mki_len: 0,
+    };
+    b.workers[0].handle_command(
+        b.now,
+        Command::Start {
+            call: CallId(id),
+            transport: id as u32,
+            sip_call_id: format!("c{id}"),
+            params: Negotiated {
+                srtp: Some(keys),
+                ..params(6000 + id as u16)
+            },
+        },
+    );
+    let phone = SrtpKeys {
+        local: phones,
+        remote: ours,
+        remote_mki_len: 0,
+    };
+    (
+        SrtpSession::new(&phone).unwrap(),
+        SrtpSession::new(&phone).unwrap(),
+    )
+}
+
+#[test]
+fn an_srtp_call_hears_its_prompt_encrypted_and_its_keys_work_once() {
+    let mut b = Bench::new(1);
+    let (mut phone_out, mut phone_in) = srtp_call(&mut b, 1);
+    let a = assets();
+    let welcome = a.prompt(Prompt::Welcome).frames(Law::Mu);
+    for frame in &welcome[..3] {
+        let sent = b.tick();
+        assert_eq!(sent.len(), 1);
+        let wire = &sent[0].2;
+        assert_ne!(payload(wire).get(..160), Some(&frame[..]), "not in clear");
+        let plain = phone_in
+            .unprotect_rtp(wire)
+            .expect("the phone's keys open it");
+        assert_eq!(payload(&plain), &frame[..]);
+    }
+    assert_eq!(b.workers[0].stats().srtp_calls, 1);
+
+    // Digits typed as RFC 4733 events in SRTP reach the IVR; a plain copy does not.
+    let caller: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let mut seq = 100u16;
+    for (i, key) in "42#".chars().enumerate() {
+        for n in 0..6u16 {
+            let pkt = rfc4733_packet(key, n, seq, 1000 + i as u32 * 2000, 7);
+            seq += 1;
+            b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+            let protected = phone_out.protect_rtp(&pkt).unwrap();
+            b.workers[0].handle_rtp(b.now, CallId(1), caller, &protected);
+            // The same packet again: a replay, dropped and counted.
+            b.workers[0].handle_rtp(b.now, CallId(1), caller, &protected);
+        }
+    }
+    let stats = b.workers[0].stats();
+    assert_eq!(stats.digits, 3, "each key once");
+    assert_eq!(stats.srtp_replayed, 18);
+    assert_eq!(
+        stats.srtp_unauthentic + stats.srtp_malformed,
+        18,
+        "the plain copies (too short to carry a tag) are dropped"
+    );
+    let unauthentic = stats.srtp_unauthentic;
+    assert!(matches!(
+        b.route().as_slice(),
+        [Event::Control(Request::LookupConference { digits, .. })] if digits == "42"
+    ));
+
+    // A tampered packet is dropped unheard and counted.
+    let mut tampered = phone_out
+        .protect_rtp(&rfc4733_packet('9', 0, seq, 9000, 7))
+        .unwrap()
+        .to_vec();
+    tampered[14] ^= 0x40;
+    b.workers[0].handle_rtp(b.now, CallId(1), caller, &tampered);
+    assert_eq!(b.workers[0].stats().srtp_unauthentic, unauthentic + 1);
+    assert_eq!(b.workers[0].stats().digits, 3);
+}

@@ -26,6 +26,7 @@ use crate::media::dtmf::Digit;
 use crate::media::dtmf::{TelephoneEvent, write_event};
 use crate::media::g722::G722;
 use crate::media::rtp::{self, RTP_HEADER_LEN};
+use crate::media::srtp::{MasterKey, SrtpKeys, SrtpSession, SrtpSuite};
 use crate::sip::sdp::Direction;
 use crate::sip::sdp::Negotiated;
 
@@ -45,6 +46,7 @@ fn params(port: u16) -> Negotiated {
         telephone_event: Some(101),
         direction: Direction::SendRecv,
         ptime_ms: 20,
+        srtp: None,
     }
 }
 

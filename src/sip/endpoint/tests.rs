@@ -994,3 +994,79 @@ fn over_tls_a_sips_request_uri_gets_a_sips_contact() {
         "<sips:bridge.example.com:5061>",
     );
 }
+
+const SRTP_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+        m=audio 6000 RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+        a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^31\r\n";
+
+#[test]
+fn srtp_keys_are_answered_only_over_tls() {
+    // Over UDP the offer's keys are already public: 488, and no key of ours goes out.
+    let mut h = Harness::new();
+    let sent = h.feed(&invite("z9hG4bKk1", "k1@test", SRTP_OFFER));
+    assert_eq!(statuses(&sent), vec![100, 488]);
+    assert!(sent[1].body.is_empty(), "no SDP, so no key, in the refusal");
+    assert!(h.events().is_empty(), "the application never hears of it");
+
+    // Over TLS: 200 with our own key under the offer's tag, and the keys reach the media.
+    let conn: SocketAddr = "127.0.0.1:41020".parse().unwrap();
+    let mut h = Harness::with(EndpointConfig::default());
+    let sent = feed_tls(
+        &mut h,
+        conn,
+        &over_tls(&invite("z9hG4bKk2", "k2@test", SRTP_OFFER)),
+    );
+    assert_eq!(statuses(&sent), vec![100]);
+    let call = match h.events().as_slice() {
+        [Event::IncomingCall { call, .. }] => *call,
+        other => panic!("expected IncomingCall, got {other:?}"),
+    };
+    h.ep.accept(h.now, call, local());
+    let ok = sent_tls(&mut h, conn).pop().unwrap();
+    assert_eq!(ok.status(), Some(200));
+    let body = String::from_utf8(ok.body.clone()).unwrap();
+    assert!(body.contains("m=audio 20000 RTP/SAVP 0 101"), "{body}");
+    let line = body
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:"))
+        .expect("our key");
+    let ours = crate::sip::sdes::parse(line).unwrap();
+    assert_eq!(ours.tag, 3);
+    match h.events().as_slice() {
+        [Event::MediaUpdate { params, .. }] => {
+            let keys = params.srtp.as_ref().expect("SRTP agreed");
+            assert_eq!(keys.local, ours.key);
+            assert_ne!(keys.local, keys.remote);
+        }
+        other => panic!("expected MediaUpdate, got {other:?}"),
+    }
+}
+
+#[test]
+fn srtp_require_refuses_plain_offers_and_cleartext_sip() {
+    let require = EndpointConfig {
+        srtp: SrtpMode::Require,
+        ..EndpointConfig::default()
+    };
+    // A plain offer: 488.
+    let mut h = Harness::with(require.clone());
+    assert_eq!(
+        statuses(&h.feed(&invite("z9hG4bKr1", "r1@test", OFFER))),
+        vec![100, 488]
+    );
+    // No offer at all over UDP: our offer would have to carry keys in clear, so 488 too.
+    let mut h = Harness::with(require.clone());
+    assert_eq!(
+        statuses(&h.feed(&invite("z9hG4bKr2", "r2@test", ""))),
+        vec![100, 488]
+    );
+    // Unless the operator says keys over cleartext SIP are acceptable.
+    let mut h = Harness::with(EndpointConfig {
+        srtp_over_cleartext: true,
+        ..require
+    });
+    assert_eq!(
+        statuses(&h.feed(&invite("z9hG4bKr3", "r3@test", SRTP_OFFER))),
+        vec![100]
+    );
+}

@@ -151,6 +151,7 @@ fn sipp_default_offer_gets_pcmu_without_telephone_event() {
             telephone_event: None,
             direction: Direction::SendRecv,
             ptime_ms: 20,
+            srtp: None,
         }
     );
     assert_eq!(
@@ -368,13 +369,208 @@ m=audio 7078 RTP/SAVP 0 8
         Err(error) => error,
         Ok(_) => panic!("an SRTP-only offer must be refused"),
     };
-    assert_eq!(
-        error,
-        SdpError::UnsupportedTransport {
-            proto: "RTP/SAVP".into()
-        }
-    );
+    assert_eq!(error, SdpError::SrtpOff);
     assert_eq!(error.status_code(), 488);
+}
+
+const KEY30: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+
+fn srtp_offer(crypto: &str) -> Vec<u8> {
+    crlf(&format!(
+        "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/SAVP 0 101
+a=rtpmap:101 telephone-event/8000
+{crypto}"
+    ))
+}
+
+fn policy(mode: SrtpMode, keys_allowed: bool) -> SrtpPolicy {
+    SrtpPolicy { mode, keys_allowed }
+}
+
+/// Our key for any suite, counted so a test sees when one was made.
+fn keys(made: &mut Vec<SrtpSuite>) -> impl FnMut(SrtpSuite) -> Option<MasterKey> + '_ {
+    |suite| {
+        made.push(suite);
+        MasterKey::from_bytes(suite, &[0x42; 46][..suite.key_material_len()])
+    }
+}
+
+#[test]
+fn srtp_offer_over_tls_is_answered_with_our_key_and_its_tag() {
+    // Teams-like: two lines, the first with a suite we lack, the second with a lifetime.
+    let offer = srtp_offer(&format!(
+        "a=crypto:1 F8_128_HMAC_SHA1_80 inline:{KEY30}|2^31\na=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:{KEY30}|2^31\n"
+    ));
+    let mut made = Vec::new();
+    let (negotiated, sdp) = answer_with(
+        &offer,
+        &local(),
+        policy(SrtpMode::Offer, true),
+        &mut keys(&mut made),
+    )
+    .unwrap();
+    assert_eq!(made, [SrtpSuite::AesCm128HmacSha1_32]);
+    let srtp = negotiated.srtp.expect("SRTP agreed");
+    assert_eq!(srtp.suite(), SrtpSuite::AesCm128HmacSha1_32);
+    assert_eq!(srtp.remote_mki_len, 0);
+    assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/SAVP 0 101"]);
+    let crypto: Vec<&str> = sdp.lines().filter(|l| l.starts_with("a=crypto:")).collect();
+    assert_eq!(crypto.len(), 1, "{sdp}");
+    assert!(
+        crypto[0].starts_with("a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:"),
+        "{sdp}"
+    );
+    let ours = crate::sip::sdes::parse(crypto[0].trim_start_matches("a=crypto:")).unwrap();
+    assert_eq!(ours.key, srtp.local);
+    assert_ne!(srtp.local, srtp.remote);
+}
+
+#[test]
+fn srtp_policy_decides_between_plain_and_srtp() {
+    let savp = srtp_offer(&format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}\n"
+    ));
+    let avp = crlf(SIPP_DEFAULT);
+    let answer = |offer: &[u8], p: SrtpPolicy| {
+        answer_with(offer, &local(), p, &mut keys(&mut Vec::new())).map(|(n, _)| n.srtp.is_some())
+    };
+    // offer: each caller gets what it offered, SRTP only when keys may travel.
+    assert_eq!(answer(&savp, policy(SrtpMode::Offer, true)), Ok(true));
+    assert_eq!(answer(&avp, policy(SrtpMode::Offer, true)), Ok(false));
+    assert_eq!(answer(&avp, policy(SrtpMode::Offer, false)), Ok(false));
+    assert_eq!(
+        answer(&savp, policy(SrtpMode::Offer, false)),
+        Err(SdpError::KeysInClear)
+    );
+    // require: a plain offer is 488.
+    assert_eq!(
+        answer(&avp, policy(SrtpMode::Require, true)),
+        Err(SdpError::SrtpRequired)
+    );
+    assert_eq!(answer(&savp, policy(SrtpMode::Require, true)), Ok(true));
+    // off: SRTP declined.
+    assert_eq!(
+        answer(&savp, policy(SrtpMode::Off, true)),
+        Err(SdpError::SrtpOff)
+    );
+    assert_eq!(answer(&avp, policy(SrtpMode::Off, true)), Ok(false));
+    for error in [
+        SdpError::KeysInClear,
+        SdpError::SrtpRequired,
+        SdpError::SrtpOff,
+        SdpError::NoUsableCrypto,
+    ] {
+        assert_eq!(error.status_code(), 488);
+    }
+}
+
+#[test]
+fn an_offer_with_both_gets_srtp_or_falls_back_to_its_plain_line() {
+    let both = crlf(&format!(
+        "v=0
+o=- 1 1 IN IP4 192.0.2.5
+s=-
+c=IN IP4 192.0.2.5
+t=0 0
+m=audio 7078 RTP/SAVP 0
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}
+m=audio 7080 RTP/AVP 0
+"
+    ));
+    let (n, sdp) = answer_with(
+        &both,
+        &local(),
+        policy(SrtpMode::Offer, true),
+        &mut keys(&mut Vec::new()),
+    )
+    .unwrap();
+    assert!(n.srtp.is_some());
+    assert_eq!(
+        m_lines(&sdp),
+        ["m=audio 40000 RTP/SAVP 0", "m=audio 0 RTP/AVP 0"]
+    );
+    // Keys over cleartext SIP: the plain line is taken instead.
+    let (n, sdp) = answer_with(
+        &both,
+        &local(),
+        policy(SrtpMode::Offer, false),
+        &mut keys(&mut Vec::new()),
+    )
+    .unwrap();
+    assert!(n.srtp.is_none());
+    assert_eq!(
+        m_lines(&sdp),
+        ["m=audio 0 RTP/SAVP 0", "m=audio 40000 RTP/AVP 0"]
+    );
+    assert!(!sdp.contains("a=crypto"));
+}
+
+#[test]
+fn srtp_offers_without_a_usable_key_are_refused() {
+    let cases = [
+        String::new(),
+        format!("a=crypto:1 F8_128_HMAC_SHA1_80 inline:{KEY30}\n"),
+        format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}|2^10\n"),
+        format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30} UNENCRYPTED_SRTP\n"),
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=\n".to_string(),
+    ];
+    for crypto in cases {
+        let mut made = Vec::new();
+        let result = answer_with(
+            &srtp_offer(&crypto),
+            &local(),
+            policy(SrtpMode::Require, true),
+            &mut keys(&mut made),
+        );
+        assert_eq!(result.err(), Some(SdpError::NoUsableCrypto), "{crypto}");
+        assert!(made.is_empty(), "no key made for a refused offer");
+    }
+}
+
+#[test]
+fn our_srtp_offer_and_its_answer() {
+    let ours = MasterKey::from_bytes(OFFER_SUITE, &[9; 30]).unwrap();
+    let sdp = offer(&local(), Some(&ours));
+    assert_eq!(m_lines(&sdp), ["m=audio 40000 RTP/SAVP 0 8 9 101"]);
+    assert!(
+        sdp.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{sdp}"
+    );
+    // A peer answering from our offer picks our tag and suite.
+    let reply = crlf(&format!(
+        "v=0
+o=- 7 7 IN IP4 192.0.2.8
+s=-
+c=IN IP4 192.0.2.8
+t=0 0
+m=audio 30000 RTP/SAVP 0 101
+a=rtpmap:101 telephone-event/8000
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY30}
+"
+    ));
+    let n = read_answer(&reply, Some(&ours)).unwrap();
+    let srtp = n.srtp.unwrap();
+    assert_eq!(srtp.local, ours);
+    // The same answer to a plain offer, a plain answer to an SRTP offer, or a wrong tag: refused.
+    assert_eq!(read_answer(&reply, None).err(), Some(SdpError::SrtpOff));
+    assert_eq!(
+        read_answer(&crlf(SIPP_DEFAULT), Some(&ours)).err(),
+        Some(SdpError::SrtpRequired)
+    );
+    let wrong_tag = String::from_utf8(reply)
+        .unwrap()
+        .replace("crypto:1", "crypto:2");
+    assert_eq!(
+        read_answer(wrong_tag.as_bytes(), Some(&ours)).err(),
+        Some(SdpError::NoUsableCrypto)
+    );
+    // A plain offer of ours has no keys in it.
+    assert!(!offer(&local(), None).contains("crypto"));
 }
 
 #[test]
@@ -725,13 +921,13 @@ fn ipv4_mapped_local_address_is_written_as_ip4() {
         ip: IpAddr::V6(Ipv4Addr::new(203, 0, 113, 1).to_ipv6_mapped()),
         ..local()
     };
-    assert!(has_line(&offer(&ours), "c=IN IP4 203.0.113.1"));
+    assert!(has_line(&offer(&ours, None), "c=IN IP4 203.0.113.1"));
 }
 
 #[test]
 fn our_offer_lists_pcmu_pcma_g722_and_telephone_event_101() {
     assert_eq!(
-        offer(&local()),
+        offer(&local(), None),
         "v=0\r\n\
              o=dialbridge 42 1 IN IP4 203.0.113.1\r\n\
              s=dialbridge\r\n\
@@ -750,13 +946,13 @@ fn our_offer_lists_pcmu_pcma_g722_and_telephone_event_101() {
 
 #[test]
 fn our_offer_parses_with_sdp_types() {
-    let parsed = Session::parse(offer(&local()).as_bytes());
+    let parsed = Session::parse(offer(&local(), None).as_bytes());
     assert!(parsed.is_ok(), "{parsed:?}");
 }
 
 #[test]
 fn answering_our_own_offer_picks_pcmu_and_101() {
-    let (negotiated, _) = match answer(offer(&local()).as_bytes(), &local()) {
+    let (negotiated, _) = match answer(offer(&local(), None).as_bytes(), &local()) {
         Ok(result) => result,
         Err(error) => panic!("{error}"),
     };
@@ -766,8 +962,9 @@ fn answering_our_own_offer_picks_pcmu_and_101() {
 
 #[test]
 fn read_answer_accepts_pcma_with_telephone_event() {
-    let negotiated = read_answer(&crlf(
-        "v=0
+    let negotiated = read_answer(
+        &crlf(
+            "v=0
 o=- 7 7 IN IP4 192.0.2.8
 s=-
 c=IN IP4 192.0.2.8
@@ -778,7 +975,9 @@ a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-15
 a=sendrecv
 ",
-    ));
+        ),
+        None,
+    );
     assert_eq!(
         negotiated,
         Ok(Negotiated {
@@ -788,14 +987,16 @@ a=sendrecv
             telephone_event: Some(101),
             direction: Direction::SendRecv,
             ptime_ms: 20,
+            srtp: None,
         })
     );
 }
 
 #[test]
 fn read_answer_refuses_a_codec_we_did_not_offer() {
-    let result = read_answer(&crlf(
-        "v=0
+    let result = read_answer(
+        &crlf(
+            "v=0
 o=- 7 7 IN IP4 192.0.2.8
 s=-
 c=IN IP4 192.0.2.8
@@ -803,14 +1004,17 @@ t=0 0
 m=audio 30000 RTP/AVP 96
 a=rtpmap:96 PCMU/8000
 ",
-    ));
+        ),
+        None,
+    );
     assert_eq!(result, Err(SdpError::NoCommonCodec));
 }
 
 #[test]
 fn read_answer_ignores_renumbered_telephone_event() {
-    let result = read_answer(&crlf(
-        "v=0
+    let result = read_answer(
+        &crlf(
+            "v=0
 o=- 7 7 IN IP4 192.0.2.8
 s=-
 c=IN IP4 192.0.2.8
@@ -818,14 +1022,17 @@ t=0 0
 m=audio 30000 RTP/AVP 0 100
 a=rtpmap:100 telephone-event/8000
 ",
-    ));
+        ),
+        None,
+    );
     assert_eq!(result.map(|n| n.telephone_event), Ok(None));
 }
 
 #[test]
 fn read_answer_recvonly_means_we_only_send() {
-    let result = read_answer(&crlf(
-        "v=0
+    let result = read_answer(
+        &crlf(
+            "v=0
 o=- 7 7 IN IP4 192.0.2.8
 s=-
 c=IN IP4 192.0.2.8
@@ -833,21 +1040,26 @@ t=0 0
 m=audio 30000 RTP/AVP 0
 a=recvonly
 ",
-    ));
+        ),
+        None,
+    );
     assert_eq!(result.map(|n| n.direction), Ok(Direction::SendOnly));
 }
 
 #[test]
 fn read_answer_with_rejected_audio_is_no_audio() {
-    let result = read_answer(&crlf(
-        "v=0
+    let result = read_answer(
+        &crlf(
+            "v=0
 o=- 7 7 IN IP4 192.0.2.8
 s=-
 c=IN IP4 192.0.2.8
 t=0 0
 m=audio 0 RTP/AVP 0
 ",
-    ));
+        ),
+        None,
+    );
     assert_eq!(result, Err(SdpError::NoAudio));
 }
 
@@ -977,7 +1189,7 @@ proptest! {
 
     #[test]
     fn read_answer_never_panics_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let _ = read_answer(&body);
+        let _ = read_answer(&body, None);
     }
 
     #[test]
@@ -1001,7 +1213,7 @@ proptest! {
 
     #[test]
     fn read_answer_never_panics_on_sdp_like_input(text in sdp_text()) {
-        if let Ok(negotiated) = read_answer(text.as_bytes()) {
+        if let Ok(negotiated) = read_answer(text.as_bytes(), None) {
             prop_assert_eq!(negotiated.payload_type, negotiated.codec.payload_type());
         }
     }
