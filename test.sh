@@ -49,6 +49,13 @@ if ! command -v baresip >/dev/null 2>&1 || ! command -v linphonec >/dev/null 2>&
     baresip-core linphone-cli >/dev/null
 fi
 
+# tcpdump captures an SRTP meeting in tests/srtp.rs, to show nothing readable crossed the wire.
+if ! command -v tcpdump >/dev/null 2>&1; then
+  echo "==> installing tcpdump (SRTP capture test)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tcpdump >/dev/null
+fi
+
 # Debian's own Python refuses pip installs outside a venv (PEP 668
 # "externally-managed-environment"); test tools from PyPI are then installed with
 # --break-system-packages, beside the system's packages.
@@ -111,7 +118,7 @@ cargo test --all-targets --no-run --message-format=json 2>/dev/null |
   python3 -c '
 import json, sys
 slow = ["load", "meeting_keys", "call_flow", "security", "admin_api", "audio", "audio_quality",
-        "softphones", "lobby", "torture", "sipp", "demo", "readme"]
+        "softphones", "srtp", "lobby", "torture", "sipp", "demo", "readme"]
 found = []
 for line in sys.stdin:
     m = json.loads(line)

@@ -16,14 +16,12 @@ mod support;
 #[path = "support/tls.rs"]
 mod tls;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::tone::ToneGenerator;
 use netns::run_isolated;
 use recording::{HoldMusic, RATE, Recording, WINDOW, share_with_tone, tone_db};
-use softphone::{Baresip, Linphonec};
+use softphone::{Baresip, Linphonec, microphone};
 use support::http::request;
 use support::{Bridge, BridgeOptions, assets};
 
@@ -36,30 +34,6 @@ const WIDEBAND: usize = 16_000;
 /// The organizer's microphone plays this tone, the attendee's the other.
 const ORGANIZER_TONE: f32 = 440.0;
 const ATTENDEE_TONE: f32 = 1000.0;
-
-/// A phone's microphone: 60 s of a tone at about -12 dBFS, or of silence (the phones hang
-/// up when their source file ends), at `rate` Hz. baresip's `aufile` does not resample, so
-/// its file must have the rate of the codec it talks: 16 kHz, since it offers G.722 first
-/// and the bridge takes it. linphonec resamples whatever it plays.
-fn microphone(dir: &Path, tone: Option<f32>, rate: usize) -> PathBuf {
-    let path = dir.join(format!("mic-{}-{rate}.wav", tone.unwrap_or(0.0)));
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate as u32,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut samples = vec![0i16; 60 * rate];
-    if let Some(freq) = tone {
-        ToneGenerator::new(freq, 8000, rate as f32).fill(&mut samples);
-    }
-    let mut w = hound::WavWriter::create(&path, spec).expect("create the microphone WAV");
-    for s in samples {
-        w.write_sample(s).expect("write the microphone WAV");
-    }
-    w.finalize().expect("finish the microphone WAV");
-    path
-}
 
 /// Waits until the bridge's log holds `needle` `n` times; returns when it saw that.
 fn wait_log(bridge: &Bridge, needle: &str, n: usize, timeout: Duration) -> Instant {

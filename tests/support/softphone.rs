@@ -6,6 +6,9 @@
 //! Meant to run in a loopback-only network namespace (`netns.rs`): the phones are told to use
 //! 127.0.0.1, and whatever address they advertise anyway is checked to lead nowhere.
 
+// Each test file uses the phones and ways of connecting it needs.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::netns::assert_unreachable;
 use crate::recording::Recording;
 use crate::support::free_udp_port;
+use dialbridge::media::tone::ToneGenerator;
 
 /// Where Debian installs baresip's modules (baresip 1.0 looks in /usr/local otherwise).
 const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
@@ -63,20 +67,52 @@ pub struct Baresip {
     tls: bool,
 }
 
+/// How a softphone connects: plain UDP, SIP over TLS, or SIP over TLS with mandatory SRTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security<'a> {
+    /// SIP over UDP, plain RTP.
+    Plain,
+    /// SIP over TLS trusting this CA certificate, plain RTP.
+    Tls(&'a Path),
+    /// SIP over TLS trusting this CA certificate, and SRTP with SDES keys or no call.
+    TlsSrtp(&'a Path),
+}
+
+impl Security<'_> {
+    fn ca(self) -> Option<PathBuf> {
+        match self {
+            Security::Plain => None,
+            Security::Tls(ca) | Security::TlsSrtp(ca) => Some(ca.to_path_buf()),
+        }
+    }
+
+    fn srtp(self) -> bool {
+        matches!(self, Security::TlsSrtp(_))
+    }
+}
+
 impl Baresip {
     /// Starts baresip as `sip:NAME@127.0.0.1`, its microphone playing `source` (a WAV at the
     /// rate of the codec it will talk).
     pub fn start(name: &str, source: &Path) -> Baresip {
-        Self::start_with(name, source, None)
+        Self::start_with(name, source, Security::Plain)
     }
 
     /// Starts baresip as `sip:NAME@127.0.0.1;transport=tls`, trusting the CA certificate in
     /// `ca` (`sip_cafile`); its calls go over TLS.
     pub fn start_tls(name: &str, source: &Path, ca: &Path) -> Baresip {
-        Self::start_with(name, source, Some(ca))
+        Self::start_with(name, source, Security::Tls(ca))
     }
 
-    fn start_with(name: &str, source: &Path, ca: Option<&Path>) -> Baresip {
+    /// Starts baresip as `sip:NAME@127.0.0.1;transport=tls` with SRTP mandatory
+    /// (`mediaenc=srtp-mand`, its `srtp.so`): it offers `RTP/SAVP` with `a=crypto` lines.
+    pub fn start_tls_srtp(name: &str, source: &Path, ca: &Path) -> Baresip {
+        Self::start_with(name, source, Security::TlsSrtp(ca))
+    }
+
+    fn start_with(name: &str, source: &Path, security: Security<'_>) -> Baresip {
+        let ca = security.ca();
+        let ca = ca.as_deref();
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config");
         let recordings = dir.path().join("recordings");
@@ -104,16 +140,23 @@ impl Baresip {
              module_app ctrl_tcp.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
              snd_path {recordings}\n\
-             {cafile}",
+             {cafile}{srtp}",
             sip = free_udp_port(),
             source = source.display(),
             recordings = recordings.display(),
             cafile = ca.map_or(String::new(), |ca| format!("sip_cafile {}\n", ca.display())),
+            srtp = if security.srtp() {
+                "module srtp.so\n"
+            } else {
+                ""
+            },
         );
         std::fs::write(config.join("config"), text).expect("write baresip config");
         std::fs::write(
             config.join("accounts"),
-            if ca.is_some() {
+            if security.srtp() {
+                format!("<sip:{name}@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand\n")
+            } else if ca.is_some() {
                 format!("<sip:{name}@127.0.0.1;transport=tls>;regint=0\n")
             } else {
                 format!("<sip:{name}@127.0.0.1>;regint=0\n")
@@ -273,24 +316,53 @@ pub struct Linphonec {
     /// Everything it printed on stdout so far.
     output: Arc<Mutex<String>>,
     dir: tempfile::TempDir,
+    /// Its calls go over SIP/TLS.
+    tls: bool,
 }
 
 impl Linphonec {
     /// Starts linphonec, its microphone playing `source` (8 kHz WAV).
     pub fn start(name: &str, source: &Path) -> Linphonec {
+        Self::start_with(name, source, Security::Plain)
+    }
+
+    /// Starts linphonec with SIP over TLS only (trusting `ca`) and SRTP mandatory (SDES).
+    pub fn start_tls_srtp(name: &str, source: &Path, ca: &Path) -> Linphonec {
+        Self::start_with(name, source, Security::TlsSrtp(ca))
+    }
+
+    fn start_with(name: &str, source: &Path, security: Security<'_>) -> Linphonec {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("home");
         // Without its database directory linphone never opens its SIP ports.
         std::fs::create_dir_all(home.join(".local/share/linphone")).expect("linphone home");
         let rc = dir.path().join("linphonerc");
         // Port 0 switches a transport off; RTP takes the port and the one above (RTCP).
+        let ports = match security.ca() {
+            // Over TLS only; linphone checks the bridge's certificate against the test CA (the
+            // name is an IP address, which it does not match against the certificate).
+            Some(ca) => format!(
+                "sip_port=0\nsip_tcp_port=0\nsip_tls_port={tls}\nverify_server_certs=1\n\
+                 verify_server_cn=0\nroot_ca={ca}\n",
+                tls = free_tcp_port(),
+                ca = ca.display()
+            ),
+            None => format!(
+                "sip_port={}\nsip_tcp_port=0\nsip_tls_port=0\n",
+                free_udp_port()
+            ),
+        };
+        let srtp = if security.srtp() {
+            "media_encryption=srtp\nmedia_encryption_mandatory=1\n"
+        } else {
+            ""
+        };
         let text = format!(
-            "[sip]\nsip_port={sip}\nsip_tcp_port=0\nsip_tls_port=0\nuse_rfc2833=1\nuse_info=0\n\
+            "[sip]\n{ports}use_rfc2833=1\nuse_info=0\n{srtp}\
              contact=\"{name}\" <sip:{name}@127.0.0.1>\n\
              [rtp]\naudio_rtp_port={rtp}\n\
              [sound]\nechocancellation=0\n\
              [video]\nautomatically_initiate=0\nautomatically_accept=0\n",
-            sip = free_udp_port(),
             rtp = free_udp_port() & !1,
         );
         std::fs::write(&rc, text).expect("write linphonerc");
@@ -326,6 +398,7 @@ impl Linphonec {
             stdin,
             output,
             dir,
+            tls: security.ca().is_some(),
         };
         phone.say("soundcard use files");
         phone.wait_output("Using wav files instead of soundcard.");
@@ -365,7 +438,11 @@ impl Linphonec {
     /// Calls the bridge; returns when the call's media was up (about when the recording of
     /// what the phone hears starts).
     pub fn dial(&mut self, bridge: SocketAddr) -> Instant {
-        self.say(&format!("call sip:dialin@{bridge}"));
+        if self.tls {
+            self.say(&format!("call sip:dialin@{bridge};transport=tls"));
+        } else {
+            self.say(&format!("call sip:dialin@{bridge}"));
+        }
         self.wait_output("Media streams established")
     }
 
@@ -409,4 +486,28 @@ impl Drop for Linphonec {
             );
         }
     }
+}
+
+/// A phone's microphone: 60 s of a tone at about -12 dBFS, or of silence (the phones hang
+/// up when their source file ends), at `rate` Hz. baresip's `aufile` does not resample, so
+/// its file must have the rate of the codec it talks: 16 kHz, since it offers G.722 first
+/// and the bridge takes it. linphonec resamples whatever it plays.
+pub fn microphone(dir: &Path, tone: Option<f32>, rate: usize) -> PathBuf {
+    let path = dir.join(format!("mic-{}-{rate}.wav", tone.unwrap_or(0.0)));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate as u32,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut samples = vec![0i16; 60 * rate];
+    if let Some(freq) = tone {
+        ToneGenerator::new(freq, 8000, rate as f32).fill(&mut samples);
+    }
+    let mut w = hound::WavWriter::create(&path, spec).expect("create the microphone WAV");
+    for s in samples {
+        w.write_sample(s).expect("write the microphone WAV");
+    }
+    w.finalize().expect("finish the microphone WAV");
+    path
 }
