@@ -21,6 +21,7 @@ use dialbridge::media::g711;
 use dialbridge::media::g722::G722;
 use dialbridge::media::plc::Plc;
 use dialbridge::media::resample::{Downsampler, Upsampler};
+use dialbridge::media::srtp::{MasterKey, SrtpKeys, SrtpSession, SrtpSuite};
 use dialbridge::media::vad::VoiceActivity;
 use dialbridge::sip::endpoint::{Endpoint, EndpointConfig, Event};
 use dialbridge::sip::message::{Framing, parse};
@@ -221,7 +222,7 @@ fn worker_tick(c: &mut Criterion) {
     let mut g = c.benchmark_group("worker_tick");
     g.measurement_time(Duration::from_secs(5));
     let assets = Arc::new(Assets::bundled().expect("assets"));
-    for calls in [100u64, 1000] {
+    for (calls, srtp) in [(100u64, false), (1000, false), (1000, true)] {
         g.throughput(Throughput::Elements(calls));
         let mut w: Worker<()> = Worker::new(
             0,
@@ -252,7 +253,13 @@ fn worker_tick(c: &mut Criterion) {
                         telephone_event: Some(101),
                         direction: Direction::SendRecv,
                         ptime_ms: 20,
-                        srtp: None,
+                        srtp: srtp.then(|| SrtpKeys {
+                            local: MasterKey::from_bytes(SrtpSuite::AesCm128HmacSha1_80, &[1; 30])
+                                .expect("key"),
+                            remote: MasterKey::from_bytes(SrtpSuite::AesCm128HmacSha1_80, &[2; 30])
+                                .expect("key"),
+                            remote_mki_len: 0,
+                        }),
                     },
                 },
             );
@@ -282,7 +289,12 @@ fn worker_tick(c: &mut Criterion) {
         }
         assert_eq!(w.meeting_sizes("123456789"), Some((calls as usize, 0)));
         let mut t = now;
-        g.bench_function(BenchmarkId::new("lobby_calls", calls), |b| {
+        let name = if srtp {
+            "lobby_calls_srtp"
+        } else {
+            "lobby_calls"
+        };
+        g.bench_function(BenchmarkId::new(name, calls), |b| {
             b.iter(|| {
                 t += Duration::from_millis(20);
                 let mut sent = 0usize;
@@ -353,5 +365,41 @@ fn plc(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sip, dtmf, codec, mixer, worker_tick, plc);
+/// SRTP per packet (a 20 ms PCMU packet, AES_CM_128_HMAC_SHA1_80): what a held SRTP caller
+/// adds to a plain one, 50 times a second each way.
+fn srtp(c: &mut Criterion) {
+    let mut g = c.benchmark_group("srtp");
+    let suite = SrtpSuite::AesCm128HmacSha1_80;
+    let a = MasterKey::from_bytes(suite, &[1; 30]).expect("key");
+    let b_key = MasterKey::from_bytes(suite, &[2; 30]).expect("key");
+    let keys = |local: &MasterKey, remote: &MasterKey| SrtpKeys {
+        local: local.clone(),
+        remote: remote.clone(),
+        remote_mki_len: 0,
+    };
+    let mut sender = SrtpSession::new(&keys(&a, &b_key)).expect("session");
+    let mut receiver = SrtpSession::new(&keys(&b_key, &a)).expect("session");
+    let mut packet = vec![0x80u8, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+    packet.extend_from_slice(&[0xd5; 160]);
+    let mut seq = 0u16;
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("protect_pcmu_packet", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            black_box(sender.protect_rtp(&packet).expect("protect"))
+        })
+    });
+    g.bench_function("protect_and_unprotect_pcmu_packet", |b| {
+        b.iter(|| {
+            seq = seq.wrapping_add(1);
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            let wire = sender.protect_rtp(&packet).expect("protect");
+            black_box(receiver.unprotect_rtp(&wire).is_ok())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sip, dtmf, codec, mixer, worker_tick, plc, srtp);
 criterion_main!(benches);

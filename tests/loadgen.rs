@@ -147,3 +147,55 @@ fn a_smoke_load_on_the_bridge_reaches_the_lobby_and_starts_the_meeting() {
         20.0 * id_keys + id_keys + orgs[0].pin.len() as f64 + 1.0
     );
 }
+
+#[test]
+fn a_smoke_load_with_srtp_goes_through_the_ivr_and_into_the_meeting() {
+    // The generator's SIP is UDP, so the bridge is told to take keys over it.
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            http: true,
+            extra: vec![
+                "--srtp".into(),
+                "require".into(),
+                "--srtp-over-cleartext-sip".into(),
+            ],
+            ..Default::default()
+        },
+    );
+    let ada = format!("{}:{}", orgs[0].conference_id, orgs[0].pin);
+    let run = json(&generator(&[
+        "--target",
+        &bridge.sip.to_string(),
+        "--conference",
+        &ada,
+        "--meeting",
+        "11",
+        "--rate",
+        "20",
+        "--duration",
+        "0.5",
+        "--organizer-delay",
+        "4",
+        "--srtp",
+        "--smoke",
+        "--json",
+    ]));
+    // Every key went through SRTP (the bridge requires it), and the generator decrypted what
+    // the bridge sent well enough to recognise the lobby and the meeting.
+    assert_eq!(run["succeeded"].as_u64(), Some(11), "{run}");
+    assert_eq!(run["failed"].as_u64(), Some(0));
+    assert_eq!(run["lobby"]["count"].as_u64(), Some(10));
+    assert_eq!(run["pin_to_meeting"]["count"].as_u64(), Some(10));
+    assert_eq!(metric(&bridge, "dialbridge_last_lobby_move_callers"), 10.0);
+    for reason in ["replay", "auth", "malformed"] {
+        assert_eq!(
+            metric(
+                &bridge,
+                &format!("dialbridge_srtp_dropped_total{{reason=\"{reason}\"}}")
+            ),
+            0.0,
+            "{reason}"
+        );
+    }
+}

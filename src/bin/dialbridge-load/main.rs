@@ -74,6 +74,10 @@ struct Args {
     /// Send a 440 Hz tone every 20 ms, as a talking phone does.
     #[arg(long)]
     audio: bool,
+    /// Offer SRTP on every call (`RTP/SAVP`, AES_CM_128_HMAC_SHA1_80 with an SDES key): the
+    /// generator's SIP is UDP, so the bridge needs `--srtp-over-cleartext-sip`.
+    #[arg(long)]
+    srtp: bool,
     /// Meeting run: every N callers form a meeting, N − 1 attendees and the organizer, who
     /// calls `--organizer-delay` after the last attendee and enters the PIN (needs ID:PIN).
     #[arg(long, value_name = "N")]
@@ -321,6 +325,7 @@ fn run_once(
         pins: (0..plan.meetings).map(|_| AtomicU64::new(0)).collect(),
         tone: media::tone_frames(),
         run_id,
+        srtp: args.srtp,
     });
     let cpu_before = process_cpu_seconds();
     let handles: Vec<_> = shards

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::assets::Frame;
+use dialbridge::media::srtp::{MasterKey, SrtpKeys, SrtpSession, SrtpSuite};
 use dialbridge::sip::message::Method;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -62,6 +63,8 @@ pub struct Shared {
     pub tone: Vec<Frame>,
     /// Distinguishes this run's Call-IDs and branches from an earlier run's.
     pub run_id: u64,
+    /// Offer SRTP (`RTP/SAVP` with an SDES key) on every call.
+    pub srtp: bool,
 }
 
 /// The SIP timer T2 (RFC 3261): the cap of non-INVITE retransmission intervals.
@@ -124,6 +127,10 @@ struct Call {
     in_meeting: bool,
     failure: Option<&'static str>,
     tone_pos: usize,
+    /// Our SRTP key, offered in the INVITE (`--srtp`).
+    srtp_key: Option<MasterKey>,
+    /// The call's SRTP contexts once the bridge answered with its key.
+    srtp: Option<Box<SrtpSession>>,
 }
 
 impl Call {
@@ -333,13 +340,21 @@ impl Shard {
             in_meeting: false,
             failure: None,
             tone_pos: 0,
+            srtp_key: self
+                .shared
+                .srtp
+                .then(|| MasterKey::random(SrtpSuite::AesCm128HmacSha1_80, &mut rand::rng())),
+            srtp: None,
             dialog,
             spec,
         };
         call.invite_branch = call.branch(run);
-        call.invite = call
-            .dialog
-            .invite(&call.invite_branch, rtp_addr, &first_uri);
+        call.invite = call.dialog.invite(
+            &call.invite_branch,
+            rtp_addr,
+            &first_uri,
+            call.srtp_key.as_ref(),
+        );
         let index = call.spec.index;
         send(&self.sip, &call.invite, self.shared.target, &mut self.stats);
         self.by_call_id.insert(call.dialog.call_id.clone(), index);
@@ -454,7 +469,14 @@ impl Shard {
         call.stream.ts = call.stream.ts.wrapping_add(FRAME_SAMPLES);
         let mut sent = false;
         if len > 0 {
-            match call.rtp.send_to(&pkt[..len], remote) {
+            let result = match call.srtp.as_mut() {
+                Some(session) => match session.protect_rtp(&pkt[..len]) {
+                    Ok(protected) => call.rtp.send_to(&protected, remote),
+                    Err(_) => Err(std::io::Error::other("SRTP protect failed")),
+                },
+                None => call.rtp.send_to(&pkt[..len], remote),
+            };
+            match result {
                 Ok(_) => self.stats.rtp_sent += 1,
                 Err(_) => self.stats.send_errors += 1,
             }
@@ -684,6 +706,22 @@ impl Shard {
                         self.hang_up(id, now);
                         return;
                     }
+                    if let Some(local) = call.srtp_key.clone() {
+                        let session = r.crypto.and_then(|theirs| {
+                            SrtpSession::new(&SrtpKeys {
+                                local,
+                                remote: theirs.key,
+                                remote_mki_len: theirs.mki_len,
+                            })
+                            .ok()
+                        });
+                        if session.is_none() {
+                            call.failure = Some("no usable SRTP key in the answer");
+                            self.hang_up(id, now);
+                            return;
+                        }
+                        call.srtp = session.map(Box::new);
+                    }
                     if digits == DigitMode::Rfc4733 || audio {
                         self.buckets[(id % SLOTS) as usize].push(id);
                     }
@@ -756,11 +794,18 @@ impl Shard {
             let Some(keys_done) = call.keys_done else {
                 continue;
             };
-            let Some(pkt) = self
-                .buf
-                .get(..n)
-                .and_then(|b| dialbridge::media::rtp::parse(b).ok())
-            else {
+            let decrypted;
+            let datagram = match call.srtp.as_mut() {
+                Some(session) => match self.buf.get(..n).map(|b| session.unprotect_rtp(b)) {
+                    Some(Ok(plain)) => {
+                        decrypted = plain;
+                        &decrypted[..]
+                    }
+                    _ => continue,
+                },
+                None => self.buf.get(..n).unwrap_or_default(),
+            };
+            let Some(pkt) = dialbridge::media::rtp::parse(datagram).ok() else {
                 continue;
             };
             if pkt.payload_type != media::PCMU {

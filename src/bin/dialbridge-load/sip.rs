@@ -5,8 +5,10 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use dialbridge::media::srtp::MasterKey;
 use dialbridge::sip::header::NameAddr;
 use dialbridge::sip::message::{self, Framing, Message, Method, StartLine};
+use dialbridge::sip::sdes;
 
 /// One caller's dialog with the bridge, as far as the requests need it.
 #[derive(Clone, Debug)]
@@ -66,16 +68,28 @@ impl Dialog {
         );
     }
 
-    /// The INVITE with an SDP offer of PCMU and telephone-event/8000 on `rtp`.
-    pub fn invite(&self, branch: &str, rtp: SocketAddr, first_uri: &str) -> Vec<u8> {
+    /// The INVITE with an SDP offer of PCMU and telephone-event/8000 on `rtp`; SRTP
+    /// (`RTP/SAVP`, one `a=crypto` line with tag 1) when `srtp` gives our key.
+    pub fn invite(
+        &self,
+        branch: &str,
+        rtp: SocketAddr,
+        first_uri: &str,
+        srtp: Option<&MasterKey>,
+    ) -> Vec<u8> {
         let ip = match rtp.ip() {
             IpAddr::V4(_) => "IP4",
             IpAddr::V6(_) => "IP6",
         };
+        let (proto, crypto) = match srtp {
+            Some(key) => ("RTP/SAVP", format!("a=crypto:{}\r\n", sdes::write(1, key))),
+            None => ("RTP/AVP", String::new()),
+        };
         let sdp = format!(
             "v=0\r\no=load 1 1 IN {ip} {addr}\r\ns=-\r\nc=IN {ip} {addr}\r\nt=0 0\r\n\
-             m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
+             m=audio {port} {proto} 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n\
+             {crypto}",
             addr = rtp.ip(),
             port = rtp.port(),
         );
@@ -143,6 +157,8 @@ pub struct Response {
     pub contact: Option<String>,
     /// Where the bridge wants RTP (from the SDP answer).
     pub media: Option<SocketAddr>,
+    /// The bridge's SRTP key from the answer's `a=crypto` line, if any.
+    pub crypto: Option<sdes::CryptoLine>,
 }
 
 /// Parses one datagram from the bridge; None for garbage or keep-alives.
@@ -165,6 +181,7 @@ pub fn parse(datagram: &[u8]) -> Option<(Incoming, String)> {
                     to_tag,
                     contact,
                     media: media_address(&msg.body),
+                    crypto: answer_crypto(&msg.body),
                 }),
                 call_id,
             ))
@@ -195,6 +212,15 @@ pub fn media_address(sdp: &[u8]) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip?, port?))
 }
 
+/// The first usable `a=crypto` line of an SDP answer.
+fn answer_crypto(sdp: &[u8]) -> Option<sdes::CryptoLine> {
+    std::str::from_utf8(sdp)
+        .ok()?
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("a=crypto:"))
+        .find_map(|value| sdes::parse(value).ok())
+}
+
 /// A 200 (or `code`) to a request from the bridge.
 pub fn answer(request: &Message, code: u16) -> Vec<u8> {
     let mut r = message::response_to(request, code, message::reason_phrase(code));
@@ -218,6 +244,7 @@ mod tests {
             "z9hG4bK1",
             "127.0.0.1:6000".parse().unwrap(),
             "sip:bridge@127.0.0.1:5060",
+            None,
         );
         let (m, _) = message::parse(&bytes, Framing::Datagram).unwrap();
         m.validate().unwrap();
@@ -225,6 +252,36 @@ mod tests {
             media_address(&m.body),
             Some("127.0.0.1:6000".parse().unwrap())
         );
+        // With SRTP: RTP/SAVP and our key, which the bridge's own SDP code reads back.
+        let key = MasterKey::from_bytes(
+            dialbridge::media::srtp::SrtpSuite::AesCm128HmacSha1_80,
+            &[7; 30],
+        )
+        .unwrap();
+        let bytes = d.invite(
+            "z9hG4bK2",
+            "127.0.0.1:6000".parse().unwrap(),
+            "sip:bridge@127.0.0.1:5060",
+            Some(&key),
+        );
+        let (m, _) = message::parse(&bytes, Framing::Datagram).unwrap();
+        let (_, answer) = dialbridge::sip::sdp::answer_with(
+            &m.body,
+            &dialbridge::sip::sdp::LocalMedia {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 9000,
+                session_id: 1,
+                session_version: 1,
+            },
+            dialbridge::sip::sdp::SrtpPolicy {
+                mode: dialbridge::sip::sdp::SrtpMode::Require,
+                keys_allowed: true,
+            },
+            &mut |suite| MasterKey::from_bytes(suite, &[8; 46][..suite.key_material_len()]),
+        )
+        .unwrap();
+        let crypto = answer_crypto(answer.as_bytes()).unwrap();
+        assert_eq!(crypto.tag, 1);
     }
 
     #[test]
