@@ -263,13 +263,9 @@ impl<S> Worker<S> {
             // Handled above: its answers include recorded names, or it ends calls.
             KeyCommand::ReviewLobby | KeyCommand::DenyAll => Vec::new(),
             KeyCommand::AdmitAll => {
-                let moved = entry.meeting.admit_all();
-                if moved.is_empty() {
+                if self.admit_lobby(conference_id, "organizer") == 0 {
                     vec![Prompt::NobodyWaiting]
                 } else {
-                    entry.announce_arrivals(&moved, &self.calls);
-                    tracing::info!(conference = %conference_id, moved = moved.len(), "lobby let in by the organizer");
-                    self.moved_in(&moved);
                     vec![Prompt::CallersAdmitted]
                 }
             }

@@ -161,6 +161,22 @@ impl<S> Worker<S> {
         true
     }
 
+    /// Lets the whole lobby of a running meeting in (`*21`, or an operator); the meeting hears
+    /// who joined. Returns how many came in (none: nobody waits, or it has not started).
+    pub(super) fn admit_lobby(&mut self, conference_id: &str, by: &'static str) -> usize {
+        let Some(entry) = self.meetings.get_mut(conference_id) else {
+            return 0;
+        };
+        let moved = entry.meeting.admit_all();
+        if moved.is_empty() {
+            return 0;
+        }
+        entry.announce_arrivals(&moved, &self.calls);
+        tracing::info!(conference = %conference_id, moved = moved.len(), by, "lobby let in");
+        self.moved_in(&moved);
+        moved.len()
+    }
+
     /// Takes a caller out of wherever they are to hear goodbye (the bridge is shutting
     /// down); the flow then hangs up.
     pub(super) fn say_goodbye(&mut self, now: Instant, id: CallId) {
@@ -184,7 +200,7 @@ impl<S> Worker<S> {
 
     /// Takes a caller out of their meeting or lobby to hear the goodbye for `cause`; the
     /// flow then hangs up. The others hear them leave (by `name`, if given).
-    fn leave_with_goodbye(
+    pub(super) fn leave_with_goodbye(
         &mut self,
         now: Instant,
         id: CallId,
@@ -275,6 +291,7 @@ impl<S> Worker<S> {
         call.place = Place::Conference {
             conference_id: conference_id.clone(),
         };
+        call.joined_at = Some(now);
         match role {
             Role::Organizer => {
                 let was_started = entry.meeting.is_started();
