@@ -75,6 +75,18 @@ fn operators_list_mute_kick_lock_admit_and_end_meetings_through_the_api_and_the_
     );
     bridge.wait_http();
     let api = bridge.api();
+    let doc = api.get("/api/openapi.json").json();
+    for path in [
+        "/api/meetings",
+        "/api/meetings/{conference_id}",
+        "/api/meetings/{conference_id}/end",
+        "/api/meetings/{conference_id}/participants/{id}/kick",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} not in the OpenAPI document"
+        );
+    }
     let (ada, grace) = (&orgs[0], &orgs[1]);
     let ada_path = format!("/api/meetings/{}", ada.conference_id);
 
@@ -183,6 +195,12 @@ fn operators_list_mute_kick_lock_admit_and_end_meetings_through_the_api_and_the_
             .as_str()
             .is_some_and(|e| e.contains("999999"))
     );
+    let r = api.post(&format!("{ada_path}/participants/someone/mute"));
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].as_str().is_some());
+    let r = api.post(&format!("{ada_path}/participants/1/shout"));
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].as_str().is_some());
     let wanda_id = waiting["id"].as_u64().unwrap();
     let r = api.post(&format!(
         "/api/meetings/{}/participants/{wanda_id}/mute",

@@ -275,10 +275,10 @@ impl<S> Worker<S> {
                 );
             }
             (Control::Admit(id), _) => {
-                self.let_in(id, conference_id);
+                self.let_in(id, conference_id, "operator");
             }
             (Control::Deny(id), _) => {
-                self.deny_waiting(now, id, conference_id);
+                self.deny_waiting(now, id, conference_id, "operator");
             }
         }
         ControlOutcome::Done(

@@ -650,3 +650,25 @@ fn handle_command(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_clock_instants_read_as_utc_times_from_one_anchor() {
+        let instant = Instant::now();
+        let clock = WallClock {
+            instant,
+            system: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        assert_eq!(clock.rfc3339(instant), "2027-01-15T08:00:00Z");
+        assert_eq!(
+            clock.rfc3339(instant + Duration::from_millis(61_700)),
+            "2027-01-15T08:01:01Z"
+        );
+        if let Some(before) = instant.checked_sub(Duration::from_secs(3600)) {
+            assert_eq!(clock.rfc3339(before), "2027-01-15T07:00:00Z");
+        }
+    }
+}

@@ -87,7 +87,8 @@ pub(super) struct SipDriver {
     pub(super) pool: Arc<PortPool>,
     pub(super) bind_ip: IpAddr,
     pub(super) media_ip: Option<IpAddr>,
-    /// Media sockets of answered calls whose offer/answer has not completed yet.
+    /// Media sockets of answered calls whose offer/answer has not completed yet, with the
+    /// SIP Call-ID and the From URI the media worker is started with.
     pub(super) pending: HashMap<CallId, (MediaTransport, String, String)>,
     pub(super) route_cache: HashMap<IpAddr, IpAddr>,
     pub(super) gauges: Arc<SipGauges>,
