@@ -157,6 +157,8 @@ let-in|Let in.
 sent-away|Sent away.
 no-more-waiting|No more callers are waiting.
 not-let-in|The organizer did not let you in. Goodbye.
+removed|You have been removed from the meeting.
+meeting-ended|The meeting has ended.
 PROMPTS
 
 # The record tone before a caller says their name: 1400 Hz (ITU-T E.180's record tone) for

@@ -246,6 +246,7 @@ fn worker_tick(c: &mut Criterion) {
                     call,
                     transport: (),
                     sip_call_id: format!("c{id}"),
+                    from: format!("sip:{id}@127.0.0.1"),
                     params: Negotiated {
                         remote: Some(SocketAddr::from(([127, 0, 0, 1], 7000))),
                         codec: Codec::Pcmu,

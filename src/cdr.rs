@@ -147,6 +147,8 @@ impl CdrLog {
                 HangupReason::Ivr(HangupCause::Shutdown) => "shutdown",
                 HangupReason::Ivr(HangupCause::LobbyTimeout) => "lobby-timeout",
                 HangupReason::Ivr(HangupCause::Denied) => "denied",
+                HangupReason::Ivr(HangupCause::Removed) => "removed",
+                HangupReason::Ivr(HangupCause::MeetingEnded) => "meeting-ended",
             });
         }
     }

@@ -12,6 +12,8 @@ use dialbridge::config::{PortRange, ServeConfig};
 use dialbridge::directory::{Actor, Directory, NewOrganizer, Organizer, OrganizerUpdate};
 use dialbridge::notify::{DialIn, MailConfig, Mailer, SmtpConfig, SmtpSecurity};
 
+mod meetings_cli;
+
 /// A self-hosted SIP/RTP dial-in meeting bridge.
 #[derive(Parser, Debug)]
 #[command(name = "dialbridge", version, about)]
@@ -116,6 +118,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// See and steer the running bridge's meetings and lobbies (through its admin API).
+    Meetings(meetings_cli::MeetingsArgs),
     /// Run the bridge on 127.0.0.1 with a demo organizer, and print how to call it.
     Demo(DemoArgs),
     /// Copy the database (consistent, safe while the bridge runs) to FILE and the PIN key
@@ -451,6 +455,8 @@ enum CliError {
     Mail(#[from] dialbridge::notify::NotifyError),
     #[error(transparent)]
     Backup(#[from] dialbridge::backup::BackupError),
+    #[error(transparent)]
+    Meetings(#[from] meetings_cli::MeetingsError),
     #[error("cannot read the SMTP password file {path}: {source}")]
     PasswordFile {
         path: PathBuf,
@@ -582,6 +588,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Backup { file, no_key, json } => {
                 backup(&cli.data_dir, &file, !no_key, json).await
+            }
+            Command::Meetings(args) => {
+                let data_dir = cli.data_dir;
+                tokio::task::spawn_blocking(move || meetings_cli::run(&data_dir, args))
+                    .await
+                    .map_err(|e| CliError::Output(std::io::Error::other(e)))?
+                    .map_err(CliError::from)
             }
         }
     })

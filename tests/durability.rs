@@ -117,6 +117,7 @@ fn everything_the_bridge_writes_is_owner_only_whatever_the_umask() {
         "dialbridge.db-shm",
         PIN_KEY_FILE,
         "admin-token",
+        "admin-url",
         "nightly.db",
         "nightly.db.key",
     ] {

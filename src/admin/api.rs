@@ -1,5 +1,5 @@
 //! The admin HTTP API (JSON): organizers, PINs, conference IDs, settings, audit, meeting
-//! start; plus the public self-service reset-link request and the OpenAPI description.
+//! start, running meetings and their controls; plus the public self-service reset-link request and the OpenAPI description.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::admin::AppState;
+use crate::admin::live::{ActionRefused, MeetingAction};
 use crate::admin::service::{AdminError, MailOutcome};
 use crate::directory::{Actor, NewOrganizer, Organizer, OrganizerUpdate};
 
@@ -64,9 +65,12 @@ impl From<AdminError> for ApiError {
         }
         match (&err, err.field()) {
             (_, Some(field)) => ApiError::invalid(field, err.to_string()),
-            (AdminError::Disabled { .. } | AdminError::NoMedia, _) => {
-                ApiError::new(StatusCode::CONFLICT, err.to_string())
-            }
+            (
+                AdminError::Disabled { .. }
+                | AdminError::NoMedia
+                | AdminError::Meeting(ActionRefused::NotApplicable(_)),
+                _,
+            ) => ApiError::new(StatusCode::CONFLICT, err.to_string()),
             _ => {
                 tracing::error!(error = %err, "admin request failed");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
@@ -335,6 +339,85 @@ async fn start_meeting(
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
+async fn list_meetings(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    Ok(Json(s.service.meetings().await?).into_response())
+}
+
+async fn show_meeting(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(conference_id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    Ok(Json(s.service.meeting(&conference_id).await?).into_response())
+}
+
+async fn meeting_action(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((conference_id, action)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    let action = match action.as_str() {
+        "lock" => MeetingAction::Lock,
+        "unlock" => MeetingAction::Unlock,
+        "admit" => MeetingAction::AdmitAll,
+        "end" => MeetingAction::End,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no meeting action {other:?}: lock, unlock, admit or end"),
+            ));
+        }
+    };
+    let meeting = s
+        .service
+        .control_meeting(&api_actor(addr), &conference_id, action)
+        .await?;
+    Ok(Json(meeting).into_response())
+}
+
+async fn participant_action(
+    State(s): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((conference_id, id, action)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    // Not a number: no such participant, so a 404 like an unknown one (not axum's 400).
+    let Ok(id) = id.parse::<u64>() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no participant {id:?} in conference {conference_id}: participant ids are numbers"
+            ),
+        ));
+    };
+    let action = match action.as_str() {
+        "mute" => MeetingAction::Mute(id),
+        "unmute" => MeetingAction::Unmute(id),
+        "kick" => MeetingAction::Kick(id),
+        "admit" => MeetingAction::Admit(id),
+        "deny" => MeetingAction::Deny(id),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no participant action {other:?}: mute, unmute, kick, admit or deny"),
+            ));
+        }
+    };
+    let meeting = s
+        .service
+        .control_meeting(&api_actor(addr), &conference_id, action)
+        .await?;
+    Ok(Json(meeting).into_response())
+}
+
 async fn get_settings(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -446,6 +529,16 @@ pub fn router() -> axum::Router<Arc<AppState>> {
             post(reset_conference_id),
         )
         .route("/api/organizers/{id}/start", post(start_meeting))
+        .route("/api/meetings", get(list_meetings))
+        .route("/api/meetings/{conference_id}", get(show_meeting))
+        .route(
+            "/api/meetings/{conference_id}/{action}",
+            post(meeting_action),
+        )
+        .route(
+            "/api/meetings/{conference_id}/participants/{id}/{action}",
+            post(participant_action),
+        )
         .route(
             "/api/settings",
             get(get_settings).put(put_settings).patch(put_settings),

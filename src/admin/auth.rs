@@ -13,6 +13,9 @@ use subtle::ConstantTimeEq;
 
 /// File name of the admin token inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// File name, inside the data directory, of the running bridge's admin API URL: written by
+/// `serve` once it listens, read by `dialbridge meetings`.
+pub const ADMIN_URL_FILE: &str = "admin-url";
 /// A signed-in browser session lasts this long.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// At most this many browser sessions are kept (oldest dropped first).

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod limit;
+pub mod live;
 pub mod openapi;
 pub mod pages;
 pub mod service;

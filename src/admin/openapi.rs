@@ -24,6 +24,65 @@ fn organizer_schema() -> Value {
     })
 }
 
+fn meeting_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "A running meeting, or a lobby waiting for its organizer. Never carries a PIN or a key.",
+        "properties": {
+            "conference_id": {"type": "string"},
+            "organizer_id": {"type": ["integer", "null"]},
+            "state": {"type": "string", "enum": ["lobby", "running", "ended"], "description": "`ended` only in the answer to the control that ended it"},
+            "locked": {"type": "boolean"},
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "participants": {"type": "array", "items": {"$ref": "#/components/schemas/Participant"}, "description": "Participants in joining order, then the lobby, longest waiting first"}
+        },
+        "required": ["conference_id", "organizer_id", "state", "locked", "started_at", "participants"]
+    })
+}
+
+fn participant_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer", "description": "Stable for the call; the {id} of the participant controls"},
+            "role": {"type": "string", "enum": ["organizer", "attendee"]},
+            "state": {"type": "string", "enum": ["lobby", "meeting"]},
+            "from": {"type": "string", "description": "The From URI of the caller's INVITE, as received"},
+            "codec": {"type": "string", "enum": ["PCMU", "PCMA", "G722"]},
+            "muted": {"type": "boolean"},
+            "talking": {"type": "boolean"},
+            "hand_raised": {"type": "boolean"},
+            "joined_at": {"type": "string", "format": "date-time"}
+        },
+        "required": ["id", "role", "state", "from", "codec", "muted", "talking", "hand_raised", "joined_at"]
+    })
+}
+
+fn conference_param() -> Value {
+    json!({"name": "conference_id", "in": "path", "required": true, "schema": {"type": "string"}})
+}
+
+/// A control of a running meeting: answers the meeting afterwards, 404 unknown, 409 does
+/// not apply now.
+fn control(summary: &str, participant: bool) -> Value {
+    let mut parameters = vec![conference_param()];
+    if participant {
+        parameters.push(
+            json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}),
+        );
+    }
+    json!({"post": {
+        "summary": summary,
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "Done; the meeting as it is now (written to the audit log)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Meeting"}}}},
+            "401": {"$ref": "#/components/responses/Unauthorized"},
+            "404": {"$ref": "#/components/responses/Error"},
+            "409": {"$ref": "#/components/responses/Error"}
+        }
+    }})
+}
+
 fn responses(ok: &str, schema: Value) -> Value {
     json!({
         ok: {"description": "Success", "content": {"application/json": {"schema": schema}}},
@@ -61,7 +120,7 @@ pub fn document() -> Value {
         "info": {
             "title": "dialbridge admin API",
             "version": "1",
-            "description": "Organizers, PINs, conference IDs and settings of a dialbridge dial-in bridge. Every call except the self-service reset link and this document needs `Authorization: Bearer <token>`, the token being in DATA_DIR/admin-token."
+            "description": "Organizers, PINs, conference IDs, settings and running meetings of a dialbridge dial-in bridge. Every call except the self-service reset link and this document needs `Authorization: Bearer <token>`, the token being in DATA_DIR/admin-token."
         },
         "security": [{"bearer": []}],
         "paths": {
@@ -88,6 +147,17 @@ pub fn document() -> Value {
             "/api/organizers/{id}/reset-pin": action("New random PIN of the current policy length, returned once and e-mailed; the old one stops working at once", with_pin()),
             "/api/organizers/{id}/reset-conference-id": action("New random conference ID; the old one stops working; the organizer is e-mailed", with_pin()),
             "/api/organizers/{id}/start": {"post": {"summary": "Start the organizer's meeting as if they had joined with their PIN: the lobby moves in", "parameters": id_param(), "responses": responses("202", json!({"type": "object", "properties": {"started": {"type": "boolean"}, "conference_id": {"type": "string"}}}))}},
+            "/api/meetings": {"get": {"summary": "Running meetings and waiting lobbies, ordered by conference ID", "responses": responses("200", json!({"type": "array", "items": {"$ref": "#/components/schemas/Meeting"}}))}},
+            "/api/meetings/{conference_id}": {"get": {"summary": "One running meeting or waiting lobby", "parameters": [conference_param()], "responses": responses("200", json!({"$ref": "#/components/schemas/Meeting"}))}},
+            "/api/meetings/{conference_id}/lock": control("Lock: newcomers wait in the lobby (as *7)", false),
+            "/api/meetings/{conference_id}/unlock": control("Unlock: newcomers go straight in", false),
+            "/api/meetings/{conference_id}/admit": control("Let the whole lobby in (as *21); 409 before the meeting started", false),
+            "/api/meetings/{conference_id}/end": control("End the meeting: everyone hears \"The meeting has ended\" and is hung up", false),
+            "/api/meetings/{conference_id}/participants/{id}/mute": control("Mute a participant (they hear \"You are muted\"); 409 for a caller in the lobby", true),
+            "/api/meetings/{conference_id}/participants/{id}/unmute": control("Unmute a participant; 409 for a caller in the lobby", true),
+            "/api/meetings/{conference_id}/participants/{id}/kick": control("Remove a caller: they hear \"You have been removed from the meeting\" and get a BYE", true),
+            "/api/meetings/{conference_id}/participants/{id}/admit": control("Let one waiting caller in (as *24 then 1); 409 if they are in the meeting already", true),
+            "/api/meetings/{conference_id}/participants/{id}/deny": control("Send one waiting caller away (as *24 then 2): they hear why and get a BYE", true),
             "/api/settings": {
                 "get": {"summary": "Organization settings", "responses": responses("200", json!({"$ref": "#/components/schemas/Settings"}))},
                 "put": {
@@ -114,6 +184,8 @@ pub fn document() -> Value {
             },
             "schemas": {
                 "Organizer": organizer_schema(),
+                "Meeting": meeting_schema(),
+                "Participant": participant_schema(),
                 "NewOrganizer": {"type": "object", "additionalProperties": false, "required": ["name", "email"], "properties": {
                     "name": {"type": "string", "maxLength": 200},
                     "email": {"type": "string"},

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::live::{ActionRefused, LiveAnswer, Meeting, MeetingAction};
 use crate::auth::pin::{Pin, PinPolicy};
 use crate::call::Conference;
 use crate::directory::{
@@ -43,9 +44,12 @@ pub enum AdminError {
         /// Organizer id.
         id: i64,
     },
-    /// Meetings can only be started by a running bridge.
-    #[error("meetings can only be started while the bridge is serving calls")]
+    /// Meetings can only be started, seen or steered by a running bridge.
+    #[error("meetings can only be started, seen or steered while the bridge is serving calls")]
     NoMedia,
+    /// A meeting control was refused (nothing changed).
+    #[error(transparent)]
+    Meeting(#[from] ActionRefused),
 }
 
 impl AdminError {
@@ -72,6 +76,10 @@ impl AdminError {
         matches!(
             self,
             AdminError::Directory(DirectoryError::OrganizerNotFound { .. })
+                | AdminError::Meeting(
+                    ActionRefused::MeetingNotFound { .. }
+                        | ActionRefused::ParticipantNotFound { .. }
+                )
         )
     }
 }
@@ -83,6 +91,19 @@ pub trait LiveMeetings: Send + Sync {
     /// Starts a conference's meeting as if its organizer had joined: the lobby moves in, and
     /// callers who come later go straight in.
     fn start_meeting(&self, conference: Conference);
+
+    /// Every meeting and lobby now, ordered by conference ID.
+    fn meetings(&self) -> LiveAnswer<Vec<Meeting>>;
+
+    /// One meeting or lobby, if there is one with this conference ID now.
+    fn meeting(&self, conference_id: &str) -> LiveAnswer<Option<Meeting>>;
+
+    /// Carries out an operator's control; answers the meeting as it is afterwards.
+    fn control(
+        &self,
+        conference_id: &str,
+        action: MeetingAction,
+    ) -> LiveAnswer<Result<Meeting, ActionRefused>>;
 }
 
 /// The admin service; cheap to clone.
@@ -281,6 +302,42 @@ impl AdminService {
             .record(actor, "meeting.start", Some(id), &org.conference_id)
             .await;
         Ok(org)
+    }
+
+    /// Every running meeting and waiting lobby.
+    pub async fn meetings(&self) -> Result<Vec<Meeting>, AdminError> {
+        let media = self.media.as_ref().ok_or(AdminError::NoMedia)?;
+        Ok(media.meetings().await)
+    }
+
+    /// One running meeting or waiting lobby.
+    pub async fn meeting(&self, conference_id: &str) -> Result<Meeting, AdminError> {
+        let media = self.media.as_ref().ok_or(AdminError::NoMedia)?;
+        media.meeting(conference_id).await.ok_or_else(|| {
+            ActionRefused::MeetingNotFound {
+                conference_id: conference_id.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// An operator's control of a running meeting, written to the audit log once done.
+    pub async fn control_meeting(
+        &self,
+        actor: &Actor,
+        conference_id: &str,
+        action: MeetingAction,
+    ) -> Result<Meeting, AdminError> {
+        let media = self.media.as_ref().ok_or(AdminError::NoMedia)?;
+        let meeting = media.control(conference_id, action).await?;
+        let detail = match action.participant() {
+            Some(id) => format!("conference {conference_id} participant {id}"),
+            None => format!("conference {conference_id}"),
+        };
+        self.directory
+            .record(actor, action.audit_name(), meeting.organizer_id, &detail)
+            .await;
+        Ok(meeting)
     }
 
     /// The organization-wide settings.

@@ -205,6 +205,10 @@ pub struct CallMedia<S> {
     pub(super) lost_reported: i64,
     /// When the caller's last PIN entry was submitted (the `#`), for the lobby-move report.
     pub(super) pin_submitted_at: Option<Instant>,
+    /// The caller's From URI as the SIP side received it, for operators' views.
+    pub(super) from: String,
+    /// When the caller entered their conference (lobby or meeting), for operators' views.
+    pub(super) joined_at: Option<Instant>,
     /// The name being recorded in the IVR (`--record-names`).
     pub(super) recorder: Option<Box<NameRecorder>>,
     /// The caller's recorded name: announced on join and leave, heard by an organizer
@@ -359,6 +363,7 @@ impl<S> Worker<S> {
         id: CallId,
         transport: S,
         sip_call_id: String,
+        from: String,
         params: Negotiated,
     ) {
         let span = tracing::info_span!("call", call_id = %sip_call_id, call = id.0);
@@ -398,6 +403,8 @@ impl<S> Worker<S> {
             packets_out: 0,
             lost_reported: 0,
             pin_submitted_at: None,
+            from,
+            joined_at: None,
             recorder: None,
             name: None,
         };

@@ -169,7 +169,7 @@ impl<S> Worker<S> {
             let waiting = entry.meeting.lobby().to_vec();
             let sent = waiting
                 .into_iter()
-                .filter(|&caller| self.deny_waiting(now, caller, conference_id))
+                .filter(|&caller| self.deny_waiting(now, caller, conference_id, "organizer"))
                 .count();
             tracing::info!(conference = %conference_id, sent, "lobby sent away by the organizer");
             let reply = if sent == 0 {
@@ -263,13 +263,9 @@ impl<S> Worker<S> {
             // Handled above: its answers include recorded names, or it ends calls.
             KeyCommand::ReviewLobby | KeyCommand::DenyAll => Vec::new(),
             KeyCommand::AdmitAll => {
-                let moved = entry.meeting.admit_all();
-                if moved.is_empty() {
+                if self.admit_lobby(conference_id, "organizer") == 0 {
                     vec![Prompt::NobodyWaiting]
                 } else {
-                    entry.announce_arrivals(&moved, &self.calls);
-                    tracing::info!(conference = %conference_id, moved = moved.len(), "lobby let in by the organizer");
-                    self.moved_in(&moved);
                     vec![Prompt::CallersAdmitted]
                 }
             }
@@ -353,9 +349,11 @@ impl<S> Worker<S> {
             }
             KeyOutcome::Decided { caller, decision } => {
                 let done = match decision {
-                    Decision::Admit => self.let_in(caller, conference_id).then_some(Prompt::LetIn),
+                    Decision::Admit => self
+                        .let_in(caller, conference_id, "organizer")
+                        .then_some(Prompt::LetIn),
                     Decision::Deny => self
-                        .deny_waiting(now, caller, conference_id)
+                        .deny_waiting(now, caller, conference_id, "organizer")
                         .then_some(Prompt::SentAway),
                     Decision::Skip => None,
                 };

@@ -11,6 +11,7 @@
 mod caller;
 mod flow;
 mod keys;
+mod live;
 mod mix;
 mod protocol;
 mod room;
@@ -36,6 +37,9 @@ use crate::media::digit_merger::DigitSource;
 use crate::media::rtp::RTP_HEADER_LEN;
 
 pub use caller::{CallMedia, Place};
+pub use live::{
+    Attendance, Control, ControlOutcome, MeetingPhase, MeetingView, Missing, ParticipantView,
+};
 pub use mix::MAX_TALKERS;
 pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
 pub use stats::{WorkerStats, render_stats};
@@ -191,9 +195,10 @@ impl<S> Worker<S> {
                 call,
                 transport,
                 sip_call_id,
+                from,
                 params,
             } => {
-                self.start_call(now, call, transport, sip_call_id, params);
+                self.start_call(now, call, transport, sip_call_id, from, params);
                 if self.farewell {
                     self.say_goodbye(now, call);
                 }

@@ -44,6 +44,8 @@ pub enum Command<S> {
         transport: S,
         /// The peer's SIP Call-ID, for the call's log span.
         sip_call_id: String,
+        /// The caller's From URI as received, shown to operators (never used for routing).
+        from: String,
         /// What offer/answer agreed.
         params: Negotiated,
     },

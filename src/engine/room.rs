@@ -121,9 +121,15 @@ impl<S> Worker<S> {
         self.leave_with_goodbye(now, id, &conference_id, HangupCause::LobbyTimeout, None);
     }
 
-    /// An organizer sent a lobby caller away (`*24`, then 2): out of the lobby, told so,
-    /// then hung up. False if the caller no longer waits in that lobby.
-    pub(super) fn deny_waiting(&mut self, now: Instant, id: CallId, conference_id: &str) -> bool {
+    /// An organizer (or an operator: `by`) sent a lobby caller away (`*24`, then 2): out of
+    /// the lobby, told so, then hung up. False if the caller no longer waits in that lobby.
+    pub(super) fn deny_waiting(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        conference_id: &str,
+        by: &'static str,
+    ) -> bool {
         let waiting = self
             .meetings
             .get(conference_id)
@@ -133,7 +139,7 @@ impl<S> Worker<S> {
         };
         {
             let _e = call.span.enter();
-            tracing::info!(conference = %conference_id, "sent away from the lobby by the organizer");
+            tracing::info!(conference = %conference_id, by, "sent away from the lobby");
         }
         call.player.set_background(Background::Silence);
         self.leave_with_goodbye(now, id, conference_id, HangupCause::Denied, None);
@@ -141,9 +147,9 @@ impl<S> Worker<S> {
         true
     }
 
-    /// An organizer let one lobby caller in (`*24`, then 1); the meeting hears who joined.
-    /// False if the caller no longer waits in that lobby.
-    pub(super) fn let_in(&mut self, id: CallId, conference_id: &str) -> bool {
+    /// An organizer (or an operator: `by`) let one lobby caller in (`*24`, then 1); the
+    /// meeting hears who joined. False if the caller no longer waits in that lobby.
+    pub(super) fn let_in(&mut self, id: CallId, conference_id: &str, by: &'static str) -> bool {
         let Some(entry) = self.meetings.get_mut(conference_id) else {
             return false;
         };
@@ -154,11 +160,27 @@ impl<S> Worker<S> {
         entry.announce(Announcement::joined(name), Some(id));
         if let Some(call) = self.calls.get(&id) {
             let _e = call.span.enter();
-            tracing::info!(conference = %conference_id, "let in from the lobby by the organizer");
+            tracing::info!(conference = %conference_id, by, "let in from the lobby");
         }
         self.moved_in(&[id]);
         self.stats.lobby_let_in += 1;
         true
+    }
+
+    /// Lets the whole lobby of a running meeting in (`*21`, or an operator); the meeting hears
+    /// who joined. Returns how many came in (none: nobody waits, or it has not started).
+    pub(super) fn admit_lobby(&mut self, conference_id: &str, by: &'static str) -> usize {
+        let Some(entry) = self.meetings.get_mut(conference_id) else {
+            return 0;
+        };
+        let moved = entry.meeting.admit_all();
+        if moved.is_empty() {
+            return 0;
+        }
+        entry.announce_arrivals(&moved, &self.calls);
+        tracing::info!(conference = %conference_id, moved = moved.len(), by, "lobby let in");
+        self.moved_in(&moved);
+        moved.len()
     }
 
     /// Takes a caller out of wherever they are to hear goodbye (the bridge is shutting
@@ -184,7 +206,7 @@ impl<S> Worker<S> {
 
     /// Takes a caller out of their meeting or lobby to hear the goodbye for `cause`; the
     /// flow then hangs up. The others hear them leave (by `name`, if given).
-    fn leave_with_goodbye(
+    pub(super) fn leave_with_goodbye(
         &mut self,
         now: Instant,
         id: CallId,
@@ -275,6 +297,7 @@ impl<S> Worker<S> {
         call.place = Place::Conference {
             conference_id: conference_id.clone(),
         };
+        call.joined_at = Some(now);
         match role {
             Role::Organizer => {
                 let was_started = entry.meeting.is_started();

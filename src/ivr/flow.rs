@@ -74,6 +74,10 @@ pub enum HangupCause {
     LobbyTimeout,
     /// The organizer sent the caller away from the lobby (`*24`, then 2).
     Denied,
+    /// An operator removed the caller from the meeting (the admin API's kick).
+    Removed,
+    /// An operator ended the meeting for everyone in it (the admin API's end).
+    MeetingEnded,
 }
 
 /// Something the flow asks the media worker (or the directory) to do.
@@ -195,6 +199,8 @@ impl Flow {
         let prompt = match cause {
             HangupCause::LobbyTimeout => Prompt::LobbyTimeout,
             HangupCause::Denied => Prompt::NotLetIn,
+            HangupCause::Removed => Prompt::Removed,
+            HangupCause::MeetingEnded => Prompt::MeetingEnded,
             _ => Prompt::Goodbye,
         };
         let mut flow = Flow {

@@ -200,6 +200,10 @@ prompts! {
     NoMoreWaiting => "no-more-waiting.wav",
     /// "The organizer did not let you in. Goodbye."
     NotLetIn => "not-let-in.wav",
+    /// "You have been removed from the meeting." (an operator's kick, before the BYE)
+    Removed => "removed.wav",
+    /// "The meeting has ended." (an operator ended it, before the BYE)
+    MeetingEnded => "meeting-ended.wav",
 }
 
 impl Prompt {

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 use dashmap::DashMap;
@@ -18,9 +18,14 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
 use super::telemetry::WorkerGauges;
+use crate::admin::live::{self, ActionRefused, LiveAnswer, MeetingAction};
 use crate::call::CallId;
-use crate::engine::{Command, Event, Request, Worker, WorkerConfig};
+use crate::engine::{
+    Attendance, Command, Control, ControlOutcome, Event, MeetingPhase, MeetingView, Missing,
+    Request, Worker, WorkerConfig,
+};
 use crate::ivr::assets::Assets;
+use crate::ivr::flow::Role;
 use crate::media::codec::FRAME_DURATION;
 use crate::media::ports::PortLease;
 
@@ -74,9 +79,99 @@ pub enum ControlEvent {
     },
 }
 
+/// An admin question for one media worker, answered at its next tick on the reply channel
+/// (a oneshot: the admin side awaits it without blocking a task, the worker never waits).
+enum LiveRequest {
+    /// Every meeting the worker owns, or only this one.
+    Views {
+        conference_id: Option<String>,
+        reply: tokio::sync::oneshot::Sender<Vec<MeetingView>>,
+    },
+    /// An operator's control of a meeting the worker owns.
+    Control {
+        conference_id: String,
+        control: Control,
+        reply: tokio::sync::oneshot::Sender<ControlOutcome>,
+    },
+}
+
+/// Turns the media clock's instants into wall-clock times, from one anchor taken at start:
+/// a meeting's start and a caller's join read the same in every answer.
+#[derive(Clone, Copy, Debug)]
+struct WallClock {
+    instant: Instant,
+    system: SystemTime,
+}
+
+impl WallClock {
+    fn now() -> Self {
+        WallClock {
+            instant: Instant::now(),
+            system: SystemTime::now(),
+        }
+    }
+
+    /// RFC 3339 UTC, to the second.
+    fn rfc3339(&self, at: Instant) -> String {
+        let system = match at.checked_duration_since(self.instant) {
+            Some(after) => self.system + after,
+            None => self.system - self.instant.saturating_duration_since(at),
+        };
+        time::OffsetDateTime::from(system)
+            .replace_nanosecond(0)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    }
+
+    fn meeting(&self, view: MeetingView) -> live::Meeting {
+        live::Meeting {
+            conference_id: view.conference_id,
+            organizer_id: Some(view.organizer_id),
+            state: match view.state {
+                MeetingPhase::Lobby => live::MeetingState::Lobby,
+                MeetingPhase::Running => live::MeetingState::Running,
+                MeetingPhase::Ended => live::MeetingState::Ended,
+            },
+            locked: view.locked,
+            started_at: view.started_at.map(|at| self.rfc3339(at)),
+            participants: view
+                .participants
+                .into_iter()
+                .map(|p| live::Participant {
+                    id: p.id.0,
+                    role: match p.role {
+                        Role::Organizer => live::ParticipantRole::Organizer,
+                        Role::Attendee => live::ParticipantRole::Attendee,
+                    },
+                    state: match p.state {
+                        Attendance::Lobby => live::ParticipantState::Lobby,
+                        Attendance::Meeting => live::ParticipantState::Meeting,
+                    },
+                    from: p.from,
+                    codec: p.codec.encoding_name().to_string(),
+                    muted: p.muted,
+                    talking: p.talking,
+                    hand_raised: p.hand_raised,
+                    joined_at: self.rfc3339(p.joined_at),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How long the admin side waits for a worker's answer (it comes within a 20 ms tick; a
+/// worker that does not answer is stopping).
+const LIVE_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The control side's handle on all media workers.
 pub struct MediaHandle {
     senders: Vec<Sender<Command<MediaTransport>>>,
+    live: Vec<Sender<LiveRequest>>,
+    clock: WallClock,
     placement: DashMap<CallId, usize>,
     next: AtomicUsize,
     gauges: Vec<Arc<WorkerGauges>>,
@@ -108,6 +203,7 @@ impl MediaHandle {
         call: CallId,
         transport: MediaTransport,
         sip_call_id: String,
+        from: String,
         params: crate::sip::sdp::Negotiated,
     ) {
         let n = self.senders.len().max(1);
@@ -127,6 +223,7 @@ impl MediaHandle {
                 call,
                 transport,
                 sip_call_id,
+                from,
                 params,
             },
         );
@@ -159,10 +256,109 @@ impl MediaHandle {
     }
 }
 
+impl MediaHandle {
+    /// Asks workers for their meeting views (None: every worker; the views of one meeting
+    /// come from its owner only).
+    fn views(&self, conference_id: Option<&str>) -> LiveAnswer<Vec<live::Meeting>> {
+        let indices: Vec<usize> = match conference_id {
+            Some(id) => vec![crate::engine::owner_of(id, self.live.len())],
+            None => (0..self.live.len()).collect(),
+        };
+        let mut answers = Vec::with_capacity(indices.len());
+        for index in indices {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let request = LiveRequest::Views {
+                conference_id: conference_id.map(str::to_string),
+                reply,
+            };
+            if let Some(tx) = self.live.get(index)
+                && tx.send(request).is_ok()
+            {
+                answers.push(answer);
+            }
+        }
+        let clock = self.clock;
+        Box::pin(async move {
+            let mut meetings = Vec::new();
+            for answer in answers {
+                // A worker that stopped has no meetings to show.
+                if let Ok(Ok(views)) = tokio::time::timeout(LIVE_ANSWER_TIMEOUT, answer).await {
+                    meetings.extend(views.into_iter().map(|v| clock.meeting(v)));
+                }
+            }
+            meetings.sort_by(|a, b| a.conference_id.cmp(&b.conference_id));
+            meetings
+        })
+    }
+}
+
 impl crate::admin::service::LiveMeetings for MediaHandle {
     fn start_meeting(&self, conference: crate::call::Conference) {
         let owner = conference.conference_id.clone();
         self.send_to_conference_owner(&owner, Command::StartMeeting { conference });
+    }
+
+    fn meetings(&self) -> LiveAnswer<Vec<live::Meeting>> {
+        self.views(None)
+    }
+
+    fn meeting(&self, conference_id: &str) -> LiveAnswer<Option<live::Meeting>> {
+        let views = self.views(Some(conference_id));
+        Box::pin(async move { views.await.into_iter().next() })
+    }
+
+    fn control(
+        &self,
+        conference_id: &str,
+        action: MeetingAction,
+    ) -> LiveAnswer<Result<live::Meeting, ActionRefused>> {
+        let conference = conference_id.to_string();
+        let control = match action {
+            MeetingAction::Lock => Control::Lock,
+            MeetingAction::Unlock => Control::Unlock,
+            MeetingAction::AdmitAll => Control::AdmitAll,
+            MeetingAction::End => Control::End,
+            MeetingAction::Mute(id) => Control::Mute(CallId(id)),
+            MeetingAction::Unmute(id) => Control::Unmute(CallId(id)),
+            MeetingAction::Kick(id) => Control::Kick(CallId(id)),
+            MeetingAction::Admit(id) => Control::Admit(CallId(id)),
+            MeetingAction::Deny(id) => Control::Deny(CallId(id)),
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let index = crate::engine::owner_of(conference_id, self.live.len());
+        let sent = self.live.get(index).is_some_and(|tx| {
+            tx.send(LiveRequest::Control {
+                conference_id: conference.clone(),
+                control,
+                reply,
+            })
+            .is_ok()
+        });
+        let clock = self.clock;
+        Box::pin(async move {
+            let not_found = || ActionRefused::MeetingNotFound {
+                conference_id: conference.clone(),
+            };
+            if !sent {
+                return Err(not_found());
+            }
+            match tokio::time::timeout(LIVE_ANSWER_TIMEOUT, answer).await {
+                Ok(Ok(ControlOutcome::Done(view))) => Ok(clock.meeting(view)),
+                Ok(Ok(ControlOutcome::NotFound(Missing::Participant))) => {
+                    Err(ActionRefused::ParticipantNotFound {
+                        conference_id: conference.clone(),
+                        id: action.participant().unwrap_or_default(),
+                    })
+                }
+                Ok(Ok(ControlOutcome::NotApplicable(why))) => {
+                    Err(ActionRefused::NotApplicable(why.to_string()))
+                }
+                // Unknown here, or the worker is stopping: no meeting to steer.
+                Ok(Ok(ControlOutcome::NotFound(Missing::Meeting))) | Ok(Err(_)) | Err(_) => {
+                    Err(not_found())
+                }
+            }
+        })
     }
 }
 
@@ -187,16 +383,23 @@ pub fn start(
     let count = count.max(1);
     let mut senders = Vec::with_capacity(count);
     let mut receivers = Vec::with_capacity(count);
+    let mut live = Vec::with_capacity(count);
+    let mut live_receivers = Vec::with_capacity(count);
     let mut polls = Vec::with_capacity(count);
     for _ in 0..count {
         let (tx, rx) = crossbeam_channel::unbounded();
         let poll = Poll::new().map_err(MediaStartError::Poll)?;
         senders.push(tx);
         receivers.push(rx);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        live.push(tx);
+        live_receivers.push(rx);
         polls.push(poll);
     }
     let handle = Arc::new(MediaHandle {
         senders,
+        live,
+        clock: WallClock::now(),
         placement: DashMap::new(),
         next: AtomicUsize::new(0),
         gauges: (0..count)
@@ -205,7 +408,8 @@ pub fn start(
         shutdown: AtomicBool::new(false),
     });
     let mut threads = Vec::with_capacity(count);
-    for (index, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
+    let channels = receivers.into_iter().zip(live_receivers);
+    for (index, (poll, (rx, live_rx))) in polls.into_iter().zip(channels).enumerate() {
         // Each worker's own RNG, seeded from the OS: SSRCs and RTP starts are unpredictable.
         let rng = rand::make_rng::<rand::rngs::StdRng>();
         let worker = Worker::new(index, count, Arc::clone(&assets), config.clone(), rng);
@@ -213,7 +417,7 @@ pub fn start(
         let control = control.clone();
         let thread = std::thread::Builder::new()
             .name(format!("media-{index}"))
-            .spawn(move || run(index, worker, poll, rx, handle, control))
+            .spawn(move || run(index, worker, poll, (rx, live_rx), handle, control))
             .map_err(MediaStartError::Thread)?;
         threads.push(thread);
     }
@@ -228,7 +432,7 @@ fn run(
     index: usize,
     mut worker: Worker<MediaTransport>,
     mut poll: Poll,
-    commands: Receiver<Command<MediaTransport>>,
+    (commands, live): (Receiver<Command<MediaTransport>>, Receiver<LiveRequest>),
     handle: Arc<MediaHandle>,
     control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
 ) {
@@ -249,6 +453,9 @@ fn run(
         let now = Instant::now();
         for command in commands.try_iter() {
             handle_command(index, &mut worker, &poll, &handle, now, command);
+        }
+        for request in live.try_iter() {
+            answer_live(&mut worker, now, request);
         }
         loop {
             if let Err(err) = poll.poll(&mut events, Some(Duration::ZERO))
@@ -346,6 +553,29 @@ fn run(
     }
 }
 
+/// Answers an admin question; an asker that gave up (timed out) is not an error.
+fn answer_live(worker: &mut Worker<MediaTransport>, now: Instant, request: LiveRequest) {
+    match request {
+        LiveRequest::Views {
+            conference_id,
+            reply,
+        } => {
+            let views = match conference_id {
+                Some(id) => worker.meeting_view(&id).into_iter().collect(),
+                None => worker.meeting_views(),
+            };
+            let _ = reply.send(views);
+        }
+        LiveRequest::Control {
+            conference_id,
+            control,
+            reply,
+        } => {
+            let _ = reply.send(worker.control(now, &conference_id, control));
+        }
+    }
+}
+
 fn handle_command(
     index: usize,
     worker: &mut Worker<MediaTransport>,
@@ -359,6 +589,7 @@ fn handle_command(
             call,
             mut transport,
             sip_call_id,
+            from,
             params,
         } => {
             if let Err(err) = poll.registry().register(
@@ -374,6 +605,7 @@ fn handle_command(
                     call,
                     transport,
                     sip_call_id,
+                    from,
                     params,
                 },
             );
@@ -415,6 +647,28 @@ fn handle_command(
                 return;
             }
             worker.handle_command(now, other);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_clock_instants_read_as_utc_times_from_one_anchor() {
+        let instant = Instant::now();
+        let clock = WallClock {
+            instant,
+            system: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        assert_eq!(clock.rfc3339(instant), "2027-01-15T08:00:00Z");
+        assert_eq!(
+            clock.rfc3339(instant + Duration::from_millis(61_700)),
+            "2027-01-15T08:01:01Z"
+        );
+        if let Some(before) = instant.checked_sub(Duration::from_secs(3600)) {
+            assert_eq!(clock.rfc3339(before), "2027-01-15T07:00:00Z");
         }
     }
 }

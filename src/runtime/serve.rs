@@ -380,6 +380,9 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         None => None,
     };
 
+    let admin_url = bound
+        .http
+        .and_then(|addr| write_admin_url(&config.data_dir, addr));
     tracing::info!(sip = %bound.sip, sip_tls = ?bound.sip_tls, http = ?bound.http, rtp = %config.rtp_ports, media_threads = media.workers(), "dialbridge is listening");
     on_ready(&bound);
 
@@ -492,10 +495,35 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     if let Some(task) = http_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), task).await;
     }
+    if let Some(path) = admin_url {
+        let _ = std::fs::remove_file(path);
+    }
     mailer.shutdown().await;
     directory.close().await;
     drop(stop_rx);
     Ok(())
+}
+
+/// Tells commands on this machine (`dialbridge meetings`) where the admin API listens: its
+/// URL in DATA_DIR/admin-url (a loopback address when listening on all); the file's path.
+fn write_admin_url(
+    data_dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> Option<std::path::PathBuf> {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let url = format!("http://{}\n", std::net::SocketAddr::new(ip, addr.port()));
+    let path = data_dir.join(crate::admin::auth::ADMIN_URL_FILE);
+    match std::fs::write(&path, url) {
+        Ok(()) => Some(path),
+        Err(err) => {
+            tracing::warn!(path = %path.display(), error = %err, "cannot write the admin URL file: `dialbridge meetings` needs --url");
+            None
+        }
+    }
 }
 
 /// Lets the process hold one socket per call: raise the soft descriptor limit to the hard one.

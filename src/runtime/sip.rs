@@ -87,8 +87,9 @@ pub(super) struct SipDriver {
     pub(super) pool: Arc<PortPool>,
     pub(super) bind_ip: IpAddr,
     pub(super) media_ip: Option<IpAddr>,
-    /// Media sockets of answered calls whose offer/answer has not completed yet.
-    pub(super) pending: HashMap<CallId, (MediaTransport, String)>,
+    /// Media sockets of answered calls whose offer/answer has not completed yet, with the
+    /// SIP Call-ID and the From URI the media worker is started with.
+    pub(super) pending: HashMap<CallId, (MediaTransport, String, String)>,
     pub(super) route_cache: HashMap<IpAddr, IpAddr>,
     pub(super) gauges: Arc<SipGauges>,
 }
@@ -380,6 +381,7 @@ impl SipDriver {
                     source,
                     transport: sip_transport,
                     from_user,
+                    from_uri,
                 } => {
                     let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
                         .entered();
@@ -439,7 +441,8 @@ impl SipDriver {
                                 session_version: 1,
                             };
                             tracing::info!(%source, transport = %sip_transport, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
-                            self.pending.insert(call, (transport, sip_call_id.clone()));
+                            self.pending
+                                .insert(call, (transport, sip_call_id.clone(), from_uri));
                             let caller = crate::auth::guessing::Caller {
                                 source: source.ip(),
                                 from_user: from_user.clone(),
@@ -474,8 +477,9 @@ impl SipDriver {
                     }
                 }
                 Event::MediaUpdate { call, params } => {
-                    if let Some((transport, sip_call_id)) = self.pending.remove(&call) {
-                        self.media.start_call(call, transport, sip_call_id, params);
+                    if let Some((transport, sip_call_id, from)) = self.pending.remove(&call) {
+                        self.media
+                            .start_call(call, transport, sip_call_id, from, params);
                     } else {
                         self.media.send(call, Command::Update { call, params });
                     }

@@ -105,6 +105,8 @@ pub enum Event {
         transport: Transport,
         /// The user part of the From URI (the calling number), if any.
         from_user: Option<String>,
+        /// The From URI as received (without display name and tag), for operators' views.
+        from_uri: String,
     },
     /// Offer/answer completed (first time: start media; later: re-INVITE changes).
     MediaUpdate {
@@ -674,6 +676,7 @@ impl Endpoint {
             source: source.addr,
             transport: source.transport,
             from_user,
+            from_uri: from.map(|f| f.uri).unwrap_or_default(),
         });
     }
 

@@ -4,6 +4,7 @@
 mod caller;
 mod characterisation;
 mod keys;
+mod live;
 mod mix;
 mod room;
 
@@ -101,6 +102,7 @@ impl Bench {
                 call: CallId(id),
                 transport: id as u32,
                 sip_call_id: format!("c{id}"),
+                from: format!("sip:caller{id}@example.net"),
                 params: Negotiated {
                     codec,
                     payload_type: codec.payload_type(),

@@ -133,11 +133,13 @@ fn invite_gets_100_at_once_then_200_with_sdp_answer_on_accept() {
                 call,
                 sip_call_id,
                 from_user,
+                from_uri,
                 ..
             },
         ] => {
             assert_eq!(sip_call_id, "c1@test");
             assert_eq!(from_user.as_deref(), Some("alice"));
+            assert_eq!(from_uri, "sip:alice@127.0.0.1", "the URI, without the tag");
             *call
         }
         other => panic!("{other:?}"),
