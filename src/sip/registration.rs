@@ -268,6 +268,9 @@ pub struct Registration {
     /// A Contact we moved away from, removed in the next REGISTER.
     old_contact: Option<SocketAddr>,
     up: bool,
+    /// Until when the registrar last said it holds our binding: a stop unregisters while
+    /// it may still, even after a refresh failed.
+    bound_until: Option<Instant>,
     failures: u32,
     stale_in_row: u32,
     min_expires_in_row: u32,
@@ -310,6 +313,7 @@ impl Registration {
             expires,
             old_contact: None,
             up: false,
+            bound_until: None,
             failures: 0,
             stale_in_row: 0,
             min_expires_in_row: 0,
@@ -418,7 +422,8 @@ impl Registration {
         }
         self.stopping = true;
         self.keepalive_at = None;
-        if self.up || matches!(self.phase, Phase::InFlight { .. }) {
+        let bound = self.bound_until.is_some_and(|until| until > now);
+        if self.up || bound || matches!(self.phase, Phase::InFlight { .. }) {
             self.send_register(now);
         } else {
             self.phase = Phase::Stopped;
@@ -530,6 +535,7 @@ impl Registration {
         self.min_expires_in_row = 0;
         if self.stopping {
             self.up = false;
+            self.bound_until = None;
             self.phase = Phase::Stopped;
             self.events.push(RegistrationEvent::Unregistered);
             return;
@@ -550,6 +556,7 @@ impl Registration {
         self.address_changes = 0;
         let granted = self.granted_expiry(msg);
         self.up = true;
+        self.bound_until = Some(now + Duration::from_secs(u64::from(granted)));
         self.failures = 0;
         let refresh = (Duration::from_secs(u64::from(granted)) / 2).max(MIN_REFRESH);
         self.phase = Phase::Waiting(now + refresh);

@@ -539,6 +539,17 @@ fn stop_unregisters_with_expires_zero() {
     assert!(!h.reg.is_up());
     assert_eq!(h.reg.poll_timeout(), None, "no keep-alive, no refresh");
 
+    // A refresh that failed leaves the binding until it expires: a stop still removes it.
+    let mut h = Harness::udp();
+    register_ok(&mut h, "<sip:4930123456@10.0.0.5:5060>;expires=600");
+    h.advance(Duration::from_secs(300));
+    let refresh = h.register();
+    h.answer(&refresh, 503, &[]);
+    assert!(!h.reg.is_up());
+    h.take_events();
+    h.reg.stop(h.now);
+    assert_eq!(header(&h.register(), "Expires"), "0");
+
     // Never registered: nothing to send.
     let mut h = Harness::udp();
     let first = h.register();
