@@ -628,6 +628,20 @@ fn over_tcp_nothing_is_retransmitted_and_only_the_ip_is_learned() {
 }
 
 #[test]
+fn a_separate_auth_user_signs_while_the_aor_stays_the_number() {
+    let mut c = config(Transport::Udp);
+    c.auth_user = "acct-77".into();
+    let mut h = Harness::new(c);
+    let first = h.register();
+    h.answer(&first, 401, &[("WWW-Authenticate", MD5_CHALLENGE)]);
+    let second = h.register();
+    let auth = header(&second, "Authorization");
+    assert_eq!(digest_param(auth, "username"), "acct-77");
+    assert!(verify(auth, Algorithm::Md5, "n-one", PASSWORD));
+    assert_eq!(header(&second, "To"), "<sip:4930123456@192.0.2.10>");
+}
+
+#[test]
 fn a_proxy_challenge_is_answered_with_proxy_authorization() {
     let mut h = Harness::udp();
     let first = h.register();
