@@ -232,6 +232,13 @@ impl SipDriver {
             .is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
     }
 
+    /// True for the address of a registrar we register at: its calls come from many callers.
+    fn is_registrar(&self, ip: IpAddr) -> bool {
+        self.registrations
+            .iter()
+            .any(|r| r.registrar().addr.ip() == ip)
+    }
+
     /// One datagram in: dropped when untrusted and so configured, else to the endpoint.
     fn take_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
         if self.untrusted == crate::config::UntrustedAction::Drop && !self.is_trusted(source.ip()) {
@@ -521,7 +528,10 @@ impl SipDriver {
                             let caller = crate::auth::guessing::Caller {
                                 source: source.ip(),
                                 from_user: from_user.clone(),
-                                trusted: self.trusted.is_some() && self.is_trusted(source.ip()),
+                                // A trunk carrying many callers: the trusted networks, and
+                                // the registrars we registered at.
+                                trusted: (self.trusted.is_some() && self.is_trusted(source.ip()))
+                                    || self.is_registrar(source.ip()),
                             };
                             let _ = self.control.send(ControlEvent::CallerKnown {
                                 call,
