@@ -378,9 +378,31 @@ fn registers_with_digest_takes_calls_through_the_registrar_refreshes_and_unregis
 }
 
 #[test]
-fn over_tcp_the_registration_keeps_its_connection_and_calls_arrive() {
+fn over_tcp_from_a_config_file_table_the_registration_keeps_its_connection_and_calls_arrive() {
     let registrar = Registrar::start(PASSWORD);
-    let (bridge, _secrets) = start_bridge(&registrar, ";transport=tcp", PASSWORD, &[]);
+    remember_secret(PASSWORD);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = password_file(dir.path(), PASSWORD);
+    let config = dir.path().join("dialbridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[register]]\nuri = \"sip:{NUMBER}@{};transport=tcp\"\nauth_user = \"{NUMBER}\"\n\
+             password_file = \"{}\"\nexpires = 60\n",
+            registrar.addr,
+            file.display()
+        ),
+    )
+    .expect("write config");
+    let (bridge, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            http: true,
+            extra: vec!["--config".into(), config.display().to_string()],
+            ..BridgeOptions::default()
+        },
+    );
+    bridge.wait_http();
     let up = format!(
         "dialbridge_registration_up{{aor=\"sip:{NUMBER}@{};transport=tcp\"}}",
         registrar.addr
@@ -392,7 +414,7 @@ fn over_tcp_the_registration_keeps_its_connection_and_calls_arrive() {
     );
     let saved = registrar.lines("TEST-SAVED");
     assert!(
-        !saved.is_empty() && saved.iter().all(|l| l.contains("expires=600")),
+        !saved.is_empty() && saved.iter().all(|l| l.trim_end().ends_with("expires=60")),
         "{saved:?}"
     );
     // Kamailio reaches the Contact (`;transport=tcp`) over TCP.
