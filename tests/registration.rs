@@ -7,6 +7,7 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,7 +106,10 @@ request_route {{
         let cfg_path = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).expect("write kamailio.cfg");
         let log = dir.path().join("kamailio.log");
+        // A process group of its own: Kamailio's children are stopped with it, and its
+        // shutdown signals reach nothing of the test's.
         let child = Command::new(kamailio_binary())
+            .process_group(0)
             .arg("-f")
             .arg(&cfg_path)
             .args(["-DD", "-E"])
@@ -189,18 +193,23 @@ request_route {{
 
 impl Drop for Registrar {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid, not reaped yet.
+        let group = -(self.child.id() as i32);
+        // SAFETY: kill(2) on the process group our own child leads (not reaped yet).
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(group, libc::SIGTERM);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
+        // Whatever of the group is left (a child that outlived its main process).
+        // SAFETY: as above; the group id stays ours until every member is gone.
+        unsafe {
+            libc::kill(group, libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
