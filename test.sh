@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every dialbridge check: formatting, lints, unit tests, end-to-end tests against the real
-# binary (Rust test phone, SIPp, the softphones baresip and linphonec, and the SIPVicious scanners
-# over 127.0.0.1; speech scored with PESQ). Installs the test tools it needs.
+# binary (Rust test phone, SIPp, Kamailio as a provider's registrar, the softphones baresip and
+# linphonec, and the SIPVicious scanners over 127.0.0.1; speech scored with PESQ). Installs the
+# test tools it needs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -14,6 +15,16 @@ if ! command -v sipp >/dev/null 2>&1; then
   echo "==> installing sip-tester (SIPp)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null
+fi
+
+# Kamailio (Debian package kamailio, 5.6: registrar, usrloc, auth in the main package) is the
+# provider's registrar in tests/registration.rs, started by the test on a free port. The
+# package's own service is not needed: it is stopped and disabled where systemd runs it.
+if ! command -v kamailio >/dev/null 2>&1 && [ ! -x /usr/sbin/kamailio ]; then
+  echo "==> installing kamailio (registration tests)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null
+  as_root systemctl disable --now kamailio >/dev/null 2>&1 || true
 fi
 
 # Debian's Chromium and ChromeDriver drive the web pages in tests/admin_web.rs.

@@ -116,10 +116,31 @@ pub struct ServeConfig {
     pub srtp_over_cleartext_sip: bool,
     /// Conference-ID guessing limits per calling number and source address.
     pub guessing: crate::auth::guessing::GuessLimits,
+    /// Addresses of record to keep registered at providers (`--register`, `[[register]]`).
+    pub registrations: Vec<RegisterAccount>,
+    /// The bridge's address as seen from outside (1:1 NAT, cloud VMs): put in SDP and in
+    /// Contact while the sockets stay on the private address.
+    pub public_address: Option<IpAddr>,
     /// Call detail records as JSON lines here (a bare file name: in the data directory);
     /// None: not written.
     pub cdr_file: Option<std::path::PathBuf>,
 }
+
+/// One address of record to register at a provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterAccount {
+    /// The address of record, e.g. `sip:4930123456@sipconnect.example.net;transport=tcp`.
+    pub aor: String,
+    /// The digest user name (default: the URI's user).
+    pub auth_user: Option<String>,
+    /// The file holding the password (owner-only).
+    pub password_file: Option<PathBuf>,
+    /// The expiry asked for, in seconds.
+    pub expires: u32,
+}
+
+/// The expiry asked for when none is given (`--register-expires`).
+pub const DEFAULT_REGISTER_EXPIRES: u32 = 600;
 
 /// The files of SIP over TLS, PEM encoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +199,8 @@ impl ServeConfig {
             srtp_over_cleartext_sip: false,
             guessing: crate::auth::guessing::GuessLimits::default(),
             cdr_file: Some("cdr.jsonl".into()),
+            registrations: Vec::new(),
+            public_address: None,
         }
     }
 }

@@ -4,6 +4,10 @@
 //!
 //! The file is turned into extra command-line arguments and the command line is parsed
 //! again: one parser, one set of error messages, nothing that can drift apart.
+//!
+//! A key holding an array of tables (`[[register]]`) is passed on as one hidden
+//! `--KEY-table=JSON` flag per table, which the command's parser reads; a `--KEY` flag given
+//! on the command line wins over all of them.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -94,6 +98,12 @@ pub fn merge(
         if flag == "config" {
             continue;
         }
+        if let toml::Value::Array(items) = value
+            && items.iter().any(toml::Value::is_table)
+        {
+            push_tables(path, key, items, command, matches, &mut args)?;
+            continue;
+        }
         // The flag as the current command knows it (top level and global, or its own).
         let here = command
             .get_arguments()
@@ -149,6 +159,64 @@ pub fn merge(
     Ok(args)
 }
 
+/// `[[KEY]]` tables as `--KEY-table=JSON` flags, unless `--KEY` came on the command line.
+fn push_tables(
+    path: &Path,
+    key: &str,
+    items: &[toml::Value],
+    command: &clap::Command,
+    matches: &clap::ArgMatches,
+    args: &mut Vec<OsString>,
+) -> Result<(), ConfigFileError> {
+    let flag = key.replace('_', "-");
+    let table_flag = format!("{flag}-table");
+    let bad = || ConfigFileError::BadValue {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+    };
+    let (sub_name, sub_matches) = matches
+        .subcommand()
+        .map_or((None, None), |(n, m)| (Some(n), Some(m)));
+    let sub = sub_name.and_then(|n| command.find_subcommand(n));
+    let here: Vec<&clap::Arg> = command
+        .get_arguments()
+        .chain(sub.into_iter().flat_map(|s| s.get_arguments()))
+        .collect();
+    let known_anywhere = all_args(command).any(|a| a.get_long() == Some(table_flag.as_str()));
+    if !known_anywhere {
+        return Err(bad());
+    }
+    if !here
+        .iter()
+        .any(|a| a.get_long() == Some(table_flag.as_str()))
+    {
+        return Ok(());
+    }
+    let from_cli = here
+        .iter()
+        .filter(|a| {
+            a.get_long() == Some(flag.as_str()) || a.get_long() == Some(table_flag.as_str())
+        })
+        .any(|a| {
+            let id = a.get_id().as_str();
+            [Some(matches), sub_matches].into_iter().flatten().any(|m| {
+                m.try_contains_id(id).unwrap_or(false)
+                    && m.value_source(id) == Some(ValueSource::CommandLine)
+            })
+        });
+    if from_cli {
+        return Ok(());
+    }
+    for item in items {
+        if !item.is_table() {
+            return Err(bad());
+        }
+        let json = serde_json::to_string(item).map_err(|_| bad())?;
+        args.push(format!("--{table_flag}={json}").into());
+    }
+    Ok(())
+}
+
 fn all_args(command: &clap::Command) -> Box<dyn Iterator<Item = &clap::Arg> + '_> {
     Box::new(
         command
@@ -183,7 +251,17 @@ mod tests {
                             .long("trusted-networks")
                             .action(ArgAction::Append),
                     )
-                    .arg(Arg::new("quiet").long("quiet").action(ArgAction::SetTrue)),
+                    .arg(Arg::new("quiet").long("quiet").action(ArgAction::SetTrue))
+                    .arg(
+                        Arg::new("register")
+                            .long("register")
+                            .action(ArgAction::Append),
+                    )
+                    .arg(
+                        Arg::new("register_table")
+                            .long("register-table")
+                            .action(ArgAction::Append),
+                    ),
             )
             .subcommand(
                 Command::new("organizer")
@@ -229,6 +307,36 @@ mod tests {
         assert!(matches!(err, ConfigFileError::BadValue { .. }), "{err}");
         let err = run(&["t", "serve"], "sip_listen = \n").unwrap_err();
         assert!(matches!(err, ConfigFileError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn arrays_of_tables_become_table_flags_unless_the_flag_is_given() {
+        let file =
+            "[[register]]\nuri = \"sip:1@a\"\nexpires = 60\n\n[[register]]\nuri = \"sip:2@b\"\n";
+        let m = run(&["t", "serve"], file).unwrap();
+        let (_, s) = m.subcommand().unwrap();
+        let tables: Vec<serde_json::Value> = s
+            .get_many::<String>("register_table")
+            .unwrap()
+            .map(|j| serde_json::from_str(j).unwrap())
+            .collect();
+        assert_eq!(tables.len(), 2);
+        assert_eq!(tables[0]["uri"], "sip:1@a");
+        assert_eq!(tables[0]["expires"], 60);
+        assert_eq!(tables[1]["uri"], "sip:2@b");
+
+        let m = run(&["t", "serve", "--register", "sip:3@c"], file).unwrap();
+        let (_, s) = m.subcommand().unwrap();
+        assert!(
+            s.get_many::<String>("register_table").is_none(),
+            "the flag wins"
+        );
+
+        let err = run(&["t", "serve"], "[[sip_listen]]\na = 1\n").unwrap_err();
+        assert!(matches!(err, ConfigFileError::BadValue { .. }), "{err}");
+        // Another command's tables are ignored like its keys.
+        let m = run(&["t", "organizer"], file).unwrap();
+        assert_eq!(m.subcommand_name(), Some("organizer"));
     }
 
     #[test]

@@ -263,6 +263,59 @@ struct ServeArgs {
     /// Write no call detail records.
     #[arg(long)]
     no_cdr: bool,
+    /// Register at a provider under this address of record, so its calls for the number
+    /// reach the bridge (repeatable), e.g. `sip:4930123456@sipconnect.example.net` or
+    /// `...;transport=tcp`. The host is resolved once at start (no DNS SRV); UDP or TCP.
+    #[arg(long, value_name = "URI")]
+    register: Vec<String>,
+    /// The digest user name for --register (default: the URI's user).
+    #[arg(long, value_name = "USER", requires = "register")]
+    register_auth_user: Option<String>,
+    /// The file holding the password for --register; it must be readable by its owner only.
+    #[arg(long, value_name = "FILE", requires = "register")]
+    register_password_file: Option<PathBuf>,
+    /// The registration expiry asked for; refreshed at half of what the registrar grants.
+    #[arg(long, default_value_t = dialbridge::config::DEFAULT_REGISTER_EXPIRES, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(10..=86_400))]
+    register_expires: u32,
+    /// The bridge's address as callers and providers reach it (1:1 NAT, cloud VMs): put in
+    /// SDP and in the registered Contact while the sockets stay on the private address.
+    #[arg(long, value_name = "IP")]
+    public_address: Option<IpAddr>,
+    /// One `[[register]]` table of the config file (uri, auth_user, password_file, expires),
+    /// as the config file passes it on.
+    #[arg(long, hide = true, value_name = "JSON", value_parser = register_table)]
+    register_table: Vec<dialbridge::config::RegisterAccount>,
+}
+
+/// A `[[register]]` table of the config file, as `config_file` passes it on.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterTable {
+    uri: String,
+    auth_user: Option<String>,
+    password_file: Option<PathBuf>,
+    expires: Option<u32>,
+}
+
+fn register_table(v: &str) -> Result<dialbridge::config::RegisterAccount, String> {
+    let t: RegisterTable = serde_json::from_str(v).map_err(|e| {
+        format!("a [[register]] table takes uri, auth_user, password_file and expires: {e}")
+    })?;
+    let expires = t
+        .expires
+        .unwrap_or(dialbridge::config::DEFAULT_REGISTER_EXPIRES);
+    if !(10..=86_400).contains(&expires) {
+        return Err(format!(
+            "[[register]] {}: expires must be 10-86400 seconds",
+            t.uri
+        ));
+    }
+    Ok(dialbridge::config::RegisterAccount {
+        aor: t.uri,
+        auth_user: t.auth_user,
+        password_file: t.password_file,
+        expires,
+    })
 }
 
 /// A host name for `--sip-domain`: letters, digits, `-` and `.` only (it goes into headers).
@@ -988,6 +1041,18 @@ async fn serve(
     config.srtp = args.srtp;
     config.srtp_over_cleartext_sip = args.srtp_over_cleartext_sip;
     config.cdr_file = (!args.no_cdr).then(|| args.cdr_file.clone());
+    config.public_address = args.public_address;
+    config.registrations = args
+        .register
+        .iter()
+        .map(|aor| dialbridge::config::RegisterAccount {
+            aor: aor.clone(),
+            auth_user: args.register_auth_user.clone(),
+            password_file: args.register_password_file.clone(),
+            expires: args.register_expires,
+        })
+        .chain(args.register_table.iter().cloned())
+        .collect();
     config.guessing = dialbridge::auth::guessing::GuessLimits {
         per_caller: args.id_guesses_per_caller,
         per_source: args.id_guesses_per_source,

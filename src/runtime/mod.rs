@@ -9,6 +9,7 @@
 mod call_rules;
 mod control;
 pub mod media;
+pub mod registration;
 pub mod serve;
 mod sip;
 pub mod sip_tcp;

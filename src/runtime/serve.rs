@@ -97,6 +97,9 @@ pub enum ServeError {
     /// The mail settings are unusable.
     #[error(transparent)]
     Mail(#[from] crate::notify::NotifyError),
+    /// A `--register` address of record, its password file or its registrar is unusable.
+    #[error(transparent)]
+    Registration(#[from] super::registration::RegistrationSetupError),
 }
 
 /// A running bridge's addresses, reported once everything is bound.
@@ -182,6 +185,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         (Some(_), None) => return Err(ServeError::TlsFilesMissing),
         (Some(_), Some(files)) => Some(super::tls::TlsSettings::load(files.clone())?),
     };
+    // So are the registrations: their password files and registrars' names.
+    let registering = super::registration::prepare(&config).await?;
     let socket =
         UdpSocket::bind(config.sip_listen)
             .await
@@ -407,10 +412,21 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let sip_media = Arc::clone(&media);
     let media_ip = config
         .media_ip
+        .or(config.public_address)
         .or((!bind_ip.is_unspecified()).then_some(bind_ip));
     let gauges = Arc::clone(&sip_gauges);
     let admission = config.admission;
-    let trusted = config.trusted_networks.clone();
+    // The registrars send the calls for the numbers registered there: they count as trusted.
+    let trusted = config.trusted_networks.clone().map(|mut nets| {
+        nets.extend(
+            registering
+                .iter()
+                .map(|p| ipnet::IpNet::from(p.registrar().ip())),
+        );
+        nets
+    });
+    let registrations =
+        super::registration::start(registering, &config, bound.sip, config.timers, &sip_gauges);
     let untrusted = config.untrusted;
     let tcp_limits = config.tcp;
     match &trusted {
@@ -463,6 +479,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     pending: HashMap::new(),
                     route_cache: HashMap::new(),
                     gauges,
+                    registrations,
+                    connector: super::registration::Connector::new(),
                 };
                 let stopped = async move {
                     let _ = sip_stop.wait_for(|s| *s).await;

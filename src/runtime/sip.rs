@@ -16,6 +16,7 @@ use crate::engine::Command;
 use crate::media::ports::PortPool;
 use crate::sip::admission::{Admission, Verdict};
 use crate::sip::endpoint::{Endpoint, Event};
+use crate::sip::registration::Registrations;
 use crate::sip::sdp::LocalMedia;
 use crate::sip::transport::{Peer, Transport};
 
@@ -92,6 +93,11 @@ pub(super) struct SipDriver {
     pub(super) pending: HashMap<CallId, (MediaTransport, String, String)>,
     pub(super) route_cache: HashMap<IpAddr, IpAddr>,
     pub(super) gauges: Arc<SipGauges>,
+    /// Registrations at providers (`--register`): beside the endpoint, offered each response
+    /// first.
+    pub(super) registrations: Registrations,
+    /// TCP connections to registrars being opened.
+    pub(super) connector: super::registration::Connector,
 }
 
 impl SipDriver {
@@ -106,7 +112,7 @@ impl SipDriver {
             if let Some(limit) = self.draining {
                 let calls = self.endpoint.call_count();
                 let byes = self.endpoint.requests_in_flight();
-                if calls == 0 && byes == 0 {
+                if calls == 0 && byes == 0 && self.registrations.all_stopped() {
                     tracing::info!("every caller has been said goodbye to");
                     break;
                 }
@@ -115,10 +121,14 @@ impl SipDriver {
                     break;
                 }
             }
-            let deadline = match (self.endpoint.poll_timeout(), self.draining) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [
+                self.endpoint.poll_timeout(),
+                self.registrations.poll_timeout(),
+                self.draining,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -160,19 +170,26 @@ impl SipDriver {
                     woke = Instant::now();
                     self.take_tcp(woke, input).await;
                 }
+                Some((addr, connected)) = self.connector.done_rx.recv() => {
+                    woke = Instant::now();
+                    self.registrar_connected(woke, addr, connected);
+                }
                 _ = sleep => {
                     woke = Instant::now();
                     self.endpoint.handle_timeout(woke);
+                    self.registrations.handle_timeout(woke);
                 }
                 _ = &mut shutdown, if self.draining.is_none() => {
                     woke = Instant::now();
                     self.draining = Some(woke + DRAIN_LIMIT);
+                    self.registrations.stop(woke);
                     tracing::info!(calls = self.endpoint.call_count(), "shutting down: new calls get 503, callers hear goodbye");
                     self.media.goodbye_all();
                 }
             }
             self.process_events();
             self.flush().await;
+            self.flush_registrations().await;
             self.gauges
                 .turn
                 .observe_us(woke.elapsed().as_micros().min(u128::from(u64::MAX)) as u64);
@@ -216,6 +233,13 @@ impl SipDriver {
             .is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
     }
 
+    /// True for the address of a registrar we register at: its calls come from many callers.
+    fn is_registrar(&self, ip: IpAddr) -> bool {
+        self.registrations
+            .iter()
+            .any(|r| r.registrar().addr.ip() == ip)
+    }
+
     /// One datagram in: dropped when untrusted and so configured, else to the endpoint.
     fn take_datagram(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
         if self.untrusted == crate::config::UntrustedAction::Drop && !self.is_trusted(source.ip()) {
@@ -224,7 +248,63 @@ impl SipDriver {
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
+        if bytes.starts_with(b"SIP/2.0 ")
+            && !self.registrations.is_empty()
+            && let Ok((msg, _)) =
+                crate::sip::message::parse(bytes, crate::sip::message::Framing::Datagram)
+            && self.registrations.handle_response(now, &msg)
+        {
+            return;
+        }
         self.endpoint.handle_datagram(now, source, bytes);
+    }
+
+    /// A connection to a registrar opened (or not): the messages that waited go out on it.
+    fn registrar_connected(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        connected: std::io::Result<tokio::net::TcpStream>,
+    ) {
+        let queued = self.connector.take(addr);
+        let stream = match connected {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::info!(registrar = %addr, error = %err, "cannot connect to the registrar");
+                self.registrations.transport_failed(now, Peer::tcp(addr));
+                return;
+            }
+        };
+        if let Err(why) = self.tcp.accept(stream, addr) {
+            tracing::info!(registrar = %addr, ?why, "no room for the connection to the registrar");
+            self.registrations.transport_failed(now, Peer::tcp(addr));
+            return;
+        }
+        // The binding lives on this connection: never closed as idle.
+        self.tcp.call_on(addr, true);
+        self.count_connections();
+        for bytes in queued {
+            self.tcp.send(addr, bytes);
+        }
+    }
+
+    /// Sends what the registrations queued and reports their events.
+    async fn flush_registrations(&mut self) {
+        while let Some((index, event)) = self.registrations.poll_event() {
+            super::registration::report(&self.gauges, &self.registrations, index, &event);
+        }
+        while let Some(t) = self.registrations.poll_transmit() {
+            if !super::registration::needs_connection(t.transport) {
+                if let Err(err) = self.socket.send_to(&t.bytes, t.dest).await {
+                    tracing::debug!(dest = %t.dest, error = %err, "REGISTER send failed");
+                }
+            } else if !self
+                .connections(t.transport)
+                .is_some_and(|c| c.send(t.dest, t.bytes.clone()))
+            {
+                self.connector.send(t.dest, t.bytes);
+            }
+        }
     }
 
     /// The TCP or the TLS connections.
@@ -284,7 +364,11 @@ impl SipDriver {
         use crate::sip::stream::StreamItem;
         match input {
             TcpInput::Item { peer, item } => match item {
-                StreamItem::Message(msg) => self.endpoint.handle_message(now, peer, msg),
+                StreamItem::Message(msg) => {
+                    if !(msg.status().is_some() && self.registrations.handle_response(now, &msg)) {
+                        self.endpoint.handle_message(now, peer, msg);
+                    }
+                }
                 StreamItem::Broken { bytes, error } => {
                     tracing::debug!(%peer, %error, "SIP stream cannot be framed: answering and closing");
                     self.endpoint.handle_unparseable(now, peer, &bytes, error);
@@ -310,6 +394,7 @@ impl SipDriver {
             }
             TcpInput::Closed { peer, why } => {
                 tracing::debug!(%peer, why = why.as_str(), "SIP connection closed");
+                self.registrations.transport_failed(now, peer);
                 if let Some(conns) = self.connections(peer.transport) {
                     conns.forget(peer.addr);
                 }
@@ -446,7 +531,10 @@ impl SipDriver {
                             let caller = crate::auth::guessing::Caller {
                                 source: source.ip(),
                                 from_user: from_user.clone(),
-                                trusted: self.trusted.is_some() && self.is_trusted(source.ip()),
+                                // A trunk carrying many callers: the trusted networks, and
+                                // the registrars we registered at.
+                                trusted: (self.trusted.is_some() && self.is_trusted(source.ip()))
+                                    || self.is_registrar(source.ip()),
                             };
                             let _ = self.control.send(ControlEvent::CallerKnown {
                                 call,

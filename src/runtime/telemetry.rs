@@ -53,9 +53,40 @@ pub struct SipGauges {
     pub tcp_closed: [AtomicU64; 6],
     /// Calls ended, by reason.
     pub calls_ended: [AtomicU64; 5],
+    /// One entry per address of record registered at a provider (`--register`), set at start.
+    pub registrations: std::sync::OnceLock<Vec<RegistrationGauge>>,
     /// Time the SIP task spends on one wake-up (a batch of datagrams or timers: parsing,
     /// transactions, sending the replies): a slow turn delays every request behind it.
     pub turn: crate::metrics::Histogram,
+}
+
+/// Whether one address of record is registered, for `/metrics`.
+#[derive(Debug)]
+pub struct RegistrationGauge {
+    /// The address of record, as configured.
+    pub aor: String,
+    /// 1 while the registrar holds our binding, else 0.
+    pub up: AtomicU64,
+    /// Attempts that failed (refused, timed out, connection failed).
+    pub failures: AtomicU64,
+}
+
+impl RegistrationGauge {
+    /// A gauge for `aor`, down and without failures.
+    pub fn new(aor: &str) -> Self {
+        RegistrationGauge {
+            aor: aor.to_string(),
+            up: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A Prometheus label value: backslash, quote and line breaks escaped.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// What `/metrics` reads.
@@ -203,6 +234,32 @@ impl crate::metrics::Exposition for Telemetry {
             "counter",
             "SIP TCP and TLS connections closed, by reason",
             &closed_ref,
+        );
+        let registrations = sip.registrations.get().map_or(&[][..], Vec::as_slice);
+        let aors: Vec<String> = registrations
+            .iter()
+            .map(|r| format!("aor=\"{}\"", label_value(&r.aor)))
+            .collect();
+        let per_aor = |f: &dyn Fn(&RegistrationGauge) -> u64| -> Vec<(&str, u64)> {
+            registrations
+                .iter()
+                .zip(&aors)
+                .map(|(r, l)| (l.as_str(), f(r)))
+                .collect()
+        };
+        render_value(
+            &mut out,
+            "dialbridge_registration_up",
+            "gauge",
+            "1 while the provider's registrar holds the bridge's binding for the address of record (--register), else 0",
+            &per_aor(&|r| load(&r.up)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_registration_failures_total",
+            "counter",
+            "registration attempts that failed (refused, wrong credentials, timed out, connection failed)",
+            &per_aor(&|r| load(&r.failures)),
         );
         let gauges = &self.media;
         let labels: Vec<String> = (0..gauges.len())

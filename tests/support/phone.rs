@@ -154,6 +154,8 @@ pub struct Phone {
     from_user: String,
     /// Offer telephone-event in SDP (false: an old gateway that only sends tones).
     telephone_event: bool,
+    /// The user dialled in the Request-URI and To (`bridge`, or a number a proxy routes).
+    request_user: String,
 }
 
 fn token() -> String {
@@ -226,6 +228,7 @@ impl Phone {
             tone,
             from_user: "tester".into(),
             telephone_event: true,
+            request_user: "bridge".into(),
         }
     }
 
@@ -239,6 +242,12 @@ impl Phone {
         if let Some(m) = &self.media {
             let _ = m.orders.send(MediaOrder::Tones(keys.to_string()));
         }
+    }
+
+    /// Dials this user (Request-URI and To), e.g. a number a registrar routes; "bridge" by
+    /// default.
+    pub fn set_request_user(&mut self, user: &str) {
+        self.request_user = user.into();
     }
 
     /// Calls as this number (the From user); "tester" by default.
@@ -372,7 +381,7 @@ impl Phone {
 
     /// Builds a request in the current dialog.
     fn request(&mut self, method: Method, body: Option<(&str, &[u8])>) -> Message {
-        let uri = format!("sip:bridge@{}", self.bridge);
+        let uri = format!("sip:{}@{}", self.request_user, self.bridge);
         let mut m = message::request(method.clone(), &uri);
         m.add_header(HeaderName::Via, self.via(&token()));
         m.add_header(HeaderName::MaxForwards, "70");
@@ -389,7 +398,7 @@ impl Phone {
             HeaderName::To,
             self.to_header
                 .clone()
-                .unwrap_or_else(|| format!("<sip:bridge@{}>", self.bridge)),
+                .unwrap_or_else(|| format!("<sip:{}@{}>", self.request_user, self.bridge)),
         );
         m.add_header(HeaderName::CallId, self.call_id.clone());
         let cseq = if method == Method::Ack || method == Method::Cancel {

@@ -205,6 +205,7 @@ fn srtp_call(b: &mut Bench, id: u64) -> (SrtpSession, SrtpSession) {
             call: CallId(id),
             transport: id as u32,
             sip_call_id: format!("c{id}"),
+            from: format!("sip:srtp{id}@example.net"),
             params: Negotiated {
                 srtp: Some(keys),
                 ..params(6000 + id as u16)

@@ -1,0 +1,517 @@
+//! End-to-end: registration to a provider (`serve --register`) against a real registrar,
+//! Debian's Kamailio 5.6 with digest authentication (SHA-256, qop=auth) on 127.0.0.1. The
+//! bridge registers (401, then 200), a call to the number through Kamailio reaches the IVR,
+//! the binding is refreshed before it expires, a stop unregisters it, and a wrong password
+//! is logged, shown in `/metrics` and retried no sooner than the backoff allows.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dialbridge::ivr::prompt::Prompt;
+use dialbridge::media::codec::Codec;
+use dialbridge::sip::message::Method;
+use support::http::request;
+use support::phone::Phone;
+use support::{Bridge, BridgeOptions, free_udp_port, hears, remember_secret};
+
+const NUMBER: &str = "4930123456";
+const PASSWORD: &str = "Reg1stration-s3cret";
+
+/// Kamailio on PATH or where Debian installs it.
+fn kamailio_binary() -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("kamailio"))
+                .find(|p| p.is_file())
+        })
+        .or_else(|| {
+            ["/usr/sbin/kamailio", "/usr/bin/kamailio"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
+        });
+    found.expect("kamailio not found: run ./test.sh, which installs it (Debian package kamailio)")
+}
+
+/// A Kamailio registrar on a free 127.0.0.1 port, in its own temporary directory; stopped
+/// when dropped.
+struct Registrar {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Registrar {
+    /// Starts Kamailio as the provider's registrar: REGISTERs are challenged (digest,
+    /// SHA-256, qop=auth, the password `password`) and saved in memory; any other request
+    /// for a registered user is forwarded to the registered Contact.
+    fn start(password: &str) -> Registrar {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_udp_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let cfg = format!(
+            r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+tcp_children=2
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "min_expires", 10)
+modparam("auth", "algorithm", "SHA-256")
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (is_method("REGISTER")) {{
+        xlog("L_NOTICE", "TEST-REGISTER expires=$hdr(Expires) authorization=$hdr(Authorization)\n");
+        if (!pv_auth_check("$td", "{password}", "0", "1")) {{
+            xlog("L_NOTICE", "TEST-CHALLENGE $tU\n");
+            auth_challenge("$td", "1");
+            exit;
+        }}
+        if (!save("location")) {{ sl_reply_error(); exit; }}
+        xlog("L_NOTICE", "TEST-SAVED $tU expires=$hdr(Expires)\n");
+        exit;
+    }}
+    if (is_method("ACK") && t_check_trans()) {{ t_relay(); exit; }}
+    if (!lookup("location")) {{
+        xlog("L_NOTICE", "TEST-NOT-FOUND $rm $rU\n");
+        if (!is_method("ACK")) {{ sl_send_reply("404", "Not Found"); }}
+        exit;
+    }}
+    xlog("L_NOTICE", "TEST-FORWARD $rm to $ru\n");
+    t_relay();
+    exit;
+}}
+"#
+        );
+        let cfg_path = dir.path().join("kamailio.cfg");
+        std::fs::write(&cfg_path, cfg).expect("write kamailio.cfg");
+        let log = dir.path().join("kamailio.log");
+        // A process group of its own: Kamailio's children are stopped with it, and its
+        // shutdown signals reach nothing of the test's.
+        let child = Command::new(kamailio_binary())
+            .process_group(0)
+            .arg("-f")
+            .arg(&cfg_path)
+            .args(["-DD", "-E"])
+            .arg("-P")
+            .arg(dir.path().join("kamailio.pid"))
+            .arg("-Y")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+            .spawn()
+            .expect("start kamailio");
+        let registrar = Registrar {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        };
+        registrar.wait_listening();
+        registrar
+    }
+
+    /// Waits until Kamailio answers on its port (an OPTIONS for an unknown user: 404).
+    fn wait_listening(&self) {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
+        probe
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .ok();
+        let local = probe.local_addr().expect("addr");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline {
+            let options = format!(
+                "OPTIONS sip:probe@{0} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{1:x}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag=p\r\nTo: <sip:probe@{0}>\r\n\
+                 Call-ID: {1:x}@probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                self.addr,
+                rand::random::<u64>()
+            );
+            let _ = probe.send_to(options.as_bytes(), self.addr);
+            if probe.recv_from(&mut buf).is_ok() {
+                return;
+            }
+        }
+        panic!("kamailio did not start; its log:\n{}", self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kamailio's log lines of our script with this marker.
+    fn lines(&self, marker: &str) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(marker))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits until `pred` holds for the script's log lines with `marker`.
+    fn wait_lines(
+        &self,
+        marker: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&[String]) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if pred(&self.lines(marker)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "timed out waiting for {what}; kamailio log:\n{}",
+            self.log_text()
+        );
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        let group = -(self.child.id() as i32);
+        // SAFETY: kill(2) on the process group our own child leads (not reaped yet).
+        unsafe {
+            libc::kill(group, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever of the group is left (a child that outlived its main process).
+        // SAFETY: as above; the group id stays ours until every member is gone.
+        unsafe {
+            libc::kill(group, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// An owner-only password file.
+fn password_file(dir: &Path, password: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("provider-password");
+    std::fs::write(&path, format!("{password}\n")).expect("write password file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+/// A bridge registering `sip:NUMBER@registrar` (with `uri_params`) with `password`,
+/// serving `/metrics`.
+fn start_bridge(
+    registrar: &Registrar,
+    uri_params: &str,
+    password: &str,
+    extra: &[&str],
+) -> (Bridge, tempfile::TempDir) {
+    remember_secret(password);
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let file = password_file(secrets.path(), password);
+    let mut flags: Vec<String> = vec![
+        "--register".into(),
+        format!("sip:{NUMBER}@{}{uri_params}", registrar.addr),
+        "--register-password-file".into(),
+        file.display().to_string(),
+    ];
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    let (bridge, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            http: true,
+            extra: flags,
+            ..BridgeOptions::default()
+        },
+    );
+    bridge.wait_http();
+    (bridge, secrets)
+}
+
+/// The value of one series at the bridge's `/metrics`.
+fn metric(bridge: &Bridge, series: &str) -> Option<u64> {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+fn wait_metric(bridge: &Bridge, series: &str, want: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if metric(bridge, series) == Some(want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{series} did not become {want} (is {:?}); bridge log:\n{}",
+        metric(bridge, series),
+        bridge.log_text()
+    );
+}
+
+#[test]
+fn registers_with_digest_takes_calls_through_the_registrar_refreshes_and_unregisters_on_stop() {
+    let registrar = Registrar::start(PASSWORD);
+    // SIP is taken only from a network the test never uses: the registrar is trusted
+    // because the bridge registers there.
+    let (mut bridge, _secrets) = start_bridge(
+        &registrar,
+        "",
+        PASSWORD,
+        &[
+            "--register-expires",
+            "20",
+            "--trusted-networks",
+            "192.0.2.0/24",
+            "--untrusted",
+            "drop",
+        ],
+    );
+    let up = format!(
+        "dialbridge_registration_up{{aor=\"sip:{NUMBER}@{}\"}}",
+        registrar.addr
+    );
+    wait_metric(&bridge, &up, 1, Duration::from_secs(10));
+
+    // Challenged first, then saved with SHA-256 digest credentials.
+    let lines = registrar.lines("TEST-");
+    let challenge = lines.iter().position(|l| l.contains("TEST-CHALLENGE"));
+    let saved = lines.iter().position(|l| l.contains("TEST-SAVED"));
+    assert!(
+        matches!((challenge, saved), (Some(c), Some(s)) if c < s),
+        "expected a 401 challenge, then the binding saved:\n{}",
+        lines.join("\n")
+    );
+    let authorized = registrar.lines("TEST-REGISTER");
+    assert!(
+        authorized
+            .iter()
+            .any(|l| l.contains("algorithm=SHA-256") && l.contains("qop=auth")),
+        "{authorized:?}"
+    );
+    assert!(
+        registrar
+            .lines("TEST-SAVED")
+            .iter()
+            .all(|l| l.contains("expires=20")),
+        "the expiry asked for"
+    );
+
+    // A caller dials the number at the provider: Kamailio finds the bridge's Contact and
+    // forwards the INVITE; the bridge answers and plays its greeting.
+    let mut phone = Phone::new(registrar.addr, Codec::Pcmu, None);
+    phone.set_request_user(NUMBER);
+    phone.call();
+    hears(
+        &phone,
+        &[Prompt::Welcome],
+        "the greeting, through the registrar",
+    );
+    let forwarded = registrar.lines("TEST-FORWARD INVITE");
+    assert!(
+        forwarded
+            .iter()
+            .any(|l| l.contains(&format!("sip:{NUMBER}@{}", bridge.sip))),
+        "{forwarded:?}"
+    );
+    wait_metric(
+        &bridge,
+        "dialbridge_calls_answered_total",
+        1,
+        Duration::from_secs(5),
+    );
+    phone.hangup();
+
+    // Refreshed before the 20 s granted run out (at half: about 10 s after the first).
+    registrar.wait_lines("TEST-SAVED", Duration::from_secs(16), "the refresh", |l| {
+        l.len() >= 2
+    });
+
+    // A stop removes the binding: a REGISTER with Expires: 0, then calls find nobody.
+    bridge.signal_term();
+    assert!(
+        bridge
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
+        "the bridge stops cleanly"
+    );
+    assert!(
+        registrar
+            .lines("TEST-SAVED")
+            .last()
+            .is_some_and(|l| l.contains("expires=0")),
+        "unregistered at stop:\n{}",
+        registrar.lines("TEST-").join("\n")
+    );
+    let log = bridge.log_text();
+    assert!(log.contains("unregistered from the provider"), "{log}");
+    let mut late = Phone::new(registrar.addr, Codec::Pcmu, None);
+    late.set_request_user(NUMBER);
+    late.send_invite();
+    assert!(
+        late.wait_response(404, Method::Invite, Duration::from_secs(3))
+            .is_some(),
+        "after the stop the registrar knows no Contact for the number"
+    );
+}
+
+#[test]
+fn over_tcp_from_a_config_file_table_the_registration_keeps_its_connection_and_calls_arrive() {
+    let registrar = Registrar::start(PASSWORD);
+    remember_secret(PASSWORD);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = password_file(dir.path(), PASSWORD);
+    let config = dir.path().join("dialbridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[register]]\nuri = \"sip:{NUMBER}@{};transport=tcp\"\nauth_user = \"{NUMBER}\"\n\
+             password_file = \"{}\"\nexpires = 60\n",
+            registrar.addr,
+            file.display()
+        ),
+    )
+    .expect("write config");
+    let (bridge, _) = Bridge::start(
+        &[],
+        BridgeOptions {
+            http: true,
+            extra: vec!["--config".into(), config.display().to_string()],
+            ..BridgeOptions::default()
+        },
+    );
+    bridge.wait_http();
+    let up = format!(
+        "dialbridge_registration_up{{aor=\"sip:{NUMBER}@{};transport=tcp\"}}",
+        registrar.addr
+    );
+    wait_metric(&bridge, &up, 1, Duration::from_secs(10));
+    assert!(
+        metric(&bridge, "dialbridge_sip_tcp_connections").is_some_and(|n| n >= 1),
+        "the connection to the registrar stays open"
+    );
+    let saved = registrar.lines("TEST-SAVED");
+    assert!(
+        !saved.is_empty() && saved.iter().all(|l| l.trim_end().ends_with("expires=60")),
+        "{saved:?}"
+    );
+    // Kamailio reaches the Contact (`;transport=tcp`) over TCP.
+    let mut phone = Phone::new(registrar.addr, Codec::Pcmu, None);
+    phone.set_request_user(NUMBER);
+    phone.call();
+    hears(
+        &phone,
+        &[Prompt::Welcome],
+        "the greeting, through the registrar over TCP",
+    );
+    let forwarded = registrar.lines("TEST-FORWARD INVITE");
+    assert!(
+        forwarded.iter().any(|l| l.contains("transport=tcp")),
+        "{forwarded:?}"
+    );
+    phone.hangup();
+}
+
+#[test]
+fn a_wrong_password_is_logged_shown_in_metrics_and_not_retried_in_a_tight_loop() {
+    let registrar = Registrar::start(PASSWORD);
+    let (bridge, _secrets) = start_bridge(&registrar, "", "not-the-Password-9", &[]);
+    let aor = format!("aor=\"sip:{NUMBER}@{}\"", registrar.addr);
+    wait_metric(
+        &bridge,
+        &format!("dialbridge_registration_failures_total{{{aor}}}"),
+        1,
+        Duration::from_secs(10),
+    );
+    let failed_at = Instant::now();
+    assert_eq!(
+        metric(&bridge, &format!("dialbridge_registration_up{{{aor}}}")),
+        Some(0)
+    );
+    let log = bridge.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("registration failed"))
+        .unwrap_or_else(|| panic!("no log line saying why; log:\n{log}"));
+    assert!(line.contains("code=401"), "{line}");
+    assert!(line.contains("refused the credentials"), "{line}");
+    assert!(!log.contains("not-the-Password-9"));
+
+    // The first REGISTER is challenged, the one with credentials refused; then nothing for
+    // the backoff (at least 24 s), however long we watch here.
+    while failed_at.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let registers = registrar.lines("TEST-REGISTER");
+    assert_eq!(
+        registers.len(),
+        2,
+        "one challenge answered, then the backoff:\n{}",
+        registers.join("\n")
+    );
+    assert!(registrar.lines("TEST-SAVED").is_empty());
+    assert_eq!(
+        metric(
+            &bridge,
+            &format!("dialbridge_registration_failures_total{{{aor}}}")
+        ),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_password_file_others_can_read_stops_the_start_with_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = password_file(dir.path(), PASSWORD);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let out = Command::new(support::binary())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["serve", "--sip-listen", "127.0.0.1:0", "--register"])
+        .arg(format!("sip:{NUMBER}@127.0.0.1:5060"))
+        .arg("--register-password-file")
+        .arg(&file)
+        .output()
+        .expect("run dialbridge");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing was created before the check"
+    );
+}
