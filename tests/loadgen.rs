@@ -4,6 +4,8 @@
 //! generator's own results and the bridge's /metrics.
 
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::process::{Command, Output};
 
@@ -198,4 +200,55 @@ fn a_smoke_load_with_srtp_goes_through_the_ivr_and_into_the_meeting() {
             "{reason}"
         );
     }
+}
+
+#[test]
+fn a_smoke_load_over_tcp_and_tls_reaches_the_lobby_without_retransmissions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = tls::TestCa::new(dir.path(), "bridge");
+    let tls_addr = tls::free_tcp_addr();
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            http: true,
+            extra: tls::tls_flags(tls_addr, &ca.server("bridge")),
+            ..Default::default()
+        },
+    );
+    let id = orgs[0].conference_id.clone();
+    let ca_path = ca.cert_path().display().to_string();
+    let sip = bridge.sip.to_string();
+    let tls = tls_addr.to_string();
+    for (transport, target, extra) in [
+        ("tcp", sip.as_str(), vec![]),
+        ("tls", tls.as_str(), vec!["--tls-ca", ca_path.as_str()]),
+    ] {
+        let mut args = vec![
+            "--target",
+            target,
+            "--conference",
+            &id,
+            "--transport",
+            transport,
+            "--threads",
+            "2",
+            "--rate",
+            "20",
+            "--duration",
+            "0.5",
+            "--smoke",
+            "--json",
+        ];
+        args.extend(extra);
+        let run = json(&generator(&args));
+        assert_eq!(run["succeeded"].as_u64(), Some(10), "{transport}: {run}");
+        assert_eq!(run["failed"].as_u64(), Some(0), "{transport}");
+        assert_eq!(run["lobby"]["count"].as_u64(), Some(10), "{transport}");
+        assert_eq!(run["retransmissions_sent"].as_u64(), Some(0), "{transport}");
+    }
+    // Two shards each time: two TCP connections, then two TLS ones, whose calls all came in.
+    assert_eq!(metric(&bridge, "dialbridge_conference_joins_total"), 20.0);
+    let cdr = std::fs::read_to_string(bridge.data_dir.path().join("cdr.jsonl")).expect("CDR");
+    assert_eq!(cdr.matches("\"transport\":\"tcp\"").count(), 10, "{cdr}");
+    assert_eq!(cdr.matches("\"transport\":\"tls\"").count(), 10, "{cdr}");
 }

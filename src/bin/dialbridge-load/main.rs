@@ -14,6 +14,7 @@
 //!     dialbridge-load --calibrate                                         # its own ceiling
 
 mod answer;
+mod link;
 mod media;
 mod plan;
 mod shard;
@@ -78,6 +79,13 @@ struct Args {
     /// generator's SIP is UDP, so the bridge needs `--srtp-over-cleartext-sip`.
     #[arg(long)]
     srtp: bool,
+    /// SIP transport: one UDP socket, or one TCP or TLS connection, per shard (`--target`
+    /// is then the bridge's TCP port, or its `--sip-tls-listen` address for TLS).
+    #[arg(long, value_enum, default_value = "udp")]
+    transport: link::Transport,
+    /// The CA certificate (PEM) that issued the bridge's certificate (`--transport tls`).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
     /// Meeting run: every N callers form a meeting, N − 1 attendees and the organizer, who
     /// calls `--organizer-delay` after the last attendee and enters the PIN (needs ID:PIN).
     #[arg(long, value_name = "N")]
@@ -139,6 +147,10 @@ enum LoadError {
     Assets(#[from] dialbridge::ivr::assets::AssetError),
     #[error("--threads must be at least 1")]
     NoThreads,
+    #[error("--transport tls needs --tls-ca FILE (the CA that issued the bridge's certificate)")]
+    NoTlsCa,
+    #[error(transparent)]
+    Link(#[from] link::LinkError),
     #[error("a shard thread could not start or panicked: {0}")]
     Thread(String),
 }
@@ -311,6 +323,11 @@ fn run_once(
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+    let tls = match (args.transport, &args.tls_ca) {
+        (link::Transport::Tls, Some(ca)) => Some(link::tls_config(ca)?),
+        (link::Transport::Tls, None) => return Err(LoadError::NoTlsCa),
+        _ => None,
+    };
     let shared = Arc::new(Shared {
         target,
         local_ip: args.local_ip,
@@ -326,6 +343,8 @@ fn run_once(
         tone: media::tone_frames(),
         run_id,
         srtp: args.srtp,
+        transport: args.transport,
+        tls,
     });
     let cpu_before = process_cpu_seconds();
     let handles: Vec<_> = shards

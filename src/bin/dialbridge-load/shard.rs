@@ -19,6 +19,7 @@ use dialbridge::sip::message::Method;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::link::{Link, LinkError, Transport};
 use crate::media::{self, FRAME_SAMPLES, Heard, PACKETS_PER_KEY, Recognizer, Stream};
 use crate::plan::{CallSpec, Conference, Role};
 use crate::sip::{self, Dialog, Incoming, Response};
@@ -65,6 +66,10 @@ pub struct Shared {
     pub run_id: u64,
     /// Offer SRTP (`RTP/SAVP` with an SDES key) on every call.
     pub srtp: bool,
+    /// The SIP transport.
+    pub transport: Transport,
+    /// TLS client configuration (`--transport tls`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The SIP timer T2 (RFC 3261): the cap of non-INVITE retransmission intervals.
@@ -156,13 +161,16 @@ pub enum ShardError {
     /// mio failed.
     #[error("the event loop failed: {0}")]
     Poll(std::io::Error),
+    /// The TCP or TLS connection to the bridge could not be set up.
+    #[error(transparent)]
+    Link(#[from] LinkError),
 }
 
 /// One shard's loop state.
 struct Shard {
     shared: Arc<Shared>,
     poll: Poll,
-    sip: UdpSocket,
+    sip: Link,
     local: SocketAddr,
     calls: HashMap<u64, Call>,
     by_call_id: HashMap<String, u64>,
@@ -175,25 +183,22 @@ struct Shard {
 
 /// Runs the calls of one shard (sorted by start time) to the end and returns what it measured.
 pub fn run(shared: Arc<Shared>, plan: Vec<CallSpec>) -> Result<Stats, ShardError> {
-    let addr = SocketAddr::new(shared.local_ip, 0);
-    let std_sip =
-        std::net::UdpSocket::bind(addr).map_err(|source| ShardError::Socket { addr, source })?;
-    // Bursts of answers at thousands of calls a second overflow the default 208 KiB buffer:
-    // a drop here would look like the bridge's fault (a retransmission). The kernel caps
-    // the size at net.core.rmem_max; failing to raise it is not fatal.
-    let s2 = socket2::SockRef::from(&std_sip);
-    let _ = s2.set_recv_buffer_size(8 << 20);
-    let _ = s2.set_send_buffer_size(8 << 20);
-    std_sip
-        .set_nonblocking(true)
-        .map_err(|source| ShardError::Socket { addr, source })?;
-    let local = std_sip
-        .local_addr()
-        .map_err(|source| ShardError::Socket { addr, source })?;
-    let mut sip = UdpSocket::from_std(std_sip);
+    let (mut sip, local) = match shared.transport {
+        Transport::Udp => udp_link(shared.local_ip)?,
+        Transport::Tcp | Transport::Tls => {
+            let link = Link::connect(shared.target, shared.tls.clone())?;
+            let local = link.local_addr().map_err(ShardError::Poll)?;
+            (link, local)
+        }
+    };
     let poll = Poll::new().map_err(ShardError::Poll)?;
+    let interest = if shared.transport.reliable() {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
     poll.registry()
-        .register(&mut sip, SIP, Interest::READABLE)
+        .register(sip.source(), SIP, interest)
         .map_err(ShardError::Poll)?;
     let mut shard = Shard {
         shared,
@@ -214,6 +219,26 @@ pub fn run(shared: Arc<Shared>, plan: Vec<CallSpec>) -> Result<Stats, ShardError
     shard.run(plan)?;
     shard.stats.cpu_seconds = thread_cpu_seconds();
     Ok(shard.stats)
+}
+
+/// The shard's own UDP socket, with buffers large enough for bursts of answers.
+fn udp_link(ip: IpAddr) -> Result<(Link, SocketAddr), ShardError> {
+    let addr = SocketAddr::new(ip, 0);
+    let std_sip =
+        std::net::UdpSocket::bind(addr).map_err(|source| ShardError::Socket { addr, source })?;
+    // Bursts of answers at thousands of calls a second overflow the default 208 KiB buffer:
+    // a drop here would look like the bridge's fault (a retransmission). The kernel caps
+    // the size at net.core.rmem_max; failing to raise it is not fatal.
+    let s2 = socket2::SockRef::from(&std_sip);
+    let _ = s2.set_recv_buffer_size(8 << 20);
+    let _ = s2.set_send_buffer_size(8 << 20);
+    std_sip
+        .set_nonblocking(true)
+        .map_err(|source| ShardError::Socket { addr, source })?;
+    let local = std_sip
+        .local_addr()
+        .map_err(|source| ShardError::Socket { addr, source })?;
+    Ok((Link::Udp(UdpSocket::from_std(std_sip)), local))
 }
 
 impl Shard {
@@ -269,7 +294,14 @@ impl Shard {
             }
             for ev in events.iter() {
                 match ev.token() {
-                    SIP => self.read_sip(),
+                    SIP => {
+                        if ev.is_writable() && self.sip.flush().is_err() {
+                            self.stats.send_errors += 1;
+                        }
+                        if ev.is_readable() {
+                            self.read_sip();
+                        }
+                    }
                     Token(t) => self.read_rtp((t - 1) as u64),
                 }
             }
@@ -308,12 +340,13 @@ impl Shard {
             _ => format!("{id}##"),
         };
         let h = mix(run ^ spec.index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let dialog = Dialog::new(
+        let mut dialog = Dialog::new(
             format!("{run:x}-{}@dialbridge-load", spec.index),
             format!("{:x}", h & 0xFFFF_FFFF),
             self.local,
             self.shared.target,
         );
+        dialog.transport = self.shared.transport;
         let first_uri = dialog.target_uri.clone();
         let mut call = Call {
             scheduled,
@@ -356,10 +389,17 @@ impl Shard {
             call.srtp_key.as_ref(),
         );
         let index = call.spec.index;
-        send(&self.sip, &call.invite, self.shared.target, &mut self.stats);
+        send(
+            &mut self.sip,
+            &call.invite,
+            self.shared.target,
+            &mut self.stats,
+        );
         self.by_call_id.insert(call.dialog.call_id.clone(), index);
         self.calls.insert(index, call);
-        self.timer(now + self.shared.t1, index, Timer::InviteRetransmit);
+        if !self.shared.transport.reliable() {
+            self.timer(now + self.shared.t1, index, Timer::InviteRetransmit);
+        }
         self.timer(now + 64 * self.shared.t1, index, Timer::InviteTimeout);
     }
 
@@ -523,7 +563,7 @@ impl Shard {
             match kind {
                 Timer::InviteRetransmit => {
                     if call.phase == Phase::Inviting && !call.provisional {
-                        send(&self.sip, &call.invite, target, &mut self.stats);
+                        send(&mut self.sip, &call.invite, target, &mut self.stats);
                         self.stats.retransmissions_sent += 1;
                         call.invite_interval *= 2;
                         let next = call.invite_interval;
@@ -537,7 +577,7 @@ impl Shard {
                 }
                 Timer::Retransmit(cseq) => {
                     if let Some(p) = call.pending.as_mut().filter(|p| p.cseq == cseq) {
-                        send(&self.sip, &p.bytes, target, &mut self.stats);
+                        send(&mut self.sip, &p.bytes, target, &mut self.stats);
                         self.stats.retransmissions_sent += 1;
                         p.interval = (p.interval * 2).min(T2);
                         let next = p.interval;
@@ -598,14 +638,16 @@ impl Shard {
             return;
         };
         let cseq = call.dialog.cseq;
-        send(&self.sip, &bytes, self.shared.target, &mut self.stats);
+        send(&mut self.sip, &bytes, self.shared.target, &mut self.stats);
         call.pending = Some(Pending {
             bytes,
             method,
             cseq,
             interval: t1,
         });
-        self.timer(now + t1, id, Timer::Retransmit(cseq));
+        if !self.shared.transport.reliable() {
+            self.timer(now + t1, id, Timer::Retransmit(cseq));
+        }
         self.timer(now + 64 * t1, id, Timer::Timeout(cseq));
     }
 
@@ -635,17 +677,14 @@ impl Shard {
     }
 
     fn read_sip(&mut self) {
-        loop {
-            let (n, from) = match self.sip.recv_from(&mut self.buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // ICMP errors from an earlier send (the bridge not listening yet) surface
-                // here; Timer A will try again.
-                Err(_) => continue,
-            };
+        let mut messages = Vec::new();
+        self.sip.receive(&mut self.buf, &mut messages);
+        if self.sip.closed() {
+            self.stats.send_errors += 1;
+        }
+        for (msg, from) in messages {
             let now = Instant::now();
-            let Some((incoming, call_id)) = self.buf.get(..n).and_then(sip::parse) else {
+            let Some((incoming, call_id)) = sip::parse_message(msg) else {
                 continue;
             };
             let id = self.by_call_id.get(&call_id).copied();
@@ -660,7 +699,12 @@ impl Shard {
                         (Method::Invite, _) => 488,
                         _ => 200,
                     };
-                    send(&self.sip, &sip::answer(&req, code), from, &mut self.stats);
+                    send(
+                        &mut self.sip,
+                        &sip::answer(&req, code),
+                        from,
+                        &mut self.stats,
+                    );
                     if let (Method::Bye, Some(id)) = (method, id) {
                         let hanging = self
                             .calls
@@ -698,7 +742,7 @@ impl Shard {
                     }
                     let branch = call.branch(run);
                     call.ack = call.dialog.ack(&branch, &call.dialog.target_uri);
-                    send(&self.sip, &call.ack, target, &mut self.stats);
+                    send(&mut self.sip, &call.ack, target, &mut self.stats);
                     call.phase = Phase::Keys;
                     call.remote_rtp = r.media;
                     if r.media.is_none() {
@@ -732,12 +776,12 @@ impl Shard {
                 200..=299 => {
                     // The 200 again: our ACK was lost or late. Acknowledge it again.
                     self.stats.retransmissions_received += 1;
-                    send(&self.sip, &call.ack, target, &mut self.stats);
+                    send(&mut self.sip, &call.ack, target, &mut self.stats);
                 }
                 _ if call.phase == Phase::Inviting => {
                     call.dialog.to_tag = r.to_tag;
                     let ack = call.dialog.ack(&call.invite_branch, &call.first_uri);
-                    send(&self.sip, &ack, target, &mut self.stats);
+                    send(&mut self.sip, &ack, target, &mut self.stats);
                     let why = match r.code {
                         503 => "refused with 503 (overload or no media port)",
                         486 => "refused with 486 (busy)",
@@ -881,8 +925,8 @@ impl Shard {
     }
 }
 
-fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr, stats: &mut Stats) {
-    if sock.send_to(bytes, to).is_err() {
+fn send(link: &mut Link, bytes: &[u8], to: SocketAddr, stats: &mut Stats) {
+    if link.send(bytes, to).is_err() {
         stats.send_errors += 1;
     }
 }

@@ -7,8 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use dialbridge::media::srtp::MasterKey;
 use dialbridge::sip::header::NameAddr;
-use dialbridge::sip::message::{self, Framing, Message, Method, StartLine};
+use dialbridge::sip::message::{self, Message, Method, StartLine};
 use dialbridge::sip::sdes;
+
+use crate::link::Transport;
 
 /// One caller's dialog with the bridge, as far as the requests need it.
 #[derive(Clone, Debug)]
@@ -27,6 +29,8 @@ pub struct Dialog {
     pub target: SocketAddr,
     /// CSeq of the last request we sent.
     pub cseq: u32,
+    /// The SIP transport, for Via and Contact.
+    pub transport: Transport,
 }
 
 impl Dialog {
@@ -40,6 +44,7 @@ impl Dialog {
             local,
             target,
             cseq: 1,
+            transport: Transport::Udp,
         }
     }
 
@@ -53,15 +58,21 @@ impl Dialog {
         let _ = write!(
             out,
             "{method} {uri} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {local};branch={branch}\r\n\
+             Via: SIP/2.0/{via} {local};branch={branch}\r\n\
              From: \"load\" <sip:load@{local}>;tag={from}\r\n\
              To: <sip:bridge@{target}>{to_tag}\r\n\
              Call-ID: {call_id}\r\n\
              CSeq: {cseq} {method}\r\n\
-             Contact: <sip:load@{local}>\r\n\
+             Contact: <sip:load@{local}{contact_transport}>\r\n\
              Max-Forwards: 70\r\n\
              User-Agent: dialbridge-load\r\n",
             local = self.local,
+            via = self.transport.via(),
+            contact_transport = match self.transport {
+                Transport::Udp => "",
+                Transport::Tcp => ";transport=tcp",
+                Transport::Tls => ";transport=tls",
+            },
             from = self.from_tag,
             target = self.target,
             call_id = self.call_id,
@@ -162,8 +173,14 @@ pub struct Response {
 }
 
 /// Parses one datagram from the bridge; None for garbage or keep-alives.
+#[cfg(test)]
 pub fn parse(datagram: &[u8]) -> Option<(Incoming, String)> {
-    let (msg, _) = message::parse(datagram, Framing::Datagram).ok()?;
+    let (msg, _) = message::parse(datagram, message::Framing::Datagram).ok()?;
+    parse_message(msg)
+}
+
+/// What the shard needs of one message from the bridge.
+pub fn parse_message(msg: Message) -> Option<(Incoming, String)> {
     let call_id = msg.call_id()?.to_string();
     match &msg.start {
         StartLine::Response { code, .. } => {
@@ -231,6 +248,7 @@ pub fn answer(request: &Message, code: u16) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dialbridge::sip::message::Framing;
 
     #[test]
     fn an_invite_parses_with_the_bridges_own_parser() {
