@@ -17,13 +17,15 @@ if ! command -v sipp >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null
 fi
 
-# Kamailio (Debian package kamailio, 5.6: registrar, usrloc, auth in the main package) is the
-# provider's registrar in tests/registration.rs, started by the test on a free port. The
-# package's own service is not needed: it is stopped and disabled where systemd runs it.
-if ! command -v kamailio >/dev/null 2>&1 && [ ! -x /usr/sbin/kamailio ]; then
-  echo "==> installing kamailio (registration tests)"
+# Kamailio (Debian package kamailio, 5.6: registrar, usrloc, auth in the main package; TLS in
+# kamailio-tls-modules) is the provider's registrar in tests/registration.rs, started by the
+# test on a free port. The package's own service is not needed: it is stopped and disabled
+# where systemd runs it.
+if ! { command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ]; } ||
+  ! compgen -G "/usr/lib/*/kamailio/modules/tls.so" >/dev/null; then
+  echo "==> installing kamailio and its TLS module (registration tests)"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio kamailio-tls-modules >/dev/null
   as_root systemctl disable --now kamailio >/dev/null 2>&1 || true
 fi
 

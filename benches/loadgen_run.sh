@@ -8,6 +8,12 @@
 #     benches/loadgen_run.sh 4 --rate 200 --duration 20 --hold 2        # attendees
 #     benches/loadgen_run.sh 4 --search --rate 250 --duration 60        # RFC 7501 search
 #     benches/loadgen_run.sh 20 --meeting 21 --audio --rate 100 --duration 4 --hold 5
+#     benches/loadgen_run.sh 4 --transport tls --rate 200 --duration 20 --hold 2  # SIP over TLS
+#     benches/loadgen_run.sh 4 --srtp --rate 200 --duration 20 --hold 30          # SRTP callers
+#
+# With `--transport tls` the bridge gets a certificate from a throwaway CA (openssl) and the
+# generator dials its TLS port; with `--srtp` the bridge takes SDES keys over the generator's
+# cleartext SIP (`--srtp-over-cleartext-sip`), which only a benchmark should do.
 set -euo pipefail
 organizers=${1:?usage: benches/loadgen_run.sh ORGANIZERS [dialbridge-load flags…]}
 shift
@@ -25,9 +31,21 @@ for i in $(seq "$organizers"); do
       --json 2>/dev/null |
     sed -n 's/.*"conference_id":"\([0-9]*\)".*"pin":"\([0-9]*\)".*/\1:\2/p'
 done >"$data/conferences.txt"
+extra=(); target=127.0.0.1:5060; gen=()
+case " $* " in *" tls "*)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=load CA" -keyout "$data/ca.key" -out "$data/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bridge" \
+    -keyout "$data/bridge.key" -out "$data/bridge.csr" 2>/dev/null
+  openssl x509 -req -in "$data/bridge.csr" -CA "$data/ca.pem" -CAkey "$data/ca.key" -days 2 \
+    -out "$data/bridge.pem" -extfile <(printf "subjectAltName=IP:127.0.0.1") 2>/dev/null
+  extra+=(--sip-tls-listen 127.0.0.1:5061 --tls-cert "$data/bridge.pem" --tls-key "$data/bridge.key")
+  target=127.0.0.1:5061; gen+=(--tls-ca "$data/ca.pem") ;;
+esac
+case " $* " in *" --srtp "*) extra+=(--srtp-over-cleartext-sip) ;; esac
 $bridge --data-dir "$data" --log warn serve --sip-listen 127.0.0.1:5060 \
   --http-listen 127.0.0.1:8080 --rtp-ports 10000-23999 --max-calls 0 --max-call-rate 0 \
-  2>"$data/bridge.log" &
+  "${extra[@]}" 2>"$data/bridge.log" &
 pid=$!
 for _ in $(seq 100); do
   [ -s "$data/admin-token" ] && break
@@ -36,11 +54,11 @@ done
 bridge_cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 before=$(bridge_cpu); t0=$(date +%s.%N)
 status=0
-target/release/dialbridge-load --target 127.0.0.1:5060 --conferences-file "$data/conferences.txt" "$@" || status=$?
+target/release/dialbridge-load --target "$target" --conferences-file "$data/conferences.txt" "${gen[@]}" "$@" || status=$?
 after=$(bridge_cpu); t1=$(date +%s.%N)
 echo "bridge CPU: $(echo "($after - $before) / $(getconf CLK_TCK) / ($t1 - $t0) * 100" | bc -l | cut -c1-5) % of a core over the generator's run"
 curl -s 127.0.0.1:8080/metrics |
-  grep -E '^dialbridge_(conference_joins_total|sip_retransmissions_total|last_lobby_move_callers|pin_checks_total)' || true
+  grep -E '^dialbridge_(conference_joins_total|sip_retransmissions_total|last_lobby_move_callers|pin_checks_total|srtp_dropped_total)' || true
 kill "$pid"
 wait "$pid" || true
 exit "$status"

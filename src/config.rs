@@ -118,6 +118,8 @@ pub struct ServeConfig {
     pub guessing: crate::auth::guessing::GuessLimits,
     /// Addresses of record to keep registered at providers (`--register`, `[[register]]`).
     pub registrations: Vec<RegisterAccount>,
+    /// More CAs to trust for registrars over TLS (`--register-ca`).
+    pub register_ca: Option<PathBuf>,
     /// The bridge's address as seen from outside (1:1 NAT, cloud VMs): put in SDP and in
     /// Contact while the sockets stay on the private address.
     pub public_address: Option<IpAddr>,
@@ -200,6 +202,7 @@ impl ServeConfig {
             guessing: crate::auth::guessing::GuessLimits::default(),
             cdr_file: Some("cdr.jsonl".into()),
             registrations: Vec::new(),
+            register_ca: None,
             public_address: None,
         }
     }

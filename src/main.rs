@@ -264,10 +264,15 @@ struct ServeArgs {
     #[arg(long)]
     no_cdr: bool,
     /// Register at a provider under this address of record, so its calls for the number
-    /// reach the bridge (repeatable), e.g. `sip:4930123456@sipconnect.example.net` or
-    /// `...;transport=tcp`. The host is resolved once at start (no DNS SRV); UDP or TCP.
+    /// reach the bridge (repeatable), e.g. `sip:4930123456@sipconnect.example.net`,
+    /// `...;transport=tcp` or `...;transport=tls` (or a `sips:` URI). The host is resolved
+    /// once at start (no DNS SRV).
     #[arg(long, value_name = "URI")]
     register: Vec<String>,
+    /// Over TLS, trust registrars whose certificate chains to these CAs (PEM) as well as the
+    /// system's (Debian's ca-certificates).
+    #[arg(long, value_name = "FILE")]
+    register_ca: Option<PathBuf>,
     /// The digest user name for --register (default: the URI's user).
     #[arg(long, value_name = "USER", requires = "register")]
     register_auth_user: Option<String>,
@@ -1042,6 +1047,7 @@ async fn serve(
     config.srtp_over_cleartext_sip = args.srtp_over_cleartext_sip;
     config.cdr_file = (!args.no_cdr).then(|| args.cdr_file.clone());
     config.public_address = args.public_address;
+    config.register_ca = args.register_ca.clone();
     config.registrations = args
         .register
         .iter()

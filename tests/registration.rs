@@ -5,6 +5,8 @@
 //! is logged, shown in `/metrics` and retried no sooner than the backoff allows.
 
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -44,6 +46,8 @@ fn kamailio_binary() -> PathBuf {
 struct Registrar {
     child: Child,
     addr: SocketAddr,
+    /// Its SIP over TLS address, when started with a certificate.
+    tls_addr: Option<SocketAddr>,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -53,9 +57,39 @@ impl Registrar {
     /// SHA-256, qop=auth, the password `password`) and saved in memory; any other request
     /// for a registered user is forwarded to the registered Contact.
     fn start(password: &str) -> Registrar {
+        Self::start_with(password, None)
+    }
+
+    /// [`Registrar::start`], also serving SIP over TLS with this certificate (Debian's
+    /// `kamailio-tls-modules`); as a TLS client it does not check the bridge's certificate.
+    fn start_with(password: &str, tls: Option<&tls::Issued>) -> Registrar {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_udp_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let tls_addr = tls.map(|_| tls::free_tcp_addr());
+        let tls_cfg = match (tls, tls_addr) {
+            (Some(issued), Some(tls_addr)) => {
+                let file = dir.path().join("tls.cfg");
+                std::fs::write(
+                    &file,
+                    format!(
+                        "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n\
+                         require_certificate = no\nprivate_key = {}\ncertificate = {}\n\n\
+                         [client:default]\nmethod = TLSv1.2+\nverify_certificate = no\n\
+                         require_certificate = no\n",
+                        issued.key.display(),
+                        issued.cert.display()
+                    ),
+                )
+                .expect("write tls.cfg");
+                format!(
+                    "enable_tls=yes\nlisten=tls:{tls_addr}\nloadmodule \"tls.so\"\n\
+                     modparam(\"tls\", \"config\", \"{}\")\n",
+                    file.display()
+                )
+            }
+            _ => String::new(),
+        };
         let cfg = format!(
             r#"#!KAMAILIO
 debug=2
@@ -65,6 +99,7 @@ tcp_children=2
 auto_aliases=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
+{tls_cfg}
 loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "pv.so"
@@ -124,6 +159,7 @@ request_route {{
         let registrar = Registrar {
             child,
             addr,
+            tls_addr,
             log,
             _dir: dir,
         };
@@ -231,12 +267,21 @@ fn start_bridge(
     password: &str,
     extra: &[&str],
 ) -> (Bridge, tempfile::TempDir) {
+    start_bridge_at(
+        &format!("sip:{NUMBER}@{}{uri_params}", registrar.addr),
+        password,
+        extra,
+    )
+}
+
+/// A bridge registering `aor` with `password`, serving `/metrics`.
+fn start_bridge_at(aor: &str, password: &str, extra: &[&str]) -> (Bridge, tempfile::TempDir) {
     remember_secret(password);
     let secrets = tempfile::tempdir().expect("tempdir");
     let file = password_file(secrets.path(), password);
     let mut flags: Vec<String> = vec![
         "--register".into(),
-        format!("sip:{NUMBER}@{}{uri_params}", registrar.addr),
+        aor.to_string(),
         "--register-password-file".into(),
         file.display().to_string(),
     ];
@@ -514,4 +559,59 @@ fn a_password_file_others_can_read_stops_the_start_with_a_clear_error() {
         !dir.path().join("data").exists(),
         "nothing was created before the check"
     );
+}
+
+#[test]
+fn over_tls_the_registrar_is_verified_and_its_calls_come_over_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = tls::TestCa::new(dir.path(), "provider");
+    let registrar = Registrar::start_with(PASSWORD, Some(&ca.server("registrar")));
+    let registrar_tls = registrar.tls_addr.expect("TLS address");
+    let aor = format!("sip:{NUMBER}@{registrar_tls};transport=tls");
+    let bridge_tls = tls::free_tcp_addr();
+    let mut extra: Vec<String> = tls::tls_flags(bridge_tls, &ca.server("bridge"));
+    extra.extend([
+        "--register-ca".to_string(),
+        ca.cert_path().display().to_string(),
+    ]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let (bridge, _secrets) = start_bridge_at(&aor, PASSWORD, &extra);
+    let up = format!("dialbridge_registration_up{{aor=\"{aor}\"}}");
+    wait_metric(&bridge, &up, 1, Duration::from_secs(10));
+    assert!(
+        metric(&bridge, "dialbridge_sip_tls_connections").is_some_and(|n| n >= 1),
+        "the TLS connection to the registrar stays open"
+    );
+    let registers = registrar.lines("TEST-REGISTER");
+    assert!(
+        registers.len() >= 2 && registers.iter().any(|l| l.contains("SHA-256")),
+        "challenged, then answered over TLS: {registers:?}"
+    );
+    // Kamailio calls the registered Contact: the bridge's TLS port, over TLS.
+    let mut phone = Phone::new(registrar.addr, Codec::Pcmu, None);
+    phone.set_request_user(NUMBER);
+    phone.call();
+    hears(
+        &phone,
+        &[Prompt::Welcome],
+        "the greeting, through the registrar over TLS",
+    );
+    let forwarded = registrar.lines("TEST-FORWARD INVITE");
+    let port = format!(":{};", bridge_tls.port());
+    assert!(
+        forwarded
+            .iter()
+            .any(|l| l.contains("transport=tls") && l.contains(&port)),
+        "{forwarded:?}"
+    );
+    phone.hangup();
+
+    // Without the provider's CA the registrar's certificate is refused: no registration.
+    let (other, _secrets2) = start_bridge_at(&aor, PASSWORD, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !other.log_text().contains("cannot connect to the registrar") {
+        assert!(Instant::now() < deadline, "{}", other.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(metric(&other, &up), Some(0));
 }

@@ -63,6 +63,22 @@ pub enum RegistrationSetupError {
         /// The file.
         path: PathBuf,
     },
+    /// The CA file for registrars over TLS is unusable.
+    #[error("--register-ca {path}: {why}")]
+    Ca {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// A registrar's name cannot be checked against a certificate.
+    #[error("--register {aor}: {host} is not a name a TLS certificate can be checked against")]
+    ServerName {
+        /// The address of record.
+        aor: String,
+        /// The host.
+        host: String,
+    },
     /// The registrar's host does not resolve.
     #[error("--register {aor}: cannot resolve the registrar {host}: {why}")]
     Resolve {
@@ -82,6 +98,8 @@ pub struct Prepared {
     aor: Aor,
     registrar: Peer,
     password: Password,
+    /// The name its TLS certificate must carry (over TLS).
+    server_name: Option<rustls_pki_types::ServerName<'static>>,
 }
 
 impl Prepared {
@@ -154,7 +172,19 @@ pub async fn prepare(config: &ServeConfig) -> Result<Vec<Prepared>, Registration
             .or(addrs.first())
             .copied()
             .ok_or_else(|| resolve_err("no address".into()))?;
+        let server_name = match aor.transport {
+            Transport::Tls => Some(
+                rustls_pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
+                    RegistrationSetupError::ServerName {
+                        aor: account.aor.clone(),
+                        host: aor.host.clone(),
+                    }
+                })?,
+            ),
+            _ => None,
+        };
         out.push(Prepared {
+            server_name,
             account: account.clone(),
             registrar: Peer {
                 addr,
@@ -187,6 +217,7 @@ pub fn start(
     prepared: Vec<Prepared>,
     config: &ServeConfig,
     sip: SocketAddr,
+    sip_tls: Option<SocketAddr>,
     timers: Timers,
     gauges: &SipGauges,
 ) -> Registrations {
@@ -203,6 +234,13 @@ pub fn start(
                 }
             });
             let auth_user = p.account.auth_user.clone().unwrap_or(p.aor.user.clone());
+            // Over TLS the Contact names our TLS port when we serve one, so a registrar that
+            // opens a new connection for a call finds TLS there; else the SIP port (a
+            // registrar that reuses the registration's connection does not look at it).
+            let contact_port = match (p.registrar.transport, sip_tls) {
+                (Transport::Tls, Some(tls)) => tls.port(),
+                _ => sip.port(),
+            };
             let reg = Registration::new(
                 now,
                 RegistrationConfig {
@@ -212,7 +250,7 @@ pub fn start(
                     password: p.password,
                     expires: p.account.expires,
                     contact_ip,
-                    contact_port: sip.port(),
+                    contact_port,
                     fixed_address: config.public_address.is_some(),
                     timers,
                     user_agent: "dialbridge".into(),
@@ -221,7 +259,7 @@ pub fn start(
             );
             match reg {
                 Ok(r) => {
-                    tracing::info!(aor = %p.account.aor, registrar = %p.registrar, contact = %std::net::SocketAddr::new(contact_ip, sip.port()), "registering at the provider");
+                    tracing::info!(aor = %p.account.aor, registrar = %p.registrar, contact = %std::net::SocketAddr::new(contact_ip, contact_port), "registering at the provider");
                     Some(r)
                 }
                 // Checked in `prepare` already.
@@ -283,58 +321,147 @@ pub(super) fn report(
     }
 }
 
-/// Outgoing TCP connections to registrars: opened on the first message for one, which
-/// waits here until the connection is up.
+/// A finished connection to a registrar.
+pub(super) enum Connected {
+    /// TCP.
+    Tcp(tokio::net::TcpStream),
+    /// TLS, its handshake done and the registrar's certificate checked.
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// Outgoing TCP and TLS connections to registrars: opened on the first message for one,
+/// which waits here until the connection is up.
 pub(super) struct Connector {
-    waiting: HashMap<SocketAddr, Vec<Vec<u8>>>,
-    done_tx: mpsc::UnboundedSender<(SocketAddr, std::io::Result<tokio::net::TcpStream>)>,
+    waiting: HashMap<SocketAddr, (Transport, Vec<Vec<u8>>)>,
+    /// Over TLS: the client configuration and each registrar's name.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    names: HashMap<SocketAddr, rustls_pki_types::ServerName<'static>>,
+    done_tx: mpsc::UnboundedSender<(SocketAddr, std::io::Result<Connected>)>,
     /// Where finished connection attempts arrive.
-    pub(super) done_rx:
-        mpsc::UnboundedReceiver<(SocketAddr, std::io::Result<tokio::net::TcpStream>)>,
+    pub(super) done_rx: mpsc::UnboundedReceiver<(SocketAddr, std::io::Result<Connected>)>,
 }
 
 impl Connector {
-    pub(super) fn new() -> Self {
+    /// A connector for these registrations: with a TLS client configuration (the system's
+    /// CAs and `ca`) when one of them registers over TLS.
+    pub fn new(prepared: &[Prepared], ca: Option<&Path>) -> Result<Self, RegistrationSetupError> {
+        let names: HashMap<_, _> = prepared
+            .iter()
+            .filter_map(|p| Some((p.registrar.addr, p.server_name.clone()?)))
+            .collect();
+        let tls = if names.is_empty() {
+            None
+        } else {
+            Some(tls_client_config(ca)?)
+        };
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        Connector {
+        Ok(Connector {
             waiting: HashMap::new(),
+            tls,
+            names,
             done_tx,
             done_rx,
-        }
+        })
     }
 
-    /// Queues `bytes` for `addr`, opening a connection unless one is being opened.
-    pub(super) fn send(&mut self, addr: SocketAddr, bytes: Vec<u8>) {
-        if let Some(queue) = self.waiting.get_mut(&addr) {
+    /// Whether some registration uses TLS.
+    pub fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Queues `bytes` for `peer`, opening a connection unless one is being opened.
+    pub(super) fn send(&mut self, peer: Peer, bytes: Vec<u8>) {
+        let addr = peer.addr;
+        if let Some((_, queue)) = self.waiting.get_mut(&addr) {
             if queue.len() < 16 {
                 queue.push(bytes);
             }
             return;
         }
-        self.waiting.insert(addr, vec![bytes]);
+        self.waiting.insert(addr, (peer.transport, vec![bytes]));
         let done = self.done_tx.clone();
+        let tls = match peer.transport {
+            Transport::Tls => self.tls.clone().zip(self.names.get(&addr).cloned()),
+            _ => None,
+        };
+        let wants_tls = peer.transport == Transport::Tls;
         tokio::spawn(async move {
-            let result =
-                match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "connecting timed out",
-                    )),
-                };
+            let connect = async {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let _ = tcp.set_nodelay(true);
+                match (wants_tls, tls) {
+                    (false, _) => Ok(Connected::Tcp(tcp)),
+                    (true, Some((config, name))) => {
+                        let tls = tokio_rustls::TlsConnector::from(config)
+                            .connect(name, tcp)
+                            .await?;
+                        Ok(Connected::Tls(Box::new(tls)))
+                    }
+                    (true, None) => {
+                        Err(std::io::Error::other("no TLS settings for this registrar"))
+                    }
+                }
+            };
+            let result = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                Ok(r) => r,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connecting timed out",
+                )),
+            };
             let _ = done.send((addr, result));
         });
     }
 
-    /// The messages that waited for the connection to `addr`.
-    pub(super) fn take(&mut self, addr: SocketAddr) -> Vec<Vec<u8>> {
-        self.waiting.remove(&addr).unwrap_or_default()
+    /// The transport and the messages that waited for the connection to `addr`.
+    pub(super) fn take(&mut self, addr: SocketAddr) -> (Transport, Vec<Vec<u8>>) {
+        self.waiting
+            .remove(&addr)
+            .unwrap_or((Transport::Tcp, Vec::new()))
     }
 }
 
-/// Only TCP needs connecting; UDP goes out of the SIP socket.
+/// The TLS client configuration for registrars: the system's CAs (Debian's
+/// ca-certificates, through rustls-native-certs) and those in `ca`.
+fn tls_client_config(
+    ca: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>, RegistrationSetupError> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    // A system store that cannot be read at all is not fatal when --register-ca is given.
+    let native = rustls_native_certs::load_native_certs();
+    let _ = roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca {
+        let bad = |why: String| RegistrationSetupError::Ca {
+            path: path.to_path_buf(),
+            why,
+        };
+        let mut added = 0;
+        for cert in
+            rustls_pki_types::CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))?
+        {
+            roots
+                .add(cert.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no certificate in it".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RegistrationSetupError::Ca {
+            path: ca.map(Path::to_path_buf).unwrap_or_default(),
+            why: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// TCP and TLS need connecting; UDP goes out of the SIP socket.
 pub(super) fn needs_connection(transport: Transport) -> bool {
     transport != Transport::Udp
 }

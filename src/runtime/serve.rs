@@ -187,6 +187,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     };
     // So are the registrations: their password files and registrars' names.
     let registering = super::registration::prepare(&config).await?;
+    let connector =
+        super::registration::Connector::new(&registering, config.register_ca.as_deref())?;
     let socket =
         UdpSocket::bind(config.sip_listen)
             .await
@@ -425,8 +427,14 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         );
         nets
     });
-    let registrations =
-        super::registration::start(registering, &config, bound.sip, config.timers, &sip_gauges);
+    let registrations = super::registration::start(
+        registering,
+        &config,
+        bound.sip,
+        bound.sip_tls,
+        config.timers,
+        &sip_gauges,
+    );
     let untrusted = config.untrusted;
     let tcp_limits = config.tcp;
     match &trusted {
@@ -454,9 +462,19 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     Some(l) => Some(tokio::net::TcpListener::from_std(l)?),
                     None => None,
                 };
-                let tls = tls.map(|settings| {
-                    super::sip_tcp::TcpConnections::new_tls(tcp_limits, tcp_tx.clone(), settings)
-                });
+                let tls = match tls {
+                    Some(settings) => Some(super::sip_tcp::TcpConnections::new_tls(
+                        tcp_limits,
+                        tcp_tx.clone(),
+                        settings,
+                    )),
+                    // Registering over TLS without serving it: the connections the bridge
+                    // opens to its registrars still need a home.
+                    None if connector.has_tls() => Some(
+                        super::sip_tcp::TcpConnections::new_tls_clients(tcp_limits, tcp_tx.clone()),
+                    ),
+                    None => None,
+                };
                 let mut sip = SipDriver {
                     socket: UdpSocket::from_std(socket)?,
                     tcp_listener: tokio::net::TcpListener::from_std(tcp_listener)?,
@@ -480,7 +498,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     route_cache: HashMap::new(),
                     gauges,
                     registrations,
-                    connector: super::registration::Connector::new(),
+                    connector,
                 };
                 let stopped = async move {
                     let _ = sip_stop.wait_for(|s| *s).await;

@@ -264,28 +264,39 @@ impl SipDriver {
         &mut self,
         now: Instant,
         addr: SocketAddr,
-        connected: std::io::Result<tokio::net::TcpStream>,
+        connected: std::io::Result<super::registration::Connected>,
     ) {
-        let queued = self.connector.take(addr);
-        let stream = match connected {
-            Ok(s) => s,
+        use super::registration::Connected;
+        let (transport, queued) = self.connector.take(addr);
+        let taken = match connected {
+            Ok(Connected::Tcp(stream)) => self.tcp.accept(stream, addr),
+            Ok(Connected::Tls(stream)) => match self.tls.as_mut() {
+                Some(tls) => tls.adopt_tls(*stream, addr),
+                // Made whenever a registration uses TLS (see `serve`).
+                None => return,
+            },
             Err(err) => {
-                tracing::info!(registrar = %addr, error = %err, "cannot connect to the registrar");
-                self.registrations.transport_failed(now, Peer::tcp(addr));
+                tracing::info!(registrar = %addr, %transport, error = %err, "cannot connect to the registrar");
+                self.registrations
+                    .transport_failed(now, Peer { addr, transport });
                 return;
             }
         };
-        if let Err(why) = self.tcp.accept(stream, addr) {
+        if let Err(why) = taken {
             tracing::info!(registrar = %addr, ?why, "no room for the connection to the registrar");
-            self.registrations.transport_failed(now, Peer::tcp(addr));
+            self.registrations
+                .transport_failed(now, Peer { addr, transport });
             return;
         }
+        let Some(connections) = self.connections(transport) else {
+            return;
+        };
         // The binding lives on this connection: never closed as idle.
-        self.tcp.call_on(addr, true);
-        self.count_connections();
+        connections.call_on(addr, true);
         for bytes in queued {
-            self.tcp.send(addr, bytes);
+            connections.send(addr, bytes);
         }
+        self.count_connections();
     }
 
     /// Sends what the registrations queued and reports their events.
@@ -302,7 +313,13 @@ impl SipDriver {
                 .connections(t.transport)
                 .is_some_and(|c| c.send(t.dest, t.bytes.clone()))
             {
-                self.connector.send(t.dest, t.bytes);
+                self.connector.send(
+                    Peer {
+                        addr: t.dest,
+                        transport: t.transport,
+                    },
+                    t.bytes,
+                );
             }
         }
     }

@@ -95,7 +95,10 @@ struct Conn {
 
 /// The SIP task's view of its TCP connections, or of its TLS connections.
 pub struct TcpConnections {
-    /// TCP, or TLS with the settings new connections take.
+    /// What the connections speak.
+    transport: Transport,
+    /// TLS: the settings new accepted connections take (none when this only holds the
+    /// connections the bridge opened itself, to registrars).
     tls: Option<TlsSettings>,
     limits: TcpLimits,
     conns: HashMap<SocketAddr, Conn>,
@@ -107,6 +110,7 @@ impl TcpConnections {
     /// Connection bookkeeping; connection tasks report on `input`.
     pub fn new(limits: TcpLimits, input: mpsc::Sender<TcpInput>) -> Self {
         TcpConnections {
+            transport: Transport::Tcp,
             tls: None,
             limits,
             conns: HashMap::new(),
@@ -119,7 +123,20 @@ impl TcpConnections {
     /// configuration current when it is accepted.
     pub fn new_tls(limits: TcpLimits, input: mpsc::Sender<TcpInput>, tls: TlsSettings) -> Self {
         TcpConnections {
+            transport: Transport::Tls,
             tls: Some(tls),
+            limits,
+            conns: HashMap::new(),
+            per_source: HashMap::new(),
+            input,
+        }
+    }
+
+    /// TLS connections the bridge opens itself (to registrars), when it serves no TLS port.
+    pub fn new_tls_clients(limits: TcpLimits, input: mpsc::Sender<TcpInput>) -> Self {
+        TcpConnections {
+            transport: Transport::Tls,
+            tls: None,
             limits,
             conns: HashMap::new(),
             per_source: HashMap::new(),
@@ -140,6 +157,35 @@ impl TcpConnections {
     /// Takes a new connection within the limits and starts its task, or says why not (the
     /// stream is then dropped, which closes it).
     pub fn accept(&mut self, stream: TcpStream, peer: SocketAddr) -> Result<(), Refusal> {
+        let _ = stream.set_nodelay(true);
+        let conn = self.admit(peer)?;
+        match (&self.tls, self.transport) {
+            (Some(tls), _) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                tokio::spawn(conn.shake_hands(acceptor, stream));
+            }
+            (None, transport) => {
+                let (rd, wr) = stream.into_split();
+                tokio::spawn(conn.run(rd, wr, transport));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a TLS connection the bridge opened and shook hands on itself (to a registrar).
+    pub fn adopt_tls(
+        &mut self,
+        stream: tokio_rustls::client::TlsStream<TcpStream>,
+        peer: SocketAddr,
+    ) -> Result<(), Refusal> {
+        let conn = self.admit(peer)?;
+        let (rd, wr) = tokio::io::split(stream);
+        tokio::spawn(conn.run(rd, wr, Transport::Tls));
+        Ok(())
+    }
+
+    /// Counts a new connection within the limits, or says why not.
+    fn admit(&mut self, peer: SocketAddr) -> Result<Connection, Refusal> {
         if self.conns.len() >= self.limits.max_connections {
             return Err(Refusal::TooManyConnections);
         }
@@ -147,7 +193,6 @@ impl TcpConnections {
         if from_source >= self.limits.max_per_source {
             return Err(Refusal::TooManyFromSource);
         }
-        let _ = stream.set_nodelay(true);
         let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
         let calls = Arc::new(AtomicUsize::new(0));
         self.conns.insert(
@@ -158,33 +203,18 @@ impl TcpConnections {
             },
         );
         *self.per_source.entry(peer.ip()).or_insert(0) += 1;
-        let conn = Connection {
+        Ok(Connection {
             peer,
             out: out_rx,
             input: self.input.clone(),
             limits: self.limits,
             calls,
-        };
-        match &self.tls {
-            None => {
-                let (rd, wr) = stream.into_split();
-                tokio::spawn(conn.run(rd, wr, Transport::Tcp));
-            }
-            Some(tls) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
-                tokio::spawn(conn.shake_hands(acceptor, stream));
-            }
-        }
-        Ok(())
+        })
     }
 
     /// TCP or TLS.
     pub fn transport(&self) -> Transport {
-        if self.tls.is_some() {
-            Transport::Tls
-        } else {
-            Transport::Tcp
-        }
+        self.transport
     }
 
     /// Queues bytes for the connection to `peer`; false when there is no such connection.

@@ -91,13 +91,8 @@ pub enum AorError {
     /// No user part: nothing to register.
     #[error("'{0}' has no user part (the number or account name before '@')")]
     NoUser(String),
-    /// TLS is not available for registration yet.
-    #[error(
-        "'{0}': registering over TLS is not supported yet (the bridge has no outgoing TLS); use transport=udp or transport=tcp"
-    )]
-    Tls(String),
     /// An unknown transport parameter.
-    #[error("'{0}': transport must be udp or tcp")]
+    #[error("'{0}': transport must be udp, tcp or tls")]
     Transport(String),
 }
 
@@ -110,30 +105,33 @@ pub struct Aor {
     pub host: String,
     /// Its port, if given.
     pub port: Option<u16>,
-    /// UDP or TCP.
+    /// UDP, TCP or TLS.
     pub transport: Transport,
+    /// A `sips:` address of record: TLS, and `sips:` in every URI we write (RFC 5630).
+    pub sips: bool,
 }
 
 impl Aor {
     /// Reads an address of record: a `sip:` URI with a user and an optional
-    /// `transport=udp|tcp`.
+    /// `transport=udp|tcp|tls`, or a `sips:` URI (TLS).
     pub fn parse(uri: &str) -> Result<Aor, AorError> {
         let parsed = SipUri::parse(uri).map_err(|_| AorError::NotSip(uri.to_string()))?;
-        match parsed.scheme {
-            UriScheme::Sip => {}
-            UriScheme::Sips => return Err(AorError::Tls(uri.to_string())),
+        let sips = match parsed.scheme {
+            UriScheme::Sip => false,
+            UriScheme::Sips => true,
             _ => return Err(AorError::NotSip(uri.to_string())),
-        }
+        };
         let user = parsed
             .user
             .clone()
             .filter(|u| !u.is_empty())
             .ok_or_else(|| AorError::NoUser(uri.to_string()))?;
         let transport = match parsed.param("transport").flatten() {
+            _ if sips => Transport::Tls,
             None => Transport::Udp,
             Some(t) if t.eq_ignore_ascii_case("udp") => Transport::Udp,
             Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
-            Some(t) if t.eq_ignore_ascii_case("tls") => return Err(AorError::Tls(uri.to_string())),
+            Some(t) if t.eq_ignore_ascii_case("tls") => Transport::Tls,
             Some(_) => return Err(AorError::Transport(uri.to_string())),
         };
         Ok(Aor {
@@ -141,12 +139,23 @@ impl Aor {
             host: parsed.host,
             port: parsed.port,
             transport,
+            sips,
         })
     }
 
     /// The port to send to when the URI names none (5060; no DNS SRV lookup).
     pub fn port_or_default(&self) -> u16 {
-        self.port.unwrap_or(5060)
+        let default = if self.transport == Transport::Tls {
+            5061
+        } else {
+            5060
+        };
+        self.port.unwrap_or(default)
+    }
+
+    /// `sip` or `sips`.
+    fn scheme(&self) -> &'static str {
+        if self.sips { "sips" } else { "sip" }
     }
 
     fn host_port(&self) -> String {
@@ -658,12 +667,14 @@ impl Registration {
             String::new()
         };
         let transport = match self.config.registrar.transport {
+            _ if self.aor.sips => "",
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
             Transport::Tls => ";transport=tls",
         };
         format!(
-            "<sip:{user}{}{transport}>",
+            "<{}:{user}{}{transport}>",
+            self.aor.scheme(),
             host_port(addr.ip(), addr.port())
         )
     }
@@ -673,6 +684,7 @@ impl Registration {
         let branch = format!("z9hG4bK{}", token(&mut self.rng, 20));
         let transport = self.config.registrar.transport;
         let request_uri = match transport {
+            _ if self.aor.sips => format!("sips:{}", self.aor.host_port()),
             Transport::Udp => format!("sip:{}", self.aor.host_port()),
             other => format!(
                 "sip:{};transport={}",
@@ -680,7 +692,12 @@ impl Registration {
                 other.as_param()
             ),
         };
-        let aor = format!("<sip:{}@{}>", self.aor.user, self.aor.host_port());
+        let aor = format!(
+            "<{}:{}@{}>",
+            self.aor.scheme(),
+            self.aor.user,
+            self.aor.host_port()
+        );
         let expires = if self.stopping { 0 } else { self.expires };
         let mut req = message::request(Method::Register, &request_uri);
         req.add_header(

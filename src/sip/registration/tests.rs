@@ -701,7 +701,8 @@ fn addresses_of_record_are_checked() {
             user: "4930123456".into(),
             host: "sipconnect.example.net".into(),
             port: None,
-            transport: Transport::Udp
+            transport: Transport::Udp,
+            sips: false,
         }
     );
     assert_eq!(
@@ -710,11 +711,20 @@ fn addresses_of_record_are_checked() {
             .transport,
         Transport::Tcp
     );
+    let tls = Aor::parse("sip:4930123456@x;transport=tls").unwrap();
+    assert_eq!(
+        (tls.transport, tls.sips, tls.port_or_default()),
+        (Transport::Tls, false, 5061)
+    );
+    let sips = Aor::parse("sips:a@x:5071").unwrap();
+    assert_eq!(
+        (sips.transport, sips.sips, sips.port_or_default()),
+        (Transport::Tls, true, 5071)
+    );
     assert!(matches!(
-        Aor::parse("sip:4930123456@x;transport=tls"),
-        Err(AorError::Tls(_))
+        Aor::parse("sip:a@x;transport=sctp"),
+        Err(AorError::Transport(_))
     ));
-    assert!(matches!(Aor::parse("sips:a@x"), Err(AorError::Tls(_))));
     assert!(matches!(
         Aor::parse("sip:x.example"),
         Err(AorError::NoUser(_))
@@ -727,4 +737,36 @@ fn addresses_of_record_are_checked() {
 fn the_password_never_appears_in_debug_output() {
     let h = Harness::udp();
     assert!(!format!("{:?}", h.reg.config).contains(PASSWORD));
+}
+
+#[test]
+fn over_tls_the_uris_say_so_and_a_sips_address_of_record_stays_sips() {
+    let mut tls = config(Transport::Tls);
+    tls.aor = "sip:4930123456@192.0.2.10;transport=tls".into();
+    let mut h = Harness::new(tls);
+    let req = h.register();
+    let text = String::from_utf8(req.to_bytes()).unwrap();
+    assert!(
+        text.starts_with("REGISTER sip:192.0.2.10;transport=tls SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("Via: SIP/2.0/TLS 10.0.0.5:5060;"), "{text}");
+    assert!(
+        text.contains("Contact: <sip:4930123456@10.0.0.5:5060;transport=tls>"),
+        "{text}"
+    );
+
+    let mut sips = config(Transport::Tls);
+    sips.aor = "sips:4930123456@192.0.2.10".into();
+    let mut h = Harness::new(sips);
+    let text = String::from_utf8(h.register().to_bytes()).unwrap();
+    assert!(
+        text.starts_with("REGISTER sips:192.0.2.10 SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("To: <sips:4930123456@192.0.2.10>"), "{text}");
+    assert!(
+        text.contains("Contact: <sips:4930123456@10.0.0.5:5060>"),
+        "{text}"
+    );
 }
