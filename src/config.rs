@@ -120,6 +120,9 @@ pub struct ServeConfig {
     pub registrations: Vec<RegisterAccount>,
     /// More CAs to trust for registrars over TLS (`--register-ca`).
     pub register_ca: Option<PathBuf>,
+    /// On SIGTERM/SIGINT, calls in progress go on this long before the goodbye
+    /// (`--drain-timeout`; zero: goodbye at once).
+    pub drain_timeout: Duration,
     /// The bridge's address as seen from outside (1:1 NAT, cloud VMs): put in SDP and in
     /// Contact while the sockets stay on the private address.
     pub public_address: Option<IpAddr>,
@@ -203,6 +206,7 @@ impl ServeConfig {
             cdr_file: Some("cdr.jsonl".into()),
             registrations: Vec::new(),
             register_ca: None,
+            drain_timeout: Duration::ZERO,
             public_address: None,
         }
     }

@@ -269,6 +269,11 @@ struct ServeArgs {
     /// once at start (no DNS SRV).
     #[arg(long, value_name = "URI")]
     register: Vec<String>,
+    /// On SIGTERM or SIGINT, stop taking calls (new INVITEs and OPTIONS get 503, so a
+    /// dispatcher sends calls elsewhere) and let the calls in progress go on for up to this
+    /// long before the goodbye; 0: goodbye at once.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    drain_timeout: u64,
     /// Over TLS, trust registrars whose certificate chains to these CAs (PEM) as well as the
     /// system's (Debian's ca-certificates).
     #[arg(long, value_name = "FILE")]
@@ -1048,6 +1053,7 @@ async fn serve(
     config.cdr_file = (!args.no_cdr).then(|| args.cdr_file.clone());
     config.public_address = args.public_address;
     config.register_ca = args.register_ca.clone();
+    config.drain_timeout = Duration::from_secs(args.drain_timeout);
     config.registrations = args
         .register
         .iter()

@@ -4,19 +4,22 @@
 //! the binding is refreshed before it expires, a stop unregisters it, and a wrong password
 //! is logged, shown in `/metrics` and retried no sooner than the backoff allows.
 
+#[path = "support/kamailio.rs"]
+mod kamailio;
 mod support;
 #[path = "support/tls.rs"]
 mod tls;
 
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::Codec;
 use dialbridge::sip::message::Method;
+use kamailio::Kamailio;
 use support::http::request;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, free_udp_port, hears, remember_secret};
@@ -24,32 +27,19 @@ use support::{Bridge, BridgeOptions, free_udp_port, hears, remember_secret};
 const NUMBER: &str = "4930123456";
 const PASSWORD: &str = "Reg1stration-s3cret";
 
-/// Kamailio on PATH or where Debian installs it.
-fn kamailio_binary() -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("kamailio"))
-                .find(|p| p.is_file())
-        })
-        .or_else(|| {
-            ["/usr/sbin/kamailio", "/usr/bin/kamailio"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.is_file())
-        });
-    found.expect("kamailio not found: run ./test.sh, which installs it (Debian package kamailio)")
-}
-
 /// A Kamailio registrar on a free 127.0.0.1 port, in its own temporary directory; stopped
 /// when dropped.
 struct Registrar {
-    child: Child,
-    addr: SocketAddr,
+    kamailio: Kamailio,
     /// Its SIP over TLS address, when started with a certificate.
     tls_addr: Option<SocketAddr>,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Registrar {
+    type Target = Kamailio;
+    fn deref(&self) -> &Kamailio {
+        &self.kamailio
+    }
 }
 
 impl Registrar {
@@ -140,113 +130,10 @@ request_route {{
         );
         let cfg_path = dir.path().join("kamailio.cfg");
         std::fs::write(&cfg_path, cfg).expect("write kamailio.cfg");
-        let log = dir.path().join("kamailio.log");
-        // A process group of its own: Kamailio's children are stopped with it, and its
-        // shutdown signals reach nothing of the test's.
-        let child = Command::new(kamailio_binary())
-            .process_group(0)
-            .arg("-f")
-            .arg(&cfg_path)
-            .args(["-DD", "-E"])
-            .arg("-P")
-            .arg(dir.path().join("kamailio.pid"))
-            .arg("-Y")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-            .spawn()
-            .expect("start kamailio");
-        let registrar = Registrar {
-            child,
-            addr,
+        Registrar {
+            kamailio: Kamailio::start(dir, &cfg_path, &[], addr),
             tls_addr,
-            log,
-            _dir: dir,
-        };
-        registrar.wait_listening();
-        registrar
-    }
-
-    /// Waits until Kamailio answers on its port (an OPTIONS for an unknown user: 404).
-    fn wait_listening(&self) {
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
-        probe
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .ok();
-        let local = probe.local_addr().expect("addr");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut buf = [0u8; 2048];
-        while Instant::now() < deadline {
-            let options = format!(
-                "OPTIONS sip:probe@{0} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{1:x}\r\n\
-                 Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag=p\r\nTo: <sip:probe@{0}>\r\n\
-                 Call-ID: {1:x}@probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-                self.addr,
-                rand::random::<u64>()
-            );
-            let _ = probe.send_to(options.as_bytes(), self.addr);
-            if probe.recv_from(&mut buf).is_ok() {
-                return;
-            }
         }
-        panic!("kamailio did not start; its log:\n{}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Kamailio's log lines of our script with this marker.
-    fn lines(&self, marker: &str) -> Vec<String> {
-        self.log_text()
-            .lines()
-            .filter(|l| l.contains(marker))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Waits until `pred` holds for the script's log lines with `marker`.
-    fn wait_lines(
-        &self,
-        marker: &str,
-        timeout: Duration,
-        what: &str,
-        pred: impl Fn(&[String]) -> bool,
-    ) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if pred(&self.lines(marker)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "timed out waiting for {what}; kamailio log:\n{}",
-            self.log_text()
-        );
-    }
-}
-
-impl Drop for Registrar {
-    fn drop(&mut self) {
-        let group = -(self.child.id() as i32);
-        // SAFETY: kill(2) on the process group our own child leads (not reaped yet).
-        unsafe {
-            libc::kill(group, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Whatever of the group is left (a child that outlived its main process).
-        // SAFETY: as above; the group id stays ours until every member is gone.
-        unsafe {
-            libc::kill(group, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
     }
 }
 

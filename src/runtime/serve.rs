@@ -486,6 +486,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     tcp_calls: HashMap::new(),
                     control: sip_control,
                     draining: None,
+                    drain_timeout: config.drain_timeout,
+                    drain_until: None,
                     admission: Admission::new(admission),
                     trusted,
                     untrusted,

@@ -80,6 +80,11 @@ pub(super) struct SipDriver {
     pub(super) control: mpsc::UnboundedSender<ControlEvent>,
     /// Shutting down: new calls get 503 and the SIP task ends at this instant at the latest.
     pub(super) draining: Option<Instant>,
+    /// `--drain-timeout`: on a stop, calls keep going this long (new ones and OPTIONS get
+    /// 503) before the goodbye; zero says goodbye at once.
+    pub(super) drain_timeout: std::time::Duration,
+    /// Draining: calls in progress go on until this time or until none is left.
+    pub(super) drain_until: Option<Instant>,
     pub(super) admission: Admission,
     pub(super) trusted: Option<Vec<ipnet::IpNet>>,
     pub(super) untrusted: crate::config::UntrustedAction,
@@ -109,6 +114,17 @@ impl SipDriver {
         let mut buf = vec![0u8; MAX_SIP_DATAGRAM];
         tokio::pin!(shutdown);
         loop {
+            if let Some(until) = self.drain_until
+                && self.draining.is_none()
+                && (self.endpoint.call_count() == 0 || Instant::now() >= until)
+            {
+                let now = Instant::now();
+                tracing::info!(
+                    calls = self.endpoint.call_count(),
+                    "drained: saying goodbye to whoever is left"
+                );
+                self.say_goodbye(now);
+            }
             if let Some(limit) = self.draining {
                 let calls = self.endpoint.call_count();
                 let byes = self.endpoint.requests_in_flight();
@@ -125,6 +141,7 @@ impl SipDriver {
                 self.endpoint.poll_timeout(),
                 self.registrations.poll_timeout(),
                 self.draining,
+                self.drain_until.filter(|_| self.draining.is_none()),
             ]
             .into_iter()
             .flatten()
@@ -179,12 +196,16 @@ impl SipDriver {
                     self.endpoint.handle_timeout(woke);
                     self.registrations.handle_timeout(woke);
                 }
-                _ = &mut shutdown, if self.draining.is_none() => {
+                _ = &mut shutdown, if self.draining.is_none() && self.drain_until.is_none() => {
                     woke = Instant::now();
-                    self.draining = Some(woke + DRAIN_LIMIT);
-                    self.registrations.stop(woke);
-                    tracing::info!(calls = self.endpoint.call_count(), "shutting down: new calls get 503, callers hear goodbye");
-                    self.media.goodbye_all();
+                    self.endpoint.set_available(false);
+                    if self.drain_timeout.is_zero() {
+                        self.say_goodbye(woke);
+                    } else {
+                        self.drain_until = Some(woke + self.drain_timeout);
+                        self.registrations.stop(woke);
+                        tracing::info!(calls = self.endpoint.call_count(), drain_timeout_s = self.drain_timeout.as_secs(), "draining: new calls and OPTIONS get 503, calls in progress go on");
+                    }
                 }
             }
             self.process_events();
@@ -257,6 +278,20 @@ impl SipDriver {
             return;
         }
         self.endpoint.handle_datagram(now, source, bytes);
+    }
+
+    /// The last phase of a stop: every caller hears goodbye and gets a BYE, within
+    /// `DRAIN_LIMIT`.
+    fn say_goodbye(&mut self, now: Instant) {
+        self.draining = Some(now + DRAIN_LIMIT);
+        if self.drain_until.is_none() {
+            self.registrations.stop(now);
+        }
+        tracing::info!(
+            calls = self.endpoint.call_count(),
+            "shutting down: new calls get 503, callers hear goodbye"
+        );
+        self.media.goodbye_all();
     }
 
     /// A connection to a registrar opened (or not): the messages that waited go out on it.
@@ -487,7 +522,7 @@ impl SipDriver {
                 } => {
                     let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
                         .entered();
-                    if self.draining.is_some() {
+                    if self.draining.is_some() || self.drain_until.is_some() {
                         tracing::info!(%source, "shutting down: new call refused with 503");
                         self.endpoint
                             .reject(now, call, 503, Some(DRAIN_RETRY_AFTER_S));

@@ -207,9 +207,14 @@ struct CallSig {
     answer_at: Option<Instant>,
 }
 
+/// `Retry-After` of the 503 an OPTIONS gets while the bridge takes no calls.
+const UNAVAILABLE_RETRY_AFTER_S: u32 = 30;
+
 /// The SIP user agent server.
 pub struct Endpoint {
     config: EndpointConfig,
+    /// Taking new calls: OPTIONS gets 200, else 503 (draining).
+    available: bool,
     next_id: u64,
     // Sharded: these grow to hundreds of thousands of entries under load (see `shard`).
     invite_txs: ShardedMap<u64, (InviteServer, Option<CallId>)>,
@@ -248,6 +253,7 @@ impl Endpoint {
     pub fn new(config: EndpointConfig, rng: StdRng) -> Self {
         Endpoint {
             config,
+            available: true,
             next_id: 1,
             invite_txs: ShardedMap::new(),
             other_txs: ShardedMap::new(),
@@ -494,7 +500,19 @@ impl Endpoint {
                     (HeaderName::Allow, ALLOW.to_string()),
                     (HeaderName::Accept, ACCEPT.to_string()),
                 ];
-                self.reply_stateful(now, &msg, dest, key, 200, "OK", &headers);
+                if self.available {
+                    self.reply_stateful(now, &msg, dest, key, 200, "OK", &headers);
+                } else {
+                    // A proxy probing with OPTIONS (Kamailio's dispatcher) sends no new calls.
+                    let headers = [
+                        (
+                            HeaderName::RetryAfter,
+                            UNAVAILABLE_RETRY_AFTER_S.to_string(),
+                        ),
+                        headers[0].clone(),
+                    ];
+                    self.reply_stateful(now, &msg, dest, key, 503, "Service Unavailable", &headers);
+                }
             }
             Method::Extension(_) => {
                 // RFC 4475 intmeth, esc02: "a 501 listing the methods they understand".
@@ -994,6 +1012,12 @@ impl Endpoint {
             let next = tx.next_timeout();
             self.schedule(next, TimerRef::Client(id));
         }
+    }
+
+    /// Whether the bridge takes new calls: when not, OPTIONS gets `503` with `Retry-After`,
+    /// so a proxy that probes with OPTIONS (Kamailio's dispatcher) routes calls elsewhere.
+    pub fn set_available(&mut self, available: bool) {
+        self.available = available;
     }
 
     /// Answers an incoming call with our media address (after `answer_delay`, ringing meanwhile).

@@ -1072,3 +1072,21 @@ fn srtp_require_refuses_plain_offers_and_cleartext_sip() {
         vec![100]
     );
 }
+
+#[test]
+fn a_draining_bridge_answers_options_503_so_dispatchers_send_calls_elsewhere() {
+    let mut h = Harness::new();
+    let options = |branch: &str| {
+        format!(
+            "OPTIONS sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE};branch=z9hG4bK{branch};rport\r\n\
+             From: <sip:probe@b>;tag=1\r\nTo: <sip:bridge@127.0.0.1>\r\nCall-ID: {branch}@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    assert_eq!(statuses(&h.feed(&options("d1"))), vec![200]);
+    h.ep.set_available(false);
+    let refused = h.feed(&options("d2"));
+    assert_eq!(statuses(&refused), vec![503]);
+    assert_eq!(refused[0].header(&HeaderName::RetryAfter), Some("30"));
+    h.ep.set_available(true);
+    assert_eq!(statuses(&h.feed(&options("d3"))), vec![200]);
+}
