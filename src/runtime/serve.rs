@@ -347,6 +347,9 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The admin server stops only once the SIP task has finished, so that `/metrics` and the
+    // API keep answering while a node drains (`--drain-timeout`) and says goodbye.
+    let (http_stop_tx, http_stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -374,7 +377,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 sessions: Default::default(),
                 telemetry: Some(Arc::clone(&telemetry) as Arc<dyn crate::metrics::Exposition>),
             });
-            let mut stop = stop_rx.clone();
+            let mut stop = http_stop_rx.clone();
             Some(tokio::spawn(async move {
                 let stopped = async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -525,6 +528,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     }
 
     tracing::info!("shutting down");
+    let _ = http_stop_tx.send(true);
     media.shutdown();
     for t in threads {
         let _ = t.join();

@@ -2,6 +2,9 @@
 //! directory of its own, in the foreground, in a process group of its own so that its
 //! children stop with it, its log (to stderr) kept for the test to read.
 
+// Each test file uses the parts it needs.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
