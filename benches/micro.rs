@@ -228,7 +228,13 @@ fn worker_tick(c: &mut Criterion) {
             0,
             1,
             Arc::clone(&assets),
-            WorkerConfig::default(),
+            // No timeouts: criterion runs thousands of 20 ms ticks, and callers that send
+            // nothing would be hung up after the RTP timeout, leaving an empty worker.
+            WorkerConfig {
+                rtp_timeout: None,
+                lobby_timeout: None,
+                ..WorkerConfig::default()
+            },
             StdRng::seed_from_u64(1),
         );
         let now = Instant::now();
@@ -305,6 +311,22 @@ fn worker_tick(c: &mut Criterion) {
                 black_box(sent)
             })
         });
+        // Every caller still got its packet (with the SRTP tag when SRTP is on).
+        t += Duration::from_millis(20);
+        let mut sent = Vec::new();
+        w.tick(t, &mut |_: &(), _: SocketAddr, bytes: &[u8]| {
+            sent.push(bytes.len())
+        });
+        let expected = if srtp { 182 } else { 172 };
+        assert_eq!(
+            sent.len(),
+            calls as usize,
+            "every lobby caller is sent a packet"
+        );
+        assert!(
+            sent.iter().all(|&n| n == expected),
+            "{expected}-byte packets"
+        );
     }
     g.finish();
 }
