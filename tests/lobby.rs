@@ -33,18 +33,6 @@ fn start(flags: &[&str]) -> (Bridge, String, String) {
     (bridge, org.conference_id, org.pin)
 }
 
-/// Waits until the bridge's log holds `needle` at least `n` times.
-fn wait_log(bridge: &Bridge, needle: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while bridge.log_text().matches(needle).count() < n {
-        assert!(
-            Instant::now() < deadline,
-            "{needle:?} not {n} times in the log"
-        );
-        wait(50);
-    }
-}
-
 /// Dials in, says a name after the tone (the NAME tone for `speak_ms`), ends it with `#`,
 /// then answers the organizer question with `#`.
 fn dial_with_name(bridge: &Bridge, id: &str, speak_ms: u64) -> Phone {
@@ -103,7 +91,7 @@ fn a_recorded_name_is_announced_to_the_meeting_on_join_and_on_leave() {
     // The guest's IVR (name prompt and tone) outlasts the organizer's PIN entry by seconds.
     let mut guest = dial_with_name(&bridge, &id, 600);
     // Straight into the running meeting (not moved in from the lobby, which is not announced).
-    wait_log(&bridge, "joined the meeting", 1);
+    bridge.wait_log("joined the meeting", 1, Duration::from_secs(15));
     let has_joined = frames(&[Prompt::HasJoined]);
     wait_until(&boss, Duration::from_secs(10), "'… has joined'", |h| {
         position_of_mixed_run(h, &has_joined).is_some()
@@ -160,9 +148,13 @@ fn an_organizer_who_admits_hears_who_waits_and_lets_each_in_or_sends_them_away()
     // The caller without a name is in the lobby seconds before the one who says a name.
     let mut nameless = dial_without_name(&bridge, &id);
     let mut named = dial_with_name(&bridge, &id, 600);
-    wait_log(&bridge, "waiting in the lobby", 2);
+    bridge.wait_log("waiting in the lobby", 2, Duration::from_secs(15));
     let mut boss = organizer(&bridge, &id, &pin, Some(BOSS));
-    wait_log(&bridge, "meeting started; the lobby waits to be let in", 1);
+    bridge.wait_log(
+        "meeting started; the lobby waits to be let in",
+        1,
+        Duration::from_secs(15),
+    );
     hears_up_to(
         &boss,
         &[Prompt::N2, Prompt::CallersWaiting],
@@ -267,7 +259,7 @@ fn the_organizer_is_mailed_once_per_wait_when_callers_are_kept_waiting() {
     };
     let mut first = dial_without_name(&bridge, &id);
     let mut second = dial_without_name(&bridge, &id);
-    wait_log(&bridge, "waiting in the lobby", 2);
+    bridge.wait_log("waiting in the lobby", 2, Duration::from_secs(15));
     wait_mails(1);
     let mail = &lobby_mails()[0];
     assert!(mail.contains("To: ada@example.com"), "{mail}");
@@ -282,7 +274,7 @@ fn the_organizer_is_mailed_once_per_wait_when_callers_are_kept_waiting() {
 
     first.hangup();
     second.hangup();
-    wait_log(&bridge, "media stopped", 2);
+    bridge.wait_log("media stopped", 2, Duration::from_secs(15));
     let mut third = dial_without_name(&bridge, &id);
     wait_mails(2);
     assert!(

@@ -17,18 +17,6 @@ use support::{
 const BOSS: f32 = 1000.0;
 const GUEST: f32 = 500.0; // far from every DTMF frequency
 
-/// Waits until the bridge's log holds `needle` at least `n` times.
-fn wait_log(bridge: &Bridge, needle: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while bridge.log_text().matches(needle).count() < n {
-        assert!(
-            Instant::now() < deadline,
-            "{needle:?} not {n} times in the log"
-        );
-        wait(50);
-    }
-}
-
 /// A running meeting: the organizer (talking BOSS unless silent) and `n` attendees.
 fn meeting(bridge: &Bridge, id: &str, pin: &str, boss_tone: Option<f32>) -> Phone {
     let mut boss = Phone::new(bridge.sip, Codec::Pcmu, boss_tone);
@@ -100,7 +88,7 @@ fn roll_call_help_hand_and_organizer_only_keys() {
     let boss = meeting(&bridge, id, pin, None);
     let a = attend(&bridge, id, None);
     let b = attend(&bridge, id, None);
-    wait_log(&bridge, "joined the meeting", 2);
+    bridge.wait_log("joined the meeting", 2, Duration::from_secs(15));
     wait(300);
     a.send_digits("*0");
     let mut three = Prompt::number(3);
@@ -210,7 +198,7 @@ fn joins_and_leaves_chime_for_the_others_until_the_organizer_turns_chimes_off() 
     );
     let before = boss.heard().len();
     let second = attend(&bridge, id, None);
-    wait_log(&bridge, "joined the meeting", 2);
+    bridge.wait_log("joined the meeting", 2, Duration::from_secs(15));
     wait(2000);
     drop(second);
     let after: Vec<Heard> = boss.heard().split_off(before);

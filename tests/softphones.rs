@@ -35,19 +35,6 @@ const WIDEBAND: usize = 16_000;
 const ORGANIZER_TONE: f32 = 440.0;
 const ATTENDEE_TONE: f32 = 1000.0;
 
-/// Waits until the bridge's log holds `needle` `n` times; returns when it saw that.
-fn wait_log(bridge: &Bridge, needle: &str, n: usize, timeout: Duration) -> Instant {
-    let deadline = Instant::now() + timeout;
-    while bridge.log_text().matches(needle).count() < n {
-        assert!(
-            Instant::now() < deadline,
-            "the bridge never logged {needle:?} {n} times"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Instant::now()
-}
-
 /// Checks that the meeting started with the one attendee moving in from the lobby.
 fn assert_moved_one(bridge: &Bridge) {
     let log = bridge.log_text();
@@ -109,7 +96,7 @@ fn assert_one_wideband_one_narrowband(bridge: &Bridge) {
 /// Waits (up to `timeout`) for the organizer to start the meeting with the one caller from
 /// the lobby, checks the two codecs, and lets it run; returns the window to listen to.
 fn meeting_runs(bridge: &Bridge, timeout: Duration) -> (Instant, Instant) {
-    let started = wait_log(bridge, "meeting started; lobby moved in", 1, timeout);
+    let started = bridge.wait_log("meeting started; lobby moved in", 1, timeout);
     assert_moved_one(bridge);
     assert_one_wideband_one_narrowband(bridge);
     let (from, to) = meeting_window(started);
@@ -214,7 +201,7 @@ fn baresip_dials_in_by_rfc4733_and_hears_the_hold_music() {
             let start = caller.dial(bridge.sip);
             let keys = format!("{}##", org.conference_id);
             caller.send_digits(&keys);
-            let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15))
+            let music = bridge.wait_log("waiting in the lobby", 1, Duration::from_secs(15))
                 + lobby_prompt();
             sleep_until(music + Duration::from_millis(3700));
             let heard = caller.hang_up();
@@ -254,7 +241,7 @@ fn baresip_dials_in_over_tls_and_hears_the_hold_music() {
             let start = caller.dial(tls_addr);
             let keys = format!("{}##", orgs[0].conference_id);
             caller.send_digits(&keys);
-            let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15))
+            let music = bridge.wait_log("waiting in the lobby", 1, Duration::from_secs(15))
                 + lobby_prompt();
             sleep_until(music + Duration::from_millis(3700));
             let heard = caller.hang_up();
@@ -292,7 +279,7 @@ fn baresip_organizer_starts_the_meeting_for_linphonec_waiting_in_the_lobby() {
             );
             let attendee_start = attendee.dial(bridge.sip);
             attendee.send_digits(&attendee_keys);
-            let music = wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(30))
+            let music = bridge.wait_log("waiting in the lobby", 1, Duration::from_secs(30))
                 + lobby_prompt();
             // The organizer comes once the attendee has heard 3 s of music.
             sleep_until(music + Duration::from_millis(3600));
@@ -347,7 +334,7 @@ fn linphonec_organizer_starts_the_meeting_for_baresip_waiting_in_the_lobby() {
             // linphonec types one key a second: the attendee is in the lobby long before.
             let organizer_start = organizer.dial(bridge.sip);
             organizer.send_digits(&organizer_keys);
-            wait_log(&bridge, "waiting in the lobby", 1, Duration::from_secs(15));
+            bridge.wait_log("waiting in the lobby", 1, Duration::from_secs(15));
             let (from, to) = meeting_runs(&bridge, Duration::from_secs(40));
             let organizer_heard = organizer.hang_up();
             let attendee_heard = attendee.hang_up();

@@ -58,18 +58,6 @@ fn metric(bridge: &Bridge, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
 }
 
-fn wait_log(bridge: &Bridge, needle: &str, n: usize, timeout: Duration) -> Instant {
-    let deadline = Instant::now() + timeout;
-    while bridge.log_text().matches(needle).count() < n {
-        assert!(
-            Instant::now() < deadline,
-            "the bridge never logged {needle:?} {n} times"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Instant::now()
-}
-
 /// tcpdump on loopback, writing every UDP and TCP packet to `path` as it comes (`-U`).
 struct Capture {
     child: Child,
@@ -235,7 +223,7 @@ fn srtp_softphones_and_a_plain_phone_meet_and_nothing_readable_crosses_the_wire(
             let mut plain = Phone::new(bridge.sip, Codec::Pcmu, Some(PLAIN_TONE));
             plain.call();
             plain.send_digits(&format!("{}##", org.conference_id));
-            wait_log(&bridge, "waiting in the lobby", 2, Duration::from_secs(40));
+            bridge.wait_log("waiting in the lobby", 2, Duration::from_secs(40));
             // baresip over TLS with mandatory SRTP, on G.722, is the organizer.
             let mut organizer = Baresip::start_tls_srtp(
                 "organizer",
@@ -245,8 +233,7 @@ fn srtp_softphones_and_a_plain_phone_meet_and_nothing_readable_crosses_the_wire(
             let organizer_start = organizer.dial(tls_addr);
             let organizer_keys = format!("{}#*{}#", org.conference_id, org.pin);
             organizer.send_digits(&organizer_keys);
-            let started = wait_log(
-                &bridge,
+            let started = bridge.wait_log(
                 "meeting started; lobby moved in",
                 1,
                 Duration::from_secs(30),

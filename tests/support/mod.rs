@@ -404,6 +404,20 @@ impl Bridge {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until the log holds `needle` at least `n` times (or panics after `timeout`);
+    /// returns when it saw that.
+    pub fn wait_log(&self, needle: &str, n: usize, timeout: Duration) -> Instant {
+        let deadline = Instant::now() + timeout;
+        while self.log_text().matches(needle).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the bridge never logged {needle:?} {n} times"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Instant::now()
+    }
+
     /// Sends SIGTERM and returns at once (see `wait_exit`).
     pub fn signal_term(&self) {
         // SAFETY: kill(2) on our own child's pid.
