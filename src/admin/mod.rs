@@ -28,6 +28,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Live figures for `/metrics` (None when no bridge runs, e.g. in tests of the pages).
     pub telemetry: Option<Arc<dyn crate::metrics::Exposition>>,
+    /// Meeting events as JSON, for `/api/events` (None when no bridge runs).
+    pub events: Option<tokio::sync::broadcast::Sender<Arc<str>>>,
 }
 
 /// The whole admin HTTP application.
