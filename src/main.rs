@@ -290,7 +290,7 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
     /// An event a receiver has not accepted for this long is dropped (counted and audited).
-    #[arg(long, default_value_t = 86_400, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(60..=30 * 86_400))]
+    #[arg(long, default_value_t = 86_400, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
     webhook_max_age: u64,
     /// The pause after a failed webhook attempt; it doubles with each further failure, up to
     /// ten minutes.
