@@ -362,7 +362,7 @@ fn events_reach_a_webhook_signed_and_in_order_through_failures_and_a_restart_and
         let time = e["time"].as_str().unwrap_or_default();
         assert!(time.len() == 20 && time.ends_with('Z'), "{e}");
         assert!(
-            support::leaked_secrets(&e.to_string(), &[ada.pin.clone()]).is_empty(),
+            support::leaked_secrets(&e.to_string(), std::slice::from_ref(&ada.pin)).is_empty(),
             "{e}"
         );
     }

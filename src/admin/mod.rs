@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod limit;
 pub mod live;
+pub mod meetings_page;
 pub mod openapi;
 pub mod pages;
 pub mod service;
@@ -36,6 +37,7 @@ pub struct AppState {
 pub fn app(state: Arc<AppState>) -> axum::Router {
     api::router()
         .merge(pages::router())
+        .merge(meetings_page::router())
         .route("/metrics", axum::routing::get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -310,16 +310,17 @@ fn lock_admit_and_deny_act_as_the_organizers_keys() {
     assert_eq!(b.workers[0].stats().lobby_sent_away, 1);
 }
 
-/// The meeting events so far, as (type, participant id, state, muted, by), taken out.
-fn taken(
-    b: &mut Bench,
-) -> Vec<(
+/// One meeting event as the tests compare it: type, participant id, their state, muted, by.
+type Told = (
     &'static str,
     Option<u64>,
     Option<Attendance>,
     bool,
     Option<&'static str>,
-)> {
+);
+
+/// The meeting events so far, taken out.
+fn taken(b: &mut Bench) -> Vec<Told> {
     b.route();
     std::mem::take(&mut b.live)
         .into_iter()
