@@ -267,7 +267,15 @@ impl Webhooks {
             .enqueue_webhook(event_id, body, &self.urls, now)
             .await
         {
-            tracing::error!(error = %err, event = event_id, "cannot store a webhook event: it is not sent");
+            if self.directory.store().is_closed() {
+                // Stopping: the database is closed; events of the last moments are not sent.
+                tracing::debug!(
+                    event = event_id,
+                    "bridge stopping: webhook event not stored"
+                );
+            } else {
+                tracing::error!(error = %err, event = event_id, "cannot store a webhook event: it is not sent");
+            }
             return;
         }
         self.count_queued().await;
@@ -333,6 +341,7 @@ impl Sender {
         loop {
             let next = match store.next_webhook(&self.target.url).await {
                 Ok(next) => next,
+                Err(_) if store.is_closed() => return,
                 Err(err) => {
                     tracing::error!(error = %err, url = %self.target.url, "cannot read the webhook queue; trying again shortly");
                     tokio::time::sleep(self.retry_after).await;

@@ -255,6 +255,11 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Whether `close` has run (the bridge is stopping): background writers stop quietly.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     /// Flushes the WAL into the database file and closes every connection.
     ///
     /// Call before exit so the data directory holds one self-contained file that can be
