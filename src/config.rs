@@ -135,6 +135,8 @@ pub struct WebhookSettings {
     pub urls: Vec<String>,
     /// The owner-only file whose first line is the HMAC secret.
     pub secret_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for https:// receivers instead of the system's.
+    pub ca_file: Option<PathBuf>,
     /// An event not delivered for this long is dropped (counted and audited).
     pub max_age: Duration,
     /// The pause after the first failed attempt; each next one doubles, up to ten minutes.
@@ -146,6 +148,7 @@ impl Default for WebhookSettings {
         WebhookSettings {
             urls: Vec::new(),
             secret_file: None,
+            ca_file: None,
             max_age: Duration::from_secs(24 * 3600),
             retry_after: Duration::from_secs(10),
         }

@@ -289,6 +289,10 @@ struct ServeArgs {
     /// readable by its owner only.
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
+    /// Trust the CA certificates in this PEM file for https:// webhook receivers, instead of
+    /// the system's (a private CA).
+    #[arg(long, value_name = "FILE")]
+    webhook_ca_file: Option<PathBuf>,
     /// An event a receiver has not accepted for this long is dropped (counted and audited).
     #[arg(long, default_value_t = 86_400, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
     webhook_max_age: u64,
@@ -1071,6 +1075,7 @@ async fn serve(
     config.webhooks = dialbridge::config::WebhookSettings {
         urls: args.webhook_url.clone(),
         secret_file: args.webhook_secret_file.clone(),
+        ca_file: args.webhook_ca_file.clone(),
         max_age: Duration::from_secs(args.webhook_max_age),
         retry_after: Duration::from_secs(args.webhook_retry_after),
     };

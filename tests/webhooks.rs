@@ -3,6 +3,8 @@
 //! from real calls against the real binary.
 
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -35,16 +37,23 @@ struct Receiver {
     got: Arc<Mutex<Vec<Delivery>>>,
     fail_first: Arc<AtomicUsize>,
     up: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    /// Serves HTTPS with this when set.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Receiver {
     fn start(fail_first: usize) -> Receiver {
+        Self::start_with(fail_first, None)
+    }
+
+    fn start_with(fail_first: usize, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
         let mut r = Receiver {
             addr: listener.local_addr().expect("addr"),
             got: Arc::default(),
             fail_first: Arc::new(AtomicUsize::new(fail_first)),
             up: None,
+            tls,
         };
         r.serve(listener);
         r
@@ -57,13 +66,28 @@ impl Receiver {
             Arc::clone(&self.fail_first),
             Arc::clone(&stop),
         );
+        let tls = self.tls.clone();
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                if let Some(d) = answer(conn, &fail) {
+                conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let delivery = match &tls {
+                    None => answer(conn, &fail),
+                    Some(config) => {
+                        let Ok(server) = rustls::ServerConnection::new(Arc::clone(config)) else {
+                            continue;
+                        };
+                        let mut stream = rustls::StreamOwned::new(server, conn);
+                        let d = answer(&mut stream, &fail);
+                        stream.conn.send_close_notify();
+                        let _ = stream.flush();
+                        d
+                    }
+                };
+                if let Some(d) = delivery {
                     got.lock().unwrap().push(d);
                 }
             }
@@ -87,7 +111,8 @@ impl Receiver {
     }
 
     fn url(&self) -> String {
-        format!("http://{}/hooks/dialbridge?x=1", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/hooks/dialbridge?x=1", self.addr)
     }
 
     fn deliveries(&self) -> Vec<Delivery> {
@@ -111,9 +136,8 @@ impl Drop for Receiver {
 }
 
 /// Reads one HTTP/1.1 request and answers it.
-fn answer(mut conn: TcpStream, fail: &AtomicUsize) -> Option<Delivery> {
-    conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
+fn answer(mut conn: impl Read + Write, fail: &AtomicUsize) -> Option<Delivery> {
+    let mut reader = BufReader::new(&mut conn);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     if !line.starts_with("POST /hooks/dialbridge?x=1 HTTP/1.1") {
@@ -138,6 +162,7 @@ fn answer(mut conn: TcpStream, fail: &AtomicUsize) -> Option<Delivery> {
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).ok()?;
+    drop(reader);
     let failing = fail
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
@@ -149,6 +174,7 @@ fn answer(mut conn: TcpStream, fail: &AtomicUsize) -> Option<Delivery> {
     let _ = conn.write_all(
         format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
     );
+    let _ = conn.flush();
     Some(Delivery {
         signature,
         body,
@@ -598,4 +624,87 @@ fn too_many_wrong_pins_tell_the_stream_the_organizers_pin_is_locked() {
     assert!(locked.get("participant").is_none(), "{locked}");
     let text = locked.to_string();
     assert!(!text.contains(&ada.pin) && !text.contains(&wrong), "{text}");
+}
+
+#[test]
+fn events_reach_an_https_receiver_whose_certificate_the_bridge_checks() {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = tls::TestCa::new(dir.path(), "hooks");
+    let issued = ca.server("receiver");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![issued.der.clone()],
+            PrivateKeyDer::from_pem_file(&issued.key).unwrap(),
+        )
+        .unwrap();
+    let receiver = Receiver::start_with(0, Some(Arc::new(config)));
+    // A receiver the bridge was not told to trust: its certificate is refused, nothing lands.
+    let other = tls::TestCa::new(dir.path(), "other");
+    let secret = secret_file(dir.path());
+    let start = |ca_file: &std::path::Path| {
+        Bridge::start(
+            &["Ada"],
+            BridgeOptions {
+                http: true,
+                extra: vec![
+                    "--webhook-url".into(),
+                    receiver.url(),
+                    "--webhook-secret-file".into(),
+                    secret.display().to_string(),
+                    "--webhook-ca-file".into(),
+                    ca_file.display().to_string(),
+                    "--webhook-retry-after".into(),
+                    "1".into(),
+                ],
+                ..BridgeOptions::default()
+            },
+        )
+    };
+    let (untrusting, orgs) = start(&other.cert_path());
+    untrusting.wait_http();
+    let mut alice = phone(&untrusting, "alice");
+    alice.send_digits(&format!("{}##", orgs[0].conference_id));
+    until(15, "a refused TLS attempt", || {
+        (metric(
+            &untrusting,
+            "dialbridge_webhook_deliveries_total{result=\"failed\"}",
+        ) >= 1)
+            .then_some(())
+    });
+    assert!(
+        receiver.deliveries().is_empty(),
+        "nothing sent to an untrusted receiver"
+    );
+    assert!(
+        untrusting.log_text().contains("TLS failed"),
+        "the log says why"
+    );
+    alice.hangup();
+    drop(untrusting);
+
+    let (bridge, orgs) = start(&ca.cert_path());
+    bridge.wait_http();
+    let mut bob = phone(&bridge, "bob");
+    bob.send_digits(&format!("{}##", orgs[0].conference_id));
+    let events = until(15, "events over HTTPS", || {
+        let e = receiver.events();
+        (e.len() >= 2).then_some(e)
+    });
+    assert_eq!(
+        summary(&events[..2]),
+        pairs(&[("participant.joined", "bob"), ("lobby.waiting", "bob")])
+    );
+    for d in receiver.deliveries() {
+        assert_eq!(
+            d.signature.as_deref(),
+            Some(expected_signature(&d.body).as_str())
+        );
+    }
+    bob.hangup();
 }

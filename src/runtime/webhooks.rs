@@ -65,6 +65,14 @@ pub enum WebhookSetupError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The CA file cannot be used.
+    #[error("--webhook-ca-file {path}: {why} (give a PEM file of CA certificates)")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The secret file holds no usable secret.
     #[error("the webhook secret file {path} holds no secret (empty first line, or over 4 KiB)")]
     BadSecret {
@@ -151,6 +159,31 @@ fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, WebhookSetupE
     Ok(zeroize::Zeroizing::new(line.as_bytes().to_vec()))
 }
 
+/// Reads the CA certificates of `--webhook-ca-file`.
+fn read_roots(
+    path: &Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, WebhookSetupError> {
+    use rustls_pki_types::pem::PemObject;
+    let bad = |why: String| WebhookSetupError::CaFile {
+        path: path.to_path_buf(),
+        why,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for cert in &certs {
+        store
+            .add(cert.clone())
+            .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+    }
+    Ok(certs)
+}
+
 /// The signature header's value for a body: `sha256=<hex HMAC-SHA256>`.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     // HMAC takes keys of any length: this cannot fail.
@@ -170,6 +203,8 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 pub struct Prepared {
     targets: Vec<Target>,
     secret: zeroize::Zeroizing<Vec<u8>>,
+    /// CA certificates trusted instead of the system's (`--webhook-ca-file`).
+    roots: Option<Vec<rustls_pki_types::CertificateDer<'static>>>,
     max_age: Duration,
     retry_after: Duration,
 }
@@ -197,9 +232,11 @@ pub fn prepare(settings: &WebhookSettings) -> Result<Option<Prepared>, WebhookSe
         .secret_file
         .as_deref()
         .ok_or(WebhookSetupError::NoSecret)?;
+    let roots = settings.ca_file.as_deref().map(read_roots).transpose()?;
     Ok(Some(Prepared {
         targets,
         secret: read_secret(path)?,
+        roots,
         max_age: settings.max_age,
         retry_after: settings.retry_after,
     }))
@@ -226,7 +263,7 @@ impl Webhooks {
         gauges: Arc<WebhookGauges>,
     ) -> Arc<Webhooks> {
         let tls = if prepared.targets.iter().any(|t| t.https) {
-            Some(client_tls())
+            Some(client_tls(prepared.roots.clone()))
         } else {
             None
         };
@@ -297,14 +334,22 @@ async fn count_queued(directory: &Directory, gauges: &WebhookGauges) {
     }
 }
 
-/// Server certificates are checked against the system's roots.
-fn client_tls() -> Arc<rustls::ClientConfig> {
+/// Server certificates are checked against `--webhook-ca-file`'s CAs, or the system's.
+fn client_tls(
+    configured: Option<Vec<rustls_pki_types::CertificateDer<'static>>>,
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for err in &found.errors {
-        tracing::warn!(error = %err, "reading the system's CA certificates for webhooks");
-    }
-    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    let certs = match configured {
+        Some(certs) => certs,
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for err in &found.errors {
+                tracing::warn!(error = %err, "reading the system's CA certificates for webhooks");
+            }
+            found.certs
+        }
+    };
+    let (added, ignored) = roots.add_parsable_certificates(certs);
     tracing::debug!(added, ignored, "CA certificates for webhooks");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
