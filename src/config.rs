@@ -129,6 +129,35 @@ pub struct ServeConfig {
     /// Call detail records as JSON lines here (a bare file name: in the data directory);
     /// None: not written.
     pub cdr_file: Option<std::path::PathBuf>,
+    /// Where meeting events are POSTed (`--webhook-url`), signed with what secret, for how long.
+    pub webhooks: WebhookSettings,
+}
+
+/// The webhook flags.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// http:// or https:// URLs every event goes to.
+    pub urls: Vec<String>,
+    /// The owner-only file whose first line is the HMAC secret.
+    pub secret_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for https:// receivers instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// An event not delivered for this long is dropped (counted and audited).
+    pub max_age: Duration,
+    /// The pause after the first failed attempt; each next one doubles, up to ten minutes.
+    pub retry_after: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            urls: Vec::new(),
+            secret_file: None,
+            ca_file: None,
+            max_age: Duration::from_secs(24 * 3600),
+            retry_after: Duration::from_secs(10),
+        }
+    }
 }
 
 /// One address of record to register at a provider.
@@ -204,6 +233,7 @@ impl ServeConfig {
             srtp_over_cleartext_sip: false,
             guessing: crate::auth::guessing::GuessLimits::default(),
             cdr_file: Some("cdr.jsonl".into()),
+            webhooks: WebhookSettings::default(),
             registrations: Vec::new(),
             register_ca: None,
             drain_timeout: Duration::ZERO,

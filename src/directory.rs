@@ -986,6 +986,11 @@ impl Directory {
             .await;
     }
 
+    /// The database underneath, for the webhook outbox (which holds no directory data).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Flushes and closes the database; call once at shutdown.
     pub async fn close(&self) {
         if let Err(err) = self.store.close().await {

@@ -291,6 +291,25 @@ struct ServeArgs {
     /// SDP and in the registered Contact while the sockets stay on the private address.
     #[arg(long, value_name = "IP")]
     public_address: Option<IpAddr>,
+    /// POST every meeting event as signed JSON to this http:// or https:// URL (repeatable);
+    /// needs --webhook-secret-file. Events are stored first and retried until delivered.
+    #[arg(long, value_name = "URL")]
+    webhook_url: Vec<String>,
+    /// The file whose first line is the webhook signing secret (HMAC-SHA256); it must be
+    /// readable by its owner only.
+    #[arg(long, value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
+    /// Trust the CA certificates in this PEM file for https:// webhook receivers, instead of
+    /// the system's (a private CA).
+    #[arg(long, value_name = "FILE")]
+    webhook_ca_file: Option<PathBuf>,
+    /// An event a receiver has not accepted for this long is dropped (counted and audited).
+    #[arg(long, default_value_t = 86_400, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    webhook_max_age: u64,
+    /// The pause after a failed webhook attempt; it doubles with each further failure, up to
+    /// ten minutes.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    webhook_retry_after: u64,
     /// One `[[register]]` table of the config file (uri, auth_user, password_file, expires),
     /// as the config file passes it on.
     #[arg(long, hide = true, value_name = "JSON", value_parser = register_table)]
@@ -1065,6 +1084,13 @@ async fn serve(
         })
         .chain(args.register_table.iter().cloned())
         .collect();
+    config.webhooks = dialbridge::config::WebhookSettings {
+        urls: args.webhook_url.clone(),
+        secret_file: args.webhook_secret_file.clone(),
+        ca_file: args.webhook_ca_file.clone(),
+        max_age: Duration::from_secs(args.webhook_max_age),
+        retry_after: Duration::from_secs(args.webhook_retry_after),
+    };
     config.guessing = dialbridge::auth::guessing::GuessLimits {
         per_caller: args.id_guesses_per_caller,
         per_source: args.id_guesses_per_source,

@@ -513,6 +513,49 @@ async fn openapi() -> Response {
     resp
 }
 
+/// How often an idle event stream carries a comment, so proxies and clients keep it open.
+const EVENTS_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A server-sent-events stream of the meeting events, one JSON event per `data:` line. A
+/// subscriber that falls more than the buffer behind is cut off (it reconnects and reads the
+/// meetings afresh) rather than let the buffer grow.
+pub fn event_stream(
+    events: tokio::sync::broadcast::Receiver<Arc<str>>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use tokio::sync::broadcast::error::RecvError;
+    let stream = futures_util::stream::unfold(events, |mut events| async move {
+        match events.recv().await {
+            Ok(json) => Some((
+                Ok(axum::response::sse::Event::default().data(&*json)),
+                events,
+            )),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "an event stream reader fell behind: dropping it");
+                None
+            }
+            Err(RecvError::Closed) => None,
+        }
+    });
+    axum::response::sse::Sse::new(stream).keep_alive(
+        axum::response::sse::KeepAlive::new()
+            .interval(EVENTS_KEEP_ALIVE)
+            .text("keep-alive"),
+    )
+}
+
+async fn events(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    let Some(events) = &s.events else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no bridge runs here: events come from `dialbridge serve`",
+        ));
+    };
+    Ok(event_stream(events.subscribe()).into_response())
+}
+
 /// The `/api` routes.
 pub fn router() -> axum::Router<Arc<AppState>> {
     axum::Router::new()
@@ -530,6 +573,7 @@ pub fn router() -> axum::Router<Arc<AppState>> {
         )
         .route("/api/organizers/{id}/start", post(start_meeting))
         .route("/api/meetings", get(list_meetings))
+        .route("/api/events", get(events))
         .route("/api/meetings/{conference_id}", get(show_meeting))
         .route(
             "/api/meetings/{conference_id}/{action}",

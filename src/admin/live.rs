@@ -156,3 +156,46 @@ pub enum ActionRefused {
 
 /// An answer from the media workers, awaited by the admin side without blocking its tasks.
 pub type LiveAnswer<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// One meeting event as webhooks and `/api/events` carry it (JSON); never a PIN, a PIN tag or
+/// a key. Fields that do not apply to an event are left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EventRecord {
+    /// Unique: 128 random bits in hex (a receiver that gets one twice can tell).
+    pub id: String,
+    /// `meeting.started`, `participant.joined`… (see the README for the list).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// When it happened, RFC 3339 UTC.
+    pub time: String,
+    /// The conference it happened in.
+    pub conference_id: String,
+    /// The organizer whose conference it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizer_id: Option<i64>,
+    /// The caller it is about, as the meetings API shows them (as they were, for `left`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant: Option<Participant>,
+    /// Who did it, when not the caller: `organizer`, `operator` or `auto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<&'static str>,
+    /// How many wait in the lobby (`lobby.waiting`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<usize>,
+    /// Until when the PIN is locked, RFC 3339 UTC (`organizer.pin_locked`; absent: until an
+    /// administrator resets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
+}
+
+/// RFC 3339 UTC to the second, the one format of every time in the answers and events.
+pub fn rfc3339(at: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(at)
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod limit;
 pub mod live;
+pub mod meetings_page;
 pub mod openapi;
 pub mod pages;
 pub mod service;
@@ -28,12 +29,15 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Live figures for `/metrics` (None when no bridge runs, e.g. in tests of the pages).
     pub telemetry: Option<Arc<dyn crate::metrics::Exposition>>,
+    /// Meeting events as JSON, for `/api/events` (None when no bridge runs).
+    pub events: Option<tokio::sync::broadcast::Sender<Arc<str>>>,
 }
 
 /// The whole admin HTTP application.
 pub fn app(state: Arc<AppState>) -> axum::Router {
     api::router()
         .merge(pages::router())
+        .merge(meetings_page::router())
         .route("/metrics", axum::routing::get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

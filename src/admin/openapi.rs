@@ -58,6 +58,35 @@ fn participant_schema() -> Value {
     })
 }
 
+fn events_path() -> Value {
+    json!({"get": {
+        "summary": "Meeting events as server-sent events: one `data:` line per event, the JSON the webhooks get (an Event); a comment every 15 s keeps it open; a reader that falls 256 events behind is cut off and reconnects",
+        "responses": {
+            "200": {"description": "An endless event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+            "401": {"$ref": "#/components/responses/Unauthorized"}
+        }
+    }})
+}
+
+fn event_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "One meeting event, as POSTed to each --webhook-url (signed: X-Dialbridge-Signature: sha256=<hex HMAC-SHA256 of the body>) and streamed on /api/events. Never carries a PIN or a key.",
+        "properties": {
+            "id": {"type": "string", "description": "128 random bits in hex; a webhook receiver may see one twice (at-least-once)"},
+            "type": {"type": "string", "enum": ["meeting.started", "meeting.ended", "participant.joined", "participant.admitted", "participant.left", "participant.muted", "participant.unmuted", "lobby.waiting", "organizer.pin_locked"]},
+            "time": {"type": "string", "format": "date-time"},
+            "conference_id": {"type": "string"},
+            "organizer_id": {"type": "integer"},
+            "participant": {"$ref": "#/components/schemas/Participant", "description": "Who it is about (as they were, for participant.left)"},
+            "by": {"type": "string", "enum": ["organizer", "operator", "auto"], "description": "Who did it, when not the caller themselves"},
+            "waiting": {"type": "integer", "description": "lobby.waiting: how many wait"},
+            "locked_until": {"type": "string", "format": "date-time", "description": "organizer.pin_locked: until when (absent: until an administrator resets the PIN)"}
+        },
+        "required": ["id", "type", "time", "conference_id"]
+    })
+}
+
 fn conference_param() -> Value {
     json!({"name": "conference_id", "in": "path", "required": true, "schema": {"type": "string"}})
 }
@@ -115,7 +144,8 @@ fn action(summary: &str, schema: Value) -> Value {
 
 /// The document.
 pub fn document() -> Value {
-    json!({
+    // Added after: one more entry inside would pass the json! macro's recursion limit.
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "dialbridge admin API",
@@ -217,5 +247,8 @@ pub fn document() -> Value {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"}}, "required": ["error"]}
             }
         }
-    })
+    });
+    doc["paths"]["/api/events"] = events_path();
+    doc["components"]["schemas"]["Event"] = event_schema();
+    doc
 }

@@ -1,5 +1,6 @@
 //! The admin web pages and the organizers' self-service PIN reset pages: plain HTML forms
-//! (no JavaScript), every form protected against cross-site request forgery.
+//! (no JavaScript; only the live meetings page, in `meetings_page`, runs a script of ours),
+//! every form protected against cross-site request forgery.
 //!
 //! Admin pages use a session cookie (HttpOnly, SameSite=Strict) with a per-session CSRF
 //! token in each form; the anonymous self-service pages use a double-submit CSRF cookie.
@@ -26,7 +27,7 @@ use crate::directory::{Actor, NewOrganizer, Organizer, OrganizerUpdate};
 const SESSION_COOKIE: &str = "dialbridge_session";
 const CSRF_COOKIE: &str = "dialbridge_csrf";
 
-type Fields = HashMap<String, String>;
+pub(super) type Fields = HashMap<String, String>;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -55,8 +56,22 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The pages' content security policy: no script at all.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// A page with our security headers: no caching (PINs), no framing, no referrer (reset links).
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_with_policy(status, title, body, CSP)
+}
+
+/// A page with our security headers and its own content security policy (the live meetings
+/// page runs our own script).
+pub(super) fn page_with_policy(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    policy: &'static str,
+) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -73,9 +88,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(policy),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
@@ -123,7 +136,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
-fn forbidden() -> Response {
+pub(super) fn forbidden() -> Response {
     page(
         StatusCode::FORBIDDEN,
         "Refused",
@@ -132,14 +145,14 @@ fn forbidden() -> Response {
 }
 
 /// The admin's session id and CSRF token, if signed in.
-fn session(state: &AppState, headers: &HeaderMap) -> Option<(String, String)> {
+pub(super) fn session(state: &AppState, headers: &HeaderMap) -> Option<(String, String)> {
     let id = cookie(headers, SESSION_COOKIE)?;
     let csrf = state.sessions.csrf(Instant::now(), &id)?;
     Some((id, csrf))
 }
 
 /// Checks a signed-in admin's form post.
-fn check_admin_post(state: &AppState, headers: &HeaderMap, form: &Fields) -> bool {
+pub(super) fn check_admin_post(state: &AppState, headers: &HeaderMap, form: &Fields) -> bool {
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return false;
     };
@@ -149,7 +162,7 @@ fn check_admin_post(state: &AppState, headers: &HeaderMap, form: &Fields) -> boo
             .is_some_and(|c| state.sessions.check(Instant::now(), &id, c))
 }
 
-fn csrf_field(csrf: &str) -> String {
+pub(super) fn csrf_field(csrf: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         esc(csrf)
@@ -164,7 +177,7 @@ fn action_button(id: i64, action: &str, label: &str, csrf: &str, confirm_class: 
     )
 }
 
-fn login_page(error: bool) -> Response {
+pub(super) fn login_page(error: bool) -> Response {
     let msg = if error {
         "<p class=\"error\">That token is not right.</p>"
     } else {
@@ -203,7 +216,7 @@ fn mail_text(mail: &MailOutcome) -> String {
     }
 }
 
-fn error_page(err: &AdminError) -> Response {
+pub(super) fn error_page(err: &AdminError) -> Response {
     let status = if err.is_not_found() {
         StatusCode::NOT_FOUND
     } else if err.field().is_some() {
@@ -347,7 +360,8 @@ async fn dashboard(
     let shown = found.iter().skip(first).take(ORGANIZERS_PER_PAGE);
     let _ = write!(
         body,
-        "<h2>Organizers</h2><form method=\"get\" action=\"/admin\" id=\"search\">\
+        "<p><a href=\"/admin/meetings\" id=\"live-link\">Live meetings</a></p>\
+         <h2>Organizers</h2><form method=\"get\" action=\"/admin\" id=\"search\">\
          <label>Find by name, e-mail or conference ID <input name=\"q\" type=\"search\" value=\"{q}\"></label>\
          <button type=\"submit\">Find</button></form>\
          <p id=\"showing\">{showing}</p>",
@@ -502,7 +516,7 @@ async fn logout(
     resp
 }
 
-fn web_actor(addr: SocketAddr) -> Actor {
+pub(super) fn web_actor(addr: SocketAddr) -> Actor {
     Actor::admin(format!("web {}", addr.ip()))
 }
 

@@ -419,12 +419,16 @@ impl<S> Worker<S> {
     /// The SIP side ended the call (BYE, CANCEL, our own hangup done): out of its room without
     /// a goodbye, its media freed, and `Event::Closed` for the driver.
     pub(super) fn drop_call(&mut self, id: CallId) {
+        // Out of the room while the call is still here, so its leaving is told as it was.
+        if let Some(call) = self.calls.get(&id)
+            && let Place::Conference { conference_id } = &call.place
+        {
+            let (conference_id, name) = (conference_id.clone(), call.name.clone());
+            self.leave_room(id, &conference_id, name);
+        }
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
-        if let Place::Conference { conference_id } = &call.place {
-            self.leave_room(id, conference_id, call.name.clone());
-        }
         {
             let _e = call.span.enter();
             tracing::debug!(

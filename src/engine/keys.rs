@@ -15,6 +15,7 @@ use crate::media::dtmf::Digit;
 
 use super::Worker;
 use super::caller::Place;
+use super::live::LiveEventKind;
 use super::protocol::{Event, Request};
 
 /// How long an organizer may pause while typing a new PIN before the change is dropped.
@@ -192,13 +193,17 @@ impl<S> Worker<S> {
             return;
         }
         let mut others: Vec<(CallId, Prompt)> = Vec::new();
+        // Mutes and unmutes to tell the events about once the borrows end.
+        let mut changed: Vec<(LiveEventKind, CallId, Option<&'static str>)> = Vec::new();
         let reply: Vec<Prompt> = match command {
             KeyCommand::Help if organizer => vec![Prompt::KeypadHelpOrganizer],
             KeyCommand::Help => vec![Prompt::KeypadHelp],
             KeyCommand::ToggleMute => {
                 if entry.meeting.toggle_mute(id) {
+                    changed.push((LiveEventKind::ParticipantMuted, id, None));
                     vec![Prompt::Muted]
                 } else {
+                    changed.push((LiveEventKind::ParticipantUnmuted, id, None));
                     vec![Prompt::Unmuted]
                 }
             }
@@ -226,13 +231,10 @@ impl<S> Worker<S> {
                 }
             },
             KeyCommand::MuteOthers => {
-                others.extend(
-                    entry
-                        .meeting
-                        .mute_all_but(id)
-                        .into_iter()
-                        .map(|k| (k, Prompt::MutedByOrganizer)),
-                );
+                for k in entry.meeting.mute_all_but(id) {
+                    others.push((k, Prompt::MutedByOrganizer));
+                    changed.push((LiveEventKind::ParticipantMuted, k, Some("organizer")));
+                }
                 vec![Prompt::AllMuted]
             }
             KeyCommand::ToggleAnnouncements => {
@@ -273,6 +275,9 @@ impl<S> Worker<S> {
         self.tell(id, &reply);
         for (k, p) in others {
             self.tell(k, &[p]);
+        }
+        for (kind, who, by) in changed {
+            self.emit(kind, conference_id, Some(who), by);
         }
     }
 

@@ -117,6 +117,86 @@ pub enum ControlOutcome {
     NotApplicable(&'static str),
 }
 
+/// What happened in a meeting, as the events (webhooks, `/api/events`) name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveEventKind {
+    /// The meeting started (its organizer joined, a caller who may start did, or an API start).
+    MeetingStarted,
+    /// The meeting's last caller left, or an operator ended it.
+    MeetingEnded,
+    /// A caller reached the conference: its lobby or the meeting.
+    ParticipantJoined,
+    /// A lobby caller moved into the meeting.
+    ParticipantAdmitted,
+    /// A caller left the meeting or its lobby (hung up, removed, sent away, timed out).
+    ParticipantLeft,
+    /// A participant was left out of the mix (`*6`, the organizer's `*22`, an operator).
+    ParticipantMuted,
+    /// A participant is heard again.
+    ParticipantUnmuted,
+    /// A caller waits in the lobby of a meeting whose organizer has not joined.
+    LobbyWaiting,
+}
+
+impl LiveEventKind {
+    /// The event's `type` in its JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveEventKind::MeetingStarted => "meeting.started",
+            LiveEventKind::MeetingEnded => "meeting.ended",
+            LiveEventKind::ParticipantJoined => "participant.joined",
+            LiveEventKind::ParticipantAdmitted => "participant.admitted",
+            LiveEventKind::ParticipantLeft => "participant.left",
+            LiveEventKind::ParticipantMuted => "participant.muted",
+            LiveEventKind::ParticipantUnmuted => "participant.unmuted",
+            LiveEventKind::LobbyWaiting => "lobby.waiting",
+        }
+    }
+}
+
+/// One thing that happened in a meeting, as small as the tick can afford: the runtime stamps
+/// it with an id and the wall-clock time and turns it into JSON, off the media path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveEvent {
+    /// What happened.
+    pub kind: LiveEventKind,
+    /// In which conference.
+    pub conference_id: String,
+    /// Whose conference it is.
+    pub organizer_id: i64,
+    /// Who it happened to, as they are now (as they were, for `ParticipantLeft`).
+    pub participant: Option<ParticipantView>,
+    /// Who did it, when someone else than the caller did: "organizer", "operator", "auto".
+    pub by: Option<&'static str>,
+    /// How many wait in the lobby (for `LobbyWaiting`).
+    pub waiting: Option<usize>,
+}
+
+fn participant_of<S>(
+    entry: &MeetingEntry,
+    calls: &std::collections::HashMap<CallId, super::CallMedia<S>>,
+    id: CallId,
+    state: Attendance,
+) -> Option<ParticipantView> {
+    let meeting = &entry.meeting;
+    let call = calls.get(&id)?;
+    Some(ParticipantView {
+        id,
+        role: if meeting.is_organizer(id) {
+            Role::Organizer
+        } else {
+            Role::Attendee
+        },
+        state,
+        from: call.from.clone(),
+        codec: call.params.codec,
+        muted: meeting.is_muted(id),
+        talking: state == Attendance::Meeting && call.mixed,
+        hand_raised: meeting.hands().contains(&id),
+        joined_at: call.joined_at.unwrap_or(call.last_rx),
+    })
+}
+
 fn view_of<S>(
     conference_id: &str,
     entry: &MeetingEntry,
@@ -133,24 +213,7 @@ fn view_of<S>(
         .map(|id| (*id, Attendance::Meeting))
         .chain(meeting.lobby().iter().map(|id| (*id, Attendance::Lobby)));
     let participants = people
-        .filter_map(|(id, state)| {
-            let call = calls.get(&id)?;
-            Some(ParticipantView {
-                id,
-                role: if meeting.is_organizer(id) {
-                    Role::Organizer
-                } else {
-                    Role::Attendee
-                },
-                state,
-                from: call.from.clone(),
-                codec: call.params.codec,
-                muted: meeting.is_muted(id),
-                talking: state == Attendance::Meeting && call.mixed,
-                hand_raised: meeting.hands().contains(&id),
-                joined_at: call.joined_at.unwrap_or(call.last_rx),
-            })
-        })
+        .filter_map(|(id, state)| participant_of(entry, calls, id, state))
         .collect();
     MeetingView {
         conference_id: conference_id.to_string(),
@@ -167,6 +230,61 @@ fn view_of<S>(
 }
 
 impl<S> Worker<S> {
+    /// One caller of a meeting here as an operator sees them, if they are in it or its lobby.
+    pub(super) fn participant_view(
+        &self,
+        conference_id: &str,
+        id: CallId,
+    ) -> Option<ParticipantView> {
+        let entry = self.meetings.get(conference_id)?;
+        let state = if entry.meeting.participants().contains(&id) {
+            Attendance::Meeting
+        } else if entry.meeting.lobby().contains(&id) {
+            Attendance::Lobby
+        } else {
+            return None;
+        };
+        participant_of(entry, &self.calls, id, state)
+    }
+
+    /// Queues an event about a meeting here for the driver (nothing when the meeting is
+    /// gone: `emit_about` carries what a vanished meeting's events need).
+    pub(super) fn emit(
+        &mut self,
+        kind: LiveEventKind,
+        conference_id: &str,
+        who: Option<CallId>,
+        by: Option<&'static str>,
+    ) {
+        let Some(organizer_id) = self
+            .meetings
+            .get(conference_id)
+            .map(|e| e.conference.organizer_id)
+        else {
+            return;
+        };
+        let participant = who.and_then(|id| self.participant_view(conference_id, id));
+        let waiting = (kind == LiveEventKind::LobbyWaiting).then(|| {
+            self.meetings
+                .get(conference_id)
+                .map_or(0, |e| e.meeting.lobby().len())
+        });
+        self.emit_about(LiveEvent {
+            kind,
+            conference_id: conference_id.to_string(),
+            organizer_id,
+            participant,
+            by,
+            waiting,
+        });
+    }
+
+    /// Queues an event built by the caller (a caller who left, a meeting that ended).
+    pub(super) fn emit_about(&mut self, event: LiveEvent) {
+        self.events
+            .push(super::protocol::Event::Live(Box::new(event)));
+    }
+
     /// Every meeting and lobby this worker owns, ordered by conference ID.
     pub fn meeting_views(&self) -> Vec<MeetingView> {
         let mut views: Vec<MeetingView> = self
@@ -255,12 +373,24 @@ impl<S> Worker<S> {
                 if !entry.meeting.is_muted(id) {
                     entry.meeting.toggle_mute(id);
                     self.tell(id, &[Prompt::Muted]);
+                    self.emit(
+                        LiveEventKind::ParticipantMuted,
+                        conference_id,
+                        Some(id),
+                        Some("operator"),
+                    );
                 }
             }
             (Control::Unmute(id), _) => {
                 if entry.meeting.is_muted(id) {
                     entry.meeting.toggle_mute(id);
                     self.tell(id, &[Prompt::Unmuted]);
+                    self.emit(
+                        LiveEventKind::ParticipantUnmuted,
+                        conference_id,
+                        Some(id),
+                        Some("operator"),
+                    );
                 }
             }
             (Control::Kick(id), _) => {

@@ -38,7 +38,8 @@ use crate::media::rtp::RTP_HEADER_LEN;
 
 pub use caller::{CallMedia, Place};
 pub use live::{
-    Attendance, Control, ControlOutcome, MeetingPhase, MeetingView, Missing, ParticipantView,
+    Attendance, Control, ControlOutcome, LiveEvent, LiveEventKind, MeetingPhase, MeetingView,
+    Missing, ParticipantView,
 };
 pub use mix::MAX_TALKERS;
 pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
@@ -299,8 +300,25 @@ impl<S> Worker<S> {
                     .meetings
                     .entry(conference_id.clone())
                     .or_insert_with(|| MeetingEntry::new(conference));
+                let was_started = entry.meeting.is_started();
                 let moved = entry.meeting.start(now);
                 self.moved_in(&moved);
+                if !was_started {
+                    self.emit(
+                        LiveEventKind::MeetingStarted,
+                        &conference_id,
+                        None,
+                        Some("operator"),
+                    );
+                }
+                for m in &moved {
+                    self.emit(
+                        LiveEventKind::ParticipantAdmitted,
+                        &conference_id,
+                        Some(*m),
+                        Some("operator"),
+                    );
+                }
                 if !moved.is_empty() {
                     self.pending_move = Some(MoveReport {
                         pin_submitted_at: None,

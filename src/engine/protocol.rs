@@ -181,6 +181,9 @@ pub enum Event<S> {
         /// Which call.
         call: CallId,
     },
+    /// Something happened in a meeting (for webhooks and `/api/events`); boxed so the
+    /// common events stay small.
+    Live(Box<super::live::LiveEvent>),
 }
 
 /// A lobby move, reported once its first meeting tick has been sent.

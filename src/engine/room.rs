@@ -17,6 +17,7 @@ use crate::media::resample::{Downsampler, Upsampler};
 
 use super::caller::{CallMedia, Place};
 use super::keys::KeyMode;
+use super::live::{LiveEvent, LiveEventKind};
 use super::protocol::{Event, MoveReport, Request};
 use super::{Worker, owner_of};
 
@@ -164,6 +165,12 @@ impl<S> Worker<S> {
         }
         self.moved_in(&[id]);
         self.stats.lobby_let_in += 1;
+        self.emit(
+            LiveEventKind::ParticipantAdmitted,
+            conference_id,
+            Some(id),
+            Some(by),
+        );
         true
     }
 
@@ -180,6 +187,14 @@ impl<S> Worker<S> {
         entry.announce_arrivals(&moved, &self.calls);
         tracing::info!(conference = %conference_id, moved = moved.len(), by, "lobby let in");
         self.moved_in(&moved);
+        for m in &moved {
+            self.emit(
+                LiveEventKind::ParticipantAdmitted,
+                conference_id,
+                Some(*m),
+                Some(by),
+            );
+        }
         moved.len()
     }
 
@@ -234,18 +249,35 @@ impl<S> Worker<S> {
         {
             call.keys = KeyMode::keypad();
         }
+        let leaving = self.participant_view(conference_id, id);
+        let mut events = Vec::new();
         if let Some(entry) = self.meetings.get_mut(conference_id) {
             let was_participant = entry.meeting.participants().contains(&id);
             entry.meeting.remove(id);
             if was_participant && !entry.meeting.participants().is_empty() {
                 entry.announce(Announcement::left(name), Some(id));
             }
+            let event = |kind, participant| LiveEvent {
+                kind,
+                conference_id: conference_id.to_string(),
+                organizer_id: entry.conference.organizer_id,
+                participant,
+                by: None,
+                waiting: None,
+            };
+            if leaving.is_some() {
+                events.push(event(LiveEventKind::ParticipantLeft, leaving));
+            }
             if entry.meeting.is_empty() {
                 if entry.meeting.is_started() {
                     tracing::info!(conference = %conference_id, "meeting ended: the last caller left");
+                    events.push(event(LiveEventKind::MeetingEnded, None));
                 }
                 self.meetings.remove(conference_id);
             }
+        }
+        for event in events {
+            self.emit_about(event);
         }
     }
 
@@ -298,7 +330,8 @@ impl<S> Worker<S> {
             conference_id: conference_id.clone(),
         };
         call.joined_at = Some(now);
-        match role {
+        // Who came in from the lobby with this caller, and whether the meeting started now.
+        let (moved, started_now): (Vec<CallId>, bool) = match role {
             Role::Organizer => {
                 let was_started = entry.meeting.is_started();
                 let moved = entry
@@ -329,6 +362,7 @@ impl<S> Worker<S> {
                     }
                 }
                 self.moved_in(&moved);
+                (moved, !was_started)
             }
             // The organizer lets callers start: the first caller starts the meeting.
             Role::Attendee if callers_may_start => {
@@ -342,6 +376,7 @@ impl<S> Worker<S> {
                     tracing::info!(conference = %conference_id, moved = moved.len(), "meeting started by a caller (no PIN needed)");
                 }
                 self.moved_in(&moved);
+                (moved, !was_started)
             }
             Role::Attendee => match entry.meeting.admit_attendee(now, id) {
                 Placement::Lobby if entry.meeting.is_started() => {
@@ -349,18 +384,49 @@ impl<S> Worker<S> {
                     call.player.play(&[Prompt::LockedWait]);
                     call.player.set_background(Background::HoldMusic);
                     tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "meeting locked: waiting in the lobby");
+                    (Vec::new(), false)
                 }
                 Placement::Lobby => {
                     call.player.play(&[Prompt::LobbyWait]);
                     call.player.set_background(Background::HoldMusic);
                     tracing::info!(conference = %conference_id, lobby = entry.meeting.lobby().len(), "waiting in the lobby");
+                    (Vec::new(), false)
                 }
                 Placement::Participant => {
                     call.player.set_background(Background::Silence);
                     entry.announce(Announcement::joined(call.name.clone()), Some(id));
                     tracing::info!(conference = %conference_id, "joined the meeting");
+                    (Vec::new(), false)
                 }
             },
+        };
+        self.emit(
+            LiveEventKind::ParticipantJoined,
+            &conference_id,
+            Some(id),
+            None,
+        );
+        let waits_for_organizer = self
+            .meetings
+            .get(&conference_id)
+            .is_some_and(|e| !e.meeting.is_started() && e.meeting.lobby().contains(&id));
+        if waits_for_organizer {
+            self.emit(LiveEventKind::LobbyWaiting, &conference_id, Some(id), None);
+        }
+        if started_now {
+            self.emit(LiveEventKind::MeetingStarted, &conference_id, None, None);
+        }
+        let by = match role {
+            Role::Organizer => "organizer",
+            Role::Attendee => "auto",
+        };
+        for m in moved {
+            self.emit(
+                LiveEventKind::ParticipantAdmitted,
+                &conference_id,
+                Some(m),
+                Some(by),
+            );
         }
     }
 

@@ -62,6 +62,7 @@ pub(super) struct DirectoryDuties {
     pub(super) lock_mail: LockMail,
     pub(super) guessing: crate::auth::guessing::GuessLimits,
     pub(super) gauges: Arc<SipGauges>,
+    pub(super) events: super::events::EventSink,
 }
 
 /// Answers the media workers' directory questions off the media path.
@@ -77,6 +78,7 @@ pub(super) async fn serve_directory(
         lock_mail,
         guessing,
         gauges,
+        events: event_sink,
     } = duties;
     // Shared with the look-up tasks, which count an unknown ID when the answer comes.
     let rules = Arc::new(std::sync::Mutex::new(CallRules::new(guessing)));
@@ -206,6 +208,7 @@ pub(super) async fn serve_directory(
                 let lock_mail = lock_mail.clone();
                 let source = rules.lock().ok().and_then(|r| r.source(call));
                 let gauges = Arc::clone(&gauges);
+                let event_sink = event_sink.clone();
                 tokio::spawn(async move {
                     let check = match directory.check_pin(conference.organizer_id, &pin, "").await {
                         Ok(check) => check,
@@ -227,6 +230,14 @@ pub(super) async fn serve_directory(
                     counter.fetch_add(1, Ordering::Relaxed);
                     if let Some(ip) = follow_up.security_event {
                         security_event(ip, "wrong-pin");
+                    }
+                    let locked = match check {
+                        crate::directory::PinCheck::RefusedAndLocked { until } => Some(Some(until)),
+                        crate::directory::PinCheck::RefusedAndLockedUntilReset => Some(None),
+                        _ => None,
+                    };
+                    if let Some(until) = locked {
+                        event_sink.send(pin_locked_event(&conference, until));
                     }
                     match check {
                         crate::directory::PinCheck::RefusedAndLocked { until } => {
@@ -287,5 +298,28 @@ pub(super) async fn serve_directory(
                 let _ = hangups.send(call);
             }
         }
+    }
+}
+
+/// The `organizer.pin_locked` event: too many wrong PINs for this conference's organizer,
+/// locked until `until` (unix seconds; None: until an administrator resets it).
+fn pin_locked_event(
+    conference: &crate::call::Conference,
+    until: Option<i64>,
+) -> crate::admin::live::EventRecord {
+    use crate::admin::live::{EventRecord, rfc3339};
+    let unix = |s: i64| {
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0).unsigned_abs())
+    };
+    EventRecord {
+        id: String::new(),
+        kind: "organizer.pin_locked",
+        time: rfc3339(std::time::SystemTime::now()),
+        conference_id: conference.conference_id.clone(),
+        organizer_id: Some(conference.organizer_id),
+        participant: None,
+        by: None,
+        waiting: None,
+        locked_until: until.map(|s| rfc3339(unix(s))),
     }
 }

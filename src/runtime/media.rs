@@ -17,12 +17,13 @@ use dashmap::DashMap;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
+use super::events::EventSink;
 use super::telemetry::WorkerGauges;
 use crate::admin::live::{self, ActionRefused, LiveAnswer, MeetingAction};
 use crate::call::CallId;
 use crate::engine::{
-    Attendance, Command, Control, ControlOutcome, Event, MeetingPhase, MeetingView, Missing,
-    Request, Worker, WorkerConfig,
+    Attendance, Command, Control, ControlOutcome, Event, LiveEvent, MeetingPhase, MeetingView,
+    Missing, ParticipantView, Request, Worker, WorkerConfig,
 };
 use crate::ivr::assets::Assets;
 use crate::ivr::flow::Role;
@@ -141,24 +142,44 @@ impl WallClock {
             participants: view
                 .participants
                 .into_iter()
-                .map(|p| live::Participant {
-                    id: p.id.0,
-                    role: match p.role {
-                        Role::Organizer => live::ParticipantRole::Organizer,
-                        Role::Attendee => live::ParticipantRole::Attendee,
-                    },
-                    state: match p.state {
-                        Attendance::Lobby => live::ParticipantState::Lobby,
-                        Attendance::Meeting => live::ParticipantState::Meeting,
-                    },
-                    from: p.from,
-                    codec: p.codec.encoding_name().to_string(),
-                    muted: p.muted,
-                    talking: p.talking,
-                    hand_raised: p.hand_raised,
-                    joined_at: self.rfc3339(p.joined_at),
-                })
+                .map(|p| self.participant(p))
                 .collect(),
+        }
+    }
+
+    fn participant(&self, p: ParticipantView) -> live::Participant {
+        live::Participant {
+            id: p.id.0,
+            role: match p.role {
+                Role::Organizer => live::ParticipantRole::Organizer,
+                Role::Attendee => live::ParticipantRole::Attendee,
+            },
+            state: match p.state {
+                Attendance::Lobby => live::ParticipantState::Lobby,
+                Attendance::Meeting => live::ParticipantState::Meeting,
+            },
+            from: p.from,
+            codec: p.codec.encoding_name().to_string(),
+            muted: p.muted,
+            talking: p.talking,
+            hand_raised: p.hand_raised,
+            joined_at: self.rfc3339(p.joined_at),
+        }
+    }
+
+    /// A worker's event as the events carry it, stamped now (within the tick it happened
+    /// in); the events task gives it its id.
+    fn event(&self, e: LiveEvent) -> live::EventRecord {
+        live::EventRecord {
+            id: String::new(),
+            kind: e.kind.as_str(),
+            time: live::rfc3339(SystemTime::now()),
+            conference_id: e.conference_id,
+            organizer_id: Some(e.organizer_id),
+            participant: e.participant.map(|p| self.participant(p)),
+            by: e.by,
+            waiting: e.waiting,
+            locked_until: None,
         }
     }
 }
@@ -373,12 +394,14 @@ pub enum MediaStartError {
     Thread(#[source] std::io::Error),
 }
 
-/// Starts `count` media workers; events for the control side go to `control`.
+/// Starts `count` media workers; requests for the control side go to `control`, meeting
+/// events to `events`.
 pub fn start(
     count: usize,
     assets: Arc<Assets>,
     config: WorkerConfig,
     control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
+    events: EventSink,
 ) -> Result<(Arc<MediaHandle>, Vec<JoinHandle<()>>), MediaStartError> {
     let count = count.max(1);
     let mut senders = Vec::with_capacity(count);
@@ -414,10 +437,13 @@ pub fn start(
         let rng = rand::make_rng::<rand::rngs::StdRng>();
         let worker = Worker::new(index, count, Arc::clone(&assets), config.clone(), rng);
         let handle = Arc::clone(&handle);
-        let control = control.clone();
+        let outlets = Outlets {
+            control: control.clone(),
+            events: events.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("media-{index}"))
-            .spawn(move || run(index, worker, poll, (rx, live_rx), handle, control))
+            .spawn(move || run(index, worker, poll, (rx, live_rx), handle, outlets))
             .map_err(MediaStartError::Thread)?;
         threads.push(thread);
     }
@@ -428,13 +454,22 @@ fn call_token(call: CallId) -> Token {
     Token(call.0 as usize)
 }
 
+/// Where a worker's requests and events leave it (neither send ever waits).
+struct Outlets {
+    control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
+    events: EventSink,
+}
+
 fn run(
     index: usize,
     mut worker: Worker<MediaTransport>,
     mut poll: Poll,
     (commands, live): (Receiver<Command<MediaTransport>>, Receiver<LiveRequest>),
     handle: Arc<MediaHandle>,
-    control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
+    Outlets {
+        control,
+        events: sink,
+    }: Outlets,
 ) {
     let mut events = Events::with_capacity(EVENTS_PER_POLL);
     let mut buf = [0u8; MAX_DATAGRAM];
@@ -543,6 +578,7 @@ fn run(
                 Event::Closed { call } => {
                     handle.placement.remove_if(&call, |_, w| *w == index);
                 }
+                Event::Live(event) => sink.send(handle.clock.event(*event)),
             }
         }
         let calls = worker.call_count();

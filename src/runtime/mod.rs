@@ -8,6 +8,7 @@
 
 mod call_rules;
 mod control;
+pub mod events;
 pub mod media;
 pub mod registration;
 pub mod serve;
@@ -15,6 +16,7 @@ mod sip;
 pub mod sip_tcp;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 
 use std::net::IpAddr;
 

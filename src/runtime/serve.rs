@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::telemetry::{SipGauges, Telemetry};
+use super::telemetry::{SipGauges, Telemetry, WebhookGauges};
 use crate::admin::AppState;
 use crate::admin::auth::AdminToken;
 use crate::admin::service::AdminService;
@@ -100,6 +100,9 @@ pub enum ServeError {
     /// A `--register` address of record, its password file or its registrar is unusable.
     #[error(transparent)]
     Registration(#[from] super::registration::RegistrationSetupError),
+    /// A `--webhook-url` or the webhook secret file is unusable.
+    #[error(transparent)]
+    Webhooks(#[from] super::webhooks::WebhookSetupError),
 }
 
 /// A running bridge's addresses, reported once everything is bound.
@@ -189,6 +192,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let registering = super::registration::prepare(&config).await?;
     let connector =
         super::registration::Connector::new(&registering, config.register_ca.as_deref())?;
+    // And the webhooks: their URLs and secret file.
+    let webhooks = super::webhooks::prepare(&config.webhooks)?;
     let socket =
         UdpSocket::bind(config.sip_listen)
             .await
@@ -276,6 +281,19 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         }
     };
     audit_mail_events(&mailer, directory.clone());
+    let webhook_gauges = Arc::new(WebhookGauges::default());
+    let webhooks = match webhooks {
+        Some(prepared) => Some(
+            super::webhooks::Webhooks::start(
+                prepared,
+                directory.clone(),
+                Arc::clone(&webhook_gauges),
+            )
+            .await,
+        ),
+        None => None,
+    };
+    let (event_sink, event_subscribers) = super::events::start(webhooks);
 
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let worker_config = WorkerConfig {
@@ -287,7 +305,13 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         ..WorkerConfig::default()
     };
     let sip_control = control_tx.clone();
-    let (media, threads) = driver::start(config.media_threads, assets, worker_config, control_tx)?;
+    let (media, threads) = driver::start(
+        config.media_threads,
+        assets,
+        worker_config,
+        control_tx,
+        event_sink.clone(),
+    )?;
 
     let (hangup_tx, hangup_rx) = mpsc::unbounded_channel();
     // Where organizers reach the web pages: the configured URL, else the HTTP listener.
@@ -313,6 +337,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             lock_mail,
             guessing: config.guessing,
             gauges: Arc::clone(&sip_gauges),
+            events: event_sink.clone(),
         },
     ));
 
@@ -361,6 +386,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let telemetry = Arc::new(Telemetry {
         media: media.gauges().to_vec(),
         sip: Arc::clone(&sip_gauges),
+        webhooks: webhook_gauges,
     });
     let http_task = match http_listener {
         Some(listener) => {
@@ -376,6 +402,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                 token: AdminToken::load_or_create(&config.data_dir)?,
                 sessions: Default::default(),
                 telemetry: Some(Arc::clone(&telemetry) as Arc<dyn crate::metrics::Exposition>),
+                events: Some(event_subscribers.clone()),
             });
             let mut stop = http_stop_rx.clone();
             Some(tokio::spawn(async move {

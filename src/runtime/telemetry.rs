@@ -6,6 +6,19 @@ use std::sync::Arc;
 use crate::engine::WorkerStats;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// The webhook senders' figures for `/metrics` (zeros when no webhook is configured).
+#[derive(Debug, Default)]
+pub struct WebhookGauges {
+    /// Deliveries (event, URL) stored and not yet sent or dropped.
+    pub queued: AtomicU64,
+    /// Deliveries a receiver answered 2xx.
+    pub delivered: AtomicU64,
+    /// Failed attempts (error, timeout, non-2xx); each is retried.
+    pub failed: AtomicU64,
+    /// Deliveries given up as older than `--webhook-max-age`.
+    pub dropped: AtomicU64,
+}
+
 /// SIP-side figures the SIP task publishes for `/metrics`.
 #[derive(Debug, Default)]
 pub struct SipGauges {
@@ -95,6 +108,8 @@ pub struct Telemetry {
     pub media: Vec<Arc<WorkerGauges>>,
     /// The SIP task's gauges.
     pub sip: Arc<SipGauges>,
+    /// The webhook senders' figures.
+    pub webhooks: Arc<WebhookGauges>,
 }
 
 impl crate::metrics::Exposition for Telemetry {
@@ -103,6 +118,25 @@ impl crate::metrics::Exposition for Telemetry {
         let mut out = String::new();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let sip = &self.sip;
+        let hooks = &self.webhooks;
+        render_value(
+            &mut out,
+            "dialbridge_webhook_events_queued",
+            "gauge",
+            "webhook deliveries (event and URL) stored and not yet sent",
+            &[("", load(&hooks.queued))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_webhook_deliveries_total",
+            "counter",
+            "webhook delivery attempts by result (failed ones are retried; dropped: too old)",
+            &[
+                ("result=\"delivered\"", load(&hooks.delivered)),
+                ("result=\"failed\"", load(&hooks.failed)),
+                ("result=\"dropped\"", load(&hooks.dropped)),
+            ],
+        );
         render_value(
             &mut out,
             "dialbridge_sip_datagrams_total",

@@ -23,6 +23,7 @@ mod lockouts;
 mod organizers;
 mod settings;
 mod tokens;
+mod webhooks;
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -42,6 +43,7 @@ pub use organizers::{
     CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerChanges, OrganizerRecord,
 };
 pub use settings::{ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, PIN_KEY_CHECK_KEY, PIN_LENGTH_KEY};
+pub use webhooks::WebhookDelivery;
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "dialbridge.db";
@@ -251,6 +253,11 @@ impl Store {
         }
         tracing::info!(path = %db_path.display(), "directory database open");
         Ok(Store { pool })
+    }
+
+    /// Whether `close` has run (the bridge is stopping): background writers stop quietly.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
     }
 
     /// Flushes the WAL into the database file and closes every connection.

@@ -111,6 +111,10 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
                 role,
             }) => (call.0, format!("joined {conference_id} {role:?}")),
             Event::Migrate { to, call } => (call.id().0, format!("migrate {to}")),
+            // Deliberately not hashed: the meeting events (webhooks, `/api/events`) came after
+            // the hash was pinned, and `Bench::route` sets them aside before they get here, so
+            // the pinned behaviour stays what it was. Their own tests are in `live.rs`.
+            Event::Live(e) => (0, format!("live {}", e.kind.as_str())),
             Event::Closed { call } => (call.0, "closed".into()),
             Event::Control(Request::LobbyWaiting {
                 conference,

@@ -309,3 +309,153 @@ fn lock_admit_and_deny_act_as_the_organizers_keys() {
     assert_eq!(b.workers[0].stats().lobby_let_in, 1);
     assert_eq!(b.workers[0].stats().lobby_sent_away, 1);
 }
+
+/// One meeting event as the tests compare it: type, participant id, their state, muted, by.
+type Told = (
+    &'static str,
+    Option<u64>,
+    Option<Attendance>,
+    bool,
+    Option<&'static str>,
+);
+
+/// The meeting events so far, taken out.
+fn taken(b: &mut Bench) -> Vec<Told> {
+    b.route();
+    std::mem::take(&mut b.live)
+        .into_iter()
+        .map(|e| {
+            let p = e.participant.as_ref();
+            (
+                e.kind.as_str(),
+                p.map(|p| p.id.0),
+                p.map(|p| p.state),
+                p.is_some_and(|p| p.muted),
+                e.by,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_meeting_tells_its_events_as_they_happen() {
+    let mut b = Bench::new(2);
+    use Attendance::{Lobby, Meeting};
+    // An attendee first: the lobby, with nobody to let them in.
+    b.start(1, 2);
+    b.join(2, false);
+    assert_eq!(
+        taken(&mut b),
+        [
+            ("participant.joined", Some(2), Some(Lobby), false, None),
+            ("lobby.waiting", Some(2), Some(Lobby), false, None),
+        ]
+    );
+    // The organizer comes: joined, the meeting starts, the lobby moves in.
+    b.start(0, 1);
+    b.join(1, true);
+    assert_eq!(
+        taken(&mut b),
+        [
+            ("participant.joined", Some(1), Some(Meeting), false, None),
+            ("meeting.started", None, None, false, None),
+            (
+                "participant.admitted",
+                Some(2),
+                Some(Meeting),
+                false,
+                Some("organizer")
+            ),
+        ]
+    );
+    // *6 by RFC 4733 mutes; the operator unmutes.
+    let w = b.worker_of(2);
+    let from = SocketAddr::from(([127, 0, 0, 1], 7002));
+    let mut seq = 0u16;
+    for key in ['*', '6'] {
+        let ts = u32::from(seq) * 160;
+        for n in 0..6u16 {
+            let pkt = rfc4733_packet(key, n, seq, ts, 2);
+            seq += 1;
+            b.workers[w].handle_rtp(b.now, CallId(2), from, &pkt);
+        }
+    }
+    assert_eq!(
+        taken(&mut b),
+        [("participant.muted", Some(2), Some(Meeting), true, None)]
+    );
+    done(control(&mut b, "123456789", Control::Unmute(CallId(2))));
+    assert_eq!(
+        taken(&mut b),
+        [(
+            "participant.unmuted",
+            Some(2),
+            Some(Meeting),
+            false,
+            Some("operator")
+        )]
+    );
+    // The organizer's *22 mutes everyone else.
+    b.keys(1, "*22");
+    assert_eq!(
+        taken(&mut b),
+        [(
+            "participant.muted",
+            Some(2),
+            Some(Meeting),
+            true,
+            Some("organizer")
+        )]
+    );
+    // Hanging up: left (as they were), then the meeting ends with its last caller.
+    b.command(2, Command::Stop { call: CallId(2) });
+    assert_eq!(
+        taken(&mut b),
+        [("participant.left", Some(2), Some(Meeting), true, None)]
+    );
+    b.command(1, Command::Stop { call: CallId(1) });
+    assert_eq!(
+        taken(&mut b),
+        [
+            ("participant.left", Some(1), Some(Meeting), false, None),
+            ("meeting.ended", None, None, false, None),
+        ]
+    );
+}
+
+#[test]
+fn events_name_the_conference_and_the_caller_as_operators_see_them() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    b.join(1, true);
+    b.route();
+    let joined = b
+        .live
+        .iter()
+        .find(|e| e.kind == LiveEventKind::ParticipantJoined)
+        .expect("a joined event")
+        .clone();
+    assert_eq!(joined.conference_id, "123456789");
+    assert_eq!(joined.organizer_id, 1);
+    let p = joined.participant.expect("the caller");
+    assert_eq!(p, view(&b, "123456789").participants[0]);
+    assert_eq!(p.role, Role::Organizer);
+    // An operator's start with nobody waiting still starts the meeting once.
+    let mut b = Bench::new(1);
+    b.workers[0].handle_command(
+        b.now,
+        Command::StartMeeting {
+            conference: conference(),
+        },
+    );
+    b.workers[0].handle_command(
+        b.now,
+        Command::StartMeeting {
+            conference: conference(),
+        },
+    );
+    assert_eq!(
+        taken(&mut b),
+        [("meeting.started", None, None, false, Some("operator"))]
+    );
+}

@@ -69,6 +69,8 @@ fn assets() -> Arc<Assets> {
 struct Bench {
     workers: Vec<Worker<u32>>,
     now: Instant,
+    /// Meeting events, kept apart from the driver's events that the other tests route.
+    live: Vec<LiveEvent>,
 }
 
 impl Bench {
@@ -87,6 +89,7 @@ impl Bench {
                 })
                 .collect(),
             now: Instant::now(),
+            live: Vec::new(),
         }
     }
 
@@ -152,6 +155,8 @@ impl Bench {
                             moved = true;
                             self.workers[to].handle_command(self.now, Command::Adopt(call));
                         }
+                        // Set aside: the characterisation's pinned hash predates them.
+                        Event::Live(e) => self.live.push(*e),
                         other => rest.push(other),
                     }
                 }
