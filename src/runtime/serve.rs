@@ -128,7 +128,10 @@ pub fn dial_in(config: &ServeConfig, sip: SocketAddr) -> crate::notify::DialIn {
 }
 
 /// Writes each e-mail's final delivery outcome to the audit log (never its body).
-pub fn audit_mail_events(mailer: &crate::notify::Mailer, directory: Directory) {
+pub fn audit_mail_events(
+    mailer: &crate::notify::Mailer,
+    directory: Directory,
+) -> tokio::task::JoinHandle<()> {
     let mut events = mailer.subscribe();
     let source = if mailer.outbox_dir().is_some() {
         "outbox"
@@ -167,7 +170,7 @@ pub fn audit_mail_events(mailer: &crate::notify::Mailer, directory: Directory) {
                 .record(&actor, action, event.organizer_id, &detail)
                 .await;
         }
-    });
+    })
 }
 
 /// Opens everything, then serves until SIGINT/SIGTERM. `on_ready` runs once bound.
@@ -251,7 +254,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         }
     }
 
-    let directory = Directory::open(&config.data_dir).await?;
+    let directory = Directory::open_at(&config.data_dir, config.database_url.as_ref()).await?;
     let cdr_path = config.cdr_file.clone().map(|p| {
         if p.is_relative() && p.parent().is_none_or(|d| d.as_os_str().is_empty()) {
             config.data_dir.join(p)
@@ -273,7 +276,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             return Err(err.into());
         }
     };
-    audit_mail_events(&mailer, directory.clone());
+    // Runs as long as the mailer; the bridge never waits for it.
+    let _mail_audit = audit_mail_events(&mailer, directory.clone());
 
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let worker_config = WorkerConfig {
