@@ -335,6 +335,10 @@ impl Store {
             return Err(StoreError::Migrate(err));
         }
         tracing::info!(url = %url, "directory database open (PostgreSQL)");
+        tracing::info!(
+            "SQLite-only steps skipped: no database file to check (WAL, synchronous=FULL, 0600) \
+             and no `dialbridge backup`; back the directory up with pg_dump"
+        );
         Ok(Store {
             pool: Backend::Postgres(pool),
         })
@@ -690,6 +694,26 @@ mod tests {
         assert!(
             matches!(err, StoreError::Open { .. } | StoreError::Migrate(_)),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn every_sqlite_migration_has_a_postgresql_twin() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |dir: &Path| -> std::collections::BTreeSet<String> {
+            std::fs::read_dir(dir)
+                .expect("migrations dir")
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect()
+        };
+        assert_eq!(
+            names(&root),
+            names(&root.join("postgres")),
+            "each migrations/NNNN_name.sql needs migrations/postgres/NNNN_name.sql, the same \
+             change in PostgreSQL's dialect (BIGINT, BOOLEAN, BYTEA, identity ids)"
         );
     }
 
