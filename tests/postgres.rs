@@ -148,6 +148,26 @@ fn with_the_directory_in_postgresql_the_lobby_moves_and_wrong_pins_lock() {
         text.matches("\"pin.failure\"").count() >= 12,
         "every wrong PIN counted:\n{text}"
     );
+
+    // `database_url` in a config file works like the flag.
+    let config = bridge.data_dir.path().join("dialbridge.toml");
+    std::fs::write(&config, format!("database_url = \"{url}\"\n")).expect("write config");
+    let out = Command::new(support::binary())
+        .arg("--data-dir")
+        .arg(bridge.data_dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["organizer", "list"])
+        .output()
+        .expect("run dialbridge organizer list");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && listed.contains(&ada.conference_id)
+            && listed.contains(&bob.conference_id),
+        "both organizers listed from PostgreSQL: {listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
