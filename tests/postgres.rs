@@ -229,3 +229,32 @@ fn a_postgresql_restart_drops_no_call_and_a_caller_meanwhile_hears_call_again_la
         "the outage is logged"
     );
 }
+
+#[test]
+fn backup_and_demo_refuse_a_postgresql_directory_saying_what_to_do_instead() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let url = "postgres://dialbridge@127.0.0.1:1/dialbridge";
+    for (args, advice) in [
+        (vec!["backup", "copy.db"], "pg_dump"),
+        (vec!["demo"], "without --database-url"),
+    ] {
+        let out = Command::new(support::binary())
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--database-url", url])
+            .args(&args)
+            .current_dir(data.path())
+            .output()
+            .expect("run dialbridge");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("SQLite directory only") && err.contains(advice),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(
+        !data.path().join("copy.db").exists(),
+        "no backup file written"
+    );
+}

@@ -288,11 +288,6 @@ impl Store {
         }
     }
 
-    /// Whether the directory is in PostgreSQL (SQLite-only operations are refused or skipped).
-    pub fn is_postgres(&self) -> bool {
-        matches!(self.pool, Backend::Postgres(_))
-    }
-
     /// Opens the directory where the operator put it: the PostgreSQL server at `url`, or
     /// without one the SQLite file under `data_dir` ([`Store::open`]).
     ///
