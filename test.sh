@@ -29,6 +29,18 @@ if ! { command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ]; } ||
   as_root systemctl disable --now kamailio >/dev/null 2>&1 || true
 fi
 
+# PostgreSQL (Debian package postgresql, 15): tests/postgres.rs and the store's unit tests
+# start a throwaway server of their own (initdb in a temp directory, a free loopback port).
+# The package's own cluster is not needed: it is stopped where it runs (no systemd in a
+# container: pg_ctlcluster stops it there).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "==> installing postgresql (directory in PostgreSQL tests)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  as_root systemctl disable --now postgresql >/dev/null 2>&1 || true
+  as_root pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
+fi
+
 # Debian's Chromium and ChromeDriver drive the web pages in tests/admin_web.rs.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "==> installing chromium and chromium-driver (browser tests)"

@@ -149,6 +149,7 @@ impl CdrLog {
                 HangupReason::Ivr(HangupCause::Denied) => "denied",
                 HangupReason::Ivr(HangupCause::Removed) => "removed",
                 HangupReason::Ivr(HangupCause::MeetingEnded) => "meeting-ended",
+                HangupReason::Ivr(HangupCause::DirectoryUnavailable) => "directory-unavailable",
             });
         }
     }

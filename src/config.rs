@@ -62,6 +62,8 @@ impl std::fmt::Display for PortRange {
 pub struct ServeConfig {
     /// Where the database and key files live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL server holding the directory instead of SQLite in `data_dir`.
+    pub database_url: Option<crate::store::DatabaseUrl>,
     /// SIP listen address (UDP and TCP on the same port).
     pub sip_listen: SocketAddr,
     /// RTP ports.
@@ -202,6 +204,7 @@ impl ServeConfig {
     pub fn new(data_dir: PathBuf) -> Self {
         ServeConfig {
             data_dir,
+            database_url: None,
             sip_listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             rtp_ports: PortRange {
                 low: 10000,

@@ -15,8 +15,8 @@ use crate::auth::lockout::{FailureOutcome, Gate, LockoutPolicy};
 use crate::auth::pin::{Pin, PinError, PinKey, PinPolicy, generate_pin};
 use crate::call::{Conference, MAX_CONFERENCE_ID_DIGITS};
 use crate::store::{
-    ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, Change, NewAuditEntry, OrganizerChanges,
-    OrganizerRecord, Store, StoreError,
+    ANONYMOUS_START_KEY, AUTO_EMAIL_KEY, AuditRecord, Change, DatabaseUrl, NewAuditEntry,
+    OrganizerChanges, OrganizerRecord, Store, StoreError,
 };
 
 /// File name of the PIN key inside the data directory.
@@ -303,12 +303,31 @@ impl Directory {
         Self::open_with_clock(data_dir, system_unix_time).await
     }
 
+    /// Opens the directory in the PostgreSQL server at `url` when one is given (the PIN key
+    /// stays `pin.key` in `data_dir`), otherwise as [`Directory::open`].
+    pub async fn open_at(
+        data_dir: &Path,
+        url: Option<&DatabaseUrl>,
+    ) -> Result<Directory, DirectoryError> {
+        let store = Store::open_at(data_dir, url).await?;
+        Self::with_store(store, data_dir, system_unix_time).await
+    }
+
     /// `open` with the time source injected (tests, or a node that takes time elsewhere).
     pub async fn open_with_clock(
         data_dir: &Path,
         clock: UnixClock,
     ) -> Result<Directory, DirectoryError> {
         let store = Store::open(data_dir).await?;
+        Self::with_store(store, data_dir, clock).await
+    }
+
+    /// Pairs an open store with the PIN key in `data_dir`, closing the store on failure.
+    async fn with_store(
+        store: Store,
+        data_dir: &Path,
+        clock: UnixClock,
+    ) -> Result<Directory, DirectoryError> {
         match Self::open_key(&store, &data_dir.join(PIN_KEY_FILE)).await {
             Ok(key) => Ok(Directory {
                 store,

@@ -26,6 +26,12 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
+    /// Keep the directory (organizers, PIN tags, settings, lockouts, audit log) in this
+    /// PostgreSQL database instead of SQLite in the data directory, e.g.
+    /// postgres://dialbridge@db.example.org:5432/dialbridge. The PIN key, outbox and admin
+    /// token stay in the data directory.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<dialbridge::store::DatabaseUrl>,
     /// Log filter (e.g. info, debug, dialbridge=trace); RUST_LOG wins if set. Default: info
     /// for `serve` and `demo`, warn for the other commands.
     #[arg(long, global = true, value_name = "FILTER")]
@@ -557,6 +563,13 @@ enum CliError {
         command: &'static str,
         example: SocketAddr,
     },
+    #[error(
+        "`dialbridge {command}` works on the embedded SQLite directory only, not with --database-url: {hint}"
+    )]
+    SqliteOnly {
+        command: &'static str,
+        hint: &'static str,
+    },
     #[error("cannot write the demo's files in {path}: {source}")]
     DemoFiles {
         path: PathBuf,
@@ -656,19 +669,37 @@ fn run(cli: Cli) -> Result<(), CliError> {
         .map_err(CliError::Runtime)?;
     runtime.block_on(async move {
         let mail = mail_config(&cli.mail)?;
+        let db = cli.database_url.as_ref();
         match cli.command {
-            Command::Serve(args) => serve(cli.data_dir, mail, &cli.mail, *args).await,
-            Command::Demo(args) => demo(cli.data_dir, mail, &cli.mail, args).await,
+            Command::Serve(args) => serve(cli.data_dir, db, mail, &cli.mail, *args).await,
+            Command::Demo(args) => {
+                if db.is_some() {
+                    return Err(CliError::SqliteOnly {
+                        command: "demo",
+                        hint: "the demo always keeps its own SQLite directory; run it without --database-url",
+                    });
+                }
+                demo(cli.data_dir, mail, &cli.mail, args).await
+            }
             Command::Organizer(cmd) => {
-                with_service(&cli.data_dir, mail, &cli.mail, |s| organizer(s, cmd)).await
+                with_service(&cli.data_dir, db, mail, &cli.mail, |s| organizer(s, cmd)).await
             }
             Command::Settings(cmd) => {
-                with_service(&cli.data_dir, mail, &cli.mail, |s| settings(s, cmd)).await
+                with_service(&cli.data_dir, db, mail, &cli.mail, |s| settings(s, cmd)).await
             }
             Command::Audit { limit, json } => {
-                with_service(&cli.data_dir, mail, &cli.mail, |s| audit(s, limit, json)).await
+                with_service(&cli.data_dir, db, mail, &cli.mail, |s| {
+                    audit(s, limit, json)
+                })
+                .await
             }
             Command::Backup { file, no_key, json } => {
+                if db.is_some() {
+                    return Err(CliError::SqliteOnly {
+                        command: "backup",
+                        hint: "back a PostgreSQL directory up with pg_dump, and keep a copy of DATA_DIR/pin.key apart from it",
+                    });
+                }
                 backup(&cli.data_dir, &file, !no_key, json).await
             }
             Command::Meetings(args) => {
@@ -712,9 +743,13 @@ fn mail_config(args: &MailArgs) -> Result<MailConfig, CliError> {
     })
 }
 
+/// How long a command waits for the audit entries of its last e-mails.
+const MAIL_AUDIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs a management command with the same service the admin API uses, then flushes mail.
 async fn with_service<F, Fut>(
     data_dir: &std::path::Path,
+    database_url: Option<&dialbridge::store::DatabaseUrl>,
     mail: MailConfig,
     args: &MailArgs,
     f: F,
@@ -723,7 +758,7 @@ where
     F: FnOnce(AdminService) -> Fut,
     Fut: std::future::Future<Output = Result<(), CliError>>,
 {
-    let directory = Directory::open(data_dir).await?;
+    let directory = Directory::open_at(data_dir, database_url).await?;
     let mailer = match Mailer::start(mail, data_dir) {
         Ok(m) => m,
         Err(e) => {
@@ -731,7 +766,7 @@ where
             return Err(e.into());
         }
     };
-    dialbridge::runtime::serve::audit_mail_events(&mailer, directory.clone());
+    let mail_audit = dialbridge::runtime::serve::audit_mail_events(&mailer, directory.clone());
     let dial_in = DialIn {
         numbers: args.dial_in.clone(),
         instructions: String::new(),
@@ -746,6 +781,15 @@ where
     );
     let result = f(service).await;
     mailer.shutdown().await;
+    // The last "mail sent" entries are written after the mailer stops (over the network
+    // with PostgreSQL): let them land before the directory closes.
+    drop(mailer);
+    if tokio::time::timeout(MAIL_AUDIT_GRACE, mail_audit)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the audit log of the last e-mails was not written in time");
+    }
     directory.close().await;
     result
 }
@@ -1020,11 +1064,13 @@ fn serve_config(data_dir: PathBuf, mail: MailConfig, args: &MailArgs) -> ServeCo
 
 async fn serve(
     data_dir: PathBuf,
+    database_url: Option<&dialbridge::store::DatabaseUrl>,
     mail: MailConfig,
     mail_args: &MailArgs,
     args: ServeArgs,
 ) -> Result<(), CliError> {
     let mut config = serve_config(data_dir, mail, mail_args);
+    config.database_url = database_url.cloned();
     config.sip_listen = args.sip_listen;
     config.rtp_ports = args.rtp_ports;
     config.http_listen = args.http_listen;

@@ -176,6 +176,8 @@ async fn parallel_wrong_pins_cannot_race_past_the_count() {
         let w = Pin::parse(wrong.as_digits()).expect("digits");
         tokio::spawn(async move { d.check_pin(org.id, &w, "").await.expect("check") })
     });
+    // Spawn them all before awaiting any: a lazy iterator would run them one by one.
+    let checks: Vec<_> = checks.collect();
     let mut locked = 0;
     for c in checks {
         if matches!(c.await.expect("task"), PinCheck::RefusedAndLocked { .. }) {
@@ -193,6 +195,53 @@ async fn parallel_wrong_pins_cannot_race_past_the_count() {
         30
     );
     directory.close().await;
+}
+
+/// Two directories on one PostgreSQL database are two bridge nodes: wrong PINs spread over
+/// both still lock the PIN exactly once and every one of them counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_pins_on_two_nodes_sharing_postgresql_cannot_race_past_the_count() {
+    let server = crate::store::testing::server();
+    let url = crate::store::testing::fresh_database(&server);
+    // Same data directory: both nodes have the same pin.key, as a cluster must.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = Directory::open_at(dir.path(), Some(&url))
+        .await
+        .expect("node a");
+    let b = Directory::open_at(dir.path(), Some(&url))
+        .await
+        .expect("node b");
+    let (org, pin) = a
+        .add_organizer(&Actor::cli(), "Ada", "ada@example.org")
+        .await
+        .expect("add");
+    assert!(b.verify_pin(org.id, &pin).await.expect("verify on b"));
+    let wrong = wrong_for(&pin);
+    let checks = (0..30).map(|i| {
+        let d = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let w = Pin::parse(wrong.as_digits()).expect("digits");
+        tokio::spawn(async move { d.check_pin(org.id, &w, "").await.expect("check") })
+    });
+    // Spawn them all before awaiting any: a lazy iterator would run them one by one.
+    let checks: Vec<_> = checks.collect();
+    let mut locked = 0;
+    for c in checks {
+        if matches!(c.await.expect("task"), PinCheck::RefusedAndLocked { .. }) {
+            locked += 1;
+        }
+    }
+    assert_eq!(locked, 1);
+    assert_eq!(
+        b.store
+            .pin_lockout(org.id)
+            .await
+            .expect("read")
+            .since_success,
+        30
+    );
+    assert!(a.pin_locked(org.id).await.expect("locked on a"));
+    a.close().await;
+    b.close().await;
 }
 
 #[tokio::test]

@@ -269,6 +269,9 @@ impl<S> Worker<S> {
             Command::ConferenceRefused { call } => {
                 self.flow_input(now, call, Input::TooManyGuesses)
             }
+            Command::DirectoryUnavailable { call } => {
+                self.flow_input(now, call, Input::DirectoryUnavailable)
+            }
             Command::Adopt(mut media) => {
                 let id = media.id;
                 let place = std::mem::replace(&mut media.place, Place::Ended);

@@ -88,6 +88,12 @@ pub enum Command<S> {
         /// Which call asked.
         call: CallId,
     },
+    /// The directory could not answer `Request::LookupConference` or `Request::VerifyPin`
+    /// (its database is unreachable): the caller is told to call again later.
+    DirectoryUnavailable {
+        /// Which call asked.
+        call: CallId,
+    },
     /// The directory's answer to `Request::VerifyPin`.
     PinChecked {
         /// Which call asked.

@@ -78,6 +78,8 @@ pub enum HangupCause {
     Removed,
     /// An operator ended the meeting for everyone in it (the admin API's end).
     MeetingEnded,
+    /// The directory's database could not be reached to look up an ID or check a PIN.
+    DirectoryUnavailable,
 }
 
 /// Something the flow asks the media worker (or the directory) to do.
@@ -123,6 +125,8 @@ pub enum Input {
     ConferenceFound(Option<Conference>),
     /// `LookupConference` was refused: this caller guessed too many unknown IDs lately.
     TooManyGuesses,
+    /// `LookupConference` or `VerifyPin` failed: the directory is unreachable.
+    DirectoryUnavailable,
     /// Result of `VerifyPin`.
     PinChecked(bool),
     /// The name recording started by `RecordName` ended by itself.
@@ -263,6 +267,20 @@ impl Flow {
                     // A short goodbye at once: nothing that tells a guesser more.
                     self.queued.clear();
                     self.goodbye(vec![Prompt::Goodbye], HangupCause::Guessing);
+                }
+            }
+            Input::DirectoryUnavailable => {
+                if matches!(
+                    self.state,
+                    State::LookingUp { .. } | State::VerifyingPin { .. }
+                ) {
+                    // Neither "unknown ID" (which would count as a guess) nor "wrong PIN"
+                    // (which would count as a failure): the caller did nothing wrong.
+                    self.queued.clear();
+                    self.goodbye(
+                        vec![Prompt::ServiceUnavailable],
+                        HangupCause::DirectoryUnavailable,
+                    );
                 }
             }
             Input::PinChecked(ok) => self.on_pin_checked(ok),
@@ -721,6 +739,42 @@ mod tests {
         h.input(Input::PlaybackDone);
         assert_eq!(hangup_of(&h.actions()), Some(HangupCause::Guessing));
         assert!(h.flow.is_done(), "queued digits were dropped, not replayed");
+    }
+
+    #[test]
+    fn unreachable_directory_during_lookup_says_call_again_later_and_hangs_up() {
+        let mut h = Harness::new();
+        h.actions();
+        h.digits("123456789#");
+        assert_eq!(lookup_of(&h.actions()).as_deref(), Some("123456789"));
+        h.input(Input::DirectoryUnavailable);
+        let a = h.actions();
+        assert_eq!(Harness::plays(&a), vec![vec![Prompt::ServiceUnavailable]]);
+        h.input(Input::PlaybackDone);
+        assert_eq!(
+            hangup_of(&h.actions()),
+            Some(HangupCause::DirectoryUnavailable)
+        );
+        assert!(h.flow.is_done());
+    }
+
+    #[test]
+    fn unreachable_directory_during_pin_check_is_not_a_wrong_pin() {
+        let mut h = Harness::new();
+        h.digits("123456789#");
+        h.input(Input::ConferenceFound(Some(conference())));
+        h.digits("*");
+        h.actions();
+        h.digits("11111#");
+        assert!(pin_of(&h.actions()).is_some());
+        h.input(Input::DirectoryUnavailable);
+        let a = h.actions();
+        assert_eq!(Harness::plays(&a), vec![vec![Prompt::ServiceUnavailable]]);
+        h.input(Input::PlaybackDone);
+        assert_eq!(
+            hangup_of(&h.actions()),
+            Some(HangupCause::DirectoryUnavailable)
+        );
     }
 
     #[test]

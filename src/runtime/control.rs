@@ -185,8 +185,9 @@ pub(super) async fn serve_directory(
                     let conference = match directory.lookup_conference(&digits).await {
                         Ok(found) => found,
                         Err(err) => {
-                            tracing::error!(call = call.0, error = %err, "conference lookup failed");
-                            None
+                            tracing::error!(call = call.0, error = %err, "conference lookup failed: telling the caller to call again later");
+                            media.send(call, Command::DirectoryUnavailable { call });
+                            return;
                         }
                     };
                     if conference.is_none()
@@ -213,8 +214,9 @@ pub(super) async fn serve_directory(
                     let check = match directory.check_pin(conference.organizer_id, &pin, "").await {
                         Ok(check) => check,
                         Err(err) => {
-                            tracing::error!(call = call.0, error = %err, "PIN check failed");
-                            crate::directory::PinCheck::Refused
+                            tracing::error!(call = call.0, error = %err, "PIN check failed: telling the caller to call again later");
+                            media.send(call, Command::DirectoryUnavailable { call });
+                            return;
                         }
                     };
                     drop(pin);

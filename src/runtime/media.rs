@@ -668,6 +668,7 @@ fn handle_command(
                 | Command::Stop { call }
                 | Command::ConferenceFound { call, .. }
                 | Command::ConferenceRefused { call }
+                | Command::DirectoryUnavailable { call }
                 | Command::PinChangeResult { call, .. }
                 | Command::PinChecked { call, .. } => *call,
                 _ => return,

@@ -131,7 +131,10 @@ pub fn dial_in(config: &ServeConfig, sip: SocketAddr) -> crate::notify::DialIn {
 }
 
 /// Writes each e-mail's final delivery outcome to the audit log (never its body).
-pub fn audit_mail_events(mailer: &crate::notify::Mailer, directory: Directory) {
+pub fn audit_mail_events(
+    mailer: &crate::notify::Mailer,
+    directory: Directory,
+) -> tokio::task::JoinHandle<()> {
     let mut events = mailer.subscribe();
     let source = if mailer.outbox_dir().is_some() {
         "outbox"
@@ -170,7 +173,7 @@ pub fn audit_mail_events(mailer: &crate::notify::Mailer, directory: Directory) {
                 .record(&actor, action, event.organizer_id, &detail)
                 .await;
         }
-    });
+    })
 }
 
 /// Opens everything, then serves until SIGINT/SIGTERM. `on_ready` runs once bound.
@@ -258,7 +261,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         }
     }
 
-    let directory = Directory::open(&config.data_dir).await?;
+    let directory = Directory::open_at(&config.data_dir, config.database_url.as_ref()).await?;
     let cdr_path = config.cdr_file.clone().map(|p| {
         if p.is_relative() && p.parent().is_none_or(|d| d.as_os_str().is_empty()) {
             config.data_dir.join(p)
@@ -280,7 +283,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             return Err(err.into());
         }
     };
-    audit_mail_events(&mailer, directory.clone());
+    // Runs as long as the mailer; the bridge never waits for it.
+    let _mail_audit = audit_mail_events(&mailer, directory.clone());
     let webhook_gauges = Arc::new(WebhookGauges::default());
     let webhooks = match webhooks {
         Some(prepared) => Some(

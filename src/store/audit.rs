@@ -1,8 +1,6 @@
 //! The append-only audit log: who changed what in the directory, and through which door.
 
-use sqlx::Row;
-use sqlx::sqlite::SqliteConnection;
-
+use super::backend::{Conn, DirRow, on_backend};
 use super::{Change, Store, StoreError};
 
 /// Longest actor, source or action label accepted, in bytes.
@@ -58,17 +56,14 @@ fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), StoreEr
 }
 
 /// Checks and inserts one entry on whichever connection (pool or change) asks.
-async fn insert_audit(
-    conn: &mut SqliteConnection,
-    entry: &NewAuditEntry<'_>,
-) -> Result<i64, StoreError> {
+async fn insert_audit(conn: Conn<'_>, entry: &NewAuditEntry<'_>) -> Result<i64, StoreError> {
     check_len("actor", entry.actor, MAX_AUDIT_LABEL_LEN)?;
     check_len("source", entry.source, MAX_AUDIT_LABEL_LEN)?;
     check_len("action", entry.action, MAX_AUDIT_LABEL_LEN)?;
     check_len("detail", entry.detail, MAX_AUDIT_DETAIL_LEN)?;
-    sqlx::query_scalar(
+    on_backend!(conn, |c| sqlx::query_scalar(
         "INSERT INTO audit_log (at, actor, source, action, organizer_id, detail) \
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(entry.at)
     .bind(entry.actor)
@@ -76,8 +71,8 @@ async fn insert_audit(
     .bind(entry.action)
     .bind(entry.organizer_id)
     .bind(entry.detail)
-    .fetch_one(conn)
-    .await
+    .fetch_one(c)
+    .await)
     .map_err(StoreError::query("writing the audit log"))
 }
 
@@ -93,34 +88,38 @@ impl Store {
     /// start, an e-mail delivery); returns its id.
     pub async fn append_audit(&self, entry: &NewAuditEntry<'_>) -> Result<i64, StoreError> {
         let mut conn = self.connection().await?;
-        insert_audit(&mut conn, entry).await
+        insert_audit(conn.as_conn(), entry).await
     }
 
     /// The newest `limit` audit entries, newest first.
     pub async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, source, action, organizer_id, detail FROM audit_log \
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("reading the audit log"))?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRecord {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    source: row.try_get("source")?,
-                    action: row.try_get("action")?,
-                    organizer_id: row.try_get("organizer_id")?,
-                    detail: row.try_get("detail")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::query("decoding the audit log"))
+        on_backend!(&self.pool, |p| {
+            let rows = sqlx::query(
+                "SELECT id, at, actor, source, action, organizer_id, detail FROM audit_log \
+                 ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await
+            .map_err(StoreError::query("reading the audit log"))?;
+            rows.iter()
+                .map(audit_from_row)
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("decoding the audit log"))
+        })
     }
+}
+
+fn audit_from_row(row: &impl DirRow) -> Result<AuditRecord, sqlx::Error> {
+    Ok(AuditRecord {
+        id: row.int("id")?,
+        at: row.int("at")?,
+        actor: row.text("actor")?,
+        source: row.text("source")?,
+        action: row.text("action")?,
+        organizer_id: row.opt_int("organizer_id")?,
+        detail: row.text("detail")?,
+    })
 }
 
 #[cfg(test)]
@@ -138,10 +137,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn appended_entries_come_back_newest_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).await.expect("open");
+    both_backends!(appended_entries_come_back_newest_first, |store| {
         let first = in_change!(store, |c| c
             .append_audit(&entry(10, "organizer.create", ""))
             .await)
@@ -160,12 +156,9 @@ mod tests {
         assert_eq!(log[1].at, 10);
         assert_eq!(store.recent_audit(1).await.expect("read").len(), 1);
         store.close().await.expect("close");
-    }
+    });
 
-    #[tokio::test]
-    async fn oversized_audit_fields_are_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).await.expect("open");
+    both_backends!(oversized_audit_fields_are_refused, |store| {
         let long = "x".repeat(MAX_AUDIT_DETAIL_LEN + 1);
         let err = in_change!(store, |c| c.append_audit(&entry(1, "a", &long)).await)
             .expect_err("too long");
@@ -189,5 +182,5 @@ mod tests {
         ));
         assert!(store.recent_audit(10).await.expect("read").is_empty());
         store.close().await.expect("close");
-    }
+    });
 }

@@ -4,16 +4,20 @@
 //! Every write of the directory goes through a [`Change`]; the write methods live beside
 //! their tables (`organizers.rs`, `audit.rs`…) as `impl Change` blocks.
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Postgres, Sqlite, Transaction};
 
+use super::backend::{Backend, Conn, on_backend};
 use super::{Store, StoreError};
+
+/// Key of the PostgreSQL advisory lock every change holds; any constant works as long as
+/// every node uses the same one ("dialbrdg" in ASCII).
+const PG_CHANGE_LOCK: i64 = 0x6469_616c_6272_6467;
 
 /// A transaction holding the database's write lock; dropped without [`Change::commit`], it
 /// is rolled back and leaves no trace.
 #[derive(Debug)]
 pub struct Change {
-    tx: Transaction<'static, Sqlite>,
+    tx: Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
 }
 
 impl Store {
@@ -23,12 +27,29 @@ impl Store {
     /// a reset, clashing conference IDs before an insert) cannot be changed by another
     /// writer before its own writes; a deferred `BEGIN` would fail with "database is
     /// locked" when upgrading from reading to writing under WAL.
+    ///
+    /// PostgreSQL has no database write lock, so a change there takes one transaction-wide
+    /// advisory lock shared by every node: changes are serialized across the cluster just
+    /// as SQLite serializes them, which keeps the read-modify-write of a PIN failure count
+    /// or a conference-ID prefix check correct when several processes share the directory.
+    /// Plain reads do not take it. The lock is released by the commit or rollback, also
+    /// when the connection dies.
     pub async fn change(&self) -> Result<Change, StoreError> {
-        let tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::query("starting a change"))?;
+        let begin = StoreError::query("starting a change");
+        let tx = match &self.pool {
+            Backend::Sqlite(pool) => {
+                Backend::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await.map_err(begin)?)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(begin)?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PG_CHANGE_LOCK)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("waiting for the directory's write lock"))?;
+                Backend::Postgres(tx)
+            }
+        };
         Ok(Change { tx })
     }
 }
@@ -37,14 +58,15 @@ impl Change {
     /// Makes every write of the change durable at once (synchronous=FULL: on disk when
     /// this returns, so only then may the change be acknowledged).
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx
-            .commit()
-            .await
+        on_backend!(self.tx, |tx| tx.commit().await)
             .map_err(StoreError::query("committing a change"))
     }
 
     /// The connection the change's statements run on.
-    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
+    pub(super) fn conn(&mut self) -> Conn<'_> {
+        match &mut self.tx {
+            Backend::Sqlite(tx) => Backend::Sqlite(&mut **tx),
+            Backend::Postgres(tx) => Backend::Postgres(&mut **tx),
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The persistent directory: organizers, conference IDs, PIN tags, settings and audit log.
 //!
-//! Embedded SQLite (one file, `dialbridge.db`, under the data directory) through `sqlx`,
-//! with plain SQL and `?` placeholders so the same queries can run on PostgreSQL when
-//! several bridge nodes share one directory. Timestamps are unix seconds passed in by the
-//! caller; nothing here reads a clock. PINs never reach this module, only their tags.
+//! Embedded SQLite (one file, `dialbridge.db`, under the data directory) through `sqlx`
+//! by default, or a PostgreSQL server (`--database-url`) that several bridge nodes can
+//! share; plain SQL with `$1` placeholders runs on both ([`backend`] says how). Timestamps
+//! are unix seconds passed in by the caller; nothing here reads a clock. PINs never reach
+//! this module, only their tags.
 
 /// Runs writes in one change and commits it, for the store's own tests.
 #[cfg(test)]
@@ -16,7 +17,34 @@ macro_rules! in_change {
     }};
 }
 
+/// Defines test `$name` twice, as `$name::sqlite` and `$name::postgres`: the same body run
+/// on a fresh SQLite store and on a fresh database of a throwaway PostgreSQL server.
+#[cfg(test)]
+macro_rules! both_backends {
+    ($name:ident, |$store:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($store: &crate::store::Store) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let db = crate::store::testing::TestDb::sqlite().await;
+                run(&db.store).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let db = crate::store::testing::TestDb::postgres().await;
+                run(&db.store).await;
+            }
+        }
+    };
+}
+
 mod audit;
+pub(crate) mod backend;
 mod backup;
 mod change;
 mod lockouts;
@@ -30,13 +58,16 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::MigrateError;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, Postgres, Sqlite, SqlitePool};
 
 use crate::auth::pin::PinError;
 
 pub use audit::{AuditRecord, MAX_AUDIT_DETAIL_LEN, MAX_AUDIT_LABEL_LEN, NewAuditEntry};
+use backend::{Backend, Conn, on_backend};
+pub use backend::{DatabaseUrl, DatabaseUrlError};
 pub use backup::{DatabaseCopy, copy_database};
 pub use change::Change;
 pub use organizers::{
@@ -51,6 +82,14 @@ pub const DATABASE_FILE: &str = "dialbridge.db";
 /// Few connections: SQLite has one writer at a time anyway, and each idle connection
 /// holds a page cache and a worker thread.
 const POOL_SIZE: u32 = 4;
+
+/// Connections per node to a PostgreSQL directory: the call path reads concurrently, and
+/// a cluster multiplies this by its node count against the server's `max_connections`.
+const PG_POOL_SIZE: u32 = 8;
+
+/// How long a query waits for a PostgreSQL connection before the caller gets an error
+/// (and a goodbye), so a server that is down cannot hold calls in the IVR.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a writer waits for another one before giving up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -130,6 +169,15 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The PostgreSQL server could not be reached or refused the login.
+    #[error("cannot connect to the PostgreSQL directory {url}: {source}")]
+    Connect {
+        /// The URL, password hidden.
+        url: DatabaseUrl,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The schema could not be brought up to date.
     #[error(
         "cannot update the database schema: {0} (was this database written by a newer dialbridge?)"
@@ -203,21 +251,94 @@ impl StoreError {
     }
 }
 
+/// A pooled connection of either kind.
+pub(crate) type PooledConn =
+    Backend<sqlx::pool::PoolConnection<Sqlite>, sqlx::pool::PoolConnection<Postgres>>;
+
+impl PooledConn {
+    /// The connection as queries borrow it.
+    pub(crate) fn as_conn(&mut self) -> Conn<'_> {
+        match self {
+            Backend::Sqlite(c) => Backend::Sqlite(&mut **c),
+            Backend::Postgres(c) => Backend::Postgres(&mut **c),
+        }
+    }
+}
+
 /// Handle to the directory database; cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Backend<SqlitePool, PgPool>,
 }
 
 impl Store {
     /// A pooled connection, for the reads whose query a [`Change`] shares.
-    pub(crate) async fn connection(
-        &self,
-    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
-        self.pool
-            .acquire()
+    pub(crate) async fn connection(&self) -> Result<PooledConn, StoreError> {
+        let wait = StoreError::query("waiting for a database connection");
+        match &self.pool {
+            Backend::Sqlite(p) => p.acquire().await.map(Backend::Sqlite).map_err(wait),
+            Backend::Postgres(p) => p.acquire().await.map(Backend::Postgres).map_err(wait),
+        }
+    }
+
+    /// The SQLite pool, for tests of SQLite's own settings.
+    #[cfg(test)]
+    pub(crate) fn sqlite_pool(&self) -> &SqlitePool {
+        match &self.pool {
+            Backend::Sqlite(pool) => pool,
+            Backend::Postgres(_) => panic!("not a SQLite store"),
+        }
+    }
+
+    /// Opens the directory where the operator put it: the PostgreSQL server at `url`, or
+    /// without one the SQLite file under `data_dir` ([`Store::open`]).
+    ///
+    /// The data directory is created either way: the PIN key, the e-mail outbox and the
+    /// admin token stay files in it.
+    pub async fn open_at(data_dir: &Path, url: Option<&DatabaseUrl>) -> Result<Store, StoreError> {
+        match url {
+            None => Store::open(data_dir).await,
+            Some(url) => {
+                ensure_data_dir(data_dir)?;
+                Store::open_postgres(url).await
+            }
+        }
+    }
+
+    /// Connects to a PostgreSQL directory and brings its schema up to date (the migrator
+    /// holds an advisory lock, so nodes starting together do not race).
+    pub async fn open_postgres(url: &DatabaseUrl) -> Result<Store, StoreError> {
+        let connect_err = |source| StoreError::Connect {
+            url: url.clone(),
+            source,
+        };
+        let options: PgConnectOptions = url.expose().parse().map_err(connect_err)?;
+        // One plain connection first: the pool retries until its timeout and then reports
+        // only the timeout, not why (refused, wrong password, no such database).
+        let probe = PgConnection::connect_with(&options)
             .await
-            .map_err(StoreError::query("waiting for a database connection"))
+            .map_err(connect_err)?;
+        if let Err(err) = probe.close().await {
+            tracing::debug!(error = %err, "closing the probe connection");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(PG_POOL_SIZE)
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        if let Err(err) = sqlx::migrate!("./migrations/postgres").run(&pool).await {
+            pool.close().await;
+            return Err(StoreError::Migrate(err));
+        }
+        tracing::info!(url = %url, "directory database open (PostgreSQL)");
+        tracing::info!(
+            "SQLite-only steps skipped: no database file to check (WAL, synchronous=FULL, 0600) \
+             and no `dialbridge backup`; back the directory up with pg_dump"
+        );
+        Ok(Store {
+            pool: Backend::Postgres(pool),
+        })
     }
 
     /// Opens (or creates) the database under `data_dir` and brings its schema up to date.
@@ -252,26 +373,35 @@ impl Store {
             return Err(StoreError::Migrate(err));
         }
         tracing::info!(path = %db_path.display(), "directory database open");
-        Ok(Store { pool })
+        Ok(Store {
+            pool: Backend::Sqlite(pool),
+        })
     }
 
     /// Whether `close` has run (the bridge is stopping): background writers stop quietly.
     pub fn is_closed(&self) -> bool {
-        self.pool.is_closed()
+        on_backend!(&self.pool, |p| p.is_closed())
     }
 
     /// Flushes the WAL into the database file and closes every connection.
     ///
     /// Call before exit so the data directory holds one self-contained file that can be
     /// copied as a backup. The pool is closed even when the checkpoint fails.
+    /// On PostgreSQL there is no file to flush: the connections are just closed.
     pub async fn close(&self) -> Result<(), StoreError> {
-        // SQLite-specific; the PostgreSQL backend will simply skip this step.
+        let pool = match &self.pool {
+            Backend::Sqlite(pool) => pool,
+            Backend::Postgres(pool) => {
+                pool.close().await;
+                return Ok(());
+            }
+        };
         let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .map(drop)
             .map_err(StoreError::query("checkpointing the write-ahead log"));
-        self.pool.close().await;
+        pool.close().await;
         checkpoint
     }
 }
@@ -358,6 +488,82 @@ fn tighten_to_owner_only(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The PostgreSQL server helper of the end-to-end tests, shared with the store's tests.
+#[cfg(test)]
+#[path = "../../tests/support/postgres.rs"]
+pub(crate) mod test_postgres;
+
+/// Fresh stores of either backend for the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::{Arc, Mutex, Weak};
+
+    use super::test_postgres::Postgres;
+    use super::{DatabaseUrl, Store};
+
+    /// One server for the tests that run at the same time; stopped when the last of them
+    /// drops its handle (a static would never be dropped, and the server would outlive us).
+    static SERVER: Mutex<Weak<Postgres>> = Mutex::new(Weak::new());
+    static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    /// A store and what keeps its database alive.
+    pub(crate) struct TestDb {
+        /// The store under test.
+        pub store: Store,
+        _dir: tempfile::TempDir,
+        _server: Option<Arc<Postgres>>,
+    }
+
+    /// The running test server, started when no test holds one.
+    pub(crate) fn server() -> Arc<Postgres> {
+        let mut slot = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(server) = slot.upgrade() {
+            return server;
+        }
+        let server = Arc::new(Postgres::start());
+        *slot = Arc::downgrade(&server);
+        server
+    }
+
+    /// The URL of a fresh, empty database on `server`.
+    pub(crate) fn fresh_database(server: &Postgres) -> DatabaseUrl {
+        let n = NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("t{}_{n}", std::process::id());
+        server
+            .create_database(&name)
+            .parse()
+            .expect("valid database URL")
+    }
+
+    impl TestDb {
+        /// SQLite in a temp directory.
+        pub(crate) async fn sqlite() -> TestDb {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open(dir.path()).await.expect("open SQLite");
+            TestDb {
+                store,
+                _dir: dir,
+                _server: None,
+            }
+        }
+
+        /// A fresh database on the shared test server.
+        pub(crate) async fn postgres() -> TestDb {
+            let server = server();
+            let url = fresh_database(&server);
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open_at(dir.path(), Some(&url))
+                .await
+                .expect("open PostgreSQL");
+            TestDb {
+                store,
+                _dir: dir,
+                _server: Some(server),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +591,7 @@ mod tests {
     async fn open_sets_wal_full_sync_and_foreign_keys() {
         let root = tempfile::tempdir().expect("tempdir");
         let store = Store::open(root.path()).await.expect("open");
-        let mut conn = store.pool.acquire().await.expect("connection");
+        let mut conn = store.sqlite_pool().acquire().await.expect("connection");
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut *conn)
             .await
@@ -412,7 +618,7 @@ mod tests {
         // Hold them all at once so the pool has to open every one of them.
         let mut conns = Vec::new();
         for _ in 0..POOL_SIZE {
-            conns.push(store.pool.acquire().await.expect("connection"));
+            conns.push(store.sqlite_pool().acquire().await.expect("connection"));
         }
         for conn in &mut conns {
             let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
@@ -490,6 +696,26 @@ mod tests {
         assert!(
             matches!(err, StoreError::Open { .. } | StoreError::Migrate(_)),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn every_sqlite_migration_has_a_postgresql_twin() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |dir: &Path| -> std::collections::BTreeSet<String> {
+            std::fs::read_dir(dir)
+                .expect("migrations dir")
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect()
+        };
+        assert_eq!(
+            names(&root),
+            names(&root.join("postgres")),
+            "each migrations/NNNN_name.sql needs migrations/postgres/NNNN_name.sql, the same \
+             change in PostgreSQL's dialect (BIGINT, BOOLEAN, BYTEA, identity ids)"
         );
     }
 

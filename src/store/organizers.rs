@@ -4,9 +4,7 @@
 //! prefix-free: the IVR may then accept an ID as soon as it matches without waiting for
 //! `#`, and no caller heading for one conference can land in another by typing too little.
 
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-
+use super::backend::{Conn, DirRow, on_backend};
 use super::{Change, Store, StoreError};
 use crate::auth::pin::{PinTag, push_random_digits};
 
@@ -56,16 +54,16 @@ pub struct OrganizerRecord {
 }
 
 impl OrganizerRecord {
-    fn from_row(row: &SqliteRow) -> Result<OrganizerRecord, StoreError> {
+    fn from_row(row: &impl DirRow) -> Result<OrganizerRecord, StoreError> {
         let get = |column: &'static str| StoreError::query(column);
-        let id: i64 = row.try_get("id").map_err(get("reading organizer id"))?;
+        let id: i64 = row.int("id").map_err(get("reading organizer id"))?;
         let corrupt = |column, problem| StoreError::CorruptOrganizer {
             id,
             column,
             problem,
         };
         let tag_bytes: Option<Vec<u8>> = row
-            .try_get("pin_tag")
+            .opt_bytes("pin_tag")
             .map_err(get("reading organizer pin_tag"))?;
         let pin_tag = match tag_bytes {
             None => None,
@@ -74,7 +72,7 @@ impl OrganizerRecord {
             }
         };
         let pin_length: Option<i64> = row
-            .try_get("pin_length")
+            .opt_int("pin_length")
             .map_err(get("reading organizer pin_length"))?;
         let pin_length = match pin_length {
             None => None,
@@ -84,32 +82,30 @@ impl OrganizerRecord {
         };
         Ok(OrganizerRecord {
             id,
-            name: row.try_get("name").map_err(get("reading organizer name"))?,
-            email: row
-                .try_get("email")
-                .map_err(get("reading organizer email"))?,
+            name: row.text("name").map_err(get("reading organizer name"))?,
+            email: row.text("email").map_err(get("reading organizer email"))?,
             email_override: row
-                .try_get("email_override")
+                .opt_text("email_override")
                 .map_err(get("reading organizer email_override"))?,
             conference_id: row
-                .try_get("conference_id")
+                .text("conference_id")
                 .map_err(get("reading organizer conference_id"))?,
             pin_tag,
             pin_length,
             pin_set_at: row
-                .try_get("pin_set_at")
+                .opt_int("pin_set_at")
                 .map_err(get("reading organizer pin_set_at"))?,
             enabled: row
-                .try_get("enabled")
+                .flag("enabled")
                 .map_err(get("reading organizer enabled"))?,
             start_without_pin: row
-                .try_get("start_without_pin")
+                .flag("start_without_pin")
                 .map_err(get("reading organizer start_without_pin"))?,
             created_at: row
-                .try_get("created_at")
+                .int("created_at")
                 .map_err(get("reading organizer created_at"))?,
             updated_at: row
-                .try_get("updated_at")
+                .int("updated_at")
                 .map_err(get("reading organizer updated_at"))?,
         })
     }
@@ -137,19 +133,21 @@ fn random_conference_id() -> Result<String, StoreError> {
 
 /// The query behind every organizer read, on whichever connection (pool or change) asks.
 pub(super) async fn organizer_on(
-    conn: &mut SqliteConnection,
+    conn: Conn<'_>,
     id: i64,
 ) -> Result<Option<OrganizerRecord>, StoreError> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        organizer_columns!(),
-        " FROM organizers WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-    .map_err(StoreError::query("reading an organizer"))?;
-    row.as_ref().map(OrganizerRecord::from_row).transpose()
+    on_backend!(conn, |c| {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            organizer_columns!(),
+            " FROM organizers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(c)
+        .await
+        .map_err(StoreError::query("reading an organizer"))?;
+        row.as_ref().map(OrganizerRecord::from_row).transpose()
+    })
 }
 
 impl Change {
@@ -182,17 +180,17 @@ impl Change {
                 tracing::debug!(attempt, "conference ID clash, retrying");
                 continue;
             }
-            return sqlx::query_scalar::<_, i64>(
+            return on_backend!(self.conn(), |c| sqlx::query_scalar::<_, i64>(
                 "INSERT INTO organizers (name, email, conference_id, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
             )
             .bind(name)
             .bind(email)
             .bind(candidate.as_str())
             .bind(now_unix)
             .bind(now_unix)
-            .fetch_one(self.conn())
-            .await
+            .fetch_one(c)
+            .await)
             .map_err(StoreError::query("inserting an organizer"));
         }
         Err(StoreError::ConferenceIdsExhausted {
@@ -209,19 +207,17 @@ impl Change {
         // Portable prefix test (substr/length exist in SQLite and PostgreSQL); equal IDs
         // are prefixes too. A full scan, but only when an ID is assigned, never on the
         // call path. Row ids start at 1, so 0 excludes nobody.
-        let clash = sqlx::query(
-            "SELECT 1 FROM organizers WHERE id <> ? AND ( \
-               substr(?, 1, length(conference_id)) = conference_id \
-               OR substr(conference_id, 1, length(?)) = ?) LIMIT 1",
+        on_backend!(self.conn(), |c| sqlx::query(
+            "SELECT 1 FROM organizers WHERE id <> $1 AND ( \
+               substr($2, 1, length(conference_id)) = conference_id \
+               OR substr(conference_id, 1, length($2)) = $2) LIMIT 1",
         )
         .bind(except_organizer.unwrap_or(0))
         .bind(candidate)
-        .bind(candidate)
-        .bind(candidate)
-        .fetch_optional(self.conn())
+        .fetch_optional(c)
         .await
-        .map_err(StoreError::query("checking conference ID prefixes"))?;
-        Ok(clash.is_some())
+        .map(|clash| clash.is_some()))
+        .map_err(StoreError::query("checking conference ID prefixes"))
     }
 
     /// Replaces an organizer's PIN tag; the old PIN stops working when the change commits.
@@ -232,19 +228,21 @@ impl Change {
         pin_length: u8,
         now_unix: i64,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE organizers SET pin_tag = ?, pin_length = ?, pin_set_at = ?, updated_at = ? \
-             WHERE id = ?",
+        let done = on_backend!(self.conn(), |c| {
+            sqlx::query(
+            "UPDATE organizers SET pin_tag = $1, pin_length = $2, pin_set_at = $3, updated_at = $3 \
+             WHERE id = $4",
         )
         .bind(tag.as_bytes().as_slice())
         .bind(i64::from(pin_length))
         .bind(now_unix)
-        .bind(now_unix)
         .bind(id)
-        .execute(self.conn())
+        .execute(c)
         .await
+        .map(|done| done.rows_affected())
+        })
         .map_err(StoreError::query("saving a PIN tag"))?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::OrganizerNotFound { id });
         }
         Ok(())
@@ -257,14 +255,17 @@ impl Change {
         enabled: bool,
         now_unix: i64,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE organizers SET enabled = ?, updated_at = ? WHERE id = ?")
-            .bind(enabled)
-            .bind(now_unix)
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(StoreError::query("enabling or disabling an organizer"))?;
-        if done.rows_affected() == 0 {
+        let done = on_backend!(self.conn(), |c| sqlx::query(
+            "UPDATE organizers SET enabled = $1, updated_at = $2 WHERE id = $3"
+        )
+        .bind(enabled)
+        .bind(now_unix)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))
+        .map_err(StoreError::query("enabling or disabling an organizer"))?;
+        if done == 0 {
             return Err(StoreError::OrganizerNotFound { id });
         }
         Ok(())
@@ -282,14 +283,14 @@ impl Change {
         changes: &OrganizerChanges<'_>,
         now_unix: i64,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
+        let done = on_backend!(self.conn(), |c| sqlx::query(
             "UPDATE organizers SET \
-               name = COALESCE(?, name), \
-               email = COALESCE(?, email), \
-               email_override = CASE WHEN ? THEN ? ELSE email_override END, \
-               start_without_pin = COALESCE(?, start_without_pin), \
-               updated_at = ? \
-             WHERE id = ?",
+               name = COALESCE($1, name), \
+               email = COALESCE($2, email), \
+               email_override = CASE WHEN $3 THEN $4 ELSE email_override END, \
+               start_without_pin = COALESCE($5, start_without_pin), \
+               updated_at = $6 \
+             WHERE id = $7",
         )
         .bind(changes.name)
         .bind(changes.email)
@@ -298,10 +299,11 @@ impl Change {
         .bind(changes.start_without_pin)
         .bind(now_unix)
         .bind(id)
-        .execute(self.conn())
+        .execute(c)
         .await
+        .map(|done| done.rows_affected()))
         .map_err(StoreError::query("updating an organizer"))?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::OrganizerNotFound { id });
         }
         Ok(())
@@ -310,22 +312,31 @@ impl Change {
     /// Deletes an organizer, their reset tokens and PIN lockout; the audit log keeps their
     /// history.
     pub async fn delete_organizer(&mut self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM reset_tokens WHERE organizer_id = ?")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(StoreError::query("deleting an organizer's reset tokens"))?;
-        sqlx::query("DELETE FROM pin_lockouts WHERE organizer_id = ?")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(StoreError::query("deleting an organizer's PIN lockout"))?;
-        let done = sqlx::query("DELETE FROM organizers WHERE id = ?")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .map_err(StoreError::query("deleting an organizer"))?;
-        if done.rows_affected() == 0 {
+        on_backend!(self.conn(), |c| sqlx::query(
+            "DELETE FROM reset_tokens WHERE organizer_id = $1"
+        )
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop))
+        .map_err(StoreError::query("deleting an organizer's reset tokens"))?;
+        on_backend!(self.conn(), |c| sqlx::query(
+            "DELETE FROM pin_lockouts WHERE organizer_id = $1"
+        )
+        .bind(id)
+        .execute(c)
+        .await
+        .map(drop))
+        .map_err(StoreError::query("deleting an organizer's PIN lockout"))?;
+        let done = on_backend!(self.conn(), |c| sqlx::query(
+            "DELETE FROM organizers WHERE id = $1"
+        )
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))
+        .map_err(StoreError::query("deleting an organizer"))?;
+        if done == 0 {
             return Err(StoreError::OrganizerNotFound { id });
         }
         Ok(())
@@ -344,15 +355,17 @@ impl Change {
                 tracing::debug!(attempt, "conference ID clash, retrying");
                 continue;
             }
-            let done =
-                sqlx::query("UPDATE organizers SET conference_id = ?, updated_at = ? WHERE id = ?")
-                    .bind(candidate.as_str())
-                    .bind(now_unix)
-                    .bind(id)
-                    .execute(self.conn())
-                    .await
-                    .map_err(StoreError::query("changing a conference ID"))?;
-            if done.rows_affected() == 0 {
+            let done = on_backend!(self.conn(), |c| sqlx::query(
+                "UPDATE organizers SET conference_id = $1, updated_at = $2 WHERE id = $3"
+            )
+            .bind(candidate.as_str())
+            .bind(now_unix)
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))
+            .map_err(StoreError::query("changing a conference ID"))?;
+            if done == 0 {
                 return Err(StoreError::OrganizerNotFound { id });
             }
             return Ok(candidate);
@@ -367,7 +380,7 @@ impl Store {
     /// One organizer by id, `None` if there is none.
     pub async fn organizer(&self, id: i64) -> Result<Option<OrganizerRecord>, StoreError> {
         let mut conn = self.connection().await?;
-        organizer_on(&mut conn, id).await
+        organizer_on(conn.as_conn(), id).await
     }
 
     /// The organizer owning a conference ID: one lookup on the UNIQUE index (call path).
@@ -375,16 +388,18 @@ impl Store {
         &self,
         conference_id: &str,
     ) -> Result<Option<OrganizerRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            organizer_columns!(),
-            " FROM organizers WHERE conference_id = ?"
-        ))
-        .bind(conference_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::query("looking up a conference ID"))?;
-        row.as_ref().map(OrganizerRecord::from_row).transpose()
+        on_backend!(&self.pool, |p| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                organizer_columns!(),
+                " FROM organizers WHERE conference_id = $1"
+            ))
+            .bind(conference_id)
+            .fetch_optional(p)
+            .await
+            .map_err(StoreError::query("looking up a conference ID"))?;
+            row.as_ref().map(OrganizerRecord::from_row).transpose()
+        })
     }
 
     /// The call path's lookup: the organizer owning a conference ID and the organization's
@@ -393,34 +408,38 @@ impl Store {
         &self,
         conference_id: &str,
     ) -> Result<Option<(OrganizerRecord, bool)>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            organizer_columns!(),
-            ", (SELECT value FROM settings WHERE key = 'anonymous_start') AS anonymous_start \
-             FROM organizers WHERE conference_id = ?"
-        ))
-        .bind(conference_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::query("looking up a conference ID"))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let anonymous: Option<String> = row
-            .try_get("anonymous_start")
-            .map_err(StoreError::query("reading the anonymous start setting"))?;
-        Ok(Some((
-            OrganizerRecord::from_row(&row)?,
-            anonymous.as_deref() == Some("true"),
-        )))
+        on_backend!(&self.pool, |p| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                organizer_columns!(),
+                ", (SELECT value FROM settings WHERE key = 'anonymous_start') AS anonymous_start \
+                 FROM organizers WHERE conference_id = $1"
+            ))
+            .bind(conference_id)
+            .fetch_optional(p)
+            .await
+            .map_err(StoreError::query("looking up a conference ID"))?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let anonymous = row
+                .opt_text("anonymous_start")
+                .map_err(StoreError::query("reading the anonymous start setting"))?;
+            Ok(Some((
+                OrganizerRecord::from_row(&row)?,
+                anonymous.as_deref() == Some("true"),
+            )))
+        })
     }
 
     /// How many organizers have a PIN, to tell "fresh install" from "lost key file".
     pub async fn organizers_with_pin_count(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM organizers WHERE pin_tag IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::query("counting organizers with a PIN"))
+        on_backend!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM organizers WHERE pin_tag IS NOT NULL"
+        )
+        .fetch_one(p)
+        .await)
+        .map_err(StoreError::query("counting organizers with a PIN"))
     }
 
     /// Organizers whose address or override address is `email` (case-insensitive).
@@ -428,30 +447,33 @@ impl Store {
         &self,
         email: &str,
     ) -> Result<Vec<OrganizerRecord>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            organizer_columns!(),
-            " FROM organizers WHERE lower(email) = lower(?) OR lower(email_override) = lower(?) ORDER BY id"
-        ))
-        .bind(email)
-        .bind(email)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("looking organizers up by e-mail"))?;
-        rows.iter().map(OrganizerRecord::from_row).collect()
+        on_backend!(&self.pool, |p| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                organizer_columns!(),
+                " FROM organizers WHERE lower(email) = lower($1) OR lower(email_override) = lower($1) ORDER BY id"
+            ))
+            .bind(email)
+            .fetch_all(p)
+            .await
+            .map_err(StoreError::query("looking organizers up by e-mail"))?;
+            rows.iter().map(OrganizerRecord::from_row).collect()
+        })
     }
 
     /// All organizers in creation order, for listings.
     pub async fn organizers(&self) -> Result<Vec<OrganizerRecord>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            organizer_columns!(),
-            " FROM organizers ORDER BY id"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::query("listing organizers"))?;
-        rows.iter().map(OrganizerRecord::from_row).collect()
+        on_backend!(&self.pool, |p| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                organizer_columns!(),
+                " FROM organizers ORDER BY id"
+            ))
+            .fetch_all(p)
+            .await
+            .map_err(StoreError::query("listing organizers"))?;
+            rows.iter().map(OrganizerRecord::from_row).collect()
+        })
     }
 }
 
@@ -471,9 +493,7 @@ mod tests {
         move || Ok(queue.pop_front().unwrap_or_else(|| "999999999".to_string()))
     }
 
-    #[tokio::test]
-    async fn created_organizer_reads_back_with_defaults() {
-        let (_dir, store) = store().await;
+    both_backends!(created_organizer_reads_back_with_defaults, |store| {
         let id = in_change!(store, |c| c
             .create_organizer("Grace Hopper", "grace@example.org", 1_700_000_000)
             .await)
@@ -498,11 +518,9 @@ mod tests {
             .expect("lookup");
         assert_eq!(by_conf, Some(rec));
         store.close().await.expect("close");
-    }
+    });
 
-    #[tokio::test]
-    async fn equal_conference_id_is_retried() {
-        let (_dir, store) = store().await;
+    both_backends!(equal_conference_id_is_retried, |store| {
         let first = in_change!(store, |c| c
             .create_organizer_with_ids("A", "a@x", 1, scripted(&["123456789"]))
             .await)
@@ -517,85 +535,85 @@ mod tests {
         assert_eq!(b.conference_id, "223456789");
         assert_eq!(store.organizers().await.expect("list").len(), 2);
         store.close().await.expect("close");
-    }
+    });
 
-    #[tokio::test]
-    async fn conference_id_that_is_a_prefix_either_way_is_retried() {
-        let (_dir, store) = store().await;
-        in_change!(store, |c| c
-            .create_organizer_with_ids("A", "a@x", 1, scripted(&["12345"]))
-            .await)
-        .expect("short id");
-        // A longer ID starting with an existing one is refused...
-        let b = in_change!(store, |c| c
-            .create_organizer_with_ids("B", "b@x", 1, scripted(&["123456789", "555555555"]))
-            .await)
-        .expect("second");
-        assert_eq!(
-            store
-                .organizer(b)
-                .await
-                .expect("read")
-                .map(|r| r.conference_id),
-            Some("555555555".to_string())
-        );
-        // ...and so is a shorter one that starts an existing one.
-        let c = in_change!(store, |c| c
-            .create_organizer_with_ids("C", "c@x", 1, scripted(&["5555", "1234", "777"]))
-            .await)
-        .expect("third");
-        assert_eq!(
-            store
-                .organizer(c)
-                .await
-                .expect("read")
-                .map(|r| r.conference_id),
-            Some("777".to_string())
-        );
-        // The refused candidates left no rows behind.
-        assert_eq!(store.organizers().await.expect("list").len(), 3);
-        store.close().await.expect("close");
-    }
-
-    #[tokio::test]
-    async fn concurrent_creations_all_succeed_with_distinct_ids() {
-        let (_dir, store) = store().await;
-        let mut tasks = Vec::new();
-        for t in 0..4 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut ids = Vec::new();
-                for i in 0..25 {
-                    let id = in_change!(store, |c| c
-                        .create_organizer(&format!("T{t} {i}"), "x@y", 1)
-                        .await)
-                    .expect("create under contention");
-                    ids.push(id);
-                }
-                ids
-            }));
+    both_backends!(
+        conference_id_that_is_a_prefix_either_way_is_retried,
+        |store| {
+            in_change!(store, |c| c
+                .create_organizer_with_ids("A", "a@x", 1, scripted(&["12345"]))
+                .await)
+            .expect("short id");
+            // A longer ID starting with an existing one is refused...
+            let b = in_change!(store, |c| c
+                .create_organizer_with_ids("B", "b@x", 1, scripted(&["123456789", "555555555"]))
+                .await)
+            .expect("second");
+            assert_eq!(
+                store
+                    .organizer(b)
+                    .await
+                    .expect("read")
+                    .map(|r| r.conference_id),
+                Some("555555555".to_string())
+            );
+            // ...and so is a shorter one that starts an existing one.
+            let c = in_change!(store, |c| c
+                .create_organizer_with_ids("C", "c@x", 1, scripted(&["5555", "1234", "777"]))
+                .await)
+            .expect("third");
+            assert_eq!(
+                store
+                    .organizer(c)
+                    .await
+                    .expect("read")
+                    .map(|r| r.conference_id),
+                Some("777".to_string())
+            );
+            // The refused candidates left no rows behind.
+            assert_eq!(store.organizers().await.expect("list").len(), 3);
+            store.close().await.expect("close");
         }
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await.expect("task"));
-        }
-        all.sort_unstable();
-        all.dedup();
-        assert_eq!(all.len(), 100);
-        let confs: std::collections::HashSet<String> = store
-            .organizers()
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|r| r.conference_id)
-            .collect();
-        assert_eq!(confs.len(), 100);
-        store.close().await.expect("close");
-    }
+    );
 
-    #[tokio::test]
-    async fn persistent_clashes_give_up_with_an_error() {
-        let (_dir, store) = store().await;
+    both_backends!(
+        concurrent_creations_all_succeed_with_distinct_ids,
+        |store| {
+            let mut tasks = Vec::new();
+            for t in 0..4 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for i in 0..25 {
+                        let id = in_change!(store, |c| c
+                            .create_organizer(&format!("T{t} {i}"), "x@y", 1)
+                            .await)
+                        .expect("create under contention");
+                        ids.push(id);
+                    }
+                    ids
+                }));
+            }
+            let mut all = Vec::new();
+            for task in tasks {
+                all.extend(task.await.expect("task"));
+            }
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), 100);
+            let confs: std::collections::HashSet<String> = store
+                .organizers()
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|r| r.conference_id)
+                .collect();
+            assert_eq!(confs.len(), 100);
+            store.close().await.expect("close");
+        }
+    );
+
+    both_backends!(persistent_clashes_give_up_with_an_error, |store| {
         in_change!(store, |c| c
             .create_organizer_with_ids("A", "a@x", 1, scripted(&["123456789"]))
             .await)
@@ -612,11 +630,9 @@ mod tests {
         ));
         assert_eq!(store.organizers().await.expect("list").len(), 1);
         store.close().await.expect("close");
-    }
+    });
 
-    #[tokio::test]
-    async fn set_pin_tag_stores_tag_length_and_time() {
-        let (_dir, store) = store().await;
+    both_backends!(set_pin_tag_stores_tag_length_and_time, |store| {
         let id = in_change!(store, |c| c.create_organizer("A", "a@x", 10).await).expect("create");
         let tag = PinTag::from_bytes([7u8; 32]);
         in_change!(store, |c| c.set_pin_tag(id, &tag, 6, 20).await).expect("set tag");
@@ -627,11 +643,9 @@ mod tests {
         assert_eq!(rec.updated_at, 20);
         assert_eq!(rec.created_at, 10);
         store.close().await.expect("close");
-    }
+    });
 
-    #[tokio::test]
-    async fn updates_on_unknown_organizer_report_not_found() {
-        let (_dir, store) = store().await;
+    both_backends!(updates_on_unknown_organizer_report_not_found, |store| {
         let tag = PinTag::from_bytes([1u8; 32]);
         assert!(matches!(
             in_change!(store, |c| c.set_pin_tag(99, &tag, 5, 1).await),
@@ -647,11 +661,9 @@ mod tests {
             None
         );
         store.close().await.expect("close");
-    }
+    });
 
-    #[tokio::test]
-    async fn record_debug_hides_the_tag_bytes() {
-        let (_dir, store) = store().await;
+    both_backends!(record_debug_hides_the_tag_bytes, |store| {
         let id = in_change!(store, |c| c.create_organizer("A", "a@x", 1).await).expect("create");
         in_change!(store, |c| c
             .set_pin_tag(id, &PinTag::from_bytes([0xAB; 32]), 5, 2)
@@ -663,7 +675,7 @@ mod tests {
         assert!(!text.contains("171"), "{text}");
         assert!(!text.to_lowercase().contains("ab, ab"), "{text}");
         store.close().await.expect("close");
-    }
+    });
 
     #[tokio::test]
     async fn corrupt_tag_in_database_is_reported_not_panicked() {
@@ -671,7 +683,7 @@ mod tests {
         let id = in_change!(store, |c| c.create_organizer("A", "a@x", 1).await).expect("create");
         // The schema's CHECK refuses a short tag, so drop to a raw connection that has
         // the checks off to simulate a hand-edited or foreign database.
-        let mut conn = store.pool.acquire().await.expect("conn");
+        let mut conn = store.sqlite_pool().acquire().await.expect("conn");
         sqlx::query("PRAGMA ignore_check_constraints = ON")
             .execute(&mut *conn)
             .await
@@ -702,18 +714,19 @@ mod tests {
         store.close().await.expect("close");
     }
 
-    #[tokio::test]
-    async fn schema_refuses_half_set_pins() {
-        let (_dir, store) = store().await;
+    both_backends!(schema_refuses_half_set_pins, |store| {
         let id = in_change!(store, |c| c.create_organizer("A", "a@x", 1).await).expect("create");
-        let res = sqlx::query("UPDATE organizers SET pin_tag = ? WHERE id = ?")
-            .bind(vec![0u8; 32])
-            .bind(id)
-            .execute(&store.pool)
-            .await;
+        let res = on_backend!(&store.pool, |p| sqlx::query(
+            "UPDATE organizers SET pin_tag = $1 WHERE id = $2"
+        )
+        .bind(vec![0u8; 32])
+        .bind(id)
+        .execute(p)
+        .await
+        .map(drop));
         assert!(res.is_err(), "tag without length and time must be refused");
         store.close().await.expect("close");
-    }
+    });
 
     #[test]
     fn random_conference_ids_are_nine_digits_without_leading_zero() {

@@ -1,5 +1,6 @@
 //! Directory-wide settings stored as key/value text rows.
 
+use super::backend::on_backend;
 use super::{Change, Store, StoreError};
 use crate::auth::pin::{PinError, PinPolicy};
 
@@ -29,11 +30,13 @@ fn parse_pin_length(value: &str) -> Result<PinPolicy, PinError> {
 impl Store {
     /// The PIN length for new PINs: the stored setting, or the default of 5 if none is set.
     pub async fn pin_length_policy(&self) -> Result<PinPolicy, StoreError> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(PIN_LENGTH_KEY)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::query("reading the PIN length setting"))?;
+        let value: Option<String> = on_backend!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT value FROM settings WHERE key = $1"
+        )
+        .bind(PIN_LENGTH_KEY)
+        .fetch_optional(p)
+        .await)
+        .map_err(StoreError::query("reading the PIN length setting"))?;
         match value {
             None => Ok(PinPolicy::default()),
             Some(value) => parse_pin_length(&value).map_err(|source| StoreError::InvalidSetting {
@@ -48,22 +51,26 @@ impl Store {
 impl Store {
     /// The stored PIN-key check value, `None` before the first start with a key.
     pub async fn pin_key_check(&self) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(PIN_KEY_CHECK_KEY)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::query("reading the PIN key check value"))
+        on_backend!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT value FROM settings WHERE key = $1"
+        )
+        .bind(PIN_KEY_CHECK_KEY)
+        .fetch_optional(p)
+        .await)
+        .map_err(StoreError::query("reading the PIN key check value"))
     }
 }
 
 impl Store {
     /// A yes/no setting, or `default` when it was never set.
     pub async fn bool_setting(&self, key: &'static str, default: bool) -> Result<bool, StoreError> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::query("reading a setting"))?;
+        let value: Option<String> = on_backend!(&self.pool, |p| sqlx::query_scalar(
+            "SELECT value FROM settings WHERE key = $1"
+        )
+        .bind(key)
+        .fetch_optional(p)
+        .await)
+        .map_err(StoreError::query("reading a setting"))?;
         Ok(match value.as_deref() {
             None => default,
             Some("true") => true,
@@ -84,30 +91,30 @@ impl Change {
     /// Stores the PIN length for new PINs; existing PINs keep their length.
     pub async fn set_pin_length_policy(&mut self, policy: PinPolicy) -> Result<(), StoreError> {
         // ON CONFLICT ... DO UPDATE is understood by SQLite (3.24+) and PostgreSQL alike.
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) \
+        on_backend!(self.conn(), |c| sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(PIN_LENGTH_KEY)
         .bind(policy.length().to_string())
-        .execute(self.conn())
+        .execute(c)
         .await
-        .map_err(StoreError::query("saving the PIN length setting"))?;
-        Ok(())
+        .map(drop))
+        .map_err(StoreError::query("saving the PIN length setting"))
     }
 
     /// Records the PIN-key check value; the directory only replaces it while no PIN exists.
     pub async fn record_pin_key_check(&mut self, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) \
+        on_backend!(self.conn(), |c| sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(PIN_KEY_CHECK_KEY)
         .bind(value)
-        .execute(self.conn())
+        .execute(c)
         .await
-        .map_err(StoreError::query("saving the PIN key check value"))?;
-        Ok(())
+        .map(drop))
+        .map_err(StoreError::query("saving the PIN key check value"))
     }
 
     /// Stores a yes/no setting.
@@ -116,16 +123,16 @@ impl Change {
         key: &'static str,
         value: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) \
+        on_backend!(self.conn(), |c| sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(if value { "true" } else { "false" })
-        .execute(self.conn())
+        .execute(c)
         .await
-        .map_err(StoreError::query("saving a setting"))?;
-        Ok(())
+        .map(drop))
+        .map_err(StoreError::query("saving a setting"))
     }
 }
 
@@ -134,10 +141,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[tokio::test]
-    async fn pin_length_defaults_to_5_then_follows_the_setting() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).await.expect("open");
+    both_backends!(pin_length_defaults_to_5_then_follows_the_setting, |store| {
         assert_eq!(store.pin_length_policy().await.expect("read").length(), 5);
         for len in [8, 4, 12] {
             let policy = PinPolicy::new(len).expect("valid");
@@ -145,27 +149,30 @@ mod tests {
             assert_eq!(store.pin_length_policy().await.expect("read"), policy);
         }
         store.close().await.expect("close");
-    }
+    });
 
-    #[tokio::test]
-    async fn unusable_stored_pin_length_is_reported_with_its_value() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).await.expect("open");
-        sqlx::query("INSERT INTO settings (key, value) VALUES ('pin_length', '3')")
-            .execute(&store.pool)
+    both_backends!(
+        unusable_stored_pin_length_is_reported_with_its_value,
+        |store| {
+            on_backend!(&store.pool, |p| sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ('pin_length', '3')"
+            )
+            .execute(p)
             .await
+            .map(drop))
             .expect("insert");
-        let err = store.pin_length_policy().await.expect_err("3 is refused");
-        assert!(matches!(
-            err,
-            StoreError::InvalidSetting {
-                key: "pin_length",
-                ..
-            }
-        ));
-        assert!(err.to_string().contains("\"3\""), "{err}");
-        store.close().await.expect("close");
-    }
+            let err = store.pin_length_policy().await.expect_err("3 is refused");
+            assert!(matches!(
+                err,
+                StoreError::InvalidSetting {
+                    key: "pin_length",
+                    ..
+                }
+            ));
+            assert!(err.to_string().contains("\"3\""), "{err}");
+            store.close().await.expect("close");
+        }
+    );
 
     #[test]
     fn parse_pin_length_accepts_only_4_to_12() {

@@ -1,8 +1,7 @@
 //! The webhook outbox: every meeting event for every webhook URL, stored before it is sent so
 //! that a receiver that is down, or a bridge restart, loses nothing.
 
-use sqlx::Row;
-
+use super::backend::{DirRow, on_backend};
 use super::{Store, StoreError};
 
 /// One event waiting to reach one URL.
@@ -22,14 +21,14 @@ pub struct WebhookDelivery {
     pub next_attempt_at_ms: i64,
 }
 
-fn delivery(row: &sqlx::sqlite::SqliteRow) -> Result<WebhookDelivery, sqlx::Error> {
+fn delivery(row: &impl DirRow) -> Result<WebhookDelivery, sqlx::Error> {
     Ok(WebhookDelivery {
-        id: row.try_get("id")?,
-        event_id: row.try_get("event_id")?,
-        body: row.try_get("body")?,
-        created_at_ms: row.try_get("created_at")?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at_ms: row.try_get("next_attempt_at")?,
+        id: row.int("id")?,
+        event_id: row.text("event_id")?,
+        body: row.text("body")?,
+        created_at_ms: row.int("created_at")?,
+        attempts: row.int("attempts")?,
+        next_attempt_at_ms: row.int("next_attempt_at")?,
     })
 }
 
@@ -42,54 +41,50 @@ impl Store {
         urls: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("storing a webhook event"))?;
+        let mut change = self.change().await?;
         for url in urls {
-            sqlx::query(
-                "INSERT OR IGNORE INTO webhook_deliveries \
-                 (event_id, url, body, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+            // A retried enqueue of the same event stores nothing more.
+            on_backend!(change.conn(), |c| sqlx::query(
+                "INSERT INTO webhook_deliveries \
+                 (event_id, url, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (event_id, url) DO NOTHING",
             )
             .bind(event_id)
             .bind(url)
             .bind(body)
             .bind(now_ms)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(c)
             .await
+            .map(drop))
             .map_err(StoreError::query("storing a webhook event"))?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("storing a webhook event"))
+        change.commit().await
     }
 
     /// The oldest event still to be sent to `url` (events go out in order, one at a time).
     pub async fn next_webhook(&self, url: &str) -> Result<Option<WebhookDelivery>, StoreError> {
-        let row = sqlx::query(
+        on_backend!(&self.pool, |p| sqlx::query(
             "SELECT id, event_id, body, created_at, attempts, next_attempt_at \
-             FROM webhook_deliveries WHERE url = ? ORDER BY id LIMIT 1",
+             FROM webhook_deliveries WHERE url = $1 ORDER BY id LIMIT 1",
         )
         .bind(url)
-        .fetch_optional(&self.pool)
+        .fetch_optional(p)
         .await
-        .map_err(StoreError::query("reading the next webhook event"))?;
-        row.as_ref()
-            .map(delivery)
-            .transpose()
-            .map_err(StoreError::query("reading the next webhook event"))
+        .and_then(|row| row.as_ref().map(delivery).transpose()))
+        .map_err(StoreError::query("reading the next webhook event"))
     }
 
     /// Forgets a delivery: sent, or dropped as too old.
     pub async fn remove_webhook(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM webhook_deliveries WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::query("removing a sent webhook event"))?;
-        Ok(())
+        on_backend!(&self.pool, |p| sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id = $1"
+        )
+        .bind(id)
+        .execute(p)
+        .await
+        .map(drop))
+        .map_err(StoreError::query("removing a sent webhook event"))
     }
 
     /// Records a failed attempt and when to try again.
@@ -99,36 +94,33 @@ impl Store {
         next_attempt_at_ms: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?, \
-             last_error = ? WHERE id = ?",
+        on_backend!(&self.pool, |p| sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1, \
+             last_error = $2 WHERE id = $3",
         )
         .bind(next_attempt_at_ms)
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(p)
         .await
-        .map_err(StoreError::query("recording a failed webhook attempt"))?;
-        Ok(())
+        .map(drop))
+        .map_err(StoreError::query("recording a failed webhook attempt"))
     }
 
     /// How many deliveries wait, over all URLs.
     pub async fn webhooks_queued(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::query("counting waiting webhook events"))
+        on_backend!(&self.pool, |p| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM webhook_deliveries"
+        )
+        .fetch_one(p)
+        .await)
+        .map_err(StoreError::query("counting waiting webhook events"))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn deliveries_wait_in_order_per_url_until_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+    both_backends!(deliveries_wait_in_order_per_url_until_removed, |store| {
         let urls = ["http://a/".to_string(), "http://b/".to_string()];
         store
             .enqueue_webhook("e1", "{1}", &urls, 1000)
@@ -172,5 +164,5 @@ mod tests {
             "e1"
         );
         assert!(store.next_webhook("http://c/").await.unwrap().is_none());
-    }
+    });
 }

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod phone;
+pub mod postgres;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -137,9 +138,15 @@ pub struct OrganizerInfo {
 
 /// Creates an organizer with `dialbridge organizer add --json`.
 pub fn add_organizer(data_dir: &Path, name: &str) -> OrganizerInfo {
+    add_organizer_with(data_dir, &[], name)
+}
+
+/// `add_organizer` with global flags in front of the command (`--database-url URL`).
+pub fn add_organizer_with(data_dir: &Path, global: &[String], name: &str) -> OrganizerInfo {
     let out = Command::new(binary())
         .arg("--data-dir")
         .arg(data_dir)
+        .args(global)
         .args(["organizer", "add", "--name", name, "--email"])
         .arg(format!(
             "{}@example.com",
@@ -211,6 +218,9 @@ pub struct BridgeOptions {
     pub http: bool,
     /// More flags.
     pub extra: Vec<String>,
+    /// Global flags for every command run on this bridge's data, the CLI commands that
+    /// create its organizers included (`--database-url URL`).
+    pub global: Vec<String>,
 }
 
 static NEXT_RANGE: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
@@ -229,7 +239,7 @@ impl Bridge {
     ) -> (Bridge, Vec<OrganizerInfo>) {
         let orgs = organizers
             .iter()
-            .map(|n| add_organizer(data_dir.path(), n))
+            .map(|n| add_organizer_with(data_dir.path(), &options.global, n))
             .collect();
         let port = free_udp_port();
         let sip: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
@@ -247,6 +257,7 @@ impl Bridge {
         let log = data_dir.path().join("bridge.log");
         let mut command: Vec<std::ffi::OsString> =
             vec!["--data-dir".into(), data_dir.path().into()];
+        command.extend(options.global.iter().map(Into::into));
         for arg in ["--log", "debug", "serve", "--sip-listen", &sip.to_string()] {
             command.push(arg.into());
         }
