@@ -835,9 +835,15 @@ impl Shard {
                 Err(_) => break,
             };
             self.stats.rtp_received += 1;
-            let Some(keys_done) = call.keys_done else {
+            // An attendee outside a meeting has nothing more to learn once it heard the lobby:
+            // the rest is counted, not read (nor decrypted), so the generator keeps its CPU
+            // for sending.
+            if call.lobby_at.is_some() && call.spec.meeting.is_none() {
                 continue;
-            };
+            }
+            // SRTP from the first packet on, IVR prompts included: a receiver that starts
+            // mid-stream after the sender's sequence number wrapped would guess its rollover
+            // counter wrong and fail every packet after (RFC 3711 §3.3.1).
             let decrypted;
             let datagram = match call.srtp.as_mut() {
                 Some(session) => match self.buf.get(..n).map(|b| session.unprotect_rtp(b)) {
@@ -848,6 +854,9 @@ impl Shard {
                     _ => continue,
                 },
                 None => self.buf.get(..n).unwrap_or_default(),
+            };
+            let Some(keys_done) = call.keys_done else {
+                continue;
             };
             let Some(pkt) = dialbridge::media::rtp::parse(datagram).ok() else {
                 continue;
