@@ -143,7 +143,8 @@ cargo test --all-targets --no-run --message-format=json 2>/dev/null |
   python3 -c '
 import json, sys
 slow = ["load", "meeting_keys", "call_flow", "security", "admin_api", "audio", "audio_quality",
-        "softphones", "srtp", "lobby", "torture", "sipp", "demo", "readme"]
+        "softphones", "cluster", "webhooks", "postgres", "srtp", "lobby", "torture", "sipp", "demo",
+        "readme"]
 found = []
 for line in sys.stdin:
     m = json.loads(line)
