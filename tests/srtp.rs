@@ -335,8 +335,38 @@ fn srtp_softphones_and_a_plain_phone_meet_and_nothing_readable_crosses_the_wire(
                 plain_rtp,
                 org,
             );
+
+            // The phones log their SIP, both sides' keys included; the bridge's debug log holds
+            // none of them.
+            let keys: Vec<String> = sdes_keys(&organizer.log())
+                .into_iter()
+                .chain(sdes_keys(&attendee.log()))
+                .collect();
+            assert!(
+                keys.len() >= 4,
+                "the phones' logs show both sides' keys: {}",
+                keys.len()
+            );
+            let log = bridge.log_text();
+            assert!(
+                keys.iter().all(|k| !log.contains(k.as_str())),
+                "an SRTP key is in the bridge's log"
+            );
         },
     );
+}
+
+/// The `inline:` key material of every `a=crypto` line in a phone's SIP trace.
+fn sdes_keys(log: &str) -> Vec<String> {
+    log.match_indices("inline:")
+        .filter_map(|(at, _)| {
+            let key: String = log[at + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+                .collect();
+            (key.len() >= 16).then_some(key)
+        })
+        .collect()
 }
 
 /// What the capture must and must not show.

@@ -3,31 +3,53 @@
 //! webhooks and passes it to the `/api/events` subscribers.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::{broadcast, mpsc};
 
 use crate::admin::live::EventRecord;
 
+use super::telemetry::WebhookGauges;
 use super::webhooks::Webhooks;
 
 /// Events each `/api/events` subscriber may fall behind by before it is dropped.
 pub const SUBSCRIBER_BUFFER: usize = 256;
 
+/// Events waiting for the events task (to be stored and streamed). Minutes of events of a
+/// busy bridge; past it, a database too slow to keep up costs events, counted in
+/// `dialbridge_events_lost_total`, never memory or the media threads' time.
+pub const EVENT_QUEUE: usize = 16_384;
+
 /// Where events are handed in; cheap to clone, never blocks.
 #[derive(Clone, Debug)]
-pub struct EventSink(mpsc::UnboundedSender<EventRecord>);
+pub struct EventSink {
+    tx: mpsc::Sender<EventRecord>,
+    gauges: Arc<WebhookGauges>,
+}
 
 impl EventSink {
     /// Hands an event in (its `id` is given by the events task). Dropped silently when the
-    /// bridge is stopping.
+    /// bridge is stopping; dropped and counted when the queue is full.
     pub fn send(&self, event: EventRecord) {
-        let _ = self.0.send(event);
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.tx.try_send(event) {
+            let lost = self.gauges.events_lost.fetch_add(1, Ordering::Relaxed) + 1;
+            if lost.is_power_of_two() {
+                tracing::warn!(
+                    lost,
+                    kind = event.kind,
+                    "meeting events lost: the events task (storing them for webhooks) is behind"
+                );
+            }
+        }
     }
 
     /// A sink whose events go nowhere (a bridge built without the events task, in tests).
     pub fn detached() -> Self {
-        let (tx, _) = mpsc::unbounded_channel();
-        EventSink(tx)
+        let (tx, _) = mpsc::channel(1);
+        EventSink {
+            tx,
+            gauges: Arc::default(),
+        }
     }
 }
 
@@ -37,8 +59,11 @@ fn event_id() -> String {
 }
 
 /// Starts the events task; returns where to hand events in and where subscribers listen.
-pub fn start(webhooks: Option<Arc<Webhooks>>) -> (EventSink, broadcast::Sender<Arc<str>>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<EventRecord>();
+pub fn start(
+    webhooks: Option<Arc<Webhooks>>,
+    gauges: Arc<WebhookGauges>,
+) -> (EventSink, broadcast::Sender<Arc<str>>) {
+    let (tx, mut rx) = mpsc::channel::<EventRecord>(EVENT_QUEUE);
     let (subscribers, _) = broadcast::channel::<Arc<str>>(SUBSCRIBER_BUFFER);
     let out = subscribers.clone();
     tokio::spawn(async move {
@@ -60,5 +85,42 @@ pub fn start(webhooks: Option<Arc<Webhooks>>) -> (EventSink, broadcast::Sender<A
             let _ = out.send(Arc::from(json));
         }
     });
-    (EventSink(tx), subscribers)
+    (EventSink { tx, gauges }, subscribers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> EventRecord {
+        EventRecord {
+            id: String::new(),
+            kind: "participant.joined",
+            time: "2026-12-05T00:00:00Z".into(),
+            conference_id: "123456789".into(),
+            organizer_id: None,
+            participant: None,
+            by: None,
+            waiting: None,
+            locked_until: None,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_costs_events_counted_never_memory() {
+        let gauges = Arc::new(WebhookGauges::default());
+        let (tx, mut rx) = mpsc::channel(2);
+        let sink = EventSink {
+            tx,
+            gauges: Arc::clone(&gauges),
+        };
+        for _ in 0..5 {
+            sink.send(event());
+        }
+        assert_eq!(gauges.events_lost.load(Ordering::Relaxed), 3);
+        assert!(rx.try_recv().is_ok() && rx.try_recv().is_ok());
+        assert!(rx.try_recv().is_err(), "only what fitted was queued");
+        sink.send(event());
+        assert_eq!(gauges.events_lost.load(Ordering::Relaxed), 3, "room again");
+    }
 }

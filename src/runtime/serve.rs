@@ -297,7 +297,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         ),
         None => None,
     };
-    let (event_sink, event_subscribers) = super::events::start(webhooks);
+    let (event_sink, event_subscribers) =
+        super::events::start(webhooks, Arc::clone(&webhook_gauges));
 
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let worker_config = WorkerConfig {

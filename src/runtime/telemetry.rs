@@ -17,6 +17,8 @@ pub struct WebhookGauges {
     pub failed: AtomicU64,
     /// Deliveries given up as older than `--webhook-max-age`.
     pub dropped: AtomicU64,
+    /// Meeting events lost before they were stored: the events task's queue was full.
+    pub events_lost: AtomicU64,
 }
 
 /// SIP-side figures the SIP task publishes for `/metrics`.
@@ -136,6 +138,13 @@ impl crate::metrics::Exposition for Telemetry {
                 ("result=\"failed\"", load(&hooks.failed)),
                 ("result=\"dropped\"", load(&hooks.dropped)),
             ],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_events_lost_total",
+            "counter",
+            "meeting events lost before they were stored or streamed (the events task was behind)",
+            &[("", load(&hooks.events_lost))],
         );
         render_value(
             &mut out,
