@@ -12,7 +12,9 @@ use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::{Codec, Law};
 use support::phone::Phone;
 use support::postgres::Postgres;
-use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait, wait_until};
+use support::{
+    Bridge, BridgeOptions, assets, first_tone, heard_times, position_of_run, wait, wait_until,
+};
 
 const ORGANIZER_TONE: f32 = 1000.0;
 
@@ -53,19 +55,6 @@ fn organizer(bridge: &Bridge, conference_id: &str, pin: &str) -> Phone {
     p
 }
 
-/// Waits until the phone has heard `prompt` `times` times in all.
-fn heard_times(p: &Phone, prompt: Prompt, times: usize, within: Duration) -> bool {
-    let frames = assets().prompt(prompt).frames(Law::Mu).to_vec();
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if support::times_heard(&p.heard(), &frames) >= times {
-            return true;
-        }
-        wait(100);
-    }
-    false
-}
-
 fn hears_the_organizer_after(p: &Phone, since: Instant, what: &str) {
     wait_until(p, Duration::from_secs(15), what, |h| {
         first_tone(h, since, ORGANIZER_TONE, Codec::Pcmu).is_some()
@@ -89,33 +78,8 @@ fn with_the_directory_in_postgresql_the_lobby_moves_and_wrong_pins_lock() {
     hears_the_organizer_after(&waiting, started, "the organizer, after the lobby");
 
     // Twelve wrong PINs for Bob on four lines lock his PIN (ten fail in a row lock it).
-    let wrong: String = bob
-        .pin
-        .chars()
-        .map(|c| if c == '9' { '0' } else { '9' })
-        .collect();
-    let sip = bridge.sip;
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            let (conf, wrong) = (bob.conference_id.clone(), wrong.clone());
-            s.spawn(move || {
-                let mut p = Phone::new(sip, Codec::Pcmu, None);
-                p.call();
-                p.send_digits(&format!("{conf}#*{wrong}#"));
-                for n in 1..=2 {
-                    assert!(
-                        heard_times(&p, Prompt::WrongPin, n, Duration::from_secs(30)),
-                        "wrong-PIN prompt {n}"
-                    );
-                    p.send_digits(&format!("{wrong}#"));
-                }
-                assert!(
-                    heard_times(&p, Prompt::Goodbye, 1, Duration::from_secs(30)),
-                    "goodbye after the third wrong PIN"
-                );
-            });
-        }
-    });
+    let wrong = support::wrong_pin(&bob.pin);
+    support::wrong_pins_on_lines(bridge.sip, &bob.conference_id, &wrong, 4);
     let mut owner = Phone::new(bridge.sip, Codec::Pcmu, None);
     owner.call();
     owner.send_digits(&format!("{}#*{}#", bob.conference_id, bob.pin));

@@ -8,27 +8,9 @@ use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::{Codec, Law};
 use serde_json::json;
 use support::phone::Phone;
-use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait};
-
-/// Waits until the phone has heard `prompt` `times` times in all.
-fn heard_times(p: &Phone, prompt: Prompt, times: usize, within: Duration) -> bool {
-    let frames = assets().prompt(prompt).frames(Law::Mu).to_vec();
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if support::times_heard(&p.heard(), &frames) >= times {
-            return true;
-        }
-        wait(100);
-    }
-    false
-}
-
-/// A wrong PIN of the same length.
-fn wrong_pin(pin: &str) -> String {
-    pin.chars()
-        .map(|c| if c == '9' { '0' } else { '9' })
-        .collect()
-}
+use support::{
+    Bridge, BridgeOptions, assets, first_tone, heard_times, position_of_run, wait, wrong_pin,
+};
 
 #[test]
 fn pin_guessing_on_parallel_lines_locks_the_pin_until_reset_and_tells_the_organizer() {
@@ -58,28 +40,7 @@ fn pin_guessing_on_parallel_lines_locks_the_pin_until_reset_and_tells_the_organi
     b.wait_outbox(1);
 
     // 17 attackers on parallel lines, three wrong PINs each: 51 failures in all.
-    let sip = b.sip;
-    std::thread::scope(|s| {
-        for _ in 0..17 {
-            let (conf, wrong) = (conf.clone(), wrong.clone());
-            s.spawn(move || {
-                let mut p = Phone::new(sip, Codec::Pcmu, None);
-                p.call();
-                p.send_digits(&format!("{conf}#*{wrong}#"));
-                for n in 1..=2 {
-                    assert!(
-                        heard_times(&p, Prompt::WrongPin, n, Duration::from_secs(30)),
-                        "wrong-PIN prompt {n}"
-                    );
-                    p.send_digits(&format!("{wrong}#"));
-                }
-                assert!(
-                    heard_times(&p, Prompt::Goodbye, 1, Duration::from_secs(30)),
-                    "goodbye after the third wrong PIN"
-                );
-            });
-        }
-    });
+    support::wrong_pins_on_lines(b.sip, &conf, &wrong, 17);
 
     // Locked until reset: the right PIN now sounds exactly like a wrong one.
     let mut owner = Phone::new(b.sip, Codec::Pcmu, None);

@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::{Codec, Law};
+use dialbridge::media::codec::Codec;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use support::phone::Phone;
@@ -556,19 +555,6 @@ fn webhook_flags_that_cannot_work_stop_the_start_with_a_clear_message() {
     );
 }
 
-/// Waits until the phone has heard `prompt` `times` times in all.
-fn heard_times(p: &Phone, prompt: Prompt, times: usize, within: Duration) -> bool {
-    let frames = support::assets().prompt(prompt).frames(Law::Mu).to_vec();
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if support::times_heard(&p.heard(), &frames) >= times {
-            return true;
-        }
-        wait(100);
-    }
-    false
-}
-
 #[test]
 fn too_many_wrong_pins_tell_the_stream_the_organizers_pin_is_locked() {
     let (bridge, orgs) = Bridge::start(
@@ -581,31 +567,9 @@ fn too_many_wrong_pins_tell_the_stream_the_organizers_pin_is_locked() {
     bridge.wait_http();
     let ada = &orgs[0];
     let streamed = subscribe(bridge.http.unwrap(), &bridge.admin_token());
-    let wrong: String = ada
-        .pin
-        .chars()
-        .map(|c| if c == '9' { '0' } else { '9' })
-        .collect();
+    let wrong = support::wrong_pin(&ada.pin);
     // Four lines, three wrong PINs each: the tenth failure in a row locks the PIN.
-    let sip = bridge.sip;
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            let (conf, wrong) = (ada.conference_id.clone(), wrong.clone());
-            s.spawn(move || {
-                let mut p = Phone::new(sip, Codec::Pcmu, None);
-                p.call();
-                p.send_digits(&format!("{conf}#*{wrong}#"));
-                for n in 1..=2 {
-                    assert!(
-                        heard_times(&p, Prompt::WrongPin, n, Duration::from_secs(30)),
-                        "wrong-PIN prompt {n}"
-                    );
-                    p.send_digits(&format!("{wrong}#"));
-                }
-                assert!(heard_times(&p, Prompt::Goodbye, 1, Duration::from_secs(30)));
-            });
-        }
-    });
+    support::wrong_pins_on_lines(bridge.sip, &ada.conference_id, &wrong, 4);
     let locked = until(15, "organizer.pin_locked on /api/events", || {
         streamed
             .lock()

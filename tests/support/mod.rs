@@ -544,6 +544,60 @@ pub fn decode_mail(raw: &str) -> String {
     format!("{head}\n\n{}", String::from_utf8_lossy(&out))
 }
 
+/// Waits until the phone has heard `prompt` `times` times in all (μ-law); false after `within`.
+pub fn heard_times(
+    p: &phone::Phone,
+    prompt: dialbridge::ivr::prompt::Prompt,
+    times: usize,
+    within: Duration,
+) -> bool {
+    let frames = assets()
+        .prompt(prompt)
+        .frames(dialbridge::media::codec::Law::Mu)
+        .to_vec();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if times_heard(&p.heard(), &frames) >= times {
+            return true;
+        }
+        wait(100);
+    }
+    false
+}
+
+/// A wrong PIN of the same length as `pin`.
+pub fn wrong_pin(pin: &str) -> String {
+    pin.chars()
+        .map(|c| if c == '9' { '0' } else { '9' })
+        .collect()
+}
+
+/// `lines` callers at once, each typing `conference` then `*` and `wrong` three times (the
+/// IVR's limit per call): each hears "wrong PIN" twice and then the goodbye.
+pub fn wrong_pins_on_lines(sip: SocketAddr, conference: &str, wrong: &str, lines: usize) {
+    use dialbridge::ivr::prompt::Prompt;
+    std::thread::scope(|s| {
+        for _ in 0..lines {
+            s.spawn(move || {
+                let mut p = phone::Phone::new(sip, Codec::Pcmu, None);
+                p.call();
+                p.send_digits(&format!("{conference}#*{wrong}#"));
+                for n in 1..=2 {
+                    assert!(
+                        heard_times(&p, Prompt::WrongPin, n, Duration::from_secs(30)),
+                        "wrong-PIN prompt {n}"
+                    );
+                    p.send_digits(&format!("{wrong}#"));
+                }
+                assert!(
+                    heard_times(&p, Prompt::Goodbye, 1, Duration::from_secs(30)),
+                    "goodbye after the third wrong PIN"
+                );
+            });
+        }
+    });
+}
+
 /// Waits until `pred` holds for what the phone heard, or panics after `timeout`.
 pub fn wait_until(
     phone: &phone::Phone,
