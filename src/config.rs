@@ -128,6 +128,12 @@ pub struct ServeConfig {
     /// The bridge's address as seen from outside (1:1 NAT, cloud VMs): put in SDP and in
     /// Contact while the sockets stay on the private address.
     pub public_address: Option<IpAddr>,
+    /// This node's name in a cluster (`--node-name`; None: the host name). Only used with a
+    /// PostgreSQL directory.
+    pub node_name: Option<String>,
+    /// Where other nodes reach this one for SIP (`--cluster-advertise`; None: the SIP
+    /// listen address).
+    pub cluster_advertise: Option<SocketAddr>,
     /// Call detail records as JSON lines here (a bare file name: in the data directory);
     /// None: not written.
     pub cdr_file: Option<std::path::PathBuf>,
@@ -241,6 +247,8 @@ impl ServeConfig {
             register_ca: None,
             drain_timeout: Duration::ZERO,
             public_address: None,
+            node_name: None,
+            cluster_advertise: None,
         }
     }
 }

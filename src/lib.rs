@@ -11,6 +11,7 @@ pub mod backup;
 pub mod bridge;
 pub mod call;
 pub mod cdr;
+pub mod cluster;
 pub mod config;
 pub mod config_file;
 pub mod directory;

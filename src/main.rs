@@ -12,6 +12,7 @@ use dialbridge::config::{PortRange, ServeConfig};
 use dialbridge::directory::{Actor, Directory, NewOrganizer, Organizer, OrganizerUpdate};
 use dialbridge::notify::{DialIn, MailConfig, Mailer, SmtpConfig, SmtpSecurity};
 
+mod cluster_cli;
 mod meetings_cli;
 
 /// A self-hosted SIP/RTP dial-in meeting bridge.
@@ -126,6 +127,9 @@ enum Command {
     },
     /// See and steer the running bridge's meetings and lobbies (through its admin API).
     Meetings(meetings_cli::MeetingsArgs),
+    /// The nodes sharing a PostgreSQL directory (`--database-url`).
+    #[command(subcommand)]
+    Cluster(cluster_cli::ClusterCommand),
     /// Run the bridge on 127.0.0.1 with a demo organizer, and print how to call it.
     Demo(DemoArgs),
     /// Copy the database (consistent, safe while the bridge runs) to FILE and the PIN key
@@ -280,6 +284,15 @@ struct ServeArgs {
     /// long before the goodbye; 0: goodbye at once.
     #[arg(long, default_value_t = 0, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     drain_timeout: u64,
+    /// With --database-url: this node's name in the cluster, unique among the nodes sharing
+    /// the database (default: the host name). A second running node with the same name is
+    /// refused at start.
+    #[arg(long, value_name = "NAME", value_parser = parse_node_name)]
+    node_name: Option<String>,
+    /// With --database-url: where the other nodes reach this one for SIP (default: the SIP
+    /// listen address); shown by `dialbridge cluster status`.
+    #[arg(long, value_name = "IP:PORT")]
+    cluster_advertise: Option<SocketAddr>,
     /// Over TLS, trust registrars whose certificate chains to these CAs (PEM) as well as the
     /// system's (Debian's ca-certificates).
     #[arg(long, value_name = "FILE")]
@@ -545,6 +558,8 @@ enum CliError {
     Backup(#[from] dialbridge::backup::BackupError),
     #[error(transparent)]
     Meetings(#[from] meetings_cli::MeetingsError),
+    #[error(transparent)]
+    Cluster(#[from] cluster_cli::ClusterCliError),
     #[error("cannot read the SMTP password file {path}: {source}")]
     PasswordFile {
         path: PathBuf,
@@ -702,6 +717,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 backup(&cli.data_dir, &file, !no_key, json).await
             }
+            Command::Cluster(command) => cluster_cli::run(db, command, &mut out())
+                .await
+                .map_err(CliError::from),
             Command::Meetings(args) => {
                 let data_dir = cli.data_dir;
                 tokio::task::spawn_blocking(move || meetings_cli::run(&data_dir, args))
@@ -1119,6 +1137,8 @@ async fn serve(
     config.public_address = args.public_address;
     config.register_ca = args.register_ca.clone();
     config.drain_timeout = Duration::from_secs(args.drain_timeout);
+    config.node_name = args.node_name;
+    config.cluster_advertise = args.cluster_advertise;
     config.registrations = args
         .register
         .iter()
@@ -1448,6 +1468,11 @@ async fn demo(
         .await
         .map_err(|e| port_error(e, "demo"))?;
     Ok(())
+}
+
+/// `--node-name`: checked as the cluster module wants it.
+fn parse_node_name(s: &str) -> Result<String, String> {
+    dialbridge::cluster::parse_node_name(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

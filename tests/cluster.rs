@@ -1,11 +1,15 @@
 //! Several dialbridge nodes behind Kamailio with the shipped `contrib/kamailio/dialbridge.cfg`
 //! (dispatcher, OPTIONS probing, Record-Route, sanity, pike), all on 127.0.0.1: calls spread
 //! over the nodes, and a node stopped with SIGTERM and `--drain-timeout` gets no new calls
-//! while its calls in progress go on, then exits when the last one ends.
+//! while its calls in progress go on, then exits when the last one ends. Nodes sharing a
+//! PostgreSQL directory hold leases on their meetings: one owner per meeting, taken over
+//! within 5 s of its owner's death, shown by `dialbridge cluster status`.
 
 #[path = "support/kamailio.rs"]
 mod kamailio;
 mod support;
+
+use std::process::Command;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,7 +20,8 @@ use dialbridge::sip::message::HeaderName;
 use kamailio::Kamailio;
 use support::http::request;
 use support::phone::Phone;
-use support::{Bridge, BridgeOptions, free_udp_port, hears};
+use support::postgres::Postgres;
+use support::{Bridge, BridgeOptions, binary, free_udp_port, hears};
 
 /// Kamailio with the shipped configuration in front of `nodes`, probing them every second.
 fn edge(nodes: &[SocketAddr]) -> Kamailio {
@@ -133,4 +138,173 @@ fn calls_spread_over_the_nodes_and_a_draining_node_takes_none_but_keeps_its_call
         .wait_exit(Duration::from_secs(15))
         .expect("the drained node exits once its last call ended");
     assert!(status.success(), "{status:?}");
+}
+
+/// A counter or gauge from the node's `/metrics` (0 when absent).
+fn metric(bridge: &Bridge, series: &str) -> u64 {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// `dialbridge cluster status --json`, one object per node.
+fn status(url: &str) -> Vec<serde_json::Value> {
+    let out = Command::new(binary())
+        .args(["--database-url", url, "cluster", "status", "--json"])
+        .output()
+        .expect("run dialbridge cluster status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+/// (name, state, meetings owned) of every node in `cluster status`.
+fn nodes(url: &str) -> Vec<(String, String, i64)> {
+    status(url)
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap_or_default().to_string(),
+                n["state"].as_str().unwrap_or_default().to_string(),
+                n["meetings_owned"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+fn waiting_caller(node: &Bridge, conference_id: &str) -> Phone {
+    let mut p = Phone::new(node.sip, Codec::Pcmu, None);
+    p.call();
+    p.send_digits(&format!("{conference_id}#"));
+    std::thread::sleep(Duration::from_millis(200));
+    p.send_digits("#");
+    p
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn nodes_on_one_postgresql_directory_hold_one_lease_per_meeting() {
+    let pg = Postgres::start();
+    let url = pg.create_database("cluster");
+    let options = |name: &str| BridgeOptions {
+        http: true,
+        global: vec!["--database-url".into(), url.clone()],
+        extra: vec!["--node-name".into(), name.into()],
+        ..BridgeOptions::default()
+    };
+    let (mut a, orgs) = Bridge::start(&["Ada"], options("a"));
+    // Every node needs the same PIN key (the README says so): b gets a copy of a's.
+    let b_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+    )
+    .expect("copy the PIN key");
+    let (mut b, _) = Bridge::start_in(b_dir, &[], options("b"));
+    let conference = orgs[0].conference_id.clone();
+    assert_eq!(
+        nodes(&url),
+        vec![("a".into(), "up".into(), 0), ("b".into(), "up".into(), 0)]
+    );
+
+    // The first caller's look-up on a makes a the meeting's owner.
+    let _first = waiting_caller(&a, &conference);
+    wait_for("a's claim", Duration::from_secs(15), || {
+        metric(&a, "dialbridge_cluster_claims_total{owner=\"here\"}") == 1
+    });
+    wait_for("the lease in the status", Duration::from_secs(5), || {
+        nodes(&url)[0].2 == 1
+    });
+    wait_for("the lease in a's figures", Duration::from_secs(5), || {
+        metric(&a, "dialbridge_cluster_leases_held") == 1
+    });
+
+    // A caller for the same meeting on b finds a owning it.
+    let _second = waiting_caller(&b, &conference);
+    wait_for("b's look-up", Duration::from_secs(15), || {
+        metric(&b, "dialbridge_cluster_claims_total{owner=\"elsewhere\"}") == 1
+    });
+    assert_eq!(
+        metric(&b, "dialbridge_cluster_claims_total{owner=\"here\"}"),
+        0
+    );
+    assert!(b.log_text().contains("meeting hosted by another node"));
+
+    // A second process under a running node's name is refused at start, changing nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+        dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+    )
+    .expect("copy the PIN key");
+    let mut twin = Command::new(binary())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--database-url", &url, "serve", "--node-name", "a"])
+        .args(["--sip-listen", &format!("127.0.0.1:{}", free_udp_port())])
+        .args(["--rtp-ports", "39000-39010"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start a twin");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(status) = twin.try_wait().expect("poll the twin") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = twin.kill();
+            panic!("a second node named a kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut twin.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    assert!(!exit.success());
+    assert!(
+        err.contains("another running node already uses the node name a"),
+        "{err}"
+    );
+    assert_eq!(nodes(&url)[0].2, 1, "the twin took nothing from a");
+
+    // The owner dies. Its lease was renewed at most a second before and lasts 3 s: 4 s
+    // later the next look-up on b takes the meeting over.
+    a.sigkill();
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let _third = waiting_caller(&b, &conference);
+    wait_for("b's claim", Duration::from_secs(15), || {
+        metric(&b, "dialbridge_cluster_claims_total{owner=\"here\"}") == 1
+    });
+    wait_for(
+        "the status after the takeover",
+        Duration::from_secs(10),
+        || nodes(&url) == vec![("a".into(), "gone".into(), 0), ("b".into(), "up".into(), 1)],
+    );
+    assert!(killed.elapsed() < Duration::from_secs(20));
+
+    // A clean stop leaves the cluster: the node's row and leases go at once.
+    b.terminate();
+    assert_eq!(nodes(&url), vec![("a".into(), "gone".into(), 0)]);
 }

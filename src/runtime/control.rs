@@ -63,6 +63,8 @@ pub(super) struct DirectoryDuties {
     pub(super) guessing: crate::auth::guessing::GuessLimits,
     pub(super) gauges: Arc<SipGauges>,
     pub(super) events: super::events::EventSink,
+    /// With a shared PostgreSQL directory: the meeting leases look-ups claim.
+    pub(super) cluster: Option<super::cluster::ClusterHandle>,
 }
 
 /// Answers the media workers' directory questions off the media path.
@@ -79,6 +81,7 @@ pub(super) async fn serve_directory(
         guessing,
         gauges,
         events: event_sink,
+        cluster,
     } = duties;
     // Shared with the look-up tasks, which count an unknown ID when the answer comes.
     let rules = Arc::new(std::sync::Mutex::new(CallRules::new(guessing)));
@@ -181,6 +184,7 @@ pub(super) async fn serve_directory(
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
                 let rules = Arc::clone(&rules);
+                let cluster = cluster.clone();
                 tokio::spawn(async move {
                     let conference = match directory.lookup_conference(&digits).await {
                         Ok(found) => found,
@@ -195,6 +199,21 @@ pub(super) async fn serve_directory(
                         && let Ok(mut r) = rules.lock()
                     {
                         r.unknown_conference(c, Instant::now());
+                    }
+                    if let (Some(cluster), Some(found)) = (&cluster, &conference) {
+                        match cluster.claim(&found.conference_id).await {
+                            Ok(super::cluster::Owner::Here) => {}
+                            // Relay legs to the owner are not built yet: the caller joins
+                            // here, so this meeting's callers are split between nodes.
+                            Ok(super::cluster::Owner::Elsewhere { node, advertise }) => {
+                                tracing::warn!(call = call.0, conference = %found.conference_id, owner = %node, owner_sip = advertise.as_deref().unwrap_or("unknown"), "meeting hosted by another node: the caller joins here instead");
+                            }
+                            Err(err) => {
+                                tracing::error!(call = call.0, error = %err, "cannot claim the meeting: telling the caller to call again later");
+                                media.send(call, Command::DirectoryUnavailable { call });
+                                return;
+                            }
+                        }
                     }
                     media.send(call, Command::ConferenceFound { call, conference });
                 });

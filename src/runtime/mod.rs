@@ -7,6 +7,7 @@
 //! PIN checks). `serve` starts them and the admin HTTP server.
 
 mod call_rules;
+mod cluster;
 mod control;
 pub mod events;
 pub mod media;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::telemetry::{SipGauges, Telemetry, WebhookGauges};
+use super::telemetry::{ClusterGauges, SipGauges, Telemetry, WebhookGauges};
 use crate::admin::AppState;
 use crate::admin::auth::AdminToken;
 use crate::admin::service::AdminService;
@@ -100,6 +100,9 @@ pub enum ServeError {
     /// A `--register` address of record, its password file or its registrar is unusable.
     #[error(transparent)]
     Registration(#[from] super::registration::RegistrationSetupError),
+    /// This node cannot join the cluster (its name is taken, or the database failed).
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] crate::store::HeartbeatError),
     /// A `--webhook-url` or the webhook secret file is unusable.
     #[error(transparent)]
     Webhooks(#[from] super::webhooks::WebhookSetupError),
@@ -332,6 +335,43 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             .map(|base| format!("{}/self-service", base.trim_end_matches('/'))),
     };
     let sip_gauges = Arc::new(SipGauges::default());
+    let cluster_gauges = Arc::new(ClusterGauges::default());
+    // A PostgreSQL directory may be shared with other nodes: join the cluster on it.
+    let cluster = match &config.database_url {
+        None => None,
+        Some(_) => {
+            let identity = crate::cluster::NodeIdentity {
+                name: config
+                    .node_name
+                    .clone()
+                    .unwrap_or_else(crate::cluster::default_node_name),
+                advertise: config.cluster_advertise.unwrap_or(bound.sip).to_string(),
+            };
+            let joined = super::cluster::join(
+                directory.store().clone(),
+                identity,
+                Arc::clone(&media) as Arc<dyn crate::admin::service::LiveMeetings>,
+                Arc::clone(&sip_gauges),
+                Arc::clone(&cluster_gauges),
+            )
+            .await;
+            match joined {
+                Ok(joined) => Some(joined),
+                Err(err) => {
+                    media.shutdown();
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    directory.close().await;
+                    return Err(err.into());
+                }
+            }
+        }
+    };
+    let (cluster_handle, cluster_driver) = match cluster {
+        Some((handle, driver)) => (Some(handle), Some(driver)),
+        None => (None, None),
+    };
     let directory_task = tokio::spawn(serve_directory(
         directory.clone(),
         Arc::clone(&media),
@@ -343,6 +383,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             guessing: config.guessing,
             gauges: Arc::clone(&sip_gauges),
             events: event_sink.clone(),
+            cluster: cluster_handle,
         },
     ));
 
@@ -392,7 +433,10 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         media: media.gauges().to_vec(),
         sip: Arc::clone(&sip_gauges),
         webhooks: webhook_gauges,
+        cluster: cluster_gauges,
     });
+    // The leases are kept while the node drains: its meetings go on until the SIP task ends.
+    let cluster_task = cluster_driver.map(|driver| tokio::spawn(driver.run(http_stop_rx.clone())));
     let http_task = match http_listener {
         Some(listener) => {
             let service = AdminService::new(
@@ -566,6 +610,9 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         let _ = t.join();
     }
     directory_task.abort();
+    if let Some(task) = cluster_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), task).await;
+    }
     if let Some(task) = http_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), task).await;
     }

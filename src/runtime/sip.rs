@@ -199,6 +199,7 @@ impl SipDriver {
                 _ = &mut shutdown, if self.draining.is_none() && self.drain_until.is_none() => {
                     woke = Instant::now();
                     self.endpoint.set_available(false);
+                    self.gauges.draining.store(true, std::sync::atomic::Ordering::Relaxed);
                     if self.drain_timeout.is_zero() {
                         self.say_goodbye(woke);
                     } else {

@@ -21,6 +21,25 @@ pub struct WebhookGauges {
     pub events_lost: AtomicU64,
 }
 
+/// The cluster driver's figures for `/metrics` (zeros on a single node).
+#[derive(Debug, Default)]
+pub struct ClusterGauges {
+    /// Meeting leases this node holds now.
+    pub leases_held: AtomicU64,
+    /// Look-ups that made this node a meeting's owner (or found it already was).
+    pub claims_won: AtomicU64,
+    /// Look-ups that found another node owning the meeting.
+    pub claims_elsewhere: AtomicU64,
+    /// Renewals the database answered.
+    pub renewals: AtomicU64,
+    /// Leases another node took after ours ran out.
+    pub leases_lost: AtomicU64,
+    /// Leases given up because their meeting ended here.
+    pub released: AtomicU64,
+    /// Cluster queries (heartbeat, claim, renewal, release) that failed.
+    pub database_errors: AtomicU64,
+}
+
 /// SIP-side figures the SIP task publishes for `/metrics`.
 #[derive(Debug, Default)]
 pub struct SipGauges {
@@ -56,6 +75,8 @@ pub struct SipGauges {
     pub untrusted_dropped: AtomicU64,
     /// Calls in progress (answered, not yet ended).
     pub calls_active: AtomicU64,
+    /// Whether the node drains (SIGTERM with `--drain-timeout`): no new calls.
+    pub draining: std::sync::atomic::AtomicBool,
     /// SIP TCP connections open.
     pub tcp_connections: AtomicU64,
     /// SIP TCP and TLS connections refused at accept (limits, untrusted source).
@@ -112,6 +133,8 @@ pub struct Telemetry {
     pub sip: Arc<SipGauges>,
     /// The webhook senders' figures.
     pub webhooks: Arc<WebhookGauges>,
+    /// The cluster driver's figures.
+    pub cluster: Arc<ClusterGauges>,
 }
 
 impl crate::metrics::Exposition for Telemetry {
@@ -121,6 +144,42 @@ impl crate::metrics::Exposition for Telemetry {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let sip = &self.sip;
         let hooks = &self.webhooks;
+        let cluster = &self.cluster;
+        render_value(
+            &mut out,
+            "dialbridge_cluster_leases_held",
+            "gauge",
+            "meeting leases this node holds (meetings whose lobby and mix live here)",
+            &[("", load(&cluster.leases_held))],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_cluster_claims_total",
+            "counter",
+            "conference look-ups by who owned the meeting afterwards (this node or another)",
+            &[
+                ("owner=\"here\"", load(&cluster.claims_won)),
+                ("owner=\"elsewhere\"", load(&cluster.claims_elsewhere)),
+            ],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_cluster_lease_events_total",
+            "counter",
+            "meeting lease renewals answered, leases lost to another node, leases released",
+            &[
+                ("event=\"renewed\"", load(&cluster.renewals)),
+                ("event=\"lost\"", load(&cluster.leases_lost)),
+                ("event=\"released\"", load(&cluster.released)),
+            ],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_cluster_database_errors_total",
+            "counter",
+            "cluster queries (heartbeat, claim, renewal, release) that failed",
+            &[("", load(&cluster.database_errors))],
+        );
         render_value(
             &mut out,
             "dialbridge_webhook_events_queued",

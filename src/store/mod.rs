@@ -47,6 +47,7 @@ mod audit;
 pub(crate) mod backend;
 mod backup;
 mod change;
+mod cluster;
 mod lockouts;
 mod organizers;
 mod settings;
@@ -70,6 +71,7 @@ use backend::{Backend, Conn, on_backend};
 pub use backend::{DatabaseUrl, DatabaseUrlError};
 pub use backup::{DatabaseCopy, copy_database};
 pub use change::Change;
+pub use cluster::{HeartbeatError, MeetingOwner, NodeBeat, NodeStatus};
 pub use organizers::{
     CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerChanges, OrganizerRecord,
 };

@@ -1,0 +1,243 @@
+//! The cluster driver: this node's heartbeat and meeting leases in the shared PostgreSQL
+//! directory. The decisions are [`crate::cluster::ownership`]'s; this task does the
+//! queries, asks the media workers which meetings they host, and keeps the figures.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use super::telemetry::{ClusterGauges, SipGauges};
+use crate::admin::service::LiveMeetings;
+use crate::cluster::ownership::{LeaseHealth, Ownership};
+use crate::cluster::{LEASE, NODE_GONE_AFTER, NodeIdentity};
+use crate::store::{HeartbeatError, NodeBeat, Store, StoreError};
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Who owns a meeting, as a look-up here sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Owner {
+    /// This node: the caller joins here.
+    Here,
+    /// Another node, reachable for SIP at `advertise` (when it beats).
+    Elsewhere {
+        /// Its name.
+        node: String,
+        /// Where it takes SIP from other nodes.
+        advertise: Option<String>,
+    },
+}
+
+/// What the look-ups share with the driver: claims go to the database directly (they are on
+/// a caller's path) and are reported to the driver, which owns the lease bookkeeping.
+#[derive(Clone)]
+pub(super) struct ClusterHandle {
+    store: Store,
+    name: Arc<str>,
+    claimed: mpsc::UnboundedSender<String>,
+    gauges: Arc<ClusterGauges>,
+}
+
+impl ClusterHandle {
+    /// Claims `conference_id` for this node unless another holds a live lease on it.
+    pub(super) async fn claim(&self, conference_id: &str) -> Result<Owner, StoreError> {
+        let owner = self
+            .store
+            .claim_meeting(conference_id, &self.name, millis(LEASE))
+            .await
+            .inspect_err(|_| {
+                self.gauges.database_errors.fetch_add(1, Ordering::Relaxed);
+            })?;
+        if owner.node == *self.name {
+            self.gauges.claims_won.fetch_add(1, Ordering::Relaxed);
+            // The driver is gone only while the server stops.
+            let _ = self.claimed.send(conference_id.to_string());
+            Ok(Owner::Here)
+        } else {
+            self.gauges.claims_elsewhere.fetch_add(1, Ordering::Relaxed);
+            Ok(Owner::Elsewhere {
+                node: owner.node,
+                advertise: owner.advertise,
+            })
+        }
+    }
+}
+
+/// The driver's state between renewals.
+pub(super) struct ClusterDriver {
+    store: Store,
+    identity: NodeIdentity,
+    instance: String,
+    ownership: Ownership,
+    claimed: mpsc::UnboundedReceiver<String>,
+    media: Arc<dyn LiveMeetings>,
+    sip: Arc<SipGauges>,
+    gauges: Arc<ClusterGauges>,
+    /// Whether the last failure was already logged (one line per outage, not per second).
+    failing: bool,
+}
+
+/// Joins the cluster: the first heartbeat, which fails when another running node already
+/// uses this name (so a misconfigured node stops at start, before it takes calls).
+pub(super) async fn join(
+    store: Store,
+    identity: NodeIdentity,
+    media: Arc<dyn LiveMeetings>,
+    sip: Arc<SipGauges>,
+    gauges: Arc<ClusterGauges>,
+) -> Result<(ClusterHandle, ClusterDriver), HeartbeatError> {
+    let instance = format!("{:032x}", rand::random::<u128>());
+    store
+        .cluster_heartbeat(
+            &NodeBeat {
+                name: &identity.name,
+                instance: &instance,
+                advertise: &identity.advertise,
+                calls: 0,
+                draining: false,
+            },
+            millis(NODE_GONE_AFTER),
+        )
+        .await?;
+    tracing::info!(node = %identity.name, advertise = %identity.advertise, "joined the cluster");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = ClusterHandle {
+        store: store.clone(),
+        name: identity.name.as_str().into(),
+        claimed: tx,
+        gauges: Arc::clone(&gauges),
+    };
+    let driver = ClusterDriver {
+        store,
+        identity,
+        instance,
+        ownership: Ownership::new(Instant::now()),
+        claimed: rx,
+        media,
+        sip,
+        gauges,
+        failing: false,
+    };
+    Ok((handle, driver))
+}
+
+impl ClusterDriver {
+    /// Beats and renews until `stop`, then leaves the cluster (its leases are free at once
+    /// for the other nodes).
+    pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopped);
+        loop {
+            let due = tokio::time::Instant::from_std(self.ownership.poll_timeout());
+            tokio::select! {
+                _ = &mut stopped => break,
+                Some(id) = self.claimed.recv() => self.ownership.claimed(Instant::now(), &id),
+                _ = tokio::time::sleep_until(due) => self.renew().await,
+            }
+        }
+        match self
+            .store
+            .leave_cluster(&self.identity.name, &self.instance)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(node = %self.identity.name, "left the cluster: its meetings are free for other nodes")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot leave the cluster cleanly: its leases run out by themselves")
+            }
+        }
+    }
+
+    async fn renew(&mut self) {
+        let hosted: Vec<String> = self
+            .media
+            .meetings()
+            .await
+            .into_iter()
+            .map(|m| m.conference_id)
+            .collect();
+        let now = Instant::now();
+        let plan = self.ownership.plan(now, &hosted);
+        let result = self.renew_with(plan).await;
+        match result {
+            Ok(()) => {
+                if self.failing {
+                    tracing::info!("cluster database reachable again: leases renewed");
+                }
+                self.failing = false;
+            }
+            Err(err) => {
+                self.gauges.database_errors.fetch_add(1, Ordering::Relaxed);
+                let health = self.ownership.renewal_failed(Instant::now());
+                if !self.failing {
+                    tracing::error!(error = %err, "cannot renew this node's meeting leases: its meetings go on; other nodes cannot take them while the database is away");
+                }
+                if health == LeaseHealth::Expired {
+                    tracing::warn!(
+                        leases = self.ownership.len(),
+                        "meeting leases expired in the database: another node may claim these meetings once it is back"
+                    );
+                }
+                self.failing = true;
+            }
+        }
+        self.gauges
+            .leases_held
+            .store(self.ownership.len() as u64, Ordering::Relaxed);
+    }
+
+    async fn renew_with(
+        &mut self,
+        plan: crate::cluster::ownership::Plan,
+    ) -> Result<(), HeartbeatError> {
+        let name = self.identity.name.clone();
+        self.store
+            .cluster_heartbeat(
+                &NodeBeat {
+                    name: &name,
+                    instance: &self.instance,
+                    advertise: &self.identity.advertise,
+                    calls: i64::try_from(self.sip.calls_active.load(Ordering::Relaxed))
+                        .unwrap_or(i64::MAX),
+                    draining: self.sip.draining.load(Ordering::Relaxed),
+                },
+                millis(NODE_GONE_AFTER),
+            )
+            .await?;
+        if !plan.release.is_empty() {
+            self.store.release_meetings(&name, &plan.release).await?;
+            self.gauges
+                .released
+                .fetch_add(plan.release.len() as u64, Ordering::Relaxed);
+            tracing::debug!(meetings = ?plan.release, "released the leases of meetings that ended here");
+        }
+        for id in &plan.unleased {
+            let owner = self.store.claim_meeting(id, &name, millis(LEASE)).await?;
+            if owner.node == name {
+                self.ownership.claimed(Instant::now(), id);
+            } else {
+                tracing::debug!(conference = %id, owner = %owner.node, "a meeting hosted here is owned by another node: its callers are split between the two");
+            }
+        }
+        let ours = self.store.renew_meetings(&name, millis(LEASE)).await?;
+        let answer = self.ownership.renewed(Instant::now(), &ours);
+        self.gauges.renewals.fetch_add(1, Ordering::Relaxed);
+        if !answer.lost.is_empty() {
+            self.gauges
+                .leases_lost
+                .fetch_add(answer.lost.len() as u64, Ordering::Relaxed);
+            tracing::warn!(meetings = ?answer.lost, "meeting leases lost to another node (ours ran out while the database was away)");
+        }
+        if !answer.stray.is_empty() {
+            self.store.release_meetings(&name, &answer.stray).await?;
+        }
+        Ok(())
+    }
+}

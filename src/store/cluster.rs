@@ -1,0 +1,388 @@
+//! The cluster's shared tables: the nodes running on this directory (a heartbeat each) and
+//! which node hosts each active meeting (a lease its owner renews).
+//!
+//! Unlike the rest of the store, these queries read the database's clock: a lease is judged
+//! by one clock for every node, so nodes whose clocks disagree by a second still agree on
+//! who owns a meeting.
+
+// The SQL built with `format!` here only ever splices in the constant NOW_* expressions.
+use sqlx::AssertSqlSafe;
+
+use super::backend::{Backend, DirRow, on_backend};
+use super::{Store, StoreError};
+
+/// The database's "now" in unix milliseconds, per driver.
+const NOW_PG: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+const NOW_SQLITE: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+/// How a node describes itself in its heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeBeat<'a> {
+    /// The node's name (`--node-name`), unique in the cluster.
+    pub name: &'a str,
+    /// Random per process: tells a restarted node from a second process with the same name.
+    pub instance: &'a str,
+    /// Where other nodes reach it for SIP (`--cluster-advertise`).
+    pub advertise: &'a str,
+    /// Calls it holds now.
+    pub calls: i64,
+    /// Whether it is draining (takes no new calls).
+    pub draining: bool,
+}
+
+/// A node as `dialbridge cluster status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeStatus {
+    /// Its name.
+    pub name: String,
+    /// Where other nodes reach it for SIP.
+    pub advertise: String,
+    /// When it started (unix milliseconds, database clock).
+    pub started_at_ms: i64,
+    /// How long ago its last heartbeat was (milliseconds).
+    pub last_seen_ago_ms: i64,
+    /// Calls it held at its last heartbeat.
+    pub calls: i64,
+    /// Whether it was draining.
+    pub draining: bool,
+    /// Meetings whose lease it holds (expired leases not counted).
+    pub meetings_owned: i64,
+}
+
+/// Who hosts a meeting after a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingOwner {
+    /// The owning node's name.
+    pub node: String,
+    /// Where it takes SIP from other nodes (None if it has no heartbeat row).
+    pub advertise: Option<String>,
+}
+
+/// Why a heartbeat was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatError {
+    /// Another process beats under the same name.
+    #[error(
+        "another running node already uses the node name {name} (its last heartbeat was {ago_ms} ms ago): \
+         give every node its own --node-name"
+    )]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// How long ago the other process beat.
+        ago_ms: i64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Store {
+    fn now_sql(&self) -> &'static str {
+        match &self.pool {
+            Backend::Sqlite(_) => NOW_SQLITE,
+            Backend::Postgres(_) => NOW_PG,
+        }
+    }
+
+    /// Records that `beat.name` is alive. Refused when another process (another `instance`)
+    /// beat under that name within `fresh_ms`, so two nodes never share one name's leases.
+    pub async fn cluster_heartbeat(
+        &self,
+        beat: &NodeBeat<'_>,
+        fresh_ms: i64,
+    ) -> Result<(), HeartbeatError> {
+        let now = self.now_sql();
+        let upsert = format!(
+            "INSERT INTO cluster_nodes (name, instance, advertise, started_at, last_seen, calls, draining) \
+             VALUES ($1, $2, $3, {now}, {now}, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, advertise = excluded.advertise, \
+               started_at = CASE WHEN cluster_nodes.instance = excluded.instance \
+                            THEN cluster_nodes.started_at ELSE excluded.started_at END, \
+               last_seen = excluded.last_seen, calls = excluded.calls, draining = excluded.draining \
+             WHERE cluster_nodes.instance = excluded.instance OR cluster_nodes.last_seen < {now} - $6 \
+             RETURNING name"
+        );
+        let stored = on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(upsert.as_str()))
+            .bind(beat.name)
+            .bind(beat.instance)
+            .bind(beat.advertise)
+            .bind(beat.calls)
+            .bind(beat.draining)
+            .bind(fresh_ms)
+            .fetch_optional(p)
+            .await
+            .map(|row| row.is_some()))
+        .map_err(StoreError::query("recording this node's heartbeat"))?;
+        if stored {
+            return Ok(());
+        }
+        let ago = format!("SELECT {now} - last_seen AS ago FROM cluster_nodes WHERE name = $1");
+        let ago_ms = on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(ago.as_str()))
+            .bind(beat.name)
+            .fetch_optional(p)
+            .await
+            .and_then(|row| row.as_ref().map(|r| r.int("ago")).transpose()))
+        .map_err(StoreError::query("reading the other node's heartbeat"))?
+        .unwrap_or(0);
+        Err(HeartbeatError::NameInUse {
+            name: beat.name.to_string(),
+            ago_ms,
+        })
+    }
+
+    /// Takes a meeting for `node` if nobody holds a live lease on it (or `node` already
+    /// does, which renews it), and says who owns it now.
+    pub async fn claim_meeting(
+        &self,
+        conference_id: &str,
+        node: &str,
+        lease_ms: i64,
+    ) -> Result<MeetingOwner, StoreError> {
+        let now = self.now_sql();
+        let claim = format!(
+            "INSERT INTO meeting_owners (conference_id, node, claimed_at, lease_until) \
+             VALUES ($1, $2, {now}, {now} + $3) \
+             ON CONFLICT (conference_id) DO UPDATE SET node = excluded.node, \
+               claimed_at = CASE WHEN meeting_owners.node = excluded.node \
+                            THEN meeting_owners.claimed_at ELSE excluded.claimed_at END, \
+               lease_until = excluded.lease_until \
+             WHERE meeting_owners.node = excluded.node OR meeting_owners.lease_until < {now}"
+        );
+        on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(claim.as_str()))
+            .bind(conference_id)
+            .bind(node)
+            .bind(lease_ms)
+            .execute(p)
+            .await
+            .map(drop))
+        .map_err(StoreError::query("claiming a meeting"))?;
+        let owner = on_backend!(&self.pool, |p| sqlx::query(
+            "SELECT o.node AS node, n.advertise AS advertise FROM meeting_owners o \
+             LEFT JOIN cluster_nodes n ON n.name = o.node WHERE o.conference_id = $1",
+        )
+        .bind(conference_id)
+        .fetch_optional(p)
+        .await
+        .and_then(|row| {
+            row.as_ref()
+                .map(|r| {
+                    Ok(MeetingOwner {
+                        node: r.text("node")?,
+                        advertise: r.opt_text("advertise")?,
+                    })
+                })
+                .transpose()
+        }))
+        .map_err(StoreError::query("reading a meeting's owner"))?;
+        // The row was written just above; it is gone only if its owner released it in
+        // between, which leaves it to us on the next claim.
+        Ok(owner.unwrap_or_else(|| MeetingOwner {
+            node: node.to_string(),
+            advertise: None,
+        }))
+    }
+
+    /// Extends every lease `node` holds (expired ones too, unless another node took them
+    /// meanwhile) and answers the meetings it still owns.
+    pub async fn renew_meetings(
+        &self,
+        node: &str,
+        lease_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let now = self.now_sql();
+        let renew = format!(
+            "UPDATE meeting_owners SET lease_until = {now} + $2 WHERE node = $1 RETURNING conference_id"
+        );
+        on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(renew.as_str()))
+            .bind(node)
+            .bind(lease_ms)
+            .fetch_all(p)
+            .await
+            .and_then(|rows| rows
+                .iter()
+                .map(|r| r.text("conference_id"))
+                .collect()))
+        .map_err(StoreError::query("renewing this node's meetings"))
+    }
+
+    /// Gives up `node`'s lease on these meetings (they ended here).
+    pub async fn release_meetings(
+        &self,
+        node: &str,
+        conference_ids: &[String],
+    ) -> Result<(), StoreError> {
+        for id in conference_ids {
+            on_backend!(&self.pool, |p| sqlx::query(
+                "DELETE FROM meeting_owners WHERE node = $1 AND conference_id = $2"
+            )
+            .bind(node)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(drop))
+            .map_err(StoreError::query("releasing a meeting"))?;
+        }
+        Ok(())
+    }
+
+    /// Gives up every lease of `node` and removes its heartbeat row (a clean stop).
+    pub async fn leave_cluster(&self, node: &str, instance: &str) -> Result<(), StoreError> {
+        on_backend!(&self.pool, |p| sqlx::query(
+            "DELETE FROM meeting_owners WHERE node = $1"
+        )
+        .bind(node)
+        .execute(p)
+        .await
+        .map(drop))
+        .map_err(StoreError::query("releasing this node's meetings"))?;
+        on_backend!(&self.pool, |p| sqlx::query(
+            "DELETE FROM cluster_nodes WHERE name = $1 AND instance = $2"
+        )
+        .bind(node)
+        .bind(instance)
+        .execute(p)
+        .await
+        .map(drop))
+        .map_err(StoreError::query("removing this node from the cluster"))
+    }
+
+    /// Every node with a heartbeat row, by name, with the meetings it owns.
+    pub async fn cluster_status(&self) -> Result<Vec<NodeStatus>, StoreError> {
+        let now = self.now_sql();
+        let list = format!(
+            "SELECT n.name AS name, n.advertise AS advertise, n.started_at AS started_at, \
+               {now} - n.last_seen AS ago, n.calls AS calls, n.draining AS draining, \
+               (SELECT COUNT(*) FROM meeting_owners o WHERE o.node = n.name AND o.lease_until >= {now}) AS owned \
+             FROM cluster_nodes n ORDER BY n.name"
+        );
+        on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(list.as_str()))
+            .fetch_all(p)
+            .await
+            .and_then(|rows| rows
+                .iter()
+                .map(|r| Ok(NodeStatus {
+                    name: r.text("name")?,
+                    advertise: r.text("advertise")?,
+                    started_at_ms: r.int("started_at")?,
+                    last_seen_ago_ms: r.int("ago")?,
+                    calls: r.int("calls")?,
+                    draining: r.flag("draining")?,
+                    meetings_owned: r.int("owned")?,
+                }))
+                .collect()))
+        .map_err(StoreError::query("reading the cluster's nodes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat<'a>(name: &'a str, instance: &'a str) -> NodeBeat<'a> {
+        NodeBeat {
+            name,
+            instance,
+            advertise: "127.0.0.1:5060",
+            calls: 3,
+            draining: false,
+        }
+    }
+
+    both_backends!(a_live_lease_keeps_its_owner, |store| {
+        store
+            .cluster_heartbeat(&beat("a", "i1"), 5_000)
+            .await
+            .expect("beat a");
+        store
+            .cluster_heartbeat(&beat("b", "i2"), 5_000)
+            .await
+            .expect("beat b");
+        let first = store
+            .claim_meeting("1234", "a", 60_000)
+            .await
+            .expect("claim");
+        assert_eq!(first.node, "a");
+        assert_eq!(first.advertise.as_deref(), Some("127.0.0.1:5060"));
+        let second = store
+            .claim_meeting("1234", "b", 60_000)
+            .await
+            .expect("claim");
+        assert_eq!(second.node, "a", "b must not take a live lease");
+        assert_eq!(
+            store.renew_meetings("a", 60_000).await.expect("renew"),
+            vec!["1234"]
+        );
+        assert!(
+            store
+                .renew_meetings("b", 60_000)
+                .await
+                .expect("renew")
+                .is_empty()
+        );
+        let status = store.cluster_status().await.expect("status");
+        let owned: Vec<(String, i64)> = status
+            .iter()
+            .map(|n| (n.name.clone(), n.meetings_owned))
+            .collect();
+        assert_eq!(owned, vec![("a".to_string(), 1), ("b".to_string(), 0)]);
+        store
+            .release_meetings("a", &["1234".to_string()])
+            .await
+            .expect("release");
+        assert_eq!(
+            store
+                .claim_meeting("1234", "b", 60_000)
+                .await
+                .expect("claim")
+                .node,
+            "b"
+        );
+    });
+
+    both_backends!(an_expired_lease_goes_to_the_next_claimant, |store| {
+        store.claim_meeting("77", "a", -1).await.expect("claim");
+        let taken = store.claim_meeting("77", "b", 60_000).await.expect("claim");
+        assert_eq!(taken.node, "b");
+        assert_eq!(taken.advertise, None, "b has no heartbeat row");
+        assert!(
+            store
+                .renew_meetings("a", 60_000)
+                .await
+                .expect("renew")
+                .is_empty(),
+            "a lost it"
+        );
+    });
+
+    both_backends!(one_name_one_process, |store| {
+        store
+            .cluster_heartbeat(&beat("a", "i1"), 5_000)
+            .await
+            .expect("beat");
+        store
+            .cluster_heartbeat(&beat("a", "i1"), 5_000)
+            .await
+            .expect("the same process beats again");
+        match store.cluster_heartbeat(&beat("a", "i2"), 5_000).await {
+            Err(HeartbeatError::NameInUse { name, .. }) => assert_eq!(name, "a"),
+            other => panic!("a second process under the same name must be refused: {other:?}"),
+        }
+        // Once the first one's heartbeat is stale, a restart under the name is fine.
+        store
+            .cluster_heartbeat(&beat("a", "i2"), -1)
+            .await
+            .expect("restart");
+        store.claim_meeting("5", "a", 60_000).await.expect("claim");
+        store.leave_cluster("a", "i2").await.expect("leave");
+        assert!(store.cluster_status().await.expect("status").is_empty());
+        assert_eq!(
+            store
+                .claim_meeting("5", "b", 60_000)
+                .await
+                .expect("claim")
+                .node,
+            "b"
+        );
+    });
+}
