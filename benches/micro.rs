@@ -268,6 +268,7 @@ fn worker_tick(c: &mut Criterion) {
                             remote_mki_len: 0,
                         }),
                     },
+                    entry: dialbridge::engine::Entry::Ivr,
                 },
             );
             for d in "123456789#".chars() {

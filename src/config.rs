@@ -134,6 +134,9 @@ pub struct ServeConfig {
     /// Where other nodes reach this one for SIP (`--cluster-advertise`; None: the SIP
     /// listen address).
     pub cluster_advertise: Option<SocketAddr>,
+    /// The owner-only file holding the secret relay legs between nodes are signed with
+    /// (`--cluster-secret-file`; None: this node takes no relay legs).
+    pub cluster_secret_file: Option<PathBuf>,
     /// Call detail records as JSON lines here (a bare file name: in the data directory);
     /// None: not written.
     pub cdr_file: Option<std::path::PathBuf>,
@@ -249,6 +252,7 @@ impl ServeConfig {
             public_address: None,
             node_name: None,
             cluster_advertise: None,
+            cluster_secret_file: None,
         }
     }
 }

@@ -21,5 +21,6 @@ pub mod media;
 pub mod metrics;
 pub mod notify;
 pub mod runtime;
+pub mod secret_file;
 pub mod sip;
 pub mod store;

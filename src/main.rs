@@ -293,6 +293,11 @@ struct ServeArgs {
     /// listen address); shown by `dialbridge cluster status`.
     #[arg(long, value_name = "IP:PORT")]
     cluster_advertise: Option<SocketAddr>,
+    /// With --database-url: the owner-only file holding the cluster's shared secret (one
+    /// line, at least 32 characters, the same on every node), which signs the relay legs
+    /// nodes open to each other; without it this node refuses relay legs.
+    #[arg(long, value_name = "FILE")]
+    cluster_secret_file: Option<PathBuf>,
     /// Over TLS, trust registrars whose certificate chains to these CAs (PEM) as well as the
     /// system's (Debian's ca-certificates).
     #[arg(long, value_name = "FILE")]
@@ -1139,6 +1144,7 @@ async fn serve(
     config.drain_timeout = Duration::from_secs(args.drain_timeout);
     config.node_name = args.node_name;
     config.cluster_advertise = args.cluster_advertise;
+    config.cluster_secret_file = args.cluster_secret_file;
     config.registrations = args
         .register
         .iter()

@@ -14,14 +14,19 @@ use std::process::Command;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use dialbridge::cluster::leg::{LEG_HEADER, LegClaim, LegKey};
+use dialbridge::ivr::flow::Role;
 use dialbridge::ivr::prompt::Prompt;
-use dialbridge::media::codec::Codec;
-use dialbridge::sip::message::HeaderName;
+use dialbridge::media::codec::{Codec, Law};
+use dialbridge::sip::message::{HeaderName, Method};
 use kamailio::Kamailio;
 use support::http::request;
 use support::phone::Phone;
 use support::postgres::Postgres;
-use support::{Bridge, BridgeOptions, binary, free_udp_port, hears};
+use support::{
+    Bridge, BridgeOptions, assets, binary, first_tone, free_udp_port, hears, position_of_run,
+    wait_until,
+};
 
 /// Kamailio with the shipped configuration in front of `nodes`, probing them every second.
 fn edge(nodes: &[SocketAddr]) -> Kamailio {
@@ -307,4 +312,135 @@ fn nodes_on_one_postgresql_directory_hold_one_lease_per_meeting() {
     // A clean stop leaves the cluster: the node's row and leases go at once.
     b.terminate();
     assert_eq!(nodes(&url), vec![("a".into(), "gone".into(), 0)]);
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// A phone that calls `node` as a relay leg from node `b`, signed with `key`.
+fn leg(node: &Bridge, key: &LegKey, conference: &str, role: Role, tone: Option<f32>) -> Phone {
+    let mut p = Phone::new(node.sip, Codec::Pcmu, tone);
+    let claim = LegClaim {
+        conference_id: conference.to_string(),
+        role,
+        node: "b".into(),
+    };
+    let header = key.sign(&claim, p.call_id(), unix_now());
+    p.add_invite_header(LEG_HEADER, &header);
+    p
+}
+
+#[test]
+fn relay_legs_signed_with_the_cluster_secret_skip_the_ivr_and_forged_ones_get_403() {
+    let pg = Postgres::start();
+    let url = pg.create_database("legs");
+    let secret_dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = secret_dir.path().join("cluster.secret");
+    let secret = "5f1c0e9a7b3d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f";
+    std::fs::write(&secret_file, format!("{secret}\n")).expect("write secret");
+    std::fs::set_permissions(
+        &secret_file,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .expect("chmod");
+    let (owner, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            http: true,
+            global: vec!["--database-url".into(), url.clone()],
+            extra: vec![
+                "--node-name".into(),
+                "a".into(),
+                "--cluster-secret-file".into(),
+                secret_file.display().to_string(),
+            ],
+            ..BridgeOptions::default()
+        },
+    );
+    let conference = orgs[0].conference_id.clone();
+    let key = LegKey::from_bytes(secret.as_bytes());
+
+    // An attendee's leg: no greeting (the caller heard it on the node that answered), straight
+    // to the lobby's hold music.
+    let mut waiting = leg(&owner, &key, &conference, Role::Attendee, None);
+    waiting.call();
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    wait_until(
+        &waiting,
+        Duration::from_secs(10),
+        "hold music on the leg",
+        |h| position_of_run(h, &hold).is_some(),
+    );
+    // Frames from its middle: a prompt starts with silence, as a lobby may.
+    let welcome = assets().prompt(Prompt::Welcome).frames(Law::Mu)[20..25].to_vec();
+    assert!(
+        position_of_run(&waiting.heard(), &welcome).is_none(),
+        "a leg hears no IVR"
+    );
+
+    // The organizer's leg (its PIN was checked where it was answered) starts the meeting: the
+    // waiting leg hears it.
+    let started = Instant::now();
+    let mut boss = leg(&owner, &key, &conference, Role::Organizer, Some(1000.0));
+    boss.call();
+    wait_until(
+        &waiting,
+        Duration::from_secs(10),
+        "the organizer's leg",
+        |h| first_tone(h, started, 1000.0, Codec::Pcmu).is_some(),
+    );
+
+    // A leg that promotes itself to organizer, or is signed with another secret: 403.
+    let mut promoted = Phone::new(owner.sip, Codec::Pcmu, None);
+    let header = key
+        .sign(
+            &LegClaim {
+                conference_id: conference.clone(),
+                role: Role::Attendee,
+                node: "b".into(),
+            },
+            promoted.call_id(),
+            unix_now(),
+        )
+        .replace("role=attendee", "role=organizer");
+    promoted.add_invite_header(LEG_HEADER, &header);
+    let mut strange = leg(
+        &owner,
+        &LegKey::from_bytes(&[1; 32]),
+        &conference,
+        Role::Organizer,
+        None,
+    );
+    for phone in [&mut promoted, &mut strange] {
+        phone.send_invite();
+        assert!(
+            phone
+                .wait_response(403, Method::Invite, Duration::from_secs(5))
+                .is_some(),
+            "a forged leg is refused"
+        );
+    }
+    assert_eq!(
+        metric(
+            &owner,
+            "dialbridge_cluster_relay_legs_in_total{result=\"accepted\"}"
+        ),
+        2
+    );
+    assert_eq!(
+        metric(
+            &owner,
+            "dialbridge_cluster_relay_legs_in_total{result=\"refused\"}"
+        ),
+        2
+    );
+    assert!(owner.log_text().contains("relay leg refused"));
+    assert!(
+        !owner.log_text().contains(secret),
+        "the secret never reaches the log"
+    );
 }

@@ -1,6 +1,7 @@
 //! Several bridge nodes on one PostgreSQL directory: each node's identity and heartbeat, and
 //! which node hosts each active meeting, so that a meeting's lobby and mix live on one node.
 
+pub mod leg;
 pub mod ownership;
 
 use std::time::Duration;

@@ -33,7 +33,7 @@ use crate::sip::sdp::Negotiated;
 
 use super::Worker;
 use super::keys::KeyMode;
-use super::protocol::Event;
+use super::protocol::{Event, Request};
 use super::stats::WorkerStats;
 
 /// Listens for key tones in a caller's audio as it arrives (before the jitter buffer, so a
@@ -84,6 +84,11 @@ pub(super) const TONE_HOLD: Duration = Duration::from_millis(250);
 pub enum Place {
     /// Talking to the IVR.
     Ivr(Box<Flow>),
+    /// A relay leg waiting for its conference's look-up (no IVR: the answering node ran it).
+    Arriving {
+        /// As what it will join.
+        role: Role,
+    },
     /// On the way to the worker that owns the meeting.
     Joining {
         /// The conference to enter.
@@ -357,6 +362,7 @@ pub(super) fn send_frame<S>(
 }
 
 impl<S> Worker<S> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn start_call(
         &mut self,
         now: Instant,
@@ -365,9 +371,22 @@ impl<S> Worker<S> {
         sip_call_id: String,
         from: String,
         params: Negotiated,
+        entry: super::protocol::Entry,
     ) {
         let span = tracing::info_span!("call", call_id = %sip_call_id, call = id.0);
-        let flow = Flow::new(self.config.ivr.clone());
+        let place = match entry {
+            super::protocol::Entry::Ivr => Place::Ivr(Box::new(Flow::new(self.config.ivr.clone()))),
+            super::protocol::Entry::Relayed {
+                conference_id,
+                role,
+            } => {
+                self.events.push(Event::Control(Request::LookupConference {
+                    call: id,
+                    digits: conference_id,
+                }));
+                Place::Arriving { role }
+            }
+        };
         let inband = inband_for(&params);
         let codec = params.codec;
         let crypto = {
@@ -397,7 +416,7 @@ impl<S> Worker<S> {
             own_mix: false,
             merger: DigitMerger::new(),
             tone_until: None,
-            place: Place::Ivr(Box::new(flow)),
+            place,
             last_rx: now,
             packets_in: 0,
             packets_out: 0,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::call::CallId;
-use crate::ivr::flow::{Action, Input};
+use crate::call::{CallId, Conference};
+use crate::ivr::flow::{Action, HangupCause, Input, Role};
 use crate::media::codec::SAMPLES_PER_FRAME;
 use crate::media::jitter::Playout;
 
@@ -116,12 +116,7 @@ impl<S> Worker<S> {
                 }
                 Action::Join { conference, role } => {
                     tracing::info!(conference = %conference.conference_id, role = ?role, "caller identified");
-                    self.events.push(Event::Control(Request::Joined {
-                        call: id,
-                        conference_id: conference.conference_id.clone(),
-                        role,
-                    }));
-                    self.join(now, id, conference, role);
+                    self.joined(now, id, conference, role);
                 }
                 Action::Hangup(cause) => {
                     tracing::info!(cause = ?cause, "IVR hangs up");
@@ -133,5 +128,49 @@ impl<S> Worker<S> {
                 }
             }
         }
+    }
+
+    /// A caller is through the IVR (here, or on the node that relays them): call records,
+    /// then the conference.
+    fn joined(&mut self, now: Instant, id: CallId, conference: Conference, role: Role) {
+        self.events.push(Event::Control(Request::Joined {
+            call: id,
+            conference_id: conference.conference_id.clone(),
+            role,
+        }));
+        self.join(now, id, conference, role);
+    }
+
+    /// The role a relay leg waiting for its look-up will join as (None: not such a leg).
+    pub(super) fn arriving(&self, id: CallId) -> Option<Role> {
+        match self.calls.get(&id).map(|c| &c.place) {
+            Some(Place::Arriving { role }) => Some(*role),
+            _ => None,
+        }
+    }
+
+    /// A relay leg's conference was found: into it, as the answering node decided.
+    pub(super) fn arrive(&mut self, now: Instant, id: CallId, conference: Conference, role: Role) {
+        if let Some(call) = self.calls.get(&id) {
+            let _e = call.span.enter();
+            tracing::info!(conference = %conference.conference_id, role = ?role, "relay leg joins");
+        }
+        self.joined(now, id, conference, role);
+    }
+
+    /// Ends a call that has no IVR to say goodbye (a relay leg): a BYE at once.
+    pub(super) fn hang_up(&mut self, id: CallId, cause: HangupCause) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        {
+            let _e = call.span.enter();
+            tracing::info!(cause = ?cause, "relay leg hung up");
+        }
+        call.place = Place::Ended;
+        self.events.push(Event::Control(Request::Hangup {
+            call: id,
+            reason: HangupReason::Ivr(cause),
+        }));
     }
 }

@@ -30,7 +30,7 @@ use crate::bridge::meeting::LobbyAdmit;
 use crate::bridge::mixer::Mixer;
 use crate::call::CallId;
 use crate::ivr::assets::Assets;
-use crate::ivr::flow::{Input, IvrConfig};
+use crate::ivr::flow::{HangupCause, Input, IvrConfig};
 use crate::ivr::prompt::Prompt;
 use crate::media::codec::SAMPLES_PER_FRAME;
 use crate::media::digit_merger::DigitSource;
@@ -42,7 +42,7 @@ pub use live::{
     Missing, ParticipantView,
 };
 pub use mix::MAX_TALKERS;
-pub use protocol::{Command, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
+pub use protocol::{Command, Entry, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
 pub use stats::{WorkerStats, render_stats};
 
 use caller::{MediaCrypto, RtpPeer, inband_for};
@@ -198,8 +198,9 @@ impl<S> Worker<S> {
                 sip_call_id,
                 from,
                 params,
+                entry,
             } => {
-                self.start_call(now, call, transport, sip_call_id, from, params);
+                self.start_call(now, call, transport, sip_call_id, from, params, entry);
                 if self.farewell {
                     self.say_goodbye(now, call);
                 }
@@ -249,7 +250,14 @@ impl<S> Worker<S> {
             }
             Command::Stop { call } => self.drop_call(call),
             Command::ConferenceFound { call, conference } => {
-                self.flow_input(now, call, Input::ConferenceFound(conference))
+                if let Some(role) = self.arriving(call) {
+                    match conference {
+                        Some(conference) => self.arrive(now, call, conference, role),
+                        None => self.hang_up(call, HangupCause::ConferenceIdAttempts),
+                    }
+                } else {
+                    self.flow_input(now, call, Input::ConferenceFound(conference))
+                }
             }
             Command::PinChecked { call, ok } => self.flow_input(now, call, Input::PinChecked(ok)),
             Command::PinChangeResult { call, outcome } => {
@@ -266,8 +274,14 @@ impl<S> Worker<S> {
                 };
                 self.tell(call, &prompts);
             }
+            Command::ConferenceRefused { call } if self.arriving(call).is_some() => {
+                self.hang_up(call, HangupCause::Guessing)
+            }
             Command::ConferenceRefused { call } => {
                 self.flow_input(now, call, Input::TooManyGuesses)
+            }
+            Command::DirectoryUnavailable { call } if self.arriving(call).is_some() => {
+                self.hang_up(call, HangupCause::DirectoryUnavailable)
             }
             Command::DirectoryUnavailable { call } => {
                 self.flow_input(now, call, Input::DirectoryUnavailable)

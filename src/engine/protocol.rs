@@ -34,6 +34,21 @@ pub enum HangupReason {
     RtpTimeout,
 }
 
+/// How an answered call begins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A caller: the IVR greets them and asks for the conference ID.
+    Ivr,
+    /// A relay leg from the cluster node that answered the caller and ran its IVR: straight
+    /// into this conference as this role, once the directory has found it.
+    Relayed {
+        /// The conference the caller reached.
+        conference_id: String,
+        /// As what.
+        role: Role,
+    },
+}
+
 /// Orders for a worker from the SIP side, the directory or another worker.
 pub enum Command<S> {
     /// A call was answered: start its media and its IVR.
@@ -48,6 +63,8 @@ pub enum Command<S> {
         from: String,
         /// What offer/answer agreed.
         params: Negotiated,
+        /// IVR or relay leg.
+        entry: Entry,
     },
     /// A re-INVITE changed the media (new address, hold, codec).
     Update {

@@ -78,7 +78,7 @@ impl<S> Worker<S> {
                     call.sender.advance(SAMPLES_PER_FRAME as u32);
                     continue;
                 }
-                Place::Ivr(_) => false,
+                Place::Ivr(_) | Place::Arriving { .. } => false,
             };
             if in_mix {
                 continue;

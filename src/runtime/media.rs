@@ -226,6 +226,7 @@ impl MediaHandle {
         sip_call_id: String,
         from: String,
         params: crate::sip::sdp::Negotiated,
+        entry: crate::engine::Entry,
     ) {
         let n = self.senders.len().max(1);
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -246,6 +247,7 @@ impl MediaHandle {
                 sip_call_id,
                 from,
                 params,
+                entry,
             },
         );
     }
@@ -627,6 +629,7 @@ fn handle_command(
             sip_call_id,
             from,
             params,
+            entry,
         } => {
             if let Err(err) = poll.registry().register(
                 &mut transport.socket,
@@ -643,6 +646,7 @@ fn handle_command(
                     sip_call_id,
                     from,
                     params,
+                    entry,
                 },
             );
         }

@@ -103,6 +103,9 @@ pub enum ServeError {
     /// This node cannot join the cluster (its name is taken, or the database failed).
     #[error("cannot join the cluster: {0}")]
     Cluster(#[from] crate::store::HeartbeatError),
+    /// The cluster secret file is unusable.
+    #[error(transparent)]
+    ClusterSecret(#[from] crate::cluster::leg::LegKeyError),
     /// A `--webhook-url` or the webhook secret file is unusable.
     #[error(transparent)]
     Webhooks(#[from] super::webhooks::WebhookSetupError),
@@ -200,6 +203,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         super::registration::Connector::new(&registering, config.register_ca.as_deref())?;
     // And the webhooks: their URLs and secret file.
     let webhooks = super::webhooks::prepare(&config.webhooks)?;
+    // And the cluster secret that relay legs are signed with.
+    let legs = match &config.cluster_secret_file {
+        Some(path) => Some(Arc::new(crate::cluster::leg::LegKey::load(path)?)),
+        None => None,
+    };
     let socket =
         UdpSocket::bind(config.sip_listen)
             .await
@@ -580,6 +588,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     gauges,
                     registrations,
                     connector,
+                    legs,
                 };
                 let stopped = async move {
                     let _ = sip_stop.wait_for(|s| *s).await;

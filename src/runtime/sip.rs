@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::telemetry::SipGauges;
 use crate::call::CallId;
-use crate::engine::Command;
+use crate::engine::{Command, Entry};
 use crate::media::ports::PortPool;
 use crate::sip::admission::{Admission, Verdict};
 use crate::sip::endpoint::{Endpoint, Event};
@@ -94,8 +94,9 @@ pub(super) struct SipDriver {
     pub(super) bind_ip: IpAddr,
     pub(super) media_ip: Option<IpAddr>,
     /// Media sockets of answered calls whose offer/answer has not completed yet, with the
-    /// SIP Call-ID and the From URI the media worker is started with.
-    pub(super) pending: HashMap<CallId, (MediaTransport, String, String)>,
+    /// SIP Call-ID, the From URI and the entry (IVR or relay leg) the media worker is
+    /// started with.
+    pub(super) pending: HashMap<CallId, (MediaTransport, String, String, Entry)>,
     pub(super) route_cache: HashMap<IpAddr, IpAddr>,
     pub(super) gauges: Arc<SipGauges>,
     /// Registrations at providers (`--register`): beside the endpoint, offered each response
@@ -103,6 +104,8 @@ pub(super) struct SipDriver {
     pub(super) registrations: Registrations,
     /// TCP connections to registrars being opened.
     pub(super) connector: super::registration::Connector,
+    /// The cluster secret relay legs from other nodes are signed with (None: legs refused).
+    pub(super) legs: Option<Arc<crate::cluster::leg::LegKey>>,
 }
 
 impl SipDriver {
@@ -509,6 +512,52 @@ impl SipDriver {
         ip
     }
 
+    /// How a new call begins: the IVR, or (a valid relay leg from another node) straight
+    /// into its conference. None: refused with 403 (a leg not signed with our secret).
+    fn entry(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        source: std::net::SocketAddr,
+        sip_call_id: &str,
+        relay_leg: Option<String>,
+    ) -> Option<Entry> {
+        let Some(header) = relay_leg else {
+            return Some(Entry::Ivr);
+        };
+        let verdict = match &self.legs {
+            None => Err("this node has no --cluster-secret-file".to_string()),
+            Some(key) => {
+                let unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                key.verify(&header, sip_call_id, unix)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        match verdict {
+            Ok(claim) => {
+                tracing::info!(%source, conference = %claim.conference_id, role = ?claim.role, node = %claim.node, "relay leg from another node");
+                self.gauges
+                    .relay_legs_accepted
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(Entry::Relayed {
+                    conference_id: claim.conference_id,
+                    role: claim.role,
+                })
+            }
+            Err(why) => {
+                tracing::warn!(%source, reason = %why, "relay leg refused: 403");
+                security_event(source.ip(), "bad-relay-leg");
+                self.gauges
+                    .relay_legs_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                self.endpoint.reject(now, call, 403, None);
+                None
+            }
+        }
+    }
+
     fn process_events(&mut self) {
         while let Some(event) = self.endpoint.poll_event() {
             let now = Instant::now();
@@ -520,6 +569,7 @@ impl SipDriver {
                     transport: sip_transport,
                     from_user,
                     from_uri,
+                    relay_leg,
                 } => {
                     let _span = tracing::info_span!("call", call_id = %sip_call_id, call = call.0)
                         .entered();
@@ -538,6 +588,9 @@ impl SipDriver {
                             .fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
+                    let Some(entry) = self.entry(now, call, source, &sip_call_id, relay_leg) else {
+                        continue;
+                    };
                     let active = self.gauges.calls_active.load(Ordering::Relaxed);
                     let active = usize::try_from(active).unwrap_or(usize::MAX);
                     match self.admission.admit(now, active) {
@@ -579,15 +632,18 @@ impl SipDriver {
                                 session_version: 1,
                             };
                             tracing::info!(%source, transport = %sip_transport, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
+                            let relayed = matches!(entry, Entry::Relayed { .. });
                             self.pending
-                                .insert(call, (transport, sip_call_id.clone(), from_uri));
+                                .insert(call, (transport, sip_call_id.clone(), from_uri, entry));
                             let caller = crate::auth::guessing::Caller {
                                 source: source.ip(),
                                 from_user: from_user.clone(),
                                 // A trunk carrying many callers: the trusted networks, and
                                 // the registrars we registered at.
+                                // Another node of the cluster: its own callers were counted there.
                                 trusted: (self.trusted.is_some() && self.is_trusted(source.ip()))
-                                    || self.is_registrar(source.ip()),
+                                    || self.is_registrar(source.ip())
+                                    || relayed,
                             };
                             let _ = self.control.send(ControlEvent::CallerKnown {
                                 call,
@@ -618,9 +674,10 @@ impl SipDriver {
                     }
                 }
                 Event::MediaUpdate { call, params } => {
-                    if let Some((transport, sip_call_id, from)) = self.pending.remove(&call) {
+                    if let Some((transport, sip_call_id, from, entry)) = self.pending.remove(&call)
+                    {
                         self.media
-                            .start_call(call, transport, sip_call_id, from, params);
+                            .start_call(call, transport, sip_call_id, from, params, entry);
                     } else {
                         self.media.send(call, Command::Update { call, params });
                     }

@@ -75,6 +75,10 @@ pub struct SipGauges {
     pub untrusted_dropped: AtomicU64,
     /// Calls in progress (answered, not yet ended).
     pub calls_active: AtomicU64,
+    /// Relay legs from other nodes let in (their signature checked).
+    pub relay_legs_accepted: AtomicU64,
+    /// INVITEs claiming to be relay legs refused (no secret here, bad or old signature).
+    pub relay_legs_refused: AtomicU64,
     /// Whether the node drains (SIGTERM with `--drain-timeout`): no new calls.
     pub draining: std::sync::atomic::AtomicBool,
     /// SIP TCP connections open.
@@ -171,6 +175,16 @@ impl crate::metrics::Exposition for Telemetry {
                 ("event=\"renewed\"", load(&cluster.renewals)),
                 ("event=\"lost\"", load(&cluster.leases_lost)),
                 ("event=\"released\"", load(&cluster.released)),
+            ],
+        );
+        render_value(
+            &mut out,
+            "dialbridge_cluster_relay_legs_in_total",
+            "counter",
+            "relay legs from other nodes: let in, or refused (no cluster secret here, bad or old signature)",
+            &[
+                ("result=\"accepted\"", load(&self.sip.relay_legs_accepted)),
+                ("result=\"refused\"", load(&self.sip.relay_legs_refused)),
             ],
         );
         render_value(

@@ -107,6 +107,9 @@ pub enum Event {
         from_user: Option<String>,
         /// The From URI as received (without display name and tag), for operators' views.
         from_uri: String,
+        /// The `X-Dialbridge-Leg` header, if the INVITE claims to be a relay leg from
+        /// another node of the cluster (checked by the application, not here).
+        relay_leg: Option<String>,
     },
     /// Offer/answer completed (first time: start media; later: re-INVITE changes).
     MediaUpdate {
@@ -130,6 +133,9 @@ pub enum Event {
         reason: EndReason,
     },
 }
+
+/// The header a relay leg between cluster nodes carries (see `crate::cluster::leg`).
+pub const RELAY_LEG_HEADER: &str = "X-Dialbridge-Leg";
 
 /// Counters for operators and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -655,6 +661,9 @@ impl Endpoint {
             .and_then(|f| SipUri::parse(&f.uri).ok())
             .and_then(|u| u.user);
         let invite_cseq = msg.cseq().map(|c| c.seq).unwrap_or(0);
+        let relay_leg = msg
+            .header(&HeaderName::parse(RELAY_LEG_HEADER))
+            .map(str::to_string);
         let sips = msg
             .request_uri()
             .and_then(|u| SipUri::parse(u).ok())
@@ -695,6 +704,7 @@ impl Endpoint {
             transport: source.transport,
             from_user,
             from_uri: from.map(|f| f.uri).unwrap_or_default(),
+            relay_leg,
         });
     }
 

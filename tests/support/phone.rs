@@ -156,6 +156,8 @@ pub struct Phone {
     telephone_event: bool,
     /// The user dialled in the Request-URI and To (`bridge`, or a number a proxy routes).
     request_user: String,
+    /// More headers for the INVITE (a relay leg's signature).
+    invite_headers: Vec<(HeaderName, String)>,
 }
 
 fn token() -> String {
@@ -229,6 +231,7 @@ impl Phone {
             from_user: "tester".into(),
             telephone_event: true,
             request_user: "bridge".into(),
+            invite_headers: Vec::new(),
         }
     }
 
@@ -248,6 +251,17 @@ impl Phone {
     /// default.
     pub fn set_request_user(&mut self, user: &str) {
         self.request_user = user.into();
+    }
+
+    /// Sends this header with the INVITE as well.
+    pub fn add_invite_header(&mut self, name: &str, value: &str) {
+        self.invite_headers
+            .push((HeaderName::parse(name), value.to_string()));
+    }
+
+    /// The SIP Call-ID of this phone's call.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
     }
 
     /// Calls as this number (the From user); "tester" by default.
@@ -416,6 +430,11 @@ impl Phone {
                 SipLink::Tls { .. } => format!("<sip:tester@{};transport=tls>", self.sip_addr()),
             },
         );
+        if method == Method::Invite {
+            for (name, value) in &self.invite_headers {
+                m.add_header(name.clone(), value.clone());
+            }
+        }
         if let Some((ctype, body)) = body {
             m.add_header(HeaderName::ContentType, ctype);
             m.body = body.to_vec();

@@ -210,6 +210,7 @@ fn srtp_call(b: &mut Bench, id: u64) -> (SrtpSession, SrtpSession) {
                 srtp: Some(keys),
                 ..params(6000 + id as u16)
             },
+            entry: crate::engine::Entry::Ivr,
         },
     );
     let phone = SrtpKeys {

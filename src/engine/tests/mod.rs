@@ -6,6 +6,7 @@ mod characterisation;
 mod keys;
 mod live;
 mod mix;
+mod relayed;
 mod room;
 
 use std::collections::HashMap;
@@ -111,6 +112,7 @@ impl Bench {
                     payload_type: codec.payload_type(),
                     ..params(port)
                 },
+                entry: crate::engine::Entry::Ivr,
             },
         );
     }
