@@ -721,7 +721,8 @@ impl InviteClient {
             (InviteClientState::Calling { .. } | InviteClientState::Proceeding, _) => {
                 let ack = self.build_ack(response);
                 self.ack = Some(ack.clone());
-                // Timer D is zero on reliable transports: no retransmissions to absorb (§17.1.1.2).
+                // Timer D is zero on reliable transports: no retransmission to absorb
+                // (§17.1.1.2).
                 let wait = if self.peer.is_reliable() {
                     Duration::ZERO
                 } else {
