@@ -60,9 +60,14 @@ impl std::fmt::Debug for OutboundCallConfig {
 /// Why an `OutboundCallConfig` cannot be used; all of these are local mistakes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OutboundCallError {
-    /// The Request-URI is not a SIP URI.
-    #[error("'{0}' is not a sip: or sips: Request-URI")]
-    RequestUri(String),
+    /// The Request-URI, From or To URI is not a usable sip: or sips: URI.
+    #[error("the {field} URI '{value}' is not a usable sip: or sips: URI")]
+    Uri {
+        /// Which one: "Request", "From" or "To".
+        field: &'static str,
+        /// As given.
+        value: String,
+    },
     /// A URI or header value holds CR, LF or NUL, which would split the message.
     #[error("the value of {0} contains a line break or NUL")]
     Unsafe(String),
@@ -203,21 +208,26 @@ impl OutboundCall {
         config: OutboundCallConfig,
         mut rng: StdRng,
     ) -> Result<Self, OutboundCallError> {
-        if is_unsafe(&config.request_uri) {
-            return Err(OutboundCallError::Unsafe("the Request-URI".into()));
-        }
-        match SipUri::parse(&config.request_uri) {
-            Ok(u) if matches!(u.scheme, UriScheme::Sip | UriScheme::Sips) => {}
-            _ => return Err(OutboundCallError::RequestUri(config.request_uri.clone())),
-        }
-        for (label, value) in [
+        for (field, value) in [
+            ("Request", &config.request_uri),
             ("From", &config.from_uri),
             ("To", &config.to_uri),
-            ("User-Agent", &config.user_agent),
         ] {
-            if is_unsafe(value) {
-                return Err(OutboundCallError::Unsafe(label.into()));
+            // Through NameAddr as well: the URI is written inside `<…>`, where a stray `>`
+            // or quote would change what the far end reads.
+            let usable = !is_unsafe(value)
+                && SipUri::parse(value)
+                    .is_ok_and(|u| matches!(u.scheme, UriScheme::Sip | UriScheme::Sips))
+                && NameAddr::parse(&format!("<{value}>")).is_ok_and(|n| n.uri == *value);
+            if !usable {
+                return Err(OutboundCallError::Uri {
+                    field,
+                    value: value.clone(),
+                });
             }
+        }
+        if is_unsafe(&config.user_agent) {
+            return Err(OutboundCallError::Unsafe("User-Agent".into()));
         }
         for (name, value) in &config.extra_headers {
             if is_reserved(name) {
@@ -452,11 +462,19 @@ impl OutboundCall {
         if tag_of(msg, &HeaderName::From) != dialog.remote_tag {
             return Some(self.respond(msg, 481));
         }
+        // Once either side has sent BYE the dialog is gone for everything but a BYE (a
+        // retransmission, or the far end's crossing ours), which is still confirmed.
+        let over = self.terminal_sent || self.hangup_requested;
+        if over && *method != Method::Bye {
+            return Some(self.respond(msg, 481));
+        }
         // Requests are answered at once and without lasting effect beyond ending the call,
         // so no CSeq ordering is enforced: a late or repeated request is harmless.
         let code = match method {
             Method::Bye => {
-                self.terminal(OutboundEvent::Ended { by_remote: true });
+                // BYEs that cross: ours came first from the application's point of view.
+                let by_remote = !self.hangup_requested;
+                self.terminal(OutboundEvent::Ended { by_remote });
                 if self.linger_until.is_none() && !self.config.peer.is_reliable() {
                     self.linger_until = Some(now + self.config.timers.transaction_timeout());
                 }
@@ -476,7 +494,7 @@ impl OutboundCall {
 
     fn respond(&self, msg: &Message, code: u16) -> Message {
         let mut resp = message::response_to(msg, code, message::reason_phrase(code));
-        if code == 501 || msg.method() == Some(&Method::Options) {
+        if code == 501 || (code == 200 && msg.method() == Some(&Method::Options)) {
             resp.add_header(HeaderName::Allow, ALLOW);
         }
         resp.add_header(HeaderName::Server, self.config.user_agent.clone());
@@ -627,13 +645,18 @@ impl OutboundCall {
     }
 
     fn contact(&self) -> String {
-        let transport = match self.config.peer.transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-            Transport::Tls => ";transport=tls",
+        // A sips: Request-URI asks for TLS end to end, and our Contact must say the same
+        // (RFC 5630 §4.1); the transport parameter is then implied.
+        let sips =
+            SipUri::parse(&self.config.request_uri).is_ok_and(|u| u.scheme == UriScheme::Sips);
+        let (scheme, transport) = match self.config.peer.transport {
+            _ if sips => ("sips", ""),
+            Transport::Udp => ("sip", ""),
+            Transport::Tcp => ("sip", ";transport=tcp"),
+            Transport::Tls => ("sip", ";transport=tls"),
         };
         format!(
-            "<sip:{}{transport}>",
+            "<{scheme}:{}{transport}>",
             host_port(self.config.local_addr.ip(), self.config.local_addr.port())
         )
     }

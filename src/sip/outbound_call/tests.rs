@@ -315,6 +315,24 @@ fn local_hangup_after_answer_sends_bye_and_ends_on_its_response() {
 }
 
 #[test]
+fn crossing_byes_end_the_call_once_as_our_hangup() {
+    let mut h = Harness::udp();
+    h.answered();
+    h.call.hangup(h.now);
+    let ours = h.sent_one(Method::Bye);
+    let theirs = remote_request(&h, "BYE", 9, ";tag=far1");
+    assert_eq!(
+        h.call.handle_request(h.now, &theirs).unwrap().status(),
+        Some(200)
+    );
+    assert_eq!(h.events(), vec![OutboundEvent::Ended { by_remote: false }]);
+    assert!(h.respond(&ours, 481, &[], ""));
+    assert!(h.events().is_empty());
+    h.advance(Duration::from_secs(64));
+    assert!(h.call.is_finished());
+}
+
+#[test]
 fn an_unanswered_bye_is_retransmitted_on_timer_e_and_timer_f_still_ends_the_call() {
     let mut h = Harness::udp();
     h.answered();
@@ -635,6 +653,29 @@ fn in_dialog_requests_get_sensible_answers() {
     );
     assert!(h.events().is_empty());
     assert!(h.sent().is_empty());
+
+    // After the far end's BYE only a BYE is still confirmed.
+    let bye = remote_request(&h, "BYE", 6, ";tag=far1");
+    assert_eq!(
+        h.call.handle_request(h.now, &bye).unwrap().status(),
+        Some(200)
+    );
+    assert_eq!(status(&mut h, "OPTIONS", ";tag=far1"), Some((481, None)));
+    assert_eq!(status(&mut h, "BYE", ";tag=far1"), Some((200, None)));
+}
+
+#[test]
+fn over_tls_with_a_sips_request_uri_the_contact_is_sips() {
+    let mut c = config(Transport::Tls);
+    c.request_uri = "sips:conf-42@192.0.2.20:5061".into();
+    let h = Harness::new(c);
+    assert_eq!(header(&h.invite, "Contact"), "<sips:192.0.2.10:5060>");
+    assert!(header(&h.invite, "Via").starts_with("SIP/2.0/TLS "));
+    let h = Harness::new(config(Transport::Tls));
+    assert_eq!(
+        header(&h.invite, "Contact"),
+        "<sip:192.0.2.10:5060;transport=tls>"
+    );
 }
 
 #[test]
@@ -728,9 +769,18 @@ fn unusable_configurations_are_refused() {
     let rng = || StdRng::seed_from_u64(1);
     let mut c = config(Transport::Udp);
     c.request_uri = "mailto:x@y".into();
+    assert_eq!(
+        OutboundCall::new(now, c, rng()).err(),
+        Some(OutboundCallError::Uri {
+            field: "Request",
+            value: "mailto:x@y".into()
+        })
+    );
+    let mut c = config(Transport::Udp);
+    c.from_uri = "sip:a@b>;tag=forged".into();
     assert!(matches!(
         OutboundCall::new(now, c, rng()),
-        Err(OutboundCallError::RequestUri(_))
+        Err(OutboundCallError::Uri { field: "From", .. })
     ));
     let mut c = config(Transport::Udp);
     c.extra_headers.push((
@@ -748,7 +798,13 @@ fn unusable_configurations_are_refused() {
         Err(OutboundCallError::Reserved(_))
     ));
     let mut c = config(Transport::Udp);
-    c.to_uri = "sip:a@b>\r\nX: y".into();
+    c.to_uri = "sip:a@b\r\nX: y".into();
+    assert!(matches!(
+        OutboundCall::new(now, c, rng()),
+        Err(OutboundCallError::Uri { field: "To", .. })
+    ));
+    let mut c = config(Transport::Udp);
+    c.user_agent = "x\ny".into();
     assert!(matches!(
         OutboundCall::new(now, c, rng()),
         Err(OutboundCallError::Unsafe(_))
