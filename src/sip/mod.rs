@@ -5,6 +5,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod header;
 pub mod message;
+pub mod outbound_call;
 pub mod registration;
 pub mod sdes;
 pub mod sdp;

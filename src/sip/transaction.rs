@@ -4,8 +4,14 @@
 //! owns every transaction, asks each one for its next deadline and calls `on_timeout` when the
 //! clock reaches it. Nothing here reads a clock: `now` always comes from the caller.
 
+use crate::sip::header::split_comma_list;
+use crate::sip::message::{self, HeaderName, Message, Method};
 use crate::sip::transport::Peer;
 use std::time::{Duration, Instant};
+
+/// Timer D for unreliable transports: RFC 3261 Table 4 asks for at least 32 s, independent of
+/// T1, because it covers the server's whole retransmission window for the final response.
+pub const TIMER_D_UNRELIABLE: Duration = Duration::from_secs(32);
 
 /// RFC 3261 timer base values (§17.1.1.1, Table 4); tests shrink them, operators may tune them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +54,7 @@ pub enum TimerOutcome {
     Retransmit(Peer, Vec<u8>),
     /// A 2xx to an INVITE was never acknowledged within 64·T1: the dialog must be ended with BYE.
     AckTimeout,
-    /// Our request got no final response within 64·T1 (Timer F).
+    /// Our request got no final response within 64·T1 (Timer F; Timer B for an INVITE).
     RequestTimeout,
     /// The transaction is over and can be forgotten.
     Terminated,
@@ -544,6 +550,268 @@ impl NonInviteClient {
     }
 }
 
+/// Where an INVITE client transaction stands (RFC 3261 Figure 5, RFC 6026 Figure 3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InviteClientState {
+    /// Sent, nothing heard yet: retransmitted on Timer A (unreliable transports only) until a
+    /// response or Timer B.
+    Calling {
+        /// Timer A; None on a reliable transport.
+        retransmit_at: Option<Instant>,
+        /// The current Timer A interval (doubles without cap, §17.1.1.2).
+        interval: Duration,
+        /// Timer B.
+        timer_b: Instant,
+    },
+    /// A provisional response arrived: the far end has the INVITE, so retransmissions stop
+    /// and no timer runs (the TU decides how long to wait, e.g. by CANCEL).
+    Proceeding,
+    /// A 3xx–6xx arrived and was acknowledged; its retransmissions are ACKed again until
+    /// Timer D.
+    Completed {
+        /// Timer D.
+        timer_d: Instant,
+    },
+    /// A 2xx arrived (RFC 6026): further 2xx (retransmissions, forks) still go up to the
+    /// dialog, which ACKs them, until Timer M.
+    Accepted {
+        /// Timer M.
+        timer_m: Instant,
+    },
+    /// Nothing left to do.
+    Terminated,
+}
+
+/// What a response did to an INVITE client transaction.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InviteClientResponse {
+    /// A 1xx for the dialog layer.
+    Provisional(u16),
+    /// A 2xx (first or not) for the dialog layer, which sends the ACK itself (§13.2.2.4).
+    Success(u16),
+    /// The first 3xx–6xx: for the dialog layer; the transaction's ACK must be sent.
+    Failure {
+        /// The status code.
+        code: u16,
+        /// The ACK, and where it goes.
+        ack: (Peer, Vec<u8>),
+    },
+    /// A retransmitted 3xx–6xx: only the ACK goes out again; the dialog layer already knows.
+    Reack(Peer, Vec<u8>),
+    /// Nothing to do (a late 1xx, a non-2xx after a 2xx, anything once terminated).
+    Ignored,
+}
+
+/// Our INVITE, retransmitted on Timer A until answered, and the ACK of a non-2xx final
+/// response (which belongs to the transaction, unlike the ACK of a 2xx).
+#[derive(Debug)]
+pub struct InviteClient {
+    state: InviteClientState,
+    peer: Peer,
+    request: Vec<u8>,
+    ack_base: AckBase,
+    ack: Option<Vec<u8>>,
+    timers: Timers,
+}
+
+/// The INVITE's fields a non-2xx ACK repeats (§17.1.1.3), kept so the ACK can be built from
+/// any response without holding the whole INVITE.
+#[derive(Debug)]
+struct AckBase {
+    request_uri: String,
+    top_via: String,
+    from: String,
+    to: String,
+    call_id: String,
+    seq: u32,
+    routes: Vec<String>,
+}
+
+impl InviteClient {
+    /// Starts the transaction for `invite`, which the caller sends right now to `peer`.
+    pub fn new(now: Instant, peer: Peer, invite: &Message, timers: Timers) -> Self {
+        let timer_b = now + timers.transaction_timeout();
+        let ack_base = AckBase {
+            request_uri: invite.request_uri().unwrap_or_default().to_string(),
+            top_via: invite
+                .header(&HeaderName::Via)
+                .and_then(|v| split_comma_list(v).first().map(|s| s.to_string()))
+                .unwrap_or_default(),
+            from: invite
+                .header(&HeaderName::From)
+                .unwrap_or_default()
+                .to_string(),
+            to: invite
+                .header(&HeaderName::To)
+                .unwrap_or_default()
+                .to_string(),
+            call_id: invite.call_id().unwrap_or_default().to_string(),
+            seq: invite.cseq().map(|c| c.seq).unwrap_or(1),
+            routes: invite
+                .headers_named(&HeaderName::Route)
+                .map(str::to_string)
+                .collect(),
+        };
+        InviteClient {
+            state: InviteClientState::Calling {
+                // Timer A runs only on unreliable transports (§17.1.1.2).
+                retransmit_at: (!peer.is_reliable()).then(|| now + timers.t1),
+                interval: timers.t1,
+                timer_b,
+            },
+            peer,
+            request: invite.to_bytes(),
+            ack_base,
+            ack: None,
+            timers,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &InviteClientState {
+        &self.state
+    }
+
+    /// Where the INVITE and its ACK go.
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    /// The INVITE's bytes, as first sent.
+    pub fn request(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// True while no final response has arrived (a CANCEL can still take effect).
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self.state,
+            InviteClientState::Calling { .. } | InviteClientState::Proceeding
+        )
+    }
+
+    /// True once the transaction has nothing left to do.
+    pub fn is_terminated(&self) -> bool {
+        self.state == InviteClientState::Terminated
+    }
+
+    /// Ends the transaction at once: the TU has given up on it (RFC 3261 §9.1, a CANCEL
+    /// left unanswered for 64·T1).
+    pub fn abandon(&mut self) {
+        self.state = InviteClientState::Terminated;
+    }
+
+    /// A response for this transaction (same branch, CSeq method INVITE) arrived.
+    pub fn on_response(&mut self, now: Instant, response: &Message) -> InviteClientResponse {
+        let Some(code) = response.status() else {
+            return InviteClientResponse::Ignored;
+        };
+        match (&self.state, code) {
+            (InviteClientState::Calling { .. } | InviteClientState::Proceeding, 100..=199) => {
+                self.state = InviteClientState::Proceeding;
+                InviteClientResponse::Provisional(code)
+            }
+            (InviteClientState::Calling { .. } | InviteClientState::Proceeding, 200..=299) => {
+                self.state = InviteClientState::Accepted {
+                    timer_m: now + self.timers.transaction_timeout(),
+                };
+                InviteClientResponse::Success(code)
+            }
+            (InviteClientState::Accepted { .. }, 200..=299) => InviteClientResponse::Success(code),
+            (InviteClientState::Calling { .. } | InviteClientState::Proceeding, _) => {
+                let ack = self.build_ack(response);
+                self.ack = Some(ack.clone());
+                // Timer D is zero on reliable transports: no retransmission to absorb
+                // (§17.1.1.2).
+                let wait = if self.peer.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    TIMER_D_UNRELIABLE
+                };
+                self.state = InviteClientState::Completed {
+                    timer_d: now + wait,
+                };
+                InviteClientResponse::Failure {
+                    code,
+                    ack: (self.peer, ack),
+                }
+            }
+            (InviteClientState::Completed { .. }, 300..) => match &self.ack {
+                Some(ack) => InviteClientResponse::Reack(self.peer, ack.clone()),
+                None => InviteClientResponse::Ignored,
+            },
+            _ => InviteClientResponse::Ignored,
+        }
+    }
+
+    /// The ACK of a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, Call-ID,
+    /// From, top Via and Route, the response's To (it carries the tag), CSeq method ACK.
+    fn build_ack(&self, response: &Message) -> Vec<u8> {
+        let base = &self.ack_base;
+        let mut ack = message::request(Method::Ack, &base.request_uri);
+        ack.add_header(HeaderName::Via, base.top_via.clone());
+        for route in &base.routes {
+            ack.add_header(HeaderName::Route, route.clone());
+        }
+        ack.add_header(HeaderName::MaxForwards, "70");
+        ack.add_header(HeaderName::From, base.from.clone());
+        let to = response.header(&HeaderName::To).unwrap_or(&base.to);
+        ack.add_header(HeaderName::To, to.to_string());
+        ack.add_header(HeaderName::CallId, base.call_id.clone());
+        ack.add_header(HeaderName::CSeq, format!("{} ACK", base.seq));
+        ack.to_bytes()
+    }
+
+    /// The earliest instant at which `on_timeout` has work to do.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match self.state {
+            InviteClientState::Calling {
+                retransmit_at,
+                timer_b,
+                ..
+            } => Some(retransmit_at.map_or(timer_b, |r| r.min(timer_b))),
+            InviteClientState::Proceeding | InviteClientState::Terminated => None,
+            InviteClientState::Completed { timer_d } => Some(timer_d),
+            InviteClientState::Accepted { timer_m } => Some(timer_m),
+        }
+    }
+
+    /// Runs Timers A, B, D and M.
+    pub fn on_timeout(&mut self, now: Instant) -> TimerOutcome {
+        match &mut self.state {
+            InviteClientState::Calling {
+                retransmit_at,
+                interval,
+                timer_b,
+            } => {
+                if now >= *timer_b {
+                    self.state = InviteClientState::Terminated;
+                    return TimerOutcome::RequestTimeout;
+                }
+                match retransmit_at {
+                    Some(at) if now >= *at => {
+                        // Unlike Timer E, Timer A has no T2 cap (§17.1.1.2).
+                        *interval = interval.saturating_mul(2);
+                        *at = now + *interval;
+                        TimerOutcome::Retransmit(self.peer, self.request.clone())
+                    }
+                    _ => TimerOutcome::Idle,
+                }
+            }
+            InviteClientState::Completed { timer_d: deadline }
+            | InviteClientState::Accepted { timer_m: deadline } => {
+                if now >= *deadline {
+                    self.state = InviteClientState::Terminated;
+                    TimerOutcome::Terminated
+                } else {
+                    TimerOutcome::Idle
+                }
+            }
+            InviteClientState::Proceeding | InviteClientState::Terminated => TimerOutcome::Idle,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -815,5 +1083,238 @@ mod tests {
         assert_eq!(tx.on_response(at, 200), ClientResponse::Final(200));
         assert_eq!(tx.next_timeout(), Some(at), "Timer K is zero");
         assert_eq!(tx.on_timeout(at), TimerOutcome::Terminated);
+    }
+
+    const INVITE: &str = "INVITE sip:conf@192.0.2.20:5060 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKabc123;rport\r\n\
+        Route: <sip:proxy.example;lr>\r\n\
+        Max-Forwards: 70\r\n\
+        From: <sip:node-a@192.0.2.10>;tag=ft1\r\n\
+        To: <sip:conf@192.0.2.20>\r\n\
+        Call-ID: cid-1@dialbridge\r\n\
+        CSeq: 1 INVITE\r\n\
+        Contact: <sip:192.0.2.10:5060>\r\n\
+        Content-Length: 0\r\n\r\n";
+
+    fn invite() -> crate::sip::message::Message {
+        crate::sip::message::parse(INVITE.as_bytes(), crate::sip::message::Framing::Datagram)
+            .unwrap()
+            .0
+    }
+
+    fn invite_response(code: u16, to_tag: &str) -> crate::sip::message::Message {
+        let text = format!(
+            "SIP/2.0 {code} {}\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKabc123;rport=5060\r\n\
+             From: <sip:node-a@192.0.2.10>;tag=ft1\r\n\
+             To: <sip:conf@192.0.2.20>;tag={to_tag}\r\n\
+             Call-ID: cid-1@dialbridge\r\n\
+             CSeq: 1 INVITE\r\n\
+             Content-Length: 0\r\n\r\n",
+            crate::sip::message::reason_phrase(code)
+        );
+        crate::sip::message::parse(text.as_bytes(), crate::sip::message::Framing::Datagram)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn invite_is_retransmitted_on_timer_a_doubling_without_cap_until_timer_b() {
+        let t0 = Instant::now();
+        let tx =
+            std::cell::RefCell::new(InviteClient::new(t0, peer(), &invite(), Timers::default()));
+        let events = run_timers(
+            t0,
+            || tx.borrow().next_timeout(),
+            |at| tx.borrow_mut().on_timeout(at),
+            100,
+        );
+        let times: Vec<u128> = events
+            .iter()
+            .filter(|(_, o)| matches!(o, TimerOutcome::Retransmit(..)))
+            .map(|(d, _)| d.as_millis())
+            .collect();
+        // 0.5, 1.5, 3.5, 7.5, 15.5, 31.5: the interval keeps doubling past T2.
+        assert_eq!(times, vec![500, 1500, 3500, 7500, 15500, 31500]);
+        assert!(matches!(
+            &events[0].1,
+            TimerOutcome::Retransmit(p, bytes) if *p == peer() && bytes.starts_with(b"INVITE ")
+        ));
+        assert_eq!(
+            events.last().unwrap(),
+            &(Duration::from_secs(32), TimerOutcome::RequestTimeout),
+            "Timer B is 64*T1"
+        );
+        assert_eq!(tx.borrow().state(), &InviteClientState::Terminated);
+    }
+
+    #[test]
+    fn over_tcp_the_invite_is_never_retransmitted_and_times_out_on_timer_b() {
+        let t0 = Instant::now();
+        let tx = std::cell::RefCell::new(InviteClient::new(
+            t0,
+            tcp_peer(),
+            &invite(),
+            Timers::default(),
+        ));
+        let events = run_timers(
+            t0,
+            || tx.borrow().next_timeout(),
+            |at| tx.borrow_mut().on_timeout(at),
+            100,
+        );
+        assert_eq!(
+            events,
+            vec![(Duration::from_secs(32), TimerOutcome::RequestTimeout)]
+        );
+    }
+
+    #[test]
+    fn a_provisional_response_stops_timer_a_and_timer_b() {
+        let t0 = Instant::now();
+        let mut tx = InviteClient::new(t0, peer(), &invite(), Timers::default());
+        assert!(matches!(
+            tx.on_timeout(t0 + Duration::from_millis(500)),
+            TimerOutcome::Retransmit(..)
+        ));
+        let at = t0 + Duration::from_millis(700);
+        assert_eq!(
+            tx.on_response(at, &invite_response(180, "tt1")),
+            InviteClientResponse::Provisional(180)
+        );
+        assert_eq!(tx.state(), &InviteClientState::Proceeding);
+        assert_eq!(tx.next_timeout(), None, "no Timer A or B in Proceeding");
+        assert_eq!(
+            tx.on_timeout(t0 + Duration::from_secs(40)),
+            TimerOutcome::Idle
+        );
+        assert!(tx.is_pending());
+    }
+
+    #[test]
+    fn a_non_2xx_final_response_is_acked_and_its_retransmissions_reacked_until_timer_d() {
+        let t0 = Instant::now();
+        let mut tx = InviteClient::new(t0, peer(), &invite(), Timers::default());
+        let at = t0 + Duration::from_millis(200);
+        let busy = invite_response(486, "tt1");
+        let InviteClientResponse::Failure { code, ack } = tx.on_response(at, &busy) else {
+            panic!("expected a failure");
+        };
+        assert_eq!(code, 486);
+        assert_eq!(ack.0, peer());
+        let (msg, _) =
+            crate::sip::message::parse(&ack.1, crate::sip::message::Framing::Datagram).unwrap();
+        assert_eq!(msg.method(), Some(&Method::Ack));
+        assert_eq!(msg.request_uri(), Some("sip:conf@192.0.2.20:5060"));
+        assert_eq!(
+            msg.header(&HeaderName::Via),
+            Some("SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKabc123;rport"),
+            "the INVITE's top Via, same branch"
+        );
+        assert_eq!(
+            msg.header(&HeaderName::Route),
+            Some("<sip:proxy.example;lr>")
+        );
+        assert_eq!(
+            msg.header(&HeaderName::From),
+            Some("<sip:node-a@192.0.2.10>;tag=ft1")
+        );
+        assert_eq!(
+            msg.header(&HeaderName::To),
+            Some("<sip:conf@192.0.2.20>;tag=tt1"),
+            "To from the response"
+        );
+        assert_eq!(msg.call_id(), Some("cid-1@dialbridge"));
+        assert_eq!(msg.header(&HeaderName::CSeq), Some("1 ACK"));
+        assert_eq!(
+            tx.state(),
+            &InviteClientState::Completed {
+                timer_d: at + Duration::from_secs(32)
+            }
+        );
+        assert!(!tx.is_pending());
+
+        let later = at + Duration::from_secs(1);
+        assert_eq!(
+            tx.on_response(later, &busy),
+            InviteClientResponse::Reack(peer(), ack.1.clone()),
+            "a retransmitted 486 is ACKed again, not passed up"
+        );
+        assert_eq!(
+            tx.on_response(later, &invite_response(180, "tt1")),
+            InviteClientResponse::Ignored
+        );
+        assert_eq!(
+            tx.on_response(later, &invite_response(200, "tt1")),
+            InviteClientResponse::Ignored
+        );
+        assert_eq!(
+            tx.on_timeout(at + Duration::from_secs(31)),
+            TimerOutcome::Idle
+        );
+        assert_eq!(
+            tx.on_timeout(at + Duration::from_secs(32)),
+            TimerOutcome::Terminated
+        );
+        assert!(tx.is_terminated());
+        assert_eq!(tx.on_response(later, &busy), InviteClientResponse::Ignored);
+    }
+
+    #[test]
+    fn over_tcp_timer_d_is_zero() {
+        let t0 = Instant::now();
+        let mut tx = InviteClient::new(t0, tcp_peer(), &invite(), Timers::default());
+        assert!(matches!(
+            tx.on_response(t0, &invite_response(603, "x")),
+            InviteClientResponse::Failure { code: 603, .. }
+        ));
+        assert_eq!(tx.next_timeout(), Some(t0));
+        assert_eq!(tx.on_timeout(t0), TimerOutcome::Terminated);
+    }
+
+    #[test]
+    fn a_2xx_moves_to_accepted_passing_up_every_2xx_until_timer_m() {
+        let t0 = Instant::now();
+        let timers = Timers::default();
+        let mut tx = InviteClient::new(t0, peer(), &invite(), timers);
+        let at = t0 + Duration::from_millis(300);
+        let ok = invite_response(200, "tt1");
+        assert_eq!(tx.on_response(at, &ok), InviteClientResponse::Success(200));
+        assert_eq!(
+            tx.state(),
+            &InviteClientState::Accepted {
+                timer_m: at + timers.transaction_timeout()
+            }
+        );
+        assert_eq!(
+            tx.on_response(at + Duration::from_millis(500), &ok),
+            InviteClientResponse::Success(200),
+            "retransmitted 2xx go up: the dialog ACKs them"
+        );
+        assert_eq!(
+            tx.on_response(at, &invite_response(486, "tt1")),
+            InviteClientResponse::Ignored
+        );
+        assert_eq!(
+            tx.on_timeout(at + Duration::from_millis(600)),
+            TimerOutcome::Idle,
+            "no Timer A once answered"
+        );
+        assert_eq!(tx.next_timeout(), Some(at + Duration::from_secs(32)));
+        assert_eq!(
+            tx.on_timeout(at + Duration::from_secs(32)),
+            TimerOutcome::Terminated
+        );
+        assert_eq!(tx.on_response(at, &ok), InviteClientResponse::Ignored);
+    }
+
+    #[test]
+    fn an_abandoned_invite_transaction_is_over() {
+        let t0 = Instant::now();
+        let mut tx = InviteClient::new(t0, peer(), &invite(), Timers::default());
+        tx.on_response(t0, &invite_response(100, "x"));
+        tx.abandon();
+        assert!(tx.is_terminated());
+        assert_eq!(tx.next_timeout(), None);
     }
 }
