@@ -141,6 +141,7 @@ impl CdrLog {
         if let Some(c) = self.open.get_mut(&call) {
             c.bridge_cause.get_or_insert(match reason {
                 HangupReason::RtpTimeout => "rtp-timeout",
+                HangupReason::RelayEnded => "relay-ended",
                 HangupReason::Ivr(HangupCause::ConferenceIdAttempts) => "conference-id-attempts",
                 HangupReason::Ivr(HangupCause::PinAttempts) => "pin-attempts",
                 HangupReason::Ivr(HangupCause::Guessing) => "guessing",

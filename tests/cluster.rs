@@ -25,7 +25,7 @@ use support::phone::Phone;
 use support::postgres::Postgres;
 use support::{
     Bridge, BridgeOptions, assets, binary, first_tone, free_udp_port, hears, position_of_run,
-    wait_until,
+    tones_heard, wait_until,
 };
 
 /// Kamailio with the shipped configuration in front of `nodes`, probing them every second.
@@ -443,4 +443,144 @@ fn relay_legs_signed_with_the_cluster_secret_skip_the_ivr_and_forged_ones_get_40
         !owner.log_text().contains(secret),
         "the secret never reaches the log"
     );
+}
+
+/// An owner-only cluster secret file in `dir`; the secret.
+fn cluster_secret(dir: &std::path::Path) -> (std::path::PathBuf, &'static str) {
+    let secret = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    let path = dir.join("cluster.secret");
+    std::fs::write(&path, format!("{secret}\n")).expect("write secret");
+    std::fs::set_permissions(
+        &path,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .expect("chmod");
+    (path, secret)
+}
+
+#[test]
+fn callers_answered_by_a_node_that_does_not_host_the_meeting_are_relayed_to_its_owner() {
+    let pg = Postgres::start();
+    let url = pg.create_database("relay");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let (secret_file, secret) = cluster_secret(secrets.path());
+    let options = |name: &str| BridgeOptions {
+        http: true,
+        global: vec!["--database-url".into(), url.clone()],
+        extra: vec![
+            "--node-name".into(),
+            name.into(),
+            "--cluster-secret-file".into(),
+            secret_file.display().to_string(),
+        ],
+        ..BridgeOptions::default()
+    };
+    let (a, orgs) = Bridge::start(&["Ada"], options("a"));
+    let b_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+    )
+    .expect("copy the PIN key");
+    let (b, _) = Bridge::start_in(b_dir, &[], options("b"));
+    let ada = &orgs[0];
+
+    // The first caller reaches a: a hosts the meeting.
+    let mut on_a = Phone::new(a.sip, Codec::Pcmu, Some(600.0));
+    on_a.call();
+    on_a.send_digits(&format!("{}#", ada.conference_id));
+    std::thread::sleep(Duration::from_millis(200));
+    on_a.send_digits("#");
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    wait_until(&on_a, Duration::from_secs(15), "hold music on a", |h| {
+        position_of_run(h, &hold).is_some()
+    });
+
+    // A caller answered by b hears a's lobby through a relay leg.
+    let mut on_b = Phone::new(b.sip, Codec::Pcmu, Some(400.0));
+    on_b.call();
+    on_b.send_digits(&format!("{}#", ada.conference_id));
+    std::thread::sleep(Duration::from_millis(200));
+    on_b.send_digits("#");
+    let relayed_from = on_b.heard().len();
+    wait_until(&on_b, Duration::from_secs(15), "a's hold music on b", |h| {
+        h.len() > relayed_from && position_of_run(&h[relayed_from..], &hold).is_some()
+    });
+    assert_eq!(
+        metric(
+            &a,
+            "dialbridge_cluster_relay_legs_in_total{result=\"accepted\"}"
+        ),
+        1
+    );
+    assert!(b.log_text().contains("relay leg up"), "{}", b.log_text());
+
+    // The organizer, also answered by b, types the PIN there: relayed as the organizer, the
+    // meeting starts on a and both lobbies move in the same tick.
+    let started = Instant::now();
+    let mut boss = Phone::new(b.sip, Codec::Pcmu, Some(1000.0));
+    boss.call();
+    boss.send_digits(&format!("{}#*{}#", ada.conference_id, ada.pin));
+    let heard_at = |p: &Phone, what: &str| {
+        wait_until(p, Duration::from_secs(20), what, |h| {
+            first_tone(h, started, 1000.0, Codec::Pcmu).is_some()
+        });
+        first_tone(&p.heard(), started, 1000.0, Codec::Pcmu).expect("heard")
+    };
+    let at_a = heard_at(&on_a, "the organizer on a's caller");
+    let at_b = heard_at(&on_b, "the organizer on b's relayed caller");
+    let apart = if at_a > at_b {
+        at_a - at_b
+    } else {
+        at_b - at_a
+    };
+    eprintln!("the organizer first heard {apart:?} apart by a caller on a and one relayed from b");
+    assert!(apart <= Duration::from_millis(40), "{apart:?}");
+
+    // N-1 across nodes: each hears the other two, not itself.
+    hears(
+        &boss,
+        &[Prompt::N2, Prompt::CallersJoinedFromLobby],
+        "'two callers joined from the lobby', through the leg",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let since = Instant::now() - Duration::from_millis(800);
+    let all = [400.0, 600.0, 1000.0];
+    assert_eq!(
+        tones_heard(&on_a.heard(), since, &all, Codec::Pcmu),
+        vec![400.0, 1000.0]
+    );
+    assert_eq!(
+        tones_heard(&on_b.heard(), since, &all, Codec::Pcmu),
+        vec![600.0, 1000.0]
+    );
+    assert_eq!(
+        tones_heard(&boss.heard(), since, &all, Codec::Pcmu),
+        vec![400.0, 600.0]
+    );
+    assert!(
+        metric(&b, "dialbridge_relay_packets_total{worker=\"0\"}")
+            + metric(&b, "dialbridge_relay_packets_total{worker=\"1\"}")
+            > 100
+    );
+
+    // The relayed caller hangs up on b: its leg ends on a, whose meeting goes on with two.
+    on_b.hangup();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let meeting = a
+            .api()
+            .get(&format!("/api/meetings/{}", ada.conference_id))
+            .json();
+        let n = meeting["participants"].as_array().map_or(0, Vec::len);
+        if n == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leg did not leave a's meeting: {meeting}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!b.log_text().contains(secret) && !a.log_text().contains(secret));
 }

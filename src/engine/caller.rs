@@ -89,6 +89,9 @@ pub enum Place {
         /// As what it will join.
         role: Role,
     },
+    /// Through the IVR, relayed to the node that hosts the meeting (the leg is being opened
+    /// until `CallMedia::leg` is set).
+    Relaying,
     /// On the way to the worker that owns the meeting.
     Joining {
         /// The conference to enter.
@@ -219,6 +222,11 @@ pub struct CallMedia<S> {
     /// The caller's recorded name: announced on join and leave, heard by an organizer
     /// going through the lobby. Memory only; it goes with the call.
     pub(super) name: Option<Arc<RecordedName>>,
+    /// The node hosting this caller's meeting, when not this one (the cluster said so at the
+    /// look-up).
+    pub(super) relay_to: Option<super::protocol::RelayTarget>,
+    /// The relay leg's socket and the owner's RTP address, once the leg is up.
+    pub(super) leg: Option<(S, SocketAddr)>,
 }
 
 impl<S> CallMedia<S> {
@@ -235,6 +243,11 @@ impl<S> CallMedia<S> {
     /// The driver's transport handle, to (de)register it with a poller when the call moves.
     pub fn transport_mut(&mut self) -> &mut S {
         &mut self.transport
+    }
+
+    /// The relay leg's socket, once the leg to the meeting's owner node is up.
+    pub fn leg_transport(&self) -> Option<&S> {
+        self.leg.as_ref().map(|(s, _)| s)
     }
 
     /// Where the call's RTP is sent now.
@@ -426,6 +439,8 @@ impl<S> Worker<S> {
             joined_at: None,
             recorder: None,
             name: None,
+            relay_to: None,
+            leg: None,
         };
         {
             let _e = media.span.enter();
@@ -506,6 +521,11 @@ impl<S> Worker<S> {
         call.last_rx = now;
         call.packets_in += 1;
         self.stats.packets_in += 1;
+        if matches!(call.place, Place::Relaying) {
+            // Digits and audio are the owner node's to hear: the packet goes on unchanged.
+            self.relay_from_caller(id, datagram);
+            return;
+        }
         let mut digit = None;
         if Some(packet.payload_type) == call.params.telephone_event {
             digit = call
@@ -557,7 +577,7 @@ impl<S> Worker<S> {
 }
 
 /// Counts an SRTP packet dropped unheard under its reason.
-fn count_srtp_drop(stats: &mut WorkerStats, error: SrtpError) {
+pub(super) fn count_srtp_drop(stats: &mut WorkerStats, error: SrtpError) {
     match error {
         SrtpError::Replayed => stats.srtp_replayed += 1,
         SrtpError::Unauthentic => stats.srtp_unauthentic += 1,

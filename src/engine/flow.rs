@@ -138,7 +138,9 @@ impl<S> Worker<S> {
             conference_id: conference.conference_id.clone(),
             role,
         }));
-        self.join(now, id, conference, role);
+        if !self.relay_instead(id, &conference, role) {
+            self.join(now, id, conference, role);
+        }
     }
 
     /// The role a relay leg waiting for its look-up will join as (None: not such a leg).

@@ -14,6 +14,7 @@ mod keys;
 mod live;
 mod mix;
 mod protocol;
+mod relay;
 mod room;
 mod stats;
 #[cfg(test)]
@@ -42,7 +43,9 @@ pub use live::{
     Missing, ParticipantView,
 };
 pub use mix::MAX_TALKERS;
-pub use protocol::{Command, Entry, Event, HangupReason, MoveReport, PinChangeOutcome, Request};
+pub use protocol::{
+    Command, Entry, Event, HangupReason, MoveReport, PinChangeOutcome, RelayTarget, Request,
+};
 pub use stats::{WorkerStats, render_stats};
 
 use caller::{MediaCrypto, RtpPeer, inband_for};
@@ -100,6 +103,8 @@ pub struct Worker<S> {
     farewell: bool,
     /// SSRCs and RTP sequence and timestamp starts.
     rng: StdRng,
+    /// Packets of relayed callers waiting for the driver (`flush_relayed`).
+    relayed: Vec<(CallId, relay::Toward, Vec<u8>)>,
 }
 
 /// Which worker owns a conference's meeting: stable for a given worker count.
@@ -140,6 +145,7 @@ impl<S> Worker<S> {
             move_report: None,
             farewell: false,
             rng,
+            relayed: Vec::new(),
         }
     }
 
@@ -286,6 +292,10 @@ impl<S> Worker<S> {
             Command::DirectoryUnavailable { call } => {
                 self.flow_input(now, call, Input::DirectoryUnavailable)
             }
+            Command::HostedElsewhere { call, target } => self.hosted_elsewhere(call, target),
+            Command::RelayUp { call, leg, remote } => self.relay_up(call, leg, remote),
+            Command::RelayFailed { call } => self.relay_failed(now, call),
+            Command::RelayEnded { call } => self.relay_ended(call),
             Command::Adopt(mut media) => {
                 let id = media.id;
                 let place = std::mem::replace(&mut media.place, Place::Ended);

@@ -32,6 +32,17 @@ pub enum HangupReason {
     Ivr(HangupCause),
     /// No RTP arrived for the configured time.
     RtpTimeout,
+    /// The relay leg to the meeting's owner node ended (the owner hung it up).
+    RelayEnded,
+}
+
+/// The cluster node that hosts a caller's meeting, when it is not this one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayTarget {
+    /// Its node name.
+    pub node: String,
+    /// Where it takes SIP (its `--cluster-advertise`).
+    pub sip: std::net::SocketAddr,
 }
 
 /// How an answered call begins.
@@ -118,6 +129,35 @@ pub enum Command<S> {
         /// Whether the PIN was right.
         ok: bool,
     },
+    /// The caller's meeting is hosted by another node (sent before `ConferenceFound`): once
+    /// through the IVR, the caller is relayed there instead of joining here.
+    HostedElsewhere {
+        /// Which call.
+        call: CallId,
+        /// Where the meeting lives.
+        target: RelayTarget,
+    },
+    /// The relay leg to the owner node is up: from now on packets pass between the caller
+    /// and `leg`, unchanged but for SRTP.
+    RelayUp {
+        /// Which call.
+        call: CallId,
+        /// The leg's RTP socket.
+        leg: S,
+        /// Where the owner node takes the leg's RTP.
+        remote: std::net::SocketAddr,
+    },
+    /// The relay leg could not be opened: the caller hears that the service is unavailable.
+    RelayFailed {
+        /// Which call.
+        call: CallId,
+    },
+    /// The owner node ended the relay leg (kick, end, its own goodbye, already heard through
+    /// the leg): the caller is hung up.
+    RelayEnded {
+        /// Which call.
+        call: CallId,
+    },
     /// A call handed over by another worker because its meeting lives here.
     Adopt(Box<CallMedia<S>>),
     /// The bridge is shutting down: every caller, wherever they are, hears goodbye and is
@@ -175,6 +215,20 @@ pub enum Request {
         conference_id: String,
         /// As what.
         role: Role,
+    },
+    /// The caller is through the IVR and its meeting lives on another node: open a relay leg
+    /// there (the SIP side answers with `RelayUp` or `RelayFailed`).
+    OpenRelay {
+        /// Which call.
+        call: CallId,
+        /// The conference reached.
+        conference_id: String,
+        /// As what.
+        role: Role,
+        /// The owner node.
+        target: RelayTarget,
+        /// The caller's media agreement: the leg offers the same codec and numbers.
+        params: Box<Negotiated>,
     },
     /// Someone has waited `lobby_mail_after` in this conference's lobby: tell its organizer
     /// (once per waiting spell: again only after the lobby emptied).

@@ -20,6 +20,10 @@ pub struct WorkerStats {
     pub bad_packets: u64,
     /// Packets from an address other than the latched one.
     pub foreign_packets: u64,
+    /// Packets passed between relayed callers and their legs to other cluster nodes.
+    pub relayed_packets: u64,
+    /// Relayed packets dropped because too many waited for the driver.
+    pub relay_dropped: u64,
     /// Digits received (RFC 4733 and INFO).
     pub digits: u64,
     /// Of which by SIP INFO.
@@ -171,6 +175,20 @@ pub fn render_stats(out: &mut String, stats: &[WorkerStats]) {
         "counter",
         "RTP from an address other than the call's latched source (ignored)",
         &per(|s| s.foreign_packets),
+    );
+    render_value(
+        out,
+        "dialbridge_relay_packets_total",
+        "counter",
+        "RTP passed between callers relayed to another cluster node and their relay legs",
+        &per(|s| s.relayed_packets),
+    );
+    render_value(
+        out,
+        "dialbridge_relay_dropped_total",
+        "counter",
+        "relayed RTP dropped because too many packets waited for the media thread",
+        &per(|s| s.relay_dropped),
     );
     let by_method: Vec<(String, u64)> = stats
         .iter()

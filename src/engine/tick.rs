@@ -74,7 +74,7 @@ impl<S> Worker<S> {
                 Place::Conference { conference_id } => meetings
                     .get(conference_id)
                     .is_some_and(|m| m.meeting.is_started() && !m.meeting.lobby().contains(id)),
-                Place::Ended | Place::Joining { .. } => {
+                Place::Ended | Place::Joining { .. } | Place::Relaying => {
                     call.sender.advance(SAMPLES_PER_FRAME as u32);
                     continue;
                 }

@@ -238,7 +238,12 @@ impl Flow {
         ) {
             self.actions.push_back(Action::StopRecording);
         }
-        self.goodbye(vec![Prompt::Goodbye], cause);
+        // A caller cut off by a fault of ours hears that it is ours, as after a look-up.
+        let prompt = match cause {
+            HangupCause::DirectoryUnavailable => Prompt::ServiceUnavailable,
+            _ => Prompt::Goodbye,
+        };
+        self.goodbye(vec![prompt], cause);
     }
 
     /// The next action to carry out, if any.

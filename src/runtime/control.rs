@@ -65,6 +65,9 @@ pub(super) struct DirectoryDuties {
     pub(super) events: super::events::EventSink,
     /// With a shared PostgreSQL directory: the meeting leases look-ups claim.
     pub(super) cluster: Option<super::cluster::ClusterHandle>,
+    /// Relay legs to open, for the SIP task; None: this node has no cluster secret, so its
+    /// callers join here even when their meeting is hosted elsewhere.
+    pub(super) relays: Option<mpsc::UnboundedSender<super::relay_legs::RelayOrder>>,
 }
 
 /// Answers the media workers' directory questions off the media path.
@@ -82,6 +85,7 @@ pub(super) async fn serve_directory(
         gauges,
         events: event_sink,
         cluster,
+        relays,
     } = duties;
     // Shared with the look-up tasks, which count an unknown ID when the answer comes.
     let rules = Arc::new(std::sync::Mutex::new(CallRules::new(guessing)));
@@ -185,6 +189,7 @@ pub(super) async fn serve_directory(
                 let media = Arc::clone(&media);
                 let rules = Arc::clone(&rules);
                 let cluster = cluster.clone();
+                let relaying = relays.is_some();
                 tokio::spawn(async move {
                     let conference = match directory.lookup_conference(&digits).await {
                         Ok(found) => found,
@@ -203,10 +208,20 @@ pub(super) async fn serve_directory(
                     if let (Some(cluster), Some(found)) = (&cluster, &conference) {
                         match cluster.claim(&found.conference_id).await {
                             Ok(super::cluster::Owner::Here) => {}
-                            // Relay legs to the owner are not built yet: the caller joins
-                            // here, so this meeting's callers are split between nodes.
                             Ok(super::cluster::Owner::Elsewhere { node, advertise }) => {
-                                tracing::warn!(call = call.0, conference = %found.conference_id, owner = %node, owner_sip = advertise.as_deref().unwrap_or("unknown"), "meeting hosted by another node: the caller joins here instead");
+                                let sip = advertise.as_deref().and_then(|a| a.parse().ok());
+                                match sip {
+                                    Some(sip) if relaying => {
+                                        tracing::info!(call = call.0, conference = %found.conference_id, owner = %node, owner_sip = %sip, "meeting hosted by another node: the caller will be relayed there");
+                                        let target = crate::engine::RelayTarget { node, sip };
+                                        media.send(call, Command::HostedElsewhere { call, target });
+                                    }
+                                    // Without a secret (or an address) no leg can be opened:
+                                    // the caller joins here, splitting this meeting's callers.
+                                    _ => {
+                                        tracing::warn!(call = call.0, conference = %found.conference_id, owner = %node, owner_sip = advertise.as_deref().unwrap_or("unknown"), "meeting hosted by another node: the caller joins here instead (no --cluster-secret-file here for a relay leg)")
+                                    }
+                                }
                             }
                             Err(err) => {
                                 tracing::error!(call = call.0, error = %err, "cannot claim the meeting: telling the caller to call again later");
@@ -312,6 +327,27 @@ pub(super) async fn serve_directory(
                     });
                     gauges.lobby_mails.fetch_add(1, Ordering::Relaxed);
                 });
+            }
+            ControlEvent::Media(Request::OpenRelay {
+                call,
+                conference_id,
+                role,
+                target,
+                params,
+            }) => {
+                let order = super::relay_legs::RelayOrder {
+                    call,
+                    conference_id,
+                    role,
+                    target,
+                    params: *params,
+                };
+                // The engine asks only when a target was given, which needs `relays`.
+                if let Some(relays) = &relays
+                    && relays.send(order).is_err()
+                {
+                    tracing::debug!(call = call.0, "SIP task gone: relay leg not opened");
+                }
             }
             ControlEvent::Media(Request::Hangup { call, reason }) => {
                 tracing::debug!(call = call.0, ?reason, "media asks for hangup");

@@ -456,6 +456,13 @@ fn call_token(call: CallId) -> Token {
     Token(call.0 as usize)
 }
 
+/// Tells a relay leg's socket from its caller's: call ids never reach the top bit.
+const LEG_BIT: usize = 1 << (usize::BITS - 1);
+
+fn leg_token(call: CallId) -> Token {
+    Token(call.0 as usize | LEG_BIT)
+}
+
 /// Where a worker's requests and events leave it (neither send ever waits).
 struct Outlets {
     control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
@@ -504,7 +511,22 @@ fn run(
             let mut ready = 0;
             for event in events.iter() {
                 ready += 1;
-                let call = CallId(event.token().0 as u64);
+                let token = event.token().0;
+                let call = CallId((token & !LEG_BIT) as u64);
+                if token & LEG_BIT != 0 {
+                    while let Some(leg) = worker.call(call).and_then(|c| c.leg_transport()) {
+                        match leg.socket.recv_from(&mut buf) {
+                            Ok((n, source)) => {
+                                let data = buf.get(..n).unwrap_or_default();
+                                worker.handle_leg_rtp(call, source, data);
+                            }
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                            Err(_) => break,
+                        }
+                    }
+                    continue;
+                }
                 while let Some(c) = worker.call(call) {
                     let received = c.transport().socket.recv_from(&mut buf);
                     match received {
@@ -524,6 +546,10 @@ fn run(
                 break;
             }
         }
+        // Relayed packets go on at once, not at the tick: a leg adds no frame of delay.
+        worker.flush_relayed(&mut |transport: &MediaTransport, dest, bytes| {
+            let _ = transport.socket.send_to(bytes, dest);
+        });
         let now = Instant::now();
         if now >= next_tick {
             let lateness = now - next_tick;
@@ -665,6 +691,23 @@ fn handle_command(
             worker.handle_command(now, Command::StartMeeting { conference });
         }
         Command::Goodbye => worker.handle_command(now, Command::Goodbye),
+        Command::RelayUp {
+            call,
+            mut leg,
+            remote,
+        } => {
+            if worker.call(call).is_none() {
+                // The caller hung up meanwhile: the leg's socket goes with this command.
+                return;
+            }
+            if let Err(err) =
+                poll.registry()
+                    .register(&mut leg.socket, leg_token(call), Interest::READABLE)
+            {
+                tracing::error!(call = call.0, error = %err, "cannot poll the relay leg's RTP socket");
+            }
+            worker.handle_command(now, Command::RelayUp { call, leg, remote });
+        }
         other => {
             let call = match &other {
                 Command::Update { call, .. }
@@ -674,7 +717,10 @@ fn handle_command(
                 | Command::ConferenceRefused { call }
                 | Command::DirectoryUnavailable { call }
                 | Command::PinChangeResult { call, .. }
-                | Command::PinChecked { call, .. } => *call,
+                | Command::PinChecked { call, .. }
+                | Command::HostedElsewhere { call, .. }
+                | Command::RelayFailed { call }
+                | Command::RelayEnded { call } => *call,
                 _ => return,
             };
             if worker.call(call).is_none() {

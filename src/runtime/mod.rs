@@ -12,6 +12,7 @@ mod control;
 pub mod events;
 pub mod media;
 pub mod registration;
+mod relay_legs;
 pub mod serve;
 mod sip;
 pub mod sip_tcp;

@@ -344,15 +344,27 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     };
     let sip_gauges = Arc::new(SipGauges::default());
     let cluster_gauges = Arc::new(ClusterGauges::default());
+    let node_name = config
+        .node_name
+        .clone()
+        .unwrap_or_else(crate::cluster::default_node_name);
+    // Relay legs to other nodes: with a shared directory and a cluster secret.
+    let (relay_tx, relay_rx) = mpsc::unbounded_channel();
+    let relays = match (&config.database_url, &legs) {
+        (Some(_), Some(key)) => Some(super::relay_legs::RelayLegs::new(
+            Arc::clone(key),
+            node_name.clone(),
+            config.timers,
+        )),
+        _ => None,
+    };
+    let relay_tx = relays.is_some().then_some(relay_tx);
     // A PostgreSQL directory may be shared with other nodes: join the cluster on it.
     let cluster = match &config.database_url {
         None => None,
         Some(_) => {
             let identity = crate::cluster::NodeIdentity {
-                name: config
-                    .node_name
-                    .clone()
-                    .unwrap_or_else(crate::cluster::default_node_name),
+                name: node_name.clone(),
                 advertise: config.cluster_advertise.unwrap_or(bound.sip).to_string(),
             };
             let joined = super::cluster::join(
@@ -392,6 +404,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             gauges: Arc::clone(&sip_gauges),
             events: event_sink.clone(),
             cluster: cluster_handle,
+            relays: relay_tx,
         },
     ));
 
@@ -589,6 +602,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     registrations,
                     connector,
                     legs,
+                    relays,
+                    relay_rx,
                 };
                 let stopped = async move {
                     let _ = sip_stop.wait_for(|s| *s).await;

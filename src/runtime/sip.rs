@@ -106,6 +106,10 @@ pub(super) struct SipDriver {
     pub(super) connector: super::registration::Connector,
     /// The cluster secret relay legs from other nodes are signed with (None: legs refused).
     pub(super) legs: Option<Arc<crate::cluster::leg::LegKey>>,
+    /// Relay legs this node opens to the owners of its callers' meetings (None: no cluster
+    /// secret, no legs), and the media workers' requests for them.
+    pub(super) relays: Option<super::relay_legs::RelayLegs>,
+    pub(super) relay_rx: mpsc::UnboundedReceiver<super::relay_legs::RelayOrder>,
 }
 
 impl SipDriver {
@@ -143,6 +147,7 @@ impl SipDriver {
             let deadline = [
                 self.endpoint.poll_timeout(),
                 self.registrations.poll_timeout(),
+                self.relays.as_ref().and_then(|r| r.poll_timeout()),
                 self.draining,
                 self.drain_until.filter(|_| self.draining.is_none()),
             ]
@@ -174,6 +179,10 @@ impl SipDriver {
                     woke = Instant::now();
                     self.endpoint.hangup(woke, call);
                 }
+                Some(order) = self.relay_rx.recv() => {
+                    woke = Instant::now();
+                    self.open_relay(woke, order);
+                }
                 accepted = self.tcp_listener.accept() => {
                     woke = Instant::now();
                     if let Ok((stream, peer)) = accepted {
@@ -198,6 +207,9 @@ impl SipDriver {
                     woke = Instant::now();
                     self.endpoint.handle_timeout(woke);
                     self.registrations.handle_timeout(woke);
+                    if let Some(relays) = self.relays.as_mut() {
+                        relays.handle_timeout(woke);
+                    }
                 }
                 _ = &mut shutdown, if self.draining.is_none() && self.drain_until.is_none() => {
                     woke = Instant::now();
@@ -215,6 +227,7 @@ impl SipDriver {
             self.process_events();
             self.flush().await;
             self.flush_registrations().await;
+            self.flush_relays().await;
             self.gauges
                 .turn
                 .observe_us(woke.elapsed().as_micros().min(u128::from(u64::MAX)) as u64);
@@ -229,8 +242,12 @@ impl SipDriver {
         // Say goodbye properly to everyone still connected.
         let now = Instant::now();
         self.endpoint.hangup_all(now);
+        if let Some(relays) = self.relays.as_mut() {
+            relays.hangup_all(now);
+        }
         self.process_events();
         self.flush().await;
+        self.flush_relays().await;
         self.tcp.close_all();
         if let Some(tls) = self.tls.as_mut() {
             tls.close_all();
@@ -272,6 +289,20 @@ impl SipDriver {
                 .untrusted_dropped
                 .fetch_add(1, Ordering::Relaxed);
             return;
+        }
+        if let Some(relays) = self.relays.as_mut()
+            && !relays.is_empty()
+            && let Ok((msg, _)) =
+                crate::sip::message::parse(bytes, crate::sip::message::Framing::Datagram)
+        {
+            let ours = if msg.status().is_some() {
+                relays.handle_response(now, &msg)
+            } else {
+                relays.handle_request(now, &msg, source)
+            };
+            if ours {
+                return;
+            }
         }
         if bytes.starts_with(b"SIP/2.0 ")
             && !self.registrations.is_empty()
@@ -336,6 +367,56 @@ impl SipDriver {
             connections.send(addr, bytes);
         }
         self.count_connections();
+    }
+
+    /// Opens a relay leg for a media worker: an RTP port, then the INVITE to the owner.
+    fn open_relay(&mut self, now: Instant, order: super::relay_legs::RelayOrder) {
+        let call = order.call;
+        let target = order.target.sip;
+        let opened = match self.relays.as_ref() {
+            None => Err("this node has no --cluster-secret-file".to_string()),
+            Some(_) => self
+                .pool
+                .bind(self.bind_ip)
+                .map_err(|e| e.to_string())
+                .and_then(|(sock, lease)| {
+                    let port = lease.port();
+                    MediaTransport::new(sock, Some(lease))
+                        .map(|t| (t, port))
+                        .map_err(|e| e.to_string())
+                }),
+        };
+        let result = opened.and_then(|(rtp, port)| {
+            let ip = self.local_ip_towards(target.ip());
+            let media = LocalMedia {
+                ip,
+                port,
+                session_id: rand::random::<u32>().into(),
+                session_version: 1,
+            };
+            let sip_port = self.socket.local_addr().map_or(0, |a| a.port());
+            let sip_local = std::net::SocketAddr::new(ip, sip_port);
+            match self.relays.as_mut() {
+                Some(relays) => relays.open(now, order, rtp, &media, sip_local),
+                None => Err("no relay legs here".into()),
+            }
+        });
+        if let Err(err) = result {
+            tracing::warn!(call = call.0, owner_sip = %target, error = %err, "cannot open a relay leg: the caller is told to call again later");
+            self.media.send(call, Command::RelayFailed { call });
+        }
+    }
+
+    /// Sends what the relay legs queued (over UDP) and passes their news to the media side.
+    async fn flush_relays(&mut self) {
+        let Some(relays) = self.relays.as_mut() else {
+            return;
+        };
+        for t in relays.drain(&self.media) {
+            if let Err(err) = self.socket.send_to(&t.bytes, t.dest).await {
+                tracing::debug!(dest = %t.dest, error = %err, "relay leg SIP send failed");
+            }
+        }
     }
 
     /// Sends what the registrations queued and reports their events.
@@ -686,6 +767,9 @@ impl SipDriver {
                     self.media.send(call, Command::Digit { call, digit });
                 }
                 Event::CallEnded { call, reason } => {
+                    if let Some(relays) = self.relays.as_mut() {
+                        relays.caller_gone(now, call);
+                    }
                     tracing::info!(call = call.0, reason = reason.as_str(), "call ended");
                     let _ = self.gauges.calls_active.fetch_update(
                         Ordering::Relaxed,

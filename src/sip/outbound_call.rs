@@ -36,6 +36,9 @@ pub struct OutboundCallConfig {
     pub timers: Timers,
     /// `User-Agent`.
     pub user_agent: String,
+    /// The Call-ID to use (a relay leg's signature covers it, so it is chosen before the
+    /// INVITE is built); None: drawn from the RNG.
+    pub call_id: Option<String>,
 }
 
 /// Leaves out the extra headers' values: `X-Dialbridge-Auth` is a credential and configs end
@@ -226,6 +229,13 @@ impl OutboundCall {
                 });
             }
         }
+        if config
+            .call_id
+            .as_deref()
+            .is_some_and(|c| c.is_empty() || is_unsafe(c) || c.contains(char::is_whitespace))
+        {
+            return Err(OutboundCallError::Unsafe("Call-ID".into()));
+        }
         if is_unsafe(&config.user_agent) {
             return Err(OutboundCallError::Unsafe("User-Agent".into()));
         }
@@ -237,7 +247,10 @@ impl OutboundCall {
                 return Err(OutboundCallError::Unsafe(name.to_string()));
             }
         }
-        let call_id = format!("{}@dialbridge", token(&mut rng, 24));
+        let call_id = match &config.call_id {
+            Some(id) => id.clone(),
+            None => format!("{}@dialbridge", token(&mut rng, 24)),
+        };
         let local_tag = token(&mut rng, 16);
         let invite_branch = format!("z9hG4bK{}", token(&mut rng, 20));
         let from = format!("<{}>;tag={local_tag}", config.from_uri);

@@ -394,6 +394,51 @@ pub fn offer(local: &LocalMedia, srtp: Option<&MasterKey>) -> String {
     sdp
 }
 
+/// The offer of a relay leg to a meeting's owner node: exactly the caller's codec and
+/// telephone-event, numbered as the caller numbered them, in plain RTP (the legs stay inside
+/// the cluster), so that packets pass between the two legs unchanged.
+pub fn relay_offer(local: &LocalMedia, caller: &Negotiated) -> String {
+    let mut sdp = String::with_capacity(300);
+    write_session_header(&mut sdp, local);
+    match caller.telephone_event {
+        Some(te) => line(
+            &mut sdp,
+            format_args!(
+                "m=audio {} RTP/AVP {} {te}",
+                local.port, caller.payload_type
+            ),
+        ),
+        None => line(
+            &mut sdp,
+            format_args!("m=audio {} RTP/AVP {}", local.port, caller.payload_type),
+        ),
+    }
+    write_rtpmap(&mut sdp, caller.payload_type, caller.codec);
+    if let Some(te) = caller.telephone_event {
+        write_telephone_event(&mut sdp, te);
+    }
+    line(&mut sdp, format_args!("a=ptime:{PTIME_MS}"));
+    line(&mut sdp, format_args!("a={}", Direction::SendRecv.as_str()));
+    sdp
+}
+
+/// Reads the owner node's answer to a [`relay_offer`]: it must keep the caller's codec at
+/// the caller's number (else the legs could not pass packets through unchanged).
+pub fn read_relay_answer(answer: &[u8], caller: &Negotiated) -> Result<Negotiated, SdpError> {
+    let session = parse(answer)?;
+    let mut crypto = Crypto::ReadAnswer { offered: None };
+    let (_, negotiated, _) = accept_audio(
+        &session,
+        |pt, format| match format {
+            Format::Codec(codec) => codec == caller.codec && pt == caller.payload_type,
+            Format::TelephoneEvent => Some(pt) == caller.telephone_event,
+            Format::Other => false,
+        },
+        &mut crypto,
+    )?;
+    Ok(negotiated)
+}
+
 /// Reads the peer's answer to our [`offer`] (carried in the ACK).
 ///
 /// The answer must pick from what we offered: PCMU at 0, PCMA at 8 or G.722 at 9, else

@@ -110,6 +110,16 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
                 conference_id,
                 role,
             }) => (call.0, format!("joined {conference_id} {role:?}")),
+            Event::Control(Request::OpenRelay {
+                call,
+                conference_id,
+                role,
+                target,
+                ..
+            }) => (
+                call.0,
+                format!("relay {conference_id} {role:?} {}", target.node),
+            ),
             Event::Migrate { to, call } => (call.id().0, format!("migrate {to}")),
             // Deliberately not hashed: the meeting events (webhooks, `/api/events`) came after
             // the hash was pinned, and `Bench::route` sets them aside before they get here, so

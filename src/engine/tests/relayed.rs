@@ -107,3 +107,125 @@ fn a_leg_whose_conference_is_gone_or_unreachable_is_hung_up() {
         })]
     ));
 }
+
+/// Call 1 through the IVR to a meeting hosted by another node: it asks for a leg.
+fn relayed_caller(b: &mut Bench) {
+    b.start(0, 1);
+    b.keys(1, "123456789#");
+    b.command(
+        1,
+        Command::HostedElsewhere {
+            call: CallId(1),
+            target: RelayTarget {
+                node: "a".into(),
+                sip: "127.0.0.1:5070".parse().unwrap(),
+            },
+        },
+    );
+    b.command(
+        1,
+        Command::ConferenceFound {
+            call: CallId(1),
+            conference: Some(conference()),
+        },
+    );
+    b.route();
+    b.press(1, "#");
+}
+
+#[test]
+fn a_caller_whose_meeting_is_elsewhere_asks_for_a_leg_instead_of_joining() {
+    let mut b = Bench::new(1);
+    relayed_caller(&mut b);
+    let events = b.route();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Control(Request::OpenRelay { role: Role::Attendee, target, params, .. })
+            if target.node == "a" && params.codec == Codec::Pcmu)),
+        "a leg is asked for, with the caller's codec"
+    );
+    assert_eq!(
+        b.workers[0].meeting_sizes("123456789"),
+        None,
+        "no room here"
+    );
+    assert!(b.tick().is_empty(), "nothing is played while the leg opens");
+}
+
+#[test]
+fn packets_pass_both_ways_unchanged_once_the_leg_is_up_and_strangers_are_ignored() {
+    let mut b = Bench::new(1);
+    relayed_caller(&mut b);
+    b.route();
+    let owner: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+    b.command(
+        1,
+        Command::RelayUp {
+            call: CallId(1),
+            leg: 99,
+            remote: owner,
+        },
+    );
+    let caller: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    let digits_before = b.workers[0].stats().digits;
+    let from_caller = rfc4733_packet('5', 0, 10, 1000, 7);
+    b.workers[0].handle_rtp(b.now, CallId(1), caller, &from_caller);
+    let mut from_owner = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 42];
+    from_owner.extend_from_slice(&[0x55; 160]);
+    b.workers[0].handle_leg_rtp(CallId(1), owner, &from_owner);
+    b.workers[0].handle_leg_rtp(CallId(1), "127.0.0.1:9".parse().unwrap(), &from_owner);
+    let mut sent = Vec::new();
+    b.workers[0].flush_relayed(&mut |t, dest, bytes| sent.push((*t, dest, bytes.to_vec())));
+    assert_eq!(
+        sent,
+        vec![
+            (99, owner, from_caller.clone()),
+            (1, caller, from_owner.clone())
+        ],
+        "the caller's digit packet to the leg, the owner's audio to the caller, nothing else"
+    );
+    assert_eq!(
+        b.workers[0].stats().digits,
+        digits_before,
+        "digits are the owner's to read"
+    );
+    assert!(
+        b.tick().is_empty(),
+        "the tick sends nothing for a relayed caller"
+    );
+}
+
+#[test]
+fn a_leg_that_fails_tells_the_caller_and_one_the_owner_ends_hangs_up() {
+    let mut b = Bench::new(1);
+    relayed_caller(&mut b);
+    b.route();
+    b.command(1, Command::RelayFailed { call: CallId(1) });
+    let heard = b.listen(400);
+    let sorry = prompt_pcm(&[Prompt::ServiceUnavailable]);
+    assert!(
+        find_run(&heard[&1], &sorry[..5]).is_some(),
+        "the caller hears why"
+    );
+    assert!(
+        b.route().iter().any(|e| matches!(
+            e,
+            Event::Control(Request::Hangup {
+                reason: HangupReason::Ivr(HangupCause::DirectoryUnavailable),
+                ..
+            })
+        )),
+        "then a BYE"
+    );
+
+    let mut b = Bench::new(1);
+    relayed_caller(&mut b);
+    b.route();
+    b.command(1, Command::RelayEnded { call: CallId(1) });
+    assert!(matches!(
+        b.route().as_slice(),
+        [Event::Control(Request::Hangup {
+            reason: HangupReason::RelayEnded,
+            ..
+        })]
+    ));
+}

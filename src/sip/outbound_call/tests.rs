@@ -27,6 +27,7 @@ fn config(transport: Transport) -> OutboundCallConfig {
         sdp_offer: OFFER.into(),
         timers: Timers::default(),
         user_agent: "dialbridge".into(),
+        call_id: None,
     }
 }
 
@@ -809,4 +810,15 @@ fn unusable_configurations_are_refused() {
         OutboundCall::new(now, c, rng()),
         Err(OutboundCallError::Unsafe(_))
     ));
+}
+
+#[test]
+fn a_chosen_call_id_is_used_and_a_bad_one_refused() {
+    let mut cfg = config(Transport::Udp);
+    cfg.call_id = Some("leg-1@node-b".into());
+    let call =
+        OutboundCall::new(Instant::now(), cfg.clone(), StdRng::seed_from_u64(1)).expect("valid");
+    assert_eq!(call.call_id(), "leg-1@node-b");
+    cfg.call_id = Some("a\r\nVia: x".into());
+    assert!(OutboundCall::new(Instant::now(), cfg, StdRng::seed_from_u64(1)).is_err());
 }

@@ -1218,3 +1218,49 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_relay_leg_offers_the_callers_codec_and_numbers_and_the_owner_keeps_them() {
+    // A caller who numbered telephone-event 96 and sends G.722.
+    let (caller, _) = answer_ok(
+        "v=0
+o=- 1 1 IN IP4 198.51.100.7
+s=-
+c=IN IP4 198.51.100.7
+t=0 0
+m=audio 5004 RTP/AVP 9 96
+a=rtpmap:9 G722/8000
+a=rtpmap:96 telephone-event/8000
+",
+    );
+    assert_eq!(
+        (caller.codec, caller.payload_type, caller.telephone_event),
+        (Codec::G722, 9, Some(96))
+    );
+    let offer = relay_offer(&local(), &caller);
+    assert_eq!(m_lines(&offer), vec!["m=audio 40000 RTP/AVP 9 96"]);
+    assert!(has_line(&offer, "a=rtpmap:96 telephone-event/8000"));
+    // The owner answers the leg as it answers any caller; the leg reads that answer.
+    let owner = LocalMedia {
+        ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2)),
+        port: 41000,
+        ..local()
+    };
+    let (at_owner, answer_sdp) = answer(offer.as_bytes(), &owner).expect("the owner answers");
+    assert_eq!(
+        (
+            at_owner.codec,
+            at_owner.payload_type,
+            at_owner.telephone_event
+        ),
+        (Codec::G722, 9, Some(96))
+    );
+    let leg = read_relay_answer(answer_sdp.as_bytes(), &caller).expect("the leg reads it");
+    assert_eq!(leg.remote, v4(203, 0, 113, 2, 41000));
+    assert_eq!(leg.codec, Codec::G722);
+    // An answer that changed the codec cannot be passed through.
+    let pcmu = answer_sdp
+        .replace("RTP/AVP 9 96", "RTP/AVP 0 96")
+        .replace("a=rtpmap:9 G722/8000", "a=rtpmap:0 PCMU/8000");
+    assert!(read_relay_answer(pcmu.as_bytes(), &caller).is_err());
+}
