@@ -85,6 +85,7 @@ lobby-wait|The meeting has not started yet. It will start when the organizer joi
 joining|You are now joining the meeting.
 goodbye|Goodbye.
 service-unavailable|The meeting bridge is not available right now. Please call again later.
+reconnecting|One moment please. Reconnecting you to the meeting.
 keypad-help|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. Star one repeats this help.
 keypad-help-organizer|Meeting keys. Star six mutes or unmutes you. Star five raises or lowers your hand. Star zero tells how many people are in the meeting. For the organizer: star two two mutes everyone else. Star two three turns join and leave tones on or off. Star two one lets in everyone waiting. Star two four goes through them one at a time. Star two five sends everyone waiting away. Star seven locks or unlocks the meeting. Star one repeats this help.
 muted|You are muted.

@@ -584,3 +584,91 @@ fn callers_answered_by_a_node_that_does_not_host_the_meeting_are_relayed_to_its_
     }
     assert!(!b.log_text().contains(secret) && !a.log_text().contains(secret));
 }
+
+#[test]
+fn when_the_owner_dies_its_relayed_callers_are_rehomed_into_a_running_meeting() {
+    let pg = Postgres::start();
+    let url = pg.create_database("rehome");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let (secret_file, _) = cluster_secret(secrets.path());
+    let options = |name: &str| BridgeOptions {
+        http: true,
+        global: vec!["--database-url".into(), url.clone()],
+        extra: vec![
+            "--node-name".into(),
+            name.into(),
+            "--cluster-secret-file".into(),
+            secret_file.display().to_string(),
+        ],
+        ..BridgeOptions::default()
+    };
+    let (mut a, orgs) = Bridge::start(&["Ada"], options("a"));
+    let b_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+    )
+    .expect("copy the PIN key");
+    let (b, _) = Bridge::start_in(b_dir, &[], options("b"));
+    let ada = &orgs[0];
+    let attendee = |node: &Bridge, tone: f32| {
+        let mut p = Phone::new(node.sip, Codec::Pcmu, Some(tone));
+        p.call();
+        p.send_digits(&format!("{}#", ada.conference_id));
+        std::thread::sleep(Duration::from_millis(200));
+        p.send_digits("#");
+        p
+    };
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+
+    // a hosts the meeting; b relays its attendee and the organizer there.
+    let on_a = attendee(&a, 600.0);
+    wait_until(&on_a, Duration::from_secs(15), "hold music on a", |h| {
+        position_of_run(h, &hold).is_some()
+    });
+    let on_b = attendee(&b, 400.0);
+    let started = Instant::now();
+    let mut boss = Phone::new(b.sip, Codec::Pcmu, Some(1000.0));
+    boss.call();
+    boss.send_digits(&format!("{}#*{}#", ada.conference_id, ada.pin));
+    wait_until(
+        &on_b,
+        Duration::from_secs(20),
+        "the meeting through the leg",
+        |h| first_tone(h, started, 1000.0, Codec::Pcmu).is_some(),
+    );
+
+    // a dies. b's callers hear "reconnecting", then b takes the meeting over once a's lease
+    // ran out, and they are back in a running meeting: the organizer's caller was on b.
+    a.sigkill();
+    let killed = Instant::now();
+    // Its start: the new owner may be found before the prompt ends, which cuts it short.
+    let reconnecting = assets().prompt(Prompt::Reconnecting).frames(Law::Mu)[..40].to_vec();
+    wait_until(
+        &on_b,
+        Duration::from_secs(10),
+        "'reconnecting' after the owner died",
+        |h| position_of_run(h, &reconnecting).is_some(),
+    );
+    wait_until(
+        &on_b,
+        Duration::from_secs(20),
+        "the organizer again, on b",
+        |h| first_tone(h, killed + Duration::from_secs(1), 1000.0, Codec::Pcmu).is_some(),
+    );
+    let back = killed.elapsed();
+    eprintln!("relayed callers back in a running meeting {back:?} after the owner died");
+    assert!(back < Duration::from_secs(8), "{back:?}");
+    wait_until(
+        &boss,
+        Duration::from_secs(10),
+        "the attendee, to the organizer on b",
+        |h| first_tone(h, killed + Duration::from_secs(1), 400.0, Codec::Pcmu).is_some(),
+    );
+    assert!(metric(&b, "dialbridge_cluster_claims_total{owner=\"here\"}") >= 1);
+    wait_for("b owning the meeting", Duration::from_secs(5), || {
+        nodes(&url)
+            .iter()
+            .any(|(n, _, owned)| n == "b" && *owned == 1)
+    });
+}

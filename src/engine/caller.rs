@@ -89,9 +89,14 @@ pub enum Place {
         /// As what it will join.
         role: Role,
     },
-    /// Through the IVR, relayed to the node that hosts the meeting (the leg is being opened
-    /// until `CallMedia::leg` is set).
-    Relaying,
+    /// Through the IVR, relayed to the node that hosts the meeting (the leg is being opened,
+    /// or reopened after its node went away, until `CallMedia::leg` is set).
+    Relaying {
+        /// The conference, to relay or join again if the owner node goes away.
+        conference: Conference,
+        /// As what.
+        role: Role,
+    },
     /// On the way to the worker that owns the meeting.
     Joining {
         /// The conference to enter.
@@ -225,8 +230,8 @@ pub struct CallMedia<S> {
     /// The node hosting this caller's meeting, when not this one (the cluster said so at the
     /// look-up).
     pub(super) relay_to: Option<super::protocol::RelayTarget>,
-    /// The relay leg's socket and the owner's RTP address, once the leg is up.
-    pub(super) leg: Option<(S, SocketAddr)>,
+    /// The relay leg, once it is up.
+    pub(super) leg: Option<super::relay::Leg<S>>,
 }
 
 impl<S> CallMedia<S> {
@@ -247,7 +252,7 @@ impl<S> CallMedia<S> {
 
     /// The relay leg's socket, once the leg to the meeting's owner node is up.
     pub fn leg_transport(&self) -> Option<&S> {
-        self.leg.as_ref().map(|(s, _)| s)
+        self.leg.as_ref().map(|l| &l.transport)
     }
 
     /// Where the call's RTP is sent now.
@@ -521,7 +526,7 @@ impl<S> Worker<S> {
         call.last_rx = now;
         call.packets_in += 1;
         self.stats.packets_in += 1;
-        if matches!(call.place, Place::Relaying) {
+        if matches!(call.place, Place::Relaying { .. }) {
             // Digits and audio are the owner node's to hear: the packet goes on unchanged.
             self.relay_from_caller(id, datagram);
             return;

@@ -293,7 +293,8 @@ impl<S> Worker<S> {
                 self.flow_input(now, call, Input::DirectoryUnavailable)
             }
             Command::HostedElsewhere { call, target } => self.hosted_elsewhere(call, target),
-            Command::RelayUp { call, leg, remote } => self.relay_up(call, leg, remote),
+            Command::RelayUp { call, leg, remote } => self.relay_up(now, call, leg, remote),
+            Command::Rehome { call, target } => self.rehome(now, call, target),
             Command::RelayFailed { call } => self.relay_failed(now, call),
             Command::RelayEnded { call } => self.relay_ended(call),
             Command::Adopt(mut media) => {

@@ -147,6 +147,14 @@ pub enum Command<S> {
         /// Where the owner node takes the leg's RTP.
         remote: std::net::SocketAddr,
     },
+    /// A relayed caller's meeting has a new owner after its node went away: this node
+    /// (`None`: the caller joins here) or another (a new leg there).
+    Rehome {
+        /// Which call.
+        call: CallId,
+        /// The new owner, when not this node.
+        target: Option<RelayTarget>,
+    },
     /// The relay leg could not be opened: the caller hears that the service is unavailable.
     RelayFailed {
         /// Which call.
@@ -229,6 +237,18 @@ pub enum Request {
         target: RelayTarget,
         /// The caller's media agreement: the leg offers the same codec and numbers.
         params: Box<Negotiated>,
+    },
+    /// A relayed caller's owner node fell silent: drop the old leg, find the meeting's next
+    /// owner (answer `Command::Rehome`, or `RelayFailed` if none comes).
+    Rehome {
+        /// Which call.
+        call: CallId,
+        /// Its conference.
+        conference_id: String,
+        /// As what it takes part.
+        role: Role,
+        /// The node that went silent (it still holds the lease until the lease runs out).
+        from_node: String,
     },
     /// Someone has waited `lobby_mail_after` in this conference's lobby: tell its organizer
     /// (once per waiting spell: again only after the lobby emptied).

@@ -3,10 +3,12 @@
 //! the caller uses, which ends here (legs between nodes are plain RTP inside the cluster).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::call::{CallId, Conference};
 use crate::ivr::flow::{Flow, HangupCause, Role};
+use crate::ivr::player::Background;
+use crate::ivr::prompt::Prompt;
 use crate::media::rtp;
 
 use super::Worker;
@@ -16,6 +18,20 @@ use super::protocol::{Event, HangupReason, RelayTarget, Request};
 /// Packets waiting for the driver, at most this many per worker between flushes (a tick's
 /// worth for thousands of relayed callers); past it packets are dropped like a full socket.
 pub(super) const MAX_RELAYED: usize = 16_384;
+
+/// The owner node sends a frame every 20 ms, in silence too: this long without one and the
+/// node is taken for gone (a crash, a cut network), and the caller is re-homed.
+pub const LEG_SILENCE: Duration = Duration::from_millis(1500);
+
+/// A relay leg that is up.
+pub struct Leg<S> {
+    /// Its RTP socket.
+    pub(super) transport: S,
+    /// The owner node's RTP address.
+    pub(super) remote: SocketAddr,
+    /// When the owner's last packet came.
+    pub(super) last_rx: Instant,
+}
 
 /// Which way a relayed packet goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +68,10 @@ impl<S> Worker<S> {
             let _e = call.span.enter();
             tracing::info!(conference = %conference.conference_id, owner = %target.node, "relaying the caller to the node hosting the meeting");
         }
-        call.place = Place::Relaying;
+        call.place = Place::Relaying {
+            conference: conference.clone(),
+            role,
+        };
         call.player.stop();
         self.events.push(Event::Control(Request::OpenRelay {
             call: id,
@@ -65,11 +84,81 @@ impl<S> Worker<S> {
     }
 
     /// The leg is up: packets pass from now on.
-    pub(super) fn relay_up(&mut self, id: CallId, leg: S, remote: SocketAddr) {
+    pub(super) fn relay_up(&mut self, now: Instant, id: CallId, leg: S, remote: SocketAddr) {
         if let Some(call) = self.calls.get_mut(&id)
-            && matches!(call.place, Place::Relaying)
+            && matches!(call.place, Place::Relaying { .. })
         {
-            call.leg = Some((leg, remote));
+            call.player.stop();
+            call.player.set_background(Background::Silence);
+            call.leg = Some(Leg {
+                transport: leg,
+                remote,
+                last_rx: now,
+            });
+        }
+    }
+
+    /// Legs whose owner node fell silent: their callers are re-homed.
+    pub(super) fn watch_legs(&mut self, now: Instant) {
+        let silent: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.leg
+                    .as_ref()
+                    .is_some_and(|l| now.saturating_duration_since(l.last_rx) > LEG_SILENCE)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            self.leg_lost(id);
+        }
+    }
+
+    /// The owner node went silent: the caller hears "reconnecting" and hold music while the
+    /// cluster finds the meeting's next owner (`Command::Rehome`).
+    fn leg_lost(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Place::Relaying { conference, role } = &call.place else {
+            return;
+        };
+        let (conference_id, role) = (conference.conference_id.clone(), *role);
+        let from_node = call
+            .relay_to
+            .as_ref()
+            .map(|t| t.node.clone())
+            .unwrap_or_default();
+        {
+            let _e = call.span.enter();
+            tracing::warn!(conference = %conference_id, owner = %from_node, "relay leg silent: re-homing the caller");
+        }
+        call.leg = None;
+        call.player.play(&[Prompt::Reconnecting]);
+        call.player.set_background(Background::HoldMusic);
+        self.events.push(Event::Control(Request::Rehome {
+            call: id,
+            conference_id,
+            role,
+            from_node,
+        }));
+    }
+
+    /// The meeting has a new owner: this node (`None`: join here) or another (relay there).
+    pub(super) fn rehome(&mut self, now: Instant, id: CallId, target: Option<RelayTarget>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Place::Relaying { conference, role } = &call.place else {
+            return;
+        };
+        let (conference, role) = (conference.clone(), *role);
+        call.relay_to = target;
+        call.player.stop();
+        call.player.set_background(Background::Silence);
+        if !self.relay_instead(id, &conference, role) {
+            self.join(now, id, conference, role);
         }
     }
 
@@ -78,7 +167,7 @@ impl<S> Worker<S> {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if !matches!(call.place, Place::Relaying) {
+        if !matches!(call.place, Place::Relaying { .. }) {
             return;
         }
         call.leg = None;
@@ -93,7 +182,7 @@ impl<S> Worker<S> {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if !matches!(call.place, Place::Relaying) {
+        if !matches!(call.place, Place::Relaying { .. }) {
             return;
         }
         call.leg = None;
@@ -115,17 +204,24 @@ impl<S> Worker<S> {
 
     /// A datagram on a relay leg's socket (from the owner node): on to the caller. Only the
     /// owner's RTP address is listened to.
-    pub fn handle_leg_rtp(&mut self, id: CallId, source: SocketAddr, datagram: &[u8]) {
-        let Some(call) = self.calls.get(&id) else {
+    pub fn handle_leg_rtp(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some((_, remote)) = &call.leg else {
+        let Some(leg) = call.leg.as_mut() else {
             return;
         };
-        if *remote != source || rtp::parse(datagram).is_err() {
+        if leg.remote != source || rtp::parse(datagram).is_err() {
             self.stats.foreign_packets += 1;
             return;
         }
+        leg.last_rx = now;
         if self.relayed.len() < MAX_RELAYED {
             self.relayed.push((id, Toward::Caller, datagram.to_vec()));
         } else {
@@ -142,8 +238,8 @@ impl<S> Worker<S> {
             };
             match toward {
                 Toward::Leg => {
-                    if let Some((leg, remote)) = &call.leg {
-                        send(leg, *remote, &packet);
+                    if let Some(leg) = &call.leg {
+                        send(&leg.transport, leg.remote, &packet);
                         self.stats.relayed_packets += 1;
                     }
                 }

@@ -214,7 +214,9 @@ impl<S> Worker<S> {
                 let name = call.name.clone();
                 self.leave_with_goodbye(now, id, &conference_id, HangupCause::Shutdown, name);
             }
-            Place::Arriving { .. } | Place::Relaying => self.hang_up(id, HangupCause::Shutdown),
+            Place::Arriving { .. } | Place::Relaying { .. } => {
+                self.hang_up(id, HangupCause::Shutdown)
+            }
             // In transit: the worker that adopts it says goodbye.
             Place::Joining { .. } | Place::Ended => {}
         }

@@ -74,7 +74,9 @@ impl<S> Worker<S> {
                 Place::Conference { conference_id } => meetings
                     .get(conference_id)
                     .is_some_and(|m| m.meeting.is_started() && !m.meeting.lobby().contains(id)),
-                Place::Ended | Place::Joining { .. } | Place::Relaying => {
+                // A relayed caller hears the owner node; between legs, our own player.
+                Place::Relaying { .. } if call.leg.is_none() => false,
+                Place::Ended | Place::Joining { .. } | Place::Relaying { .. } => {
                     call.sender.advance(SAMPLES_PER_FRAME as u32);
                     continue;
                 }
@@ -150,6 +152,7 @@ impl<S> Worker<S> {
             self.flow_input(now, id, Input::NameRecorded);
         }
         self.lobby_care(now);
+        self.watch_legs(now);
         // IVR timers run on the media clock; 20 ms is precise enough for digit timeouts.
         let due: Vec<CallId> = self
             .calls

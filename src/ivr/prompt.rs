@@ -53,6 +53,8 @@ prompts! {
     Goodbye => "goodbye.wav",
     /// "The meeting bridge is not available right now. Please call again later."
     ServiceUnavailable => "service-unavailable.wav",
+    /// "One moment please. Reconnecting you to the meeting." (the node hosting it went away)
+    Reconnecting => "reconnecting.wav",
     /// The meeting keys for a participant (`*1`).
     KeypadHelp => "keypad-help.wav",
     /// The meeting keys, with the organizer's (`*1` by the organizer).

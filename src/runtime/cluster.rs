@@ -241,3 +241,53 @@ impl ClusterDriver {
         Ok(())
     }
 }
+
+/// How long a relayed caller waits for its meeting's next owner before being told to call
+/// again later: the dead owner's lease runs out within `LEASE` of its last renewal.
+const REHOME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
+/// How often the lease is tried meanwhile.
+const REHOME_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Finds the next owner of a meeting whose owner `from_node` went silent, claiming it for
+/// this node once the old lease ran out, and tells the caller's worker where to go.
+pub(super) async fn rehome(
+    cluster: ClusterHandle,
+    media: Arc<super::media::MediaHandle>,
+    call: crate::call::CallId,
+    conference_id: String,
+    from_node: String,
+) {
+    use crate::engine::{Command, RelayTarget};
+    let deadline = tokio::time::Instant::now() + REHOME_PATIENCE;
+    loop {
+        match cluster.claim(&conference_id).await {
+            Ok(Owner::Here) => {
+                tracing::info!(call = call.0, conference = %conference_id, "re-homed: the meeting now lives on this node");
+                media.send(call, Command::Rehome { call, target: None });
+                return;
+            }
+            Ok(Owner::Elsewhere { node, advertise }) if node != from_node => {
+                if let Some(sip) = advertise.as_deref().and_then(|a| a.parse().ok()) {
+                    tracing::info!(call = call.0, conference = %conference_id, owner = %node, "re-homed: relaying to the meeting's new owner");
+                    let target = RelayTarget { node, sip };
+                    media.send(
+                        call,
+                        Command::Rehome {
+                            call,
+                            target: Some(target),
+                        },
+                    );
+                    return;
+                }
+            }
+            // The silent node's lease has not run out yet, or the database is away.
+            Ok(Owner::Elsewhere { .. }) | Err(_) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(call = call.0, conference = %conference_id, "no new owner for the meeting: the caller is told to call again later");
+            media.send(call, Command::RelayFailed { call });
+            return;
+        }
+        tokio::time::sleep(REHOME_EVERY).await;
+    }
+}

@@ -67,7 +67,7 @@ pub(super) struct DirectoryDuties {
     pub(super) cluster: Option<super::cluster::ClusterHandle>,
     /// Relay legs to open, for the SIP task; None: this node has no cluster secret, so its
     /// callers join here even when their meeting is hosted elsewhere.
-    pub(super) relays: Option<mpsc::UnboundedSender<super::relay_legs::RelayOrder>>,
+    pub(super) relays: Option<mpsc::UnboundedSender<super::relay_legs::RelayRequest>>,
 }
 
 /// Answers the media workers' directory questions off the media path.
@@ -344,9 +344,35 @@ pub(super) async fn serve_directory(
                 };
                 // The engine asks only when a target was given, which needs `relays`.
                 if let Some(relays) = &relays
-                    && relays.send(order).is_err()
+                    && relays
+                        .send(super::relay_legs::RelayRequest::Open(Box::new(order)))
+                        .is_err()
                 {
                     tracing::debug!(call = call.0, "SIP task gone: relay leg not opened");
+                }
+            }
+            ControlEvent::Media(Request::Rehome {
+                call,
+                conference_id,
+                role: _,
+                from_node,
+            }) => {
+                if let Some(relays) = &relays {
+                    let _ = relays.send(super::relay_legs::RelayRequest::Drop(call));
+                }
+                match &cluster {
+                    Some(cluster) => {
+                        let cluster = cluster.clone();
+                        let media = Arc::clone(&media);
+                        tokio::spawn(super::cluster::rehome(
+                            cluster,
+                            media,
+                            call,
+                            conference_id,
+                            from_node,
+                        ));
+                    }
+                    None => media.send(call, Command::RelayFailed { call }),
                 }
             }
             ControlEvent::Media(Request::Hangup { call, reason }) => {

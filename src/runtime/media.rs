@@ -518,7 +518,7 @@ fn run(
                         match leg.socket.recv_from(&mut buf) {
                             Ok((n, source)) => {
                                 let data = buf.get(..n).unwrap_or_default();
-                                worker.handle_leg_rtp(call, source, data);
+                                worker.handle_leg_rtp(now, call, source, data);
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                             Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
@@ -719,6 +719,7 @@ fn handle_command(
                 | Command::PinChangeResult { call, .. }
                 | Command::PinChecked { call, .. }
                 | Command::HostedElsewhere { call, .. }
+                | Command::Rehome { call, .. }
                 | Command::RelayFailed { call }
                 | Command::RelayEnded { call } => *call,
                 _ => return,

@@ -24,6 +24,15 @@ use crate::sip::transport::{Peer, Transport};
 /// Relay legs open at once, at most (each holds an RTP port and a dialog).
 const MAX_LEGS: usize = 20_000;
 
+/// What the control task asks of the SIP task's relay legs.
+#[derive(Debug)]
+pub(crate) enum RelayRequest {
+    /// Open a leg.
+    Open(Box<RelayOrder>),
+    /// Hang this caller's leg up (its owner node went silent; a new leg may follow).
+    Drop(CallId),
+}
+
 /// A media worker's request for a leg, passed on by the control task.
 #[derive(Debug)]
 pub(crate) struct RelayOrder {
@@ -56,6 +65,9 @@ pub(super) struct RelayLegs {
     timers: Timers,
     /// Messages to send (UDP), queued while handling input.
     outbox: Vec<Transmit>,
+    /// Legs hung up on our side that were replaced (re-homing): driven until their BYE is
+    /// done, their news no longer told to anyone.
+    closing: Vec<OutboundCall>,
 }
 
 fn unix_now() -> u64 {
@@ -75,12 +87,13 @@ impl RelayLegs {
             rng: rand::make_rng(),
             timers,
             outbox: Vec::new(),
+            closing: Vec::new(),
         }
     }
 
     /// Whether no leg is open (the SIP task then skips the look-ups below).
     pub(super) fn is_empty(&self) -> bool {
-        self.legs.is_empty()
+        self.legs.is_empty() && self.closing.is_empty()
     }
 
     /// Places the INVITE of a new leg from `sip_local` (our SIP address towards the owner),
@@ -148,12 +161,15 @@ impl RelayLegs {
 
     /// A response: true if it was one of our legs'.
     pub(super) fn handle_response(&mut self, now: Instant, msg: &Message) -> bool {
-        let Some(call) = msg.call_id().and_then(|c| self.by_sip_call_id.get(c)) else {
-            return false;
-        };
-        self.legs
-            .get_mut(call)
-            .is_some_and(|leg| leg.out.handle_response(now, msg))
+        if let Some(call) = msg.call_id().and_then(|c| self.by_sip_call_id.get(c)) {
+            return self
+                .legs
+                .get_mut(call)
+                .is_some_and(|leg| leg.out.handle_response(now, msg));
+        }
+        self.closing
+            .iter_mut()
+            .any(|out| out.handle_response(now, msg))
     }
 
     /// A request from an owner node within one of our legs (its BYE): true if it was ours
@@ -187,6 +203,15 @@ impl RelayLegs {
         true
     }
 
+    /// Hangs a caller's leg up and sets it aside, so a new leg for the caller can follow.
+    pub(super) fn drop_leg(&mut self, now: Instant, call: CallId) {
+        if let Some(mut leg) = self.legs.remove(&call) {
+            self.by_sip_call_id.remove(leg.out.call_id());
+            leg.out.hangup(now);
+            self.closing.push(leg.out);
+        }
+    }
+
     /// The caller's call ended: so does its leg.
     pub(super) fn caller_gone(&mut self, now: Instant, call: CallId) {
         if let Some(leg) = self.legs.get_mut(&call) {
@@ -211,9 +236,14 @@ impl RelayLegs {
 
     /// Runs the timers that are due.
     pub(super) fn handle_timeout(&mut self, now: Instant) {
-        for leg in self.legs.values_mut() {
-            if leg.out.poll_timeout().is_some_and(|t| t <= now) {
-                leg.out.handle_timeout(now);
+        for out in self
+            .legs
+            .values_mut()
+            .map(|l| &mut l.out)
+            .chain(self.closing.iter_mut())
+        {
+            if out.poll_timeout().is_some_and(|t| t <= now) {
+                out.handle_timeout(now);
             }
         }
     }
@@ -279,6 +309,13 @@ impl RelayLegs {
                 self.by_sip_call_id.remove(leg.out.call_id());
             }
         }
+        for closing in &mut self.closing {
+            while let Some(t) = closing.poll_transmit() {
+                out.push(t);
+            }
+            while closing.poll_event().is_some() {}
+        }
+        self.closing.retain(|c| !c.is_finished());
         out
     }
 }

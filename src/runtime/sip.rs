@@ -109,7 +109,7 @@ pub(super) struct SipDriver {
     /// Relay legs this node opens to the owners of its callers' meetings (None: no cluster
     /// secret, no legs), and the media workers' requests for them.
     pub(super) relays: Option<super::relay_legs::RelayLegs>,
-    pub(super) relay_rx: mpsc::UnboundedReceiver<super::relay_legs::RelayOrder>,
+    pub(super) relay_rx: mpsc::UnboundedReceiver<super::relay_legs::RelayRequest>,
 }
 
 impl SipDriver {
@@ -179,9 +179,16 @@ impl SipDriver {
                     woke = Instant::now();
                     self.endpoint.hangup(woke, call);
                 }
-                Some(order) = self.relay_rx.recv() => {
+                Some(request) = self.relay_rx.recv() => {
                     woke = Instant::now();
-                    self.open_relay(woke, order);
+                    match request {
+                        super::relay_legs::RelayRequest::Open(order) => self.open_relay(woke, *order),
+                        super::relay_legs::RelayRequest::Drop(call) => {
+                            if let Some(relays) = self.relays.as_mut() {
+                                relays.drop_leg(woke, call);
+                            }
+                        }
+                    }
                 }
                 accepted = self.tcp_listener.accept() => {
                     woke = Instant::now();

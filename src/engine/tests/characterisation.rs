@@ -120,6 +120,12 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
                 call.0,
                 format!("relay {conference_id} {role:?} {}", target.node),
             ),
+            Event::Control(Request::Rehome {
+                call,
+                conference_id,
+                from_node,
+                ..
+            }) => (call.0, format!("rehome {conference_id} from {from_node}")),
             Event::Migrate { to, call } => (call.id().0, format!("migrate {to}")),
             // Deliberately not hashed: the meeting events (webhooks, `/api/events`) came after
             // the hash was pinned, and `Bench::route` sets them aside before they get here, so

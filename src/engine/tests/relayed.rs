@@ -148,7 +148,14 @@ fn a_caller_whose_meeting_is_elsewhere_asks_for_a_leg_instead_of_joining() {
         None,
         "no room here"
     );
-    assert!(b.tick().is_empty(), "nothing is played while the leg opens");
+    let sent = b.tick();
+    assert!(
+        !sent.is_empty()
+            && sent
+                .iter()
+                .all(|(_, _, p)| payload(p).iter().all(|&s| s == 0xFF)),
+        "silence while the leg opens"
+    );
 }
 
 #[test]
@@ -171,8 +178,9 @@ fn packets_pass_both_ways_unchanged_once_the_leg_is_up_and_strangers_are_ignored
     b.workers[0].handle_rtp(b.now, CallId(1), caller, &from_caller);
     let mut from_owner = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 42];
     from_owner.extend_from_slice(&[0x55; 160]);
-    b.workers[0].handle_leg_rtp(CallId(1), owner, &from_owner);
-    b.workers[0].handle_leg_rtp(CallId(1), "127.0.0.1:9".parse().unwrap(), &from_owner);
+    let now = b.now;
+    b.workers[0].handle_leg_rtp(now, CallId(1), owner, &from_owner);
+    b.workers[0].handle_leg_rtp(now, CallId(1), "127.0.0.1:9".parse().unwrap(), &from_owner);
     let mut sent = Vec::new();
     b.workers[0].flush_relayed(&mut |t, dest, bytes| sent.push((*t, dest, bytes.to_vec())));
     assert_eq!(
@@ -228,4 +236,60 @@ fn a_leg_that_fails_tells_the_caller_and_one_the_owner_ends_hangs_up() {
             ..
         })]
     ));
+}
+
+#[test]
+fn a_leg_gone_silent_is_replaced_after_reconnecting_and_the_caller_can_be_rehomed_here() {
+    let mut b = Bench::new(1);
+    relayed_caller(&mut b);
+    b.route();
+    let owner: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+    b.command(
+        1,
+        Command::RelayUp {
+            call: CallId(1),
+            leg: 99,
+            remote: owner,
+        },
+    );
+    // The owner's packets keep the leg alive...
+    let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 42];
+    packet.extend_from_slice(&[0x55; 160]);
+    for _ in 0..60 {
+        b.tick();
+        let now = b.now;
+        b.workers[0].handle_leg_rtp(now, CallId(1), owner, &packet);
+    }
+    assert!(b.route().is_empty(), "a live leg stays");
+    // ...until they stop for longer than LEG_SILENCE.
+    let ticks = (super::super::relay::LEG_SILENCE.as_millis() / 20) as usize + 2;
+    for _ in 0..ticks {
+        b.tick();
+    }
+    let events = b.route();
+    assert!(
+        matches!(events.as_slice(), [Event::Control(Request::Rehome { role: Role::Attendee, from_node, conference_id, .. })]
+            if from_node == "a" && conference_id == "123456789"),
+        "the cluster is asked for the next owner"
+    );
+    let heard = b.listen(60);
+    let reconnecting = prompt_pcm(&[Prompt::Reconnecting]);
+    assert!(
+        find_run(&heard[&1], &reconnecting[10..30]).is_some(),
+        "'reconnecting'"
+    );
+    // This node is the new owner: the caller joins the meeting here.
+    b.command(
+        1,
+        Command::Rehome {
+            call: CallId(1),
+            target: None,
+        },
+    );
+    b.route();
+    assert_eq!(
+        b.workers[0].meeting_sizes("123456789"),
+        Some((1, 0)),
+        "in the lobby here"
+    );
 }
