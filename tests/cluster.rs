@@ -63,7 +63,12 @@ fn answered(bridge: &Bridge) -> u64 {
 
 /// A call through the edge; the node that answered it (by its Contact).
 fn call(edge: &Kamailio, nodes: &[SocketAddr]) -> (Phone, SocketAddr) {
-    let mut phone = Phone::new(edge.addr, Codec::Pcmu, None);
+    call_toned(edge, nodes, None)
+}
+
+/// A call through the edge from a phone sending `tone`; the node that answered it.
+fn call_toned(edge: &Kamailio, nodes: &[SocketAddr], tone: Option<f32>) -> (Phone, SocketAddr) {
+    let mut phone = Phone::new(edge.addr, Codec::Pcmu, tone);
     let ok = phone.call();
     let contact = ok
         .header(&HeaderName::Contact)
@@ -671,4 +676,114 @@ fn when_the_owner_dies_its_relayed_callers_are_rehomed_into_a_running_meeting() 
             .iter()
             .any(|(n, _, owned)| n == "b" && *owned == 1)
     });
+}
+
+#[test]
+fn three_nodes_behind_kamailio_run_one_meeting_and_a_dead_non_owner_drops_only_its_calls() {
+    let pg = Postgres::start();
+    let url = pg.create_database("three");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let (secret_file, _) = cluster_secret(secrets.path());
+    let options = |name: &str| BridgeOptions {
+        http: true,
+        global: vec!["--database-url".into(), url.clone()],
+        extra: vec![
+            "--node-name".into(),
+            name.into(),
+            "--cluster-secret-file".into(),
+            secret_file.display().to_string(),
+        ],
+        ..BridgeOptions::default()
+    };
+    let (a, orgs) = Bridge::start(&["Ada"], options("a"));
+    let mut bridges = vec![a];
+    for name in ["b", "c"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(
+            bridges[0]
+                .data_dir
+                .path()
+                .join(dialbridge::directory::PIN_KEY_FILE),
+            dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+        )
+        .expect("copy the PIN key");
+        bridges.push(Bridge::start_in(dir, &[], options(name)).0);
+    }
+    let ada = &orgs[0];
+    let nodes: Vec<SocketAddr> = bridges.iter().map(|b| b.sip).collect();
+    let edge = edge(&nodes);
+
+    // Three callers through the edge, one per node (round robin), all in one lobby.
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    let tones = [400.0, 600.0, 800.0];
+    let mut lobby = Vec::new();
+    for tone in tones {
+        let (phone, node) = call_toned(&edge, &nodes, Some(tone));
+        phone.send_digits(&format!("{}#", ada.conference_id));
+        std::thread::sleep(Duration::from_millis(200));
+        phone.send_digits("#");
+        wait_until(
+            &phone,
+            Duration::from_secs(20),
+            "the lobby's hold music",
+            |h| position_of_run(h, &hold).is_some(),
+        );
+        lobby.push((phone, node));
+    }
+    let mut answered: Vec<SocketAddr> = lobby.iter().map(|(_, n)| *n).collect();
+    answered.sort();
+    let mut all = nodes.clone();
+    all.sort();
+    assert_eq!(answered, all, "one lobby caller on each node");
+    let owner = lobby[0].1;
+
+    // The organizer's PIN, typed on whichever node the edge picks, moves the whole lobby.
+    let started = Instant::now();
+    let (boss, boss_node) = call_toned(&edge, &nodes, Some(1000.0));
+    boss.send_digits(&format!("{}#*{}#", ada.conference_id, ada.pin));
+    let firsts: Vec<Instant> = lobby
+        .iter()
+        .map(|(p, _)| {
+            wait_until(p, Duration::from_secs(20), "the organizer", |h| {
+                first_tone(h, started, 1000.0, Codec::Pcmu).is_some()
+            });
+            first_tone(&p.heard(), started, 1000.0, Codec::Pcmu).expect("heard")
+        })
+        .collect();
+    let spread = *firsts.iter().max().expect("3") - *firsts.iter().min().expect("3");
+    eprintln!("a lobby spread over three nodes moved within {spread:?}");
+    assert!(spread <= Duration::from_millis(40), "{spread:?}");
+
+    // A node that neither hosts the meeting nor answered the organizer dies: only its caller
+    // drops; the others go on hearing the meeting.
+    let victim = nodes
+        .iter()
+        .copied()
+        .find(|n| *n != owner && *n != boss_node)
+        .expect("three nodes, at most two excluded");
+    let index = nodes.iter().position(|n| *n == victim).expect("a node");
+    bridges[index].sigkill();
+    std::thread::sleep(Duration::from_secs(3));
+    let since = Instant::now() - Duration::from_millis(800);
+    for (i, (phone, node)) in lobby.iter().enumerate() {
+        let heard = tones_heard(&phone.heard(), since, &[1000.0], Codec::Pcmu);
+        if *node == victim {
+            assert!(heard.is_empty(), "the dead node's caller hears nothing");
+        } else {
+            assert_eq!(
+                heard,
+                vec![1000.0],
+                "caller {i} on a live node still hears the meeting"
+            );
+        }
+    }
+    let others: Vec<f32> = tones
+        .iter()
+        .zip(&lobby)
+        .filter(|(_, (_, n))| *n != victim)
+        .map(|(t, _)| *t)
+        .collect();
+    let mut heard = tones_heard(&boss.heard(), since, &tones, Codec::Pcmu);
+    heard.sort_by(f32::total_cmp);
+    assert_eq!(heard, others, "the organizer hears the callers left");
 }

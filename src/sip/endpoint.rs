@@ -1373,6 +1373,17 @@ impl Endpoint {
             let to = resp.header(&HeaderName::To).unwrap_or_default().to_string();
             resp.set_header(HeaderName::To, with_tag(&to, tag));
         }
+        // RFC 3261 §12.1.1: a response that makes a dialog carries the INVITE's Record-Route,
+        // so the caller's ACK, BYE and INFO come back through the proxies that asked to stay.
+        if (101..300).contains(&code) && req.method() == Some(&Method::Invite) {
+            let routes: Vec<String> = req
+                .headers_named(&HeaderName::RecordRoute)
+                .map(str::to_string)
+                .collect();
+            for route in routes {
+                resp.add_header(HeaderName::RecordRoute, route);
+            }
+        }
         for (name, value) in headers {
             resp.add_header(name.clone(), value.clone());
         }

@@ -142,6 +142,9 @@ pub struct Phone {
     call_id: String,
     from_tag: String,
     to_header: Option<String>,
+    /// Through a proxy that record-routed the call (Kamailio): the 200's Contact, and the
+    /// Record-Route set reversed, which in-dialog requests follow (RFC 3261 §12.1.2).
+    dialog_route: Option<(String, Vec<String>)>,
     cseq: u32,
     media: Option<Media>,
     remote_media: Option<SocketAddr>,
@@ -221,6 +224,7 @@ impl Phone {
             call_id: format!("{}@dialbridge-test", token()),
             from_tag: token(),
             to_header: None,
+            dialog_route: None,
             cseq: 1,
             media: None,
             remote_media: None,
@@ -395,8 +399,17 @@ impl Phone {
 
     /// Builds a request in the current dialog.
     fn request(&mut self, method: Method, body: Option<(&str, &[u8])>) -> Message {
-        let uri = format!("sip:{}@{}", self.request_user, self.bridge);
+        let in_dialog = !matches!(method, Method::Invite | Method::Cancel);
+        let uri = match (&self.dialog_route, in_dialog) {
+            (Some((contact, _)), true) => contact.clone(),
+            _ => format!("sip:{}@{}", self.request_user, self.bridge),
+        };
         let mut m = message::request(method.clone(), &uri);
+        if let (Some((_, routes)), true) = (&self.dialog_route, in_dialog) {
+            for route in routes {
+                m.add_header(HeaderName::Route, route.clone());
+            }
+        }
         m.add_header(HeaderName::Via, self.via(&token()));
         m.add_header(HeaderName::MaxForwards, "70");
         m.add_header(
@@ -474,6 +487,25 @@ impl Phone {
     /// Acknowledges a 2xx and learns the bridge's media address.
     pub fn ack(&mut self, ok: &Message) {
         self.to_header = ok.header(&HeaderName::To).map(str::to_owned);
+        let routes: Vec<String> = ok
+            .headers_named(&HeaderName::RecordRoute)
+            .flat_map(|v| {
+                v.split(',')
+                    .map(|r| r.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let contact = ok.header(&HeaderName::Contact).map(|c| {
+            c.trim()
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        });
+        if let (false, Some(contact)) = (routes.is_empty(), contact) {
+            self.dialog_route = Some((contact, routes.into_iter().rev().collect()));
+        }
         self.remote_media = media_address(&ok.body);
         let ack = self.request(Method::Ack, None);
         self.send_raw(&ack.to_bytes());

@@ -1090,3 +1090,28 @@ fn a_draining_bridge_answers_options_503_so_dispatchers_send_calls_elsewhere() {
     h.ep.set_available(true);
     assert_eq!(statuses(&h.feed(&options("d3"))), vec![200]);
 }
+
+#[test]
+fn the_200_carries_the_invites_record_route_so_the_ack_comes_back_through_the_proxy() {
+    let mut h = Harness::new();
+    let with_routes = invite("z9hG4bKrr", "rr@test", OFFER).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 69\r\nRecord-Route: <sip:10.0.0.1;lr>\r\nRecord-Route: <sip:10.0.0.2;lr>\r\n",
+    );
+    h.feed(&with_routes);
+    let call = h.incoming_call();
+    h.ep.accept(h.now, call, local());
+    let sent = h.sent();
+    assert_eq!(statuses(&sent), vec![200]);
+    let routes: Vec<&str> = sent[0].headers_named(&HeaderName::RecordRoute).collect();
+    assert_eq!(
+        routes,
+        vec!["<sip:10.0.0.1;lr>", "<sip:10.0.0.2;lr>"],
+        "in the INVITE's order"
+    );
+    // Not on a response that makes no dialog.
+    h.feed(&in_dialog("OPTIONS", "z9hG4bKo", "rr@test", "x", 2));
+    for m in h.sent() {
+        assert_eq!(m.headers_named(&HeaderName::RecordRoute).count(), 0);
+    }
+}
