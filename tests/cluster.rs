@@ -787,3 +787,69 @@ fn three_nodes_behind_kamailio_run_one_meeting_and_a_dead_non_owner_drops_only_i
     heard.sort_by(f32::total_cmp);
     assert_eq!(heard, others, "the organizer hears the callers left");
 }
+
+#[test]
+fn conference_id_guessing_limits_hold_across_the_nodes() {
+    let pg = Postgres::start();
+    let url = pg.create_database("guessing");
+    let options = |name: &str| BridgeOptions {
+        http: true,
+        global: vec!["--database-url".into(), url.clone()],
+        extra: vec![
+            "--node-name".into(),
+            name.into(),
+            "--id-guesses-per-caller".into(),
+            "2".into(),
+        ],
+        ..BridgeOptions::default()
+    };
+    let (a, orgs) = Bridge::start(&["Ada"], options("a"));
+    let b_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
+    )
+    .expect("copy the PIN key");
+    let (b, _) = Bridge::start_in(b_dir, &[], options("b"));
+
+    // Two unknown IDs from one number on a...
+    let mut guesser = Phone::new(a.sip, Codec::Pcmu, None);
+    guesser.set_from_user("+15550100");
+    guesser.call();
+    for guess in ["111111111#", "222222222#"] {
+        let before = guesser.heard().len();
+        guesser.send_digits(guess);
+        let not_found =
+            assets().prompt(Prompt::ConferenceNotFound).frames(Law::Mu)[10..20].to_vec();
+        wait_until(&guesser, Duration::from_secs(15), "'not recognized'", |h| {
+            h.len() > before && position_of_run(&h[before..], &not_found).is_some()
+        });
+    }
+    guesser.hangup();
+
+    // ...and the same number on b is cut off before its next look-up, even for a real ID.
+    let mut again = Phone::new(b.sip, Codec::Pcmu, None);
+    again.set_from_user("+15550100");
+    again.call();
+    again.send_digits(&format!("{}#", orgs[0].conference_id));
+    wait_for("b cutting the guesser off", Duration::from_secs(15), || {
+        metric(&b, "dialbridge_guessers_cut_off_total") == 1
+    });
+    assert!(
+        b.log_text()
+            .contains("on the cluster's nodes: caller cut off")
+    );
+
+    // Another number is not affected.
+    let mut honest = Phone::new(b.sip, Codec::Pcmu, None);
+    honest.set_from_user("+15550111");
+    honest.call();
+    honest.send_digits(&format!("{}#", orgs[0].conference_id));
+    std::thread::sleep(Duration::from_millis(200));
+    honest.send_digits("#");
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    wait_until(&honest, Duration::from_secs(15), "the lobby", |h| {
+        position_of_run(h, &hold).is_some()
+    });
+    assert_eq!(metric(&b, "dialbridge_guessers_cut_off_total"), 1);
+}

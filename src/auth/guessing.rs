@@ -124,8 +124,20 @@ impl<K: Hash + Eq + Clone> Windows<K> {
 /// The guessing limits' state.
 #[derive(Debug)]
 pub struct GuessGuard {
+    limits: GuessLimits,
     callers: Windows<String>,
     sources: Windows<IpAddr>,
+}
+
+/// One counter a caller's unknown IDs go to, as a store shared by several nodes keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedCounter {
+    /// `number:<calling number>` or `source:<address>`.
+    pub key: String,
+    /// Unknown IDs allowed per window.
+    pub limit: u32,
+    /// Which limit it is.
+    pub cut_off: CutOff,
 }
 
 /// Why a caller was cut off.
@@ -141,6 +153,7 @@ impl GuessGuard {
     /// A guard with these limits and nothing counted.
     pub fn new(limits: GuessLimits) -> Self {
         GuessGuard {
+            limits,
             callers: Windows::new(limits.per_caller, limits.window),
             sources: Windows::new(limits.per_source, limits.window),
         }
@@ -157,6 +170,35 @@ impl GuessGuard {
             return Some(CutOff::Source);
         }
         None
+    }
+
+    /// The counting window.
+    pub fn window(&self) -> Duration {
+        self.limits.window
+    }
+
+    /// The counters this caller's unknown IDs go to in a store shared by a cluster (the
+    /// same ones this guard counts, with the same limits), so that a dialler spreading its
+    /// calls over the nodes gets no more tries than on one.
+    pub fn shared_counters(&self, caller: &Caller) -> Vec<SharedCounter> {
+        let mut out = Vec::with_capacity(2);
+        if let Some(number) = caller.number()
+            && self.limits.per_caller > 0
+        {
+            out.push(SharedCounter {
+                key: format!("number:{number}"),
+                limit: self.limits.per_caller,
+                cut_off: CutOff::Caller,
+            });
+        }
+        if !caller.trusted && self.limits.per_source > 0 {
+            out.push(SharedCounter {
+                key: format!("source:{}", caller.source),
+                limit: self.limits.per_source,
+                cut_off: CutOff::Source,
+            });
+        }
+        out
     }
 
     /// A lookup found no conference for what this caller typed.
@@ -261,5 +303,36 @@ mod tests {
         }
         assert_eq!(g.gate(&c, t), None);
         assert!(g.callers.counts.is_empty() && g.sources.counts.is_empty());
+    }
+
+    #[test]
+    fn shared_counters_follow_the_same_rules() {
+        let g = GuessGuard::new(limits());
+        let trunk = caller([192, 0, 2, 1], Some("+15550100"), true);
+        assert_eq!(
+            g.shared_counters(&trunk),
+            vec![SharedCounter {
+                key: "number:+15550100".into(),
+                limit: 3,
+                cut_off: CutOff::Caller
+            }],
+            "a trusted trunk: only the number"
+        );
+        let anonymous = caller([198, 51, 100, 7], Some("anonymous"), false);
+        assert_eq!(
+            g.shared_counters(&anonymous),
+            vec![SharedCounter {
+                key: "source:198.51.100.7".into(),
+                limit: 5,
+                cut_off: CutOff::Source
+            }],
+            "a withheld number: only the address"
+        );
+        let off = GuessGuard::new(GuessLimits {
+            per_caller: 0,
+            per_source: 0,
+            window: Duration::from_secs(1),
+        });
+        assert!(off.shared_counters(&anonymous).is_empty());
     }
 }

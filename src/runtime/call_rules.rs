@@ -95,6 +95,20 @@ impl CallRules {
         }
     }
 
+    /// The counters a cluster shares for this caller's unknown IDs, and their window.
+    pub(super) fn shared_counters(
+        &self,
+        caller: &Caller,
+    ) -> (
+        Vec<crate::auth::guessing::SharedCounter>,
+        std::time::Duration,
+    ) {
+        (
+            self.guessing.shared_counters(caller),
+            self.guessing.window(),
+        )
+    }
+
     /// A look-up for `caller` found no conference: one more unknown ID counted.
     pub(super) fn unknown_conference(&mut self, caller: &Caller, now: Instant) {
         self.guessing.on_unknown(caller, now);

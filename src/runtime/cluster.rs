@@ -67,6 +67,44 @@ impl ClusterHandle {
     }
 }
 
+impl ClusterHandle {
+    /// The first shared guessing counter of this caller that reached its limit (None also
+    /// when the database cannot say: the look-up that follows fails on its own then).
+    pub(super) async fn guesses_over(
+        &self,
+        counters: &[crate::auth::guessing::SharedCounter],
+    ) -> Option<crate::auth::guessing::CutOff> {
+        for counter in counters {
+            match self.store.guesses_over(&counter.key, counter.limit).await {
+                Ok(true) => return Some(counter.cut_off),
+                Ok(false) => {}
+                Err(err) => {
+                    self.gauges.database_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %err, "cannot read the cluster's guessing counters");
+                }
+            }
+        }
+        None
+    }
+
+    /// Counts an unknown conference ID on every shared counter of its caller.
+    pub(super) async fn count_guess(
+        &self,
+        counters: &[crate::auth::guessing::SharedCounter],
+        window: std::time::Duration,
+    ) {
+        for counter in counters {
+            if let Err(err) = self.store.count_guess(&counter.key, millis(window)).await {
+                self.gauges.database_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "cannot count an unknown conference ID for the cluster");
+            }
+        }
+    }
+}
+
+/// Renewals between sweeps of the guessing counters whose window ended.
+const SWEEP_EVERY: u64 = 60;
+
 /// The driver's state between renewals.
 pub(super) struct ClusterDriver {
     store: Store,
@@ -79,6 +117,8 @@ pub(super) struct ClusterDriver {
     gauges: Arc<ClusterGauges>,
     /// Whether the last failure was already logged (one line per outage, not per second).
     failing: bool,
+    /// Renewals so far (every `SWEEP_EVERY`th also sweeps the guessing counters).
+    rounds: u64,
 }
 
 /// Joins the cluster: the first heartbeat, which fails when another running node already
@@ -121,6 +161,7 @@ pub(super) async fn join(
         sip,
         gauges,
         failing: false,
+        rounds: 0,
     };
     Ok((handle, driver))
 }
@@ -237,6 +278,10 @@ impl ClusterDriver {
         }
         if !answer.stray.is_empty() {
             self.store.release_meetings(&name, &answer.stray).await?;
+        }
+        self.rounds += 1;
+        if self.rounds.is_multiple_of(SWEEP_EVERY) {
+            self.store.sweep_guesses().await?;
         }
         Ok(())
     }

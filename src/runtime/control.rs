@@ -190,7 +190,29 @@ pub(super) async fn serve_directory(
                 let rules = Arc::clone(&rules);
                 let cluster = cluster.clone();
                 let relaying = relays.is_some();
+                // With a cluster the guessing limits are also counted in the shared database.
+                let shared = match (&cluster, &caller) {
+                    (Some(_), Some(c)) => rules.lock().ok().map(|r| r.shared_counters(c)),
+                    _ => None,
+                };
+                let gauges = Arc::clone(&gauges);
                 tokio::spawn(async move {
+                    if let (Some(cluster), Some((counters, _)), Some(c)) =
+                        (&cluster, &shared, &caller)
+                        && let Some(limit) = cluster.guesses_over(counters).await
+                    {
+                        tracing::warn!(
+                            call = call.0,
+                            source = %c.source,
+                            from = c.from_user.as_deref().unwrap_or(""),
+                            limit = ?limit,
+                            "too many unknown conference IDs lately on the cluster's nodes: caller cut off"
+                        );
+                        gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
+                        security_event(c.source, "conference-id-guessing");
+                        media.send(call, Command::ConferenceRefused { call });
+                        return;
+                    }
                     let conference = match directory.lookup_conference(&digits).await {
                         Ok(found) => found,
                         Err(err) => {
@@ -204,6 +226,11 @@ pub(super) async fn serve_directory(
                         && let Ok(mut r) = rules.lock()
                     {
                         r.unknown_conference(c, Instant::now());
+                    }
+                    if conference.is_none()
+                        && let (Some(cluster), Some((counters, window))) = (&cluster, &shared)
+                    {
+                        cluster.count_guess(counters, *window).await;
                     }
                     if let (Some(cluster), Some(found)) = (&cluster, &conference) {
                         match cluster.claim(&found.conference_id).await {

@@ -247,6 +247,49 @@ impl Store {
         .map_err(StoreError::query("removing this node from the cluster"))
     }
 
+    /// Whether `key` reached `limit` unknown conference IDs in its current window.
+    pub async fn guesses_over(&self, key: &str, limit: u32) -> Result<bool, StoreError> {
+        let now = self.now_sql();
+        let read = format!("SELECT count FROM guess_counts WHERE key = $1 AND window_end > {now}");
+        let count = on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(read.as_str()))
+            .bind(key)
+            .fetch_optional(p)
+            .await
+            .and_then(|row| row.as_ref().map(|r| r.int("count")).transpose()))
+        .map_err(StoreError::query("reading a guessing counter"))?;
+        Ok(count.is_some_and(|n| n >= i64::from(limit)))
+    }
+
+    /// Counts one unknown conference ID for `key`; a window that ended starts again.
+    pub async fn count_guess(&self, key: &str, window_ms: i64) -> Result<(), StoreError> {
+        let now = self.now_sql();
+        let count = format!(
+            "INSERT INTO guess_counts (key, count, window_end) VALUES ($1, 1, {now} + $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN guess_counts.window_end <= {now} THEN 1 ELSE guess_counts.count + 1 END, \
+               window_end = CASE WHEN guess_counts.window_end <= {now} THEN excluded.window_end \
+                            ELSE guess_counts.window_end END"
+        );
+        on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(count.as_str()))
+            .bind(key)
+            .bind(window_ms)
+            .execute(p)
+            .await
+            .map(drop))
+        .map_err(StoreError::query("counting an unknown conference ID"))
+    }
+
+    /// Forgets counters whose window ended (they would count from zero anyway).
+    pub async fn sweep_guesses(&self) -> Result<u64, StoreError> {
+        let now = self.now_sql();
+        let sweep = format!("DELETE FROM guess_counts WHERE window_end <= {now}");
+        on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(sweep.as_str()))
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(StoreError::query("forgetting old guessing counters"))
+    }
+
     /// Every node with a heartbeat row, by name, with the meetings it owns.
     pub async fn cluster_status(&self) -> Result<Vec<NodeStatus>, StoreError> {
         let now = self.now_sql();
@@ -384,5 +427,68 @@ mod tests {
                 .node,
             "b"
         );
+    });
+
+    both_backends!(guess_counters_count_within_their_window, |store| {
+        for _ in 0..2 {
+            store
+                .count_guess("number:+15550100", 60_000)
+                .await
+                .expect("count");
+        }
+        assert!(
+            !store
+                .guesses_over("number:+15550100", 3)
+                .await
+                .expect("read")
+        );
+        store
+            .count_guess("number:+15550100", 60_000)
+            .await
+            .expect("count");
+        assert!(
+            store
+                .guesses_over("number:+15550100", 3)
+                .await
+                .expect("read")
+        );
+        assert!(
+            !store
+                .guesses_over("number:+15550199", 1)
+                .await
+                .expect("another key")
+        );
+        // A window that ended starts again from one, and is swept.
+        store
+            .count_guess("source:192.0.2.9", -1)
+            .await
+            .expect("count");
+        assert!(
+            !store
+                .guesses_over("source:192.0.2.9", 1)
+                .await
+                .expect("ended")
+        );
+        store
+            .count_guess("source:192.0.2.9", 60_000)
+            .await
+            .expect("count");
+        assert!(
+            store
+                .guesses_over("source:192.0.2.9", 1)
+                .await
+                .expect("one again")
+        );
+        assert!(
+            !store
+                .guesses_over("source:192.0.2.9", 2)
+                .await
+                .expect("just one")
+        );
+        store
+            .count_guess("source:192.0.2.10", -1)
+            .await
+            .expect("count");
+        assert_eq!(store.sweep_guesses().await.expect("sweep"), 1);
     });
 }
