@@ -425,5 +425,131 @@ fn srtp(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sip, dtmf, codec, mixer, worker_tick, plc, srtp);
+/// A relayed caller's packets on the node that answered: caller to leg and leg to caller,
+/// per packet (the relay's cost; no decoding, mixing or encoding).
+fn relay(c: &mut Criterion) {
+    let mut g = c.benchmark_group("relay");
+    let assets = Arc::new(Assets::bundled().expect("assets"));
+    let calls = 1000u64;
+    let mut w: Worker<()> = Worker::new(
+        0,
+        1,
+        assets,
+        WorkerConfig {
+            rtp_timeout: None,
+            lobby_timeout: None,
+            ..WorkerConfig::default()
+        },
+        StdRng::seed_from_u64(1),
+    );
+    let now = Instant::now();
+    let conference = Conference {
+        organizer_id: 1,
+        conference_id: "123456789".into(),
+        organizer_name: "Ada".into(),
+        start_without_pin: false,
+    };
+    let owner = SocketAddr::from(([127, 0, 0, 2], 9000));
+    for id in 0..calls {
+        let call = CallId(id);
+        w.handle_command(
+            now,
+            Command::Start {
+                call,
+                transport: (),
+                sip_call_id: format!("c{id}"),
+                from: format!("sip:{id}@127.0.0.1"),
+                params: Negotiated {
+                    remote: Some(SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16))),
+                    codec: Codec::Pcmu,
+                    payload_type: 0,
+                    telephone_event: Some(101),
+                    direction: Direction::SendRecv,
+                    ptime_ms: 20,
+                    srtp: None,
+                },
+                entry: dialbridge::engine::Entry::Ivr,
+            },
+        );
+        w.handle_command(
+            now,
+            Command::HostedElsewhere {
+                call,
+                target: dialbridge::engine::RelayTarget {
+                    node: "a".into(),
+                    sip: owner,
+                },
+            },
+        );
+        for d in "123456789#".chars() {
+            w.handle_command(
+                now,
+                Command::Digit {
+                    call,
+                    digit: Digit::from_char(d).unwrap(),
+                },
+            );
+        }
+        w.handle_command(
+            now,
+            Command::ConferenceFound {
+                call,
+                conference: Some(conference.clone()),
+            },
+        );
+        w.handle_command(
+            now,
+            Command::Digit {
+                call,
+                digit: Digit::Pound,
+            },
+        );
+        w.handle_command(
+            now,
+            Command::RelayUp {
+                call,
+                leg: (),
+                remote: owner,
+            },
+        );
+    }
+    w.drain_events().for_each(drop);
+    let mut packet = vec![0x80u8, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+    packet.extend_from_slice(&[0x55; 160]);
+    g.throughput(Throughput::Elements(2 * calls));
+    g.bench_function(BenchmarkId::new("both_ways_per_1000_callers", calls), |b| {
+        b.iter(|| {
+            for id in 0..calls {
+                let caller = SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16));
+                w.handle_rtp(now, CallId(id), caller, &packet);
+                w.handle_leg_rtp(now, CallId(id), owner, &packet);
+            }
+            let mut sent = 0usize;
+            w.flush_relayed(&mut |_: &(), _: SocketAddr, bytes: &[u8]| sent += bytes.len());
+            black_box(sent)
+        })
+    });
+    // Every packet went on, both ways.
+    for id in 0..calls {
+        let caller = SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16));
+        w.handle_rtp(now, CallId(id), caller, &packet);
+        w.handle_leg_rtp(now, CallId(id), owner, &packet);
+    }
+    let mut sent = 0usize;
+    w.flush_relayed(&mut |_: &(), _: SocketAddr, _: &[u8]| sent += 1);
+    assert_eq!(sent, 2 * calls as usize, "every packet relayed");
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    sip,
+    dtmf,
+    codec,
+    mixer,
+    worker_tick,
+    plc,
+    srtp,
+    relay
+);
 criterion_main!(benches);
