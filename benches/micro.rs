@@ -218,82 +218,101 @@ fn mixer(c: &mut Criterion) {
     g.finish();
 }
 
+/// A worker for the benchmarks: no timeouts, since criterion runs thousands of 20 ms ticks
+/// and callers that send nothing would be hung up after the RTP timeout, leaving it empty.
+fn bench_worker(assets: &Arc<Assets>) -> Worker<()> {
+    Worker::new(
+        0,
+        1,
+        Arc::clone(assets),
+        WorkerConfig {
+            rtp_timeout: None,
+            lobby_timeout: None,
+            ..WorkerConfig::default()
+        },
+        StdRng::seed_from_u64(1),
+    )
+}
+
+fn bench_conference() -> Conference {
+    Conference {
+        organizer_id: 1,
+        conference_id: "123456789".into(),
+        organizer_name: "Ada".into(),
+        start_without_pin: false,
+    }
+}
+
+/// Answers call `id` (PCMU from 127.0.0.1:`port`, SRTP with `srtp` keys).
+fn start_caller(w: &mut Worker<()>, now: Instant, id: u64, port: u16, srtp: Option<SrtpKeys>) {
+    w.handle_command(
+        now,
+        Command::Start {
+            call: CallId(id),
+            transport: (),
+            sip_call_id: format!("c{id}"),
+            from: format!("sip:{id}@127.0.0.1"),
+            params: Negotiated {
+                remote: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+                codec: Codec::Pcmu,
+                payload_type: 0,
+                telephone_event: Some(101),
+                direction: Direction::SendRecv,
+                ptime_ms: 20,
+                srtp,
+            },
+            entry: dialbridge::engine::Entry::Ivr,
+        },
+    );
+}
+
+/// Takes call `id` through the IVR as an attendee of `conference`.
+fn through_ivr(w: &mut Worker<()>, now: Instant, id: u64, conference: &Conference) {
+    let call = CallId(id);
+    for d in "123456789#".chars() {
+        w.handle_command(
+            now,
+            Command::Digit {
+                call,
+                digit: Digit::from_char(d).unwrap(),
+            },
+        );
+    }
+    w.handle_command(
+        now,
+        Command::ConferenceFound {
+            call,
+            conference: Some(conference.clone()),
+        },
+    );
+    w.handle_command(
+        now,
+        Command::Digit {
+            call,
+            digit: Digit::Pound,
+        },
+    );
+}
+
 fn worker_tick(c: &mut Criterion) {
     let mut g = c.benchmark_group("worker_tick");
     g.measurement_time(Duration::from_secs(5));
     let assets = Arc::new(Assets::bundled().expect("assets"));
     for (calls, srtp) in [(100u64, false), (1000, false), (1000, true)] {
         g.throughput(Throughput::Elements(calls));
-        let mut w: Worker<()> = Worker::new(
-            0,
-            1,
-            Arc::clone(&assets),
-            // No timeouts: criterion runs thousands of 20 ms ticks, and callers that send
-            // nothing would be hung up after the RTP timeout, leaving an empty worker.
-            WorkerConfig {
-                rtp_timeout: None,
-                lobby_timeout: None,
-                ..WorkerConfig::default()
-            },
-            StdRng::seed_from_u64(1),
-        );
+        let mut w = bench_worker(&assets);
         let now = Instant::now();
-        let conference = Conference {
-            organizer_id: 1,
-            conference_id: "123456789".into(),
-            organizer_name: "Ada".into(),
-            start_without_pin: false,
-        };
+        let conference = bench_conference();
         for id in 0..calls {
-            let call = CallId(id);
-            w.handle_command(
-                now,
-                Command::Start {
-                    call,
-                    transport: (),
-                    sip_call_id: format!("c{id}"),
-                    from: format!("sip:{id}@127.0.0.1"),
-                    params: Negotiated {
-                        remote: Some(SocketAddr::from(([127, 0, 0, 1], 7000))),
-                        codec: Codec::Pcmu,
-                        payload_type: 0,
-                        telephone_event: Some(101),
-                        direction: Direction::SendRecv,
-                        ptime_ms: 20,
-                        srtp: srtp.then(|| SrtpKeys {
-                            local: MasterKey::from_bytes(SrtpSuite::AesCm128HmacSha1_80, &[1; 30])
-                                .expect("key"),
-                            remote: MasterKey::from_bytes(SrtpSuite::AesCm128HmacSha1_80, &[2; 30])
-                                .expect("key"),
-                            remote_mki_len: 0,
-                        }),
-                    },
-                    entry: dialbridge::engine::Entry::Ivr,
-                },
-            );
-            for d in "123456789#".chars() {
-                w.handle_command(
-                    now,
-                    Command::Digit {
-                        call,
-                        digit: Digit::from_char(d).unwrap(),
-                    },
-                );
-            }
-            w.handle_command(
-                now,
-                Command::ConferenceFound {
-                    call,
-                    conference: Some(conference.clone()),
-                },
-            );
-            w.handle_command(
-                now,
-                Command::Digit {
-                    call,
-                    digit: Digit::Pound,
-                },
-            );
+            let keys = srtp.then(|| SrtpKeys {
+                local: MasterKey::from_bytes(SrtpSuite::AesCm128HmacSha1_80, &[1; 30])
+                    .expect("key"),
+                remote: MasterKey::from_bytes(SrtpSuite::AesCm128HmacSha1_80, &[2; 30])
+                    .expect("key"),
+                remote_mki_len: 0,
+            });
+            start_caller(&mut w, now, id, 7000, keys);
+            through_ivr(&mut w, now, id, &conference);
         }
         assert_eq!(w.meeting_sizes("123456789"), Some((calls as usize, 0)));
         let mut t = now;
@@ -431,46 +450,13 @@ fn relay(c: &mut Criterion) {
     let mut g = c.benchmark_group("relay");
     let assets = Arc::new(Assets::bundled().expect("assets"));
     let calls = 1000u64;
-    let mut w: Worker<()> = Worker::new(
-        0,
-        1,
-        assets,
-        WorkerConfig {
-            rtp_timeout: None,
-            lobby_timeout: None,
-            ..WorkerConfig::default()
-        },
-        StdRng::seed_from_u64(1),
-    );
+    let mut w = bench_worker(&assets);
     let now = Instant::now();
-    let conference = Conference {
-        organizer_id: 1,
-        conference_id: "123456789".into(),
-        organizer_name: "Ada".into(),
-        start_without_pin: false,
-    };
+    let conference = bench_conference();
     let owner = SocketAddr::from(([127, 0, 0, 2], 9000));
     for id in 0..calls {
         let call = CallId(id);
-        w.handle_command(
-            now,
-            Command::Start {
-                call,
-                transport: (),
-                sip_call_id: format!("c{id}"),
-                from: format!("sip:{id}@127.0.0.1"),
-                params: Negotiated {
-                    remote: Some(SocketAddr::from(([127, 0, 0, 1], 7000 + id as u16))),
-                    codec: Codec::Pcmu,
-                    payload_type: 0,
-                    telephone_event: Some(101),
-                    direction: Direction::SendRecv,
-                    ptime_ms: 20,
-                    srtp: None,
-                },
-                entry: dialbridge::engine::Entry::Ivr,
-            },
-        );
+        start_caller(&mut w, now, id, 7000 + id as u16, None);
         w.handle_command(
             now,
             Command::HostedElsewhere {
@@ -481,29 +467,7 @@ fn relay(c: &mut Criterion) {
                 },
             },
         );
-        for d in "123456789#".chars() {
-            w.handle_command(
-                now,
-                Command::Digit {
-                    call,
-                    digit: Digit::from_char(d).unwrap(),
-                },
-            );
-        }
-        w.handle_command(
-            now,
-            Command::ConferenceFound {
-                call,
-                conference: Some(conference.clone()),
-            },
-        );
-        w.handle_command(
-            now,
-            Command::Digit {
-                call,
-                digit: Digit::Pound,
-            },
-        );
+        through_ivr(&mut w, now, id, &conference);
         w.handle_command(
             now,
             Command::RelayUp {

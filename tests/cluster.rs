@@ -195,15 +195,6 @@ fn nodes(url: &str) -> Vec<(String, String, i64)> {
         .collect()
 }
 
-fn waiting_caller(node: &Bridge, conference_id: &str) -> Phone {
-    let mut p = Phone::new(node.sip, Codec::Pcmu, None);
-    p.call();
-    p.send_digits(&format!("{conference_id}#"));
-    std::thread::sleep(Duration::from_millis(200));
-    p.send_digits("#");
-    p
-}
-
 fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
@@ -212,33 +203,80 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The cluster secret every node of the tests' clusters shares.
+const SECRET: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+/// Nodes `names` on one fresh database of `pg`: the first creates organizer Ada, the others
+/// get its PIN key (as an operator copies it), each its `--node-name`, the cluster secret
+/// when `secret`, and `extra` flags. Returns the nodes, Ada, and the database URL.
+fn start_nodes(
+    pg: &Postgres,
+    database: &str,
+    names: &[&str],
+    secret: bool,
+    extra: &[&str],
+) -> (Vec<Bridge>, support::OrganizerInfo, String) {
+    let url = pg.create_database(database);
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let secret_file = secrets.path().join("cluster.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write secret");
+    std::fs::set_permissions(
+        &secret_file,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .expect("chmod");
+    let options = |name: &str| {
+        let mut flags = vec!["--node-name".to_string(), name.to_string()];
+        if secret {
+            flags.push("--cluster-secret-file".into());
+            flags.push(secret_file.display().to_string());
+        }
+        flags.extend(extra.iter().map(|f| f.to_string()));
+        BridgeOptions {
+            http: true,
+            global: vec!["--database-url".into(), url.clone()],
+            extra: flags,
+            ..BridgeOptions::default()
+        }
+    };
+    let (first, mut orgs) = Bridge::start(&["Ada"], options(names[0]));
+    let key = first
+        .data_dir
+        .path()
+        .join(dialbridge::directory::PIN_KEY_FILE);
+    let mut bridges = vec![first];
+    for name in &names[1..] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(&key, dir.path().join(dialbridge::directory::PIN_KEY_FILE))
+            .expect("copy the PIN key");
+        bridges.push(Bridge::start_in(dir, &[], options(name)).0);
+    }
+    (bridges, orgs.remove(0), url)
+}
+
+/// A caller on `node` for `conference`, through the IVR into its lobby, sending `tone`.
+fn attendee(node: &Bridge, conference: &str, tone: Option<f32>) -> Phone {
+    let mut p = Phone::new(node.sip, Codec::Pcmu, tone);
+    p.call();
+    p.send_digits(&format!("{conference}#"));
+    std::thread::sleep(Duration::from_millis(200));
+    p.send_digits("#");
+    p
+}
+
 #[test]
 fn nodes_on_one_postgresql_directory_hold_one_lease_per_meeting() {
     let pg = Postgres::start();
-    let url = pg.create_database("cluster");
-    let options = |name: &str| BridgeOptions {
-        http: true,
-        global: vec!["--database-url".into(), url.clone()],
-        extra: vec!["--node-name".into(), name.into()],
-        ..BridgeOptions::default()
-    };
-    let (mut a, orgs) = Bridge::start(&["Ada"], options("a"));
-    // Every node needs the same PIN key (the README says so): b gets a copy of a's.
-    let b_dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-    )
-    .expect("copy the PIN key");
-    let (mut b, _) = Bridge::start_in(b_dir, &[], options("b"));
-    let conference = orgs[0].conference_id.clone();
+    let (nodes_started, ada, url) = start_nodes(&pg, "cluster", &["a", "b"], false, &[]);
+    let [mut a, mut b]: [Bridge; 2] = nodes_started.try_into().ok().expect("two nodes");
+    let conference = ada.conference_id.clone();
     assert_eq!(
         nodes(&url),
         vec![("a".into(), "up".into(), 0), ("b".into(), "up".into(), 0)]
     );
 
     // The first caller's look-up on a makes a the meeting's owner.
-    let _first = waiting_caller(&a, &conference);
+    let _first = attendee(&a, &conference, None);
     wait_for("a's claim", Duration::from_secs(15), || {
         metric(&a, "dialbridge_cluster_claims_total{owner=\"here\"}") == 1
     });
@@ -250,7 +288,7 @@ fn nodes_on_one_postgresql_directory_hold_one_lease_per_meeting() {
     });
 
     // A caller for the same meeting on b finds a owning it.
-    let _second = waiting_caller(&b, &conference);
+    let _second = attendee(&b, &conference, None);
     wait_for("b's look-up", Duration::from_secs(15), || {
         metric(&b, "dialbridge_cluster_claims_total{owner=\"elsewhere\"}") == 1
     });
@@ -303,7 +341,7 @@ fn nodes_on_one_postgresql_directory_hold_one_lease_per_meeting() {
     a.sigkill();
     let killed = Instant::now();
     std::thread::sleep(Duration::from_secs(4));
-    let _third = waiting_caller(&b, &conference);
+    let _third = attendee(&b, &conference, None);
     wait_for("b's claim", Duration::from_secs(15), || {
         metric(&b, "dialbridge_cluster_claims_total{owner=\"here\"}") == 1
     });
@@ -342,31 +380,10 @@ fn leg(node: &Bridge, key: &LegKey, conference: &str, role: Role, tone: Option<f
 #[test]
 fn relay_legs_signed_with_the_cluster_secret_skip_the_ivr_and_forged_ones_get_403() {
     let pg = Postgres::start();
-    let url = pg.create_database("legs");
-    let secret_dir = tempfile::tempdir().expect("tempdir");
-    let secret_file = secret_dir.path().join("cluster.secret");
-    let secret = "5f1c0e9a7b3d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f";
-    std::fs::write(&secret_file, format!("{secret}\n")).expect("write secret");
-    std::fs::set_permissions(
-        &secret_file,
-        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
-    )
-    .expect("chmod");
-    let (owner, orgs) = Bridge::start(
-        &["Ada"],
-        BridgeOptions {
-            http: true,
-            global: vec!["--database-url".into(), url.clone()],
-            extra: vec![
-                "--node-name".into(),
-                "a".into(),
-                "--cluster-secret-file".into(),
-                secret_file.display().to_string(),
-            ],
-            ..BridgeOptions::default()
-        },
-    );
-    let conference = orgs[0].conference_id.clone();
+    let (mut started, ada, _url) = start_nodes(&pg, "legs", &["a"], true, &[]);
+    let owner = started.remove(0);
+    let conference = ada.conference_id.clone();
+    let secret = SECRET;
     let key = LegKey::from_bytes(secret.as_bytes());
 
     // An attendee's leg: no greeting (the caller heard it on the node that answered), straight
@@ -450,63 +467,23 @@ fn relay_legs_signed_with_the_cluster_secret_skip_the_ivr_and_forged_ones_get_40
     );
 }
 
-/// An owner-only cluster secret file in `dir`; the secret.
-fn cluster_secret(dir: &std::path::Path) -> (std::path::PathBuf, &'static str) {
-    let secret = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
-    let path = dir.join("cluster.secret");
-    std::fs::write(&path, format!("{secret}\n")).expect("write secret");
-    std::fs::set_permissions(
-        &path,
-        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
-    )
-    .expect("chmod");
-    (path, secret)
-}
-
 #[test]
 fn callers_answered_by_a_node_that_does_not_host_the_meeting_are_relayed_to_its_owner() {
     let pg = Postgres::start();
-    let url = pg.create_database("relay");
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let (secret_file, secret) = cluster_secret(secrets.path());
-    let options = |name: &str| BridgeOptions {
-        http: true,
-        global: vec!["--database-url".into(), url.clone()],
-        extra: vec![
-            "--node-name".into(),
-            name.into(),
-            "--cluster-secret-file".into(),
-            secret_file.display().to_string(),
-        ],
-        ..BridgeOptions::default()
-    };
-    let (a, orgs) = Bridge::start(&["Ada"], options("a"));
-    let b_dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-    )
-    .expect("copy the PIN key");
-    let (b, _) = Bridge::start_in(b_dir, &[], options("b"));
-    let ada = &orgs[0];
+    let (started, ada, _url) = start_nodes(&pg, "relay", &["a", "b"], true, &[]);
+    let [a, b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
+    let secret = SECRET;
+    let ada = &ada;
 
     // The first caller reaches a: a hosts the meeting.
-    let mut on_a = Phone::new(a.sip, Codec::Pcmu, Some(600.0));
-    on_a.call();
-    on_a.send_digits(&format!("{}#", ada.conference_id));
-    std::thread::sleep(Duration::from_millis(200));
-    on_a.send_digits("#");
+    let on_a = attendee(&a, &ada.conference_id, Some(600.0));
     let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
     wait_until(&on_a, Duration::from_secs(15), "hold music on a", |h| {
         position_of_run(h, &hold).is_some()
     });
 
     // A caller answered by b hears a's lobby through a relay leg.
-    let mut on_b = Phone::new(b.sip, Codec::Pcmu, Some(400.0));
-    on_b.call();
-    on_b.send_digits(&format!("{}#", ada.conference_id));
-    std::thread::sleep(Duration::from_millis(200));
-    on_b.send_digits("#");
+    let mut on_b = attendee(&b, &ada.conference_id, Some(400.0));
     let relayed_from = on_b.heard().len();
     wait_until(&on_b, Duration::from_secs(15), "a's hold music on b", |h| {
         h.len() > relayed_from && position_of_run(&h[relayed_from..], &hold).is_some()
@@ -593,45 +570,17 @@ fn callers_answered_by_a_node_that_does_not_host_the_meeting_are_relayed_to_its_
 #[test]
 fn when_the_owner_dies_its_relayed_callers_are_rehomed_into_a_running_meeting() {
     let pg = Postgres::start();
-    let url = pg.create_database("rehome");
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let (secret_file, _) = cluster_secret(secrets.path());
-    let options = |name: &str| BridgeOptions {
-        http: true,
-        global: vec!["--database-url".into(), url.clone()],
-        extra: vec![
-            "--node-name".into(),
-            name.into(),
-            "--cluster-secret-file".into(),
-            secret_file.display().to_string(),
-        ],
-        ..BridgeOptions::default()
-    };
-    let (mut a, orgs) = Bridge::start(&["Ada"], options("a"));
-    let b_dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-    )
-    .expect("copy the PIN key");
-    let (b, _) = Bridge::start_in(b_dir, &[], options("b"));
-    let ada = &orgs[0];
-    let attendee = |node: &Bridge, tone: f32| {
-        let mut p = Phone::new(node.sip, Codec::Pcmu, Some(tone));
-        p.call();
-        p.send_digits(&format!("{}#", ada.conference_id));
-        std::thread::sleep(Duration::from_millis(200));
-        p.send_digits("#");
-        p
-    };
+    let (started, ada, url) = start_nodes(&pg, "rehome", &["a", "b"], true, &[]);
+    let [mut a, b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
+    let ada = &ada;
     let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
 
     // a hosts the meeting; b relays its attendee and the organizer there.
-    let on_a = attendee(&a, 600.0);
+    let on_a = attendee(&a, &ada.conference_id, Some(600.0));
     wait_until(&on_a, Duration::from_secs(15), "hold music on a", |h| {
         position_of_run(h, &hold).is_some()
     });
-    let on_b = attendee(&b, 400.0);
+    let on_b = attendee(&b, &ada.conference_id, Some(400.0));
     let started = Instant::now();
     let mut boss = Phone::new(b.sip, Codec::Pcmu, Some(1000.0));
     boss.call();
@@ -681,35 +630,8 @@ fn when_the_owner_dies_its_relayed_callers_are_rehomed_into_a_running_meeting() 
 #[test]
 fn three_nodes_behind_kamailio_run_one_meeting_and_a_dead_non_owner_drops_only_its_calls() {
     let pg = Postgres::start();
-    let url = pg.create_database("three");
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let (secret_file, _) = cluster_secret(secrets.path());
-    let options = |name: &str| BridgeOptions {
-        http: true,
-        global: vec!["--database-url".into(), url.clone()],
-        extra: vec![
-            "--node-name".into(),
-            name.into(),
-            "--cluster-secret-file".into(),
-            secret_file.display().to_string(),
-        ],
-        ..BridgeOptions::default()
-    };
-    let (a, orgs) = Bridge::start(&["Ada"], options("a"));
-    let mut bridges = vec![a];
-    for name in ["b", "c"] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::copy(
-            bridges[0]
-                .data_dir
-                .path()
-                .join(dialbridge::directory::PIN_KEY_FILE),
-            dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-        )
-        .expect("copy the PIN key");
-        bridges.push(Bridge::start_in(dir, &[], options(name)).0);
-    }
-    let ada = &orgs[0];
+    let (mut bridges, ada, _url) = start_nodes(&pg, "three", &["a", "b", "c"], true, &[]);
+    let ada = &ada;
     let nodes: Vec<SocketAddr> = bridges.iter().map(|b| b.sip).collect();
     let edge = edge(&nodes);
 
@@ -791,26 +713,14 @@ fn three_nodes_behind_kamailio_run_one_meeting_and_a_dead_non_owner_drops_only_i
 #[test]
 fn conference_id_guessing_limits_hold_across_the_nodes() {
     let pg = Postgres::start();
-    let url = pg.create_database("guessing");
-    let options = |name: &str| BridgeOptions {
-        http: true,
-        global: vec!["--database-url".into(), url.clone()],
-        extra: vec![
-            "--node-name".into(),
-            name.into(),
-            "--id-guesses-per-caller".into(),
-            "2".into(),
-        ],
-        ..BridgeOptions::default()
-    };
-    let (a, orgs) = Bridge::start(&["Ada"], options("a"));
-    let b_dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        a.data_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-        b_dir.path().join(dialbridge::directory::PIN_KEY_FILE),
-    )
-    .expect("copy the PIN key");
-    let (b, _) = Bridge::start_in(b_dir, &[], options("b"));
+    let (started, ada, _url) = start_nodes(
+        &pg,
+        "guessing",
+        &["a", "b"],
+        false,
+        &["--id-guesses-per-caller", "2"],
+    );
+    let [a, b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
 
     // Two unknown IDs from one number on a...
     let mut guesser = Phone::new(a.sip, Codec::Pcmu, None);
@@ -831,7 +741,7 @@ fn conference_id_guessing_limits_hold_across_the_nodes() {
     let mut again = Phone::new(b.sip, Codec::Pcmu, None);
     again.set_from_user("+15550100");
     again.call();
-    again.send_digits(&format!("{}#", orgs[0].conference_id));
+    again.send_digits(&format!("{}#", ada.conference_id));
     wait_for("b cutting the guesser off", Duration::from_secs(15), || {
         metric(&b, "dialbridge_guessers_cut_off_total") == 1
     });
@@ -844,7 +754,7 @@ fn conference_id_guessing_limits_hold_across_the_nodes() {
     let mut honest = Phone::new(b.sip, Codec::Pcmu, None);
     honest.set_from_user("+15550111");
     honest.call();
-    honest.send_digits(&format!("{}#", orgs[0].conference_id));
+    honest.send_digits(&format!("{}#", ada.conference_id));
     std::thread::sleep(Duration::from_millis(200));
     honest.send_digits("#");
     let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
