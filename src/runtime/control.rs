@@ -170,16 +170,7 @@ pub(super) async fn serve_directory(
                 let caller = match lookup {
                     Ok(Lookup::Go { caller }) => caller,
                     Ok(Lookup::Refuse { caller, limit }) => {
-                        tracing::warn!(
-                            call = call.0,
-                            source = %caller.source,
-                            from = caller.from_user.as_deref().unwrap_or(""),
-                            limit = ?limit,
-                            "too many unknown conference IDs lately: caller cut off"
-                        );
-                        gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
-                        security_event(caller.source, "conference-id-guessing");
-                        media.send(call, Command::ConferenceRefused { call });
+                        cut_off(call, &caller, limit, "this node", &gauges, &media);
                         continue;
                     }
                     // A poisoned lock (a panic elsewhere): the look-up still goes ahead.
@@ -201,16 +192,7 @@ pub(super) async fn serve_directory(
                         (&cluster, &shared, &caller)
                         && let Some(limit) = cluster.guesses_over(counters).await
                     {
-                        tracing::warn!(
-                            call = call.0,
-                            source = %c.source,
-                            from = c.from_user.as_deref().unwrap_or(""),
-                            limit = ?limit,
-                            "too many unknown conference IDs lately on the cluster's nodes: caller cut off"
-                        );
-                        gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
-                        security_event(c.source, "conference-id-guessing");
-                        media.send(call, Command::ConferenceRefused { call });
+                        cut_off(call, c, limit, "the cluster's nodes", &gauges, &media);
                         return;
                     }
                     let conference = match directory.lookup_conference(&digits).await {
@@ -409,6 +391,29 @@ pub(super) async fn serve_directory(
             }
         }
     }
+}
+
+/// Refuses a caller over a guessing limit (counted `on`: this node, or the cluster's) before
+/// the look-up: logged, counted, reported as a security event, told "too many attempts".
+fn cut_off(
+    call: CallId,
+    caller: &crate::auth::guessing::Caller,
+    limit: crate::auth::guessing::CutOff,
+    on: &str,
+    gauges: &SipGauges,
+    media: &MediaHandle,
+) {
+    tracing::warn!(
+        call = call.0,
+        source = %caller.source,
+        from = caller.from_user.as_deref().unwrap_or(""),
+        limit = ?limit,
+        counted_on = on,
+        "too many unknown conference IDs lately: caller cut off"
+    );
+    gauges.guessers_cut_off.fetch_add(1, Ordering::Relaxed);
+    security_event(caller.source, "conference-id-guessing");
+    media.send(call, Command::ConferenceRefused { call });
 }
 
 /// The `organizer.pin_locked` event: too many wrong PINs for this conference's organizer,

@@ -376,22 +376,26 @@ impl SipDriver {
         self.count_connections();
     }
 
+    /// An RTP port from the pool, as a media socket, and its number.
+    fn media_port(&self) -> Result<(MediaTransport, u16), String> {
+        self.pool
+            .bind(self.bind_ip)
+            .map_err(|e| e.to_string())
+            .and_then(|(sock, lease)| {
+                let port = lease.port();
+                MediaTransport::new(sock, Some(lease))
+                    .map(|t| (t, port))
+                    .map_err(|e| e.to_string())
+            })
+    }
+
     /// Opens a relay leg for a media worker: an RTP port, then the INVITE to the owner.
     fn open_relay(&mut self, now: Instant, order: super::relay_legs::RelayOrder) {
         let call = order.call;
         let target = order.target.sip;
         let opened = match self.relays.as_ref() {
             None => Err("this node has no --cluster-secret-file".to_string()),
-            Some(_) => self
-                .pool
-                .bind(self.bind_ip)
-                .map_err(|e| e.to_string())
-                .and_then(|(sock, lease)| {
-                    let port = lease.port();
-                    MediaTransport::new(sock, Some(lease))
-                        .map(|t| (t, port))
-                        .map_err(|e| e.to_string())
-                }),
+            Some(_) => self.media_port(),
         };
         let result = opened.and_then(|(rtp, port)| {
             let ip = self.local_ip_towards(target.ip());
@@ -700,16 +704,7 @@ impl SipDriver {
                             continue;
                         }
                     }
-                    let bound = self
-                        .pool
-                        .bind(self.bind_ip)
-                        .map_err(|e| e.to_string())
-                        .and_then(|(sock, lease)| {
-                            let port = lease.port();
-                            MediaTransport::new(sock, Some(lease))
-                                .map(|t| (t, port))
-                                .map_err(|e| e.to_string())
-                        });
+                    let bound = self.media_port();
                     match bound {
                         Ok((transport, port)) => {
                             let ip = self.local_ip_towards(source.ip());

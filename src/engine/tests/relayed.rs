@@ -133,6 +133,23 @@ fn relayed_caller(b: &mut Bench) {
     b.press(1, "#");
 }
 
+/// Call 1 relayed, its leg (socket 99) up to an owner at the address returned.
+fn relayed_with_leg_up() -> (Bench, SocketAddr) {
+    let mut b = Bench::new(1);
+    relayed_caller(&mut b);
+    b.route();
+    let owner: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+    b.command(
+        1,
+        Command::RelayUp {
+            call: CallId(1),
+            leg: 99,
+            remote: owner,
+        },
+    );
+    (b, owner)
+}
+
 #[test]
 fn a_caller_whose_meeting_is_elsewhere_asks_for_a_leg_instead_of_joining() {
     let mut b = Bench::new(1);
@@ -160,18 +177,7 @@ fn a_caller_whose_meeting_is_elsewhere_asks_for_a_leg_instead_of_joining() {
 
 #[test]
 fn packets_pass_both_ways_unchanged_once_the_leg_is_up_and_strangers_are_ignored() {
-    let mut b = Bench::new(1);
-    relayed_caller(&mut b);
-    b.route();
-    let owner: SocketAddr = "127.0.0.1:41000".parse().unwrap();
-    b.command(
-        1,
-        Command::RelayUp {
-            call: CallId(1),
-            leg: 99,
-            remote: owner,
-        },
-    );
+    let (mut b, owner) = relayed_with_leg_up();
     let caller: SocketAddr = "127.0.0.1:7000".parse().unwrap();
     let digits_before = b.workers[0].stats().digits;
     let from_caller = rfc4733_packet('5', 0, 10, 1000, 7);
@@ -240,18 +246,7 @@ fn a_leg_that_fails_tells_the_caller_and_one_the_owner_ends_hangs_up() {
 
 #[test]
 fn a_leg_gone_silent_is_replaced_after_reconnecting_and_the_caller_can_be_rehomed_here() {
-    let mut b = Bench::new(1);
-    relayed_caller(&mut b);
-    b.route();
-    let owner: SocketAddr = "127.0.0.1:41000".parse().unwrap();
-    b.command(
-        1,
-        Command::RelayUp {
-            call: CallId(1),
-            leg: 99,
-            remote: owner,
-        },
-    );
+    let (mut b, owner) = relayed_with_leg_up();
     // The owner's packets keep the leg alive...
     let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 42];
     packet.extend_from_slice(&[0x55; 160]);
