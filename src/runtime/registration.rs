@@ -111,31 +111,23 @@ impl Prepared {
 
 /// Reads an owner-only password file: its first line, without the line break.
 pub fn read_password(path: &Path) -> Result<Password, RegistrationSetupError> {
-    use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
-    let read_err = |source| RegistrationSetupError::ReadPassword {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mode = file.metadata().map_err(read_err)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(RegistrationSetupError::PasswordFileMode {
-            path: path.to_path_buf(),
+    use crate::secret_file::{SecretFileError, read_first_line};
+    let path_buf = || path.to_path_buf();
+    let line = read_first_line(path, MAX_PASSWORD_FILE).map_err(|err| match err {
+        SecretFileError::Read(source) => RegistrationSetupError::ReadPassword {
+            path: path_buf(),
+            source,
+        },
+        SecretFileError::Mode { mode } => RegistrationSetupError::PasswordFileMode {
+            path: path_buf(),
             mode,
-        });
-    }
-    let mut text = zeroize::Zeroizing::new(String::new());
-    file.take(MAX_PASSWORD_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(read_err)?;
-    let line = text.lines().next().unwrap_or_default();
-    if line.is_empty() || text.len() as u64 > MAX_PASSWORD_FILE {
-        return Err(RegistrationSetupError::BadPassword {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(Password::new(line.to_string()))
+        },
+        SecretFileError::Shape { .. } => RegistrationSetupError::BadPassword { path: path_buf() },
+    })?;
+    // The line was read as text: it is UTF-8.
+    let text = String::from_utf8(line.to_vec())
+        .map_err(|_| RegistrationSetupError::BadPassword { path: path_buf() })?;
+    Ok(Password::new(text))
 }
 
 /// Checks every address of record, reads its password and resolves its registrar with the

@@ -132,31 +132,19 @@ fn parse_url(url: &str) -> Result<Target, WebhookSetupError> {
 
 /// Reads an owner-only secret file: its first line, without the line break.
 fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, WebhookSetupError> {
-    use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
-    let read_err = |source| WebhookSetupError::ReadSecret {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mode = file.metadata().map_err(read_err)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(WebhookSetupError::SecretFileMode {
-            path: path.to_path_buf(),
+    use crate::secret_file::{SecretFileError, read_first_line};
+    let path_buf = || path.to_path_buf();
+    read_first_line(path, MAX_SECRET_FILE).map_err(|err| match err {
+        SecretFileError::Read(source) => WebhookSetupError::ReadSecret {
+            path: path_buf(),
+            source,
+        },
+        SecretFileError::Mode { mode } => WebhookSetupError::SecretFileMode {
+            path: path_buf(),
             mode,
-        });
-    }
-    let mut text = zeroize::Zeroizing::new(String::new());
-    file.take(MAX_SECRET_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(read_err)?;
-    let line = text.lines().next().unwrap_or_default();
-    if line.is_empty() || text.len() as u64 > MAX_SECRET_FILE {
-        return Err(WebhookSetupError::BadSecret {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(zeroize::Zeroizing::new(line.as_bytes().to_vec()))
+        },
+        SecretFileError::Shape { .. } => WebhookSetupError::BadSecret { path: path_buf() },
+    })
 }
 
 /// Reads the CA certificates of `--webhook-ca-file`.
