@@ -760,3 +760,34 @@ fn conference_id_guessing_limits_hold_across_the_nodes() {
     });
     assert_eq!(metric(&b, "dialbridge_guessers_cut_off_total"), 1);
 }
+
+#[test]
+fn a_meeting_started_through_another_nodes_api_starts_where_it_is_hosted() {
+    let pg = Postgres::start();
+    let (started, ada, _url) = start_nodes(&pg, "api-start", &["a", "b"], true, &[]);
+    let [a, b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    let one = attendee(&a, &ada.conference_id, Some(600.0));
+    wait_until(&one, Duration::from_secs(15), "the lobby on a", |h| {
+        position_of_run(h, &hold).is_some()
+    });
+    let two = attendee(&b, &ada.conference_id, Some(1400.0));
+    wait_until(&two, Duration::from_secs(15), "a's lobby, relayed", |h| {
+        position_of_run(h, &hold).is_some()
+    });
+
+    // An operator starts it through b's API: a, which hosts it, moves its lobby in.
+    let t = Instant::now();
+    let r = b.api().post(&format!("/api/organizers/{}/start", ada.id));
+    assert_eq!(r.status, 202, "{}", r.body);
+    wait_until(
+        &one,
+        Duration::from_secs(10),
+        "the relayed caller, on a",
+        |h| first_tone(h, t, 1400.0, Codec::Pcmu).is_some(),
+    );
+    wait_until(&two, Duration::from_secs(10), "a's caller, on b", |h| {
+        first_tone(h, t, 600.0, Codec::Pcmu).is_some()
+    });
+    assert!(a.log_text().contains("meeting start asked by another node"));
+}

@@ -336,3 +336,123 @@ pub(super) async fn rehome(
         tokio::time::sleep(REHOME_EVERY).await;
     }
 }
+
+/// The admin service's meetings on a cluster node: a start goes to the node that hosts the
+/// meeting (this one, or another told through NOTIFY); views and controls are this node's.
+pub(super) struct ClusterMeetings {
+    local: Arc<super::media::MediaHandle>,
+    cluster: ClusterHandle,
+}
+
+impl ClusterMeetings {
+    /// Wraps this node's media workers.
+    pub(super) fn new(local: Arc<super::media::MediaHandle>, cluster: ClusterHandle) -> Self {
+        ClusterMeetings { local, cluster }
+    }
+}
+
+impl LiveMeetings for ClusterMeetings {
+    fn start_meeting(&self, conference: crate::call::Conference) {
+        let local = Arc::clone(&self.local);
+        let cluster = self.cluster.clone();
+        tokio::spawn(async move {
+            let id = conference.conference_id.clone();
+            match cluster.claim(&id).await {
+                Ok(Owner::Here) => local.start_meeting(conference),
+                Ok(Owner::Elsewhere { node, .. }) => {
+                    match cluster.store.notify_start(&node, &id).await {
+                        Ok(()) => {
+                            tracing::info!(conference = %id, owner = %node, "meeting start passed to the node hosting it")
+                        }
+                        Err(err) => {
+                            tracing::error!(conference = %id, owner = %node, error = %err, "cannot pass the meeting start to the node hosting it")
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(conference = %id, error = %err, "cannot claim the meeting to start it")
+                }
+            }
+        });
+    }
+
+    fn meetings(&self) -> crate::admin::live::LiveAnswer<Vec<crate::admin::live::Meeting>> {
+        self.local.meetings()
+    }
+
+    fn meeting(
+        &self,
+        conference_id: &str,
+    ) -> crate::admin::live::LiveAnswer<Option<crate::admin::live::Meeting>> {
+        self.local.meeting(conference_id)
+    }
+
+    fn control(
+        &self,
+        conference_id: &str,
+        action: crate::admin::live::MeetingAction,
+    ) -> crate::admin::live::LiveAnswer<
+        Result<crate::admin::live::Meeting, crate::admin::live::ActionRefused>,
+    > {
+        self.local.control(conference_id, action)
+    }
+}
+
+/// Starts the meetings other nodes ask this one to start (`Store::notify_start`), until `stop`.
+/// The listening connection comes back by itself after a database restart; a start asked
+/// while it was away is lost (the operator sees no lobby move and starts again).
+pub(super) async fn serve_starts(
+    directory: crate::directory::Directory,
+    name: String,
+    media: Arc<super::media::MediaHandle>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stopped);
+    let mut listener = loop {
+        match directory.store().start_listener().await {
+            Ok(listener) => break listener,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for meeting starts from other nodes; trying again");
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let note = tokio::select! {
+            _ = &mut stopped => return,
+            note = listener.recv() => note,
+        };
+        let note = match note {
+            Ok(note) => note,
+            Err(err) => {
+                tracing::warn!(error = %err, "meeting start listener lost its connection; it reconnects");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Some((node, conference_id)) = note.payload().split_once(' ') else {
+            continue;
+        };
+        if node != name {
+            continue;
+        }
+        match directory.lookup_conference(conference_id).await {
+            Ok(Some(conference)) => {
+                tracing::info!(conference = %conference_id, "meeting start asked by another node");
+                media.start_meeting(conference);
+            }
+            Ok(None) => {
+                tracing::warn!(conference = %conference_id, "another node asked to start an unknown meeting")
+            }
+            Err(err) => {
+                tracing::error!(conference = %conference_id, error = %err, "cannot read the meeting another node asked to start")
+            }
+        }
+    }
+}

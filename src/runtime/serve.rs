@@ -403,7 +403,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             guessing: config.guessing,
             gauges: Arc::clone(&sip_gauges),
             events: event_sink.clone(),
-            cluster: cluster_handle,
+            cluster: cluster_handle.clone(),
             relays: relay_tx,
         },
     ));
@@ -458,12 +458,29 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     });
     // The leases are kept while the node drains: its meetings go on until the SIP task ends.
     let cluster_task = cluster_driver.map(|driver| tokio::spawn(driver.run(http_stop_rx.clone())));
+    // On a cluster, a meeting started through the API starts on the node hosting it, and
+    // this node starts the ones other nodes pass to it.
+    let live_meetings: Arc<dyn crate::admin::service::LiveMeetings> = match &cluster_handle {
+        Some(handle) => {
+            tokio::spawn(super::cluster::serve_starts(
+                directory.clone(),
+                node_name.clone(),
+                Arc::clone(&media),
+                http_stop_rx.clone(),
+            ));
+            Arc::new(super::cluster::ClusterMeetings::new(
+                Arc::clone(&media),
+                handle.clone(),
+            ))
+        }
+        None => Arc::clone(&media) as Arc<dyn crate::admin::service::LiveMeetings>,
+    };
     let http_task = match http_listener {
         Some(listener) => {
             let service = AdminService::new(
                 directory.clone(),
                 mailer.clone(),
-                Some(Arc::clone(&media) as Arc<dyn crate::admin::service::LiveMeetings>),
+                Some(live_meetings),
                 dial_in(&config, bound.sip),
                 public_url.as_deref().unwrap_or_default(),
             );

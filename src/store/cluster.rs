@@ -15,6 +15,9 @@ use super::{Store, StoreError};
 const NOW_PG: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 const NOW_SQLITE: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
+/// The NOTIFY channel of meeting starts asked of another node: `<node> <conference ID>`.
+pub const START_CHANNEL: &str = "dialbridge_start";
+
 /// How a node describes itself in its heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeBeat<'a> {
@@ -288,6 +291,39 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))
         .map_err(StoreError::query("forgetting old guessing counters"))
+    }
+
+    /// Asks node `node` (through PostgreSQL's NOTIFY) to start `conference_id`'s meeting,
+    /// which it hosts. PostgreSQL only: a single SQLite node has no one to tell.
+    pub async fn notify_start(&self, node: &str, conference_id: &str) -> Result<(), StoreError> {
+        match &self.pool {
+            Backend::Sqlite(_) => Err(StoreError::NotShared),
+            Backend::Postgres(pool) => sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(START_CHANNEL)
+                .bind(format!("{node} {conference_id}"))
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(StoreError::query("asking another node to start a meeting")),
+        }
+    }
+
+    /// A connection that hears the starts asked of any node (`notify_start`); it reconnects
+    /// by itself when the server comes back.
+    pub async fn start_listener(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        match &self.pool {
+            Backend::Sqlite(_) => Err(StoreError::NotShared),
+            Backend::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+                    .await
+                    .map_err(StoreError::query("listening for meeting starts"))?;
+                listener
+                    .listen(START_CHANNEL)
+                    .await
+                    .map_err(StoreError::query("listening for meeting starts"))?;
+                Ok(listener)
+            }
+        }
     }
 
     /// Every node with a heartbeat row, by name, with the meetings it owns.

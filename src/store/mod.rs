@@ -185,6 +185,9 @@ pub enum StoreError {
         "cannot update the database schema: {0} (was this database written by a newer dialbridge?)"
     )]
     Migrate(#[source] MigrateError),
+    /// A cluster operation on the single-node SQLite directory.
+    #[error("this needs a PostgreSQL directory shared by the cluster's nodes (--database-url)")]
+    NotShared,
     /// A query failed; `operation` says what we were doing.
     #[error("database error while {operation}: {source}")]
     Query {
