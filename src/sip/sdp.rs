@@ -350,7 +350,14 @@ pub fn answer_with(
     write_session_header(&mut sdp, local);
     for (i, media) in session.medias.iter().enumerate() {
         if i == index {
-            write_audio(&mut sdp, local.port, &media.proto, &negotiated, tag);
+            // The transport as RFC 3551/3711 spell it, whatever case the offer used.
+            write_audio(
+                &mut sdp,
+                local.port,
+                canonical_proto(&media.proto),
+                &negotiated,
+                tag,
+            );
         } else {
             write_rejected(&mut sdp, media);
         }
@@ -470,6 +477,15 @@ enum Crypto<'a> {
     },
     /// Reading the answer to our offer, which carried `offered` if it was SRTP.
     ReadAnswer { offered: Option<&'a MasterKey> },
+}
+
+/// The RTP transports we speak, spelled as their RFCs do; an unknown one as it came (only
+/// rejected lines keep it).
+fn canonical_proto(proto: &str) -> &str {
+    ["RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF"]
+        .into_iter()
+        .find(|known| proto.eq_ignore_ascii_case(known))
+        .unwrap_or(proto)
 }
 
 impl Crypto<'_> {

@@ -1264,3 +1264,17 @@ a=rtpmap:96 telephone-event/8000
         .replace("a=rtpmap:9 G722/8000", "a=rtpmap:0 PCMU/8000");
     assert!(read_relay_answer(pcmu.as_bytes(), &caller).is_err());
 }
+
+#[test]
+fn the_answer_spells_the_transport_as_the_rfc_does_whatever_case_the_offer_used() {
+    let (_, answer) = answer_ok(
+        "v=0
+o=- 1 1 IN IP4 198.51.100.7
+s=-
+c=IN IP4 198.51.100.7
+t=0 0
+m=audio 5004 rtp/avp 0
+",
+    );
+    assert_eq!(m_lines(&answer), vec!["m=audio 40000 RTP/AVP 0"]);
+}
