@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use rand::RngExt;
 use rand::rngs::StdRng;
+
+use crate::sip::random_hex as token;
 
 use crate::sip::endpoint::{ALLOW, Transmit, host_port};
 use crate::sip::header::{NameAddr, SipUri, UriScheme, split_comma_list};
@@ -168,13 +169,6 @@ pub struct OutboundCall {
     transmits: Vec<Transmit>,
     events: Vec<OutboundEvent>,
     rng: StdRng,
-}
-
-fn token(rng: &mut StdRng, len: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..len)
-        .map(|_| char::from(HEX[usize::from(rng.random::<u8>() & 0x0f)]))
-        .collect()
 }
 
 fn is_unsafe(s: &str) -> bool {

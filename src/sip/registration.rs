@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
+use crate::sip::random_hex as token;
+
 use crate::sip::digest::{self, Challenge, Credentials, Password};
 use crate::sip::endpoint::{ALLOW, Transmit, host_port};
 use crate::sip::header::{SipUri, UriScheme, split_comma_list};
@@ -290,13 +292,6 @@ pub struct Registration {
     transmits: Vec<Transmit>,
     events: Vec<RegistrationEvent>,
     rng: StdRng,
-}
-
-fn token(rng: &mut StdRng, len: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..len)
-        .map(|_| char::from(HEX[usize::from(rng.random::<u8>() & 0x0f)]))
-        .collect()
 }
 
 impl Registration {
