@@ -70,6 +70,8 @@ enum MediaOrder {
     Tones(String),
     /// Say these 8 kHz samples, 20 ms per packet, in place of the tone.
     Speak(Vec<i16>),
+    /// The bridge's media address from its SDP answer: send there and hear only that.
+    Peer(SocketAddr),
 }
 
 /// Ways a phone's RTP stream can misbehave, for hostile-RTP tests.
@@ -507,6 +509,9 @@ impl Phone {
             self.dialog_route = Some((contact, routes.into_iter().rev().collect()));
         }
         self.remote_media = media_address(&ok.body);
+        if let (Some(m), Some(peer)) = (&self.media, self.remote_media) {
+            let _ = m.orders.send(MediaOrder::Peer(peer));
+        }
         let ack = self.request(Method::Ack, None);
         self.send_raw(&ack.to_bytes());
     }
@@ -782,6 +787,9 @@ fn media_loop(
     let mut current: Option<(u8, u32, u16)> = None;
     let mut gap = 0u32;
     let mut dest: Option<SocketAddr> = None;
+    // Set from the SDP answer: packets from anywhere else (another test's bridge still
+    // sending to a port this phone now has) are neither heard nor answered.
+    let mut peer: Option<SocketAddr> = None;
     let mut buf = [0u8; 2048];
     let mut next = Instant::now();
     let mut first = true;
@@ -796,6 +804,9 @@ fn media_loop(
             match socket.recv_from(&mut buf) {
                 Ok((n, src)) => {
                     let at = Instant::now();
+                    if peer.is_some_and(|p| p != src) {
+                        continue;
+                    }
                     if dest.is_none() {
                         dest = Some(src);
                     }
@@ -826,6 +837,13 @@ fn media_loop(
         for order in orders.try_iter() {
             match order {
                 MediaOrder::Digits(keys) => pending_digits.extend(keys.chars()),
+                // Only where the phone can reach it (a bridge on loopback, not one that
+                // writes its public address): elsewhere the phone answers where RTP comes from.
+                MediaOrder::Peer(addr) if addr.ip() == bridge_ip => {
+                    peer = Some(addr);
+                    dest = Some(addr);
+                }
+                MediaOrder::Peer(_) => {}
                 MediaOrder::Tone(t) => generator = t.map(|f| ToneGenerator::new(f, 8000, rate)),
                 MediaOrder::ToneLevel(f, amplitude) => {
                     generator = Some(ToneGenerator::new(f, amplitude, rate))
