@@ -298,6 +298,15 @@ struct ServeArgs {
     /// nodes open to each other; without it this node refuses relay legs.
     #[arg(long, value_name = "FILE")]
     cluster_secret_file: Option<PathBuf>,
+    /// With --database-url: callers in progress across all the nodes before new ones get 503
+    /// (each caller counted once, on the node that answered it; the other nodes' counts are
+    /// as of their last heartbeat, at most a second old). 0: no cluster-wide limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    cluster_max_calls: usize,
+    /// With --database-url: new callers per second across all the nodes; each node taking
+    /// calls admits its share (N divided by the live nodes not draining). 0: no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    cluster_max_call_rate: u32,
     /// Over TLS, trust registrars whose certificate chains to these CAs (PEM) as well as the
     /// system's (Debian's ca-certificates).
     #[arg(long, value_name = "FILE")]
@@ -1117,6 +1126,8 @@ async fn serve(
     config.admission = dialbridge::sip::admission::AdmissionConfig {
         max_calls: args.max_calls,
         max_rate: f64::from(args.max_call_rate),
+        cluster_max_calls: args.cluster_max_calls,
+        cluster_max_rate: f64::from(args.cluster_max_call_rate),
     };
     config.trusted_networks =
         (!args.trusted_networks.is_empty()).then(|| args.trusted_networks.clone());

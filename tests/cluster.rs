@@ -791,3 +791,123 @@ fn a_meeting_started_through_another_nodes_api_starts_where_it_is_hosted() {
     });
     assert!(a.log_text().contains("meeting start asked by another node"));
 }
+
+/// An INVITE to `node` that must be refused with 503 and a Retry-After.
+fn refused(node: &Bridge) {
+    let mut p = Phone::new(node.sip, Codec::Pcmu, None);
+    p.send_invite();
+    let answer = p
+        .wait_response(503, Method::Invite, Duration::from_secs(3))
+        .unwrap_or_else(|| panic!("no 503 from {}", node.sip));
+    assert!(
+        answer.header(&HeaderName::RetryAfter).is_some(),
+        "{answer:?}"
+    );
+    p.ack_error(&answer);
+}
+
+#[test]
+fn the_cluster_wide_call_limit_counts_each_caller_once_wherever_it_was_answered() {
+    let pg = Postgres::start();
+    let (started, ada, url) = start_nodes(
+        &pg,
+        "admission",
+        &["a", "b"],
+        true,
+        &["--cluster-max-calls", "2"],
+    );
+    let [a, b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
+    let elsewhere = |n: &Bridge| metric(n, "dialbridge_cluster_callers_elsewhere");
+
+    let first = attendee(&a, &ada.conference_id, Some(600.0));
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    wait_until(&first, Duration::from_secs(15), "hold music on a", |h| {
+        position_of_run(h, &hold).is_some()
+    });
+    // The second caller is answered by b; once a has seen it in b's heartbeat, the cluster
+    // holds two callers, the limit. Its relay leg into a is the same caller: let in.
+    let mut second = Phone::new(b.sip, Codec::Pcmu, Some(400.0));
+    second.call();
+    wait_for("a to see b's caller", Duration::from_secs(5), || {
+        elsewhere(&a) == 1
+    });
+    second.send_digits(&format!("{}#", ada.conference_id));
+    std::thread::sleep(Duration::from_millis(200));
+    second.send_digits("#");
+    let from = second.heard().len();
+    wait_until(
+        &second,
+        Duration::from_secs(15),
+        "a's lobby through the leg",
+        |h| h.len() > from && position_of_run(&h[from..], &hold).is_some(),
+    );
+    assert_eq!(
+        metric(
+            &a,
+            "dialbridge_cluster_relay_legs_in_total{result=\"accepted\"}"
+        ),
+        1
+    );
+    wait_for(
+        "b to see a's caller (not the leg)",
+        Duration::from_secs(5),
+        || elsewhere(&b) == 1,
+    );
+
+    // A third caller gets 503 from either node, whose own limits are far away.
+    refused(&a);
+    refused(&b);
+    for node in [&a, &b] {
+        assert_eq!(
+            metric(
+                node,
+                "dialbridge_calls_refused_total{reason=\"cluster_full\"}"
+            ),
+            1
+        );
+    }
+    let calls: Vec<i64> = status(&url)
+        .iter()
+        .map(|n| n["calls"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![1, 1],
+        "each node reports the one caller it answered"
+    );
+
+    // Once a caller leaves (and its node's next heartbeat says so), there is room again.
+    second.hangup();
+    wait_for("a to see b empty", Duration::from_secs(5), || {
+        elsewhere(&a) == 0
+    });
+    let mut third = Phone::new(a.sip, Codec::Pcmu, None);
+    third.call();
+    third.hangup();
+    drop(first);
+}
+
+#[test]
+fn cluster_limits_without_a_shared_directory_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(binary())
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args([
+            "serve",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--cluster-max-calls",
+            "100",
+        ])
+        .output()
+        .expect("run dialbridge");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--cluster-max-calls") && err.contains("--database-url"),
+        "{err}"
+    );
+}

@@ -245,13 +245,23 @@ impl ClusterDriver {
                     name: &name,
                     instance: &self.instance,
                     advertise: &self.identity.advertise,
-                    calls: i64::try_from(self.sip.calls_active.load(Ordering::Relaxed))
-                        .unwrap_or(i64::MAX),
+                    calls: i64::try_from(self.sip.callers_answered_here()).unwrap_or(i64::MAX),
                     draining: self.sip.draining.load(Ordering::Relaxed),
                 },
                 millis(NODE_GONE_AFTER),
             )
             .await?;
+        let load = self
+            .store
+            .cluster_load(&name, millis(NODE_GONE_AFTER))
+            .await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        self.gauges
+            .callers_elsewhere
+            .store(count(load.callers_elsewhere), Ordering::Relaxed);
+        self.gauges
+            .sharing_nodes
+            .store(count(load.sharing_nodes), Ordering::Relaxed);
         if !plan.release.is_empty() {
             self.store.release_meetings(&name, &plan.release).await?;
             self.gauges

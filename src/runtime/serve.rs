@@ -100,6 +100,12 @@ pub enum ServeError {
     /// A `--register` address of record, its password file or its registrar is unusable.
     #[error(transparent)]
     Registration(#[from] super::registration::RegistrationSetupError),
+    /// Cluster limits on a node with no shared directory.
+    #[error(
+        "--cluster-max-calls and --cluster-max-call-rate limit the nodes sharing a PostgreSQL directory: \
+         give --database-url postgres://…, or limit this node alone with --max-calls and --max-call-rate"
+    )]
+    ClusterLimitsAlone,
     /// This node cannot join the cluster (its name is taken, or the database failed).
     #[error("cannot join the cluster: {0}")]
     Cluster(#[from] crate::store::HeartbeatError),
@@ -192,6 +198,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         None => Assets::bundled()?,
     });
     // The TLS files are checked before anything is bound: a wrong one stops the start.
+    if config.database_url.is_none()
+        && (config.admission.cluster_max_calls > 0 || config.admission.cluster_max_rate > 0.0)
+    {
+        return Err(ServeError::ClusterLimitsAlone);
+    }
     let tls = match (config.sip_tls_listen, &config.tls) {
         (None, _) => None,
         (Some(_), None) => return Err(ServeError::TlsFilesMissing),
@@ -454,7 +465,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         media: media.gauges().to_vec(),
         sip: Arc::clone(&sip_gauges),
         webhooks: webhook_gauges,
-        cluster: cluster_gauges,
+        cluster: Arc::clone(&cluster_gauges),
     });
     // The leases are kept while the node drains: its meetings go on until the SIP task ends.
     let cluster_task = cluster_driver.map(|driver| tokio::spawn(driver.run(http_stop_rx.clone())));
@@ -535,6 +546,9 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         .or((!bind_ip.is_unspecified()).then_some(bind_ip));
     let gauges = Arc::clone(&sip_gauges);
     let admission = config.admission;
+    let cluster_load = cluster_handle
+        .is_some()
+        .then(|| Arc::clone(&cluster_gauges));
     // The registrars send the calls for the numbers registered there: they count as trusted.
     let trusted = config.trusted_networks.clone().map(|mut nets| {
         nets.extend(
@@ -621,6 +635,8 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
                     legs,
                     relays,
                     relay_rx,
+                    cluster_load,
+                    legs_in: Default::default(),
                 };
                 let stopped = async move {
                     let _ = sip_stop.wait_for(|s| *s).await;

@@ -14,7 +14,7 @@ use super::telemetry::SipGauges;
 use crate::call::CallId;
 use crate::engine::{Command, Entry};
 use crate::media::ports::PortPool;
-use crate::sip::admission::{Admission, Verdict};
+use crate::sip::admission::{Admission, Load, Verdict};
 use crate::sip::endpoint::{Endpoint, Event};
 use crate::sip::registration::Registrations;
 use crate::sip::sdp::LocalMedia;
@@ -110,6 +110,10 @@ pub(super) struct SipDriver {
     /// secret, no legs), and the media workers' requests for them.
     pub(super) relays: Option<super::relay_legs::RelayLegs>,
     pub(super) relay_rx: mpsc::UnboundedReceiver<super::relay_legs::RelayRequest>,
+    /// The cluster's figures for its admission limits (None on a single node).
+    pub(super) cluster_load: Option<Arc<super::telemetry::ClusterGauges>>,
+    /// Relay legs from other nodes in progress (their callers are counted where answered).
+    pub(super) legs_in: std::collections::HashSet<CallId>,
 }
 
 impl SipDriver {
@@ -684,9 +688,34 @@ impl SipDriver {
                         continue;
                     };
                     let active = self.gauges.calls_active.load(Ordering::Relaxed);
-                    let active = usize::try_from(active).unwrap_or(usize::MAX);
-                    match self.admission.admit(now, active) {
+                    let relayed = matches!(entry, Entry::Relayed { .. });
+                    let load = Load {
+                        here: usize::try_from(active).unwrap_or(usize::MAX),
+                        // A relay leg's caller was admitted by the node that answered it.
+                        cluster: self
+                            .cluster_load
+                            .as_ref()
+                            .filter(|_| !relayed)
+                            .and_then(|c| c.load(self.gauges.callers_answered_here())),
+                    };
+                    match self.admission.admit(now, load) {
                         Verdict::Admit => {}
+                        Verdict::ClusterFull { retry_after_s } => {
+                            tracing::debug!(%source, "too many callers across the cluster: refusing with 503");
+                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
+                            self.gauges
+                                .calls_refused_cluster_full
+                                .fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Verdict::ClusterTooFast { retry_after_s } => {
+                            tracing::debug!(%source, "this node's share of the cluster's call rate is used up: refusing with 503");
+                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
+                            self.gauges
+                                .calls_refused_cluster_too_fast
+                                .fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                         Verdict::TooManyCalls { retry_after_s } => {
                             tracing::debug!(%source, active, "too many calls: refusing with 503");
                             self.endpoint.reject(now, call, 503, Some(retry_after_s));
@@ -715,7 +744,6 @@ impl SipDriver {
                                 session_version: 1,
                             };
                             tracing::info!(%source, transport = %sip_transport, from = from_user.as_deref().unwrap_or(""), rtp_port = local.port, "incoming call");
-                            let relayed = matches!(entry, Entry::Relayed { .. });
                             self.pending
                                 .insert(call, (transport, sip_call_id.clone(), from_uri, entry));
                             let caller = crate::auth::guessing::Caller {
@@ -746,6 +774,12 @@ impl SipDriver {
                             self.endpoint.accept(now, call, local);
                             self.gauges.calls_answered.fetch_add(1, Ordering::Relaxed);
                             self.gauges.calls_active.fetch_add(1, Ordering::Relaxed);
+                            if relayed {
+                                self.legs_in.insert(call);
+                                self.gauges
+                                    .relay_legs_active
+                                    .fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         Err(err) => {
                             tracing::warn!(%source, error = %err, "no media port: refusing call with 503");
@@ -778,6 +812,13 @@ impl SipDriver {
                         Ordering::Relaxed,
                         |v| v.checked_sub(1),
                     );
+                    if self.legs_in.remove(&call) {
+                        let _ = self.gauges.relay_legs_active.fetch_update(
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                            |v| v.checked_sub(1),
+                        );
+                    }
                     let slot = match reason {
                         crate::call::EndReason::RemoteBye => 0,
                         crate::call::EndReason::Cancelled => 1,

@@ -38,6 +38,25 @@ pub struct ClusterGauges {
     pub released: AtomicU64,
     /// Cluster queries (heartbeat, claim, renewal, release) that failed.
     pub database_errors: AtomicU64,
+    /// Callers the other live nodes held at their last heartbeats (cluster admission).
+    pub callers_elsewhere: AtomicU64,
+    /// Live nodes taking new calls, this one included (0 until the first reading).
+    pub sharing_nodes: AtomicU64,
+}
+
+impl ClusterGauges {
+    /// The cluster's figures for admitting a new caller answered here, with `here` callers
+    /// answered by this node (None before the first reading of the other nodes).
+    pub fn load(&self, here: u64) -> Option<crate::sip::admission::ClusterLoad> {
+        let sharing = self.sharing_nodes.load(Ordering::Relaxed);
+        (sharing > 0).then(|| crate::sip::admission::ClusterLoad {
+            callers: usize::try_from(
+                here.saturating_add(self.callers_elsewhere.load(Ordering::Relaxed)),
+            )
+            .unwrap_or(usize::MAX),
+            sharing_nodes: usize::try_from(sharing).unwrap_or(usize::MAX),
+        })
+    }
 }
 
 /// SIP-side figures the SIP task publishes for `/metrics`.
@@ -59,6 +78,10 @@ pub struct SipGauges {
     pub calls_refused_too_many: AtomicU64,
     /// Calls refused by admission control: too many new calls per second (503).
     pub calls_refused_too_fast: AtomicU64,
+    /// Calls refused: too many callers across the cluster (503).
+    pub calls_refused_cluster_full: AtomicU64,
+    /// Calls refused: this node's share of the cluster's new calls per second used up (503).
+    pub calls_refused_cluster_too_fast: AtomicU64,
     /// Organizer PINs accepted on calls.
     pub pins_accepted: AtomicU64,
     /// Organizer PINs refused (wrong, or the PIN is locked).
@@ -77,6 +100,8 @@ pub struct SipGauges {
     pub calls_active: AtomicU64,
     /// Relay legs from other nodes let in (their signature checked).
     pub relay_legs_accepted: AtomicU64,
+    /// Relay legs from other nodes in progress (their callers count where they were answered).
+    pub relay_legs_active: AtomicU64,
     /// INVITEs claiming to be relay legs refused (no secret here, bad or old signature).
     pub relay_legs_refused: AtomicU64,
     /// Whether the node drains (SIGTERM with `--drain-timeout`): no new calls.
@@ -98,6 +123,16 @@ pub struct SipGauges {
     /// Time the SIP task spends on one wake-up (a batch of datagrams or timers: parsing,
     /// transactions, sending the replies): a slow turn delays every request behind it.
     pub turn: crate::metrics::Histogram,
+}
+
+impl SipGauges {
+    /// Callers this node answered from outside: its calls less the relay legs from other
+    /// nodes (those callers count on the node that answered them).
+    pub fn callers_answered_here(&self) -> u64 {
+        self.calls_active
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.relay_legs_active.load(Ordering::Relaxed))
+    }
 }
 
 /// Whether one address of record is registered, for `/metrics`.
@@ -189,6 +224,13 @@ impl crate::metrics::Exposition for Telemetry {
         );
         render_value(
             &mut out,
+            "dialbridge_cluster_callers_elsewhere",
+            "gauge",
+            "callers the other live nodes held at their last heartbeats",
+            &[("", load(&cluster.callers_elsewhere))],
+        );
+        render_value(
+            &mut out,
             "dialbridge_cluster_database_errors_total",
             "counter",
             "cluster queries (heartbeat, claim, renewal, release) that failed",
@@ -266,6 +308,14 @@ impl crate::metrics::Exposition for Telemetry {
                     load(&sip.calls_refused_too_many),
                 ),
                 ("reason=\"too_fast\"", load(&sip.calls_refused_too_fast)),
+                (
+                    "reason=\"cluster_full\"",
+                    load(&sip.calls_refused_cluster_full),
+                ),
+                (
+                    "reason=\"cluster_too_fast\"",
+                    load(&sip.calls_refused_cluster_too_fast),
+                ),
                 ("reason=\"untrusted\"", load(&sip.calls_refused_untrusted)),
             ],
         );

@@ -61,6 +61,15 @@ pub struct MeetingOwner {
     pub advertise: Option<String>,
 }
 
+/// What the other live nodes hold, for the cluster's admission limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClusterLoad {
+    /// Callers the other live nodes answered, as of their last heartbeats.
+    pub callers_elsewhere: i64,
+    /// Live nodes taking new calls (not draining), this one included if it is.
+    pub sharing_nodes: i64,
+}
+
 /// Why a heartbeat was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum HeartbeatError {
@@ -207,6 +216,27 @@ impl Store {
                 .map(|r| r.text("conference_id"))
                 .collect()))
         .map_err(StoreError::query("renewing this node's meetings"))
+    }
+
+    /// The other live nodes' callers and how many nodes take calls (a node is live when it
+    /// beat within `fresh_ms`).
+    pub async fn cluster_load(&self, node: &str, fresh_ms: i64) -> Result<ClusterLoad, StoreError> {
+        let now = self.now_sql();
+        let load = format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN name <> $1 THEN calls ELSE 0 END), 0) AS BIGINT) AS elsewhere, \
+               CAST(COALESCE(SUM(CASE WHEN draining THEN 0 ELSE 1 END), 0) AS BIGINT) AS sharing \
+             FROM cluster_nodes WHERE last_seen >= {now} - $2"
+        );
+        on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(load.as_str()))
+            .bind(node)
+            .bind(fresh_ms)
+            .fetch_one(p)
+            .await
+            .and_then(|row| Ok(ClusterLoad {
+                callers_elsewhere: row.int("elsewhere")?,
+                sharing_nodes: row.int("sharing")?,
+            })))
+        .map_err(StoreError::query("reading the other nodes' calls"))
     }
 
     /// Gives up `node`'s lease on these meetings (they ended here).
@@ -417,6 +447,31 @@ mod tests {
                 .node,
             "b"
         );
+    });
+
+    both_backends!(the_load_counts_the_other_live_nodes_callers, |store| {
+        store
+            .cluster_heartbeat(&beat("a", "i1"), 5_000)
+            .await
+            .expect("beat a");
+        let mut b = beat("b", "i2");
+        b.calls = 7;
+        store.cluster_heartbeat(&b, 5_000).await.expect("beat b");
+        let mut c = beat("c", "i3");
+        c.draining = true;
+        store.cluster_heartbeat(&c, 5_000).await.expect("beat c");
+        let load = store.cluster_load("a", 5_000).await.expect("load");
+        assert_eq!(
+            load,
+            ClusterLoad {
+                callers_elsewhere: 7 + 3,
+                sharing_nodes: 2
+            },
+            "c drains: its callers count, it takes no share of new calls"
+        );
+        // Nodes whose last heartbeat is older than the freshness limit are gone.
+        let gone = store.cluster_load("a", -1).await.expect("load");
+        assert_eq!(gone, ClusterLoad::default());
     });
 
     both_backends!(an_expired_lease_goes_to_the_next_claimant, |store| {

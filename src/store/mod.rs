@@ -71,7 +71,7 @@ use backend::{Backend, Conn, on_backend};
 pub use backend::{DatabaseUrl, DatabaseUrlError};
 pub use backup::{DatabaseCopy, copy_database};
 pub use change::Change;
-pub use cluster::{HeartbeatError, MeetingOwner, NodeBeat, NodeStatus};
+pub use cluster::{ClusterLoad, HeartbeatError, MeetingOwner, NodeBeat, NodeStatus};
 pub use organizers::{
     CONFERENCE_ID_LEN, MAX_CONFERENCE_ID_ATTEMPTS, OrganizerChanges, OrganizerRecord,
 };
