@@ -792,6 +792,57 @@ fn a_meeting_started_through_another_nodes_api_starts_where_it_is_hosted() {
     assert!(a.log_text().contains("meeting start asked by another node"));
 }
 
+#[test]
+fn a_start_asked_while_the_hosting_nodes_listener_was_away_is_not_lost() {
+    let pg = Postgres::start();
+    let (started, ada, _url) = start_nodes(&pg, "start-away", &["a", "b"], true, &[]);
+    let [a, _b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    let one = attendee(&a, &ada.conference_id, None);
+    wait_until(&one, Duration::from_secs(15), "the lobby on a", |h| {
+        position_of_run(h, &hold).is_some()
+    });
+    let state = || {
+        a.api()
+            .get(&format!("/api/meetings/{}", ada.conference_id))
+            .json()["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(state(), "lobby");
+    // The nodes' listening connections are cut, and a start is asked of a with no NOTIFY at all (as
+    // one sent while that connection was away): the row is the request, and a finds it.
+    let cut = pg.sql(
+        "start-away",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = 'start-away' AND query LIKE 'LISTEN%'",
+    );
+    assert_eq!(cut.trim(), "2", "both nodes listen");
+    pg.sql(
+        "start-away",
+        &format!(
+            "INSERT INTO meeting_starts (node, conference_id, asked_at) VALUES \
+             ('a', '{}', (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)",
+            ada.conference_id
+        ),
+    );
+    wait_for("a to start the meeting", Duration::from_secs(10), || {
+        state() == "running"
+    });
+    assert!(
+        a.log_text()
+            .contains("the meeting start listener lost its connection"),
+        "{}",
+        a.log_text()
+    );
+    assert_eq!(
+        pg.sql("start-away", "SELECT count(*) FROM meeting_starts")
+            .trim(),
+        "0"
+    );
+}
+
 /// An INVITE to `node` that must be refused with 503 and a Retry-After.
 fn refused(node: &Bridge) {
     let mut p = Phone::new(node.sip, Codec::Pcmu, None);

@@ -408,9 +408,16 @@ impl LiveMeetings for ClusterMeetings {
     }
 }
 
-/// Starts the meetings other nodes ask this one to start (`Store::notify_start`), until `stop`.
-/// The listening connection comes back by itself after a database restart; a start asked
-/// while it was away is lost (the operator sees no lobby move and starts again).
+/// How long a start asked of this node stays worth doing (later, the asker has long seen
+/// nothing happen and may have started the meeting another way).
+const START_FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often the asked starts are read without a wake-up: a NOTIFY sent while the listening
+/// connection was being re-made is not heard.
+const STARTS_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Starts the meetings other nodes ask this one to start (`Store::notify_start`), until `stop`:
+/// the `meeting_starts` rows are the requests, read when a NOTIFY wakes this node, each time
+/// the listening connection is (re)made, and every few seconds.
 pub(super) async fn serve_starts(
     directory: crate::directory::Directory,
     name: String,
@@ -420,39 +427,75 @@ pub(super) async fn serve_starts(
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    tokio::pin!(stopped);
-    let mut listener = loop {
-        match directory.store().start_listener().await {
-            Ok(listener) => break listener,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for meeting starts from other nodes; trying again");
-                tokio::select! {
-                    _ = &mut stopped => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
+    // Two loops in one task, neither cancelled until the stop (a listener's read is not
+    // safe to cancel half-way through a message).
+    let sweeper = async {
+        let mut sweep = tokio::time::interval(STARTS_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            sweep.tick().await;
+            take_starts(&directory, &name, &media).await;
         }
     };
-    loop {
-        let note = tokio::select! {
-            _ = &mut stopped => return,
-            note = listener.recv() => note,
-        };
-        let note = match note {
-            Ok(note) => note,
-            Err(err) => {
-                tracing::warn!(error = %err, "meeting start listener lost its connection; it reconnects");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
+    let listen = async {
+        let mut away = false;
+        loop {
+            let mut listener = match directory.store().start_listener().await {
+                Ok(l) => l,
+                Err(err) => {
+                    if !away {
+                        tracing::warn!(error = %err, "cannot listen for meeting starts from other nodes; trying again every second");
+                    }
+                    away = true;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if away {
+                tracing::info!("listening for meeting starts from other nodes again");
             }
-        };
-        let Some((node, conference_id)) = note.payload().split_once(' ') else {
-            continue;
-        };
-        if node != name {
-            continue;
+            // What was asked while the connection was being made.
+            take_starts(&directory, &name, &media).await;
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(note)) if note.payload() == name => {
+                        take_starts(&directory, &name, &media).await
+                    }
+                    Ok(Some(_)) => {}
+                    // The connection is gone: make a new one, then read what was asked.
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            tracing::warn!("the meeting start listener lost its connection; it reconnects");
+            away = true;
         }
-        match directory.lookup_conference(conference_id).await {
+    };
+    tokio::select! {
+        _ = stopped => {}
+        _ = sweeper => {}
+        _ = listen => {}
+    }
+}
+
+/// Starts the meetings asked of this node since the last read.
+async fn take_starts(
+    directory: &crate::directory::Directory,
+    name: &str,
+    media: &super::media::MediaHandle,
+) {
+    let asked = match directory
+        .store()
+        .take_starts(name, millis(START_FRESH))
+        .await
+    {
+        Ok(asked) => asked,
+        Err(err) => {
+            tracing::debug!(error = %err, "cannot read the meeting starts asked of this node");
+            return;
+        }
+    };
+    for conference_id in asked {
+        match directory.lookup_conference(&conference_id).await {
             Ok(Some(conference)) => {
                 tracing::info!(conference = %conference_id, "meeting start asked by another node");
                 media.start_meeting(conference);

@@ -15,7 +15,8 @@ use super::{Store, StoreError};
 const NOW_PG: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 const NOW_SQLITE: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
-/// The NOTIFY channel of meeting starts asked of another node: `<node> <conference ID>`.
+/// The NOTIFY channel that wakes a node asked to start a meeting (payload: the node's name;
+/// the request itself is a `meeting_starts` row).
 pub const START_CHANNEL: &str = "dialbridge_start";
 
 /// How a node describes itself in its heartbeat.
@@ -323,19 +324,59 @@ impl Store {
         .map_err(StoreError::query("forgetting old guessing counters"))
     }
 
-    /// Asks node `node` (through PostgreSQL's NOTIFY) to start `conference_id`'s meeting,
-    /// which it hosts. PostgreSQL only: a single SQLite node has no one to tell.
+    /// Asks node `node` to start `conference_id`'s meeting, which it hosts: a row it takes
+    /// (the truth, kept while its listening connection is away) and a NOTIFY that wakes it,
+    /// sent together when the transaction commits. PostgreSQL only: a single SQLite node has
+    /// no one to tell.
     pub async fn notify_start(&self, node: &str, conference_id: &str) -> Result<(), StoreError> {
-        match &self.pool {
-            Backend::Sqlite(_) => Err(StoreError::NotShared),
-            Backend::Postgres(pool) => sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(START_CHANNEL)
-                .bind(format!("{node} {conference_id}"))
-                .execute(pool)
-                .await
-                .map(drop)
-                .map_err(StoreError::query("asking another node to start a meeting")),
-        }
+        let Backend::Postgres(pool) = &self.pool else {
+            return Err(StoreError::NotShared);
+        };
+        let fail = || StoreError::query("asking another node to start a meeting");
+        let mut tx = pool.begin().await.map_err(fail())?;
+        let insert = format!(
+            "INSERT INTO meeting_starts (node, conference_id, asked_at) VALUES ($1, $2, {NOW_PG})"
+        );
+        sqlx::query(AssertSqlSafe(insert.as_str()))
+            .bind(node)
+            .bind(conference_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail())?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(START_CHANNEL)
+            .bind(node)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail())?;
+        tx.commit().await.map_err(fail())
+    }
+
+    /// Takes the meeting starts asked of `node` within the last `fresh_ms` (older ones are
+    /// dropped: the asker has long seen nothing happen), oldest first.
+    pub async fn take_starts(&self, node: &str, fresh_ms: i64) -> Result<Vec<String>, StoreError> {
+        let now = self.now_sql();
+        let take = format!(
+            "DELETE FROM meeting_starts WHERE node = $1 \
+             RETURNING id, conference_id, asked_at >= {now} - $2 AS fresh"
+        );
+        let mut rows = on_backend!(&self.pool, |p| sqlx::query(AssertSqlSafe(take.as_str()))
+            .bind(node)
+            .bind(fresh_ms)
+            .fetch_all(p)
+            .await
+            .and_then(|rows| rows
+                .iter()
+                .map(|r| Ok((r.int("id")?, r.text("conference_id")?, r.flag("fresh")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()))
+        .map_err(StoreError::query(
+            "taking the meeting starts asked of this node",
+        ))?;
+        rows.sort_by_key(|(id, _, _)| *id);
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, id, fresh)| fresh.then_some(id))
+            .collect())
     }
 
     /// A connection that hears the starts asked of any node (`notify_start`); it reconnects
@@ -473,6 +514,40 @@ mod tests {
         let gone = store.cluster_load("a", -1).await.expect("load");
         assert_eq!(gone, ClusterLoad::default());
     });
+
+    #[tokio::test]
+    async fn asked_starts_are_taken_once_in_order_and_stale_ones_dropped() {
+        let db = crate::store::testing::TestDb::postgres().await;
+        let store = &db.store;
+        store.notify_start("a", "111").await.expect("ask");
+        store.notify_start("b", "222").await.expect("ask");
+        store.notify_start("a", "333").await.expect("ask");
+        assert_eq!(
+            store.take_starts("a", 60_000).await.expect("take"),
+            vec!["111", "333"]
+        );
+        assert!(
+            store
+                .take_starts("a", 60_000)
+                .await
+                .expect("take")
+                .is_empty()
+        );
+        // b's request, older than b cares for, is dropped rather than started late.
+        assert!(store.take_starts("b", -1).await.expect("take").is_empty());
+        assert!(
+            store
+                .take_starts("b", 60_000)
+                .await
+                .expect("take")
+                .is_empty()
+        );
+        let sqlite = crate::store::testing::TestDb::sqlite().await;
+        assert!(matches!(
+            sqlite.store.notify_start("a", "1").await,
+            Err(StoreError::NotShared)
+        ));
+    }
 
     both_backends!(an_expired_lease_goes_to_the_next_claimant, |store| {
         store.claim_meeting("77", "a", -1).await.expect("claim");

@@ -191,6 +191,22 @@ impl Postgres {
         format!("postgres://{USER}@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Runs one SQL statement in `database` with psql; its rows, unaligned.
+    pub fn sql(&self, database: &str, statement: &str) -> String {
+        let port = self.port.to_string();
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", USER, "-d", database])
+            .args(["-At", "-v", "ON_ERROR_STOP=1", "-c", statement])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed on {statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The server's log, for failure messages.
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.data().join("server.log")).unwrap_or_default()
