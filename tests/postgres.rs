@@ -4,6 +4,8 @@
 //! lockout work as on SQLite, and that a database restart drops no call.
 
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -192,6 +194,67 @@ fn a_postgresql_restart_drops_no_call_and_a_caller_meanwhile_hears_call_again_la
         bridge.log_text().contains("conference lookup failed"),
         "the outage is logged"
     );
+}
+
+#[test]
+fn the_directory_is_reached_over_tls_checked_against_the_ca_and_never_in_clear() {
+    let pg = Postgres::start();
+    let pki = tempfile::tempdir().expect("tempdir");
+    let ca = tls::TestCa::new(pki.path(), "db");
+    let server = ca.server("db-server");
+    pg.require_tls(&server.cert, &server.key);
+    let url = pg.create_database("dialbridge");
+    let ca_pem = ca.cert_path();
+    let with = |query: String| format!("{url}?{query}");
+    let verified = with(format!(
+        "sslmode=verify-full&sslrootcert={}",
+        ca_pem.display()
+    ));
+
+    // Verified TLS: the CLI and a running bridge work as with any directory.
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            global: vec!["--database-url".into(), verified.clone()],
+            ..BridgeOptions::default()
+        },
+    );
+    let p = attendee(&bridge, &orgs[0].conference_id, None);
+    let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
+    wait_until(
+        &p,
+        Duration::from_secs(15),
+        "the lobby, directory over TLS",
+        |h| position_of_run(h, &hold).is_some(),
+    );
+    drop(p);
+    drop(bridge);
+
+    // In clear (refused by the server), and against a CA that did not issue the server's
+    // certificate: the command fails saying why, and names no password.
+    let other = tls::TestCa::new(pki.path(), "other");
+    for (query, why) in [
+        ("sslmode=disable".to_string(), "no encryption"),
+        (
+            format!(
+                "sslmode=verify-full&sslrootcert={}",
+                other.cert_path().display()
+            ),
+            "certificate",
+        ),
+    ] {
+        let data = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(support::binary())
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--database-url", &with(query.clone())])
+            .args(["organizer", "list"])
+            .output()
+            .expect("run dialbridge");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{query}: {err}");
+        assert!(err.to_lowercase().contains(why), "{query}: {err}");
+    }
 }
 
 #[test]

@@ -191,6 +191,34 @@ impl Postgres {
         format!("postgres://{USER}@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Turns TLS on with this certificate and key, and refuses every TCP connection without
+    /// it (`hostnossl … reject` first in pg_hba.conf); restarts the server.
+    pub fn require_tls(&self, cert: &Path, key: &Path) {
+        let data = self.data();
+        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+            std::fs::copy(from, data.join(to)).expect("copy TLS file");
+            std::fs::set_permissions(data.join(to), std::fs::Permissions::from_mode(0o600))
+                .expect("chmod TLS file");
+            if self.as_root {
+                let ok = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(data.join(to))
+                    .status()
+                    .expect("run chown");
+                assert!(ok.success(), "chown postgres {to}");
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        let hba = data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(&hba, format!("hostnossl all all all reject\n{rules}"))
+            .expect("write pg_hba.conf");
+        self.restart();
+    }
+
     /// Runs one SQL statement in `database` with psql; its rows, unaligned.
     pub fn sql(&self, database: &str, statement: &str) -> String {
         let port = self.port.to_string();
