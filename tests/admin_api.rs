@@ -1,5 +1,7 @@
 //! End-to-end: the admin HTTP API of the real binary, checked the way an admin and an
-//! organizer would notice: answers, e-mails in the outbox, and what callers hear.
+//! organizer would notice: answers, e-mails in the outbox, and what callers hear. Each
+//! test runs twice, with the directory in SQLite (the default) and in PostgreSQL (a fresh
+//! database on one throwaway server per test binary, tests/support/postgres.rs).
 
 mod support;
 
@@ -13,15 +15,63 @@ use support::http::request;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, assets, first_tone, position_of_run, wait};
 
-fn bridge() -> Bridge {
+/// Where a test bridge keeps its directory; every test runs on each.
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    /// The default: SQLite in the data directory.
+    Sqlite,
+    /// A fresh database of its own on this test binary's PostgreSQL server.
+    Postgresql,
+}
+
+impl Db {
+    /// The global flags that point the bridge, and every CLI command run on its data,
+    /// at this directory.
+    fn global_flags(self) -> Vec<String> {
+        match self {
+            Db::Sqlite => Vec::new(),
+            Db::Postgresql => vec![
+                "--database-url".into(),
+                support::postgres::shared_database(),
+            ],
+        }
+    }
+}
+
+/// `#[test]`s running the test body `name(db: Db)` on each directory: `name::on_sqlite`
+/// and `name::on_postgresql`.
+macro_rules! on_sqlite_and_postgresql {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn on_sqlite() {
+                super::$name(super::Db::Sqlite);
+            }
+
+            #[test]
+            fn on_postgresql() {
+                super::$name(super::Db::Postgresql);
+            }
+        }
+    };
+}
+
+/// A bridge with the admin API on `db`, with `extra` serve flags.
+fn bridge_with(db: Db, extra: Vec<String>) -> Bridge {
     Bridge::start(
         &[],
         BridgeOptions {
             http: true,
+            extra,
+            global: db.global_flags(),
             ..Default::default()
         },
     )
     .0
+}
+
+fn bridge(db: Db) -> Bridge {
+    bridge_with(db, Vec::new())
 }
 
 fn create(api: &support::http::Api, name: &str) -> serde_json::Value {
@@ -54,9 +104,9 @@ fn heard_prompt(p: &Phone, prompt: Prompt, within: Duration) -> bool {
     false
 }
 
-#[test]
-fn the_api_needs_the_admin_token_and_the_openapi_document_is_public() {
-    let b = bridge();
+on_sqlite_and_postgresql!(the_api_needs_the_admin_token_and_the_openapi_document_is_public);
+fn the_api_needs_the_admin_token_and_the_openapi_document_is_public(db: Db) {
+    let b = bridge(db);
     let addr = b.http.unwrap();
     let r = request(addr, "GET", "/api/organizers", &[], None);
     assert_eq!(r.status, 401);
@@ -80,9 +130,9 @@ fn the_api_needs_the_admin_token_and_the_openapi_document_is_public() {
     assert_eq!(mode & 0o777, 0o600, "token file is owner-only");
 }
 
-#[test]
-fn a_pin_is_shown_once_masked_afterwards_and_e_mailed() {
-    let b = bridge();
+on_sqlite_and_postgresql!(a_pin_is_shown_once_masked_afterwards_and_e_mailed);
+fn a_pin_is_shown_once_masked_afterwards_and_e_mailed(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let created = create(&api, "Ada");
     let pin = created["pin"].as_str().expect("the PIN, once").to_string();
@@ -113,9 +163,9 @@ fn a_pin_is_shown_once_masked_afterwards_and_e_mailed() {
     assert!(!audit.contains(&pin), "never the PIN in the audit log");
 }
 
-#[test]
-fn reset_pin_stops_the_old_pin_at_once_and_the_new_one_starts_the_meeting() {
-    let b = bridge();
+on_sqlite_and_postgresql!(reset_pin_stops_the_old_pin_at_once_and_the_new_one_starts_the_meeting);
+fn reset_pin_stops_the_old_pin_at_once_and_the_new_one_starts_the_meeting(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let created = create(&api, "Ada");
     let id = created["organizer"]["id"].as_i64().unwrap();
@@ -152,9 +202,9 @@ fn reset_pin_stops_the_old_pin_at_once_and_the_new_one_starts_the_meeting() {
     }
 }
 
-#[test]
-fn pin_length_policy_is_validated_and_applies_to_new_pins_only() {
-    let b = bridge();
+on_sqlite_and_postgresql!(pin_length_policy_is_validated_and_applies_to_new_pins_only);
+fn pin_length_policy_is_validated_and_applies_to_new_pins_only(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let first = create(&api, "Ada");
     for bad in [3, 13] {
@@ -185,9 +235,9 @@ fn pin_length_policy_is_validated_and_applies_to_new_pins_only() {
     }
 }
 
-#[test]
-fn invalid_input_names_the_field_and_changes_nothing() {
-    let b = bridge();
+on_sqlite_and_postgresql!(invalid_input_names_the_field_and_changes_nothing);
+fn invalid_input_names_the_field_and_changes_nothing(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let r = api.send(
         "POST",
@@ -218,9 +268,9 @@ fn invalid_input_names_the_field_and_changes_nothing() {
     assert_eq!(api.get("/api/organizers/99").status, 404);
 }
 
-#[test]
-fn disable_and_conference_id_reset_take_effect_for_callers_at_once() {
-    let b = bridge();
+on_sqlite_and_postgresql!(disable_and_conference_id_reset_take_effect_for_callers_at_once);
+fn disable_and_conference_id_reset_take_effect_for_callers_at_once(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let created = create(&api, "Ada");
     let id = created["organizer"]["id"].as_i64().unwrap();
@@ -275,9 +325,9 @@ fn disable_and_conference_id_reset_take_effect_for_callers_at_once() {
     );
 }
 
-#[test]
-fn authenticated_start_moves_the_lobby_in() {
-    let b = bridge();
+on_sqlite_and_postgresql!(authenticated_start_moves_the_lobby_in);
+fn authenticated_start_moves_the_lobby_in(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let created = create(&api, "Ada");
     let id = created["organizer"]["id"].as_i64().unwrap();
@@ -308,9 +358,9 @@ fn authenticated_start_moves_the_lobby_in() {
     }
 }
 
-#[test]
-fn callers_start_the_meeting_when_the_organizer_allows_it() {
-    let b = bridge();
+on_sqlite_and_postgresql!(callers_start_the_meeting_when_the_organizer_allows_it);
+fn callers_start_the_meeting_when_the_organizer_allows_it(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let created = create(&api, "Ada");
     let id = created["organizer"]["id"].as_i64().unwrap();
@@ -339,9 +389,9 @@ fn callers_start_the_meeting_when_the_organizer_allows_it() {
     );
 }
 
-#[test]
-fn automatic_e_mails_can_be_switched_off() {
-    let b = bridge();
+on_sqlite_and_postgresql!(automatic_e_mails_can_be_switched_off);
+fn automatic_e_mails_can_be_switched_off(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let r = api.send("PUT", "/api/settings", &json!({"auto_email": false}));
     assert_eq!(r.json()["auto_email"], false);
@@ -355,9 +405,11 @@ fn automatic_e_mails_can_be_switched_off() {
     assert!(b.outbox().is_empty(), "nothing was sent");
 }
 
-#[test]
-fn self_service_reset_link_is_single_use_and_answers_the_same_for_unknown_addresses() {
-    let b = bridge();
+on_sqlite_and_postgresql!(
+    self_service_reset_link_is_single_use_and_answers_the_same_for_unknown_addresses
+);
+fn self_service_reset_link_is_single_use_and_answers_the_same_for_unknown_addresses(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let created = create(&api, "Ada");
     let old = created["pin"].as_str().unwrap().to_string();
@@ -499,25 +551,21 @@ fn smtp_sink(fail_first: usize) -> (u16, std::sync::mpsc::Receiver<String>) {
     (port, rx)
 }
 
-#[test]
-fn pin_mails_go_out_by_smtp_and_a_refused_delivery_is_retried_and_reported() {
+on_sqlite_and_postgresql!(pin_mails_go_out_by_smtp_and_a_refused_delivery_is_retried_and_reported);
+fn pin_mails_go_out_by_smtp_and_a_refused_delivery_is_retried_and_reported(db: Db) {
     let (port, mails) = smtp_sink(1);
-    let (b, _) = Bridge::start(
-        &[],
-        BridgeOptions {
-            http: true,
-            extra: vec![
-                "--smtp-host".into(),
-                "127.0.0.1".into(),
-                "--smtp-port".into(),
-                port.to_string(),
-                "--smtp-security".into(),
-                "none".into(),
-                "--mail-from".into(),
-                "Bridge <bridge@example.com>".into(),
-            ],
-            ..Default::default()
-        },
+    let b = bridge_with(
+        db,
+        vec![
+            "--smtp-host".into(),
+            "127.0.0.1".into(),
+            "--smtp-port".into(),
+            port.to_string(),
+            "--smtp-security".into(),
+            "none".into(),
+            "--mail-from".into(),
+            "Bridge <bridge@example.com>".into(),
+        ],
     );
     let api = b.api();
     let created = create(&api, "Ada");
@@ -560,9 +608,9 @@ fn pin_mails_go_out_by_smtp_and_a_refused_delivery_is_retried_and_reported() {
     );
 }
 
-#[test]
-fn metrics_count_calls_callers_and_rtp() {
-    let b = bridge();
+on_sqlite_and_postgresql!(metrics_count_calls_callers_and_rtp);
+fn metrics_count_calls_callers_and_rtp(db: Db) {
+    let b = bridge(db);
     let api = b.api();
     let created = create(&api, "Ada");
     let conf = created["organizer"]["conference_id"].as_str().unwrap();

@@ -264,3 +264,41 @@ impl Drop for Postgres {
         let _ = self.pg_ctl(&["-w", "-m", "fast", "stop"]);
     }
 }
+
+/// This test binary's one shared server (see [`shared_database`]). A static is never
+/// dropped, so the first use registers an exit handler that takes the server out and
+/// drops it: the server is stopped and its directory removed when the test binary exits,
+/// whether its tests passed or failed.
+static SHARED: std::sync::Mutex<Option<Postgres>> = std::sync::Mutex::new(None);
+
+extern "C" fn stop_shared() {
+    let pg = SHARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    drop(pg);
+}
+
+/// A fresh database of its own on the test binary's shared server, started by the first
+/// test that asks; returns its URL.
+pub fn shared_database() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let name = format!(
+        "test_{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut shared = SHARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let pg = shared.get_or_insert_with(|| {
+        let pg = Postgres::start();
+        // SAFETY: atexit with a plain function that never unwinds (Drop ignores errors).
+        let registered = unsafe { libc::atexit(stop_shared) } == 0;
+        assert!(
+            registered,
+            "register the stop of the shared PostgreSQL server"
+        );
+        pg
+    });
+    pg.create_database(&name)
+}
