@@ -843,6 +843,89 @@ fn a_start_asked_while_the_hosting_nodes_listener_was_away_is_not_lost() {
     );
 }
 
+#[test]
+fn a_postgresql_outage_longer_than_a_lease_drops_no_call_and_leaves_one_owner() {
+    let pg = Postgres::start();
+    let (started, ada, url) = start_nodes(&pg, "outage", &["a", "b"], true, &[]);
+    let [a, b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
+    let t = Instant::now();
+    let mut boss = Phone::new(a.sip, Codec::Pcmu, Some(1000.0));
+    boss.call();
+    boss.send_digits(&format!("{}#*{}#", ada.conference_id, ada.pin));
+    let mut relayed = attendee(&b, &ada.conference_id, Some(600.0));
+    let hears = |p: &Phone, since: Instant, tone: f32, what: &str| {
+        wait_until(p, Duration::from_secs(20), what, |h| {
+            first_tone(h, since, tone, Codec::Pcmu).is_some()
+        })
+    };
+    hears(
+        &relayed,
+        t,
+        1000.0,
+        "the organizer on a, relayed to b's caller",
+    );
+    hears(&boss, t, 600.0, "b's caller, through the leg");
+
+    // Down for longer than a lease (3 s): every lease has run out by the database's clock.
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(5));
+    let during = Instant::now();
+    hears(
+        &relayed,
+        during,
+        1000.0,
+        "the organizer while the database is down",
+    );
+    pg.start_again();
+
+    // Back: a renews the lease it held (nobody else took it), b's next caller is relayed into
+    // the same running meeting, and nobody was hung up.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let rows = nodes(&url);
+        if rows
+            .iter()
+            .any(|(name, _, owned)| name == "a" && *owned == 1)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a does not hold the lease again: {rows:?}\n--- a ---\n{}\n--- b ---\n{}",
+            a.log_text(),
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = Instant::now();
+    let newcomer = attendee(&b, &ada.conference_id, Some(1400.0));
+    hears(
+        &newcomer,
+        after,
+        1000.0,
+        "the organizer, for a caller after the outage",
+    );
+    hears(&boss, after, 1400.0, "the newcomer, on a");
+    assert_eq!(
+        nodes(&url).iter().map(|(_, _, owned)| owned).sum::<i64>(),
+        1,
+        "one owner for the one meeting: {:?}",
+        nodes(&url)
+    );
+    assert!(
+        !boss.wait_for_bye(Duration::from_millis(100)),
+        "organizer kept"
+    );
+    assert!(
+        !relayed.wait_for_bye(Duration::from_millis(100)),
+        "relayed caller kept"
+    );
+    assert!(
+        metric(&a, "dialbridge_cluster_database_errors_total") > 0,
+        "the outage is counted"
+    );
+}
+
 /// An INVITE to `node` that must be refused with 503 and a Retry-After.
 fn refused(node: &Bridge) {
     let mut p = Phone::new(node.sip, Codec::Pcmu, None);

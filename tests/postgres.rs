@@ -139,7 +139,7 @@ fn with_the_directory_in_postgresql_the_lobby_moves_and_wrong_pins_lock() {
 #[test]
 fn a_postgresql_restart_drops_no_call_and_a_caller_meanwhile_hears_call_again_later() {
     let pg = Postgres::start();
-    let (bridge, orgs, _url) = start(&pg, &["Ada"]);
+    let (bridge, orgs, url) = start(&pg, &["Ada"]);
     let ada = &orgs[0];
     let started = Instant::now();
     let mut boss = organizer(&bridge, &ada.conference_id, &ada.pin);
@@ -165,6 +165,28 @@ fn a_postgresql_restart_drops_no_call_and_a_caller_meanwhile_hears_call_again_la
     assert!(
         position_of_run(&late.heard(), &unavailable).is_some(),
         "the whole 'call again later' before the BYE"
+    );
+
+    // An admin command meanwhile fails at once, saying what is wrong, and changes nothing.
+    let out = Command::new(support::binary())
+        .arg("--data-dir")
+        .arg(bridge.data_dir.path())
+        .args(["--database-url", &url])
+        .args([
+            "organizer",
+            "add",
+            "--name",
+            "Bob",
+            "--email",
+            "bob@example.com",
+        ])
+        .output()
+        .expect("run dialbridge");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot connect to the PostgreSQL directory"),
+        "{err}"
     );
 
     // The meeting went on meanwhile.
@@ -194,6 +216,16 @@ fn a_postgresql_restart_drops_no_call_and_a_caller_meanwhile_hears_call_again_la
         bridge.log_text().contains("conference lookup failed"),
         "the outage is logged"
     );
+    // Bob was never added: the directory holds Ada alone.
+    let list = Command::new(support::binary())
+        .arg("--data-dir")
+        .arg(bridge.data_dir.path())
+        .args(["--database-url", &url])
+        .args(["organizer", "list", "--json"])
+        .output()
+        .expect("run dialbridge");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("Ada") && !list.contains("Bob"), "{list}");
 }
 
 #[test]
