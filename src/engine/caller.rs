@@ -172,6 +172,23 @@ impl MediaCrypto {
     }
 }
 
+/// What a caller says, reordered and concealed, for the mix or a name recording: 6.7 KiB,
+/// made only while someone hears it.
+pub(super) struct AudioIn {
+    pub(super) jitter: JitterBuffer,
+    /// Fills the caller's lost frames in the meeting mix (8 kHz callers).
+    pub(super) plc: Plc,
+}
+
+impl AudioIn {
+    fn boxed(depth: usize) -> Box<AudioIn> {
+        Box::new(AudioIn {
+            jitter: JitterBuffer::new(depth),
+            plc: Plc::new(),
+        })
+    }
+}
+
 /// Everything a worker keeps for one call; moves as a whole when the call migrates.
 pub struct CallMedia<S> {
     pub(super) id: CallId,
@@ -185,9 +202,11 @@ pub struct CallMedia<S> {
     pub(super) sender: RtpSender,
     pub(super) seq: SeqTracker,
     pub(super) dtmf: DtmfReceiver,
-    pub(super) jitter: JitterBuffer,
-    /// Fills the caller's lost frames in the meeting mix (8 kHz callers).
-    pub(super) plc: Plc,
+    /// The caller's audio on its way to whoever hears it (the mix, a name recording); None
+    /// while nobody does, as in the IVR and the lobby, which keeps a held caller small.
+    pub(super) audio_in: Option<Box<AudioIn>>,
+    /// The jitter buffer's depth in frames, for when `audio_in` is made.
+    pub(super) jitter_depth: usize,
     /// Fills a G.722 caller's lost frames in the meeting mix.
     pub(super) wide_fade: WideFade,
     pub(super) player: Player,
@@ -235,6 +254,21 @@ pub struct CallMedia<S> {
 }
 
 impl<S> CallMedia<S> {
+    /// Where the caller's audio goes when someone hears it: the mix (which makes it at the
+    /// caller's first tick there) or a name recording (made here); None otherwise.
+    pub(super) fn audio_heard(&mut self) -> Option<&mut AudioIn> {
+        if self.audio_in.is_none() && self.recorder.is_some() {
+            self.audio_in = Some(AudioIn::boxed(self.jitter_depth));
+        }
+        self.audio_in.as_deref_mut()
+    }
+
+    /// Starts buffering the caller's audio: it is heard from now on (it entered the mix).
+    pub(super) fn start_hearing(&mut self) {
+        let depth = self.jitter_depth;
+        self.audio_in.get_or_insert_with(|| AudioIn::boxed(depth));
+    }
+
     /// The call's handle.
     pub fn id(&self) -> CallId {
         self.id
@@ -287,28 +321,37 @@ pub(super) fn player_frame<S>(call: &mut CallMedia<S>, tick: &Tick<'_>, out: &mu
 /// conceal, nothing to mix).
 pub(super) fn next_audio<S>(call: &mut CallMedia<S>, pcm: &mut Pcm) -> Option<usize> {
     let mut payload = [0u8; PAYLOAD_BYTES];
-    let playout = call.jitter.pop(&mut payload);
+    let depth = call.jitter_depth;
+    let playout = call
+        .audio_in
+        .get_or_insert_with(|| AudioIn::boxed(depth))
+        .jitter
+        .pop(&mut payload);
     if call.params.codec.is_wideband() {
         return next_wideband_audio(call, playout, &payload, pcm);
     }
+    let CallMedia {
+        audio_in,
+        transcoder,
+        ..
+    } = call;
+    let audio = audio_in.as_deref_mut()?;
     let mut narrow = [0i16; SAMPLES_PER_FRAME];
     match playout {
         Playout::Frame(len) => {
-            call.transcoder
-                .decode_narrow(payload.get(..len).unwrap_or(&payload), &mut narrow);
-            call.plc.good(&mut narrow);
+            transcoder.decode_narrow(payload.get(..len).unwrap_or(&payload), &mut narrow);
+            audio.plc.good(&mut narrow);
         }
-        Playout::Lost => match call.jitter.peek(&mut payload) {
+        Playout::Lost => match audio.jitter.peek(&mut payload) {
             Some(len) => {
                 let mut next = [0i16; SAMPLES_PER_FRAME];
-                call.transcoder
-                    .decode_narrow(payload.get(..len).unwrap_or(&payload), &mut next);
-                call.plc.conceal_before(&mut narrow, &next);
+                transcoder.decode_narrow(payload.get(..len).unwrap_or(&payload), &mut next);
+                audio.plc.conceal_before(&mut narrow, &next);
             }
-            None => call.plc.conceal(&mut narrow),
+            None => audio.plc.conceal(&mut narrow),
         },
         Playout::Idle => {
-            call.plc.reset();
+            audio.plc.reset();
             return None;
         }
     }
@@ -421,8 +464,8 @@ impl<S> Worker<S> {
             sender: RtpSender::new(self.rng.random(), self.rng.random(), self.rng.random()),
             seq: SeqTracker::new(),
             dtmf: DtmfReceiver::new(),
-            jitter: JitterBuffer::new(self.config.jitter_depth),
-            plc: Plc::new(),
+            audio_in: None,
+            jitter_depth: self.config.jitter_depth,
             wide_fade: WideFade::new(),
             player: Player::new(),
             keys: KeyMode::keypad(),
@@ -549,12 +592,16 @@ impl<S> Worker<S> {
         } else if packet.payload_type == call.params.payload_type {
             let fresh = match call.seq.update(packet.ssrc, packet.sequence) {
                 SeqUpdate::New { extended } | SeqUpdate::Reordered { extended } => {
-                    call.jitter.push(extended, packet.payload);
+                    if let Some(audio) = call.audio_heard() {
+                        audio.jitter.push(extended, packet.payload);
+                    }
                     true
                 }
                 SeqUpdate::Restarted { extended } => {
-                    call.jitter.reset();
-                    call.jitter.push(extended, packet.payload);
+                    if let Some(audio) = call.audio_heard() {
+                        audio.jitter.reset();
+                        audio.jitter.push(extended, packet.payload);
+                    }
                     // A new stream: its losses count from here.
                     call.lost_reported = call.seq.lost();
                     true

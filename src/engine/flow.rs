@@ -18,16 +18,16 @@ use super::protocol::{Event, HangupReason, Request};
 pub(super) const KEY_TONE_FRAMES: usize = 3;
 
 /// Feeds a call's audio of this tick to its name recording, if one runs (a key tone
-/// sounding counts as no audio); true when the recording just ended by itself. The audio
-/// is taken out of the jitter buffer either way: outside the mix nobody hears it.
+/// sounding counts as no audio); true when the recording just ended by itself. Audio
+/// buffered for the mix (a caller just out of it) is taken out either way: nobody hears it.
 pub(super) fn listen_for_name<S>(
     call: &mut CallMedia<S>,
     now: Instant,
     scratch: &mut [u8; SAMPLES_PER_FRAME],
 ) -> bool {
-    let got = match call.jitter.pop(scratch) {
-        Playout::Frame(len) => Some(len),
-        Playout::Lost | Playout::Idle => None,
+    let got = match call.audio_in.as_deref_mut().map(|a| a.jitter.pop(scratch)) {
+        Some(Playout::Frame(len)) => Some(len),
+        Some(Playout::Lost | Playout::Idle) | None => None,
     };
     let Some(recorder) = call.recorder.as_mut() else {
         return false;

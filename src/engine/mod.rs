@@ -218,10 +218,11 @@ impl<S> Worker<S> {
                         // A new media address in a re-INVITE: follow it, then re-latch.
                         c.peer = RtpPeer::signalled(params.remote);
                     }
-                    if params.codec != c.params.codec
-                        || params.payload_type != c.params.payload_type
+                    if (params.codec != c.params.codec
+                        || params.payload_type != c.params.payload_type)
+                        && let Some(audio) = c.audio_in.as_deref_mut()
                     {
-                        c.jitter.reset();
+                        audio.jitter.reset();
                     }
                     if !c.params.direction.we_send() && params.direction.we_send() {
                         c.sender.mark_next();

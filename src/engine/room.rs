@@ -290,6 +290,7 @@ impl<S> Worker<S> {
             if let Some(c) = self.calls.get_mut(id) {
                 c.player.stop();
                 c.player.set_background(Background::Silence);
+                c.start_hearing();
             }
         }
     }
@@ -415,6 +416,13 @@ impl<S> Worker<S> {
             .is_some_and(|e| !e.meeting.is_started() && e.meeting.lobby().contains(&id));
         if waits_for_organizer {
             self.emit(LiveEventKind::LobbyWaiting, &conference_id, Some(id), None);
+        }
+        let in_mix = self
+            .meetings
+            .get(&conference_id)
+            .is_some_and(|e| e.meeting.is_started() && !e.meeting.lobby().contains(&id));
+        if in_mix && let Some(call) = self.calls.get_mut(&id) {
+            call.start_hearing();
         }
         if started_now {
             self.emit(LiveEventKind::MeetingStarted, &conference_id, None, None);

@@ -89,7 +89,10 @@ impl<S> Worker<S> {
             if listen_for_name(call, now, &mut discard) {
                 named.push(*id);
             }
-            call.plc.reset();
+            if call.recorder.is_none() {
+                // Out of the mix and not recording: nobody hears this caller any more.
+                call.audio_in = None;
+            }
             let tick = call.player.next(assets);
             if tick.prompts_finished {
                 finished.push(*id);
