@@ -52,11 +52,14 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 bridge_cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
+idle_rss=$(kib VmRSS)
 before=$(bridge_cpu); t0=$(date +%s.%N)
 status=0
 target/release/dialbridge-load --target "$target" --conferences-file "$data/conferences.txt" "${gen[@]}" "$@" || status=$?
 after=$(bridge_cpu); t1=$(date +%s.%N)
 echo "bridge CPU: $(echo "($after - $before) / $(getconf CLK_TCK) / ($t1 - $t0) * 100" | bc -l | cut -c1-5) % of a core over the generator's run"
+echo "bridge memory: RSS $((idle_rss / 1024)) MiB before the run, peak $(($(kib VmHWM) / 1024)) MiB (VmHWM; per caller: (peak - before) / callers held at once)"
 curl -s 127.0.0.1:8080/metrics |
   grep -E '^dialbridge_(conference_joins_total|sip_retransmissions_total|last_lobby_move_callers|pin_checks_total|srtp_dropped_total)' || true
 kill "$pid"
