@@ -14,6 +14,8 @@
 # With `--transport tls` the bridge gets a certificate from a throwaway CA (openssl) and the
 # generator dials its TLS port; with `--srtp` the bridge takes SDES keys over the generator's
 # cleartext SIP (`--srtp-over-cleartext-sip`), which only a benchmark should do.
+# DIALBRIDGE_BIN=path runs another build of the bridge (say, the commit before a change) with
+# the same generator, for a before/after comparison.
 set -euo pipefail
 organizers=${1:?usage: benches/loadgen_run.sh ORGANIZERS [dialbridge-load flags…]}
 shift
@@ -25,7 +27,7 @@ unshare -n bash -s "$organizers" "$data" "$@" <<'EOF'
 set -euo pipefail
 organizers=$1; data=$2; shift 2
 ip link set lo up
-bridge=target/release/dialbridge
+bridge=${DIALBRIDGE_BIN:-target/release/dialbridge}
 for i in $(seq "$organizers"); do
   $bridge --data-dir "$data" organizer add --name "Load $i" --email "load$i@example.com" \
       --json 2>/dev/null |
