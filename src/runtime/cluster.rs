@@ -197,6 +197,10 @@ impl ClusterDriver {
     }
 
     async fn renew(&mut self) {
+        // Claims reported before this renewal count in it (select! may pick the timer first).
+        while let Ok(id) = self.claimed.try_recv() {
+            self.ownership.claimed(Instant::now(), &id);
+        }
         let hosted: Vec<String> = self
             .media
             .meetings()

@@ -35,7 +35,7 @@ use serde::Serialize;
 use media::Recognizer;
 use plan::{Conference, Role};
 use shard::{DigitMode, Shared};
-use stats::{Stats, Summary, process_cpu_seconds};
+use stats::{NodeSummary, Stats, Summary, process_cpu_seconds};
 
 /// Command line.
 #[derive(Parser, Debug, Clone)]
@@ -180,6 +180,9 @@ struct Report {
     lobby: Summary,
     /// Organizer's PIN `#` → first meeting frame, per moved lobby caller.
     pin_to_meeting: Summary,
+    /// Per answering node (the address of its SDP answers): behind a proxy such as
+    /// Kamailio, which node of a cluster answered each call, and its callers' lobby moves.
+    by_node: BTreeMap<String, NodeSummary>,
     /// How late INVITEs left against the schedule.
     start_lag: Summary,
     /// How late each 1 ms media slot's last packet left.
@@ -390,6 +393,11 @@ fn run_once(
         invite_200_sent: total.invite_200_sent.summary(),
         lobby: total.lobby.summary(),
         pin_to_meeting: total.pin_to_meeting.summary(),
+        by_node: total
+            .by_node
+            .iter()
+            .map(|(ip, n)| (ip.to_string(), n.summary()))
+            .collect(),
         start_lag: total.start_lag.summary(),
         send_lag: total.send_lag.summary(),
         skipped_slots: total.skipped_slots,
@@ -651,6 +659,15 @@ fn print_report(r: &Report) {
             "{name:<40} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
             s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms
         );
+    }
+    if r.by_node.len() > 1 {
+        for (ip, n) in &r.by_node {
+            let m = &n.pin_to_meeting;
+            println!(
+                "answered by {ip}: {} calls; PIN # → meeting audio for its lobby callers: {} samples, p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                n.answered, m.count, m.p50_ms, m.p99_ms, m.max_ms
+            );
+        }
     }
     println!(
         "generator: CPU {:.1} % of a core (shard threads; whole process {:.1} %), {} skipped media slots, {} send errors, RTP {} sent / {} received, {:.1} s",

@@ -121,6 +121,8 @@ struct Call {
     branches: u32,
     rtp: UdpSocket,
     remote_rtp: Option<SocketAddr>,
+    /// The answering node: the IP address of its SDP answer.
+    node: Option<IpAddr>,
     stream: Stream,
     keys: Vec<u8>,
     key_pos: usize,
@@ -362,6 +364,7 @@ impl Shard {
             branches: 0,
             rtp,
             remote_rtp: None,
+            node: None,
             stream: Stream::new((h >> 32) as u32, (h >> 16) as u16, h as u32),
             keys: keys.into_bytes(),
             key_pos: 0,
@@ -560,6 +563,8 @@ impl Shard {
             let Some(call) = self.calls.get_mut(&id) else {
                 continue;
             };
+            // In-dialog requests go along the route set (the INVITE to the target).
+            let hop = call.dialog.next_hop(target);
             match kind {
                 Timer::InviteRetransmit => {
                     if call.phase == Phase::Inviting && !call.provisional {
@@ -577,7 +582,7 @@ impl Shard {
                 }
                 Timer::Retransmit(cseq) => {
                     if let Some(p) = call.pending.as_mut().filter(|p| p.cseq == cseq) {
-                        send(&mut self.sip, &p.bytes, target, &mut self.stats);
+                        send(&mut self.sip, &p.bytes, hop, &mut self.stats);
                         self.stats.retransmissions_sent += 1;
                         p.interval = (p.interval * 2).min(T2);
                         let next = p.interval;
@@ -638,7 +643,8 @@ impl Shard {
             return;
         };
         let cseq = call.dialog.cseq;
-        send(&mut self.sip, &bytes, self.shared.target, &mut self.stats);
+        let hop = call.dialog.next_hop(self.shared.target);
+        send(&mut self.sip, &bytes, hop, &mut self.stats);
         call.pending = Some(Pending {
             bytes,
             method,
@@ -740,11 +746,19 @@ impl Shard {
                     if let Some(uri) = r.contact {
                         call.dialog.target_uri = uri;
                     }
+                    // Through a proxy (Kamailio's record_route) the ACK, INFOs and BYE
+                    // follow the route set, not the Contact.
+                    call.dialog.set_route(&r.record_route);
                     let branch = call.branch(run);
-                    call.ack = call.dialog.ack(&branch, &call.dialog.target_uri);
-                    send(&mut self.sip, &call.ack, target, &mut self.stats);
+                    call.ack = call.dialog.ack_2xx(&branch);
+                    let hop = call.dialog.next_hop(target);
+                    send(&mut self.sip, &call.ack, hop, &mut self.stats);
                     call.phase = Phase::Keys;
                     call.remote_rtp = r.media;
+                    call.node = r.media.map(|m| m.ip());
+                    if let Some(ip) = call.node {
+                        self.stats.by_node.entry(ip).or_default().answered += 1;
+                    }
                     if r.media.is_none() {
                         call.failure = Some("no audio address in the answer");
                         self.hang_up(id, now);
@@ -776,11 +790,12 @@ impl Shard {
                 200..=299 => {
                     // The 200 again: our ACK was lost or late. Acknowledge it again.
                     self.stats.retransmissions_received += 1;
-                    send(&mut self.sip, &call.ack, target, &mut self.stats);
+                    let hop = call.dialog.next_hop(target);
+                    send(&mut self.sip, &call.ack, hop, &mut self.stats);
                 }
                 _ if call.phase == Phase::Inviting => {
                     call.dialog.to_tag = r.to_tag;
-                    let ack = call.dialog.ack(&call.invite_branch, &call.first_uri);
+                    let ack = call.dialog.ack_error(&call.invite_branch, &call.first_uri);
                     send(&mut self.sip, &ack, target, &mut self.stats);
                     let why = match r.code {
                         503 => "refused with 503 (overload or no media port)",
@@ -915,9 +930,16 @@ impl Shard {
                 .get_or_insert("meeting audio before the organizer's PIN");
         } else {
             let sent = shared.t0 + Duration::from_nanos(pin - 1);
-            self.stats
-                .pin_to_meeting
-                .record(now.saturating_duration_since(sent));
+            let took = now.saturating_duration_since(sent);
+            self.stats.pin_to_meeting.record(took);
+            if let Some(ip) = call.node {
+                self.stats
+                    .by_node
+                    .entry(ip)
+                    .or_default()
+                    .pin_to_meeting
+                    .record(took);
+            }
         }
         self.timer(now + shared.hold, id, Timer::HangUp);
         // Drain what is left so the socket stays readable-edge clean.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use dialbridge::media::srtp::MasterKey;
-use dialbridge::sip::header::NameAddr;
+use dialbridge::sip::header::{NameAddr, SipUri, split_comma_list};
 use dialbridge::sip::message::{self, Message, Method, StartLine};
 use dialbridge::sip::sdes;
 
@@ -31,6 +31,10 @@ pub struct Dialog {
     pub cseq: u32,
     /// The SIP transport, for Via and Contact.
     pub transport: Transport,
+    /// The route set (RFC 3261 §12.1.2): the 2xx's Record-Route URIs in reverse order, so
+    /// that ACK, INFO and BYE pass the proxies that asked to stay on the path (Kamailio's
+    /// `record_route`). Empty when the bridge was called directly.
+    pub route: Vec<String>,
 }
 
 impl Dialog {
@@ -45,10 +49,59 @@ impl Dialog {
             target,
             cseq: 1,
             transport: Transport::Udp,
+            route: Vec::new(),
         }
     }
 
-    fn head(&self, out: &mut String, method: &str, uri: &str, branch: &str, cseq: u32) {
+    /// Takes the route set from the 2xx's Record-Route values (in the order received).
+    pub fn set_route(&mut self, record_route: &[String]) {
+        self.route = record_route.iter().rev().cloned().collect();
+    }
+
+    /// The Request-URI and the Route header of an in-dialog request (RFC 3261 §12.2.1.1):
+    /// with a loose router first (`;lr`, as Kamailio's `record_route` adds) the remote
+    /// target and the whole route set; with a strict router first its URI, then the rest of
+    /// the route set and the remote target.
+    fn in_dialog_uri_and_route(&self, target_uri: &str) -> (String, Vec<String>) {
+        let Some(first) = self.route.first() else {
+            return (target_uri.to_string(), Vec::new());
+        };
+        let first_uri = route_uri(first);
+        let loose = first_uri
+            .as_deref()
+            .and_then(|u| SipUri::parse(u).ok())
+            .is_none_or(|u| u.param("lr").is_some());
+        if loose {
+            return (target_uri.to_string(), self.route.clone());
+        }
+        let mut rest: Vec<String> = self.route.iter().skip(1).cloned().collect();
+        rest.push(format!("<{target_uri}>"));
+        (first_uri.unwrap_or_else(|| target_uri.to_string()), rest)
+    }
+
+    /// Where in-dialog requests go: the first route's address (an IP literal), else `fallback`
+    /// (the address the INVITE went to, which is that proxy's address when there is one).
+    pub fn next_hop(&self, fallback: SocketAddr) -> SocketAddr {
+        self.route
+            .first()
+            .and_then(|r| route_uri(r))
+            .and_then(|u| SipUri::parse(&u).ok())
+            .and_then(|u| {
+                let ip: IpAddr = u.host.trim_matches(['[', ']']).parse().ok()?;
+                Some(SocketAddr::new(ip, u.port.unwrap_or(5060)))
+            })
+            .unwrap_or(fallback)
+    }
+
+    fn head(
+        &self,
+        out: &mut String,
+        method: &str,
+        uri: &str,
+        branch: &str,
+        cseq: u32,
+        route: &[String],
+    ) {
         let to_tag = self
             .to_tag
             .as_deref()
@@ -65,7 +118,8 @@ impl Dialog {
              CSeq: {cseq} {method}\r\n\
              Contact: <sip:load@{local}{contact_transport}>\r\n\
              Max-Forwards: 70\r\n\
-             User-Agent: dialbridge-load\r\n",
+             User-Agent: dialbridge-load\r\n\
+             {route}",
             local = self.local,
             via = self.transport.via(),
             contact_transport = match self.transport {
@@ -76,6 +130,11 @@ impl Dialog {
             from = self.from_tag,
             target = self.target,
             call_id = self.call_id,
+            route = if route.is_empty() {
+                String::new()
+            } else {
+                format!("Route: {}\r\n", route.join(", "))
+            },
         );
     }
 
@@ -105,7 +164,7 @@ impl Dialog {
             port = rtp.port(),
         );
         let mut out = String::with_capacity(700);
-        self.head(&mut out, "INVITE", first_uri, branch, 1);
+        self.head(&mut out, "INVITE", first_uri, branch, 1, &[]);
         let _ = write!(
             out,
             "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
@@ -114,11 +173,21 @@ impl Dialog {
         out.into_bytes()
     }
 
-    /// ACK: for a 2xx a new transaction (`branch` fresh) to the target; for an error, part of
-    /// the INVITE transaction (same branch, first URI).
-    pub fn ack(&self, branch: &str, uri: &str) -> Vec<u8> {
+    /// The ACK of a 2xx: a new transaction (`branch` fresh) to the remote target along the
+    /// route set.
+    pub fn ack_2xx(&self, branch: &str) -> Vec<u8> {
+        let (uri, route) = self.in_dialog_uri_and_route(&self.target_uri);
         let mut out = String::with_capacity(400);
-        self.head(&mut out, "ACK", uri, branch, 1);
+        self.head(&mut out, "ACK", &uri, branch, 1, &route);
+        out.push_str("Content-Length: 0\r\n\r\n");
+        out.into_bytes()
+    }
+
+    /// The ACK of an error: part of the INVITE transaction (same branch, the INVITE's URI,
+    /// no route set), RFC 3261 §17.1.1.3.
+    pub fn ack_error(&self, branch: &str, uri: &str) -> Vec<u8> {
+        let mut out = String::with_capacity(400);
+        self.head(&mut out, "ACK", uri, branch, 1, &[]);
         out.push_str("Content-Length: 0\r\n\r\n");
         out.into_bytes()
     }
@@ -127,8 +196,8 @@ impl Dialog {
     pub fn request(&mut self, method: Method, branch: &str, key: Option<u8>) -> Vec<u8> {
         self.cseq += 1;
         let mut out = String::with_capacity(500);
-        let uri = self.target_uri.clone();
-        self.head(&mut out, method.as_str(), &uri, branch, self.cseq);
+        let (uri, route) = self.in_dialog_uri_and_route(&self.target_uri);
+        self.head(&mut out, method.as_str(), &uri, branch, self.cseq, &route);
         match key {
             Some(k) => {
                 let body = format!("Signal={}\r\nDuration=160\r\n", char::from(k));
@@ -170,6 +239,8 @@ pub struct Response {
     pub media: Option<SocketAddr>,
     /// The bridge's SRTP key from the answer's `a=crypto` line, if any.
     pub crypto: Option<sdes::CryptoLine>,
+    /// Record-Route values, one per URI, in the order received.
+    pub record_route: Vec<String>,
 }
 
 /// Parses one datagram from the bridge; None for garbage or keep-alives.
@@ -199,6 +270,12 @@ pub fn parse_message(msg: Message) -> Option<(Incoming, String)> {
                     contact,
                     media: media_address(&msg.body),
                     crypto: answer_crypto(&msg.body),
+                    record_route: msg
+                        .headers_named(&message::HeaderName::RecordRoute)
+                        .flat_map(split_comma_list)
+                        .map(|r| r.trim().to_string())
+                        .filter(|r| !r.is_empty())
+                        .collect(),
                 }),
                 call_id,
             ))
@@ -208,6 +285,11 @@ pub fn parse_message(msg: Message) -> Option<(Incoming, String)> {
             Some((Incoming::Request(Box::new(msg), method), call_id))
         }
     }
+}
+
+/// The URI inside a route entry (`<sip:…;lr>` or a bare URI).
+fn route_uri(entry: &str) -> Option<String> {
+    NameAddr::parse(entry).ok().map(|n| n.uri)
 }
 
 /// The answer's audio address: `c=` (session or media level) and the `m=audio` port.
@@ -315,5 +397,79 @@ mod tests {
         assert_eq!(r.contact.as_deref(), Some("sip:bridge@127.0.0.1:5060"));
         assert_eq!(r.media, Some("127.0.0.1:10000".parse().unwrap()));
         assert!(parse(b"garbage").is_none());
+    }
+
+    #[test]
+    fn in_dialog_requests_follow_the_record_route_of_a_proxy() {
+        let text = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
+            Record-Route: <sip:127.0.0.1:5060;lr=on>\r\n\
+            Record-Route: <sip:10.0.0.1;lr>, <sip:10.0.0.2:5080;lr>\r\n\
+            From: <sip:load@127.0.0.1>;tag=a\r\nTo: <sip:bridge@127.0.0.1>;tag=b\r\n\
+            Call-ID: c1@x\r\nCSeq: 1 INVITE\r\nContact: <sip:bridge@127.0.0.12:5060>\r\n\
+            Content-Length: 0\r\n\r\n";
+        let (Incoming::Response(r), _) = parse(text.as_bytes()).unwrap() else {
+            panic!("a response")
+        };
+        assert_eq!(r.record_route.len(), 3);
+        let proxy: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let mut d = Dialog::new(
+            "c1@x".into(),
+            "a".into(),
+            "127.0.0.1:5070".parse().unwrap(),
+            proxy,
+        );
+        // Called directly: no Route header, requests go to the target.
+        let bye = d.clone().request(Method::Bye, "z9hG4bK2", None);
+        let (m, _) = message::parse(&bye, message::Framing::Datagram).unwrap();
+        assert_eq!(m.headers_named(&message::HeaderName::Route).count(), 0);
+        assert_eq!(d.next_hop(proxy), proxy);
+
+        d.to_tag = r.to_tag;
+        d.target_uri = r.contact.unwrap();
+        d.set_route(&r.record_route);
+        // The route set is the Record-Route reversed; the next hop is its first entry.
+        assert_eq!(
+            d.next_hop("127.0.0.9:5060".parse().unwrap()),
+            "10.0.0.2:5080".parse().unwrap()
+        );
+        for bytes in [
+            d.ack_2xx("z9hG4bK3"),
+            d.request(Method::Bye, "z9hG4bK4", None),
+        ] {
+            let (m, _) = message::parse(&bytes, message::Framing::Datagram).unwrap();
+            m.validate().unwrap();
+            assert_eq!(m.request_uri(), Some("sip:bridge@127.0.0.12:5060"));
+            let route: Vec<&str> = m
+                .headers_named(&message::HeaderName::Route)
+                .flat_map(split_comma_list)
+                .collect();
+            assert_eq!(
+                route,
+                [
+                    "<sip:10.0.0.2:5080;lr>",
+                    "<sip:10.0.0.1;lr>",
+                    "<sip:127.0.0.1:5060;lr=on>"
+                ]
+            );
+        }
+        // A strict router first: its URI is the Request-URI, the remote target the last route.
+        d.route = vec!["<sip:10.0.0.3>".into()];
+        let (m, _) = message::parse(
+            &d.request(Method::Bye, "z9hG4bK5", None),
+            message::Framing::Datagram,
+        )
+        .unwrap();
+        assert_eq!(m.request_uri(), Some("sip:10.0.0.3"));
+        assert_eq!(
+            m.header(&message::HeaderName::Route),
+            Some("<sip:bridge@127.0.0.12:5060>")
+        );
+        // The error ACK stays in the INVITE transaction, without the route set.
+        let (m, _) = message::parse(
+            &d.ack_error("z9hG4bK1", "sip:bridge@127.0.0.1:5060"),
+            message::Framing::Datagram,
+        )
+        .unwrap();
+        assert_eq!(m.headers_named(&message::HeaderName::Route).count(), 0);
     }
 }

@@ -2,6 +2,7 @@
 //! generator's own CPU and lag, merged over the shards.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -79,6 +80,35 @@ pub struct Summary {
     pub max_ms: f64,
 }
 
+/// What the calls answered by one node did (nodes told apart by the address of their SDP
+/// answers: behind a proxy, which node of a cluster answered).
+#[derive(Clone, Default)]
+pub struct NodeStats {
+    /// Calls it answered with 200.
+    pub answered: u64,
+    /// The organizer's PIN `#` sent → first meeting frame, for lobby callers it answered.
+    pub pin_to_meeting: Latency,
+}
+
+/// One node's part of a run, as printed and as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSummary {
+    /// Calls it answered.
+    pub answered: u64,
+    /// PIN `#` → meeting audio for the lobby callers it answered.
+    pub pin_to_meeting: Summary,
+}
+
+impl NodeStats {
+    /// The summary printed and put in JSON.
+    pub fn summary(&self) -> NodeSummary {
+        NodeSummary {
+            answered: self.answered,
+            pin_to_meeting: self.pin_to_meeting.summary(),
+        }
+    }
+}
+
 /// Counters and histograms of one shard (or, merged, of a run).
 #[derive(Clone, Default)]
 pub struct Stats {
@@ -118,6 +148,8 @@ pub struct Stats {
     pub send_lag: Latency,
     /// CPU seconds of the shard threads.
     pub cpu_seconds: f64,
+    /// Per answering node (the IP address of its SDP answers).
+    pub by_node: BTreeMap<IpAddr, NodeStats>,
 }
 
 impl Stats {
@@ -153,6 +185,11 @@ impl Stats {
         self.start_lag.merge(&o.start_lag);
         self.send_lag.merge(&o.send_lag);
         self.cpu_seconds += o.cpu_seconds;
+        for (ip, n) in &o.by_node {
+            let mine = self.by_node.entry(*ip).or_default();
+            mine.answered += n.answered;
+            mine.pin_to_meeting.merge(&n.pin_to_meeting);
+        }
     }
 }
 
