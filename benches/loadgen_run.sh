@@ -14,6 +14,8 @@
 # With `--transport tls` the bridge gets a certificate from a throwaway CA (openssl) and the
 # generator dials its TLS port; with `--srtp` the bridge takes SDES keys over the generator's
 # cleartext SIP (`--srtp-over-cleartext-sip`), which only a benchmark should do.
+# FIREWALL=stateful|notrack loads contrib/nftables/dialbridge.nft in the namespace first
+# (stateful: without its RTP notrack chains), to measure what connection tracking costs.
 # DIALBRIDGE_BIN=path runs another build of the bridge (say, the commit before a change) with
 # the same generator, for a before/after comparison.
 set -euo pipefail
@@ -28,6 +30,15 @@ set -euo pipefail
 organizers=$1; data=$2; shift 2
 ip link set lo up
 bridge=${DIALBRIDGE_BIN:-target/release/dialbridge}
+case "${FIREWALL:-none}" in
+  none) ;;
+  notrack) nft -f contrib/nftables/dialbridge.nft ;;
+  stateful)
+    nft -f contrib/nftables/dialbridge.nft
+    nft delete chain inet dialbridge rtp_untracked_in
+    nft delete chain inet dialbridge rtp_untracked_out ;;
+  *) echo "FIREWALL is none, stateful or notrack" >&2; exit 2 ;;
+esac
 for i in $(seq "$organizers"); do
   $bridge --data-dir "$data" organizer add --name "Load $i" --email "load$i@example.com" \
       --json 2>/dev/null |
@@ -61,6 +72,8 @@ status=0
 target/release/dialbridge-load --target "$target" --conferences-file "$data/conferences.txt" "${gen[@]}" "$@" || status=$?
 after=$(bridge_cpu); t1=$(date +%s.%N)
 echo "bridge CPU: $(echo "($after - $before) / $(getconf CLK_TCK) / ($t1 - $t0) * 100" | bc -l | cut -c1-5) % of a core over the generator's run"
+[ "${FIREWALL:-none}" = none ] ||
+  echo "firewall: ${FIREWALL} (contrib/nftables/dialbridge.nft); connection-tracking entries now: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo '?')"
 echo "bridge memory: RSS $((idle_rss / 1024)) MiB before the run, peak $(($(kib VmHWM) / 1024)) MiB (VmHWM; per caller: (peak - before) / callers held at once)"
 curl -s 127.0.0.1:8080/metrics |
   grep -E '^dialbridge_(conference_joins_total|sip_retransmissions_total|last_lobby_move_callers|pin_checks_total|srtp_dropped_total)' || true

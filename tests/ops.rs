@@ -115,6 +115,40 @@ fn the_fail2ban_filter_catches_every_security_event_of_a_real_bridge_and_nothing
 }
 
 #[test]
+fn the_shipped_firewall_loads_and_keeps_rtp_out_of_connection_tracking() {
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/nftables/dialbridge.nft");
+    // In a network namespace of its own with only loopback (as root, like the load
+    // benchmark): datagrams to three media ports and to the SIP port; only SIP's is tracked.
+    let script = format!(
+        "ip link set lo up && nft -f {} && \
+         for p in 10000 16000 23999; do echo rtp > /dev/udp/127.0.0.1/$p; done && \
+         echo sip > /dev/udp/127.0.0.1/5060 && \
+         cat /proc/sys/net/netfilter/nf_conntrack_count && nft list table inet dialbridge",
+        file.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "bash", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().next(),
+        Some("1"),
+        "only the SIP datagram is tracked: {text}"
+    );
+    assert!(
+        text.contains("notrack") && text.contains("policy drop"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_systemd_unit_is_valid_for_systemd() {
     let unit = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/systemd/dialbridge.service"),
