@@ -698,40 +698,34 @@ impl SipDriver {
                             .filter(|_| !relayed)
                             .and_then(|c| c.load(self.gauges.callers_answered_here())),
                     };
-                    match self.admission.admit(now, load) {
-                        Verdict::Admit => {}
-                        Verdict::ClusterFull { retry_after_s } => {
-                            tracing::debug!(%source, "too many callers across the cluster: refusing with 503");
-                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
-                            self.gauges
-                                .calls_refused_cluster_full
-                                .fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        Verdict::ClusterTooFast { retry_after_s } => {
-                            tracing::debug!(%source, "this node's share of the cluster's call rate is used up: refusing with 503");
-                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
-                            self.gauges
-                                .calls_refused_cluster_too_fast
-                                .fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        Verdict::TooManyCalls { retry_after_s } => {
-                            tracing::debug!(%source, active, "too many calls: refusing with 503");
-                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
-                            self.gauges
-                                .calls_refused_too_many
-                                .fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        Verdict::TooFast { retry_after_s } => {
-                            tracing::debug!(%source, "too many new calls per second: refusing with 503");
-                            self.endpoint.reject(now, call, 503, Some(retry_after_s));
-                            self.gauges
-                                .calls_refused_too_fast
-                                .fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
+                    let refused = match self.admission.admit(now, load) {
+                        Verdict::Admit => None,
+                        Verdict::TooManyCalls { retry_after_s } => Some((
+                            retry_after_s,
+                            &self.gauges.calls_refused_too_many,
+                            "too many calls in progress here",
+                        )),
+                        Verdict::TooFast { retry_after_s } => Some((
+                            retry_after_s,
+                            &self.gauges.calls_refused_too_fast,
+                            "too many new calls per second here",
+                        )),
+                        Verdict::ClusterFull { retry_after_s } => Some((
+                            retry_after_s,
+                            &self.gauges.calls_refused_cluster_full,
+                            "too many callers across the cluster",
+                        )),
+                        Verdict::ClusterTooFast { retry_after_s } => Some((
+                            retry_after_s,
+                            &self.gauges.calls_refused_cluster_too_fast,
+                            "this node's share of the cluster's call rate is used up",
+                        )),
+                    };
+                    if let Some((retry_after_s, counter, why)) = refused {
+                        tracing::debug!(%source, active, why, "admission: refusing with 503");
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        self.endpoint.reject(now, call, 503, Some(retry_after_s));
+                        continue;
                     }
                     let bound = self.media_port();
                     match bound {
