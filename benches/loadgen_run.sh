@@ -16,6 +16,7 @@
 # cleartext SIP (`--srtp-over-cleartext-sip`), which only a benchmark should do.
 # FIREWALL=stateful|notrack loads contrib/nftables/dialbridge.nft in the namespace first
 # (stateful: without its RTP notrack chains), to measure what connection tracking costs.
+# BRIDGE_FLAGS="--rtp-send io-uring" adds flags to the bridge's command line.
 # DIALBRIDGE_BIN=path runs another build of the bridge (say, the commit before a change) with
 # the same generator, for a before/after comparison.
 set -euo pipefail
@@ -58,7 +59,7 @@ esac
 case " $* " in *" --srtp "*) extra+=(--srtp-over-cleartext-sip) ;; esac
 $bridge --data-dir "$data" --log warn serve --sip-listen 127.0.0.1:5060 \
   --http-listen 127.0.0.1:8080 --rtp-ports 10000-23999 --max-calls 0 --max-call-rate 0 \
-  "${extra[@]}" 2>"$data/bridge.log" &
+  "${extra[@]}" ${BRIDGE_FLAGS:-} 2>"$data/bridge.log" &
 pid=$!
 for _ in $(seq 100); do
   [ -s "$data/admin-token" ] && break

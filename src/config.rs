@@ -72,6 +72,8 @@ pub struct ServeConfig {
     pub media_ip: Option<IpAddr>,
     /// Media worker threads (default: one per core).
     pub media_threads: usize,
+    /// How the media workers hand RTP to the kernel.
+    pub rtp_send: RtpSend,
     /// Ring before answering (180 Ringing), zero answers at once.
     pub answer_delay: Duration,
     /// Load prompts and hold music from here instead of the bundled ones.
@@ -221,6 +223,7 @@ impl ServeConfig {
             },
             media_ip: None,
             media_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            rtp_send: RtpSend::SendTo,
             answer_delay: Duration::ZERO,
             assets_dir: None,
             timers: Timers::default(),
@@ -307,4 +310,14 @@ impl Default for TcpLimits {
             message_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// How the media workers hand a tick's RTP to the kernel (`--rtp-send`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtpSend {
+    /// One `sendto` per datagram, from the call's socket.
+    #[default]
+    SendTo,
+    /// A tick's datagrams batched into io_uring submissions (still from each call's socket).
+    IoUring,
 }

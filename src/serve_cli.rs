@@ -25,6 +25,10 @@ pub(crate) struct ServeArgs {
     /// Media worker threads (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     media_threads: Option<u16>,
+    /// How media threads hand RTP to the kernel: `sendto` (one system call per datagram) or
+    /// `io-uring` (a tick's datagrams in a few io_uring submissions).
+    #[arg(long, value_name = "sendto|io-uring", default_value = "sendto", value_parser = rtp_send)]
+    rtp_send: dialbridge::config::RtpSend,
     /// Ring (180) this long before answering.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     answer_delay_ms: u64,
@@ -287,6 +291,7 @@ pub(crate) async fn serve(
     config.rtp_ports = args.rtp_ports;
     config.http_listen = args.http_listen;
     config.media_ip = args.media_ip;
+    config.rtp_send = args.rtp_send;
     if let Some(n) = args.media_threads {
         config.media_threads = usize::from(n);
     }
@@ -368,4 +373,12 @@ pub(crate) async fn serve(
 /// `--node-name`: checked as the cluster module wants it.
 fn parse_node_name(s: &str) -> Result<String, String> {
     dialbridge::cluster::parse_node_name(s).map_err(|e| e.to_string())
+}
+
+fn rtp_send(v: &str) -> Result<dialbridge::config::RtpSend, String> {
+    match v {
+        "sendto" => Ok(dialbridge::config::RtpSend::SendTo),
+        "io-uring" => Ok(dialbridge::config::RtpSend::IoUring),
+        _ => Err(format!("expected sendto or io-uring, got {v:?}")),
+    }
 }

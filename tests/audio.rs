@@ -362,3 +362,27 @@ fn level_of(phone: &Phone, from: Instant, freq: f32) -> f32 {
     let mean = power / blocks.max(1) as f64;
     (10.0 * (mean / (32768.0 * 32768.0)).max(1e-12).log10()) as f32
 }
+
+#[test]
+fn with_rtp_sent_through_io_uring_everyone_hears_the_others_and_not_themselves() {
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            extra: vec!["--rtp-send".into(), "io-uring".into()],
+            ..BridgeOptions::default()
+        },
+    );
+    let org = &orgs[0];
+    let a = attendee(&bridge, &org.conference_id, Codec::Pcmu, Some(400.0));
+    let b = attendee(&bridge, &org.conference_id, Codec::Pcma, Some(700.0));
+    wait(1500);
+    let boss = organizer(&bridge, &org.conference_id, &org.pin, Codec::Pcmu, 1300.0);
+    wait_in_meeting(&a);
+    // The organizer first hears how many came in from the lobby.
+    wait(4000);
+    let from = Instant::now() - Duration::from_millis(1000);
+    let all = [400.0, 700.0, 1300.0];
+    assert_eq!(tones_in(&a, from, &all), vec![700.0, 1300.0]);
+    assert_eq!(tones_in(&b, from, &all), vec![400.0, 1300.0]);
+    assert_eq!(tones_in(&boss, from, &all), vec![400.0, 700.0]);
+}

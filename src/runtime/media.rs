@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender};
 use dashmap::DashMap;
 use mio::net::UdpSocket;
+use std::os::fd::AsRawFd;
+
 use mio::{Events, Interest, Poll, Token};
 
 use super::events::EventSink;
@@ -394,12 +396,16 @@ pub enum MediaStartError {
     /// The thread could not be spawned.
     #[error("cannot start media worker thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// `--rtp-send io-uring` on a kernel without io_uring (or one that forbids it).
+    #[error("cannot set up io_uring for --rtp-send io-uring: {0}; use --rtp-send sendto")]
+    IoUring(#[source] std::io::Error),
 }
 
 /// Starts `count` media workers; requests for the control side go to `control`, meeting
 /// events to `events`.
 pub fn start(
     count: usize,
+    rtp_send: crate::config::RtpSend,
     assets: Arc<Assets>,
     config: WorkerConfig,
     control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
@@ -443,9 +449,16 @@ pub fn start(
             control: control.clone(),
             events: events.clone(),
         };
+        // Made here so that a kernel without io_uring stops the start, not a media thread.
+        let uring = match rtp_send {
+            crate::config::RtpSend::SendTo => None,
+            crate::config::RtpSend::IoUring => {
+                Some(super::uring_send::UringSender::new().map_err(MediaStartError::IoUring)?)
+            }
+        };
         let thread = std::thread::Builder::new()
             .name(format!("media-{index}"))
-            .spawn(move || run(index, worker, poll, (rx, live_rx), handle, outlets))
+            .spawn(move || run(index, worker, poll, (rx, live_rx), handle, outlets, uring))
             .map_err(MediaStartError::Thread)?;
         threads.push(thread);
     }
@@ -479,6 +492,7 @@ fn run(
         control,
         events: sink,
     }: Outlets,
+    mut uring: Option<super::uring_send::UringSender>,
 ) {
     let mut events = Events::with_capacity(EVENTS_PER_POLL);
     let mut buf = [0u8; MAX_DATAGRAM];
@@ -556,9 +570,17 @@ fn run(
             worker.tick(now, &mut |transport: &MediaTransport,
                                    dest: SocketAddr,
                                    bytes: &[u8]| {
-                // A full socket buffer drops this frame; the next tick sends the next one.
-                let _ = transport.socket.send_to(bytes, dest);
+                match uring.as_mut() {
+                    Some(ring) => ring.queue(transport.socket.as_raw_fd(), dest, bytes),
+                    // A full socket buffer drops this frame; the next tick sends the next one.
+                    None => {
+                        let _ = transport.socket.send_to(bytes, dest);
+                    }
+                }
             });
+            if let Some(ring) = uring.as_mut() {
+                ring.flush();
+            }
             let last_frame_late = Instant::now().saturating_duration_since(next_tick);
             gauges
                 .send_lateness

@@ -18,6 +18,7 @@ mod sip;
 pub mod sip_tcp;
 pub mod telemetry;
 pub mod tls;
+mod uring_send;
 pub mod webhooks;
 
 use std::net::IpAddr;

@@ -334,6 +334,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     let sip_control = control_tx.clone();
     let (media, threads) = driver::start(
         config.media_threads,
+        config.rtp_send,
         assets,
         worker_config,
         control_tx,
