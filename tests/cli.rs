@@ -270,3 +270,18 @@ fn a_config_file_sets_any_flag_flags_win_and_bad_keys_fail_fast() {
     assert!(err.contains("unknown key `sip_lisen`"), "{err}");
     assert!(!data.exists(), "nothing was created");
 }
+
+#[test]
+fn the_suites_secret_scan_finds_a_pin_but_not_digits_inside_ids_ports_or_numbers() {
+    let pin = ["01485".to_string()];
+    for leak in ["pin=01485", "typed 01485#", "\"01485\""] {
+        assert_eq!(support::leaked_secrets(leak, &pin).len(), 1, "{leak}");
+    }
+    for fine in [
+        "id=ff17b4b1a5542ebdc2f5b4190c01485a",
+        "rtp 127.0.0.1:01485",
+        "1014850 packets",
+    ] {
+        assert!(support::leaked_secrets(fine, &pin).is_empty(), "{fine}");
+    }
+}

@@ -69,7 +69,8 @@ const NUMERIC_FIELDS: &[&str] = &[
 ];
 
 /// The secrets that occur in `log`. Long secrets (tokens, keys) match anywhere; a numeric
-/// PIN matches as a whole number that is not a port (`:NNNNN`) nor a known numeric field.
+/// PIN matches as a whole number (not inside a longer word or hex ID) that is not a port
+/// (`:NNNNN`) nor a known numeric field.
 pub fn leaked_secrets(log: &str, secrets: &[String]) -> Vec<String> {
     let mut leaks = Vec::new();
     for secret in secrets {
@@ -88,8 +89,10 @@ pub fn leaked_secrets(log: &str, secrets: &[String]) -> Vec<String> {
             from = end;
             let before = start.checked_sub(1).and_then(|i| bytes.get(i)).copied();
             let after = bytes.get(end).copied();
-            if before.is_some_and(|b| b.is_ascii_digit() || b == b':' || b == b'.')
-                || after.is_some_and(|b| b.is_ascii_digit() || b == b'.')
+            // Inside a longer number or word (an address, a port, a random hex ID that
+            // happens to hold the digits) it is not the PIN.
+            if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'.')
+                || after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'.')
             {
                 continue;
             }
