@@ -557,6 +557,16 @@ impl<S> Worker<S> {
             return;
         };
         match call.peer {
+            // The address the caller's SDP gave wins over whoever came first: a stale stream
+            // still flowing to this port (a previous call's caller, a gateway that goes on
+            // sending after its BYE) must not lock the caller out of its own call.
+            RtpPeer::Latched(latched)
+                if latched != source && call.params.remote == Some(source) =>
+            {
+                let _e = call.span.enter();
+                tracing::info!(%source, stray = %latched, "RTP from the signalled address: following it, not the first source");
+                call.peer = RtpPeer::Latched(source);
+            }
             // Once latched, media from anyone else is injection or bleed: ignore it.
             RtpPeer::Latched(latched) if latched != source => {
                 self.stats.foreign_packets += 1;

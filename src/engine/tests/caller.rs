@@ -82,6 +82,42 @@ fn symmetric_rtp_latches_to_the_first_source_and_ignores_others() {
 }
 
 #[test]
+fn a_stale_stream_that_arrives_first_does_not_lock_out_the_caller_the_sdp_named() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    // Call 1's SDP named 127.0.0.1:6001; a stream for a call that used this port before is
+    // still arriving, and gets here first.
+    let stale: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+    let caller: SocketAddr = "127.0.0.1:6001".parse().unwrap();
+    let audio = |seq: u16| {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&[0xFF; 160]);
+        p
+    };
+    b.workers[0].handle_rtp(b.now, CallId(1), stale, &audio(1));
+    let mut seq = 100u16;
+    for (i, key) in "42#".chars().enumerate() {
+        let ts = 1000 + i as u32 * 2000;
+        for n in 0..6u16 {
+            let pkt = rfc4733_packet(key, n, seq, ts, 7);
+            seq += 1;
+            b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+            // The stale stream goes on: now it is the stranger.
+            b.workers[0].handle_rtp(b.now, CallId(1), stale, &audio(2 + seq));
+        }
+    }
+    assert_eq!(b.workers[0].stats().foreign_packets, 18);
+    let events = b.route();
+    assert!(
+        matches!(events.as_slice(), [Event::Control(Request::LookupConference { digits, .. })] if digits == "42"),
+        "the caller's keys reach the IVR"
+    );
+    let sent = b.tick();
+    assert_eq!(sent[0].1, caller, "and its audio goes to the caller");
+}
+
+#[test]
 fn key_events_in_the_audio_stream_are_not_counted_as_lost_audio() {
     let mut b = Bench::new(1);
     b.start(0, 1);
