@@ -36,21 +36,38 @@ fn rtp_header_counts_up_by_one_packet_and_160_samples() {
     assert_eq!(a.payload_type, 0);
 }
 
+/// A phone's RFC 4733 packets for `keys`: six per key (the last an end packet), from
+/// sequence number 100 on, each key 2,000 timestamp units after the one before.
+fn key_packets(keys: &str) -> Vec<Vec<u8>> {
+    let mut seq = 100u16;
+    let mut packets = Vec::new();
+    for (i, key) in keys.chars().enumerate() {
+        let ts = 1000 + i as u32 * 2000;
+        for n in 0..6u16 {
+            packets.push(rfc4733_packet(key, n, seq, ts, 7));
+            seq += 1;
+        }
+    }
+    packets
+}
+
+/// A PCMU packet of `0xFF` samples with this sequence number, from SSRC `ssrc`.
+fn pcmu_packet(seq: u16, ssrc: u8) -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ssrc];
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0xFF; 160]);
+    p
+}
+
 #[test]
 fn rfc4733_digits_reach_the_ivr_once_each() {
     let mut b = Bench::new(1);
     b.start(0, 1);
     let caller: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-    let mut seq = 100u16;
-    for (i, key) in "42#".chars().enumerate() {
-        let ts = 1000 + i as u32 * 2000;
-        for n in 0..6u16 {
-            let pkt = rfc4733_packet(key, n, seq, ts, 7);
-            seq += 1;
-            b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
-            // The end packet is sent three times; duplicates must not count.
-            b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
-        }
+    for pkt in key_packets("42#") {
+        b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+        // The end packet is sent three times; duplicates must not count.
+        b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
     }
     assert_eq!(b.workers[0].stats().digits, 3);
     let events = b.route();
@@ -66,12 +83,7 @@ fn symmetric_rtp_latches_to_the_first_source_and_ignores_others() {
     b.start(0, 1);
     let real: SocketAddr = "127.0.0.1:7000".parse().unwrap();
     let intruder: SocketAddr = "127.0.0.1:7777".parse().unwrap();
-    let pkt = |seq: u16| {
-        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
-        p[2..4].copy_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&[0xFF; 160]);
-        p
-    };
+    let pkt = |seq: u16| pcmu_packet(seq, 9);
     b.workers[0].handle_rtp(b.now, CallId(1), real, &pkt(1));
     b.workers[0].handle_rtp(b.now, CallId(1), intruder, &pkt(2));
     assert_eq!(b.workers[0].stats().foreign_packets, 1);
@@ -89,23 +101,11 @@ fn a_stale_stream_that_arrives_first_does_not_lock_out_the_caller_the_sdp_named(
     // still arriving, and gets here first.
     let stale: SocketAddr = "127.0.0.1:9999".parse().unwrap();
     let caller: SocketAddr = "127.0.0.1:6001".parse().unwrap();
-    let audio = |seq: u16| {
-        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3];
-        p[2..4].copy_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&[0xFF; 160]);
-        p
-    };
-    b.workers[0].handle_rtp(b.now, CallId(1), stale, &audio(1));
-    let mut seq = 100u16;
-    for (i, key) in "42#".chars().enumerate() {
-        let ts = 1000 + i as u32 * 2000;
-        for n in 0..6u16 {
-            let pkt = rfc4733_packet(key, n, seq, ts, 7);
-            seq += 1;
-            b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
-            // The stale stream goes on: now it is the stranger.
-            b.workers[0].handle_rtp(b.now, CallId(1), stale, &audio(2 + seq));
-        }
+    b.workers[0].handle_rtp(b.now, CallId(1), stale, &pcmu_packet(1, 3));
+    for (n, pkt) in (2u16..).zip(key_packets("42#")) {
+        b.workers[0].handle_rtp(b.now, CallId(1), caller, &pkt);
+        // The stale stream goes on: now it is the stranger.
+        b.workers[0].handle_rtp(b.now, CallId(1), stale, &pcmu_packet(n, 3));
     }
     assert_eq!(b.workers[0].stats().foreign_packets, 18);
     let events = b.route();
