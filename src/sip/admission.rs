@@ -76,38 +76,30 @@ pub enum Verdict {
 }
 
 /// A token bucket holding at most one second's worth of its rate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Bucket {
-    tokens: Option<f64>,
-    last: Option<Instant>,
+    /// Tokens left and when they were counted; None: full, never used.
+    state: Option<(f64, Instant)>,
 }
 
 impl Bucket {
-    fn new() -> Self {
-        Bucket {
-            tokens: None,
-            last: None,
-        }
-    }
-
     /// Refills for the time since the last call at `rate`; true when a token is there.
     fn ready(&mut self, now: Instant, rate: f64) -> bool {
         let burst = rate.max(1.0);
-        let tokens = match (self.tokens, self.last) {
-            (Some(tokens), Some(last)) => {
+        let tokens = match self.state {
+            Some((tokens, last)) => {
                 let elapsed = now.saturating_duration_since(last).as_secs_f64();
                 (tokens + elapsed * rate).min(burst)
             }
-            _ => burst,
+            None => burst,
         };
-        self.tokens = Some(tokens);
-        self.last = Some(now);
+        self.state = Some((tokens, now));
         tokens >= 1.0
     }
 
     fn take(&mut self) {
-        if let Some(t) = self.tokens.as_mut() {
-            *t -= 1.0;
+        if let Some((tokens, _)) = self.state.as_mut() {
+            *tokens -= 1.0;
         }
     }
 }
@@ -125,8 +117,8 @@ impl Admission {
     pub fn new(config: AdmissionConfig) -> Self {
         Admission {
             config,
-            node: Bucket::new(),
-            cluster: Bucket::new(),
+            node: Bucket::default(),
+            cluster: Bucket::default(),
         }
     }
 
