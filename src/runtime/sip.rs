@@ -654,6 +654,13 @@ impl SipDriver {
         }
     }
 
+    /// The relay legs in progress, for the cluster's count of callers answered here.
+    fn publish_legs_in(&self) {
+        self.gauges
+            .relay_legs_active
+            .store(self.legs_in.len() as u64, Ordering::Relaxed);
+    }
+
     fn process_events(&mut self) {
         while let Some(event) = self.endpoint.poll_event() {
             let now = Instant::now();
@@ -770,9 +777,7 @@ impl SipDriver {
                             self.gauges.calls_active.fetch_add(1, Ordering::Relaxed);
                             if relayed {
                                 self.legs_in.insert(call);
-                                self.gauges
-                                    .relay_legs_active
-                                    .fetch_add(1, Ordering::Relaxed);
+                                self.publish_legs_in();
                             }
                         }
                         Err(err) => {
@@ -807,11 +812,7 @@ impl SipDriver {
                         |v| v.checked_sub(1),
                     );
                     if self.legs_in.remove(&call) {
-                        let _ = self.gauges.relay_legs_active.fetch_update(
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                            |v| v.checked_sub(1),
-                        );
+                        self.publish_legs_in();
                     }
                     let slot = match reason {
                         crate::call::EndReason::RemoteBye => 0,
