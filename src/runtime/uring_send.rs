@@ -29,7 +29,7 @@ pub struct UringSender {
     // them through the pointers in the submissions.
     headers: Vec<libc::msghdr>,
     iovecs: Vec<libc::iovec>,
-    addrs: Vec<libc::sockaddr_storage>,
+    addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
 }
 
 // SAFETY: the raw pointers in `headers` and `iovecs` point only into this value's own
@@ -86,19 +86,17 @@ impl UringSender {
         self.addrs.reserve(n);
         self.headers.reserve(n);
         for q in &self.queued {
-            let (addr, _) = sockaddr(q.dest);
-            self.addrs.push(addr);
+            self.addrs.push(sockaddr(q.dest));
             self.iovecs.push(libc::iovec {
                 iov_base: self.bytes[q.start..].as_ptr() as *mut libc::c_void,
                 iov_len: q.len,
             });
         }
-        for (i, q) in self.queued.iter().enumerate() {
-            let (_, len) = sockaddr(q.dest);
+        for (i, (addr, len)) in self.addrs.iter().enumerate() {
             // SAFETY: an all-zero msghdr is a valid empty one.
             let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-            h.msg_name = (&raw const self.addrs[i]) as *mut libc::c_void;
-            h.msg_namelen = len;
+            h.msg_name = (&raw const *addr) as *mut libc::c_void;
+            h.msg_namelen = *len;
             h.msg_iov = (&raw const self.iovecs[i]) as *mut libc::iovec;
             h.msg_iovlen = 1;
             self.headers.push(h);
