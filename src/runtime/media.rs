@@ -20,6 +20,7 @@ use std::os::fd::AsRawFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::events::EventSink;
+use super::recv_batch::{BATCH, RecvBatch};
 use super::telemetry::WorkerGauges;
 use crate::admin::live::{self, ActionRefused, LiveAnswer, MeetingAction};
 use crate::call::CallId;
@@ -33,7 +34,7 @@ use crate::media::codec::FRAME_DURATION;
 use crate::media::ports::PortLease;
 
 /// Largest RTP datagram we read; larger ones are truncated and then rejected by the parser.
-const MAX_DATAGRAM: usize = 2048;
+pub(super) const MAX_DATAGRAM: usize = 2048;
 /// Ready sockets taken per epoll_wait.
 const EVENTS_PER_POLL: usize = 4096;
 
@@ -495,7 +496,7 @@ fn run(
     mut uring: Option<super::uring_send::UringSender>,
 ) {
     let mut events = Events::with_capacity(EVENTS_PER_POLL);
-    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut batch = RecvBatch::default();
     let mut next_tick = Instant::now() + FRAME_DURATION;
     let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
     let mut call_count = 0usize;
@@ -528,11 +529,19 @@ fn run(
                 let token = event.token().0;
                 let call = CallId((token & !LEG_BIT) as u64);
                 if token & LEG_BIT != 0 {
-                    while let Some(leg) = worker.call(call).and_then(|c| c.leg_transport()) {
-                        match leg.socket.recv_from(&mut buf) {
-                            Ok((n, source)) => {
-                                let data = buf.get(..n).unwrap_or_default();
-                                worker.handle_leg_rtp(now, call, source, data);
+                    while let Some(fd) = worker
+                        .call(call)
+                        .and_then(|c| c.leg_transport())
+                        .map(|leg| leg.socket.as_raw_fd())
+                    {
+                        match batch.recv(fd) {
+                            Ok(n) => {
+                                for (source, data) in batch.datagrams() {
+                                    worker.handle_leg_rtp(now, call, source, data);
+                                }
+                                if n < BATCH {
+                                    break;
+                                }
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                             Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
@@ -541,12 +550,16 @@ fn run(
                     }
                     continue;
                 }
-                while let Some(c) = worker.call(call) {
-                    let received = c.transport().socket.recv_from(&mut buf);
-                    match received {
-                        Ok((n, source)) => {
-                            let data = buf.get(..n).unwrap_or_default();
-                            worker.handle_rtp(now, call, source, data);
+                // A short batch means the queue was empty after it: no second, empty read.
+                while let Some(fd) = worker.call(call).map(|c| c.transport().socket.as_raw_fd()) {
+                    match batch.recv(fd) {
+                        Ok(n) => {
+                            for (source, data) in batch.datagrams() {
+                                worker.handle_rtp(now, call, source, data);
+                            }
+                            if n < BATCH {
+                                break;
+                            }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         // ICMP port unreachable and the like: the next datagram may be fine.

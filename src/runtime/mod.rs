@@ -11,6 +11,7 @@ mod cluster;
 mod control;
 pub mod events;
 pub mod media;
+mod recv_batch;
 pub mod registration;
 mod relay_legs;
 pub mod serve;
