@@ -174,7 +174,7 @@ pub struct LiveEvent {
 
 fn participant_of<S>(
     entry: &MeetingEntry,
-    calls: &std::collections::HashMap<CallId, super::CallMedia<S>>,
+    calls: &crate::call::CallMap<super::CallMedia<S>>,
     id: CallId,
     state: Attendance,
 ) -> Option<ParticipantView> {
@@ -200,7 +200,7 @@ fn participant_of<S>(
 fn view_of<S>(
     conference_id: &str,
     entry: &MeetingEntry,
-    calls: &std::collections::HashMap<CallId, super::CallMedia<S>>,
+    calls: &crate::call::CallMap<super::CallMedia<S>>,
 ) -> MeetingView {
     let meeting = &entry.meeting;
     let started_at = match meeting.state() {

@@ -1,7 +1,6 @@
 //! One running meeting's 20 ms mix: the loudest talkers summed, each participant sent the
 //! mix without their own voice, listeners sharing one mix.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -47,7 +46,7 @@ pub(super) struct MixScratch<'a> {
 pub(super) fn mix_meeting<S>(
     now: Instant,
     entry: &mut MeetingEntry,
-    calls: &mut HashMap<CallId, CallMedia<S>>,
+    calls: &mut crate::call::CallMap<CallMedia<S>>,
     scratch: MixScratch<'_>,
     send: &mut impl FnMut(&S, SocketAddr, &[u8]),
 ) {

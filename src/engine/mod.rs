@@ -29,7 +29,7 @@ use rand::rngs::StdRng;
 
 use crate::bridge::meeting::LobbyAdmit;
 use crate::bridge::mixer::Mixer;
-use crate::call::CallId;
+use crate::call::{CallId, CallMap};
 use crate::ivr::assets::Assets;
 use crate::ivr::flow::{HangupCause, Input, IvrConfig};
 use crate::ivr::prompt::Prompt;
@@ -89,7 +89,7 @@ pub struct Worker<S> {
     workers: usize,
     config: WorkerConfig,
     assets: Arc<Assets>,
-    calls: HashMap<CallId, CallMedia<S>>,
+    calls: CallMap<CallMedia<S>>,
     meetings: HashMap<String, MeetingEntry>,
     events: Vec<Event<S>>,
     mixer: Mixer,
@@ -134,7 +134,7 @@ impl<S> Worker<S> {
             workers: workers.max(1),
             config,
             assets,
-            calls: HashMap::new(),
+            calls: CallMap::default(),
             meetings: HashMap::new(),
             events: Vec::new(),
             mixer: Mixer::new(),

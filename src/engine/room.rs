@@ -1,7 +1,6 @@
 //! The meeting a worker owns, as the callers see it: joining (lobby or meeting), the lobby
 //! moving in, one caller let in or sent away, leaving, and the lobby's timers.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -65,7 +64,7 @@ impl MeetingEntry {
     pub(super) fn announce_arrivals<S>(
         &mut self,
         moved: &[CallId],
-        calls: &HashMap<CallId, CallMedia<S>>,
+        calls: &crate::call::CallMap<CallMedia<S>>,
     ) {
         let mut nameless = false;
         for id in moved {
