@@ -3,7 +3,8 @@
 # of its own (unshare -n, so root), with the flags the load benchmark gives the bridge
 # (benches/support/loadkit.rs: capacity is measured, so no admission limits), N organizers
 # created through the CLI and handed to the generator as ID:PIN lines. Prints the
-# generator's results, then the bridge's CPU over the run and some of its counters.
+# generator's results, then the bridge's CPU over the run and while the most callers were
+# held, and some of its counters.
 #
 #     benches/loadgen_run.sh 4 --rate 200 --duration 20 --hold 2        # attendees
 #     benches/loadgen_run.sh 4 --search --rate 250 --duration 60        # RFC 7501 search
@@ -17,6 +18,16 @@
 # FIREWALL=stateful|notrack loads contrib/nftables/dialbridge.nft in the namespace first
 # (stateful: without its RTP notrack chains), to measure what connection tracking costs.
 # BRIDGE_FLAGS="--rtp-send io-uring" adds flags to the bridge's command line.
+# DROP_RTP=N drops the bridge's RTP to all callers but one in N before delivery, as the SIPp
+# benchmark drops RTP to SIPp: on loopback the kernel does the receiving half of each packet
+# in the sender's thread, i.e. in the bridge, work a real network card takes off it. The
+# generator then runs with --local-ip 127.0.0.2 --sample-ip 127.0.0.3 --sample-every N, and an
+# nftables rule drops UDP from the bridge's RTP ports to 127.0.0.2 at the output hook; the
+# sampled callers (RTP on 127.0.0.3) still hear, and check, their audio. The bridge's sendto()
+# to the others then fails with EPERM, which it ignores.
+# Once a second a sampler records the bridge's CPU and dialbridge_calls_active; the bridge's CPU
+# "while N callers were held" is over the consecutive seconds with at least 99 % of the most
+# calls up at once (the hold window), so that call set-up and the ramp are left out.
 # DIALBRIDGE_BIN=path runs another build of the bridge (say, the commit before a change) with
 # the same generator, for a before/after comparison.
 set -euo pipefail
@@ -46,6 +57,20 @@ for i in $(seq "$organizers"); do
     sed -n 's/.*"conference_id":"\([0-9]*\)".*"pin":"\([0-9]*\)".*/\1:\2/p'
 done >"$data/conferences.txt"
 extra=(); target=127.0.0.1:5060; gen=()
+rtp_ports=10000-23999
+if [ -n "${DROP_RTP:-}" ]; then
+  case "$DROP_RTP" in ''|*[!0-9]*|0) echo "DROP_RTP is N ≥ 1: one caller in N is sampled" >&2; exit 2 ;; esac
+  gen+=(--local-ip 127.0.0.2 --sample-ip 127.0.0.3 --sample-every "$DROP_RTP")
+  nft -f - <<NFT
+table inet dialbridge_loadgen {
+  chain output {
+    type filter hook output priority -300;
+    ip daddr 127.0.0.2 udp sport $rtp_ports drop
+  }
+}
+NFT
+  echo "RTP drop active: the bridge's RTP (UDP from ports $rtp_ports) to 127.0.0.2 is dropped at the output hook (nft); one caller in $DROP_RTP has its RTP on 127.0.0.3 and its audio checked"
+fi
 case " $* " in *" tls "*)
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj "/CN=load CA" -keyout "$data/ca.key" -out "$data/ca.pem" 2>/dev/null
@@ -58,7 +83,7 @@ case " $* " in *" tls "*)
 esac
 case " $* " in *" --srtp "*) extra+=(--srtp-over-cleartext-sip) ;; esac
 $bridge --data-dir "$data" --log warn serve --sip-listen 127.0.0.1:5060 \
-  --http-listen 127.0.0.1:8080 --rtp-ports 10000-23999 --max-calls 0 --max-call-rate 0 \
+  --http-listen 127.0.0.1:8080 --rtp-ports "$rtp_ports" --max-calls 0 --max-call-rate 0 \
   "${extra[@]}" ${BRIDGE_FLAGS:-} 2>"$data/bridge.log" &
 pid=$!
 for _ in $(seq 100); do
@@ -68,11 +93,52 @@ done
 bridge_cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 idle_rss=$(kib VmRSS)
+# Once a second: time, the bridge's CPU ticks (utime + stime) and its calls up. Bounded by
+# the bridge's life and a day, and killed when the generator is done.
+sampler() {
+  for _ in $(seq 86400); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    local active
+    active=$(curl -s --max-time 1 127.0.0.1:8080/metrics |
+      awk '$1 == "dialbridge_calls_active" {print $2}') || true
+    echo "$(date +%s.%N) $(bridge_cpu) ${active:-NA}"
+    sleep 1
+  done
+}
+sampler >"$data/samples.txt" 2>/dev/null &
+sampler_pid=$!
+trap 'kill "$sampler_pid" 2>/dev/null || true' EXIT
 before=$(bridge_cpu); t0=$(date +%s.%N)
 status=0
 target/release/dialbridge-load --target "$target" --conferences-file "$data/conferences.txt" "${gen[@]}" "$@" || status=$?
 after=$(bridge_cpu); t1=$(date +%s.%N)
+kill "$sampler_pid" 2>/dev/null || true
+wait "$sampler_pid" 2>/dev/null || true
 echo "bridge CPU: $(echo "($after - $before) / $(getconf CLK_TCK) / ($t1 - $t0) * 100" | bc -l | cut -c1-5) % of a core over the generator's run"
+# The hold window: the longest run of consecutive samples with calls up ≥ 99 % of the most.
+awk -v hz="$(getconf CLK_TCK)" '
+  { t[NR] = $1; cpu[NR] = $2; up[NR] = $3; if ($3 != "NA" && $3 + 0 > max) max = $3 + 0 }
+  END {
+    if (max == 0) { print "bridge CPU while callers were held: no calls up in the samples"; exit }
+    best = 0; run = 0
+    for (i = 1; i <= NR; i++) {
+      if (up[i] != "NA" && up[i] + 0 >= 0.99 * max) {
+        if (run == 0) start = i
+        run++
+        if (run > best) { best = run; from = start; to = i }
+      } else run = 0
+    }
+    span = best > 1 ? t[to] - t[from] : 0
+    if (span < 3) {
+      printf "bridge CPU while callers were held: only %.0f s with calls up ≥ 99 %% of their peak (%d), need 3 s: hold longer\n", span, max
+      exit
+    }
+    sum = 0
+    for (i = from; i <= to; i++) sum += up[i]
+    held = sum / (to - from + 1)
+    pct = (cpu[to] - cpu[from]) / hz / span * 100
+    printf "bridge CPU while %.0f callers were held: %.1f %% of a core over %.0f s (%.2f %% per 1,000 callers)\n", held, pct, span, pct / held * 1000
+  }' "$data/samples.txt"
 [ "${FIREWALL:-none}" = none ] ||
   echo "firewall: ${FIREWALL} (contrib/nftables/dialbridge.nft); connection-tracking entries now: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo '?')"
 echo "bridge memory: RSS $((idle_rss / 1024)) MiB before the run, peak $(($(kib VmHWM) / 1024)) MiB (VmHWM; per caller: (peak - before) / callers held at once)"

@@ -111,8 +111,30 @@ fn a_smoke_load_on_the_bridge_reaches_the_lobby_and_starts_the_meeting() {
         "--smoke",
         "--json",
     ]);
+    // Sampling: one call in 2 has its RTP on 127.0.0.3 and its audio checked; the others
+    // only have to be answered, send their keys, hold and hang up.
+    let sampled = json(&generator(&[
+        "--target",
+        &target,
+        "--conference",
+        &orgs[1].conference_id,
+        "--sample-ip",
+        "127.0.0.3",
+        "--sample-every",
+        "2",
+        "--rate",
+        "10",
+        "--duration",
+        "0.5",
+        "--smoke",
+        "--json",
+    ]));
     let info = json(&info);
     let meeting = json(&meeting.join().expect("generator thread"));
+    assert_eq!(sampled["succeeded"].as_u64(), Some(5), "{sampled}");
+    assert_eq!(sampled["checked"].as_u64(), Some(3), "{sampled}");
+    assert_eq!(sampled["unchecked"].as_u64(), Some(2), "{sampled}");
+    assert_eq!(sampled["lobby"]["count"].as_u64(), Some(3), "{sampled}");
 
     assert_eq!(info["succeeded"].as_u64(), Some(5), "{info}");
     assert_eq!(info["failed"].as_u64(), Some(0));
@@ -124,9 +146,9 @@ fn a_smoke_load_on_the_bridge_reaches_the_lobby_and_starts_the_meeting() {
     assert_eq!(meeting["pin_to_meeting"]["count"].as_u64(), Some(20));
     assert_eq!(meeting["retransmissions_sent"].as_u64(), Some(0));
 
-    // The bridge saw the same: every caller through the IVR, the keys by both methods, one
-    // PIN accepted and a lobby of 20 moved in.
-    assert_eq!(metric(&bridge, "dialbridge_conference_joins_total"), 26.0);
+    // The bridge saw the same: every caller through the IVR (the sampled run's 5 too), the
+    // keys by both methods, one PIN accepted and a lobby of 20 moved in.
+    assert_eq!(metric(&bridge, "dialbridge_conference_joins_total"), 31.0);
     assert_eq!(
         metric(&bridge, "dialbridge_pin_checks_total{result=\"accepted\""),
         1.0
@@ -143,10 +165,11 @@ fn a_smoke_load_on_the_bridge_reaches_the_lobby_and_starts_the_meeting() {
             .sum::<f64>()
     };
     let id_keys = orgs[0].conference_id.len() as f64 + 2.0;
-    assert_eq!(by("info"), 5.0 * (orgs[1].conference_id.len() as f64 + 2.0));
+    let bob_keys = orgs[1].conference_id.len() as f64 + 2.0;
+    assert_eq!(by("info"), 5.0 * bob_keys);
     assert_eq!(
         by("rfc4733"),
-        20.0 * id_keys + id_keys + orgs[0].pin.len() as f64 + 1.0
+        20.0 * id_keys + id_keys + orgs[0].pin.len() as f64 + 1.0 + 5.0 * bob_keys
     );
 }
 

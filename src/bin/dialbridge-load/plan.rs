@@ -2,6 +2,8 @@
 //! call starts, so a slow answer never delays the next call (wrk2's remedy for coordinated
 //! omission).
 
+use std::net::IpAddr;
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 /// A conference to call into, with the organizer's PIN when organizer calls use it.
@@ -35,6 +37,50 @@ pub struct CallSpec {
     pub meeting: Option<usize>,
     /// Attendee or organizer.
     pub role: Role,
+    /// Whether its audio is checked (lobby audio required, histograms); an unchecked call
+    /// only has to be answered, send its keys, hold and have its BYE answered.
+    pub checked: bool,
+}
+
+/// Audio sampling: every `every`-th call (in schedule order) binds its RTP to `ip` and is
+/// checked; the others bind to `--local-ip`, where a benchmark's firewall may drop their audio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sampling {
+    /// The address of the sampled calls' RTP sockets.
+    pub ip: IpAddr,
+    /// Call `i` is sampled when `i % every == 0`.
+    pub every: NonZeroU64,
+}
+
+impl Sampling {
+    /// Checks the `--sample-ip` / `--sample-every` pair: both or neither, `every` at least
+    /// 1, the sample address not `--local-ip`, and no meeting run (its calls need audio).
+    pub fn new(
+        ip: Option<IpAddr>,
+        every: Option<u64>,
+        local_ip: IpAddr,
+        meeting: Option<usize>,
+    ) -> Result<Option<Sampling>, PlanError> {
+        let (ip, every) = match (ip, every) {
+            (None, None) => return Ok(None),
+            (Some(ip), Some(every)) => (ip, every),
+            (Some(_), None) => return Err(PlanError::SampleEveryMissing),
+            (None, Some(_)) => return Err(PlanError::SampleIpMissing),
+        };
+        let every = NonZeroU64::new(every).ok_or(PlanError::SampleEveryZero)?;
+        if ip == local_ip {
+            return Err(PlanError::SampleIpIsLocalIp(ip));
+        }
+        if meeting.is_some() {
+            return Err(PlanError::SampleInMeetingRun);
+        }
+        Ok(Some(Sampling { ip, every }))
+    }
+
+    /// Whether the call at `index` in schedule order is sampled (checked).
+    pub fn sampled(&self, index: u64) -> bool {
+        index.is_multiple_of(self.every.get())
+    }
 }
 
 /// Why a plan cannot be made.
@@ -64,6 +110,25 @@ pub enum PlanError {
     /// A meeting needs an organizer and at least one attendee.
     #[error("--meeting must be at least 2 (an organizer and one attendee), not {0}")]
     MeetingTooSmall(usize),
+    /// `--sample-ip` without `--sample-every`.
+    #[error("--sample-ip needs --sample-every N (every N-th call is sampled)")]
+    SampleEveryMissing,
+    /// `--sample-every` without `--sample-ip`.
+    #[error("--sample-every needs --sample-ip IP (the sampled calls' RTP address, not --local-ip)")]
+    SampleIpMissing,
+    /// `--sample-every 0`.
+    #[error("--sample-every must be at least 1 (1 samples every call)")]
+    SampleEveryZero,
+    /// The sample address is the one unchecked calls use.
+    #[error(
+        "--sample-ip {0} is --local-ip too: sampled calls need an address of their own (say 127.0.0.3 with --local-ip 127.0.0.2)"
+    )]
+    SampleIpIsLocalIp(IpAddr),
+    /// Meeting runs need every call's audio.
+    #[error(
+        "--sample-every cannot be used with --meeting: every meeting call's audio is checked (the move into the meeting), so none can go unchecked"
+    )]
+    SampleInMeetingRun,
 }
 
 /// The calls of one run, sorted by start time.
@@ -106,6 +171,7 @@ pub fn build(
                     conference: (i % conferences.len() as u64) as usize,
                     meeting: None,
                     role: Role::Attendee,
+                    checked: true,
                 });
             }
         }
@@ -135,6 +201,7 @@ pub fn build(
                         conference,
                         meeting: Some(m as usize),
                         role: Role::Attendee,
+                        checked: true,
                     });
                 }
                 calls.push(CallSpec {
@@ -143,6 +210,7 @@ pub fn build(
                     conference,
                     meeting: Some(m as usize),
                     role: Role::Organizer,
+                    checked: true,
                 });
             }
         }
@@ -152,6 +220,21 @@ pub fn build(
         c.index = i as u64;
     }
     Ok(Plan { calls, meetings })
+}
+
+impl Plan {
+    /// Marks which calls are checked: with sampling, only those `Sampling::sampled` picks
+    /// (by their index, i.e. in schedule order); without, every call.
+    pub fn sample(&mut self, sampling: Option<&Sampling>) {
+        for c in &mut self.calls {
+            c.checked = sampling.is_none_or(|s| s.sampled(c.index));
+        }
+    }
+
+    /// Calls whose audio is checked.
+    pub fn checked(&self) -> usize {
+        self.calls.iter().filter(|c| c.checked).count()
+    }
 }
 
 /// Reads `ID` or `ID:PIN` (the form of `--conference` and of each line of a conferences file).
@@ -225,6 +308,68 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn sampling_checks_every_nth_call_in_schedule_order() {
+        let mut p = build(
+            10.0,
+            Duration::from_secs(2),
+            &conf(None),
+            None,
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert_eq!(p.checked(), 20, "no sampling: every call is checked");
+        let s = Sampling::new(Some(ip("127.0.0.3")), Some(3), ip("127.0.0.2"), None)
+            .unwrap()
+            .unwrap();
+        p.sample(Some(&s));
+        let checked: Vec<u64> = p
+            .calls
+            .iter()
+            .filter(|c| c.checked)
+            .map(|c| c.index)
+            .collect();
+        assert_eq!(checked, [0, 3, 6, 9, 12, 15, 18]);
+        assert_eq!(p.checked(), 7);
+        let every = Sampling::new(Some(ip("127.0.0.3")), Some(1), ip("127.0.0.2"), None)
+            .unwrap()
+            .unwrap();
+        p.sample(Some(&every));
+        assert_eq!(p.checked(), 20);
+        p.sample(None);
+        assert_eq!(p.checked(), 20);
+    }
+
+    #[test]
+    fn sampling_flags_are_validated() {
+        let (local, other) = (ip("127.0.0.2"), ip("127.0.0.3"));
+        assert_eq!(Sampling::new(None, None, local, Some(3)).unwrap(), None);
+        assert!(matches!(
+            Sampling::new(Some(other), None, local, None),
+            Err(PlanError::SampleEveryMissing)
+        ));
+        assert!(matches!(
+            Sampling::new(None, Some(10), local, None),
+            Err(PlanError::SampleIpMissing)
+        ));
+        assert!(matches!(
+            Sampling::new(Some(other), Some(0), local, None),
+            Err(PlanError::SampleEveryZero)
+        ));
+        assert!(matches!(
+            Sampling::new(Some(local), Some(10), local, None),
+            Err(PlanError::SampleIpIsLocalIp(_))
+        ));
+        assert!(matches!(
+            Sampling::new(Some(other), Some(10), local, Some(11)),
+            Err(PlanError::SampleInMeetingRun)
+        ));
     }
 
     #[test]

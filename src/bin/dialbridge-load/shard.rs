@@ -39,8 +39,10 @@ pub enum DigitMode {
 pub struct Shared {
     /// The bridge's SIP address.
     pub target: SocketAddr,
-    /// Our address for SIP and RTP.
+    /// Our address for SIP and for the RTP of unchecked calls (of every call without sampling).
     pub local_ip: IpAddr,
+    /// The RTP address of checked calls when sampling (`--sample-ip`).
+    pub sample_ip: Option<IpAddr>,
     /// How keys are sent.
     pub digits: DigitMode,
     /// Time in the lobby (attendees) or the meeting (after moving in; organizers after the PIN).
@@ -316,7 +318,13 @@ impl Shard {
         self.stats
             .start_lag
             .record(now.saturating_duration_since(scheduled));
-        let bound = std::net::UdpSocket::bind(SocketAddr::new(self.shared.local_ip, 0))
+        // With sampling, checked calls have an address of their own, so that a benchmark can
+        // drop the bridge's audio to the others before the kernel delivers it.
+        let rtp_ip = match self.shared.sample_ip {
+            Some(ip) if spec.checked => ip,
+            _ => self.shared.local_ip,
+        };
+        let bound = std::net::UdpSocket::bind(SocketAddr::new(rtp_ip, 0))
             .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .and_then(|s| s.local_addr().map(|a| (s, a)));
         let Ok((std_rtp, rtp_addr)) = bound else {
@@ -601,8 +609,9 @@ impl Shard {
                 }
                 Timer::NextKey => self.send_info_key(id, now),
                 Timer::HangUp => {
-                    let waiting_lobby =
-                        call.spec.role == Role::Attendee && call.spec.meeting.is_none();
+                    let waiting_lobby = call.spec.checked
+                        && call.spec.role == Role::Attendee
+                        && call.spec.meeting.is_none();
                     if waiting_lobby && call.lobby_at.is_none() {
                         call.failure.get_or_insert("no lobby audio heard");
                     }
@@ -850,10 +859,10 @@ impl Shard {
                 Err(_) => break,
             };
             self.stats.rtp_received += 1;
-            // An attendee outside a meeting has nothing more to learn once it heard the lobby:
-            // the rest is counted, not read (nor decrypted), so the generator keeps its CPU
-            // for sending.
-            if call.lobby_at.is_some() && call.spec.meeting.is_none() {
+            // An attendee outside a meeting has nothing more to learn once it heard the lobby,
+            // and an unchecked call nothing at all: the rest is counted, not read (nor
+            // decrypted), so the generator keeps its CPU for sending.
+            if !call.spec.checked || (call.lobby_at.is_some() && call.spec.meeting.is_none()) {
                 continue;
             }
             // SRTP from the first packet on, IVR prompts included: a receiver that starts
