@@ -22,9 +22,9 @@
 # benchmark drops RTP to SIPp: on loopback the kernel does the receiving half of each packet
 # in the sender's thread, i.e. in the bridge, work a real network card takes off it. The
 # generator then runs with --local-ip 127.0.0.2 --sample-ip 127.0.0.3 --sample-every N, and an
-# nftables rule drops UDP from the bridge's RTP ports to 127.0.0.2 at the output hook; the
-# sampled callers (RTP on 127.0.0.3) still hear, and check, their audio. The bridge's sendto()
-# to the others then fails with EPERM, which it ignores.
+# nftables rule drops UDP from the bridge's RTP ports to 127.0.0.2 at the input hook (never
+# queued to a socket); the sampled callers (RTP on 127.0.0.3) still hear, and check, their
+# audio.
 # Once a second a sampler records the bridge's CPU and dialbridge_calls_active; the bridge's CPU
 # "while N callers were held" is over the consecutive seconds with at least 99 % of the most
 # calls up at once (the hold window), so that call set-up and the ramp are left out.
@@ -57,19 +57,19 @@ for i in $(seq "$organizers"); do
     sed -n 's/.*"conference_id":"\([0-9]*\)".*"pin":"\([0-9]*\)".*/\1:\2/p'
 done >"$data/conferences.txt"
 extra=(); target=127.0.0.1:5060; gen=()
-rtp_ports=10000-23999
+rtp_ports=${RTP_PORTS:-10000-23999}
 if [ -n "${DROP_RTP:-}" ]; then
   case "$DROP_RTP" in ''|*[!0-9]*|0) echo "DROP_RTP is N ≥ 1: one caller in N is sampled" >&2; exit 2 ;; esac
   gen+=(--local-ip 127.0.0.2 --sample-ip 127.0.0.3 --sample-every "$DROP_RTP")
   nft -f - <<NFT
 table inet dialbridge_loadgen {
-  chain output {
-    type filter hook output priority -300;
+  chain input {
+    type filter hook input priority -300;
     ip daddr 127.0.0.2 udp sport $rtp_ports drop
   }
 }
 NFT
-  echo "RTP drop active: the bridge's RTP (UDP from ports $rtp_ports) to 127.0.0.2 is dropped at the output hook (nft); one caller in $DROP_RTP has its RTP on 127.0.0.3 and its audio checked"
+  echo "RTP drop active: the bridge's RTP (UDP from ports $rtp_ports) to 127.0.0.2 is dropped at the input hook (nft), as the SIPp benchmark drops RTP to SIPp; one caller in $DROP_RTP has its RTP on 127.0.0.3 and its audio checked"
 fi
 case " $* " in *" tls "*)
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -96,12 +96,16 @@ idle_rss=$(kib VmRSS)
 # Once a second: time, the bridge's CPU ticks (utime + stime) and its calls up. Bounded by
 # the bridge's life and a day, and killed when the generator is done.
 sampler() {
+  local n=0
   for _ in $(seq 86400); do
     kill -0 "$pid" 2>/dev/null || return 0
     local active
-    active=$(curl -s --max-time 1 127.0.0.1:8080/metrics |
-      awk '$1 == "dialbridge_calls_active" {print $2}') || true
-    echo "$(date +%s.%N) $(bridge_cpu) ${active:-NA}"
+    n=$((n + 1))
+    curl -s --max-time 1 127.0.0.1:8080/metrics >"$data/metrics.now" 2>/dev/null || true
+    active=$(awk '$1 == "dialbridge_calls_active" {print $2}' "$data/metrics.now")
+    grep '^dialbridge_media_\(tick\|send\)_lateness_seconds_bucket' "$data/metrics.now" \
+      >"$data/lateness.$n" || true
+    echo "$(date +%s.%N) $(bridge_cpu) ${active:-NA} $n"
     sleep 1
   done
 }
@@ -116,8 +120,8 @@ kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true
 echo "bridge CPU: $(echo "($after - $before) / $(getconf CLK_TCK) / ($t1 - $t0) * 100" | bc -l | cut -c1-5) % of a core over the generator's run"
 # The hold window: the longest run of consecutive samples with calls up ≥ 99 % of the most.
-awk -v hz="$(getconf CLK_TCK)" '
-  { t[NR] = $1; cpu[NR] = $2; up[NR] = $3; if ($3 != "NA" && $3 + 0 > max) max = $3 + 0 }
+awk -v hz="$(getconf CLK_TCK)" -v window="$data/window" '
+  { t[NR] = $1; cpu[NR] = $2; up[NR] = $3; n[NR] = $4; if ($3 != "NA" && $3 + 0 > max) max = $3 + 0 }
   END {
     if (max == 0) { print "bridge CPU while callers were held: no calls up in the samples"; exit }
     best = 0; run = 0
@@ -138,7 +142,28 @@ awk -v hz="$(getconf CLK_TCK)" '
     held = sum / (to - from + 1)
     pct = (cpu[to] - cpu[from]) / hz / span * 100
     printf "bridge CPU while %.0f callers were held: %.1f %% of a core over %.0f s (%.2f %% per 1,000 callers)\n", held, pct, span, pct / held * 1000
+    print n[from], n[to] > window
   }' "$data/samples.txt"
+# The media clock over the same window: p99 of when each worker's tick began and when its last
+# frame left, from the bridge's lateness histograms (bucket bounds, all workers together).
+if [ -s "$data/window" ]; then
+  read -r first last <"$data/window"
+  for what in tick send; do
+    awk -v what="$what" '
+      $1 ~ "^dialbridge_media_" what "_lateness_seconds_bucket" {
+        match($1, /le="[^"]*"/); le = substr($1, RSTART + 4, RLENGTH - 5)
+        if (FILENAME == ARGV[1]) c[le] -= $2; else c[le] += $2
+        if (!(le in seen)) { seen[le] = 1; order[++k] = le }
+      }
+      END {
+        total = c["+Inf"]
+        if (total <= 0) exit
+        for (i = 1; i <= k; i++) if (c[order[i]] >= 0.99 * total) { p = order[i]; break }
+        label = what == "tick" ? "tick start" : "last frame of each tick"
+        printf "media clock while held: %s p99 ≤ %s ms late (%d ticks)\n", label, p == "+Inf" ? "> 100" : p * 1000, total
+      }' "$data/lateness.$first" "$data/lateness.$last"
+  done
+fi
 [ "${FIREWALL:-none}" = none ] ||
   echo "firewall: ${FIREWALL} (contrib/nftables/dialbridge.nft); connection-tracking entries now: $(cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo '?')"
 echo "bridge memory: RSS $((idle_rss / 1024)) MiB before the run, peak $(($(kib VmHWM) / 1024)) MiB (VmHWM; per caller: (peak - before) / callers held at once)"

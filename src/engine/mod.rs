@@ -90,7 +90,9 @@ pub struct Worker<S> {
     config: WorkerConfig,
     assets: Arc<Assets>,
     calls: CallMap<CallMedia<S>>,
-    meetings: HashMap<String, MeetingEntry>,
+    /// Looked up for every caller of every tick; keyed by conference IDs the directory
+    /// accepted, so foldhash's speed, not SipHash's resistance to chosen keys.
+    meetings: HashMap<String, MeetingEntry, foldhash::fast::RandomState>,
     events: Vec<Event<S>>,
     mixer: Mixer,
     talkers: Vec<Talker>,
@@ -135,7 +137,7 @@ impl<S> Worker<S> {
             config,
             assets,
             calls: CallMap::default(),
-            meetings: HashMap::new(),
+            meetings: HashMap::default(),
             events: Vec::new(),
             mixer: Mixer::new(),
             talkers: Vec::new(),

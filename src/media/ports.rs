@@ -112,7 +112,10 @@ impl PortPool {
                 port,
             };
             match UdpSocket::bind(SocketAddr::new(ip, port)) {
-                Ok(socket) => return Ok((socket, lease)),
+                Ok(socket) => {
+                    dont_fragment(&socket);
+                    return Ok((socket, lease));
+                }
                 // Taken by another program: the cursor has moved past it, so the next
                 // attempts try other ports first.
                 Err(_) => drop(lease),
@@ -125,9 +128,52 @@ impl PortPool {
     }
 }
 
+/// Sends the socket's IPv4 datagrams with DF set and the path MTU ignored
+/// (`IP_PMTUDISC_PROBE`). An RTP packet is far below any path MTU, and with DF the kernel
+/// gives it IP ID 0 instead of drawing one from its shared, hashed ID table for every
+/// packet (about 5 % of what a held caller costs). A socket that refuses keeps the default.
+fn dont_fragment(socket: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    if !matches!(socket.local_addr(), Ok(SocketAddr::V4(_))) {
+        return;
+    }
+    let value: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    // SAFETY: a valid socket, and an int option with its own size.
+    let _ = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_sockets_send_with_dont_fragment_and_ignore_the_path_mtu() {
+        use std::os::fd::AsRawFd;
+        let pool = PortPool::new(41201, 41210);
+        let (socket, _lease) = pool.bind("127.0.0.1".parse().unwrap()).unwrap();
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a valid socket and an int with its size.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&raw mut value).cast(),
+                &raw mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_eq!(value, libc::IP_PMTUDISC_PROBE);
+    }
 
     #[test]
     fn hands_out_even_ports_and_runs_out_cleanly() {
