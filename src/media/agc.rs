@@ -79,9 +79,7 @@ impl Agc {
         for (i, s) in pcm.iter_mut().enumerate() {
             // Ramp across the frame so a gain step makes no click.
             let g = (g0 + (g1 - g0) * (i as f32 / n)) * limit;
-            *s = (f32::from(*s) * g)
-                .round()
-                .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16;
+            *s = super::codec::sample_from_f32(f32::from(*s) * g);
         }
     }
 }

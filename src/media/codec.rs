@@ -122,9 +122,37 @@ impl From<Law> for Codec {
     }
 }
 
+/// A computed sample back to 16-bit PCM: rounded half away from zero (as `f32::round`) and
+/// clamped. Not `f32::round` itself: x86-64's baseline has no rounding instruction, so that is
+/// a libm call per sample which also stops the loops over a frame from vectorising; adding
+/// ±0.5 and truncating rounds the same (but for values within float error of a half).
+#[inline]
+pub fn sample_from_f32(x: f32) -> i16 {
+    (x + 0.5f32.copysign(x)).clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn computed_samples_round_half_away_from_zero_and_clamp_as_f32_round_does() {
+        for x in [
+            0.0f32, 0.4, 0.5, 0.6, 1.5, 2.5, -0.4, -0.5, -0.6, -1.5, -2.5, 100.49, -100.51,
+            32766.5, 32767.4, 32767.5, 40000.0, -32767.5, -32768.4, -32768.6, -40000.0,
+        ] {
+            let expected = x.round().clamp(-32768.0, 32767.0) as i16;
+            assert_eq!(sample_from_f32(x), expected, "{x}");
+        }
+        for i in -400_000..400_000 {
+            let x = i as f32 / 10.0 + 0.03;
+            assert_eq!(
+                sample_from_f32(x),
+                x.round().clamp(-32768.0, 32767.0) as i16,
+                "{x}"
+            );
+        }
+    }
 
     #[test]
     fn g722_is_payload_type_9_with_an_8000_clock_and_16_khz_audio() {

@@ -416,8 +416,7 @@ fn to_float(frame: &Frame) -> [f32; SAMPLES_PER_FRAME] {
 }
 
 fn to_sample(x: f32) -> i16 {
-    // The clamp keeps the value in range; the cast then only drops the fraction.
-    x.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+    super::codec::sample_from_f32(x)
 }
 
 #[cfg(test)]

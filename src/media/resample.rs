@@ -70,7 +70,7 @@ fn dot(x: &[f32], w: &[f32; WING]) -> f32 {
 }
 
 fn to_i16(v: f32) -> i16 {
-    v.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+    super::codec::sample_from_f32(v)
 }
 
 /// 16 kHz → 8 kHz for one stream.
