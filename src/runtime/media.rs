@@ -529,44 +529,22 @@ fn run(
                 let token = event.token().0;
                 let call = CallId((token & !LEG_BIT) as u64);
                 if token & LEG_BIT != 0 {
-                    while let Some(fd) = worker
-                        .call(call)
-                        .and_then(|c| c.leg_transport())
-                        .map(|leg| leg.socket.as_raw_fd())
-                    {
-                        match batch.recv(fd) {
-                            Ok(n) => {
-                                for (source, data) in batch.datagrams() {
-                                    worker.handle_leg_rtp(now, call, source, data);
-                                }
-                                if n < BATCH {
-                                    break;
-                                }
-                            }
-                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
-                            Err(_) => break,
-                        }
-                    }
+                    let leg = |w: &Worker<MediaTransport>| {
+                        w.call(call)
+                            .and_then(|c| c.leg_transport())
+                            .map(|leg| leg.socket.as_raw_fd())
+                    };
+                    drain(&mut worker, &mut batch, leg, |w, source, data| {
+                        w.handle_leg_rtp(now, call, source, data)
+                    });
                     continue;
                 }
-                // A short batch means the queue was empty after it: no second, empty read.
-                while let Some(fd) = worker.call(call).map(|c| c.transport().socket.as_raw_fd()) {
-                    match batch.recv(fd) {
-                        Ok(n) => {
-                            for (source, data) in batch.datagrams() {
-                                worker.handle_rtp(now, call, source, data);
-                            }
-                            if n < BATCH {
-                                break;
-                            }
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        // ICMP port unreachable and the like: the next datagram may be fine.
-                        Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
-                        Err(_) => break,
-                    }
-                }
+                let caller = |w: &Worker<MediaTransport>| {
+                    w.call(call).map(|c| c.transport().socket.as_raw_fd())
+                };
+                drain(&mut worker, &mut batch, caller, |w, source, data| {
+                    w.handle_rtp(now, call, source, data)
+                });
             }
             // A full batch means more sockets may be ready: edge-triggered epoll keeps them.
             if ready < EVENTS_PER_POLL {
@@ -648,6 +626,33 @@ fn run(
         if calls != call_count {
             call_count = calls;
             gauges.calls.store(calls, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads a ready socket to the end of its queue, handing each datagram to `handle`; `fd`
+/// finds the socket again before each read, since a datagram may have ended the call.
+fn drain(
+    worker: &mut Worker<MediaTransport>,
+    batch: &mut RecvBatch,
+    fd: impl Fn(&Worker<MediaTransport>) -> Option<std::os::fd::RawFd>,
+    mut handle: impl FnMut(&mut Worker<MediaTransport>, SocketAddr, &[u8]),
+) {
+    while let Some(fd) = fd(worker) {
+        match batch.recv(fd) {
+            Ok(n) => {
+                for (source, data) in batch.datagrams() {
+                    handle(worker, source, data);
+                }
+                // A short batch means the queue was empty after it: no second, empty read.
+                if n < BATCH {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            // ICMP port unreachable and the like: the next datagram may be fine.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+            Err(_) => break,
         }
     }
 }
