@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use dialbridge::bridge::mixer::{Mixer, Pcm};
 use dialbridge::call::CallId;
 use dialbridge::call::Conference;
-use dialbridge::engine::{Command, Worker, WorkerConfig};
+use dialbridge::engine::{Command, MeetingHomes, Worker, WorkerConfig};
 use dialbridge::ivr::assets::Assets;
 use dialbridge::media::agc::Agc;
 use dialbridge::media::codec::{Codec, Law};
@@ -223,7 +223,7 @@ fn mixer(c: &mut Criterion) {
 fn bench_worker(assets: &Arc<Assets>) -> Worker<()> {
     Worker::new(
         0,
-        1,
+        Arc::new(MeetingHomes::new(1)),
         Arc::clone(assets),
         WorkerConfig {
             rtp_timeout: None,

@@ -10,6 +10,7 @@
 
 mod caller;
 mod flow;
+pub mod homes;
 mod keys;
 mod live;
 mod mix;
@@ -38,6 +39,7 @@ use crate::media::digit_merger::DigitSource;
 use crate::media::rtp::RTP_HEADER_LEN;
 
 pub use caller::{CallMedia, Place};
+pub use homes::MeetingHomes;
 pub use live::{
     Attendance, Control, ControlOutcome, LiveEvent, LiveEventKind, MeetingPhase, MeetingView,
     Missing, ParticipantView,
@@ -86,7 +88,8 @@ impl Default for WorkerConfig {
 /// A media worker's state.
 pub struct Worker<S> {
     index: usize,
-    workers: usize,
+    /// Which worker hosts each meeting (shared by all workers).
+    homes: Arc<MeetingHomes>,
     config: WorkerConfig,
     assets: Arc<Assets>,
     calls: CallMap<CallMedia<S>>,
@@ -109,31 +112,20 @@ pub struct Worker<S> {
     relayed: Vec<(CallId, relay::Toward, Vec<u8>)>,
 }
 
-/// Which worker owns a conference's meeting: stable for a given worker count.
-pub fn owner_of(conference_id: &str, workers: usize) -> usize {
-    // FNV-1a: tiny, stable across runs and platforms (unlike std's randomised hasher).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in conference_id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h % workers.max(1) as u64) as usize
-}
-
 impl<S> Worker<S> {
     /// A worker with index `index` out of `workers`.
     /// SSRCs and the RTP sequence and timestamp starts come from `rng`: seeded by the
     /// runtime from the OS, by a test with a fixed seed so that a run can be replayed exactly.
     pub fn new(
         index: usize,
-        workers: usize,
+        homes: Arc<MeetingHomes>,
         assets: Arc<Assets>,
         config: WorkerConfig,
         rng: StdRng,
     ) -> Self {
         Worker {
             index,
-            workers: workers.max(1),
+            homes,
             config,
             assets,
             calls: CallMap::default(),
@@ -199,6 +191,11 @@ impl<S> Worker<S> {
 
     /// Carries out one command.
     pub fn handle_command(&mut self, now: Instant, command: Command<S>) {
+        self.carry_out(now, command);
+        self.homes.set_load(self.index, self.calls.len());
+    }
+
+    fn carry_out(&mut self, now: Instant, command: Command<S>) {
         match command {
             Command::Start {
                 call,
@@ -305,7 +302,8 @@ impl<S> Worker<S> {
                 let place = std::mem::replace(&mut media.place, Place::Ended);
                 self.calls.insert(id, *media);
                 if let Place::Joining { conference, role } = place {
-                    self.enter_conference(now, id, conference, role);
+                    // Joins again: the meeting may have emptied and moved on meanwhile.
+                    self.join(now, id, conference, role);
                 } else if let Some(c) = self.calls.get_mut(&id) {
                     c.place = place;
                 }
@@ -327,6 +325,14 @@ impl<S> Worker<S> {
             }
             Command::StartMeeting { conference } => {
                 let conference_id = conference.conference_id.clone();
+                let home = self.homes.settle(&conference_id, self.index);
+                if home != self.index {
+                    self.events.push(Event::Forward {
+                        to: home,
+                        command: Box::new(Command::StartMeeting { conference }),
+                    });
+                    return;
+                }
                 let entry = self
                     .meetings
                     .entry(conference_id.clone())

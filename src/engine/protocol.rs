@@ -273,6 +273,14 @@ pub enum Event<S> {
         /// The call, with everything it owns.
         call: Box<CallMedia<S>>,
     },
+    /// Give this command to worker `to`, which hosts the meeting it is about (the meeting
+    /// moved there while the command was on its way here).
+    Forward {
+        /// The worker index to send it to.
+        to: usize,
+        /// The command.
+        command: Box<Command<S>>,
+    },
     /// The call's media is gone and its transport dropped.
     Closed {
         /// Which call.

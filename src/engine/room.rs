@@ -14,11 +14,11 @@ use crate::ivr::player::Background;
 use crate::ivr::prompt::Prompt;
 use crate::media::resample::{Downsampler, Upsampler};
 
+use super::Worker;
 use super::caller::{CallMedia, Place};
 use super::keys::KeyMode;
 use super::live::{LiveEvent, LiveEventKind};
 use super::protocol::{Event, MoveReport, Request};
-use super::{Worker, owner_of};
 
 pub(super) struct MeetingEntry {
     pub(super) conference: Conference,
@@ -276,6 +276,7 @@ impl<S> Worker<S> {
                     events.push(event(LiveEventKind::MeetingEnded, None));
                 }
                 self.meetings.remove(conference_id);
+                self.homes.vacate(conference_id, self.index);
             }
         }
         for event in events {
@@ -295,7 +296,7 @@ impl<S> Worker<S> {
     }
 
     pub(super) fn join(&mut self, now: Instant, id: CallId, conference: Conference, role: Role) {
-        let owner = owner_of(&conference.conference_id, self.workers);
+        let owner = self.homes.home(&conference.conference_id);
         if owner == self.index {
             self.enter_conference(now, id, conference, role);
             return;

@@ -193,5 +193,6 @@ impl<S> Worker<S> {
                 reason: HangupReason::RtpTimeout,
             }));
         }
+        self.homes.set_load(self.index, self.calls.len());
     }
 }

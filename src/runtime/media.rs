@@ -25,8 +25,8 @@ use super::telemetry::WorkerGauges;
 use crate::admin::live::{self, ActionRefused, LiveAnswer, MeetingAction};
 use crate::call::CallId;
 use crate::engine::{
-    Attendance, Command, Control, ControlOutcome, Event, LiveEvent, MeetingPhase, MeetingView,
-    Missing, ParticipantView, Request, Worker, WorkerConfig,
+    Attendance, Command, Control, ControlOutcome, Event, LiveEvent, MeetingHomes, MeetingPhase,
+    MeetingView, Missing, ParticipantView, Request, Worker, WorkerConfig,
 };
 use crate::ivr::assets::Assets;
 use crate::ivr::flow::Role;
@@ -197,6 +197,8 @@ pub struct MediaHandle {
     live: Vec<Sender<LiveRequest>>,
     clock: WallClock,
     placement: DashMap<CallId, usize>,
+    /// Which worker hosts each meeting.
+    homes: Arc<MeetingHomes>,
     next: AtomicUsize,
     gauges: Vec<Arc<WorkerGauges>>,
     shutdown: AtomicBool,
@@ -265,7 +267,7 @@ impl MediaHandle {
 
     /// Sends a command to the worker that owns a conference's meeting.
     pub fn send_to_conference_owner(&self, conference_id: &str, command: Command<MediaTransport>) {
-        let index = crate::engine::owner_of(conference_id, self.senders.len());
+        let index = self.homes.home(conference_id);
         self.send_to_worker(index, command);
     }
 
@@ -287,7 +289,8 @@ impl MediaHandle {
     /// come from its owner only).
     fn views(&self, conference_id: Option<&str>) -> LiveAnswer<Vec<live::Meeting>> {
         let indices: Vec<usize> = match conference_id {
-            Some(id) => vec![crate::engine::owner_of(id, self.live.len())],
+            // A meeting nobody hosts has no views: no worker is asked.
+            Some(id) => self.homes.find(id).into_iter().collect(),
             None => (0..self.live.len()).collect(),
         };
         let mut answers = Vec::with_capacity(indices.len());
@@ -351,8 +354,8 @@ impl crate::admin::service::LiveMeetings for MediaHandle {
             MeetingAction::Deny(id) => Control::Deny(CallId(id)),
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let index = crate::engine::owner_of(conference_id, self.live.len());
-        let sent = self.live.get(index).is_some_and(|tx| {
+        let index = self.homes.find(conference_id);
+        let sent = index.and_then(|i| self.live.get(i)).is_some_and(|tx| {
             tx.send(LiveRequest::Control {
                 conference_id: conference.clone(),
                 control,
@@ -428,11 +431,13 @@ pub fn start(
         live_receivers.push(rx);
         polls.push(poll);
     }
+    let homes = Arc::new(MeetingHomes::new(count));
     let handle = Arc::new(MediaHandle {
         senders,
         live,
         clock: WallClock::now(),
         placement: DashMap::new(),
+        homes: Arc::clone(&homes),
         next: AtomicUsize::new(0),
         gauges: (0..count)
             .map(|_| Arc::new(WorkerGauges::default()))
@@ -444,7 +449,13 @@ pub fn start(
     for (index, (poll, (rx, live_rx))) in polls.into_iter().zip(channels).enumerate() {
         // Each worker's own RNG, seeded from the OS: SSRCs and RTP starts are unpredictable.
         let rng = rand::make_rng::<rand::rngs::StdRng>();
-        let worker = Worker::new(index, count, Arc::clone(&assets), config.clone(), rng);
+        let worker = Worker::new(
+            index,
+            Arc::clone(&homes),
+            Arc::clone(&assets),
+            config.clone(),
+            rng,
+        );
         let handle = Arc::clone(&handle);
         let outlets = Outlets {
             control: control.clone(),
@@ -616,6 +627,7 @@ fn run(
                     handle.placement.insert(call.id(), to);
                     handle.send_to_worker(to, Command::Adopt(call));
                 }
+                Event::Forward { to, command } => handle.send_to_worker(to, *command),
                 Event::Closed { call } => {
                     handle.placement.remove_if(&call, |_, w| *w == index);
                 }

@@ -35,7 +35,8 @@ fn view(b: &Bench, conference_id: &str) -> MeetingView {
 
 fn control(b: &mut Bench, conference_id: &str, c: Control) -> ControlOutcome {
     let now = b.now;
-    let owner = owner_of(conference_id, b.workers.len());
+    // A meeting nobody hosts: any worker must say so.
+    let owner = b.homes.find(conference_id).unwrap_or(0);
     b.workers[owner].control(now, conference_id, c)
 }
 

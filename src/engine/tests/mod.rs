@@ -69,6 +69,7 @@ fn assets() -> Arc<Assets> {
 
 struct Bench {
     workers: Vec<Worker<u32>>,
+    homes: Arc<MeetingHomes>,
     now: Instant,
     /// Meeting events, kept apart from the driver's events that the other tests route.
     live: Vec<LiveEvent>,
@@ -77,12 +78,14 @@ struct Bench {
 impl Bench {
     fn new(n: usize) -> Self {
         let a = assets();
+        let homes = Arc::new(MeetingHomes::new(n));
         Bench {
+            homes: Arc::clone(&homes),
             workers: (0..n)
                 .map(|i| {
                     Worker::new(
                         i,
-                        n,
+                        Arc::clone(&homes),
                         Arc::clone(&a),
                         WorkerConfig::default(),
                         StdRng::seed_from_u64(i as u64),
@@ -156,6 +159,10 @@ impl Bench {
                         Event::Migrate { to, call } => {
                             moved = true;
                             self.workers[to].handle_command(self.now, Command::Adopt(call));
+                        }
+                        Event::Forward { to, command } => {
+                            moved = true;
+                            self.workers[to].handle_command(self.now, *command);
                         }
                         // Set aside: the characterisation's pinned hash predates them.
                         Event::Live(e) => self.live.push(*e),

@@ -55,7 +55,10 @@ fn a_leg_skips_the_ivr_and_joins_as_the_answering_node_said() {
         )),
         "joined as an attendee"
     );
-    let owner = crate::engine::owner_of("123456789", 2);
+    let owner = b
+        .homes
+        .find("123456789")
+        .expect("a worker hosts the meeting");
     assert_eq!(
         b.workers[owner].meeting_sizes("123456789"),
         Some((1, 0)),

@@ -162,7 +162,10 @@ fn lobby_callers_hear_hold_music_and_the_organizer_moves_them_all_in_one_tick() 
         b.start((id % 2) as usize, id);
         b.join(id, false);
     }
-    let owner = owner_of("123456789", 2);
+    let owner = b
+        .homes
+        .find("123456789")
+        .expect("a worker hosts the meeting");
     for id in 1..=40u64 {
         assert_eq!(b.worker_of(id), owner, "call {id} lives with its meeting");
     }
@@ -343,4 +346,76 @@ fn a_caller_left_in_the_lobby_hears_the_lobby_timeout_goodbye_then_is_hung_up() 
         "hung up after the whole prompt"
     );
     assert_eq!(b.workers[0].stats().in_lobby, 0, "out of the lobby");
+}
+
+#[test]
+fn a_new_meeting_goes_to_the_quieter_worker_and_a_caller_sent_to_a_meeting_that_moved_follows_it() {
+    let mut b = Bench::new(2);
+    // Worker 0 is busy with five callers in the IVR.
+    for id in 1..=5u64 {
+        b.start(0, id);
+    }
+    b.start(0, 10);
+    b.join(10, false);
+    assert_eq!(b.homes.find("123456789"), Some(1), "the quieter worker");
+    assert_eq!(b.worker_of(10), 1);
+    assert_eq!(b.workers[1].meeting_sizes("123456789"), Some((1, 0)));
+
+    // Caller 11 joins from worker 0 and is sent to worker 1; before it arrives, caller 10
+    // hangs up (the meeting empties, its home is given up) and worker 0 takes the meeting.
+    b.start(0, 11);
+    b.press(11, "123456789#");
+    b.route();
+    b.command(
+        11,
+        Command::ConferenceFound {
+            call: CallId(11),
+            conference: Some(conference()),
+        },
+    );
+    b.press(11, "#");
+    let in_flight: Vec<Event<u32>> = b.workers[0].drain_events().collect();
+    b.command(10, Command::Stop { call: CallId(10) });
+    assert_eq!(b.workers[1].meeting_sizes("123456789"), None);
+    assert_eq!(b.homes.find("123456789"), None, "given up when it emptied");
+    assert_eq!(b.homes.settle("123456789", 0), 0);
+    let mut arrived = false;
+    for e in in_flight {
+        if let Event::Migrate { to, call } = e {
+            assert_eq!(to, 1, "sent where the meeting was");
+            b.workers[to].handle_command(b.now, Command::Adopt(call));
+            arrived = true;
+        }
+    }
+    assert!(arrived, "caller 11 was on its way to worker 1");
+    b.route();
+    assert_eq!(b.worker_of(11), 0, "it followed the meeting");
+    assert_eq!(b.workers[0].meeting_sizes("123456789"), Some((1, 0)));
+    assert_eq!(
+        b.workers[1].meeting_sizes("123456789"),
+        None,
+        "no second meeting"
+    );
+}
+
+#[test]
+fn an_api_start_that_reaches_a_worker_the_meeting_left_is_forwarded_to_its_home() {
+    let mut b = Bench::new(2);
+    b.start(0, 1);
+    b.join(1, false);
+    let home = b.homes.find("123456789").expect("hosted");
+    let other = 1 - home;
+    b.workers[other].handle_command(
+        b.now,
+        Command::StartMeeting {
+            conference: conference(),
+        },
+    );
+    b.route();
+    assert_eq!(
+        b.workers[home].meeting_sizes("123456789"),
+        Some((0, 1)),
+        "started, moved in"
+    );
+    assert_eq!(b.workers[other].meeting_sizes("123456789"), None);
 }
