@@ -1,68 +1,92 @@
-//! Which media worker hosts each meeting. A new meeting goes to the worker with the fewest
-//! calls at that moment, and its home is forgotten when it empties, so that big meetings
-//! spread over the workers instead of landing where a hash of their conference ID points.
+//! Which media worker hosts each meeting. A new meeting goes to the least loaded worker at
+//! that moment, and its home is forgotten when it empties, so that big meetings spread over
+//! the workers instead of landing where a hash of their conference ID points.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// What a meeting a worker hosts counts for in its load, beside its calls: a meeting starts
+/// with one caller and grows, so meetings that start together would otherwise all go to
+/// whichever worker had a call fewer at that instant.
+const CALLS_PER_MEETING: usize = 20;
+
 /// The meetings' homes and the workers' loads, shared by the workers and the runtime.
 #[derive(Debug)]
 pub struct MeetingHomes {
-    homes: Mutex<HashMap<String, usize>>,
+    homes: Mutex<Homes>,
     /// Calls on each worker, as each last said.
     loads: Vec<AtomicUsize>,
     /// Where the search for the least loaded worker starts, so ties rotate.
     next: AtomicUsize,
 }
 
+/// The homes, and how many meetings each worker hosts.
+#[derive(Debug, Default)]
+struct Homes {
+    by_conference: HashMap<String, usize>,
+    hosted: Vec<usize>,
+}
+
+impl Homes {
+    fn insert(&mut self, conference_id: &str, worker: usize) {
+        self.by_conference.insert(conference_id.to_string(), worker);
+        if let Some(n) = self.hosted.get_mut(worker) {
+            *n += 1;
+        }
+    }
+}
+
 impl MeetingHomes {
     /// Homes for `workers` workers (at least one).
     pub fn new(workers: usize) -> Self {
         MeetingHomes {
-            homes: Mutex::new(HashMap::new()),
+            homes: Mutex::new(Homes {
+                by_conference: HashMap::new(),
+                hosted: vec![0; workers.max(1)],
+            }),
             loads: (0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             next: AtomicUsize::new(0),
         }
-    }
-
-    /// Number of workers.
-    pub fn workers(&self) -> usize {
-        self.loads.len()
     }
 
     /// The worker hosting `conference_id`; for a meeting nobody hosts, the least loaded
     /// worker, which becomes its home.
     pub fn home(&self, conference_id: &str) -> usize {
         let mut homes = self.lock();
-        if let Some(&w) = homes.get(conference_id) {
+        if let Some(&w) = homes.by_conference.get(conference_id) {
             return w;
         }
-        let w = self.least_loaded();
-        homes.insert(conference_id.to_string(), w);
+        let w = self.least_loaded(&homes.hosted);
+        homes.insert(conference_id, w);
         w
     }
 
     /// The worker hosting `conference_id`, if a meeting is hosted (asking never places one).
     pub fn find(&self, conference_id: &str) -> Option<usize> {
-        self.lock().get(conference_id).copied()
+        self.lock().by_conference.get(conference_id).copied()
     }
 
     /// Called by `worker` before it hosts the meeting: the meeting's home, which is
     /// `worker` itself unless another worker took the meeting since the caller or command was
     /// sent here (its home was given up and chosen again meanwhile).
     pub fn settle(&self, conference_id: &str, worker: usize) -> usize {
-        *self
-            .lock()
-            .entry(conference_id.to_string())
-            .or_insert(worker)
+        let mut homes = self.lock();
+        if let Some(&w) = homes.by_conference.get(conference_id) {
+            return w;
+        }
+        homes.insert(conference_id, worker);
+        worker
     }
 
     /// The meeting on `worker` emptied: its next caller may be placed anew.
     pub fn vacate(&self, conference_id: &str, worker: usize) {
         let mut homes = self.lock();
-        if homes.get(conference_id) == Some(&worker) {
-            homes.remove(conference_id);
+        if homes.by_conference.get(conference_id) == Some(&worker) {
+            homes.by_conference.remove(conference_id);
+            if let Some(n) = homes.hosted.get_mut(worker) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 
@@ -73,20 +97,24 @@ impl MeetingHomes {
         }
     }
 
-    fn least_loaded(&self) -> usize {
+    fn least_loaded(&self, hosted: &[usize]) -> usize {
         let n = self.loads.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let load = |i: usize| {
+            let calls = self
+                .loads
+                .get(i)
+                .map_or(usize::MAX, |l| l.load(Ordering::Relaxed));
+            let meetings = hosted.get(i).copied().unwrap_or(0);
+            calls.saturating_add(meetings.saturating_mul(CALLS_PER_MEETING))
+        };
         (0..n)
             .map(|i| (start + i) % n)
-            .min_by_key(|&i| {
-                self.loads
-                    .get(i)
-                    .map_or(usize::MAX, |l| l.load(Ordering::Relaxed))
-            })
+            .min_by_key(|&i| load(i))
             .unwrap_or(0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Homes> {
         // A panic elsewhere while holding the lock leaves a map that is still whole.
         self.homes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -117,6 +145,24 @@ mod tests {
         homes.vacate("111", 1);
         assert_eq!(homes.find("111"), None);
         assert_eq!(homes.home("111"), 0, "placed anew once it emptied");
+    }
+
+    #[test]
+    fn meetings_that_start_together_spread_even_if_one_worker_had_a_call_fewer() {
+        let homes = MeetingHomes::new(2);
+        homes.set_load(0, 3);
+        homes.set_load(1, 5);
+        let placed: Vec<usize> = (0..16).map(|i| homes.home(&format!("{i}"))).collect();
+        let on_zero = placed.iter().filter(|&&w| w == 0).count();
+        assert_eq!(on_zero, 8, "{placed:?}");
+        // A worker hosting one meeting of 3,000 gets the next ones less often.
+        let homes = MeetingHomes::new(2);
+        homes.set_load(0, 3_000);
+        assert_eq!(homes.home("big"), 1);
+        homes.set_load(1, 3_000);
+        homes.set_load(0, 10);
+        let placed: Vec<usize> = (0..10).map(|i| homes.home(&format!("s{i}"))).collect();
+        assert!(placed.iter().all(|&w| w == 0), "{placed:?}");
     }
 
     #[test]
