@@ -364,16 +364,7 @@ fn a_new_meeting_goes_to_the_quieter_worker_and_a_caller_sent_to_a_meeting_that_
     // Caller 11 joins from worker 0 and is sent to worker 1; before it arrives, caller 10
     // hangs up (the meeting empties, its home is given up) and worker 0 takes the meeting.
     b.start(0, 11);
-    b.press(11, "123456789#");
-    b.route();
-    b.command(
-        11,
-        Command::ConferenceFound {
-            call: CallId(11),
-            conference: Some(conference()),
-        },
-    );
-    b.press(11, "#");
+    b.dial_in(11, false);
     let in_flight: Vec<Event<u32>> = b.workers[0].drain_events().collect();
     b.command(10, Command::Stop { call: CallId(10) });
     assert_eq!(b.workers[1].meeting_sizes("123456789"), None);
