@@ -53,13 +53,7 @@ impl MeetingHomes {
     /// The worker hosting `conference_id`; for a meeting nobody hosts, the least loaded
     /// worker, which becomes its home.
     pub fn home(&self, conference_id: &str) -> usize {
-        let mut homes = self.lock();
-        if let Some(&w) = homes.by_conference.get(conference_id) {
-            return w;
-        }
-        let w = self.least_loaded(&homes.hosted);
-        homes.insert(conference_id, w);
-        w
+        self.place(conference_id, |hosted| self.least_loaded(hosted))
     }
 
     /// The worker hosting `conference_id`, if a meeting is hosted (asking never places one).
@@ -71,12 +65,7 @@ impl MeetingHomes {
     /// `worker` itself unless another worker took the meeting since the caller or command was
     /// sent here (its home was given up and chosen again meanwhile).
     pub fn settle(&self, conference_id: &str, worker: usize) -> usize {
-        let mut homes = self.lock();
-        if let Some(&w) = homes.by_conference.get(conference_id) {
-            return w;
-        }
-        homes.insert(conference_id, worker);
-        worker
+        self.place(conference_id, |_| worker)
     }
 
     /// The meeting on `worker` emptied: its next caller may be placed anew.
@@ -95,6 +84,18 @@ impl MeetingHomes {
         if let Some(load) = self.loads.get(worker) {
             load.store(calls, Ordering::Relaxed);
         }
+    }
+
+    /// The meeting's home; if it has none, `choose` picks one (given the meetings each
+    /// worker hosts), under the same lock, so two workers never both take a meeting.
+    fn place(&self, conference_id: &str, choose: impl FnOnce(&[usize]) -> usize) -> usize {
+        let mut homes = self.lock();
+        if let Some(&w) = homes.by_conference.get(conference_id) {
+            return w;
+        }
+        let w = choose(&homes.hosted);
+        homes.insert(conference_id, w);
+        w
     }
 
     fn least_loaded(&self, hosted: &[usize]) -> usize {

@@ -113,7 +113,7 @@ pub struct Worker<S> {
 }
 
 impl<S> Worker<S> {
-    /// A worker with index `index` out of `workers`.
+    /// A worker with index `index`, one of the workers sharing `homes`.
     /// SSRCs and the RTP sequence and timestamp starts come from `rng`: seeded by the
     /// runtime from the OS, by a test with a fixed seed so that a run can be replayed exactly.
     pub fn new(
