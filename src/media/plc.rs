@@ -33,7 +33,7 @@
 //! A frame is lost for good ([`Plc::conceal`]) or lost with its successor at hand
 //! ([`Plc::conceal_before`]).
 
-use super::codec::SAMPLES_PER_FRAME;
+use super::codec::{SAMPLES_PER_FRAME, sample_from_f32};
 
 /// Shortest pitch period searched, in samples (200 Hz at 8 kHz).
 const PITCH_MIN: usize = 40;
@@ -236,7 +236,7 @@ impl Plc {
         let start = HISTORY - SAMPLES_PER_FRAME - DELAY_SAMPLES;
         if let Some(played) = self.history.get(start..start + SAMPLES_PER_FRAME) {
             for (o, &s) in out.iter_mut().zip(played) {
-                *o = to_sample(s);
+                *o = sample_from_f32(s);
             }
         }
     }
@@ -413,10 +413,6 @@ fn frame_pitch(frame: &[f32; SAMPLES_PER_FRAME]) -> usize {
 
 fn to_float(frame: &Frame) -> [f32; SAMPLES_PER_FRAME] {
     frame.map(f32::from)
-}
-
-fn to_sample(x: f32) -> i16 {
-    super::codec::sample_from_f32(x)
 }
 
 #[cfg(test)]

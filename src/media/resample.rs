@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use super::codec::{SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
+use super::codec::{SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME, sample_from_f32};
 
 /// Filter length; odd, so the filter has a centre tap and a whole-sample delay.
 const TAPS: usize = 63;
@@ -69,10 +69,6 @@ fn dot(x: &[f32], w: &[f32; WING]) -> f32 {
     lanes.iter().sum()
 }
 
-fn to_i16(v: f32) -> i16 {
-    super::codec::sample_from_f32(v)
-}
-
 /// 16 kHz → 8 kHz for one stream.
 #[derive(Clone, Debug)]
 pub struct Downsampler {
@@ -121,7 +117,7 @@ impl Downsampler {
         for (i, o) in out.iter_mut().enumerate() {
             let window = even.get(i..i + WING).unwrap_or(&[]);
             let centre = odd.get(i + WING / 2 - 1).copied().unwrap_or(0.0);
-            *o = to_i16(dot(window, &f.wing) + f.centre * centre);
+            *o = sample_from_f32(dot(window, &f.wing) + f.centre * centre);
         }
         // Keep the last DOWN_HISTORY input samples, in order.
         for (i, h) in self.history.iter_mut().enumerate() {
@@ -172,8 +168,8 @@ impl Upsampler {
             let window = x.get(t..t + WING).unwrap_or(&[]);
             let centre = x.get(t + WING / 2).copied().unwrap_or(0.0);
             if let [even, odd] = pair {
-                *even = to_i16(2.0 * dot(window, &f.wing));
-                *odd = to_i16(2.0 * f.centre * centre);
+                *even = sample_from_f32(2.0 * dot(window, &f.wing));
+                *odd = sample_from_f32(2.0 * f.centre * centre);
             }
         }
         let tail = UP_HISTORY + SAMPLES_PER_FRAME - UP_HISTORY;
