@@ -259,10 +259,7 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
     b.press(10, "*21");
     r.settle(&mut b);
     r.ticks(&mut b, 150);
-    let owner = b
-        .homes
-        .find("123456789")
-        .expect("a worker hosts the meeting");
+    let owner = b.host("123456789");
     assert_eq!(
         b.workers[owner].meeting_sizes("123456789"),
         Some((0, 4)),

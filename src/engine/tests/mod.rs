@@ -176,6 +176,13 @@ impl Bench {
         }
     }
 
+    /// The worker hosting the meeting of `conference_id` (the test expects one).
+    fn host(&self, conference_id: &str) -> usize {
+        self.homes
+            .find(conference_id)
+            .expect("a worker hosts the meeting")
+    }
+
     fn worker_of(&self, id: u64) -> usize {
         self.workers
             .iter()

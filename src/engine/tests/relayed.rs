@@ -55,10 +55,7 @@ fn a_leg_skips_the_ivr_and_joins_as_the_answering_node_said() {
         )),
         "joined as an attendee"
     );
-    let owner = b
-        .homes
-        .find("123456789")
-        .expect("a worker hosts the meeting");
+    let owner = b.host("123456789");
     assert_eq!(
         b.workers[owner].meeting_sizes("123456789"),
         Some((1, 0)),

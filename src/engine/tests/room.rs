@@ -162,10 +162,7 @@ fn lobby_callers_hear_hold_music_and_the_organizer_moves_them_all_in_one_tick() 
         b.start((id % 2) as usize, id);
         b.join(id, false);
     }
-    let owner = b
-        .homes
-        .find("123456789")
-        .expect("a worker hosts the meeting");
+    let owner = b.host("123456789");
     for id in 1..=40u64 {
         assert_eq!(b.worker_of(id), owner, "call {id} lives with its meeting");
     }
@@ -394,7 +391,7 @@ fn an_api_start_that_reaches_a_worker_the_meeting_left_is_forwarded_to_its_home(
     let mut b = Bench::new(2);
     b.start(0, 1);
     b.join(1, false);
-    let home = b.homes.find("123456789").expect("hosted");
+    let home = b.host("123456789");
     let other = 1 - home;
     b.workers[other].handle_command(
         b.now,
