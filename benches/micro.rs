@@ -19,6 +19,7 @@ use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::dtmf::{Digit, DtmfReceiver, TelephoneEvent, write_event};
 use dialbridge::media::g711;
 use dialbridge::media::g722::G722;
+use dialbridge::media::inband::InbandDetector;
 use dialbridge::media::plc::Plc;
 use dialbridge::media::resample::{Downsampler, Upsampler};
 use dialbridge::media::srtp::{MasterKey, SrtpKeys, SrtpSession, SrtpSuite};
@@ -408,6 +409,35 @@ fn plc(c: &mut Criterion) {
     g.finish();
 }
 
+/// In-band DTMF detection per 20 ms frame, paid for every caller whose peer sends no
+/// telephone-events: a loud tone (the filters run on every block) and silence (they do not).
+fn inband(c: &mut Criterion) {
+    let mut g = c.benchmark_group("inband");
+    g.throughput(Throughput::Elements(1));
+    let tone: Vec<[i16; 160]> = (0..50)
+        .map(|f| {
+            std::array::from_fn(|i| {
+                let t = (f * 160 + i) as f32 / 8000.0;
+                (8000.0 * (2.0 * std::f32::consts::PI * 1000.0 * t).sin()) as i16
+            })
+        })
+        .collect();
+    g.bench_function("tone_frame", |b| {
+        let mut d = InbandDetector::new();
+        let mut n = 0usize;
+        b.iter(|| {
+            n = (n + 1) % tone.len();
+            d.push_frame(black_box(&tone[n]))
+        })
+    });
+    g.bench_function("silent_frame", |b| {
+        let mut d = InbandDetector::new();
+        let silence = [0i16; 160];
+        b.iter(|| d.push_frame(black_box(&silence)))
+    });
+    g.finish();
+}
+
 /// SRTP per packet (a 20 ms PCMU packet, AES_CM_128_HMAC_SHA1_80): what a held SRTP caller
 /// adds to a plain one, 50 times a second each way.
 fn srtp(c: &mut Criterion) {
@@ -513,6 +543,7 @@ criterion_group!(
     mixer,
     worker_tick,
     plc,
+    inband,
     srtp,
     relay
 );

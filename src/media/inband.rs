@@ -32,7 +32,7 @@
 //! the level, unlike a filter's magnitude, which hardly changes over a few percent.
 //!
 //! Memory is fixed (no allocation per frame); the work is about 3,000 multiply-adds per frame
-//! (about 1 µs), less in silence.
+//! (`cargo bench --bench micro -- inband`: about 0.45 µs, 0.2 µs in silence).
 
 use std::f64::consts::{PI, TAU};
 use std::sync::LazyLock;
@@ -236,30 +236,55 @@ impl Hit {
     }
 }
 
-/// Analyses one block; Some if it looks like a key.
-fn analyse(t: &Tables, block: &[i16; BLOCK]) -> Option<Hit> {
-    let mut windowed = [0f32; BLOCK];
+/// Blocks per frame: one per hop.
+const BLOCKS: usize = SAMPLES_PER_FRAME / HOP;
+
+/// Analyses a frame's [`BLOCKS`] blocks (`samples`: the previous frame's last hop, then the
+/// frame); Some for each block that looks like a key.
+///
+/// The blocks go through the Goertzel filters side by side, sample by sample: each filter is a
+/// chain of dependent multiply-adds, so one block alone waits on the latency of every step,
+/// while four blocks' chains fill the processor's pipelines (about three times faster).
+fn analyse(t: &Tables, samples: &[i16; HOP + SAMPLES_PER_FRAME]) -> [Option<Hit>; BLOCKS] {
+    // Sample-major: the filters take the blocks' i-th samples together.
+    let mut windowed = [[0f32; BLOCKS]; BLOCK];
     // Energy with the window applied once: a tone of amplitude A contributes A²/2 · Σw, and
     // the cross term of two tones is the window's own (tiny) leakage at their distance, where
     // the squared window would have let it through.
-    let mut energy = 0f32;
-    for ((x, w), out) in block.iter().zip(&t.window).zip(&mut windowed) {
-        let x = f32::from(*x);
-        *out = x * w;
-        energy += *out * x;
-    }
-    // Quiet blocks cannot hold two tones at the minimum level: skip the filters.
-    if energy * t.window_sum < 4.0 * t.min_power {
-        return None;
-    }
-    let (mut s1, mut s2) = ([0f32; BINS], [0f32; BINS]);
-    for x in windowed {
-        for b in 0..BINS {
-            let s0 = x + t.coeff[b] * s1[b] - s2[b];
-            s2[b] = s1[b];
-            s1[b] = s0;
+    let mut energy = [0f32; BLOCKS];
+    for (k, e) in energy.iter_mut().enumerate() {
+        let block = samples.get(k * HOP..k * HOP + BLOCK).unwrap_or_default();
+        for ((x, w), out) in block.iter().zip(&t.window).zip(windowed.iter_mut()) {
+            let x = f32::from(*x);
+            out[k] = x * w;
+            *e += out[k] * x;
         }
     }
+    // Quiet blocks cannot hold two tones at the minimum level: skip the filters.
+    let loud = energy.map(|e| e * t.window_sum >= 4.0 * t.min_power);
+    if !loud.contains(&true) {
+        return [None; BLOCKS];
+    }
+    let (mut s1, mut s2) = ([[0f32; BINS]; BLOCKS], [[0f32; BINS]; BLOCKS]);
+    for xs in &windowed {
+        for (k, &x) in xs.iter().enumerate() {
+            for b in 0..BINS {
+                let s0 = x + t.coeff[b] * s1[k][b] - s2[k][b];
+                s2[k][b] = s1[k][b];
+                s1[k][b] = s0;
+            }
+        }
+    }
+    std::array::from_fn(|k| {
+        loud[k]
+            .then(|| decide(t, energy[k], &s1[k], &s2[k]))
+            .flatten()
+    })
+}
+
+/// Whether one block's filter outputs (`s1`, `s2`: each filter's last two states) and energy
+/// look like a key.
+fn decide(t: &Tables, energy: f32, s1: &[f32; BINS], s2: &[f32; BINS]) -> Option<Hit> {
     let mut out = [Phasor::default(); BINS];
     for b in 0..BINS {
         // X(ω)·e^{jω(N−1)}: the constant rotation cancels between blocks of equal length.
@@ -340,21 +365,16 @@ impl InbandDetector {
     /// confirmed in this frame, once per press, 40-60 ms after the tone began.
     pub fn push_frame(&mut self, pcm: &[i16; SAMPLES_PER_FRAME]) -> Option<Digit> {
         let tables = &*TABLES;
+        // Block k is the hop before k·HOP (from the previous frame for the first) and the hop
+        // after it.
+        let mut samples = [0i16; HOP + SAMPLES_PER_FRAME];
+        let (head, rest) = samples.split_at_mut(HOP);
+        head.copy_from_slice(&self.tail);
+        rest.copy_from_slice(pcm);
         let mut found = None;
-        let mut block = [0i16; BLOCK];
-        for start in (0..SAMPLES_PER_FRAME).step_by(HOP) {
-            // Block = the hop before `start` (from the previous frame at 0) and the hop after.
-            let (head, rest) = block.split_at_mut(HOP);
-            match start.checked_sub(HOP).and_then(|s| pcm.get(s..start)) {
-                Some(previous) => head.copy_from_slice(previous),
-                None => head.copy_from_slice(&self.tail),
-            }
-            if let Some(current) = pcm.get(start..start + HOP) {
-                rest.copy_from_slice(current);
-            }
-            let press = self.step(tables, analyse(tables, &block));
+        for hit in analyse(tables, &samples) {
             // Two presses need at least 12 blocks, so a frame of 4 never confirms two.
-            found = found.or(press);
+            found = found.or(self.step(tables, hit));
         }
         if let Some(last) = pcm.get(SAMPLES_PER_FRAME - HOP..) {
             self.tail.copy_from_slice(last);

@@ -4,7 +4,9 @@
 //!
 //! How it works, as the Appendix describes it:
 //! - Every frame (real or made up) goes into a history of the last 48.75 ms, and what the
-//!   caller hears is that history 3.75 ms late. The delay lets the start of a loss reach back
+//!   caller hears is that history 3.75 ms late. The history is a ring of 16-bit samples, so a
+//!   frame that arrives costs a copy in and a copy out; floats are made only when a loss
+//!   begins. The delay lets the start of a loss reach back
 //!   into audio not yet played: its last quarter pitch period is cross-faded into the waveform
 //!   one period earlier, so the repetition that follows joins without a step.
 //! - At the start of a loss the pitch period (40 to 120 samples, 200 Hz to 66 Hz) is estimated
@@ -44,6 +46,8 @@ const PITCH_MAX: usize = 120;
 pub const DELAY_SAMPLES: usize = PITCH_MAX / 4;
 /// History kept: three of the longest periods plus the cross-fade before them.
 const HISTORY: usize = 3 * PITCH_MAX + DELAY_SAMPLES;
+/// The history ring's size: a power of two, so a position wraps with a mask.
+const RING: usize = HISTORY.next_power_of_two();
 /// Length of the segment matched in the pitch search (20 ms).
 const CORR_LEN: usize = 160;
 /// The step of the fade and end-overlap schedule (10 ms).
@@ -87,9 +91,12 @@ struct Loss {
 /// Packet-loss concealment for one caller's stream (see the module documentation).
 #[derive(Clone)]
 pub struct Plc {
-    /// The newest sample last; what the caller hears lags its end by [`DELAY_SAMPLES`].
-    history: [f32; HISTORY],
-    /// The history as it was when the current loss began: what the repetition reads.
+    /// What was played and is about to be, as it will sound; `end` (mod [`RING`]) is where the
+    /// next sample goes, and what the caller hears lags it by [`DELAY_SAMPLES`].
+    ring: [i16; RING],
+    end: usize,
+    /// The last [`HISTORY`] samples as they were when the current loss began, oldest first:
+    /// what the repetition reads.
     source: [f32; HISTORY],
     loss: Option<Loss>,
     /// The frame a concealment led into, expected next.
@@ -125,7 +132,8 @@ impl Plc {
     /// A concealer with an empty (silent) history.
     pub fn new() -> Self {
         Plc {
-            history: [0.0; HISTORY],
+            ring: [0; RING],
+            end: 0,
             source: [0.0; HISTORY],
             loss: None,
             arriving: None,
@@ -137,6 +145,11 @@ impl Plc {
     /// behind it (with the join from a concealed stretch cross-faded in).
     pub fn good(&mut self, frame: &mut Frame) {
         self.forget_if_stale();
+        if self.arriving.is_none() && self.loss.is_none() {
+            // The usual case: nothing to join, the frame is played as it came.
+            self.push_and_play_pcm(frame);
+            return;
+        }
         let mut next = to_float(frame);
         if let Some(arriving) = self.arriving.take() {
             self.loss = None;
@@ -222,39 +235,52 @@ impl Plc {
 
     fn forget_if_stale(&mut self) {
         if self.stale {
-            self.history = [0.0; HISTORY];
+            self.ring = [0; RING];
             self.stale = false;
         }
     }
 
-    /// Appends 20 ms to the history and writes the delayed output.
+    /// Appends 20 ms of made-up or joined audio to the history and writes the delayed output.
     fn push_and_play(&mut self, next: &[f32; SAMPLES_PER_FRAME], out: &mut Frame) {
-        self.history.copy_within(SAMPLES_PER_FRAME.., 0);
-        if let Some(tail) = self.history.get_mut(HISTORY - SAMPLES_PER_FRAME..) {
-            tail.copy_from_slice(next);
-        }
-        let start = HISTORY - SAMPLES_PER_FRAME - DELAY_SAMPLES;
-        if let Some(played) = self.history.get(start..start + SAMPLES_PER_FRAME) {
-            for (o, &s) in out.iter_mut().zip(played) {
-                *o = sample_from_f32(s);
-            }
-        }
+        *out = next.map(sample_from_f32);
+        self.push_and_play_pcm(out);
+    }
+
+    /// Appends `frame` to the history and replaces it with the delayed output.
+    fn push_and_play_pcm(&mut self, frame: &mut Frame) {
+        ring_write(&mut self.ring, self.end, frame);
+        self.end = (self.end + SAMPLES_PER_FRAME) % RING;
+        let from = (self.end + RING - SAMPLES_PER_FRAME - DELAY_SAMPLES) % RING;
+        ring_read(&self.ring, from, frame);
+    }
+
+    /// Position in the ring of the sample `back` samples before the end.
+    fn before_end(&self, back: usize) -> usize {
+        (self.end + RING - back % RING) % RING
     }
 
     /// Estimates the pitch and prepares the not yet played end of the history to join the
     /// repetition that follows.
     fn begin_loss(&mut self) -> Loss {
-        self.source = self.history;
+        let oldest = self.before_end(HISTORY);
+        for (k, s) in self.source.iter_mut().enumerate() {
+            *s = self
+                .ring
+                .get((oldest + k) % RING)
+                .copied()
+                .map_or(0.0, f32::from);
+        }
         let pitch = find_pitch(&self.source);
         let overlap = pitch / 4;
         // The last quarter period fades into the waveform one period earlier, which the
         // repetition then continues: the same cross-fade the one-period cycle wraps with.
         let cursor = Cursor { periods: 1, pos: 0 };
         for i in 0..overlap {
-            let at = HISTORY - overlap + i;
+            let at = (self.before_end(overlap) + i) % RING;
             let pos = pitch - overlap + i;
-            if let Some(h) = self.history.get_mut(at) {
-                *h = read(&self.source, pitch, overlap, Cursor { pos, ..cursor });
+            let value = read(&self.source, pitch, overlap, Cursor { pos, ..cursor });
+            if let Some(h) = self.ring.get_mut(at) {
+                *h = sample_from_f32(value);
             }
         }
         Loss {
@@ -409,6 +435,32 @@ fn frame_pitch(frame: &[f32; SAMPLES_PER_FRAME]) -> usize {
         }
     }
     best.1
+}
+
+/// Copies `samples` into `ring` from position `at` on, wrapping at its end.
+fn ring_write(ring: &mut [i16; RING], at: usize, samples: &[i16]) {
+    let at = at % RING;
+    let first = samples.len().min(RING - at);
+    let (head, tail) = samples.split_at(first);
+    if let Some(dst) = ring.get_mut(at..at + first) {
+        dst.copy_from_slice(head);
+    }
+    if let Some(dst) = ring.get_mut(..tail.len()) {
+        dst.copy_from_slice(tail);
+    }
+}
+
+/// Fills `out` from `ring` starting at position `at`, wrapping at its end.
+fn ring_read(ring: &[i16; RING], at: usize, out: &mut [i16]) {
+    let at = at % RING;
+    let first = out.len().min(RING - at);
+    let (head, tail) = out.split_at_mut(first);
+    if let Some(src) = ring.get(at..at + first) {
+        head.copy_from_slice(src);
+    }
+    if let Some(src) = ring.get(..tail.len()) {
+        tail.copy_from_slice(src);
+    }
 }
 
 fn to_float(frame: &Frame) -> [f32; SAMPLES_PER_FRAME] {
