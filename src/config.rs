@@ -74,6 +74,8 @@ pub struct ServeConfig {
     pub media_threads: usize,
     /// How the media workers hand RTP to the kernel.
     pub rtp_send: RtpSend,
+    /// A socket per call or one per media thread (`--rtp-sockets`).
+    pub rtp_sockets: RtpSockets,
     /// Ring before answering (180 Ringing), zero answers at once.
     pub answer_delay: Duration,
     /// Load prompts and hold music from here instead of the bundled ones.
@@ -224,6 +226,7 @@ impl ServeConfig {
             media_ip: None,
             media_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             rtp_send: RtpSend::SendTo,
+            rtp_sockets: RtpSockets::PerCall,
             answer_delay: Duration::ZERO,
             assets_dir: None,
             timers: Timers::default(),
@@ -310,6 +313,17 @@ impl Default for TcpLimits {
             message_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Which sockets carry calls' RTP (`--rtp-sockets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtpSockets {
+    /// Each call its own port: works behind NAT (the bridge latches to where RTP comes from).
+    #[default]
+    PerCall,
+    /// One port per media thread, calls told apart by source address, a tick's RTP sent in
+    /// `sendmmsg` batches: cheaper per packet, but a call's RTP must come from its SDP address.
+    PerThread,
 }
 
 /// How the media workers hand a tick's RTP to the kernel (`--rtp-send`).

@@ -29,6 +29,11 @@ pub(crate) struct ServeArgs {
     /// `io-uring` (a tick's datagrams in a few io_uring submissions).
     #[arg(long, value_name = "sendto|io-uring", default_value = "sendto", value_parser = rtp_send)]
     rtp_send: dialbridge::config::RtpSend,
+    /// Which sockets carry RTP: `per-call` (each call its own port; works behind NAT) or
+    /// `per-thread` (one port per media thread, calls told apart by source address, a tick's
+    /// RTP sent in batches: cheaper, but each call's RTP must come from the address in its SDP).
+    #[arg(long, value_name = "per-call|per-thread", default_value = "per-call", value_parser = rtp_sockets)]
+    rtp_sockets: dialbridge::config::RtpSockets,
     /// Ring (180) this long before answering.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     answer_delay_ms: u64,
@@ -292,6 +297,7 @@ pub(crate) async fn serve(
     config.http_listen = args.http_listen;
     config.media_ip = args.media_ip;
     config.rtp_send = args.rtp_send;
+    config.rtp_sockets = args.rtp_sockets;
     if let Some(n) = args.media_threads {
         config.media_threads = usize::from(n);
     }
@@ -373,6 +379,14 @@ pub(crate) async fn serve(
 /// `--node-name`: checked as the cluster module wants it.
 fn parse_node_name(s: &str) -> Result<String, String> {
     dialbridge::cluster::parse_node_name(s).map_err(|e| e.to_string())
+}
+
+fn rtp_sockets(v: &str) -> Result<dialbridge::config::RtpSockets, String> {
+    match v {
+        "per-call" => Ok(dialbridge::config::RtpSockets::PerCall),
+        "per-thread" => Ok(dialbridge::config::RtpSockets::PerThread),
+        _ => Err(format!("expected per-call or per-thread, got {v:?}")),
+    }
 }
 
 fn rtp_send(v: &str) -> Result<dialbridge::config::RtpSend, String> {

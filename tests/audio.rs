@@ -364,6 +364,65 @@ fn level_of(phone: &Phone, from: Instant, freq: f32) -> f32 {
 }
 
 #[test]
+fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_are_dropped() {
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            http: true,
+            // The test bridge runs two media threads.
+            extra: vec!["--rtp-sockets".into(), "per-thread".into()],
+            ..BridgeOptions::default()
+        },
+    );
+    let org = &orgs[0];
+    // Three callers spread over the two media threads; the meeting lives on one of them, so
+    // a caller answered on the other moves there while its RTP still reaches the port it
+    // was given.
+    let a = attendee(&bridge, &org.conference_id, Codec::Pcmu, Some(400.0));
+    let b = attendee(&bridge, &org.conference_id, Codec::Pcma, Some(700.0));
+    wait(1500);
+    let boss = organizer(&bridge, &org.conference_id, &org.pin, Codec::Pcmu, 1300.0);
+    let ports: std::collections::BTreeSet<u16> = [&a, &b, &boss]
+        .iter()
+        .map(|p| p.remote_media().expect("the bridge's SDP").port())
+        .collect();
+    assert_eq!(ports.len(), 2, "one port per media thread: {ports:?}");
+    wait_in_meeting(&a);
+    wait(4000);
+    let from = Instant::now() - Duration::from_millis(1000);
+    let all = [400.0, 700.0, 1300.0];
+    assert_eq!(tones_in(&a, from, &all), vec![700.0, 1300.0]);
+    assert_eq!(tones_in(&b, from, &all), vec![400.0, 1300.0]);
+    assert_eq!(tones_in(&boss, from, &all), vec![400.0, 700.0]);
+
+    // RTP from an address no call has is dropped and counted, and changes nothing.
+    let unknown = |bridge: &Bridge| -> f64 {
+        let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+        text.lines()
+            .filter(|l| l.starts_with("dialbridge_rtp_unknown_source_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(unknown(&bridge), 0.0);
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+    packet.extend_from_slice(&[0xff; 160]);
+    for port in &ports {
+        stranger
+            .send_to(&packet, (std::net::Ipv4Addr::LOCALHOST, *port))
+            .expect("send");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while unknown(&bridge) < 2.0 && Instant::now() < deadline {
+        wait(50);
+    }
+    assert_eq!(unknown(&bridge), 2.0);
+    let from = Instant::now();
+    wait(1500);
+    assert_eq!(tones_in(&a, from, &all), vec![700.0, 1300.0]);
+}
+
+#[test]
 fn with_rtp_sent_through_io_uring_everyone_hears_the_others_and_not_themselves() {
     let (bridge, orgs) = Bridge::start(
         &["Ada"],

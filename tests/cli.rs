@@ -285,3 +285,39 @@ fn the_suites_secret_scan_finds_a_pin_but_not_digits_inside_ids_ports_or_numbers
         assert!(support::leaked_secrets(fine, &pin).is_empty(), "{fine}");
     }
 }
+
+#[test]
+fn rtp_socket_modes_are_checked_before_the_bridge_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("never-created");
+    let refused = |args: &[&str]| {
+        let mut child = Command::new(support::binary())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["serve", "--sip-listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{args:?}: the bridge started instead of refusing");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&["--rtp-sockets", "sideways"]);
+    assert!(err.contains("expected per-call or per-thread"), "{err}");
+    let err = refused(&["--rtp-sockets", "per-thread", "--rtp-send", "io-uring"]);
+    assert!(
+        err.contains("--rtp-send io-uring works with --rtp-sockets per-call only"),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing was created");
+}

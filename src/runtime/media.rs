@@ -21,6 +21,8 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::events::EventSink;
 use super::recv_batch::{BATCH, RecvBatch};
+use super::send_batch::SendBatch;
+use super::shared_rtp::SharedRtp;
 use super::telemetry::WorkerGauges;
 use crate::admin::live::{self, ActionRefused, LiveAnswer, MeetingAction};
 use crate::call::CallId;
@@ -38,10 +40,19 @@ pub(super) const MAX_DATAGRAM: usize = 2048;
 /// Ready sockets taken per epoll_wait.
 const EVENTS_PER_POLL: usize = 4096;
 
-/// A call's media socket plus the port lease that frees the port when the call ends.
+/// A call's media socket: its own, with the port lease that frees the port when the call
+/// ends, or its media thread's shared one (`--rtp-sockets per-thread`).
 pub struct MediaTransport {
-    socket: UdpSocket,
-    _lease: Option<PortLease>,
+    kind: TransportKind,
+}
+
+enum TransportKind {
+    Own {
+        socket: UdpSocket,
+        _lease: Option<PortLease>,
+    },
+    /// The call's route on the shared socket goes when the transport does.
+    Shared { rtp: Arc<SharedRtp>, call: CallId },
 }
 
 impl MediaTransport {
@@ -49,9 +60,51 @@ impl MediaTransport {
     pub fn new(socket: std::net::UdpSocket, lease: Option<PortLease>) -> std::io::Result<Self> {
         socket.set_nonblocking(true)?;
         Ok(MediaTransport {
-            socket: UdpSocket::from_std(socket),
-            _lease: lease,
+            kind: TransportKind::Own {
+                socket: UdpSocket::from_std(socket),
+                _lease: lease,
+            },
         })
+    }
+
+    /// The call's own socket, to poll; None on a shared socket (its thread polls that).
+    fn own_socket(&mut self) -> Option<&mut UdpSocket> {
+        match &mut self.kind {
+            TransportKind::Own { socket, .. } => Some(socket),
+            TransportKind::Shared { .. } => None,
+        }
+    }
+
+    /// The socket the call's RTP leaves from.
+    fn fd(&self) -> std::os::fd::RawFd {
+        match &self.kind {
+            TransportKind::Own { socket, .. } => socket.as_raw_fd(),
+            TransportKind::Shared { rtp, .. } => rtp.fd(),
+        }
+    }
+
+    /// The shared socket the call is on, if it is.
+    fn shared(&self) -> Option<&Arc<SharedRtp>> {
+        match &self.kind {
+            TransportKind::Own { .. } => None,
+            TransportKind::Shared { rtp, .. } => Some(rtp),
+        }
+    }
+
+    /// Sends one datagram now (a full socket buffer drops it).
+    fn send_now(&self, dest: SocketAddr, bytes: &[u8]) {
+        let _ = match &self.kind {
+            TransportKind::Own { socket, .. } => socket.send_to(bytes, dest),
+            TransportKind::Shared { rtp, .. } => rtp.socket().send_to(bytes, dest),
+        };
+    }
+}
+
+impl Drop for MediaTransport {
+    fn drop(&mut self) {
+        if let TransportKind::Shared { rtp, call } = &self.kind {
+            rtp.unroute(*call);
+        }
     }
 }
 
@@ -201,7 +254,19 @@ pub struct MediaHandle {
     homes: Arc<MeetingHomes>,
     next: AtomicUsize,
     gauges: Vec<Arc<WorkerGauges>>,
+    /// Each media thread's shared RTP socket (`--rtp-sockets per-thread`; empty otherwise).
+    shared: Vec<Arc<SharedRtp>>,
+    /// RTP that reached a shared socket whose thread no longer has the call, for the thread
+    /// that does.
+    forwarded: Vec<Sender<Forwarded>>,
     shutdown: AtomicBool,
+}
+
+/// One datagram passed from the thread whose shared socket took it to the call's thread.
+struct Forwarded {
+    call: CallId,
+    source: SocketAddr,
+    data: Vec<u8>,
 }
 
 impl MediaHandle {
@@ -223,7 +288,35 @@ impl MediaHandle {
         }
     }
 
-    /// Starts a call's media on the least busy worker.
+    /// The least busy worker (ties taken in turn).
+    fn least_busy(&self) -> usize {
+        let n = self.senders.len().max(1);
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n)
+            .map(|i| (start + i) % n)
+            .min_by_key(|&i| {
+                self.gauges
+                    .get(i)
+                    .map_or(usize::MAX, |g| g.calls.load(Ordering::Relaxed))
+            })
+            .unwrap_or(0)
+    }
+
+    /// With `--rtp-sockets per-thread`: the least busy worker's shared socket for a new call,
+    /// and its port for the SDP. None with a socket per call.
+    pub fn shared_transport(&self, call: CallId) -> Option<(MediaTransport, u16)> {
+        let rtp = self.shared.get(self.least_busy())?;
+        let port = rtp.port();
+        let transport = MediaTransport {
+            kind: TransportKind::Shared {
+                rtp: Arc::clone(rtp),
+                call,
+            },
+        };
+        Some((transport, port))
+    }
+
+    /// Starts a call's media: on its shared socket's worker, else on the least busy one.
     pub fn start_call(
         &self,
         call: CallId,
@@ -233,16 +326,13 @@ impl MediaHandle {
         params: crate::sip::sdp::Negotiated,
         entry: crate::engine::Entry,
     ) {
-        let n = self.senders.len().max(1);
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let index = (0..n)
-            .map(|i| (start + i) % n)
-            .min_by_key(|&i| {
-                self.gauges
-                    .get(i)
-                    .map_or(usize::MAX, |g| g.calls.load(Ordering::Relaxed))
-            })
-            .unwrap_or(0);
+        let index = match transport.shared() {
+            Some(rtp) => {
+                rtp.route(call, params.remote);
+                rtp.worker()
+            }
+            None => self.least_busy(),
+        };
         self.placement.insert(call, index);
         self.send_to_worker(
             index,
@@ -406,10 +496,12 @@ pub enum MediaStartError {
 }
 
 /// Starts `count` media workers; requests for the control side go to `control`, meeting
-/// events to `events`.
+/// events to `events`. `shared` holds one RTP socket per worker for `--rtp-sockets
+/// per-thread`, or nothing.
 pub fn start(
     count: usize,
     rtp_send: crate::config::RtpSend,
+    shared: Vec<Arc<SharedRtp>>,
     assets: Arc<Assets>,
     config: WorkerConfig,
     control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
@@ -420,6 +512,8 @@ pub fn start(
     let mut receivers = Vec::with_capacity(count);
     let mut live = Vec::with_capacity(count);
     let mut live_receivers = Vec::with_capacity(count);
+    let mut forwarded = Vec::with_capacity(count);
+    let mut forwarded_receivers = Vec::with_capacity(count);
     let mut polls = Vec::with_capacity(count);
     for _ in 0..count {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -429,6 +523,9 @@ pub fn start(
         let (tx, rx) = crossbeam_channel::unbounded();
         live.push(tx);
         live_receivers.push(rx);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        forwarded.push(tx);
+        forwarded_receivers.push(rx);
         polls.push(poll);
     }
     let homes = Arc::new(MeetingHomes::new(count));
@@ -442,11 +539,18 @@ pub fn start(
         gauges: (0..count)
             .map(|_| Arc::new(WorkerGauges::default()))
             .collect(),
+        shared,
+        forwarded,
         shutdown: AtomicBool::new(false),
     });
     let mut threads = Vec::with_capacity(count);
-    let channels = receivers.into_iter().zip(live_receivers);
-    for (index, (poll, (rx, live_rx))) in polls.into_iter().zip(channels).enumerate() {
+    let channels = receivers
+        .into_iter()
+        .zip(live_receivers)
+        .zip(forwarded_receivers);
+    for (index, (poll, ((rx, live_rx), forwarded_rx))) in
+        polls.into_iter().zip(channels).enumerate()
+    {
         // Each worker's own RNG, seeded from the OS: SSRCs and RTP starts are unpredictable.
         let rng = rand::make_rng::<rand::rngs::StdRng>();
         let worker = Worker::new(
@@ -470,7 +574,21 @@ pub fn start(
         };
         let thread = std::thread::Builder::new()
             .name(format!("media-{index}"))
-            .spawn(move || run(index, worker, poll, (rx, live_rx), handle, outlets, uring))
+            .spawn(move || {
+                run(
+                    index,
+                    worker,
+                    poll,
+                    Inlets {
+                        commands: rx,
+                        live: live_rx,
+                        forwarded: forwarded_rx,
+                    },
+                    handle,
+                    outlets,
+                    uring,
+                )
+            })
             .map_err(MediaStartError::Thread)?;
         threads.push(thread);
     }
@@ -488,6 +606,19 @@ fn leg_token(call: CallId) -> Token {
     Token(call.0 as usize | LEG_BIT)
 }
 
+/// The worker's shared RTP socket: above every call and leg token.
+const SHARED_TOKEN: Token = Token(usize::MAX);
+
+/// Datagrams taken per read of a shared socket, which holds a tick's worth for many calls.
+const SHARED_BATCH: usize = 64;
+
+/// What reaches a worker from outside: commands, admin questions, forwarded RTP.
+struct Inlets {
+    commands: Receiver<Command<MediaTransport>>,
+    live: Receiver<LiveRequest>,
+    forwarded: Receiver<Forwarded>,
+}
+
 /// Where a worker's requests and events leave it (neither send ever waits).
 struct Outlets {
     control: tokio::sync::mpsc::UnboundedSender<ControlEvent>,
@@ -498,7 +629,11 @@ fn run(
     index: usize,
     mut worker: Worker<MediaTransport>,
     mut poll: Poll,
-    (commands, live): (Receiver<Command<MediaTransport>>, Receiver<LiveRequest>),
+    Inlets {
+        commands,
+        live,
+        forwarded,
+    }: Inlets,
     handle: Arc<MediaHandle>,
     Outlets {
         control,
@@ -507,7 +642,20 @@ fn run(
     mut uring: Option<super::uring_send::UringSender>,
 ) {
     let mut events = Events::with_capacity(EVENTS_PER_POLL);
-    let mut batch = RecvBatch::default();
+    let mut batch = RecvBatch::<BATCH>::default();
+    let mut shared_batch = RecvBatch::<SHARED_BATCH>::default();
+    let mut sends = SendBatch::default();
+    let shared = handle.shared.get(index).cloned();
+    if let Some(rtp) = &shared {
+        let fd = rtp.fd();
+        if let Err(err) = poll.registry().register(
+            &mut mio::unix::SourceFd(&fd),
+            SHARED_TOKEN,
+            Interest::READABLE,
+        ) {
+            tracing::error!(worker = index, error = %err, "cannot poll the shared RTP socket");
+        }
+    }
     let mut next_tick = Instant::now() + FRAME_DURATION;
     let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
     let mut call_count = 0usize;
@@ -527,6 +675,13 @@ fn run(
         for request in live.try_iter() {
             answer_live(&mut worker, now, request);
         }
+        for f in forwarded.try_iter() {
+            if worker.call(f.call).is_some() {
+                worker.handle_rtp(now, f.call, f.source, &f.data);
+            } else {
+                forward(&handle, index, f);
+            }
+        }
         loop {
             if let Err(err) = poll.poll(&mut events, Some(Duration::ZERO))
                 && err.kind() != ErrorKind::Interrupted
@@ -537,22 +692,48 @@ fn run(
             let mut ready = 0;
             for event in events.iter() {
                 ready += 1;
+                if event.token() == SHARED_TOKEN {
+                    if let Some(rtp) = &shared {
+                        let fd = rtp.fd();
+                        drain(
+                            &mut worker,
+                            &mut shared_batch,
+                            |_| Some(fd),
+                            |w, source, data| match rtp.lookup(source) {
+                                Some(call) if w.call(call).is_some() => {
+                                    w.handle_rtp(now, call, source, data)
+                                }
+                                Some(call) => forward(
+                                    &handle,
+                                    index,
+                                    Forwarded {
+                                        call,
+                                        source,
+                                        data: data.to_vec(),
+                                    },
+                                ),
+                                None => {
+                                    gauges.rtp_unknown_source.fetch_add(1, Ordering::Relaxed);
+                                }
+                            },
+                        );
+                    }
+                    continue;
+                }
                 let token = event.token().0;
                 let call = CallId((token & !LEG_BIT) as u64);
                 if token & LEG_BIT != 0 {
                     let leg = |w: &Worker<MediaTransport>| {
                         w.call(call)
                             .and_then(|c| c.leg_transport())
-                            .map(|leg| leg.socket.as_raw_fd())
+                            .map(|leg| leg.fd())
                     };
                     drain(&mut worker, &mut batch, leg, |w, source, data| {
                         w.handle_leg_rtp(now, call, source, data)
                     });
                     continue;
                 }
-                let caller = |w: &Worker<MediaTransport>| {
-                    w.call(call).map(|c| c.transport().socket.as_raw_fd())
-                };
+                let caller = |w: &Worker<MediaTransport>| w.call(call).map(|c| c.transport().fd());
                 drain(&mut worker, &mut batch, caller, |w, source, data| {
                     w.handle_rtp(now, call, source, data)
                 });
@@ -564,7 +745,7 @@ fn run(
         }
         // Relayed packets go on at once, not at the tick: a leg adds no frame of delay.
         worker.flush_relayed(&mut |transport: &MediaTransport, dest, bytes| {
-            let _ = transport.socket.send_to(bytes, dest);
+            transport.send_now(dest, bytes);
         });
         let now = Instant::now();
         if now >= next_tick {
@@ -572,16 +753,21 @@ fn run(
             worker.tick(now, &mut |transport: &MediaTransport,
                                    dest: SocketAddr,
                                    bytes: &[u8]| {
-                match uring.as_mut() {
-                    Some(ring) => ring.queue(transport.socket.as_raw_fd(), dest, bytes),
+                match (transport.shared(), uring.as_mut()) {
+                    (Some(rtp), _) => sends.queue(rtp.fd(), dest, bytes),
+                    (None, Some(ring)) => ring.queue(transport.fd(), dest, bytes),
                     // A full socket buffer drops this frame; the next tick sends the next one.
-                    None => {
-                        let _ = transport.socket.send_to(bytes, dest);
-                    }
+                    (None, None) => transport.send_now(dest, bytes),
                 }
             });
             if let Some(ring) = uring.as_mut() {
                 ring.flush();
+            }
+            if !sends.is_empty() {
+                let flushed = sends.flush();
+                gauges
+                    .rtp_send_dropped
+                    .fetch_add(flushed.dropped as u64, Ordering::Relaxed);
             }
             let last_frame_late = Instant::now().saturating_duration_since(next_tick);
             gauges
@@ -623,7 +809,9 @@ fn run(
                     let _ = control.send(ControlEvent::Media(request));
                 }
                 Event::Migrate { to, mut call } => {
-                    let _ = poll.registry().deregister(&mut call.transport_mut().socket);
+                    if let Some(socket) = call.transport_mut().own_socket() {
+                        let _ = poll.registry().deregister(socket);
+                    }
                     handle.placement.insert(call.id(), to);
                     handle.send_to_worker(to, Command::Adopt(call));
                 }
@@ -642,11 +830,23 @@ fn run(
     }
 }
 
+/// Passes a datagram on to the worker that has its call now (it arrived on a shared socket
+/// whose worker the call has left); dropped if the call has ended.
+fn forward(handle: &MediaHandle, index: usize, f: Forwarded) {
+    let to = handle.placement.get(&f.call).map(|e| *e.value());
+    if let Some(to) = to
+        && to != index
+        && let Some(tx) = handle.forwarded.get(to)
+    {
+        let _ = tx.send(f);
+    }
+}
+
 /// Reads a ready socket to the end of its queue, handing each datagram to `handle`; `fd`
 /// finds the socket again before each read, since a datagram may have ended the call.
-fn drain(
+fn drain<const N: usize>(
     worker: &mut Worker<MediaTransport>,
-    batch: &mut RecvBatch,
+    batch: &mut RecvBatch<N>,
     fd: impl Fn(&Worker<MediaTransport>) -> Option<std::os::fd::RawFd>,
     mut handle: impl FnMut(&mut Worker<MediaTransport>, SocketAddr, &[u8]),
 ) {
@@ -657,7 +857,7 @@ fn drain(
                     handle(worker, source, data);
                 }
                 // A short batch means the queue was empty after it: no second, empty read.
-                if n < BATCH {
+                if n < N {
                     break;
                 }
             }
@@ -709,11 +909,11 @@ fn handle_command(
             params,
             entry,
         } => {
-            if let Err(err) = poll.registry().register(
-                &mut transport.socket,
-                call_token(call),
-                Interest::READABLE,
-            ) {
+            if let Some(socket) = transport.own_socket()
+                && let Err(err) =
+                    poll.registry()
+                        .register(socket, call_token(call), Interest::READABLE)
+            {
                 tracing::error!(call = call.0, error = %err, "cannot poll the call's RTP socket");
             }
             worker.handle_command(
@@ -729,13 +929,11 @@ fn handle_command(
             );
         }
         Command::Adopt(mut media) => {
-            let token = call_token(media.id());
-            if let Err(err) = poll.registry().register(
-                &mut media.transport_mut().socket,
-                token,
-                Interest::READABLE,
-            ) {
-                tracing::error!(call = media.id().0, error = %err, "cannot poll a migrated call's RTP socket");
+            let (id, token) = (media.id(), call_token(media.id()));
+            if let Some(socket) = media.transport_mut().own_socket()
+                && let Err(err) = poll.registry().register(socket, token, Interest::READABLE)
+            {
+                tracing::error!(call = id.0, error = %err, "cannot poll a migrated call's RTP socket");
             }
             worker.handle_command(now, Command::Adopt(media));
         }
@@ -752,9 +950,10 @@ fn handle_command(
                 // The caller hung up meanwhile: the leg's socket goes with this command.
                 return;
             }
-            if let Err(err) =
-                poll.registry()
-                    .register(&mut leg.socket, leg_token(call), Interest::READABLE)
+            if let Some(socket) = leg.own_socket()
+                && let Err(err) =
+                    poll.registry()
+                        .register(socket, leg_token(call), Interest::READABLE)
             {
                 tracing::error!(call = call.0, error = %err, "cannot poll the relay leg's RTP socket");
             }
@@ -776,6 +975,12 @@ fn handle_command(
                 | Command::RelayEnded { call } => *call,
                 _ => return,
             };
+            if let Command::Update { params, .. } = &other
+                && let Some(rtp) = worker.call(call).and_then(|c| c.transport().shared())
+            {
+                // A re-INVITE's new address is where the call's RTP comes from now.
+                rtp.route(call, params.remote);
+            }
             if worker.call(call).is_none() {
                 // The call moved to another worker after the sender looked it up: follow it.
                 let elsewhere = handle.placement.get(&call).map(|e| *e.value());

@@ -13,40 +13,44 @@ use std::os::fd::RawFd;
 /// when keys arrive or the poller was late; a fuller queue is read again.
 pub const BATCH: usize = 8;
 
-/// Buffers for one `recvmmsg` of up to [`BATCH`] datagrams, reused for every read.
-pub struct RecvBatch {
-    buffers: Box<[[u8; super::media::MAX_DATAGRAM]; BATCH]>,
-    addresses: [libc::sockaddr_storage; BATCH],
-    lengths: [usize; BATCH],
-    sources: [Option<SocketAddr>; BATCH],
+/// Buffers for one `recvmmsg` of up to `N` datagrams, reused for every read.
+pub struct RecvBatch<const N: usize> {
+    buffers: Box<[[u8; super::media::MAX_DATAGRAM]; N]>,
+    addresses: [libc::sockaddr_storage; N],
+    lengths: [usize; N],
+    sources: [Option<SocketAddr>; N],
     received: usize,
 }
 
-impl Default for RecvBatch {
+impl<const N: usize> Default for RecvBatch<N> {
     fn default() -> Self {
+        // Made on the heap: a large batch's buffers would not fit a thread's stack.
+        let buffers = vec![[0; super::media::MAX_DATAGRAM]; N].into_boxed_slice();
         RecvBatch {
-            buffers: Box::new([[0; super::media::MAX_DATAGRAM]; BATCH]),
+            buffers: buffers
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("N buffers made")),
             // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.
-            addresses: [unsafe { std::mem::zeroed() }; BATCH],
-            lengths: [0; BATCH],
-            sources: [None; BATCH],
+            addresses: [unsafe { std::mem::zeroed() }; N],
+            lengths: [0; N],
+            sources: [None; N],
             received: 0,
         }
     }
 }
 
-impl RecvBatch {
+impl<const N: usize> RecvBatch<N> {
     /// Reads what is queued on `fd` without waiting: the number of datagrams read, at least
-    /// one (`WouldBlock` when none was queued). Fewer than [`BATCH`] means the queue was empty
+    /// one (`WouldBlock` when none was queued). Fewer than `N` means the queue was empty
     /// after them. A datagram longer than a buffer is cut to it (the RTP parser rejects it).
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         self.received = 0;
-        let mut iovecs: [libc::iovec; BATCH] = std::array::from_fn(|_| libc::iovec {
+        let mut iovecs: [libc::iovec; N] = std::array::from_fn(|_| libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         });
         // SAFETY: an all-zero mmsghdr is valid (null name and iov); each is filled below.
-        let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut headers: [libc::mmsghdr; N] = unsafe { std::mem::zeroed() };
         for (((iov, header), buffer), address) in iovecs
             .iter_mut()
             .zip(headers.iter_mut())
@@ -67,7 +71,7 @@ impl RecvBatch {
             libc::recvmmsg(
                 fd,
                 headers.as_mut_ptr(),
-                BATCH as libc::c_uint,
+                N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -75,7 +79,7 @@ impl RecvBatch {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let n = (n as usize).min(BATCH);
+        let n = (n as usize).min(N);
         for (i, header) in headers.iter().enumerate().take(n) {
             if let (Some(length), Some(source), Some(address)) = (
                 self.lengths.get_mut(i),
@@ -149,7 +153,7 @@ mod tests {
         a.send_to(b"first", to).unwrap();
         b.send_to(b"second, longer", to).unwrap();
         a.send_to(&[7u8; 3000], to).unwrap();
-        let mut batch = RecvBatch::default();
+        let mut batch = RecvBatch::<BATCH>::default();
         // Loopback queues synchronously, but give the kernel a bounded moment all the same.
         let mut got = Vec::new();
         for _ in 0..100 {
@@ -190,7 +194,7 @@ mod tests {
         for i in 0..(BATCH + 3) {
             tx.send_to(&[i as u8; 12], to).unwrap();
         }
-        let mut batch = RecvBatch::default();
+        let mut batch = RecvBatch::<BATCH>::default();
         assert_eq!(batch.recv(rx.as_raw_fd()).unwrap(), BATCH);
         let first: Vec<u8> = batch.datagrams().map(|(_, d)| d[0]).collect();
         assert_eq!(first, (0..BATCH as u8).collect::<Vec<_>>());

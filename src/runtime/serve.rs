@@ -65,6 +65,11 @@ pub enum ServeError {
         /// Why.
         reason: String,
     },
+    /// `--rtp-send io-uring` batches per-call sockets; per-thread sockets batch by themselves.
+    #[error(
+        "--rtp-send io-uring works with --rtp-sockets per-call only (per-thread sockets send in sendmmsg batches already)"
+    )]
+    RtpSendWithSharedSockets,
     /// The database or key could not be opened.
     #[error(transparent)]
     Directory(#[from] crate::directory::DirectoryError),
@@ -264,6 +269,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
         sip_tls: tls_listener.as_ref().and_then(|l| l.local_addr().ok()),
     };
+    if config.rtp_sockets == crate::config::RtpSockets::PerThread
+        && config.rtp_send == crate::config::RtpSend::IoUring
+    {
+        return Err(ServeError::RtpSendWithSharedSockets);
+    }
     let bind_ip = config.sip_listen.ip();
     let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
     if pool.capacity() == 0 {
@@ -332,9 +342,23 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         ..WorkerConfig::default()
     };
     let sip_control = control_tx.clone();
+    let shared = match config.rtp_sockets {
+        crate::config::RtpSockets::PerCall => Vec::new(),
+        crate::config::RtpSockets::PerThread => (0..config.media_threads.max(1))
+            .map(|worker| {
+                super::shared_rtp::SharedRtp::bind(&pool, bind_ip, worker)
+                    .map(Arc::new)
+                    .map_err(|err| ServeError::RtpPorts {
+                        range: config.rtp_ports.to_string(),
+                        reason: err.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let (media, threads) = driver::start(
         config.media_threads,
         config.rtp_send,
+        shared,
         assets,
         worker_config,
         control_tx,

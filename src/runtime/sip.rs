@@ -734,7 +734,10 @@ impl SipDriver {
                         self.endpoint.reject(now, call, 503, Some(retry_after_s));
                         continue;
                     }
-                    let bound = self.media_port();
+                    let bound = match self.media.shared_transport(call) {
+                        Some(shared) => Ok(shared),
+                        None => self.media_port(),
+                    };
                     match bound {
                         Ok((transport, port)) => {
                             let ip = self.local_ip_towards(source.ip());

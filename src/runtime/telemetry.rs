@@ -467,6 +467,20 @@ impl crate::metrics::Exposition for Telemetry {
         );
         render_value(
             &mut out,
+            "dialbridge_rtp_unknown_source_total",
+            "counter",
+            "RTP datagrams on a media thread's shared socket (--rtp-sockets per-thread) from an address no call has in its SDP, dropped",
+            &per(&|g| load(&g.rtp_unknown_source)),
+        );
+        render_value(
+            &mut out,
+            "dialbridge_rtp_send_dropped_total",
+            "counter",
+            "RTP datagrams the kernel refused from a tick's batch on a shared socket (a full send buffer)",
+            &per(&|g| load(&g.rtp_send_dropped)),
+        );
+        render_value(
+            &mut out,
             "dialbridge_lobby_mails_total",
             "counter",
             "e-mails telling an organizer that callers wait in their lobby",
@@ -544,6 +558,11 @@ pub struct WorkerGauges {
     pub last_move_pin_to_tick_us: AtomicU64,
     /// Last lobby move: µs that tick took to send every frame (first to last caller).
     pub last_move_tick_us: AtomicU64,
+    /// RTP on the worker's shared socket from an address no call has (`--rtp-sockets
+    /// per-thread`): a caller behind NAT, or stray packets.
+    pub rtp_unknown_source: AtomicU64,
+    /// Datagrams the kernel refused from a tick's `sendmmsg` batch (a full socket buffer).
+    pub rtp_send_dropped: AtomicU64,
 }
 
 impl Default for WorkerGauges {
@@ -558,6 +577,8 @@ impl Default for WorkerGauges {
             last_move_callers: AtomicU64::new(0),
             last_move_pin_to_tick_us: AtomicU64::new(0),
             last_move_tick_us: AtomicU64::new(0),
+            rtp_unknown_source: AtomicU64::new(0),
+            rtp_send_dropped: AtomicU64::new(0),
         }
     }
 }
