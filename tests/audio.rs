@@ -11,7 +11,7 @@ use dialbridge::media::tone::present_tones;
 use dialbridge::media::tone::rms_dbfs;
 use support::http::request;
 use support::phone::{Heard, Phone};
-use support::{Bridge, BridgeOptions, assets, is_asset_frame, wait, wait_until};
+use support::{Bridge, BridgeOptions, OrganizerInfo, assets, is_asset_frame, wait, wait_until};
 
 /// A phone calling from a number of its own: the bridge limits conference-ID entries per
 /// calling number, and these tests bring more callers than that limit.
@@ -363,6 +363,26 @@ fn level_of(phone: &Phone, from: Instant, freq: f32) -> f32 {
     (10.0 * (mean / (32768.0 * 32768.0)).max(1e-12).log10()) as f32
 }
 
+/// The three tones of [`meeting_of_three`]'s callers.
+const THREE_TONES: [f32; 3] = [400.0, 700.0, 1300.0];
+
+/// Two attendees (PCMU 400 Hz, PCMA 700 Hz) wait in the lobby, the organizer (PCMU 1300 Hz)
+/// starts the meeting, and each then hears the other two and not themselves.
+fn meeting_of_three(bridge: &Bridge, org: &OrganizerInfo) -> [Phone; 3] {
+    let a = attendee(bridge, &org.conference_id, Codec::Pcmu, Some(400.0));
+    let b = attendee(bridge, &org.conference_id, Codec::Pcma, Some(700.0));
+    wait(1500);
+    let boss = organizer(bridge, &org.conference_id, &org.pin, Codec::Pcmu, 1300.0);
+    wait_in_meeting(&a);
+    // The organizer first hears how many came in from the lobby.
+    wait(4000);
+    let from = Instant::now() - Duration::from_millis(1000);
+    assert_eq!(tones_in(&a, from, &THREE_TONES), vec![700.0, 1300.0]);
+    assert_eq!(tones_in(&b, from, &THREE_TONES), vec![400.0, 1300.0]);
+    assert_eq!(tones_in(&boss, from, &THREE_TONES), vec![400.0, 700.0]);
+    [a, b, boss]
+}
+
 #[test]
 fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_are_dropped() {
     let (bridge, orgs) = Bridge::start(
@@ -374,26 +394,15 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
             ..BridgeOptions::default()
         },
     );
-    let org = &orgs[0];
-    // Three callers spread over the two media threads; the meeting lives on one of them, so
-    // a caller answered on the other moves there while its RTP still reaches the port it
-    // was given.
-    let a = attendee(&bridge, &org.conference_id, Codec::Pcmu, Some(400.0));
-    let b = attendee(&bridge, &org.conference_id, Codec::Pcma, Some(700.0));
-    wait(1500);
-    let boss = organizer(&bridge, &org.conference_id, &org.pin, Codec::Pcmu, 1300.0);
+    // The three callers are spread over the two media threads; the meeting lives on one of
+    // them, so a caller answered on the other moves there while its RTP still reaches the
+    // port it was given.
+    let [a, b, boss] = meeting_of_three(&bridge, &orgs[0]);
     let ports: std::collections::BTreeSet<u16> = [&a, &b, &boss]
         .iter()
         .map(|p| p.remote_media().expect("the bridge's SDP").port())
         .collect();
     assert_eq!(ports.len(), 2, "one port per media thread: {ports:?}");
-    wait_in_meeting(&a);
-    wait(4000);
-    let from = Instant::now() - Duration::from_millis(1000);
-    let all = [400.0, 700.0, 1300.0];
-    assert_eq!(tones_in(&a, from, &all), vec![700.0, 1300.0]);
-    assert_eq!(tones_in(&b, from, &all), vec![400.0, 1300.0]);
-    assert_eq!(tones_in(&boss, from, &all), vec![400.0, 700.0]);
 
     // RTP from an address no call has is dropped and counted, and changes nothing.
     let unknown = |bridge: &Bridge| -> f64 {
@@ -419,7 +428,7 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
     assert_eq!(unknown(&bridge), 2.0);
     let from = Instant::now();
     wait(1500);
-    assert_eq!(tones_in(&a, from, &all), vec![700.0, 1300.0]);
+    assert_eq!(tones_in(&a, from, &THREE_TONES), vec![700.0, 1300.0]);
 }
 
 #[test]
@@ -431,17 +440,5 @@ fn with_rtp_sent_through_io_uring_everyone_hears_the_others_and_not_themselves()
             ..BridgeOptions::default()
         },
     );
-    let org = &orgs[0];
-    let a = attendee(&bridge, &org.conference_id, Codec::Pcmu, Some(400.0));
-    let b = attendee(&bridge, &org.conference_id, Codec::Pcma, Some(700.0));
-    wait(1500);
-    let boss = organizer(&bridge, &org.conference_id, &org.pin, Codec::Pcmu, 1300.0);
-    wait_in_meeting(&a);
-    // The organizer first hears how many came in from the lobby.
-    wait(4000);
-    let from = Instant::now() - Duration::from_millis(1000);
-    let all = [400.0, 700.0, 1300.0];
-    assert_eq!(tones_in(&a, from, &all), vec![700.0, 1300.0]);
-    assert_eq!(tones_in(&b, from, &all), vec![400.0, 1300.0]);
-    assert_eq!(tones_in(&boss, from, &all), vec![400.0, 700.0]);
+    meeting_of_three(&bridge, &orgs[0]);
 }
