@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use dialbridge::media::codec::Codec;
 use dialbridge::media::tone::present_tones;
 use dialbridge::media::tone::rms_dbfs;
+use dialbridge::sip::message::Method;
 use support::http::request;
 use support::phone::{Heard, Phone};
 use support::{Bridge, BridgeOptions, OrganizerInfo, assets, is_asset_frame, wait, wait_until};
@@ -429,6 +430,76 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
     let from = Instant::now();
     wait(1500);
     assert_eq!(tones_in(&a, from, &THREE_TONES), vec![700.0, 1300.0]);
+}
+
+#[test]
+fn with_one_rtp_socket_per_media_thread_a_re_invite_moves_the_callers_route() {
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            http: true,
+            extra: vec!["--rtp-sockets".into(), "per-thread".into()],
+            ..BridgeOptions::default()
+        },
+    );
+    let unknown = || -> f64 {
+        let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+        text.lines()
+            .filter(|l| l.starts_with("dialbridge_rtp_unknown_source_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    let mut p = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, None);
+    let bridge_rtp = p.remote_media().expect("the bridge's SDP");
+    let old = p.rtp_addr().expect("the phone's RTP address");
+    wait(1000);
+    p.stop_media();
+
+    // The phone moves its media to a new port, as a re-INVITE after a transfer or a NAT
+    // rebinding on an SBC does.
+    let moved = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    moved
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let sdp = format!(
+        "v=0\r\no=test 1 2 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+        moved.local_addr().expect("addr").port()
+    );
+    let ok = p
+        .in_dialog(Method::Invite, Some(("application/sdp", sdp.as_bytes())))
+        .expect("an answer to the re-INVITE");
+    assert_eq!(ok.status(), Some(200));
+    p.ack(&ok);
+    // The lobby's hold music now comes to the new port, from the same shared one.
+    let mut buf = [0u8; 2048];
+    let (_, from) = moved.recv_from(&mut buf).expect("RTP at the new address");
+    assert_eq!(from.port(), bridge_rtp.port());
+
+    // RTP from the new address is the call's; from the old one it is nobody's.
+    let before = unknown();
+    let packet = |seq: u16| {
+        let mut pkt = vec![0x80, 0];
+        pkt.extend_from_slice(&seq.to_be_bytes());
+        pkt.extend_from_slice(&[0, 0, 0, 160, 9, 9, 9, 9]);
+        pkt.extend_from_slice(&[0xff; 160]);
+        pkt
+    };
+    for seq in 0..10 {
+        moved.send_to(&packet(seq), bridge_rtp).expect("send");
+    }
+    let stale = std::net::UdpSocket::bind(old).expect("the phone's old port, now free");
+    stale.send_to(&packet(100), bridge_rtp).expect("send");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while unknown() < before + 1.0 && Instant::now() < deadline {
+        wait(50);
+    }
+    wait(200);
+    assert_eq!(
+        unknown(),
+        before + 1.0,
+        "only the old address's packet is unknown"
+    );
 }
 
 #[test]
