@@ -452,7 +452,16 @@ fn with_one_rtp_socket_per_media_thread_a_re_invite_moves_the_callers_route() {
     let mut p = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, None);
     let bridge_rtp = p.remote_media().expect("the bridge's SDP");
     let old = p.rtp_addr().expect("the phone's RTP address");
-    wait(1000);
+    // In the lobby: the bridge sends hold music without pause from now on.
+    let a = assets();
+    let music = a.hold_music().frames(support::law(Codec::Pcmu));
+    wait_until(&p, Duration::from_secs(20), "hold music", |h| {
+        h.len() > 10
+            && h.iter()
+                .rev()
+                .take(10)
+                .all(|f| music.iter().any(|m| m[..] == f.payload[..]))
+    });
     p.stop_media();
 
     // The phone moves its media to a new port, as a re-INVITE after a transfer or a NAT

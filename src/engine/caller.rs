@@ -76,6 +76,10 @@ pub(super) fn inband_for(params: &Negotiated) -> Option<Box<InbandListener>> {
     })
 }
 
+/// How long after a re-INVITE moved a call's media the old address's packets are taken as
+/// stragglers still in flight (network delay plus a tick), not as the caller's stream.
+pub(super) const STRAGGLER_WINDOW: Duration = Duration::from_millis(500);
+
 /// How long a caller's audio stays out of the mix after an in-band key: the rest of the tone.
 pub(super) const TONE_HOLD: Duration = Duration::from_millis(250);
 
@@ -123,6 +127,15 @@ pub(super) enum RtpPeer {
     Signalled(SocketAddr),
     /// Where the caller's RTP comes from.
     Latched(SocketAddr),
+    /// A re-INVITE named a new address: RTP goes `to` it. Packets still in flight from the
+    /// address it replaced (`from`) are ignored until `until`, so that they cannot latch the
+    /// call back to where the caller no longer listens; after that, symmetric RTP wins again
+    /// (a caller behind NAT whose new SDP address is private goes on sending from `from`).
+    Moving {
+        to: SocketAddr,
+        from: SocketAddr,
+        until: Instant,
+    },
 }
 
 impl RtpPeer {
@@ -135,7 +148,19 @@ impl RtpPeer {
     pub(super) fn address(self) -> Option<SocketAddr> {
         match self {
             RtpPeer::Unknown => None,
-            RtpPeer::Signalled(a) | RtpPeer::Latched(a) => Some(a),
+            RtpPeer::Signalled(a) | RtpPeer::Latched(a) | RtpPeer::Moving { to: a, .. } => Some(a),
+        }
+    }
+
+    /// After a re-INVITE that named `remote` (changed from the previous SDP address).
+    pub(super) fn moved(self, remote: Option<SocketAddr>, now: Instant) -> Self {
+        match (self.address(), remote) {
+            (Some(from), Some(to)) if from != to => RtpPeer::Moving {
+                to,
+                from,
+                until: now + STRAGGLER_WINDOW,
+            },
+            _ => RtpPeer::signalled(remote),
         }
     }
 }
@@ -573,8 +598,15 @@ impl<S> Worker<S> {
                 return;
             }
             RtpPeer::Latched(_) => {}
+            // In flight before a re-INVITE moved the media: not the caller's stream any more.
+            RtpPeer::Moving { from, until, .. } if source == from && now < until => {
+                self.stats.foreign_packets += 1;
+                return;
+            }
             // Symmetric RTP: answer where the caller's media really comes from.
-            RtpPeer::Unknown | RtpPeer::Signalled(_) => call.peer = RtpPeer::Latched(source),
+            RtpPeer::Unknown | RtpPeer::Signalled(_) | RtpPeer::Moving { .. } => {
+                call.peer = RtpPeer::Latched(source)
+            }
         }
         call.last_rx = now;
         call.packets_in += 1;

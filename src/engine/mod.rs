@@ -50,7 +50,7 @@ pub use protocol::{
 };
 pub use stats::{WorkerStats, render_stats};
 
-use caller::{MediaCrypto, RtpPeer, inband_for};
+use caller::{MediaCrypto, inband_for};
 use mix::Talker;
 use room::MeetingEntry;
 
@@ -215,7 +215,7 @@ impl<S> Worker<S> {
                     let _e = c.span.enter();
                     if params.remote != c.params.remote {
                         // A new media address in a re-INVITE: follow it, then re-latch.
-                        c.peer = RtpPeer::signalled(params.remote);
+                        c.peer = c.peer.moved(params.remote, now);
                     }
                     if (params.codec != c.params.codec
                         || params.payload_type != c.params.payload_type)

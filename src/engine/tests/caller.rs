@@ -316,3 +316,49 @@ fn an_srtp_call_hears_its_prompt_encrypted_and_its_keys_work_once() {
     assert_eq!(b.workers[0].stats().srtp_unauthentic, unauthentic + 1);
     assert_eq!(b.workers[0].stats().digits, 3);
 }
+
+#[test]
+fn a_re_invite_to_a_new_address_is_followed_and_stragglers_from_the_old_one_do_not_undo_it() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let first: SocketAddr = "127.0.0.1:6001".parse().unwrap();
+    let moved: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+    b.workers[0].handle_rtp(b.now, CallId(1), first, &pcmu_packet(1, 9));
+    assert_eq!(b.tick()[0].1, first);
+    b.command(
+        1,
+        Command::Update {
+            call: CallId(1),
+            params: params(7001),
+        },
+    );
+    // A packet sent before the move arrives after it: ignored, the new address kept.
+    b.workers[0].handle_rtp(b.now, CallId(1), first, &pcmu_packet(2, 9));
+    assert_eq!(b.workers[0].stats().foreign_packets, 1);
+    assert_eq!(b.tick()[0].1, moved, "RTP goes to the re-INVITE's address");
+    // The new stream latches; the old address is foreign from then on.
+    b.workers[0].handle_rtp(b.now, CallId(1), moved, &pcmu_packet(3, 9));
+    b.workers[0].handle_rtp(b.now, CallId(1), first, &pcmu_packet(4, 9));
+    assert_eq!(b.tick()[0].1, moved);
+}
+
+#[test]
+fn after_a_re_invite_a_caller_that_goes_on_sending_from_the_old_address_is_followed_there() {
+    // Behind NAT the new SDP address may be unreachable while the caller's stream still
+    // comes from its old public address: once the straggler window is over, symmetric RTP
+    // wins again.
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    let public: SocketAddr = "127.0.0.1:6001".parse().unwrap();
+    b.workers[0].handle_rtp(b.now, CallId(1), public, &pcmu_packet(1, 9));
+    b.command(
+        1,
+        Command::Update {
+            call: CallId(1),
+            params: params(7001),
+        },
+    );
+    b.now += super::super::caller::STRAGGLER_WINDOW;
+    b.workers[0].handle_rtp(b.now, CallId(1), public, &pcmu_packet(2, 9));
+    assert_eq!(b.tick()[0].1, public);
+}
