@@ -364,6 +364,16 @@ fn level_of(phone: &Phone, from: Instant, freq: f32) -> f32 {
     (10.0 * (mean / (32768.0 * 32768.0)).max(1e-12).log10()) as f32
 }
 
+/// RTP datagrams the bridge dropped because no call has their source address (per-thread
+/// sockets), from its /metrics.
+fn unknown_rtp(bridge: &Bridge) -> f64 {
+    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+    text.lines()
+        .filter(|l| l.starts_with("dialbridge_rtp_unknown_source_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// The three tones of [`meeting_of_three`]'s callers.
 const THREE_TONES: [f32; 3] = [400.0, 700.0, 1300.0];
 
@@ -406,13 +416,7 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
     assert_eq!(ports.len(), 2, "one port per media thread: {ports:?}");
 
     // RTP from an address no call has is dropped and counted, and changes nothing.
-    let unknown = |bridge: &Bridge| -> f64 {
-        let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-        text.lines()
-            .filter(|l| l.starts_with("dialbridge_rtp_unknown_source_total{"))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum()
-    };
+    let unknown = unknown_rtp;
     assert_eq!(unknown(&bridge), 0.0);
     let stranger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
@@ -442,13 +446,7 @@ fn with_one_rtp_socket_per_media_thread_a_re_invite_moves_the_callers_route() {
             ..BridgeOptions::default()
         },
     );
-    let unknown = || -> f64 {
-        let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-        text.lines()
-            .filter(|l| l.starts_with("dialbridge_rtp_unknown_source_total{"))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum()
-    };
+    let unknown = || unknown_rtp(&bridge);
     let mut p = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, None);
     let bridge_rtp = p.remote_media().expect("the bridge's SDP");
     let old = p.rtp_addr().expect("the phone's RTP address");
