@@ -305,6 +305,10 @@ impl MediaHandle {
     /// With `--rtp-sockets per-thread`: the least busy worker's shared socket for a new call,
     /// and its port for the SDP. None with a socket per call.
     pub fn shared_transport(&self, call: CallId) -> Option<(MediaTransport, u16)> {
+        if self.shared.is_empty() {
+            // Not even a turn of the tie-break: `start_call` takes that one.
+            return None;
+        }
         let rtp = self.shared.get(self.least_busy())?;
         let port = rtp.port();
         let transport = MediaTransport {
