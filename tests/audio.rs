@@ -364,6 +364,18 @@ fn level_of(phone: &Phone, from: Instant, freq: f32) -> f32 {
     (10.0 * (mean / (32768.0 * 32768.0)).max(1e-12).log10()) as f32
 }
 
+/// A bridge with one RTP socket per media thread (the test bridge runs two) and /metrics.
+fn per_thread_bridge() -> (Bridge, Vec<OrganizerInfo>) {
+    Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            http: true,
+            extra: vec!["--rtp-sockets".into(), "per-thread".into()],
+            ..BridgeOptions::default()
+        },
+    )
+}
+
 /// RTP datagrams the bridge dropped because no call has their source address (per-thread
 /// sockets), from its /metrics.
 fn unknown_rtp(bridge: &Bridge) -> f64 {
@@ -396,15 +408,7 @@ fn meeting_of_three(bridge: &Bridge, org: &OrganizerInfo) -> [Phone; 3] {
 
 #[test]
 fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_are_dropped() {
-    let (bridge, orgs) = Bridge::start(
-        &["Ada"],
-        BridgeOptions {
-            http: true,
-            // The test bridge runs two media threads.
-            extra: vec!["--rtp-sockets".into(), "per-thread".into()],
-            ..BridgeOptions::default()
-        },
-    );
+    let (bridge, orgs) = per_thread_bridge();
     // The three callers are spread over the two media threads; the meeting lives on one of
     // them, so a caller answered on the other moves there while its RTP still reaches the
     // port it was given.
@@ -416,8 +420,7 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
     assert_eq!(ports.len(), 2, "one port per media thread: {ports:?}");
 
     // RTP from an address no call has is dropped and counted, and changes nothing.
-    let unknown = unknown_rtp;
-    assert_eq!(unknown(&bridge), 0.0);
+    assert_eq!(unknown_rtp(&bridge), 0.0);
     let stranger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
     packet.extend_from_slice(&[0xff; 160]);
@@ -427,10 +430,10 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
             .expect("send");
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while unknown(&bridge) < 2.0 && Instant::now() < deadline {
+    while unknown_rtp(&bridge) < 2.0 && Instant::now() < deadline {
         wait(50);
     }
-    assert_eq!(unknown(&bridge), 2.0);
+    assert_eq!(unknown_rtp(&bridge), 2.0);
     let from = Instant::now();
     wait(1500);
     assert_eq!(tones_in(&a, from, &THREE_TONES), vec![700.0, 1300.0]);
@@ -438,14 +441,7 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
 
 #[test]
 fn with_one_rtp_socket_per_media_thread_a_re_invite_moves_the_callers_route() {
-    let (bridge, orgs) = Bridge::start(
-        &["Ada"],
-        BridgeOptions {
-            http: true,
-            extra: vec!["--rtp-sockets".into(), "per-thread".into()],
-            ..BridgeOptions::default()
-        },
-    );
+    let (bridge, orgs) = per_thread_bridge();
     let unknown = || unknown_rtp(&bridge);
     let mut p = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, None);
     let bridge_rtp = p.remote_media().expect("the bridge's SDP");
