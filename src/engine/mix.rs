@@ -20,13 +20,14 @@ use super::stats::WorkerStats;
 pub const MAX_TALKERS: usize = 4;
 
 /// Level bonus a caller already in the mix keeps over newcomers, so the talker set does not
-/// flap between two voices of similar loudness.
-pub(super) const TALKER_HOLD_DB: f32 = 6.0;
+/// flap between two voices of similar loudness; small enough that a voice twice as loud
+/// (in power) as one already mixed takes its place, however the two came in.
+pub(super) const TALKER_HOLD_DB: f32 = 2.5;
 
 /// One caller's frame in this tick's mix.
 pub(super) struct Talker {
     pub(super) id: CallId,
-    /// Frame level plus the hold bonus, to keep the loudest.
+    /// Talk level plus the hold bonus, to keep the loudest.
     pub(super) rank: f32,
     pub(super) pcm: Pcm,
 }
@@ -95,7 +96,7 @@ pub(super) fn mix_meeting<S>(
         let hold = if call.mixed { TALKER_HOLD_DB } else { 0.0 };
         talkers.push(Talker {
             id: *id,
-            rank: level + hold,
+            rank: call.voice.talk_level_db() + hold,
             pcm,
         });
     }

@@ -47,7 +47,7 @@ pub fn goertzel_power(samples: &[i16], freq_hz: f32, sample_rate: f32) -> f32 {
 }
 
 /// Mean of the squared samples, relative to full scale (a full-scale sine gives 0.5).
-fn mean_square(samples: &[i16]) -> f64 {
+pub fn mean_square(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
@@ -64,7 +64,11 @@ fn mean_square(samples: &[i16]) -> f64 {
 /// RMS level of the samples in dBFS, relative to a full-scale square wave (so a full-scale
 /// sine reads -3.01); digital silence and empty input give [`SILENCE_DBFS`].
 pub fn rms_dbfs(samples: &[i16]) -> f32 {
-    let ms = mean_square(samples);
+    dbfs(mean_square(samples))
+}
+
+/// A [`mean_square`] in dBFS; zero gives [`SILENCE_DBFS`].
+pub fn dbfs(ms: f64) -> f32 {
     if ms <= 0.0 {
         return SILENCE_DBFS;
     }

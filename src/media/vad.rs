@@ -6,7 +6,7 @@
 //! The floor follows quiet frames quickly and louder ones slowly, and never rises above a
 //! cap, so steady loud audio (music, a test tone) is not mistaken for noise after a while.
 
-use super::tone::{SILENCE_DBFS, rms_dbfs};
+use super::tone::{SILENCE_DBFS, dbfs, mean_square};
 
 /// Frames quieter than this are never speech (a whisper on a phone line is louder).
 const MIN_SPEECH_DB: f32 = -55.0;
@@ -20,6 +20,9 @@ const FLOOR_RISE_DB: f32 = 0.02;
 const FLOOR_FALL: f32 = 0.3;
 /// Frames a talker stays active after the last speech frame (300 ms).
 const HANGOVER_FRAMES: u16 = 15;
+/// Share of the step the talk level takes per frame: a time constant of about 200 ms, so the
+/// level follows a voice's loudness rather than each syllable.
+const TALK_SMOOTHING: f64 = 0.1;
 
 /// One caller's talk detector.
 #[derive(Clone, Debug)]
@@ -27,6 +30,8 @@ pub struct VoiceActivity {
     floor_db: f32,
     hangover: u16,
     level_db: f32,
+    /// Mean square of the current talk spurt, smoothed; zero between spurts.
+    talk_power: f64,
 }
 
 impl Default for VoiceActivity {
@@ -42,12 +47,14 @@ impl VoiceActivity {
             floor_db: -70.0,
             hangover: 0,
             level_db: SILENCE_DBFS,
+            talk_power: 0.0,
         }
     }
 
     /// Takes one frame; true while the caller is talking (including the hangover).
     pub fn update(&mut self, pcm: &[i16]) -> bool {
-        let level = rms_dbfs(pcm);
+        let power = mean_square(pcm);
+        let level = dbfs(power);
         self.level_db = level;
         let speech = level >= MIN_SPEECH_DB && level >= self.floor_db + ABOVE_FLOOR_DB;
         if level < self.floor_db {
@@ -56,7 +63,7 @@ impl VoiceActivity {
             self.floor_db = (self.floor_db + FLOOR_RISE_DB).min(MAX_FLOOR_DB);
         }
         self.floor_db = self.floor_db.max(-100.0);
-        if speech {
+        let talking = if speech {
             self.hangover = HANGOVER_FRAMES;
             true
         } else if self.hangover > 0 {
@@ -64,7 +71,14 @@ impl VoiceActivity {
             true
         } else {
             false
-        }
+        };
+        self.talk_power = match (talking, self.talk_power > 0.0) {
+            (false, _) => 0.0,
+            // A new spurt starts at its own level, not climbing from silence.
+            (true, false) => power,
+            (true, true) => self.talk_power + (power - self.talk_power) * TALK_SMOOTHING,
+        };
+        talking
     }
 
     /// Level of the last frame, to rank talkers.
@@ -72,9 +86,16 @@ impl VoiceActivity {
         self.level_db
     }
 
+    /// Loudness of the current talk spurt over the last few hundred milliseconds, to rank
+    /// talkers: a voice's level, not one frame's.
+    pub fn talk_level_db(&self) -> f32 {
+        dbfs(self.talk_power)
+    }
+
     /// Forgets the current talk spurt (the caller was muted or stopped sending).
     pub fn reset_spurt(&mut self) {
         self.hangover = 0;
+        self.talk_power = 0.0;
     }
 }
 
@@ -132,6 +153,30 @@ mod tests {
         assert!(!last, "floor {}", v.floor_db);
         // Speech 15 dB above the noise still counts.
         assert!(v.update(&tone(6000.0, 160)));
+    }
+
+    #[test]
+    fn the_talk_level_starts_at_the_voice_follows_it_smoothly_and_ends_with_the_spurt() {
+        let mut v = VoiceActivity::new();
+        assert_eq!(v.talk_level_db(), SILENCE_DBFS);
+        v.update(&tone(8000.0, 160));
+        let loud = v.talk_level_db();
+        assert!((loud - v.level_db()).abs() < 0.01, "no climb from silence");
+        // A frame 20 dB quieter moves the talk level by a tenth of the power step only.
+        v.update(&tone(800.0, 160));
+        let after = v.talk_level_db();
+        assert!(
+            loud - after > 0.3 && loud - after < 0.6,
+            "{loud} -> {after}"
+        );
+        // Past the hangover, the spurt is over.
+        for _ in 0..=HANGOVER_FRAMES {
+            v.update(&[0; 160]);
+        }
+        assert_eq!(v.talk_level_db(), SILENCE_DBFS);
+        v.update(&tone(8000.0, 160));
+        v.reset_spurt();
+        assert_eq!(v.talk_level_db(), SILENCE_DBFS, "muted");
     }
 
     #[test]

@@ -67,3 +67,49 @@ fn a_wideband_caller_makes_the_mix_16_khz_and_g711_listeners_still_share_one_fra
     b.tick();
     assert!(!b.workers[0].meetings["123456789"].wide);
 }
+
+/// μ-law frames of a steady tone at this peak amplitude.
+fn tone_frames(freq: f32, amplitude: i16, frames: usize) -> Vec<[u8; 160]> {
+    let mut g = crate::media::tone::ToneGenerator::new(freq, amplitude, 8000.0);
+    (0..frames)
+        .map(|_| {
+            let mut pcm = [0i16; SAMPLES_PER_FRAME];
+            g.fill(&mut pcm);
+            let mut f = [0u8; 160];
+            crate::media::g711::encode(Law::Mu, &pcm, &mut f);
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn a_softer_talker_who_got_in_first_gives_way_to_louder_ones() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    b.join(1, true);
+    // A listener, four loud talkers (3..=6) and a soft one (7), 6 dB quieter.
+    for id in 2..=7 {
+        b.start(0, id);
+        b.join(id, false);
+    }
+    let loud: Vec<Vec<[u8; 160]>> = [400.0, 700.0, 1300.0, 1900.0]
+        .iter()
+        .map(|&f| tone_frames(f, 8000, 150))
+        .collect();
+    let soft = tone_frames(2500.0, 4000, 150);
+    // The soft talker's packets reach the mix one tick before the others' (their first
+    // packet was late, or they were still moving between threads).
+    for i in 0..150u16 {
+        b.talk(7, i, &soft[usize::from(i)]);
+        if i > 0 {
+            for (n, frames) in loud.iter().enumerate() {
+                b.talk(3 + n as u64, i - 1, &frames[usize::from(i - 1)]);
+            }
+        }
+        b.tick();
+    }
+    let mixed: Vec<u64> = (3..=7)
+        .filter(|&id| b.workers[0].call(CallId(id)).is_some_and(|c| c.mixed))
+        .collect();
+    assert_eq!(mixed, [3, 4, 5, 6], "the four loudest, not the first four");
+}
