@@ -271,6 +271,8 @@ pub struct Directory {
     /// PIN checks run one at a time, so parallel calls cannot all slip past a failure
     /// count before it is written.
     pin_checks: Arc<tokio::sync::Mutex<()>>,
+    /// Conference look-ups of the last second.
+    lookups: Arc<lookups::LookupCache>,
 }
 
 /// The outcome of an organizer PIN entered on a call. Every kind of refusal sounds and takes
@@ -335,6 +337,7 @@ impl Directory {
                 clock,
                 lockout: LockoutPolicy::default(),
                 pin_checks: Arc::new(tokio::sync::Mutex::new(())),
+                lookups: Arc::default(),
             }),
             Err(err) => {
                 if let Err(close_err) = store.close().await {
@@ -521,6 +524,11 @@ impl Directory {
         let Some(digits) = typed_conference_id(digits) else {
             return Ok(None);
         };
+        let writes = self.store.writes();
+        let now = std::time::Instant::now();
+        if let Some(found) = self.lookups.get(digits, now, writes) {
+            return Ok(Some(found));
+        }
         let Some((r, anonymous_start)) = self.store.conference_lookup(digits).await? else {
             return Ok(None);
         };
@@ -529,12 +537,22 @@ impl Directory {
         }
         // Either switch lets callers start: the organizer's own, or the organization's.
         let anonymous = r.start_without_pin || anonymous_start;
-        Ok(Some(Conference {
+        let found = Conference {
             organizer_id: r.id,
             conference_id: r.conference_id,
             organizer_name: r.name,
             start_without_pin: anonymous,
-        }))
+        };
+        self.lookups.put(digits, found.clone(), now, writes);
+        Ok(Some(found))
+    }
+
+    /// The answer [`Directory::lookup_conference`] would give from what it read in the last
+    /// second, without waiting: None when it has to ask the database.
+    pub fn recent_conference(&self, digits: &str) -> Option<Conference> {
+        let digits = typed_conference_id(digits)?;
+        self.lookups
+            .get(digits, std::time::Instant::now(), self.store.writes())
     }
 
     /// [`Directory::check_pin`] reduced to accepted or not (it counts failures the same way).
@@ -1136,5 +1154,6 @@ fn typed_conference_id(digits: &str) -> Option<&str> {
     ok.then_some(digits)
 }
 
+mod lookups;
 #[cfg(test)]
 mod tests;

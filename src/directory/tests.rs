@@ -285,6 +285,50 @@ fn prefix_free_check_catches_prefixes() {
 }
 
 #[tokio::test]
+async fn a_recent_lookup_answers_without_the_database_until_a_change_is_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let directory = open(dir.path()).await;
+    let (org, _pin) = directory
+        .add_organizer(&Actor::cli(), "Grace", "grace@example.org")
+        .await
+        .expect("add");
+    assert_eq!(directory.recent_conference(&org.conference_id), None);
+    let found = directory
+        .lookup_conference(&org.conference_id)
+        .await
+        .expect("lookup");
+    assert!(found.is_some());
+    // A clone (the control task's) shares what was read.
+    assert_eq!(
+        directory.clone().recent_conference(&org.conference_id),
+        found
+    );
+    // Any committed change, here a new start rule, is seen by the next caller.
+    let update = OrganizerUpdate {
+        start_without_pin: Some(true),
+        ..OrganizerUpdate::default()
+    };
+    directory
+        .update_organizer(&Actor::cli(), org.id, &update)
+        .await
+        .expect("update");
+    assert_eq!(directory.recent_conference(&org.conference_id), None);
+    let found = directory
+        .lookup_conference(&org.conference_id)
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert!(found.start_without_pin);
+    // Unknown digits are never remembered.
+    assert_eq!(
+        directory.lookup_conference("1").await.expect("lookup"),
+        None
+    );
+    assert_eq!(directory.recent_conference("1"), None);
+    directory.close().await;
+}
+
+#[tokio::test]
 async fn lookup_finds_enabled_conference_and_not_unknown_or_disabled() {
     let dir = tempfile::tempdir().expect("tempdir");
     let directory = open(dir.path()).await;

@@ -176,6 +176,20 @@ pub(super) async fn serve_directory(
                     // A poisoned lock (a panic elsewhere): the look-up still goes ahead.
                     Err(_) => None,
                 };
+                // A meeting others dialled in the last second is answered here, with no task
+                // and no database round trip; a cluster node still claims it below.
+                if cluster.is_none()
+                    && let Some(conference) = directory.recent_conference(&digits)
+                {
+                    media.send(
+                        call,
+                        Command::ConferenceFound {
+                            call,
+                            conference: Some(conference),
+                        },
+                    );
+                    continue;
+                }
                 let directory = directory.clone();
                 let media = Arc::clone(&media);
                 let rules = Arc::clone(&rules);

@@ -4,6 +4,9 @@
 //! Every write of the directory goes through a [`Change`]; the write methods live beside
 //! their tables (`organizers.rs`, `audit.rs`…) as `impl Change` blocks.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::backend::{Backend, Conn, on_backend};
@@ -18,6 +21,7 @@ const PG_CHANGE_LOCK: i64 = 0x6469_616c_6272_6467;
 #[derive(Debug)]
 pub struct Change {
     tx: Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>,
+    writes: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -50,7 +54,10 @@ impl Store {
                 Backend::Postgres(tx)
             }
         };
-        Ok(Change { tx })
+        Ok(Change {
+            tx,
+            writes: Arc::clone(&self.writes),
+        })
     }
 }
 
@@ -59,7 +66,11 @@ impl Change {
     /// this returns, so only then may the change be acknowledged).
     pub async fn commit(self) -> Result<(), StoreError> {
         on_backend!(self.tx, |tx| tx.commit().await)
-            .map_err(StoreError::query("committing a change"))
+            .map_err(StoreError::query("committing a change"))?;
+        // Counted once committed: a read that starts now sees the change, and one that
+        // started before is stale by its count.
+        self.writes.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     /// The connection the change's statements run on.

@@ -57,6 +57,8 @@ mod webhooks;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::migrate::MigrateError;
@@ -274,9 +276,18 @@ impl PooledConn {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Backend<SqlitePool, PgPool>,
+    /// Changes committed through this handle and its clones, so caches of reads know when
+    /// they are stale.
+    writes: Arc<AtomicU64>,
 }
 
 impl Store {
+    /// How many changes this process has committed: a read cached while the count stays the
+    /// same has seen every one of them.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
     /// A pooled connection, for the reads whose query a [`Change`] shares.
     pub(crate) async fn connection(&self) -> Result<PooledConn, StoreError> {
         let wait = StoreError::query("waiting for a database connection");
@@ -343,6 +354,7 @@ impl Store {
         );
         Ok(Store {
             pool: Backend::Postgres(pool),
+            writes: Arc::default(),
         })
     }
 
@@ -380,6 +392,7 @@ impl Store {
         tracing::info!(path = %db_path.display(), "directory database open");
         Ok(Store {
             pool: Backend::Sqlite(pool),
+            writes: Arc::default(),
         })
     }
 
