@@ -148,12 +148,20 @@ fn assert_hears_hold_music(phone: &str, heard: &[i16]) {
         .collect();
     println!("{phone}: hold music found at (sample, correlation) {found:?}");
     assert!(found.len() >= 3, "{phone}: 3 s of lobby audio to compare");
+    // A phone's adaptive jitter buffer may stretch one second while its machine is busy
+    // (linphonec did, under the parallel suite: 0.885 at exactly the right place), so one
+    // second may match less closely; anything but the music matches far below 0.8.
     for &(at, r) in &found {
         assert!(
-            r >= 0.9,
+            r >= 0.8,
             "{phone} hears something else than the hold music: correlation {r:.3} at best (at {at})"
         );
     }
+    let close = found.iter().filter(|&&(_, r)| r >= 0.9).count();
+    assert!(
+        close + 1 >= found.len(),
+        "{phone}: more than one second of the hold music was distorted: {found:?}"
+    );
     for pair in found.windows(2) {
         let step = (pair[1].0 + music.len() - pair[0].0) % music.len();
         assert!(
