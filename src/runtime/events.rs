@@ -25,12 +25,26 @@ pub const EVENT_QUEUE: usize = 16_384;
 pub struct EventSink {
     tx: mpsc::Sender<EventRecord>,
     gauges: Arc<WebhookGauges>,
+    /// Whether webhooks are configured: then every event is wanted.
+    webhooks: bool,
+    /// The `/api/events` stream, asked whether anyone reads it.
+    subscribers: broadcast::Sender<Arc<str>>,
 }
 
 impl EventSink {
-    /// Hands an event in (its `id` is given by the events task). Dropped silently when the
-    /// bridge is stopping; dropped and counted when the queue is full.
+    /// Whether an event now would reach anyone (a webhook or an `/api/events` reader); when
+    /// not, callers skip building it, which saves a busy bridge two events' stamping, JSON
+    /// and a wake-up of the async worker per caller.
+    pub fn wanted(&self) -> bool {
+        self.webhooks || self.subscribers.receiver_count() > 0
+    }
+
+    /// Hands an event in (its `id` is given by the events task). Dropped silently when no
+    /// one would get it or the bridge is stopping; dropped and counted when the queue is full.
     pub fn send(&self, event: EventRecord) {
+        if !self.wanted() {
+            return;
+        }
         if let Err(mpsc::error::TrySendError::Full(event)) = self.tx.try_send(event) {
             let lost = self.gauges.events_lost.fetch_add(1, Ordering::Relaxed) + 1;
             if lost.is_power_of_two() {
@@ -49,6 +63,8 @@ impl EventSink {
         EventSink {
             tx,
             gauges: Arc::default(),
+            webhooks: false,
+            subscribers: broadcast::channel(1).0,
         }
     }
 }
@@ -66,6 +82,12 @@ pub fn start(
     let (tx, mut rx) = mpsc::channel::<EventRecord>(EVENT_QUEUE);
     let (subscribers, _) = broadcast::channel::<Arc<str>>(SUBSCRIBER_BUFFER);
     let out = subscribers.clone();
+    let sink = EventSink {
+        tx,
+        gauges,
+        webhooks: webhooks.is_some(),
+        subscribers: subscribers.clone(),
+    };
     tokio::spawn(async move {
         while let Some(mut event) = rx.recv().await {
             event.id = event_id();
@@ -85,7 +107,7 @@ pub fn start(
             let _ = out.send(Arc::from(json));
         }
     });
-    (EventSink { tx, gauges }, subscribers)
+    (sink, subscribers)
 }
 
 #[cfg(test)]
@@ -107,12 +129,38 @@ mod tests {
     }
 
     #[test]
+    fn events_no_one_would_get_are_not_queued() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let (subscribers, _) = broadcast::channel(1);
+        let sink = EventSink {
+            tx,
+            gauges: Arc::default(),
+            webhooks: false,
+            subscribers: subscribers.clone(),
+        };
+        assert!(!sink.wanted());
+        sink.send(event());
+        assert!(
+            rx.try_recv().is_err(),
+            "no webhook, no reader: nothing queued"
+        );
+        let reader = subscribers.subscribe();
+        assert!(sink.wanted());
+        sink.send(event());
+        assert!(rx.try_recv().is_ok(), "an /api/events reader gets it");
+        drop(reader);
+        assert!(!sink.wanted(), "the reader left");
+    }
+
+    #[test]
     fn a_full_queue_costs_events_counted_never_memory() {
         let gauges = Arc::new(WebhookGauges::default());
         let (tx, mut rx) = mpsc::channel(2);
         let sink = EventSink {
             tx,
             gauges: Arc::clone(&gauges),
+            webhooks: true,
+            subscribers: broadcast::channel(1).0,
         };
         for _ in 0..5 {
             sink.send(event());

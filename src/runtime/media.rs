@@ -823,7 +823,8 @@ fn run(
                 Event::Closed { call } => {
                     handle.placement.remove_if(&call, |_, w| *w == index);
                 }
-                Event::Live(event) => sink.send(handle.clock.event(*event)),
+                Event::Live(event) if sink.wanted() => sink.send(handle.clock.event(*event)),
+                Event::Live(_) => {}
             }
         }
         let calls = worker.call_count();
