@@ -76,6 +76,8 @@ pub struct ServeConfig {
     pub rtp_send: RtpSend,
     /// A socket per call or one per media thread (`--rtp-sockets`).
     pub rtp_sockets: RtpSockets,
+    /// Slices each 20 ms media frame is sent in (`--media-slices`).
+    pub media_slices: u32,
     /// Ring before answering (180 Ringing), zero answers at once.
     pub answer_delay: Duration,
     /// Load prompts and hold music from here instead of the bundled ones.
@@ -227,6 +229,7 @@ impl ServeConfig {
             media_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             rtp_send: RtpSend::SendTo,
             rtp_sockets: RtpSockets::PerCall,
+            media_slices: crate::engine::DEFAULT_TICK_SLICES,
             answer_delay: Duration::ZERO,
             assets_dir: None,
             timers: Timers::default(),

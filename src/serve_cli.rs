@@ -34,6 +34,11 @@ pub(crate) struct ServeArgs {
     /// RTP sent in batches: cheaper, but each call's RTP must come from the address in its SDP).
     #[arg(long, value_name = "per-call|per-thread", default_value = "per-call", value_parser = rtp_sockets)]
     rtp_sockets: dialbridge::config::RtpSockets,
+    /// Send each 20 ms frame's held callers in N slices (each caller always in the same one),
+    /// so a media thread with thousands of callers spreads its packets over the frame
+    /// instead of sending them all at its start; 1 sends them all at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10))]
+    media_slices: u32,
     /// Ring (180) this long before answering.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     answer_delay_ms: u64,
@@ -298,6 +303,7 @@ pub(crate) async fn serve(
     config.media_ip = args.media_ip;
     config.rtp_send = args.rtp_send;
     config.rtp_sockets = args.rtp_sockets;
+    config.media_slices = args.media_slices;
     if let Some(n) = args.media_threads {
         config.media_threads = usize::from(n);
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::call::CallId;
 use crate::ivr::flow::Input;
 use crate::ivr::prompt::Prompt;
-use crate::media::codec::{Codec, PAYLOAD_BYTES, SAMPLES_PER_FRAME};
+use crate::media::codec::{Codec, FRAME_DURATION, PAYLOAD_BYTES, SAMPLES_PER_FRAME};
 
 use super::Worker;
 use super::caller::{Place, player_frame, send_frame};
@@ -16,13 +16,78 @@ use super::keys::{KeyMode, NEW_PIN_TIMEOUT};
 use super::mix::{MixScratch, mix_meeting};
 use super::protocol::{Event, HangupReason, Request};
 
+/// One slice of the 20 ms frame. The media clock may run a frame as several slices, each
+/// sending the player frames of the callers whose id falls in it, so that a worker holding
+/// thousands of callers sends its frames spread over the 20 ms instead of in one burst at the
+/// frame's start (the last of 6,000 would leave some 7 ms late). Meetings, lobby care and IVR
+/// timers run once a frame, in the first slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickSlice {
+    index: u32,
+    of: u32,
+}
+
+impl TickSlice {
+    /// The whole frame at once.
+    pub const WHOLE: TickSlice = TickSlice { index: 0, of: 1 };
+
+    /// Slice `index` of `of` (`of` at least 1; `index` taken modulo `of`).
+    pub fn new(index: u32, of: u32) -> Self {
+        let of = of.max(1);
+        TickSlice {
+            index: index % of,
+            of,
+        }
+    }
+
+    /// The slice after this one (the first again after the last).
+    pub fn next(self) -> Self {
+        TickSlice::new(self.index + 1, self.of)
+    }
+
+    /// Whether this slice starts a frame: meetings and timers run in it.
+    pub fn is_first(self) -> bool {
+        self.index == 0
+    }
+
+    /// Whether `id`'s player frame goes out in this slice. Ids are spread by a multiplicative
+    /// hash, since a counter shared by the workers can give one worker ids of one residue.
+    fn holds(self, id: CallId) -> bool {
+        let spread = id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        spread % u64::from(self.of) == u64::from(self.index)
+    }
+}
+
 impl<S> Worker<S> {
+    /// The first slice of a frame as this worker's configuration cuts frames.
+    pub fn first_slice(&self) -> TickSlice {
+        TickSlice::new(0, self.config.tick_slices)
+    }
+
+    /// How long one slice lasts on the media clock.
+    pub fn slice_duration(&self) -> std::time::Duration {
+        FRAME_DURATION / self.first_slice().of
+    }
+
     /// The media clock's 20 ms tick: one frame out for every call that sends.
     pub fn tick(&mut self, now: Instant, send: &mut impl FnMut(&S, SocketAddr, &[u8])) {
-        self.stats.ticks += 1;
+        self.tick_slice(now, TickSlice::WHOLE, send);
+    }
+
+    /// One slice of the 20 ms tick ([`TickSlice`]): the player frames of the callers in it,
+    /// and, in the first slice, the meetings' mixes and every timer the tick drives.
+    pub fn tick_slice(
+        &mut self,
+        now: Instant,
+        slice: TickSlice,
+        send: &mut impl FnMut(&S, SocketAddr, &[u8]),
+    ) {
+        let first = slice.is_first();
+        if first {
+            self.stats.ticks += 1;
+        }
         let mut finished = Vec::new();
         let mut timed_out = Vec::new();
-        let mut waited_out = Vec::new();
         let mut named = Vec::new();
         let Worker {
             calls,
@@ -30,24 +95,29 @@ impl<S> Worker<S> {
             assets,
             packet,
             stats,
-            mixer,
-            talkers,
             config,
             ..
         } = self;
         let mut discard = [0u8; SAMPLES_PER_FRAME];
 
         // Callers outside a running mix hear their player: prompts, hold music or silence.
-        stats.by_codec = [0; 3];
-        stats.srtp_calls = 0;
+        if first {
+            stats.by_codec = [0; 3];
+            stats.srtp_calls = 0;
+        }
         for (id, call) in calls.iter_mut() {
-            stats.srtp_calls += u64::from(call.crypto.is_srtp());
-            if let Some(slot) = Codec::ALL
-                .iter()
-                .position(|c| *c == call.params.codec)
-                .and_then(|i| stats.by_codec.get_mut(i))
-            {
-                *slot += 1;
+            if first {
+                stats.srtp_calls += u64::from(call.crypto.is_srtp());
+                if let Some(slot) = Codec::ALL
+                    .iter()
+                    .position(|c| *c == call.params.codec)
+                    .and_then(|i| stats.by_codec.get_mut(i))
+                {
+                    *slot += 1;
+                }
+            }
+            if !slice.holds(*id) {
+                continue;
             }
             if let Some(limit) = config.rtp_timeout
                 && call.params.direction.we_receive()
@@ -102,6 +172,43 @@ impl<S> Worker<S> {
             send_frame(call, &frame, packet, stats, send);
         }
 
+        let waited_out = if first {
+            self.mix_meetings(now, send)
+        } else {
+            Vec::new()
+        };
+        for id in finished {
+            self.flow_input(now, id, Input::PlaybackDone);
+        }
+        for id in named {
+            self.flow_input(now, id, Input::NameRecorded);
+        }
+        if first {
+            self.frame_timers(now, waited_out);
+        }
+        self.hang_up_silent(timed_out);
+        self.homes.set_load(self.index, self.calls.len());
+    }
+
+    /// Once a frame: the meetings' mixes and the worker's gauges; returns the lobby callers
+    /// kept past the lobby timeout, to be let go once the tick's frames are out.
+    fn mix_meetings(
+        &mut self,
+        now: Instant,
+        send: &mut impl FnMut(&S, SocketAddr, &[u8]),
+    ) -> Vec<CallId> {
+        let mut waited_out = Vec::new();
+        let Worker {
+            calls,
+            meetings,
+            assets,
+            packet,
+            stats,
+            mixer,
+            talkers,
+            config,
+            ..
+        } = self;
         // Lobby callers kept past the lobby timeout (each lobby is in arrival order).
         if let Some(limit) = config.lobby_timeout {
             for entry in meetings.values() {
@@ -148,12 +255,11 @@ impl<S> Worker<S> {
         if let Some(report) = self.pending_move.take() {
             self.move_report = Some(report);
         }
-        for id in finished {
-            self.flow_input(now, id, Input::PlaybackDone);
-        }
-        for id in named {
-            self.flow_input(now, id, Input::NameRecorded);
-        }
+        waited_out
+    }
+
+    /// Once a frame: lobby care, relay legs, IVR timers and the lobby timeout.
+    fn frame_timers(&mut self, now: Instant, waited_out: Vec<CallId>) {
         self.lobby_care(now);
         self.watch_legs(now);
         // IVR timers run on the media clock; 20 ms is precise enough for digit timeouts.
@@ -174,6 +280,10 @@ impl<S> Worker<S> {
         for id in waited_out {
             self.lobby_timed_out(now, id);
         }
+    }
+
+    /// Hangs up the calls whose RTP stopped for longer than the configured timeout.
+    fn hang_up_silent(&mut self, timed_out: Vec<CallId>) {
         for id in timed_out {
             let Some(call) = self.calls.get_mut(&id) else {
                 continue;
@@ -193,6 +303,5 @@ impl<S> Worker<S> {
                 reason: HangupReason::RtpTimeout,
             }));
         }
-        self.homes.set_load(self.index, self.calls.len());
     }
 }

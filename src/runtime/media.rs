@@ -660,14 +660,16 @@ fn run(
             tracing::error!(worker = index, error = %err, "cannot poll the shared RTP socket");
         }
     }
-    let mut next_tick = Instant::now() + FRAME_DURATION;
+    let step = worker.slice_duration();
+    let mut slice = worker.first_slice();
+    let mut next_tick = Instant::now() + step;
     let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
     let mut call_count = 0usize;
     let mut pending = Vec::new();
     while !handle.shutdown.load(Ordering::Relaxed) {
-        // Sleep to the tick. RTP and commands wait in their queues and are taken in one
-        // batch per tick, so a busy worker wakes 50 times a second, not once per packet or
-        // command; nothing waits longer than one 20 ms frame.
+        // Sleep to the tick's next slice. RTP and commands wait in their queues and are taken
+        // in one batch per slice, so a busy worker wakes 50 times a second per slice, not once
+        // per packet or command; nothing waits longer than one slice.
         let wait = next_tick.saturating_duration_since(Instant::now());
         if !wait.is_zero() {
             std::thread::sleep(wait);
@@ -754,16 +756,18 @@ fn run(
         let now = Instant::now();
         if now >= next_tick {
             let lateness = now - next_tick;
-            worker.tick(now, &mut |transport: &MediaTransport,
-                                   dest: SocketAddr,
-                                   bytes: &[u8]| {
-                match (transport.shared(), uring.as_mut()) {
-                    (Some(rtp), _) => sends.queue(rtp.fd(), dest, bytes),
-                    (None, Some(ring)) => ring.queue(transport.fd(), dest, bytes),
-                    // A full socket buffer drops this frame; the next tick sends the next one.
-                    (None, None) => transport.send_now(dest, bytes),
-                }
-            });
+            worker.tick_slice(
+                now,
+                slice,
+                &mut |transport: &MediaTransport, dest: SocketAddr, bytes: &[u8]| {
+                    match (transport.shared(), uring.as_mut()) {
+                        (Some(rtp), _) => sends.queue(rtp.fd(), dest, bytes),
+                        (None, Some(ring)) => ring.queue(transport.fd(), dest, bytes),
+                        // A full socket buffer drops this frame; the next tick sends the next one.
+                        (None, None) => transport.send_now(dest, bytes),
+                    }
+                },
+            );
             if let Some(ring) = uring.as_mut() {
                 ring.flush();
             }
@@ -793,18 +797,21 @@ fn run(
                     .last_move_tick_us
                     .store(us(sent.saturating_duration_since(now)), Ordering::Relaxed);
             }
-            next_tick += FRAME_DURATION;
+            next_tick += step;
             if now > next_tick + FRAME_DURATION * 5 {
                 // Far behind (the machine stalled): skip ahead instead of bursting.
-                next_tick = now + FRAME_DURATION;
+                next_tick = now + step;
             }
             let lateness_us = lateness.as_micros().min(u128::from(u64::MAX)) as u64;
             gauges
                 .max_tick_lateness_us
                 .fetch_max(lateness_us, Ordering::Relaxed);
-            gauges.ticks.fetch_add(1, Ordering::Relaxed);
             gauges.tick_lateness.observe_us(lateness_us);
-            gauges.publish(worker.stats());
+            if slice.is_first() {
+                gauges.ticks.fetch_add(1, Ordering::Relaxed);
+                gauges.publish(worker.stats());
+            }
+            slice = slice.next();
         }
         pending.extend(worker.drain_events());
         for event in pending.drain(..) {

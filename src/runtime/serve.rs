@@ -339,6 +339,7 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         lobby_timeout: config.lobby_timeout,
         lobby_admit: config.lobby_admit,
         lobby_mail_after: config.lobby_mail_after,
+        tick_slices: config.media_slices,
         ..WorkerConfig::default()
     };
     let sip_control = control_tx.clone();

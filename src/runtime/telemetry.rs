@@ -517,13 +517,13 @@ impl crate::metrics::Exposition for Telemetry {
         render_histogram(
             &mut out,
             "dialbridge_media_tick_lateness_seconds",
-            "how late each 20 ms media tick started",
+            "how late each slice of a 20 ms media tick started (--media-slices per tick)",
             &per_worker(|g| &g.tick_lateness),
         );
         render_histogram(
             &mut out,
             "dialbridge_media_send_lateness_seconds",
-            "how late the last frame of each 20 ms tick was sent (the worst call of that tick)",
+            "how late the last frame of each slice of a 20 ms tick was sent (the worst call of that slice)",
             &per_worker(|g| &g.send_lateness),
         );
         render_histogram(

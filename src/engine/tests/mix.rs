@@ -68,20 +68,6 @@ fn a_wideband_caller_makes_the_mix_16_khz_and_g711_listeners_still_share_one_fra
     assert!(!b.workers[0].meetings["123456789"].wide);
 }
 
-/// μ-law frames of a steady tone at this peak amplitude.
-fn tone_frames(freq: f32, amplitude: i16, frames: usize) -> Vec<[u8; 160]> {
-    let mut g = crate::media::tone::ToneGenerator::new(freq, amplitude, 8000.0);
-    (0..frames)
-        .map(|_| {
-            let mut pcm = [0i16; SAMPLES_PER_FRAME];
-            g.fill(&mut pcm);
-            let mut f = [0u8; 160];
-            crate::media::g711::encode(Law::Mu, &pcm, &mut f);
-            f
-        })
-        .collect()
-}
-
 #[test]
 fn a_softer_talker_who_got_in_first_gives_way_to_louder_ones() {
     let mut b = Bench::new(1);

@@ -8,6 +8,7 @@ mod live;
 mod mix;
 mod relayed;
 mod room;
+mod slices;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -325,7 +326,12 @@ fn find_run(heard: &[Pcm8], run: &[Pcm8]) -> Option<usize> {
 
 /// A μ-law "voice": a 430 Hz tone at -15 dBFS, each frame different.
 fn voice(frames: usize) -> Vec<[u8; 160]> {
-    let mut g = crate::media::tone::ToneGenerator::new(430.0, 8000, 8000.0);
+    tone_frames(430.0, 8000, frames)
+}
+
+/// μ-law frames of a steady tone at this peak amplitude.
+fn tone_frames(freq: f32, amplitude: i16, frames: usize) -> Vec<[u8; 160]> {
+    let mut g = crate::media::tone::ToneGenerator::new(freq, amplitude, 8000.0);
     (0..frames)
         .map(|_| {
             let mut pcm = [0i16; SAMPLES_PER_FRAME];

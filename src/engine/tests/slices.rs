@@ -1,0 +1,87 @@
+//! The tick in slices: held callers' frames spread over the 20 ms, meetings once a frame.
+
+use super::*;
+use crate::engine::TickSlice;
+
+const SLICES: u32 = 4;
+
+impl Bench {
+    /// One 20 ms frame run as `SLICES` slices 5 ms apart; what each slice sent.
+    fn sliced_frame(&mut self) -> Vec<Sent> {
+        let step = Duration::from_millis(20) / SLICES;
+        (0..SLICES)
+            .map(|k| {
+                self.now += step;
+                let mut sent = Vec::new();
+                for w in &mut self.workers {
+                    w.tick_slice(
+                        self.now,
+                        TickSlice::new(k, SLICES),
+                        &mut |t: &u32, a: SocketAddr, b: &[u8]| sent.push((*t, a, b.to_vec())),
+                    );
+                }
+                sent
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn held_callers_get_one_frame_a_frame_each_in_its_own_slice_spread_over_the_slices() {
+    let callers = 1..=40u64;
+    let mut sliced = Bench::new(1);
+    let mut whole = Bench::new(1);
+    for id in callers.clone() {
+        sliced.start(0, id);
+        whole.start(0, id);
+    }
+    let mut slice_of: HashMap<u32, usize> = HashMap::new();
+    let mut heard_sliced: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+    let mut heard_whole: HashMap<u32, Vec<Vec<u8>>> = HashMap::new();
+    for frame in 0..10 {
+        let mut got: HashMap<u32, usize> = HashMap::new();
+        for (k, sent) in sliced.sliced_frame().into_iter().enumerate() {
+            for (t, _, bytes) in sent {
+                *got.entry(t).or_default() += 1;
+                let first = *slice_of.entry(t).or_insert(k);
+                assert_eq!(
+                    first, k,
+                    "call {t} moved from slice {first} to {k} in frame {frame}"
+                );
+                heard_sliced.entry(t).or_default().push(bytes);
+            }
+        }
+        for id in callers.clone() {
+            assert_eq!(got.get(&(id as u32)), Some(&1), "call {id}, frame {frame}");
+        }
+        for (t, _, bytes) in whole.tick() {
+            heard_whole.entry(t).or_default().push(bytes);
+        }
+    }
+    assert_eq!(
+        heard_sliced, heard_whole,
+        "the same packets, only sent at other times"
+    );
+    for k in 0..SLICES as usize {
+        let n = slice_of.values().filter(|&&s| s == k).count();
+        assert!(n >= 5, "slice {k} holds {n} of 40 callers: {slice_of:?}");
+    }
+}
+
+#[test]
+fn a_meeting_is_mixed_once_a_frame_in_its_first_slice() {
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    b.join(1, true);
+    b.start(0, 2);
+    b.join(2, false);
+    for frame in 0..5 {
+        let slices = b.sliced_frame();
+        let per_slice: Vec<usize> = slices.iter().map(Vec::len).collect();
+        assert_eq!(
+            per_slice,
+            vec![2, 0, 0, 0],
+            "frame {frame}: one mix frame each, at once"
+        );
+    }
+}
