@@ -65,12 +65,20 @@ impl Change {
     /// Makes every write of the change durable at once (synchronous=FULL: on disk when
     /// this returns, so only then may the change be acknowledged).
     pub async fn commit(self) -> Result<(), StoreError> {
-        on_backend!(self.tx, |tx| tx.commit().await)
-            .map_err(StoreError::query("committing a change"))?;
+        let writes = Arc::clone(&self.writes);
+        self.commit_outbox().await?;
         // Counted once committed: a read that starts now sees the change, and one that
         // started before is stale by its count.
-        self.writes.fetch_add(1, Ordering::Release);
+        writes.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// [`Change::commit`] for a change of the webhook outbox only, which no cached read of
+    /// the directory depends on: not counted in [`Store::writes`], so that a bridge with
+    /// webhooks (two events stored per caller) keeps its conference look-ups cached.
+    pub async fn commit_outbox(self) -> Result<(), StoreError> {
+        on_backend!(self.tx, |tx| tx.commit().await)
+            .map_err(StoreError::query("committing a change"))
     }
 
     /// The connection the change's statements run on.

@@ -276,14 +276,14 @@ impl PooledConn {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Backend<SqlitePool, PgPool>,
-    /// Changes committed through this handle and its clones, so caches of reads know when
-    /// they are stale.
+    /// Changes committed through this handle and its clones (the webhook outbox's aside), so
+    /// caches of reads know when they are stale.
     writes: Arc<AtomicU64>,
 }
 
 impl Store {
-    /// How many changes this process has committed: a read cached while the count stays the
-    /// same has seen every one of them.
+    /// How many changes of the directory this process has committed (the webhook outbox's
+    /// are not counted): a read cached while the count stays the same has seen every one.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Acquire)
     }

@@ -59,7 +59,7 @@ impl Store {
             .map(drop))
             .map_err(StoreError::query("storing a webhook event"))?;
         }
-        change.commit().await
+        change.commit_outbox().await
     }
 
     /// The oldest event still to be sent to `url` (events go out in order, one at a time).
@@ -120,6 +120,26 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    both_backends!(
+        storing_events_leaves_cached_directory_reads_fresh,
+        |store| {
+            let urls = ["http://a/".to_string()];
+            let before = store.writes();
+            store
+                .enqueue_webhook("e1", "{1}", &urls, 1000)
+                .await
+                .unwrap();
+            assert_eq!(store.writes(), before, "the outbox is not the directory");
+            let mut change = store.change().await.unwrap();
+            change
+                .set_bool_setting("anonymous_start", true)
+                .await
+                .unwrap();
+            change.commit().await.unwrap();
+            assert_eq!(store.writes(), before + 1, "a setting is");
+        }
+    );
+
     both_backends!(deliveries_wait_in_order_per_url_until_removed, |store| {
         let urls = ["http://a/".to_string(), "http://b/".to_string()];
         store
