@@ -37,7 +37,7 @@ pub(crate) struct ServeArgs {
     /// Send each 20 ms frame's held callers in N slices (each caller always in the same one),
     /// so a media thread with thousands of callers spreads its packets over the frame
     /// instead of sending them all at its start; 1 sends them all at once.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long, value_name = "N", default_value_t = dialbridge::engine::DEFAULT_TICK_SLICES, value_parser = clap::value_parser!(u32).range(1..=10))]
     media_slices: u32,
     /// Ring (180) this long before answering.
     #[arg(long, default_value_t = 0, value_name = "MS")]
