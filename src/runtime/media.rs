@@ -20,6 +20,7 @@ use std::os::fd::AsRawFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::events::EventSink;
+use super::forward::{ForwardBatch, Forwarder};
 use super::recv_batch::{BATCH, RecvBatch};
 use super::send_batch::SendBatch;
 use super::shared_rtp::SharedRtp;
@@ -258,15 +259,8 @@ pub struct MediaHandle {
     shared: Vec<Arc<SharedRtp>>,
     /// RTP that reached a shared socket whose thread no longer has the call, for the thread
     /// that does.
-    forwarded: Vec<Sender<Forwarded>>,
+    forwarded: Vec<Sender<ForwardBatch>>,
     shutdown: AtomicBool,
-}
-
-/// One datagram passed from the thread whose shared socket took it to the call's thread.
-struct Forwarded {
-    call: CallId,
-    source: SocketAddr,
-    data: Vec<u8>,
 }
 
 impl MediaHandle {
@@ -620,7 +614,7 @@ const SHARED_BATCH: usize = 64;
 struct Inlets {
     commands: Receiver<Command<MediaTransport>>,
     live: Receiver<LiveRequest>,
-    forwarded: Receiver<Forwarded>,
+    forwarded: Receiver<ForwardBatch>,
 }
 
 /// Where a worker's requests and events leave it (neither send ever waits).
@@ -666,6 +660,7 @@ fn run(
     let gauges = handle.gauges.get(index).cloned().unwrap_or_default();
     let mut call_count = 0usize;
     let mut pending = Vec::new();
+    let mut outgoing = Forwarder::new(handle.forwarded.len());
     while !handle.shutdown.load(Ordering::Relaxed) {
         // Sleep to the tick's next slice. RTP and commands wait in their queues and are taken
         // in one batch per slice, so a busy worker wakes 50 times a second per slice, not once
@@ -681,11 +676,13 @@ fn run(
         for request in live.try_iter() {
             answer_live(&mut worker, now, request);
         }
-        for f in forwarded.try_iter() {
-            if worker.call(f.call).is_some() {
-                worker.handle_rtp(now, f.call, f.source, &f.data);
-            } else {
-                forward(&handle, index, f);
+        for batch in forwarded.try_iter() {
+            for (call, source, data) in batch.iter() {
+                if worker.call(call).is_some() {
+                    worker.handle_rtp(now, call, source, data);
+                } else if let Some(to) = home_elsewhere(&handle, index, call) {
+                    outgoing.push(to, call, source, data);
+                }
             }
         }
         loop {
@@ -709,15 +706,11 @@ fn run(
                                 Some(call) if w.call(call).is_some() => {
                                     w.handle_rtp(now, call, source, data)
                                 }
-                                Some(call) => forward(
-                                    &handle,
-                                    index,
-                                    Forwarded {
-                                        call,
-                                        source,
-                                        data: data.to_vec(),
-                                    },
-                                ),
+                                Some(call) => {
+                                    if let Some(to) = home_elsewhere(&handle, index, call) {
+                                        outgoing.push(to, call, source, data);
+                                    }
+                                }
                                 None => {
                                     gauges.rtp_unknown_source.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -749,6 +742,7 @@ fn run(
                 break;
             }
         }
+        outgoing.flush(&handle.forwarded);
         // Relayed packets go on at once, not at the tick: a leg adds no frame of delay.
         worker.flush_relayed(&mut |transport: &MediaTransport, dest, bytes| {
             transport.send_now(dest, bytes);
@@ -842,16 +836,11 @@ fn run(
     }
 }
 
-/// Passes a datagram on to the worker that has its call now (it arrived on a shared socket
-/// whose worker the call has left); dropped if the call has ended.
-fn forward(handle: &MediaHandle, index: usize, f: Forwarded) {
-    let to = handle.placement.get(&f.call).map(|e| *e.value());
-    if let Some(to) = to
-        && to != index
-        && let Some(tx) = handle.forwarded.get(to)
-    {
-        let _ = tx.send(f);
-    }
+/// The worker that has `call` now, when not worker `index` (a datagram for it arrived on a
+/// shared socket whose worker the call has left); None if the call has ended.
+fn home_elsewhere(handle: &MediaHandle, index: usize, call: CallId) -> Option<usize> {
+    let to = handle.placement.get(&call).map(|e| *e.value())?;
+    (to != index).then_some(to)
 }
 
 /// Reads a ready socket to the end of its queue, handing each datagram to `handle`; `fd`

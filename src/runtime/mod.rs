@@ -10,6 +10,7 @@ mod call_rules;
 mod cluster;
 mod control;
 pub mod events;
+mod forward;
 pub mod media;
 mod recv_batch;
 pub mod registration;
