@@ -76,8 +76,8 @@ struct Args {
     /// Sampling: the RTP address of the sampled calls, which alone are checked (lobby audio
     /// required, histograms); the others bind their RTP to --local-ip and only have to be
     /// answered, send their keys (and audio), hold and have their BYE answered, so that a
-    /// benchmark may drop the bridge's audio to them. Needs --sample-every; not with
-    /// --meeting (every meeting call's audio is checked).
+    /// benchmark may drop the bridge's audio to them (an unchecked meeting attendee holds from
+    /// its organizer's PIN, unheard). Needs --sample-every.
     #[arg(long, value_name = "IP")]
     sample_ip: Option<IpAddr>,
     /// Sampling: call i (in schedule order) is sampled when i % N == 0 (N ≥ 1; 1 samples
@@ -254,12 +254,7 @@ fn run(args: &Args) -> Result<bool, LoadError> {
     if args.threads == 0 {
         return Err(LoadError::NoThreads);
     }
-    let sampling = plan::Sampling::new(
-        args.sample_ip,
-        args.sample_every,
-        args.local_ip,
-        args.meeting,
-    )?;
+    let sampling = plan::Sampling::new(args.sample_ip, args.sample_every, args.local_ip)?;
     if let Some(s) = sampling {
         // Fail now, not as "no local RTP port" on every sampled call.
         std::net::UdpSocket::bind(SocketAddr::new(s.ip, 0))
@@ -332,12 +327,7 @@ fn run_once(
     rate: f64,
     recognizer: &Arc<Recognizer>,
 ) -> Result<Report, LoadError> {
-    let sampling = plan::Sampling::new(
-        args.sample_ip,
-        args.sample_every,
-        args.local_ip,
-        args.meeting,
-    )?;
+    let sampling = plan::Sampling::new(args.sample_ip, args.sample_every, args.local_ip)?;
     let mut plan = plan::build(
         rate,
         Duration::from_secs_f64(args.duration.max(0.0)),
@@ -357,7 +347,7 @@ fn run_once(
     let attendees_in_meetings = plan
         .calls
         .iter()
-        .filter(|c| c.role == Role::Attendee && c.meeting.is_some())
+        .filter(|c| c.checked && c.role == Role::Attendee && c.meeting.is_some())
         .count();
     let mut shards: Vec<Vec<plan::CallSpec>> = vec![Vec::new(); args.threads];
     for (i, c) in plan.calls.iter().enumerate() {

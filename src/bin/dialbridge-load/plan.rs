@@ -54,12 +54,11 @@ pub struct Sampling {
 
 impl Sampling {
     /// Checks the `--sample-ip` / `--sample-every` pair: both or neither, `every` at least
-    /// 1, the sample address not `--local-ip`, and no meeting run (its calls need audio).
+    /// 1, and the sample address not `--local-ip`.
     pub fn new(
         ip: Option<IpAddr>,
         every: Option<u64>,
         local_ip: IpAddr,
-        meeting: Option<usize>,
     ) -> Result<Option<Sampling>, PlanError> {
         let (ip, every) = match (ip, every) {
             (None, None) => return Ok(None),
@@ -70,9 +69,6 @@ impl Sampling {
         let every = NonZeroU64::new(every).ok_or(PlanError::SampleEveryZero)?;
         if ip == local_ip {
             return Err(PlanError::SampleIpIsLocalIp(ip));
-        }
-        if meeting.is_some() {
-            return Err(PlanError::SampleInMeetingRun);
         }
         Ok(Some(Sampling { ip, every }))
     }
@@ -124,11 +120,6 @@ pub enum PlanError {
         "--sample-ip {0} is --local-ip too: sampled calls need an address of their own (say 127.0.0.3 with --local-ip 127.0.0.2)"
     )]
     SampleIpIsLocalIp(IpAddr),
-    /// Meeting runs need every call's audio.
-    #[error(
-        "--sample-every cannot be used with --meeting: every meeting call's audio is checked (the move into the meeting), so none can go unchecked"
-    )]
-    SampleInMeetingRun,
 }
 
 /// The calls of one run, sorted by start time.
@@ -325,7 +316,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.checked(), 20, "no sampling: every call is checked");
-        let s = Sampling::new(Some(ip("127.0.0.3")), Some(3), ip("127.0.0.2"), None)
+        let s = Sampling::new(Some(ip("127.0.0.3")), Some(3), ip("127.0.0.2"))
             .unwrap()
             .unwrap();
         p.sample(Some(&s));
@@ -337,7 +328,7 @@ mod tests {
             .collect();
         assert_eq!(checked, [0, 3, 6, 9, 12, 15, 18]);
         assert_eq!(p.checked(), 7);
-        let every = Sampling::new(Some(ip("127.0.0.3")), Some(1), ip("127.0.0.2"), None)
+        let every = Sampling::new(Some(ip("127.0.0.3")), Some(1), ip("127.0.0.2"))
             .unwrap()
             .unwrap();
         p.sample(Some(&every));
@@ -349,27 +340,58 @@ mod tests {
     #[test]
     fn sampling_flags_are_validated() {
         let (local, other) = (ip("127.0.0.2"), ip("127.0.0.3"));
-        assert_eq!(Sampling::new(None, None, local, Some(3)).unwrap(), None);
+        assert_eq!(Sampling::new(None, None, local).unwrap(), None);
         assert!(matches!(
-            Sampling::new(Some(other), None, local, None),
+            Sampling::new(Some(other), None, local),
             Err(PlanError::SampleEveryMissing)
         ));
         assert!(matches!(
-            Sampling::new(None, Some(10), local, None),
+            Sampling::new(None, Some(10), local),
             Err(PlanError::SampleIpMissing)
         ));
         assert!(matches!(
-            Sampling::new(Some(other), Some(0), local, None),
+            Sampling::new(Some(other), Some(0), local),
             Err(PlanError::SampleEveryZero)
         ));
         assert!(matches!(
-            Sampling::new(Some(local), Some(10), local, None),
+            Sampling::new(Some(local), Some(10), local),
             Err(PlanError::SampleIpIsLocalIp(_))
         ));
-        assert!(matches!(
-            Sampling::new(Some(other), Some(10), local, Some(11)),
-            Err(PlanError::SampleInMeetingRun)
-        ));
+    }
+
+    #[test]
+    fn a_meeting_run_samples_its_calls_in_schedule_order_too() {
+        let conferences: Vec<Conference> = (0..10)
+            .map(|i| Conference {
+                id: format!("{i}"),
+                pin: Some("12345".into()),
+            })
+            .collect();
+        let mut p = build(
+            10.0,
+            Duration::from_secs(4),
+            &conferences,
+            Some(5),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let s = Sampling::new(Some(ip("127.0.0.3")), Some(4), ip("127.0.0.2"))
+            .unwrap()
+            .unwrap();
+        p.sample(Some(&s));
+        let checked: Vec<u64> = p
+            .calls
+            .iter()
+            .filter(|c| c.checked)
+            .map(|c| c.index)
+            .collect();
+        assert_eq!(checked, [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48]);
+        assert!(
+            p.calls
+                .iter()
+                .any(|c| c.checked && c.role == Role::Attendee && c.meeting.is_some()),
+            "meeting attendees are among the sampled calls"
+        );
     }
 
     #[test]

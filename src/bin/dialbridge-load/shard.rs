@@ -97,7 +97,13 @@ enum Timer {
     NextKey,
     HangUp,
     LobbyLimit,
+    /// An unchecked meeting attendee (its audio may be dropped, so it cannot hear the move)
+    /// looks whether its organizer's PIN went out.
+    AwaitPin,
 }
+
+/// How often an unchecked meeting attendee looks for its organizer's PIN.
+const PIN_POLL: Duration = Duration::from_millis(100);
 
 /// A non-INVITE transaction in flight (INFO or BYE).
 struct Pending {
@@ -555,6 +561,9 @@ impl Shard {
                 self.timer(now + shared.hold, id, Timer::HangUp);
             }
             (Role::Attendee, Some(_)) => {
+                if !call.spec.checked {
+                    self.timer(now + PIN_POLL, id, Timer::AwaitPin);
+                }
                 self.timer(now + shared.lobby_limit, id, Timer::LobbyLimit)
             }
             _ => self.timer(now + shared.hold, id, Timer::HangUp),
@@ -616,6 +625,25 @@ impl Shard {
                         call.failure.get_or_insert("no lobby audio heard");
                     }
                     self.hang_up(id, now);
+                }
+                Timer::AwaitPin => {
+                    if call.in_meeting || call.phase == Phase::Hanging {
+                        continue;
+                    }
+                    let pin = call
+                        .spec
+                        .meeting
+                        .and_then(|m| self.shared.pins.get(m))
+                        .map_or(0, |p| p.load(Ordering::Acquire));
+                    if pin == 0 {
+                        self.timer(now + PIN_POLL, id, Timer::AwaitPin);
+                    } else {
+                        // Counted as moved by the PIN, unheard; it holds as a checked one would.
+                        call.in_meeting = true;
+                        let sent = self.shared.t0 + Duration::from_nanos(pin - 1);
+                        let end = (sent + self.shared.hold).max(now);
+                        self.timer(end, id, Timer::HangUp);
+                    }
                 }
                 Timer::LobbyLimit => {
                     if !call.in_meeting && call.phase != Phase::Hanging {
