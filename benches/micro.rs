@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use dialbridge::bridge::mixer::{Mixer, Pcm};
 use dialbridge::call::CallId;
 use dialbridge::call::Conference;
-use dialbridge::engine::{Command, MeetingHomes, Worker, WorkerConfig};
+use dialbridge::engine::{Command, MAX_TALKERS, MeetingHomes, Worker, WorkerConfig};
 use dialbridge::ivr::assets::Assets;
 use dialbridge::media::agc::Agc;
 use dialbridge::media::codec::{Codec, Law};
@@ -352,6 +352,113 @@ fn worker_tick(c: &mut Criterion) {
     g.finish();
 }
 
+/// A worker's talkers: 50 meetings of 21 callers who all talk (a 440 Hz tone at a level of
+/// its own for each, so the loudest four of each meeting are mixed), each sending a PCMU
+/// packet every frame. One iteration is a frame: every caller's packet in
+/// (`handle_rtp`: sequence, jitter buffer), then the tick (decode, concealer, voice
+/// detection, gain, the mix, each participant's frame encoded and sent). Per-talker cost
+/// with 1,050 callers' state, about what one media thread holds at 2,100 talkers.
+fn meeting_tick(c: &mut Criterion) {
+    const MEETINGS: u64 = 50;
+    const PER: u64 = 21;
+    let mut g = c.benchmark_group("worker_tick");
+    g.measurement_time(Duration::from_secs(5));
+    let assets = Arc::new(Assets::bundled().expect("assets"));
+    let mut w = bench_worker(&assets);
+    let now = Instant::now();
+    let calls = MEETINGS * PER;
+    for m in 0..MEETINGS {
+        let conference = Conference {
+            organizer_id: m as i64,
+            conference_id: format!("5{m:08}"),
+            organizer_name: "Ada".into(),
+            start_without_pin: true,
+        };
+        for i in 0..PER {
+            let id = m * PER + i;
+            start_caller(&mut w, now, id, 10_000 + id as u16, None);
+            let call = CallId(id);
+            for d in conference.conference_id.chars().chain(['#']) {
+                let digit = Digit::from_char(d).expect("digit");
+                w.handle_command(now, Command::Digit { call, digit });
+            }
+            w.handle_command(
+                now,
+                Command::ConferenceFound {
+                    call,
+                    conference: Some(conference.clone()),
+                },
+            );
+            w.handle_command(
+                now,
+                Command::Digit {
+                    call,
+                    digit: Digit::Pound,
+                },
+            );
+        }
+        assert_eq!(
+            w.meeting_sizes(&conference.conference_id),
+            Some((0, PER as usize)),
+            "every caller of meeting {m} is in its meeting"
+        );
+    }
+    // Each caller's tone: its own level, the same 20 ms of a 440 Hz wave every frame.
+    let payloads: Vec<[u8; 160]> = (0..calls)
+        .map(|id| {
+            let amplitude = 2_000.0 + (id % PER) as f32 * 400.0;
+            let pcm: [i16; 160] = std::array::from_fn(|n| {
+                (amplitude * (std::f32::consts::TAU * 440.0 * n as f32 / 8000.0).sin()) as i16
+            });
+            let mut payload = [0u8; 160];
+            g711::encode(Law::Mu, &pcm, &mut payload);
+            payload
+        })
+        .collect();
+    let mut senders: Vec<dialbridge::media::rtp::RtpSender> = (0..calls)
+        .map(|id| dialbridge::media::rtp::RtpSender::new(id as u32 + 1, 0, 0))
+        .collect();
+    let mut packet = [0u8; 12 + 160];
+    let mut t = now;
+    let mut frame = |w: &mut Worker<()>, t: Instant| {
+        let mut sent = 0usize;
+        for (id, (sender, payload)) in senders.iter_mut().zip(&payloads).enumerate() {
+            let len = sender.write(0, payload, &mut packet).expect("packet");
+            sender.advance(160);
+            let source = SocketAddr::from(([127, 0, 0, 1], 10_000 + id as u16));
+            w.handle_rtp(t, CallId(id as u64), source, &packet[..len]);
+        }
+        w.tick(t, &mut |_: &(), _: SocketAddr, bytes: &[u8]| {
+            sent += bytes.len()
+        });
+        sent
+    };
+    // Past the join prompts: from here on every participant hears the mix.
+    for _ in 0..500 {
+        t += Duration::from_millis(20);
+        frame(&mut w, t);
+    }
+    g.throughput(Throughput::Elements(calls));
+    g.bench_function(BenchmarkId::new("meeting_talkers", calls), |b| {
+        b.iter(|| {
+            t += Duration::from_millis(20);
+            black_box(frame(&mut w, t))
+        })
+    });
+    t += Duration::from_millis(20);
+    assert_eq!(
+        frame(&mut w, t),
+        calls as usize * 172,
+        "every participant is sent a frame"
+    );
+    assert_eq!(
+        w.stats().talkers,
+        MEETINGS * MAX_TALKERS as u64,
+        "the loudest four of each meeting are mixed"
+    );
+    g.finish();
+}
+
 /// Packet-loss concealment: the cost of one concealed 20 ms frame, alone (the repetition of
 /// the past) and leading into the next frame, against the cost of passing a good one.
 fn plc(c: &mut Criterion) {
@@ -542,6 +649,7 @@ criterion_group!(
     codec,
     mixer,
     worker_tick,
+    meeting_tick,
     plc,
     inband,
     srtp,

@@ -29,7 +29,40 @@ pub(super) struct Talker {
     pub(super) id: CallId,
     /// Talk level plus the hold bonus, to keep the loudest.
     pub(super) rank: f32,
+    /// Position among the meeting's talkers this tick: of two as loud, the earlier stays.
+    pub(super) order: usize,
     pub(super) pcm: Pcm,
+}
+
+/// Keeps the [`MAX_TALKERS`] loudest of a tick's talkers as they come, so that a frame is
+/// copied only while it is among them (a meeting of 21 talkers would otherwise copy and sort
+/// 21 frames to keep 4).
+fn keep_loudest(talkers: &mut Vec<Talker>, id: CallId, rank: f32, order: usize, pcm: &Pcm) {
+    if talkers.len() < MAX_TALKERS {
+        talkers.push(Talker {
+            id,
+            rank,
+            order,
+            pcm: *pcm,
+        });
+        return;
+    }
+    // The quietest kept; of equal ones the latest, as a stable sort would drop it first.
+    let worst = talkers.iter_mut().min_by(|a, b| {
+        a.rank
+            .total_cmp(&b.rank)
+            .then_with(|| b.order.cmp(&a.order))
+    });
+    if let Some(worst) = worst
+        && rank.total_cmp(&worst.rank).is_gt()
+    {
+        *worst = Talker {
+            id,
+            rank,
+            order,
+            pcm: *pcm,
+        };
+    }
 }
 
 /// The worker's reusable buffers and counters, lent to one meeting's mix.
@@ -70,6 +103,7 @@ pub(super) fn mix_meeting<S>(
     }
     mixer.clear(wide);
     talkers.clear();
+    let mut heard = 0;
     for id in entry.meeting.participants() {
         let Some(call) = calls.get_mut(id) else {
             continue;
@@ -94,15 +128,9 @@ pub(super) fn mix_meeting<S>(
         }
         call.transcoder.to_mix_rate(&mut pcm, wide);
         let hold = if call.mixed { TALKER_HOLD_DB } else { 0.0 };
-        talkers.push(Talker {
-            id: *id,
-            rank: call.voice.talk_level_db() + hold,
-            pcm,
-        });
-    }
-    if talkers.len() > MAX_TALKERS {
-        talkers.sort_by(|a, b| b.rank.total_cmp(&a.rank));
-        talkers.truncate(MAX_TALKERS);
+        let rank = call.voice.talk_level_db() + hold;
+        keep_loudest(talkers, *id, rank, heard, &pcm);
+        heard += 1;
     }
     for t in talkers.iter() {
         mixer.add(&t.pcm);
@@ -139,13 +167,17 @@ pub(super) fn mix_meeting<S>(
         let Some(call) = calls.get_mut(id) else {
             continue;
         };
-        let own = talkers.iter().find(|t| t.id == *id).map(|t| t.pcm);
+        let own = talkers.iter().find(|t| t.id == *id).map(|t| &t.pcm);
         let unheard_chime = chime
             .as_ref()
             .filter(|(_, about)| *about == Some(*id))
-            .map(|(p, _)| *p);
+            .map(|(p, _)| p);
+        let both: Pcm;
         let left_out = match (own, unheard_chime) {
-            (Some(o), Some(c)) => Some(std::array::from_fn(|i| o[i].saturating_add(c[i]))),
+            (Some(o), Some(c)) => {
+                both = std::array::from_fn(|i| o[i].saturating_add(c[i]));
+                Some(&both)
+            }
             (o, c) => o.or(c),
         };
         let mut frame = [0u8; PAYLOAD_BYTES];
@@ -162,7 +194,7 @@ pub(super) fn mix_meeting<S>(
                 call.transcoder.resume_lowering_from(before);
             }
             let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
-            mixer.talker_mix(&own, &mut pcm);
+            mixer.talker_mix(own, &mut pcm);
             call.transcoder.encode_mix(&pcm, wide, &mut frame);
         } else if let Some(law) = call.params.codec.law() {
             let slot = match law {
@@ -180,5 +212,49 @@ pub(super) fn mix_meeting<S>(
         }
         call.own_mix = own_mix;
         send_frame(call, &frame, packet, stats, send);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loudest_are_kept_as_a_stable_sort_would_keep_them() {
+        // Ranks with ties at the cut: of equal ones, the earlier stays.
+        let ranks = [3.0, 9.0, 3.0, 7.0, 3.0, 9.0, 1.0, 3.0, 8.0];
+        let mut kept = Vec::new();
+        for (order, rank) in ranks.iter().enumerate() {
+            let pcm: Pcm = [order as i16; WIDE_SAMPLES_PER_FRAME];
+            keep_loudest(&mut kept, CallId(order as u64), *rank, order, &pcm);
+        }
+        let mut ids: Vec<u64> = kept.iter().map(|t| t.id.0).collect();
+        ids.sort_unstable();
+        let mut sorted: Vec<(usize, f32)> = ranks.iter().copied().enumerate().collect();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut expected: Vec<u64> = sorted[..MAX_TALKERS]
+            .iter()
+            .map(|(i, _)| *i as u64)
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(ids, expected);
+        assert_eq!(ids, [1, 3, 5, 8]);
+        assert!(
+            kept.iter().all(|t| t.pcm[0] == t.id.0 as i16),
+            "each keeps its own frame"
+        );
+
+        let mut tied = Vec::new();
+        for order in 0..6 {
+            keep_loudest(
+                &mut tied,
+                CallId(order),
+                5.0,
+                order as usize,
+                &[0; WIDE_SAMPLES_PER_FRAME],
+            );
+        }
+        let ids: Vec<u64> = tied.iter().map(|t| t.id.0).collect();
+        assert_eq!(ids, [0, 1, 2, 3], "all as loud: the first four stay");
     }
 }

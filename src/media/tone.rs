@@ -51,14 +51,13 @@ pub fn mean_square(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
-    let sum: f64 = samples
+    // Summed exactly in integers (a square is at most 2^30), which vectorises; a float sum
+    // must keep its order and cannot.
+    let sum: u64 = samples
         .iter()
-        .map(|&x| {
-            let v = f64::from(x) / FULL_SCALE;
-            v * v
-        })
+        .map(|&x| u64::from(i32::from(x).unsigned_abs().pow(2)))
         .sum();
-    sum / samples.len() as f64
+    sum as f64 / (FULL_SCALE * FULL_SCALE) / samples.len() as f64
 }
 
 /// RMS level of the samples in dBFS, relative to a full-scale square wave (so a full-scale

@@ -321,6 +321,6 @@ fn a_scripted_session_sounds_and_signals_exactly_as_before() {
     assert!(r.heard.values().all(|f| !f.is_empty()));
     assert_eq!(
         r.digest(),
-        "f7bd14a59d9034cd1a8e74821e954f7e3eb6ec0187be46fff42f5296b6750e29"
+        "49f26042d01c092862ea1171ec6d7d78f4a73dc0fb655338e024b3d493cc25b4"
     );
 }
