@@ -85,3 +85,37 @@ fn a_meeting_is_mixed_once_a_frame_in_its_first_slice() {
         );
     }
 }
+
+#[test]
+fn callers_who_come_and_go_between_slices_get_one_frame_a_frame_while_they_are_here() {
+    let mut b = Bench::new(1);
+    for id in 1..=20 {
+        b.start(0, id);
+    }
+    let count = |b: &mut Bench| {
+        let mut got: HashMap<u32, usize> = HashMap::new();
+        for sent in b.sliced_frame() {
+            for (t, _, _) in sent {
+                *got.entry(t).or_default() += 1;
+            }
+        }
+        got
+    };
+    count(&mut b);
+    // Five hang up and five others are answered, between frames.
+    for id in 1..=5 {
+        b.command(id, Command::Stop { call: CallId(id) });
+    }
+    for id in 21..=25 {
+        b.start(0, id);
+    }
+    for frame in 0..5 {
+        let got = count(&mut b);
+        for id in 1..=5u32 {
+            assert_eq!(got.get(&id), None, "call {id} hung up, frame {frame}");
+        }
+        for id in 6..=25u32 {
+            assert_eq!(got.get(&id), Some(&1), "call {id}, frame {frame}");
+        }
+    }
+}
