@@ -270,7 +270,7 @@ fn start_caller(w: &mut Worker<()>, now: Instant, id: u64, port: u16, srtp: Opti
 /// Takes call `id` through the IVR as an attendee of `conference`.
 fn through_ivr(w: &mut Worker<()>, now: Instant, id: u64, conference: &Conference) {
     let call = CallId(id);
-    for d in "123456789#".chars() {
+    for d in conference.conference_id.chars().chain(['#']) {
         w.handle_command(
             now,
             Command::Digit {
@@ -377,25 +377,7 @@ fn meeting_tick(c: &mut Criterion) {
         for i in 0..PER {
             let id = m * PER + i;
             start_caller(&mut w, now, id, 10_000 + id as u16, None);
-            let call = CallId(id);
-            for d in conference.conference_id.chars().chain(['#']) {
-                let digit = Digit::from_char(d).expect("digit");
-                w.handle_command(now, Command::Digit { call, digit });
-            }
-            w.handle_command(
-                now,
-                Command::ConferenceFound {
-                    call,
-                    conference: Some(conference.clone()),
-                },
-            );
-            w.handle_command(
-                now,
-                Command::Digit {
-                    call,
-                    digit: Digit::Pound,
-                },
-            );
+            through_ivr(&mut w, now, id, &conference);
         }
         assert_eq!(
             w.meeting_sizes(&conference.conference_id),
