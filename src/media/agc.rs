@@ -77,6 +77,7 @@ impl Agc {
         // float sample loop with its saturating conversion back to 16 bits does not
         // vectorise, and this one does.
         let peak = f32::from(pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0));
+        // Never push the frame's peak past the limit: shrink this frame's gain instead.
         let top = peak * g0.max(g1);
         let limit = if top > PEAK { PEAK / top } else { 1.0 };
         let q12 = |g: f32| (g * limit * 4096.0).round().clamp(0.0, 32767.0) as i32;
@@ -84,6 +85,7 @@ impl Agc {
         let start = q12(g0) << 12;
         let step = ((q12(g1) << 12) - start) / n;
         for (i, s) in pcm.iter_mut().enumerate() {
+            // Ramp across the frame so a gain step makes no click.
             let g = (start + step * i as i32) >> 12;
             let v = (i32::from(*s) * g + 2048) >> 12;
             *s = v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;

@@ -305,6 +305,14 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn checked_indices(p: &Plan) -> Vec<u64> {
+        p.calls
+            .iter()
+            .filter(|c| c.checked)
+            .map(|c| c.index)
+            .collect()
+    }
+
     #[test]
     fn sampling_checks_every_nth_call_in_schedule_order() {
         let mut p = build(
@@ -320,12 +328,7 @@ mod tests {
             .unwrap()
             .unwrap();
         p.sample(Some(&s));
-        let checked: Vec<u64> = p
-            .calls
-            .iter()
-            .filter(|c| c.checked)
-            .map(|c| c.index)
-            .collect();
+        let checked = checked_indices(&p);
         assert_eq!(checked, [0, 3, 6, 9, 12, 15, 18]);
         assert_eq!(p.checked(), 7);
         let every = Sampling::new(Some(ip("127.0.0.3")), Some(1), ip("127.0.0.2"))
@@ -379,12 +382,7 @@ mod tests {
             .unwrap()
             .unwrap();
         p.sample(Some(&s));
-        let checked: Vec<u64> = p
-            .calls
-            .iter()
-            .filter(|c| c.checked)
-            .map(|c| c.index)
-            .collect();
+        let checked = checked_indices(&p);
         assert_eq!(checked, [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48]);
         assert!(
             p.calls

@@ -74,6 +74,17 @@ pub struct Shared {
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+impl Shared {
+    /// When the organizer of `meeting` sent its PIN's `#`, if it has.
+    fn pin_sent(&self, meeting: Option<usize>) -> Option<Instant> {
+        let ns = meeting
+            .and_then(|m| self.pins.get(m))
+            .map_or(0, |p| p.load(Ordering::Acquire));
+        ns.checked_sub(1)
+            .map(|ns| self.t0 + Duration::from_nanos(ns))
+    }
+}
+
 /// The SIP timer T2 (RFC 3261): the cap of non-INVITE retransmission intervals.
 const T2: Duration = Duration::from_secs(4);
 /// Media slots per 20 ms frame.
@@ -630,19 +641,15 @@ impl Shard {
                     if call.in_meeting || call.phase == Phase::Hanging {
                         continue;
                     }
-                    let pin = call
-                        .spec
-                        .meeting
-                        .and_then(|m| self.shared.pins.get(m))
-                        .map_or(0, |p| p.load(Ordering::Acquire));
-                    if pin == 0 {
-                        self.timer(now + PIN_POLL, id, Timer::AwaitPin);
-                    } else {
-                        // Counted as moved by the PIN, unheard; it holds as a checked one would.
-                        call.in_meeting = true;
-                        let sent = self.shared.t0 + Duration::from_nanos(pin - 1);
-                        let end = (sent + self.shared.hold).max(now);
-                        self.timer(end, id, Timer::HangUp);
+                    match self.shared.pin_sent(call.spec.meeting) {
+                        None => self.timer(now + PIN_POLL, id, Timer::AwaitPin),
+                        Some(sent) => {
+                            // Counted as moved by the PIN, unheard; it holds as a checked one
+                            // would.
+                            call.in_meeting = true;
+                            let end = (sent + self.shared.hold).max(now);
+                            self.timer(end, id, Timer::HangUp);
+                        }
                     }
                 }
                 Timer::LobbyLimit => {
@@ -957,16 +964,7 @@ impl Shard {
             return;
         };
         call.in_meeting = true;
-        let pin = call
-            .spec
-            .meeting
-            .and_then(|m| shared.pins.get(m))
-            .map_or(0, |p| p.load(Ordering::Acquire));
-        if pin == 0 {
-            call.failure
-                .get_or_insert("meeting audio before the organizer's PIN");
-        } else {
-            let sent = shared.t0 + Duration::from_nanos(pin - 1);
+        if let Some(sent) = shared.pin_sent(call.spec.meeting) {
             let took = now.saturating_duration_since(sent);
             self.stats.pin_to_meeting.record(took);
             if let Some(ip) = call.node {
@@ -977,6 +975,9 @@ impl Shard {
                     .pin_to_meeting
                     .record(took);
             }
+        } else {
+            call.failure
+                .get_or_insert("meeting audio before the organizer's PIN");
         }
         self.timer(now + shared.hold, id, Timer::HangUp);
         // Drain what is left so the socket stays readable-edge clean.
