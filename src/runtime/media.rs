@@ -662,19 +662,24 @@ fn run(
     let mut pending = Vec::new();
     let mut outgoing = Forwarder::new(handle.forwarded.len());
     while !handle.shutdown.load(Ordering::Relaxed) {
-        // Sleep to the tick's next slice. RTP and commands wait in their queues and are taken
-        // in one batch per slice, so a busy worker wakes 50 times a second per slice, not once
-        // per packet or command; nothing waits longer than one slice.
+        // Sleep to the tick's next slice. RTP waits in its queues and is taken in one batch
+        // per slice, so a busy worker wakes 50 times a second per slice, not once per packet.
         let wait = next_tick.saturating_duration_since(Instant::now());
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
         let now = Instant::now();
-        for command in commands.try_iter() {
-            handle_command(index, &mut worker, &poll, &handle, now, command);
-        }
-        for request in live.try_iter() {
-            answer_live(&mut worker, now, request);
+        // Commands and admin questions once a frame, just before the slice that counts the
+        // calls and publishes the gauges: a call that arrives, leaves or starts a meeting is in
+        // the gauges as soon as its command is done, not up to a frame later (a command taken
+        // in a later slice would wait for the next frame's count).
+        if slice.is_first() {
+            for command in commands.try_iter() {
+                handle_command(index, &mut worker, &poll, &handle, now, command);
+            }
+            for request in live.try_iter() {
+                answer_live(&mut worker, now, request);
+            }
         }
         for batch in forwarded.try_iter() {
             for (call, source, data) in batch.iter() {
