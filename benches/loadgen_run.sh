@@ -24,7 +24,10 @@
 # generator then runs with --local-ip 127.0.0.2 --sample-ip 127.0.0.3 --sample-every N, and an
 # nftables rule drops UDP from the bridge's RTP ports to 127.0.0.2 at the input hook (never
 # queued to a socket); the sampled callers (RTP on 127.0.0.3) still hear, and check, their
-# audio.
+# audio. DROP_HOOK=egress drops those packets instead at loopback's egress hook, where a
+# network card would take them: the bridge then pays the whole sending half of each packet
+# but not the receiving half that loopback runs in its thread (the default, input, is the
+# SIPp benchmark's rule).
 # Once a second a sampler records the bridge's CPU and dialbridge_calls_active; the bridge's CPU
 # "while N callers were held" is over the consecutive seconds with at least 99 % of the most
 # calls up at once (the hold window), so that call set-up and the ramp are left out.
@@ -61,7 +64,8 @@ rtp_ports=${RTP_PORTS:-10000-23999}
 if [ -n "${DROP_RTP:-}" ]; then
   case "$DROP_RTP" in ''|*[!0-9]*|0) echo "DROP_RTP is N ≥ 1: one caller in N is sampled" >&2; exit 2 ;; esac
   gen+=(--local-ip 127.0.0.2 --sample-ip 127.0.0.3 --sample-every "$DROP_RTP")
-  nft -f - <<NFT
+  case "${DROP_HOOK:-input}" in
+    input) nft -f - <<NFT
 table inet dialbridge_loadgen {
   chain input {
     type filter hook input priority -300;
@@ -69,7 +73,19 @@ table inet dialbridge_loadgen {
   }
 }
 NFT
-  echo "RTP drop active: the bridge's RTP (UDP from ports $rtp_ports) to 127.0.0.2 is dropped at the input hook (nft), as the SIPp benchmark drops RTP to SIPp; one caller in $DROP_RTP has its RTP on 127.0.0.3 and its audio checked"
+      where="at the input hook (nft), as the SIPp benchmark drops RTP to SIPp" ;;
+    egress) nft -f - <<NFT
+table netdev dialbridge_loadgen {
+  chain egress {
+    type filter hook egress device "lo" priority -300;
+    ip daddr 127.0.0.2 udp sport $rtp_ports drop
+  }
+}
+NFT
+      where="at loopback's egress hook (nft), where a network card would take it" ;;
+    *) echo "DROP_HOOK is input or egress" >&2; exit 2 ;;
+  esac
+  echo "RTP drop active: the bridge's RTP (UDP from ports $rtp_ports) to 127.0.0.2 is dropped $where; one caller in $DROP_RTP has its RTP on 127.0.0.3 and its audio checked"
 fi
 case " $* " in *" tls "*)
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \

@@ -99,6 +99,20 @@ enum Phase {
     Hanging,
 }
 
+impl Phase {
+    /// Whether a call in this phase still has RTP of its own to send each frame: its keys
+    /// (RFC 4733), or its voice with `--audio` until it hangs up. A held caller without
+    /// audio sends nothing more, as a phone with silence suppression does, so it leaves the
+    /// frame schedule and costs the generator nothing per frame.
+    fn sends_frames(self, audio: bool) -> bool {
+        match self {
+            Phase::Keys => true,
+            Phase::Waiting => audio,
+            Phase::Inviting | Phase::Hanging => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     InviteRetransmit,
@@ -473,10 +487,17 @@ impl Shard {
             let ids = std::mem::take(&mut self.buckets[bucket]);
             let mut keep = Vec::with_capacity(ids.len());
             let mut sent = false;
+            let audio = self.shared.audio;
             for id in ids {
                 if self.calls.contains_key(&id) {
-                    keep.push(id);
                     sent |= self.frame(id);
+                    if self
+                        .calls
+                        .get(&id)
+                        .is_some_and(|c| c.phase.sends_frames(audio))
+                    {
+                        keep.push(id);
+                    }
                 }
             }
             self.buckets[bucket] = keep;
