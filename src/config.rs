@@ -78,6 +78,9 @@ pub struct ServeConfig {
     pub rtp_sockets: RtpSockets,
     /// Slices each 20 ms media frame is sent in (`--media-slices`).
     pub media_slices: u32,
+    /// Real-time (`SCHED_FIFO`) priority of the media threads (`--media-realtime-priority`);
+    /// none leaves them to the ordinary scheduler.
+    pub media_realtime_priority: Option<u8>,
     /// Ring before answering (180 Ringing), zero answers at once.
     pub answer_delay: Duration,
     /// Load prompts and hold music from here instead of the bundled ones.
@@ -230,6 +233,7 @@ impl ServeConfig {
             rtp_send: RtpSend::SendTo,
             rtp_sockets: RtpSockets::PerCall,
             media_slices: crate::engine::DEFAULT_TICK_SLICES,
+            media_realtime_priority: None,
             answer_delay: Duration::ZERO,
             assets_dir: None,
             timers: Timers::default(),

@@ -39,6 +39,11 @@ pub(crate) struct ServeArgs {
     /// instead of sending them all at its start; 1 sends them all at once.
     #[arg(long, value_name = "N", default_value_t = dialbridge::engine::DEFAULT_TICK_SLICES, value_parser = clap::value_parser!(u32).range(1..=10))]
     media_slices: u32,
+    /// Run the media threads with this real-time priority (SCHED_FIFO, 1-99), so their 20 ms
+    /// clock is not kept waiting by the SIP thread, the web API or other processes on a busy
+    /// machine. Needs root or CAP_SYS_NICE; the bridge refuses to start without it.
+    #[arg(long, value_name = "1-99", value_parser = clap::value_parser!(u8).range(1..=99))]
+    media_realtime_priority: Option<u8>,
     /// Ring (180) this long before answering.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     answer_delay_ms: u64,
@@ -304,6 +309,7 @@ pub(crate) async fn serve(
     config.rtp_send = args.rtp_send;
     config.rtp_sockets = args.rtp_sockets;
     config.media_slices = args.media_slices;
+    config.media_realtime_priority = args.media_realtime_priority;
     if let Some(n) = args.media_threads {
         config.media_threads = usize::from(n);
     }

@@ -440,6 +440,36 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
 }
 
 #[test]
+fn media_threads_asked_for_real_time_priority_get_it_and_the_meeting_still_sounds_right() {
+    // Run as root, as ./test.sh and CI run (the right to real-time priority).
+    let (bridge, orgs) = Bridge::start(
+        &["Ada"],
+        BridgeOptions {
+            extra: vec!["--media-realtime-priority".into(), "10".into()],
+            ..BridgeOptions::default()
+        },
+    );
+    // SCHED_FIFO is policy 1; the SIP thread keeps the ordinary policy 0.
+    let media = bridge.thread_scheduling("media-");
+    assert_eq!(
+        media,
+        vec![("media-0".to_owned(), 1, 10), ("media-1".to_owned(), 1, 10)],
+        "the test bridge runs two media threads"
+    );
+    assert_eq!(
+        bridge.thread_scheduling("sip"),
+        vec![("sip".to_owned(), 0, 0)]
+    );
+    assert!(
+        bridge
+            .log_text()
+            .contains("media threads run with real-time priority (SCHED_FIFO)"),
+        "said in the log"
+    );
+    meeting_of_three(&bridge, &orgs[0]);
+}
+
+#[test]
 fn with_one_rtp_socket_per_media_thread_a_re_invite_moves_the_callers_route() {
     let (bridge, orgs) = per_thread_bridge();
     let unknown = || unknown_rtp(&bridge);

@@ -312,11 +312,61 @@ fn rtp_socket_modes_are_checked_before_the_bridge_starts() {
         assert!(!out.status.success(), "{args:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
+    let err = refused(&["--media-realtime-priority", "0"]);
+    assert!(err.contains("0 is not in 1..=99"), "{err}");
     let err = refused(&["--rtp-sockets", "sideways"]);
     assert!(err.contains("expected per-call or per-thread"), "{err}");
     let err = refused(&["--rtp-sockets", "per-thread", "--rtp-send", "io-uring"]);
     assert!(
         err.contains("--rtp-send io-uring works with --rtp-sockets per-call only"),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing was created");
+}
+
+#[test]
+fn real_time_media_threads_without_the_right_to_them_are_refused_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("never-created");
+    // Root (as ./test.sh and CI run) holds CAP_SYS_NICE: setpriv takes it away, as a service
+    // account without it has none. RLIMIT_RTPRIO stays 0, so nothing else grants it.
+    let mut command = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--bounding-set",
+            "-sys_nice",
+            "--inh-caps",
+            "-sys_nice",
+            "--",
+        ]);
+        c.arg(support::binary());
+        c
+    } else {
+        Command::new(support::binary())
+    };
+    let mut child = command
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--sip-listen", "127.0.0.1:0"])
+        .args(["--media-realtime-priority", "10"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the bridge started without real-time priority instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot give the media threads real-time priority 10 (SCHED_FIFO)")
+            && err.contains("CAP_SYS_NICE"),
         "{err}"
     );
     assert!(!data.exists(), "nothing was created");

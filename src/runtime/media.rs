@@ -491,14 +491,41 @@ pub enum MediaStartError {
     /// `--rtp-send io-uring` on a kernel without io_uring (or one that forbids it).
     #[error("cannot set up io_uring for --rtp-send io-uring: {0}; use --rtp-send sendto")]
     IoUring(#[source] std::io::Error),
+    /// `--media-realtime-priority` without the right to it.
+    #[error(
+        "cannot give the media threads real-time priority {priority} (SCHED_FIFO): {source}; \
+         run the bridge as root or with CAP_SYS_NICE (systemd: AmbientCapabilities=CAP_SYS_NICE), \
+         or leave out --media-realtime-priority"
+    )]
+    Realtime {
+        /// The priority asked for.
+        priority: u8,
+        /// Why the kernel refused.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// Starts `count` media workers; requests for the control side go to `control`, meeting
+/// How many media threads run, and how: the thread-level choices of `serve`.
+#[derive(Clone, Copy, Debug)]
+pub struct MediaThreads {
+    /// Worker threads (at least one is started).
+    pub count: usize,
+    /// How they hand RTP to the kernel (`--rtp-send`).
+    pub rtp_send: crate::config::RtpSend,
+    /// Their real-time priority, if any (`--media-realtime-priority`).
+    pub realtime_priority: Option<u8>,
+}
+
+/// Starts the media workers; requests for the control side go to `control`, meeting
 /// events to `events`. `shared` holds one RTP socket per worker for `--rtp-sockets
 /// per-thread`, or nothing.
 pub fn start(
-    count: usize,
-    rtp_send: crate::config::RtpSend,
+    MediaThreads {
+        count,
+        rtp_send,
+        realtime_priority,
+    }: MediaThreads,
     shared: Vec<Arc<SharedRtp>>,
     assets: Arc<Assets>,
     config: WorkerConfig,
@@ -588,7 +615,18 @@ pub fn start(
                 )
             })
             .map_err(MediaStartError::Thread)?;
+        if let Some(priority) = realtime_priority {
+            super::realtime::make_realtime(&thread, priority)
+                .map_err(|source| MediaStartError::Realtime { priority, source })?;
+        }
         threads.push(thread);
+    }
+    if let Some(priority) = realtime_priority {
+        tracing::info!(
+            priority,
+            threads = count,
+            "media threads run with real-time priority (SCHED_FIFO)"
+        );
     }
     Ok((handle, threads))
 }

@@ -274,6 +274,10 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
     {
         return Err(ServeError::RtpSendWithSharedSockets);
     }
+    if let Some(priority) = config.media_realtime_priority {
+        super::realtime::check(priority)
+            .map_err(|source| driver::MediaStartError::Realtime { priority, source })?;
+    }
     let bind_ip = config.sip_listen.ip();
     let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
     if pool.capacity() == 0 {
@@ -357,8 +361,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
             .collect::<Result<_, _>>()?,
     };
     let (media, threads) = driver::start(
-        config.media_threads,
-        config.rtp_send,
+        driver::MediaThreads {
+            count: config.media_threads,
+            rtp_send: config.rtp_send,
+            realtime_priority: config.media_realtime_priority,
+        },
         shared,
         assets,
         worker_config,

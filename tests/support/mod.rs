@@ -413,6 +413,39 @@ impl Bridge {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its threads named `prefix…`, each with its scheduling policy and real-time priority as
+    /// the kernel reports them (`/proc/PID/task/TID/stat` fields 41 and 40).
+    pub fn thread_scheduling(&self, prefix: &str) -> Vec<(String, u32, u32)> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).expect("tasks");
+        let mut found = Vec::new();
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let comm = comm.trim().to_owned();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
+            // The name in parentheses may hold spaces: count fields after its ')'.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .expect("stat")
+                .1
+                .split_whitespace()
+                .collect();
+            // Field 3 (state) is the first after ')', so field N is at N - 3.
+            let rt_priority = fields[40 - 3].parse().expect("rt_priority");
+            let policy = fields[41 - 3].parse().expect("policy");
+            found.push((comm, policy, rt_priority));
+        }
+        found.sort();
+        found
+    }
+
     /// The bridge's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
