@@ -291,26 +291,13 @@ fn rtp_socket_modes_are_checked_before_the_bridge_starts() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("never-created");
     let refused = |args: &[&str]| {
-        let mut child = Command::new(support::binary())
+        let mut command = Command::new(support::binary());
+        command
             .arg("--data-dir")
             .arg(&data)
             .args(["serve", "--sip-listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while child.try_wait().unwrap().is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{args:?}: the bridge started instead of refusing");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(!out.status.success(), "{args:?}");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+            .args(args);
+        refused_start(command, &format!("{args:?}"))
     };
     let err = refused(&["--media-realtime-priority", "0"]);
     assert!(err.contains("0 is not in 1..=99"), "{err}");
@@ -344,11 +331,24 @@ fn real_time_media_threads_without_the_right_to_them_are_refused_before_anything
     } else {
         Command::new(support::binary())
     };
-    let mut child = command
+    command
         .arg("--data-dir")
         .arg(&data)
         .args(["serve", "--sip-listen", "127.0.0.1:0"])
-        .args(["--media-realtime-priority", "10"])
+        .args(["--media-realtime-priority", "10"]);
+    let err = refused_start(command, "without CAP_SYS_NICE");
+    assert!(
+        err.contains("cannot give the media threads real-time priority 10 (SCHED_FIFO)")
+            && err.contains("CAP_SYS_NICE"),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing was created");
+}
+
+/// Runs a `serve` that must refuse to start: waits for it to end (20 s at most), checks that
+/// it failed, and returns what it wrote to stderr.
+fn refused_start(mut command: Command, what: &str) -> String {
+    let mut child = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -357,17 +357,11 @@ fn real_time_media_threads_without_the_right_to_them_are_refused_before_anything
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the bridge started without real-time priority instead of refusing");
+            panic!("{what}: the bridge started instead of refusing");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("cannot give the media threads real-time priority 10 (SCHED_FIFO)")
-            && err.contains("CAP_SYS_NICE"),
-        "{err}"
-    );
-    assert!(!data.exists(), "nothing was created");
+    assert!(!out.status.success(), "{what}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -82,20 +82,7 @@ impl Endpoint {
         call.state = CallState::Answered;
         call.answer_at = None;
         let contact = self.contact(local.ip, transport, sips);
-        let headers = [
-            (HeaderName::Contact, contact),
-            (HeaderName::Allow, ALLOW.to_string()),
-        ];
-        self.final_invite_response(
-            now,
-            tx_id,
-            &invite,
-            200,
-            "OK",
-            Some(&tag),
-            &headers,
-            Some(&body),
-        );
+        self.answer_ok(now, tx_id, &invite, &tag, contact, &body);
         if let Some(params) = params {
             self.events
                 .push_back(Event::MediaUpdate { call: id, params });

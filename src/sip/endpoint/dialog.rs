@@ -283,20 +283,7 @@ impl Endpoint {
             (InviteServer::new(dest, self.config.timers), Some(id)),
         );
         let contact = self.contact(local.ip, dest.transport, sips);
-        let headers = [
-            (HeaderName::Contact, contact),
-            (HeaderName::Allow, ALLOW.to_string()),
-        ];
-        self.final_invite_response(
-            now,
-            tx_id,
-            &msg,
-            200,
-            "OK",
-            Some(&local_tag),
-            &headers,
-            Some(&body),
-        );
+        self.answer_ok(now, tx_id, &msg, &local_tag, contact, &body);
         if let Some(call) = self.calls.get_mut(&id) {
             call.remote_cseq = cseq;
             call.invite_cseq = cseq;

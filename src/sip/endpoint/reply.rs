@@ -55,6 +55,32 @@ impl Endpoint {
         resp.to_bytes()
     }
 
+    /// The 200 to an INVITE (the first or a re-INVITE): our Contact, what we allow, our SDP.
+    pub(super) fn answer_ok(
+        &mut self,
+        now: Instant,
+        tx_id: u64,
+        invite: &Message,
+        tag: &str,
+        contact: String,
+        sdp: &[u8],
+    ) {
+        let headers = [
+            (HeaderName::Contact, contact),
+            (HeaderName::Allow, ALLOW.to_string()),
+        ];
+        self.final_invite_response(
+            now,
+            tx_id,
+            invite,
+            200,
+            "OK",
+            Some(tag),
+            &headers,
+            Some(sdp),
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn final_invite_response(
         &mut self,
