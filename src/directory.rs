@@ -406,116 +406,6 @@ impl Directory {
         Ok((organizer, pin))
     }
 
-    /// Generates a new PIN for an organizer (old one stops working at once).
-    ///
-    /// The new tag, the lifted lock and the audit entry are one change, committed (and on
-    /// disk) before the PIN is returned: a PIN that was shown is never lost, and a reset
-    /// that was interrupted left no trace.
-    pub async fn reset_pin(&self, actor: &Actor, organizer_id: i64) -> Result<Pin, DirectoryError> {
-        let now = (self.clock)();
-        let (pin, policy) = self.fresh_pin().await?;
-        let mut change = self.store.change().await?;
-        self.put_pin(&mut change, organizer_id, &pin, policy, now)
-            .await?;
-        let entry = audit_entry(actor, now, "pin.reset", Some(organizer_id), "");
-        change.append_audit(&entry).await?;
-        change.commit().await?;
-        Ok(pin)
-    }
-
-    /// Reads a new organizer back, audits its creation and commits: the last steps of both
-    /// ways of creating one.
-    async fn commit_created(
-        &self,
-        mut change: Change,
-        actor: &Actor,
-        now: i64,
-        id: i64,
-    ) -> Result<Organizer, DirectoryError> {
-        let record = change
-            .organizer(id)
-            .await?
-            .ok_or(DirectoryError::OrganizerNotFound { id })?;
-        let entry = audit_entry(
-            actor,
-            now,
-            "organizer.create",
-            Some(id),
-            &record.conference_id,
-        );
-        change.append_audit(&entry).await?;
-        change.commit().await?;
-        Ok(Organizer::from(record))
-    }
-
-    /// Sets a PIN the organizer chose (by phone, `*8`): it must have the policy's length and
-    /// not be trivial. Stored, unlocked and audited in one change, like a reset.
-    pub async fn choose_pin(
-        &self,
-        actor: &Actor,
-        organizer_id: i64,
-        pin: &Pin,
-    ) -> Result<(), DirectoryError> {
-        let now = (self.clock)();
-        let policy = self.store.pin_length_policy().await?;
-        if pin.len() != usize::from(policy.length()) {
-            return Err(DirectoryError::PinLength {
-                expected: policy.length(),
-            });
-        }
-        if crate::auth::pin::is_trivial(pin) {
-            return Err(DirectoryError::PinTooEasy);
-        }
-        let mut change = self.store.change().await?;
-        self.put_pin(&mut change, organizer_id, pin, policy, now)
-            .await?;
-        let entry = audit_entry(actor, now, "pin.changed", Some(organizer_id), "by phone");
-        change.append_audit(&entry).await?;
-        change.commit().await?;
-        Ok(())
-    }
-
-    /// A new PIN of the current policy length, made before any change starts so that a
-    /// failing random source writes nothing and no change waits on another connection.
-    async fn fresh_pin(&self) -> Result<(Pin, PinPolicy), DirectoryError> {
-        let policy = self.store.pin_length_policy().await?;
-        Ok((generate_pin(policy)?, policy))
-    }
-
-    /// Stores `pin` as the organizer's PIN within `change`; the old one stops when it commits.
-    /// A new PIN is a new secret: its failure count starts from zero, any lock is lifted.
-    async fn put_pin(
-        &self,
-        change: &mut Change,
-        organizer_id: i64,
-        pin: &Pin,
-        policy: PinPolicy,
-        now: i64,
-    ) -> Result<(), DirectoryError> {
-        let was_locked = change.pin_lockout(organizer_id).await?.gate(now) != Gate::Open;
-        let tag = self.key.tag(organizer_id, pin);
-        change
-            .set_pin_tag(organizer_id, &tag, policy.length(), now)
-            .await
-            .map_err(not_found)?;
-        change.clear_pin_lockout(organizer_id).await?;
-        if was_locked {
-            let system = Actor {
-                who: "dialbridge".into(),
-                source: "new PIN".into(),
-            };
-            let entry = audit_entry(
-                &system,
-                now,
-                "pin.unlocked",
-                Some(organizer_id),
-                "a new PIN",
-            );
-            change.append_audit(&entry).await?;
-        }
-        Ok(())
-    }
-
     /// Finds the conference for digits a caller typed (None if unknown or organizer disabled).
     pub async fn lookup_conference(
         &self,
@@ -553,111 +443,6 @@ impl Directory {
         let digits = typed_conference_id(digits)?;
         self.lookups
             .get(digits, std::time::Instant::now(), self.store.writes())
-    }
-
-    /// [`Directory::check_pin`] reduced to accepted or not (it counts failures the same way).
-    pub async fn verify_pin(&self, organizer_id: i64, pin: &Pin) -> Result<bool, DirectoryError> {
-        Ok(self.check_pin(organizer_id, pin, "").await?.accepted())
-    }
-
-    /// Checks a PIN a caller entered, counting failures across calls (`auth::lockout`).
-    /// `source` says where the call came from, for the audit log.
-    pub async fn check_pin(
-        &self,
-        organizer_id: i64,
-        pin: &Pin,
-        source: &str,
-    ) -> Result<PinCheck, DirectoryError> {
-        let _one_at_a_time = self.pin_checks.lock().await;
-        let now = (self.clock)();
-        // One change from the first read to the last write: a reset committed meanwhile
-        // cannot be overwritten by a stale failure count, and the count and its audit
-        // entries are saved together.
-        let mut change = self.store.change().await?;
-        // The same queries, HMAC, comparison and write run whatever the row and the lock
-        // say; only the outcome differs, so a locked PIN costs what a wrong one does.
-        let record = change.organizer(organizer_id).await?;
-        let stored = record
-            .as_ref()
-            .filter(|r| r.enabled)
-            .and_then(|r| r.pin_tag.as_ref());
-        let mut state = change.pin_lockout(organizer_id).await?;
-        let gate = state.gate(now);
-        let matches = self.key.verify(organizer_id, pin, stored);
-        let actor = Actor {
-            who: "caller".into(),
-            source: if source.is_empty() {
-                "phone".into()
-            } else {
-                format!("phone {source}")
-            },
-        };
-        if record.is_none() {
-            return Ok(PinCheck::Refused);
-        }
-        if state.lock_expired(now) {
-            let entry = audit_entry(
-                &actor,
-                now,
-                "pin.unlocked",
-                Some(organizer_id),
-                "the lock ran out",
-            );
-            change.append_audit(&entry).await?;
-        }
-        if matches && gate == Gate::Open {
-            state.on_success(now);
-            change.save_pin_lockout(organizer_id, &state).await?;
-            change.commit().await?;
-            return Ok(PinCheck::Accepted);
-        }
-        let outcome = state.on_failure(&self.lockout, now);
-        change.save_pin_lockout(organizer_id, &state).await?;
-        let detail = format!(
-            "{} failures since the last success{}",
-            state.since_success,
-            match gate {
-                Gate::Open => "",
-                Gate::LockedUntil(_) => "; entered while locked",
-                Gate::LockedUntilReset => "; entered while locked until reset",
-            }
-        );
-        let entry = audit_entry(&actor, now, "pin.failure", Some(organizer_id), &detail);
-        change.append_audit(&entry).await?;
-        let check = match (outcome, gate) {
-            (FailureOutcome::Locked { until }, _) => {
-                let detail = format!("for {} s", until - now);
-                let entry = audit_entry(&actor, now, "pin.locked", Some(organizer_id), &detail);
-                change.append_audit(&entry).await?;
-                PinCheck::RefusedAndLocked { until }
-            }
-            (FailureOutcome::LockedUntilReset, Gate::LockedUntilReset) => PinCheck::Refused,
-            (FailureOutcome::LockedUntilReset, _) => {
-                let entry = audit_entry(
-                    &actor,
-                    now,
-                    "pin.locked_until_reset",
-                    Some(organizer_id),
-                    &detail,
-                );
-                change.append_audit(&entry).await?;
-                PinCheck::RefusedAndLockedUntilReset
-            }
-            (FailureOutcome::Counted, _) => PinCheck::Refused,
-        };
-        change.commit().await?;
-        Ok(check)
-    }
-
-    /// The PIN lockout rules in force.
-    pub fn lockout_policy(&self) -> LockoutPolicy {
-        self.lockout
-    }
-
-    /// Whether an organizer's PIN is locked now (timed or until reset).
-    pub async fn pin_locked(&self, organizer_id: i64) -> Result<bool, DirectoryError> {
-        let state = self.store.pin_lockout(organizer_id).await?;
-        Ok(state.gate((self.clock)()) != Gate::Open)
     }
 
     /// All organizers, PIN-free, in creation order.
@@ -699,38 +484,6 @@ impl Directory {
         };
         let entry = audit_entry(actor, now, action, Some(organizer_id), "");
         change.append_audit(&entry).await?;
-        Ok(())
-    }
-
-    /// The PIN length new PINs get.
-    pub async fn pin_policy(&self) -> Result<PinPolicy, DirectoryError> {
-        Ok(self.store.pin_length_policy().await?)
-    }
-
-    /// Changes the PIN length for new PINs; existing PINs keep working unchanged.
-    pub async fn set_pin_policy(
-        &self,
-        actor: &Actor,
-        policy: PinPolicy,
-    ) -> Result<(), DirectoryError> {
-        let mut change = self.store.change().await?;
-        Self::put_pin_policy(&mut change, actor, policy, (self.clock)()).await?;
-        change.commit().await?;
-        Ok(())
-    }
-
-    /// Changes the PIN length within `change`, with its audit entry.
-    async fn put_pin_policy(
-        change: &mut Change,
-        actor: &Actor,
-        policy: PinPolicy,
-        now: i64,
-    ) -> Result<(), DirectoryError> {
-        change.set_pin_length_policy(policy).await?;
-        let detail = format!("length={}", policy.length());
-        change
-            .append_audit(&audit_entry(actor, now, "pin.policy", None, &detail))
-            .await?;
         Ok(())
     }
 
@@ -924,92 +677,6 @@ impl Directory {
         Ok(self.store.recent_audit(limit).await?)
     }
 
-    /// Issues self-service reset links for the enabled organizers with this address. Returns
-    /// each organizer with its one-time token; an unknown address gives an empty list.
-    pub async fn issue_reset_tokens(
-        &self,
-        actor: &Actor,
-        email: &str,
-    ) -> Result<Vec<(Organizer, String)>, DirectoryError> {
-        let email = email.trim();
-        if email.is_empty() || email.len() > MAX_EMAIL_LEN {
-            return Ok(Vec::new());
-        }
-        let now = (self.clock)();
-        let mut issued = Vec::new();
-        for record in self.store.organizers_by_email(email).await? {
-            if record.enabled {
-                issued.push((Organizer::from(record), random_token()?));
-            }
-        }
-        if issued.is_empty() {
-            return Ok(issued);
-        }
-        let mut change = self.store.change().await?;
-        for (org, token) in &issued {
-            change
-                .insert_reset_token(
-                    &token_hash(token),
-                    org.id,
-                    now,
-                    now + RESET_LINK_VALIDITY_SECS,
-                )
-                .await?;
-            let entry = audit_entry(actor, now, "pin.reset_link", Some(org.id), "");
-            change.append_audit(&entry).await?;
-        }
-        change.commit().await?;
-        Ok(issued)
-    }
-
-    /// The organizer a self-service link is for, if the link is still valid.
-    pub async fn reset_token_organizer(
-        &self,
-        token: &str,
-    ) -> Result<Option<Organizer>, DirectoryError> {
-        let now = (self.clock)();
-        let Some(id) = self
-            .store
-            .reset_token_owner(&token_hash(token), now)
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(self
-            .store
-            .organizer(id)
-            .await?
-            .filter(|r| r.enabled)
-            .map(Organizer::from))
-    }
-
-    /// Uses a self-service link once: a new PIN for its organizer (returned, shown once).
-    pub async fn redeem_reset_token(
-        &self,
-        source: &str,
-        token: &str,
-    ) -> Result<Option<(Organizer, Pin)>, DirectoryError> {
-        let now = (self.clock)();
-        let (pin, policy) = self.fresh_pin().await?;
-        // The link is used up in the same change as the new PIN it gives: a crash in
-        // between leaves the link valid and the old PIN in place.
-        let mut change = self.store.change().await?;
-        let Some(id) = change.redeem_reset_token(&token_hash(token), now).await? else {
-            return Ok(None);
-        };
-        let enabled = change.organizer(id).await?.is_some_and(|r| r.enabled);
-        if !enabled {
-            change.commit().await?;
-            return Ok(None);
-        }
-        let actor = Actor::organizer(id, source);
-        self.put_pin(&mut change, id, &pin, policy, now).await?;
-        let entry = audit_entry(&actor, now, "pin.reset", Some(id), "self-service");
-        change.append_audit(&entry).await?;
-        change.commit().await?;
-        Ok(Some((self.organizer(id).await?, pin)))
-    }
-
     /// Writes an audit entry for something done outside the directory (a meeting start, an
     /// e-mail delivery). Never pass a PIN.
     pub async fn record(
@@ -1078,74 +745,6 @@ fn not_found(err: StoreError) -> DirectoryError {
     }
 }
 
-/// Trims and checks an organizer name.
-fn validate_name(name: &str) -> Result<&str, DirectoryError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(DirectoryError::NameEmpty);
-    }
-    let chars = name.chars().count();
-    if chars > MAX_NAME_CHARS {
-        return Err(DirectoryError::NameTooLong {
-            actual: chars,
-            max: MAX_NAME_CHARS,
-        });
-    }
-    if name.chars().any(char::is_control) {
-        return Err(DirectoryError::NameControlChars);
-    }
-    Ok(name)
-}
-
-/// Trims and checks that an address is plausibly `local@domain`; delivery is the real test.
-fn validate_email(email: &str) -> Result<&str, DirectoryError> {
-    let email = email.trim();
-    if email.len() > MAX_EMAIL_LEN {
-        return Err(DirectoryError::EmailTooLong {
-            actual: email.len(),
-            max: MAX_EMAIL_LEN,
-        });
-    }
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return Err(DirectoryError::EmailInvalid);
-    };
-    let plausible = !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if plausible {
-        Ok(email)
-    } else {
-        Err(DirectoryError::EmailInvalid)
-    }
-}
-
-/// Like `validate_email`, but names the override field in its error.
-fn validate_email_override(email: &str) -> Result<&str, DirectoryError> {
-    validate_email(email).map_err(|err| match err {
-        DirectoryError::EmailInvalid => DirectoryError::EmailOverrideInvalid,
-        other => other,
-    })
-}
-
-/// A 32-byte random token as URL-safe hex (128+ bits: unguessable for a 15-minute link).
-fn random_token() -> Result<String, DirectoryError> {
-    use rand::TryRng;
-    let mut bytes = [0u8; 32];
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| DirectoryError::Pin(PinError::RandomSource(e)))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Only hashes of tokens are stored, so a database copy cannot redeem links.
-fn token_hash(token: &str) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes()).into()
-}
-
 /// The digits worth a database lookup: 1..=16 ASCII digits, anything else is unknown.
 fn typed_conference_id(digits: &str) -> Option<&str> {
     let ok = !digits.is_empty()
@@ -1155,5 +754,10 @@ fn typed_conference_id(digits: &str) -> Option<&str> {
 }
 
 mod lookups;
+mod pins;
+mod reset_links;
+mod validate;
+
+use validate::{validate_email, validate_email_override, validate_name};
 #[cfg(test)]
 mod tests;
