@@ -25,14 +25,7 @@ impl WallClock {
             Some(after) => self.system + after,
             None => self.system - self.instant.saturating_duration_since(at),
         };
-        time::OffsetDateTime::from(system)
-            .replace_nanosecond(0)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default()
+        live::rfc3339(system)
     }
 
     pub(super) fn meeting(&self, view: MeetingView) -> live::Meeting {
