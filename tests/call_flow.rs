@@ -199,7 +199,13 @@ fn late_joiner_goes_straight_into_the_running_meeting() {
     let (bridge, orgs) = Bridge::start(&["Ada"], BridgeOptions::default());
     let org = &orgs[0];
     let boss = organizer(&bridge, &org.conference_id, &org.pin, Some(ORGANIZER_TONE));
-    wait(1500);
+    // Late means after the meeting started: the organizer's keys and PIN check take a few
+    // seconds, longer on a loaded machine.
+    bridge.wait_log(
+        "meeting started; lobby moved in",
+        1,
+        Duration::from_secs(20),
+    );
     let late = attendee(&bridge, &org.conference_id, Codec::Pcma, None);
     let t0 = Instant::now();
     wait_until(&late, Duration::from_secs(10), "the organizer", |h| {

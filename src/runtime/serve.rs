@@ -224,6 +224,11 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         Some(path) => Some(Arc::new(crate::cluster::leg::LegKey::load(path)?)),
         None => None,
     };
+    // And the right to real-time media threads.
+    if let Some(priority) = config.media_realtime_priority {
+        super::realtime::check(priority)
+            .map_err(|source| driver::MediaStartError::Realtime { priority, source })?;
+    }
     let socket =
         UdpSocket::bind(config.sip_listen)
             .await
@@ -273,10 +278,6 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         && config.rtp_send == crate::config::RtpSend::IoUring
     {
         return Err(ServeError::RtpSendWithSharedSockets);
-    }
-    if let Some(priority) = config.media_realtime_priority {
-        super::realtime::check(priority)
-            .map_err(|source| driver::MediaStartError::Realtime { priority, source })?;
     }
     let bind_ip = config.sip_listen.ip();
     let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
