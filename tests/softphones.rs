@@ -81,16 +81,26 @@ fn assert_keys_came_by_rfc4733(bridge: &Bridge, typed: &[&str]) {
 /// Checks that baresip talks G.722 (it offers it first, so the meeting mixes at 16 kHz) and
 /// the other phone a G.711 codec: both kinds of caller meet in one mix.
 fn assert_one_wideband_one_narrowband(bridge: &Bridge) {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    let calls = |codec: &str| -> u64 {
-        let series = format!("dialbridge_media_calls_by_codec{{codec=\"{codec}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&series)?.parse().ok())
-            .unwrap_or(0)
+    let read = || {
+        let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
+        let calls = |codec: &str| -> u64 {
+            let series = format!("dialbridge_media_calls_by_codec{{codec=\"{codec}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&series)?.parse().ok())
+                .unwrap_or(0)
+        };
+        (calls("G722"), calls("PCMU") + calls("PCMA"))
     };
-    let (g722, g711) = (calls("G722"), calls("PCMU") + calls("PCMA"));
-    println!("calls by codec: G.722 {g722}, G.711 {g711}");
-    assert_eq!((g722, g711), (1, 1), "baresip on G.722, linphonec on G.711");
+    // Each media thread publishes its counts once a frame, so a call that has just moved to
+    // its meeting's thread may be missing from them for a frame or two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut counts = read();
+    while counts != (1, 1) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        counts = read();
+    }
+    println!("calls by codec: G.722 {}, G.711 {}", counts.0, counts.1);
+    assert_eq!(counts, (1, 1), "baresip on G.722, linphonec on G.711");
 }
 
 /// Waits (up to `timeout`) for the organizer to start the meeting with the one caller from
