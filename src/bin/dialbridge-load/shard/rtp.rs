@@ -32,15 +32,15 @@ impl Shard {
             let mut sent = false;
             let audio = self.shared.audio;
             for id in ids {
-                if self.calls.contains_key(&id) {
-                    sent |= self.frame(id);
-                    if self
-                        .calls
-                        .get(&id)
-                        .is_some_and(|c| c.phase.sends_frames(audio))
-                    {
-                        keep.push(id);
-                    }
+                // A call that ended is gone from the map: `frame` sends nothing for it and it
+                // is not kept.
+                sent |= self.frame(id);
+                if self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.phase.sends_frames(audio))
+                {
+                    keep.push(id);
                 }
             }
             self.buckets[bucket] = keep;
