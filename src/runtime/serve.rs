@@ -229,6 +229,12 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         super::realtime::check(priority)
             .map_err(|source| driver::MediaStartError::Realtime { priority, source })?;
     }
+    // And RTP socket modes that work together.
+    if config.rtp_sockets == crate::config::RtpSockets::PerThread
+        && config.rtp_send == crate::config::RtpSend::IoUring
+    {
+        return Err(ServeError::RtpSendWithSharedSockets);
+    }
     let socket =
         UdpSocket::bind(config.sip_listen)
             .await
@@ -274,11 +280,6 @@ pub async fn run(config: ServeConfig, on_ready: impl FnOnce(&Bound)) -> Result<(
         http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
         sip_tls: tls_listener.as_ref().and_then(|l| l.local_addr().ok()),
     };
-    if config.rtp_sockets == crate::config::RtpSockets::PerThread
-        && config.rtp_send == crate::config::RtpSend::IoUring
-    {
-        return Err(ServeError::RtpSendWithSharedSockets);
-    }
     let bind_ip = config.sip_listen.ip();
     let pool = PortPool::new(config.rtp_ports.low, config.rtp_ports.high);
     if pool.capacity() == 0 {
