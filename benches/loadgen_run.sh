@@ -31,11 +31,18 @@
 # Once a second a sampler records the bridge's CPU and dialbridge_calls_active; the bridge's CPU
 # "while N callers were held" is over the consecutive seconds with at least 99 % of the most
 # calls up at once (the hold window), so that call set-up and the ramp are left out.
+# PROFILE=AT+FOR (say 25+15) also records a CPU profile of the bridge (perf, Debian package
+# linux-perf) from AT seconds after the generator starts, for FOR seconds, and prints where its
+# time went: the kernel, the bridge's code, libc, and the functions above 1 %.
 # DIALBRIDGE_BIN=path runs another build of the bridge (say, the commit before a change) with
 # the same generator, for a before/after comparison.
 set -euo pipefail
 organizers=${1:?usage: benches/loadgen_run.sh ORGANIZERS [dialbridge-load flags…]}
 shift
+if [ -n "${PROFILE:-}" ]; then
+  [[ $PROFILE =~ ^[0-9]+\+[1-9][0-9]*$ ]] || { echo "PROFILE is AT+FOR in seconds, say 25+15" >&2; exit 2; }
+  command -v perf >/dev/null || { echo "PROFILE needs perf: apt-get install linux-perf" >&2; exit 2; }
+fi
 cd "$(dirname "$0")/.."
 cargo build --release --bin dialbridge --bin dialbridge-load 2>/dev/null
 data=$(mktemp -d)
@@ -128,12 +135,27 @@ sampler() {
 sampler >"$data/samples.txt" 2>/dev/null &
 sampler_pid=$!
 trap 'kill "$sampler_pid" 2>/dev/null || true' EXIT
+if [ -n "${PROFILE:-}" ]; then
+  (sleep "${PROFILE%+*}" && perf record -q -F 999 -e cpu-clock -p "$pid" -o "$data/perf.data" \
+    -- sleep "${PROFILE#*+}" >/dev/null 2>&1) &
+  profile_pid=$!
+fi
 before=$(bridge_cpu); t0=$(date +%s.%N)
 status=0
 target/release/dialbridge-load --target "$target" --conferences-file "$data/conferences.txt" "${gen[@]}" "$@" || status=$?
 after=$(bridge_cpu); t1=$(date +%s.%N)
 kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true
+if [ -n "${PROFILE:-}" ]; then
+  wait "$profile_pid" || true
+  if [ -s "$data/perf.data" ]; then
+    echo "bridge profile, ${PROFILE#*+} s from ${PROFILE%+*} s into the run (perf, cpu-clock): by object, then functions above 1 %"
+    perf report -i "$data/perf.data" --sort dso --stdio --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+    perf report -i "$data/perf.data" --sort dso,sym --stdio --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+  else
+    echo "bridge profile: none recorded (the run ended before ${PROFILE%+*} s?)"
+  fi
+fi
 echo "bridge CPU: $(echo "($after - $before) / $(getconf CLK_TCK) / ($t1 - $t0) * 100" | bc -l | cut -c1-5) % of a core over the generator's run"
 # The hold window: the longest run of consecutive samples with calls up ≥ 99 % of the most.
 awk -v hz="$(getconf CLK_TCK)" -v window="$data/window" '
