@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::bridge::mixer::{Mixer, Pcm};
 use crate::call::CallId;
 use crate::ivr::assets::{Assets, Frame};
+use crate::media::agc::GainRamp;
 use crate::media::codec::{Law, PAYLOAD_BYTES, SAMPLES_PER_FRAME, WIDE_SAMPLES_PER_FRAME};
 use crate::media::resample::{Downsampler, Upsampler};
 use crate::media::rtp::RTP_HEADER_LEN;
@@ -25,26 +26,25 @@ pub const MAX_TALKERS: usize = 4;
 pub(super) const TALKER_HOLD_DB: f32 = 2.5;
 
 /// One caller's frame in this tick's mix.
+#[derive(Clone, Copy)]
 pub(super) struct Talker {
     pub(super) id: CallId,
     /// Talk level plus the hold bonus, to keep the loudest.
     pub(super) rank: f32,
     /// Position among the meeting's talkers this tick: of two as loud, the earlier stays.
+    /// Also where its frame waits in the worker's frames.
     pub(super) order: usize,
-    pub(super) pcm: Pcm,
+    /// The frame's samples (160 or 320) and the gain still to apply to them.
+    pub(super) samples: usize,
+    pub(super) gain: GainRamp,
 }
 
-/// Keeps the [`MAX_TALKERS`] loudest of a tick's talkers as they come, so that a frame is
-/// copied only while it is among them (a meeting of 21 talkers would otherwise copy and sort
-/// 21 frames to keep 4).
-fn keep_loudest(talkers: &mut Vec<Talker>, id: CallId, rank: f32, order: usize, pcm: &Pcm) {
+/// Keeps the [`MAX_TALKERS`] loudest of a tick's talkers as they come, so that only the
+/// frames of those mixed are gained (a meeting of 21 talkers would otherwise gain 21 frames
+/// to mix 4).
+fn keep_loudest(talkers: &mut Vec<Talker>, talker: Talker) {
     if talkers.len() < MAX_TALKERS {
-        talkers.push(Talker {
-            id,
-            rank,
-            order,
-            pcm: *pcm,
-        });
+        talkers.push(talker);
         return;
     }
     // The quietest kept; of equal ones the latest, as a stable sort would drop it first.
@@ -54,14 +54,9 @@ fn keep_loudest(talkers: &mut Vec<Talker>, id: CallId, rank: f32, order: usize, 
             .then_with(|| b.order.cmp(&a.order))
     });
     if let Some(worst) = worst
-        && rank.total_cmp(&worst.rank).is_gt()
+        && talker.rank.total_cmp(&worst.rank).is_gt()
     {
-        *worst = Talker {
-            id,
-            rank,
-            order,
-            pcm: *pcm,
-        };
+        *worst = talker;
     }
 }
 
@@ -70,6 +65,8 @@ pub(super) struct MixScratch<'a> {
     pub(super) assets: &'a Assets,
     pub(super) mixer: &'a mut Mixer,
     pub(super) talkers: &'a mut Vec<Talker>,
+    /// The tick's decoded frames of one meeting, by talker order.
+    pub(super) frames: &'a mut Vec<Pcm>,
     pub(super) packet: &'a mut [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
     pub(super) stats: &'a mut WorkerStats,
 }
@@ -88,6 +85,7 @@ pub(super) fn mix_meeting<S>(
         assets,
         mixer,
         talkers,
+        frames,
         packet,
         stats,
     } = scratch;
@@ -108,10 +106,16 @@ pub(super) fn mix_meeting<S>(
         let Some(call) = calls.get_mut(id) else {
             continue;
         };
+        if frames.len() <= heard {
+            frames.push([0; WIDE_SAMPLES_PER_FRAME]);
+        }
+        let Some(pcm) = frames.get_mut(heard) else {
+            continue;
+        };
+        *pcm = [0; WIDE_SAMPLES_PER_FRAME];
         // Decoded even when unheard: a stateful decoder and the concealment must see every
         // frame.
-        let mut pcm: Pcm = [0; WIDE_SAMPLES_PER_FRAME];
-        let Some(n) = next_audio(call, &mut pcm) else {
+        let Some(n) = next_audio(call, pcm) else {
             continue;
         };
         // Muted, or a key tone sounding: the mix never carries keys.
@@ -119,21 +123,38 @@ pub(super) fn mix_meeting<S>(
             call.voice.reset_spurt();
             continue;
         }
-        let samples = pcm.get_mut(..n).unwrap_or_default();
-        let talking = call.voice.update(samples);
-        let level = call.voice.level_db();
-        call.agc.process(samples, talking, level);
+        let talking = call.voice.update(pcm.get(..n).unwrap_or_default());
+        let mut gain = call.agc.learn(talking, call.voice.level_db());
         if !talking {
             continue;
         }
-        call.transcoder.to_mix_rate(&mut pcm, wide);
+        let mut samples = n;
+        if wide && !call.params.codec.is_wideband() {
+            // Lifted to 16 kHz now: the lift's filter must see every talk frame, gained.
+            gain.apply(pcm.get_mut(..n).unwrap_or_default());
+            gain = GainRamp::UNITY;
+            call.transcoder.to_mix_rate(pcm, wide);
+            samples = WIDE_SAMPLES_PER_FRAME;
+        }
         let hold = if call.mixed { TALKER_HOLD_DB } else { 0.0 };
         let rank = call.voice.talk_level_db() + hold;
-        keep_loudest(talkers, *id, rank, heard, &pcm);
+        keep_loudest(
+            talkers,
+            Talker {
+                id: *id,
+                rank,
+                order: heard,
+                samples,
+                gain,
+            },
+        );
         heard += 1;
     }
     for t in talkers.iter() {
-        mixer.add(&t.pcm);
+        if let Some(pcm) = frames.get_mut(t.order) {
+            t.gain.apply(pcm.get_mut(..t.samples).unwrap_or_default());
+            mixer.add(pcm);
+        }
     }
     stats.talkers += talkers.len() as u64;
     // An announcement is one more source, left out for the caller it announces.
@@ -167,7 +188,10 @@ pub(super) fn mix_meeting<S>(
         let Some(call) = calls.get_mut(id) else {
             continue;
         };
-        let own = talkers.iter().find(|t| t.id == *id).map(|t| &t.pcm);
+        let own = talkers
+            .iter()
+            .find(|t| t.id == *id)
+            .and_then(|t| frames.get(t.order));
         let unheard_chime = chime
             .as_ref()
             .filter(|(_, about)| *about == Some(*id))
@@ -219,14 +243,23 @@ pub(super) fn mix_meeting<S>(
 mod tests {
     use super::*;
 
+    fn talker(order: usize, rank: f32) -> Talker {
+        Talker {
+            id: CallId(order as u64),
+            rank,
+            order,
+            samples: SAMPLES_PER_FRAME,
+            gain: GainRamp::UNITY,
+        }
+    }
+
     #[test]
     fn the_loudest_are_kept_as_a_stable_sort_would_keep_them() {
         // Ranks with ties at the cut: of equal ones, the earlier stays.
         let ranks = [3.0, 9.0, 3.0, 7.0, 3.0, 9.0, 1.0, 3.0, 8.0];
         let mut kept = Vec::new();
         for (order, rank) in ranks.iter().enumerate() {
-            let pcm: Pcm = [order as i16; WIDE_SAMPLES_PER_FRAME];
-            keep_loudest(&mut kept, CallId(order as u64), *rank, order, &pcm);
+            keep_loudest(&mut kept, talker(order, *rank));
         }
         let mut ids: Vec<u64> = kept.iter().map(|t| t.id.0).collect();
         ids.sort_unstable();
@@ -240,19 +273,13 @@ mod tests {
         assert_eq!(ids, expected);
         assert_eq!(ids, [1, 3, 5, 8]);
         assert!(
-            kept.iter().all(|t| t.pcm[0] == t.id.0 as i16),
+            kept.iter().all(|t| t.order as u64 == t.id.0),
             "each keeps its own frame"
         );
 
         let mut tied = Vec::new();
         for order in 0..6 {
-            keep_loudest(
-                &mut tied,
-                CallId(order),
-                5.0,
-                order as usize,
-                &[0; WIDE_SAMPLES_PER_FRAME],
-            );
+            keep_loudest(&mut tied, talker(order, 5.0));
         }
         let ids: Vec<u64> = tied.iter().map(|t| t.id.0).collect();
         assert_eq!(ids, [0, 1, 2, 3], "all as loud: the first four stay");

@@ -108,6 +108,8 @@ pub struct Worker<S> {
     events: Vec<Event<S>>,
     mixer: Mixer,
     talkers: Vec<Talker>,
+    /// One meeting's decoded frames for its tick, kept for their capacity.
+    frames: Vec<crate::bridge::mixer::Pcm>,
     packet: [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
     stats: WorkerStats,
     /// A lobby move waiting for its first meeting tick, then that tick's report.
@@ -142,6 +144,7 @@ impl<S> Worker<S> {
             events: Vec::new(),
             mixer: Mixer::new(),
             talkers: Vec::new(),
+            frames: Vec::new(),
             packet: [0; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
             stats: WorkerStats::default(),
             pending_move: None,

@@ -206,6 +206,7 @@ impl<S> Worker<S> {
             stats,
             mixer,
             talkers,
+            frames,
             config,
             ..
         } = self;
@@ -244,6 +245,7 @@ impl<S> Worker<S> {
                     assets,
                     mixer,
                     talkers,
+                    frames,
                     packet,
                     stats,
                 },

@@ -46,6 +46,13 @@ impl Agc {
     /// Learns from a frame (`talk`: the voice detector says it is speech) and applies the
     /// gain to it in place.
     pub fn process(&mut self, pcm: &mut [i16], talk: bool, level_db: f32) {
+        self.learn(talk, level_db).apply(pcm);
+    }
+
+    /// Learns from a frame's level (`talk`: the voice detector says it is speech) and says
+    /// what gain the frame gets, to apply only if it is used: a meeting mixes its loudest
+    /// few talkers, and the gain of a frame nobody hears is work for nothing.
+    pub fn learn(&mut self, talk: bool, level_db: f32) -> GainRamp {
         let before = self.gain_db;
         if talk && level_db > -70.0 {
             let level = match self.speech_db {
@@ -64,14 +71,38 @@ impl Agc {
             .clamp(MIN_GAIN_DB, MAX_GAIN_DB);
             self.gain_db += (wanted - self.gain_db).clamp(-STEP_DB, STEP_DB);
         }
-        if before == 0.0 && self.gain_db == 0.0 {
+        GainRamp {
+            from_db: before,
+            to_db: self.gain_db,
+        }
+    }
+}
+
+/// The gain of one frame: a ramp across it from the gain before the frame to the gain after.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GainRamp {
+    from_db: f32,
+    to_db: f32,
+}
+
+impl GainRamp {
+    /// A frame left as it is.
+    pub const UNITY: GainRamp = GainRamp {
+        from_db: 0.0,
+        to_db: 0.0,
+    };
+
+    /// Applies the gain to the frame in place, its peak limited so that it does not clip.
+    pub fn apply(self, pcm: &mut [i16]) {
+        let GainRamp { from_db, to_db } = self;
+        if from_db == 0.0 && to_db == 0.0 {
             return;
         }
-        let g0 = db_to_gain(before);
-        let g1 = if self.gain_db == before {
+        let g0 = db_to_gain(from_db);
+        let g1 = if to_db == from_db {
             g0
         } else {
-            db_to_gain(self.gain_db)
+            db_to_gain(to_db)
         };
         // In fixed point (Q12 gains, at most +18 dB: 32,536): on x86-64's baseline SSE2 a
         // float sample loop with its saturating conversion back to 16 bits does not

@@ -99,3 +99,54 @@ fn a_softer_talker_who_got_in_first_gives_way_to_louder_ones() {
         .collect();
     assert_eq!(mixed, [3, 4, 5, 6], "the four loudest, not the first four");
 }
+
+/// Six talkers from faint (which the gain control brings up) to loud, the loudest stopping
+/// halfway and a faint one growing louder, so the loudest four change and gained and ungained
+/// frames are both left out: every byte each participant hears, hashed, is pinned from
+/// before the mix stopped gaining frames it leaves out.
+#[test]
+fn six_talkers_changing_places_hear_exactly_the_mix_they_heard_before() {
+    use sha2::{Digest, Sha256};
+    let mut b = Bench::new(1);
+    b.start(0, 1);
+    b.join(1, true);
+    for id in 2..=8 {
+        b.start(0, id);
+        b.join(id, false);
+    }
+    // 1 and 2 listen; 3..=8 talk.
+    let voices: Vec<Vec<[u8; 160]>> = [
+        (400.0, 300),
+        (700.0, 1200),
+        (1300.0, 4000),
+        (1900.0, 9000),
+        (2500.0, 600),
+        (3100.0, 16000),
+    ]
+    .iter()
+    .map(|&(f, a)| tone_frames(f, a, 200))
+    .collect();
+    let louder = tone_frames(2500.0, 12000, 200);
+    let mut h = Sha256::new();
+    for i in 0..200u16 {
+        for (n, frames) in voices.iter().enumerate() {
+            let frame = match (n, i >= 100) {
+                (5, true) => continue,
+                (4, true) => &louder[usize::from(i)],
+                _ => &frames[usize::from(i)],
+            };
+            b.talk(3 + n as u64, i, frame);
+        }
+        let mut sent = b.tick();
+        sent.sort_by_key(|(t, _, _)| *t);
+        for (t, _, bytes) in &sent {
+            h.update(t.to_be_bytes());
+            h.update(payload(bytes));
+        }
+    }
+    let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        digest,
+        "20e806a19584a9a67f34545cea2112a7a19e5ba5371e2318407472666cee2c2b"
+    );
+}
