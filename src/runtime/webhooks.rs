@@ -405,11 +405,12 @@ impl Sender {
             };
             match failure {
                 None => {
-                    self.gauges.delivered.fetch_add(1, Ordering::Relaxed);
                     if let Err(err) = store.remove_webhook(delivery.id).await {
                         tracing::error!(error = %err, "cannot mark a webhook event sent: it will be sent again");
                     }
                     count_queued(&self.directory, &self.gauges).await;
+                    // Counted last, so whoever sees the count also sees the queue without it.
+                    self.gauges.delivered.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(why) => {
                     self.gauges.failed.fetch_add(1, Ordering::Relaxed);
@@ -428,7 +429,6 @@ impl Sender {
 
     /// An event older than the maximum age is given up: counted, audited, forgotten.
     async fn drop_event(&self, delivery: &WebhookDelivery) {
-        self.gauges.dropped.fetch_add(1, Ordering::Relaxed);
         let kind = serde_json::from_str::<serde_json::Value>(&delivery.body)
             .ok()
             .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
@@ -449,6 +449,9 @@ impl Sender {
             tracing::error!(error = %err, "cannot remove a dropped webhook event");
         }
         count_queued(&self.directory, &self.gauges).await;
+        // Counted last, so whoever sees the count also sees the audit entry and the queue
+        // without the event.
+        self.gauges.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One POST; the answer's status, or why there was none.
