@@ -91,14 +91,7 @@ fn assert_one_wideband_one_narrowband(bridge: &Bridge) {
         };
         (calls("G722"), calls("PCMU") + calls("PCMA"))
     };
-    // Each media thread publishes its counts once a frame, so a call that has just moved to
-    // its meeting's thread may be missing from them for a frame or two.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let mut counts = read();
-    while counts != (1, 1) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        counts = read();
-    }
+    let counts = support::settle(std::time::Duration::from_secs(3), read, |c| *c == (1, 1));
     println!("calls by codec: G.722 {}, G.711 {}", counts.0, counts.1);
     assert_eq!(counts, (1, 1), "baresip on G.722, linphonec on G.711");
 }

@@ -238,14 +238,12 @@ fn srtp_softphones_and_a_plain_phone_meet_and_nothing_readable_crosses_the_wire(
                 1,
                 Duration::from_secs(30),
             );
-            // Each media thread publishes its gauges once a frame: a call that has just moved
-            // to its meeting's thread may be missing from them for a frame or two.
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while metric(&bridge, "dialbridge_srtp_calls") != 2 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
             assert_eq!(
-                metric(&bridge, "dialbridge_srtp_calls"),
+                support::settle(
+                    Duration::from_secs(3),
+                    || metric(&bridge, "dialbridge_srtp_calls"),
+                    |n| *n == 2
+                ),
                 2,
                 "two SRTP calls"
             );

@@ -20,6 +20,19 @@ use phone::Heard;
 /// Secrets the tests have seen (PINs, tokens): no bridge log may contain any of them.
 static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
+/// Reads `read` every 50 ms until `done` holds of its value or `limit` passes, and returns
+/// the last value for the caller to assert on: a gauge a media thread publishes once a frame
+/// can lag a call that has just moved between threads.
+pub fn settle<T>(limit: Duration, mut read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + limit;
+    let mut value = read();
+    while !done(&value) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        value = read();
+    }
+    value
+}
+
 /// Notes a secret (a PIN shown once, a token) that must never reach a log.
 pub fn remember_secret(secret: &str) {
     let secret = secret.trim();
