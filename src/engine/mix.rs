@@ -26,7 +26,6 @@ pub const MAX_TALKERS: usize = 4;
 pub(super) const TALKER_HOLD_DB: f32 = 2.5;
 
 /// One caller's frame in this tick's mix.
-#[derive(Clone, Copy)]
 pub(super) struct Talker {
     pub(super) id: CallId,
     /// Talk level plus the hold bonus, to keep the loudest.
