@@ -279,6 +279,55 @@ pub struct CallMedia<S> {
 }
 
 impl<S> CallMedia<S> {
+    /// Starts loading what a meeting's tick reads of this call, first step: the call's own
+    /// fields and its audio's (see [`crate::media::prefetch`]).
+    pub(super) fn prefetch_for_mix(&self) {
+        use crate::media::prefetch::line;
+        line(&self.params);
+        line(&self.tone_until);
+        line(&self.voice);
+        line(&self.agc);
+        line(&self.transcoder);
+        line(&self.mixed);
+        line(&self.player);
+        line(&self.sender);
+        line(&self.peer);
+        line(&self.crypto);
+        line(&self.packets_out);
+        if let Some(audio) = self.audio_in.as_deref() {
+            audio.jitter.prefetch_pop();
+            audio.plc.prefetch_state();
+        }
+    }
+
+    /// Starts loading what [`Worker::handle_rtp`] reads of this call for a datagram whose
+    /// RTP sequence number is `sequence`: the call's fields and the jitter buffer's, and the
+    /// slot the frame goes to.
+    pub(super) fn prefetch_for_rtp(&self, sequence: Option<u16>) {
+        use crate::media::prefetch::line;
+        line(&self.crypto);
+        line(&self.peer);
+        line(&self.params);
+        line(&self.last_rx);
+        line(&self.place);
+        line(&self.seq);
+        if let Some(audio) = self.audio_in.as_deref() {
+            audio.jitter.prefetch_pop();
+            if let Some(sequence) = sequence {
+                audio.jitter.prefetch_slot_for(sequence);
+            }
+        }
+    }
+
+    /// Second step, once the first step's lines are on their way: the frame the jitter
+    /// buffer plays and the concealer's history it goes to.
+    pub(super) fn prefetch_audio(&self) {
+        if let Some(audio) = self.audio_in.as_deref() {
+            audio.jitter.prefetch_head_slot();
+            audio.plc.prefetch_ring();
+        }
+    }
+
     /// Where the caller's audio goes when someone hears it: the mix (which makes it at the
     /// caller's first tick there) or a name recording (made here); None otherwise.
     pub(super) fn audio_heard(&mut self) -> Option<&mut AudioIn> {
@@ -519,7 +568,7 @@ impl<S> Worker<S> {
             let _e = media.span.enter();
             tracing::debug!(worker = self.index, "media started");
         }
-        self.calls.insert(id, media);
+        self.calls.insert(id, Box::new(media));
         self.drive_flow(now, id);
     }
 

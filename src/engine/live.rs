@@ -174,7 +174,7 @@ pub struct LiveEvent {
 
 fn participant_of<S>(
     entry: &MeetingEntry,
-    calls: &crate::call::CallMap<super::CallMedia<S>>,
+    calls: &super::Calls<S>,
     id: CallId,
     state: Attendance,
 ) -> Option<ParticipantView> {
@@ -197,11 +197,7 @@ fn participant_of<S>(
     })
 }
 
-fn view_of<S>(
-    conference_id: &str,
-    entry: &MeetingEntry,
-    calls: &crate::call::CallMap<super::CallMedia<S>>,
-) -> MeetingView {
+fn view_of<S>(conference_id: &str, entry: &MeetingEntry, calls: &super::Calls<S>) -> MeetingView {
     let meeting = &entry.meeting;
     let started_at = match meeting.state() {
         crate::bridge::meeting::MeetingState::Started { at } => Some(at),

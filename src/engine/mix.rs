@@ -12,7 +12,7 @@ use crate::media::codec::{Law, PAYLOAD_BYTES, SAMPLES_PER_FRAME, WIDE_SAMPLES_PE
 use crate::media::resample::{Downsampler, Upsampler};
 use crate::media::rtp::RTP_HEADER_LEN;
 
-use super::caller::{CallMedia, next_audio, player_frame, send_frame};
+use super::caller::{next_audio, player_frame, send_frame};
 use super::room::MeetingEntry;
 use super::stats::WorkerStats;
 
@@ -76,7 +76,7 @@ pub(super) struct MixScratch<'a> {
 pub(super) fn mix_meeting<S>(
     now: Instant,
     entry: &mut MeetingEntry,
-    calls: &mut crate::call::CallMap<CallMedia<S>>,
+    calls: &mut super::Calls<S>,
     scratch: MixScratch<'_>,
     send: &mut impl FnMut(&S, SocketAddr, &[u8]),
 ) {
@@ -88,6 +88,13 @@ pub(super) fn mix_meeting<S>(
         packet,
         stats,
     } = scratch;
+    // Every participant's state has likely left the cache since the last tick: ask for all
+    // of it first, so the loads overlap instead of stalling the loops below one by one.
+    for id in entry.meeting.participants() {
+        if let Some(call) = calls.get(id) {
+            call.prefetch_for_mix();
+        }
+    }
     let wide = entry
         .meeting
         .participants()
@@ -97,6 +104,11 @@ pub(super) fn mix_meeting<S>(
         entry.wide = wide;
         entry.listener_down = Downsampler::new();
         entry.chime_up = Upsampler::new();
+    }
+    for id in entry.meeting.participants() {
+        if let Some(call) = calls.get(id) {
+            call.prefetch_audio();
+        }
     }
     mixer.clear(wide);
     talkers.clear();

@@ -94,6 +94,10 @@ impl Default for WorkerConfig {
     }
 }
 
+/// A worker's calls. Boxed, so the map's own array stays small: a tick walks its keys every
+/// slice and a lookup probes it, both in cache, and only the calls used are loaded.
+type Calls<S> = CallMap<Box<CallMedia<S>>>;
+
 /// A media worker's state.
 pub struct Worker<S> {
     index: usize,
@@ -101,7 +105,7 @@ pub struct Worker<S> {
     homes: Arc<MeetingHomes>,
     config: WorkerConfig,
     assets: Arc<Assets>,
-    calls: CallMap<CallMedia<S>>,
+    calls: Calls<S>,
     /// Looked up for every caller of every tick; keyed by conference IDs the directory
     /// accepted, so foldhash's speed, not SipHash's resistance to chosen keys.
     meetings: HashMap<String, MeetingEntry, foldhash::fast::RandomState>,
@@ -162,7 +166,7 @@ impl<S> Worker<S> {
 
     /// The calls on this worker.
     pub fn calls(&self) -> impl Iterator<Item = &CallMedia<S>> {
-        self.calls.values()
+        self.calls.values().map(Box::as_ref)
     }
 
     /// How many calls this worker holds.
@@ -172,7 +176,19 @@ impl<S> Worker<S> {
 
     /// A call on this worker.
     pub fn call(&self, id: CallId) -> Option<&CallMedia<S>> {
-        self.calls.get(&id)
+        self.calls.get(&id).map(Box::as_ref)
+    }
+
+    /// Starts loading what [`Worker::handle_rtp`] will read for this datagram of this call:
+    /// called for a whole batch before any of it is handled, so the loads overlap.
+    pub fn prefetch_rtp(&self, id: CallId, datagram: &[u8]) {
+        if let Some(call) = self.calls.get(&id) {
+            let sequence = match datagram {
+                [_, _, high, low, ..] => Some(u16::from_be_bytes([*high, *low])),
+                _ => None,
+            };
+            call.prefetch_for_rtp(sequence);
+        }
     }
 
     /// How many callers wait in the lobby and how many take part, for a conference here.
@@ -312,7 +328,7 @@ impl<S> Worker<S> {
             Command::Adopt(mut media) => {
                 let id = media.id;
                 let place = std::mem::replace(&mut media.place, Place::Ended);
-                self.calls.insert(id, *media);
+                self.calls.insert(id, media);
                 if let Place::Joining { conference, role } = place {
                     // Joins again: the meeting may have emptied and moved on meanwhile.
                     self.join(now, id, conference, role);

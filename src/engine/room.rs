@@ -15,7 +15,7 @@ use crate::ivr::prompt::Prompt;
 use crate::media::resample::{Downsampler, Upsampler};
 
 use super::Worker;
-use super::caller::{CallMedia, Place};
+use super::caller::Place;
 use super::keys::KeyMode;
 use super::live::{LiveEvent, LiveEventKind};
 use super::protocol::{Event, MoveReport, Request};
@@ -61,11 +61,7 @@ impl MeetingEntry {
 
     /// Announces callers who came in together from the lobby: each recorded name, and
     /// one chime for all who have none.
-    pub(super) fn announce_arrivals<S>(
-        &mut self,
-        moved: &[CallId],
-        calls: &crate::call::CallMap<CallMedia<S>>,
-    ) {
+    pub(super) fn announce_arrivals<S>(&mut self, moved: &[CallId], calls: &super::Calls<S>) {
         let mut nameless = false;
         for id in moved {
             match calls.get(id).and_then(|c| c.name.clone()) {
@@ -303,10 +299,7 @@ impl<S> Worker<S> {
         }
         if let Some(mut call) = self.calls.remove(&id) {
             call.place = Place::Joining { conference, role };
-            self.events.push(Event::Migrate {
-                to: owner,
-                call: Box::new(call),
-            });
+            self.events.push(Event::Migrate { to: owner, call });
         }
     }
 

@@ -13,6 +13,7 @@
 use std::fmt;
 
 use super::codec::SAMPLES_PER_FRAME;
+use super::prefetch;
 
 /// Bytes in one 20 ms G.711 frame (one byte per sample).
 const FRAME_BYTES: usize = SAMPLES_PER_FRAME;
@@ -242,6 +243,29 @@ impl JitterBuffer {
         self.played = true;
         // Something later is buffered (count > 0), so a missing head is a gap in the stream.
         frame.map_or(Playout::Lost, Playout::Frame)
+    }
+
+    /// Starts loading what the next [`pop`](Self::pop) reads: the buffer's own fields, then
+    /// the head frame's slot (whose place those fields give).
+    pub fn prefetch_pop(&self) {
+        prefetch::line(&self.count);
+        prefetch::line(&self.head);
+    }
+
+    /// Starts loading the slot the next [`pop`](Self::pop) plays (call after
+    /// [`prefetch_pop`](Self::prefetch_pop), once the fields are on their way).
+    pub fn prefetch_head_slot(&self) {
+        if let Some(slot) = self.head.and_then(|head| self.slots.get(slot_index(head))) {
+            prefetch::lines(std::slice::from_ref(slot));
+        }
+    }
+
+    /// Starts loading the slot a frame with this RTP sequence number goes to (the extended
+    /// number's slot is the 16-bit number's, since 2^16 is a multiple of the capacity).
+    pub fn prefetch_slot_for(&self, sequence: u16) {
+        if let Some(slot) = self.slots.get(slot_index(u64::from(sequence))) {
+            prefetch::lines(std::slice::from_ref(slot));
+        }
     }
 
     /// Copies out the frame the next [`pop`](Self::pop) plays, if it is already here (it is

@@ -12,6 +12,7 @@ pub mod inband;
 pub mod jitter;
 pub mod plc;
 pub mod ports;
+pub mod prefetch;
 pub mod resample;
 pub mod rtp;
 pub mod srtp;

@@ -36,6 +36,7 @@
 //! ([`Plc::conceal_before`]).
 
 use super::codec::{SAMPLES_PER_FRAME, sample_from_f32};
+use super::prefetch;
 
 /// Shortest pitch period searched, in samples (200 Hz at 8 kHz).
 const PITCH_MIN: usize = 40;
@@ -178,6 +179,29 @@ impl Plc {
             }
         }
         self.push_and_play(&next, frame);
+    }
+
+    /// Starts loading the concealer's own fields, where [`Plc::good`] begins.
+    pub fn prefetch_state(&self) {
+        prefetch::line(&self.end);
+        prefetch::line(&self.loss);
+    }
+
+    /// Starts loading the part of the history the next frame is written to and played from
+    /// (call after [`Plc::prefetch_state`]).
+    pub fn prefetch_ring(&self) {
+        let from = (self.end + RING - DELAY_SAMPLES) % RING;
+        let upto = (from + SAMPLES_PER_FRAME + DELAY_SAMPLES).min(RING);
+        if let Some(span) = self.ring.get(from..upto) {
+            prefetch::lines(span);
+        }
+        // The write wraps to the ring's start.
+        if let Some(span) = self
+            .ring
+            .get(..(from + SAMPLES_PER_FRAME + DELAY_SAMPLES).saturating_sub(RING))
+        {
+            prefetch::lines(span);
+        }
     }
 
     /// The frame was lost and nothing after it is known yet: `out` gets what to play in its

@@ -414,12 +414,11 @@ fn run(
                 ready += 1;
                 if event.token() == SHARED_TOKEN {
                     if let Some(rtp) = &shared {
-                        let fd = rtp.fd();
-                        drain(
+                        drain_shared(
                             &mut worker,
                             &mut shared_batch,
-                            |_| Some(fd),
-                            |w, source, data| match rtp.lookup(source) {
+                            rtp,
+                            |w, call, source, data| match call {
                                 Some(call) if w.call(call).is_some() => {
                                     w.handle_rtp(now, call, source, data)
                                 }
@@ -581,6 +580,40 @@ fn drain<const N: usize>(
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             // ICMP port unreachable and the like: the next datagram may be fine.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+            Err(_) => break,
+        }
+    }
+}
+
+/// [`drain`] for a worker's shared socket: each batch's senders are looked up under one lock,
+/// and every call's state is asked for before the first datagram is handled, so that the
+/// cache misses of a batch's calls overlap.
+fn drain_shared(
+    worker: &mut Worker<MediaTransport>,
+    batch: &mut RecvBatch<SHARED_BATCH>,
+    rtp: &SharedRtp,
+    mut handle: impl FnMut(&mut Worker<MediaTransport>, Option<CallId>, SocketAddr, &[u8]),
+) {
+    let fd = rtp.fd();
+    loop {
+        match batch.recv(fd) {
+            Ok(n) => {
+                let calls: [Option<CallId>; SHARED_BATCH] =
+                    rtp.lookup_each(batch.datagrams().map(|(source, _)| source));
+                for (call, (_, data)) in calls.iter().zip(batch.datagrams()) {
+                    if let Some(call) = call {
+                        worker.prefetch_rtp(*call, data);
+                    }
+                }
+                for (call, (source, data)) in calls.iter().zip(batch.datagrams()) {
+                    handle(worker, *call, source, data);
+                }
+                if n < SHARED_BATCH {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
             Err(_) => break,
         }

@@ -127,7 +127,21 @@ impl SharedRtp {
 
     /// Whose RTP comes from `source`.
     pub fn lookup(&self, source: SocketAddr) -> Option<CallId> {
-        self.lock().by_addr.get(&source).copied()
+        let [call] = self.lookup_each(std::iter::once(source));
+        call
+    }
+
+    /// Whose RTP each of `sources` is, under one lock for a whole batch of datagrams.
+    pub fn lookup_each<const N: usize>(
+        &self,
+        sources: impl Iterator<Item = SocketAddr>,
+    ) -> [Option<CallId>; N] {
+        let routes = self.lock();
+        let mut calls = [None; N];
+        for (call, source) in calls.iter_mut().zip(sources) {
+            *call = routes.by_addr.get(&source).copied();
+        }
+        calls
     }
 
     /// How many calls have an address on this socket.
@@ -199,6 +213,11 @@ mod tests {
         // Hold (no address), then the end.
         rtp.route(CallId(2), None);
         assert_eq!(rtp.lookup(b), None);
+        // A batch's senders at once: one answer per source, in order, the rest None.
+        assert_eq!(
+            rtp.lookup_each::<4>([a2, b, a2].into_iter()),
+            [Some(CallId(1)), None, Some(CallId(1)), None]
+        );
         rtp.unroute(CallId(1));
         assert_eq!(rtp.routed(), 0);
     }
