@@ -110,8 +110,9 @@ pub enum Place {
     },
     /// In a conference on this worker (its meeting says lobby or participant).
     Conference {
-        /// The meeting's key.
-        conference_id: String,
+        /// The meeting's key: the map's own, shared, so a tick that looks up every caller's
+        /// meeting reads one string per meeting, not one per caller.
+        conference_id: Arc<str>,
     },
     /// Hung up by us; waiting for the SIP side to confirm.
     Ended,

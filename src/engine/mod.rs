@@ -108,7 +108,7 @@ pub struct Worker<S> {
     calls: Calls<S>,
     /// Looked up for every caller of every tick; keyed by conference IDs the directory
     /// accepted, so foldhash's speed, not SipHash's resistance to chosen keys.
-    meetings: HashMap<String, MeetingEntry, foldhash::fast::RandomState>,
+    meetings: HashMap<Arc<str>, MeetingEntry, foldhash::fast::RandomState>,
     events: Vec<Event<S>>,
     mixer: Mixer,
     talkers: Vec<Talker>,
@@ -363,7 +363,7 @@ impl<S> Worker<S> {
                 }
                 let entry = self
                     .meetings
-                    .entry(conference_id.clone())
+                    .entry(conference_id.as_str().into())
                     .or_insert_with(|| MeetingEntry::new(conference));
                 let was_started = entry.meeting.is_started();
                 let moved = entry.meeting.start(now);

@@ -313,9 +313,13 @@ impl<S> Worker<S> {
         let conference_id = conference.conference_id.clone();
         // From this caller's lookup, so a settings change applies from the next caller on.
         let callers_may_start = conference.start_without_pin;
+        let key: Arc<str> = match self.meetings.get_key_value(conference_id.as_str()) {
+            Some((key, _)) => key.clone(),
+            None => conference_id.as_str().into(),
+        };
         let entry = self
             .meetings
-            .entry(conference_id.clone())
+            .entry(key.clone())
             .or_insert_with(|| MeetingEntry::new(conference));
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -323,9 +327,7 @@ impl<S> Worker<S> {
         let _e = call.span.clone().entered();
         self.stats.conference_joins += 1;
         call.player.stop();
-        call.place = Place::Conference {
-            conference_id: conference_id.clone(),
-        };
+        call.place = Place::Conference { conference_id: key };
         call.joined_at = Some(now);
         // Who came in from the lobby with this caller, and whether the meeting started now.
         let (moved, started_now): (Vec<CallId>, bool) = match role {
@@ -405,14 +407,14 @@ impl<S> Worker<S> {
         );
         let waits_for_organizer = self
             .meetings
-            .get(&conference_id)
+            .get(conference_id.as_str())
             .is_some_and(|e| !e.meeting.is_started() && e.meeting.lobby().contains(&id));
         if waits_for_organizer {
             self.emit(LiveEventKind::LobbyWaiting, &conference_id, Some(id), None);
         }
         let in_mix = self
             .meetings
-            .get(&conference_id)
+            .get(conference_id.as_str())
             .is_some_and(|e| e.meeting.is_started() && !e.meeting.lobby().contains(&id));
         if in_mix && let Some(call) = self.calls.get_mut(&id) {
             call.start_hearing();
