@@ -357,7 +357,8 @@ fn worker_tick(c: &mut Criterion) {
 /// packet every frame. One iteration is a frame: every caller's packet in
 /// (`handle_rtp`: sequence, jitter buffer), then the tick (decode, concealer, voice
 /// detection, gain, the mix, each participant's frame encoded and sent). Per-talker cost
-/// with 1,050 callers' state, about what one media thread holds at 2,100 talkers.
+/// with 1,050 callers' state, about what one media thread holds at 2,100 talkers; warm (the
+/// state left in the caches by the last frame) and cold (pushed out before each frame).
 fn meeting_tick(c: &mut Criterion) {
     const MEETINGS: u64 = 50;
     const PER: u64 = 21;
@@ -425,6 +426,27 @@ fn meeting_tick(c: &mut Criterion) {
         b.iter(|| {
             t += Duration::from_millis(20);
             black_box(frame(&mut w, t))
+        })
+    });
+    // The same frame with the worker's state pushed out of this core's caches first, as in a
+    // real run the kernel's packet buffers push it out between ticks (a media thread also
+    // receives and sends some 2,000 datagrams a frame): only the frame is timed. This is the
+    // figure a change to how the tick touches memory shows up in.
+    let mut flood = vec![0u8; 8 << 20];
+    g.bench_function(BenchmarkId::new("meeting_talkers_cold", calls), |b| {
+        b.iter_custom(|iterations| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iterations {
+                for line in flood.chunks_mut(64) {
+                    line[0] = line[0].wrapping_add(1);
+                }
+                black_box(&mut flood);
+                t += Duration::from_millis(20);
+                let start = Instant::now();
+                black_box(frame(&mut w, t));
+                spent += start.elapsed();
+            }
+            spent
         })
     });
     t += Duration::from_millis(20);
