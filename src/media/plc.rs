@@ -191,15 +191,12 @@ impl Plc {
     /// (call after [`Plc::prefetch_state`]).
     pub fn prefetch_ring(&self) {
         let from = (self.end + RING - DELAY_SAMPLES) % RING;
-        let upto = (from + SAMPLES_PER_FRAME + DELAY_SAMPLES).min(RING);
-        if let Some(span) = self.ring.get(from..upto) {
+        let upto = from + DELAY_SAMPLES + SAMPLES_PER_FRAME;
+        if let Some(span) = self.ring.get(from..upto.min(RING)) {
             prefetch::lines(span);
         }
-        // The write wraps to the ring's start.
-        if let Some(span) = self
-            .ring
-            .get(..(from + SAMPLES_PER_FRAME + DELAY_SAMPLES).saturating_sub(RING))
-        {
+        // The part that wraps to the ring's start.
+        if let Some(span) = self.ring.get(..upto.saturating_sub(RING)) {
             prefetch::lines(span);
         }
     }

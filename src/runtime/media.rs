@@ -567,12 +567,24 @@ fn drain<const N: usize>(
     fd: impl Fn(&Worker<MediaTransport>) -> Option<std::os::fd::RawFd>,
     mut handle: impl FnMut(&mut Worker<MediaTransport>, SocketAddr, &[u8]),
 ) {
+    drain_batches(worker, batch, fd, |worker, batch| {
+        for (source, data) in batch.datagrams() {
+            handle(worker, source, data);
+        }
+    });
+}
+
+/// The read loop of [`drain`] and [`drain_shared`]: `handle` gets each batch as it is read.
+fn drain_batches<const N: usize>(
+    worker: &mut Worker<MediaTransport>,
+    batch: &mut RecvBatch<N>,
+    fd: impl Fn(&Worker<MediaTransport>) -> Option<std::os::fd::RawFd>,
+    mut handle: impl FnMut(&mut Worker<MediaTransport>, &RecvBatch<N>),
+) {
     while let Some(fd) = fd(worker) {
         match batch.recv(fd) {
             Ok(n) => {
-                for (source, data) in batch.datagrams() {
-                    handle(worker, source, data);
-                }
+                handle(worker, batch);
                 // A short batch means the queue was empty after it: no second, empty read.
                 if n < N {
                     break;
@@ -596,28 +608,23 @@ fn drain_shared(
     mut handle: impl FnMut(&mut Worker<MediaTransport>, Option<CallId>, SocketAddr, &[u8]),
 ) {
     let fd = rtp.fd();
-    loop {
-        match batch.recv(fd) {
-            Ok(n) => {
-                let calls: [Option<CallId>; SHARED_BATCH] =
-                    rtp.lookup_each(batch.datagrams().map(|(source, _)| source));
-                for (call, (_, data)) in calls.iter().zip(batch.datagrams()) {
-                    if let Some(call) = call {
-                        worker.prefetch_rtp(*call, data);
-                    }
-                }
-                for (call, (source, data)) in calls.iter().zip(batch.datagrams()) {
-                    handle(worker, *call, source, data);
-                }
-                if n < SHARED_BATCH {
-                    break;
+    drain_batches(
+        worker,
+        batch,
+        |_| Some(fd),
+        |worker, batch| {
+            let calls: [Option<CallId>; SHARED_BATCH] =
+                rtp.lookup_each(batch.datagrams().map(|(source, _)| source));
+            for (call, (_, data)) in calls.iter().zip(batch.datagrams()) {
+                if let Some(call) = call {
+                    worker.prefetch_rtp(*call, data);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
-            Err(_) => break,
-        }
-    }
+            for (call, (source, data)) in calls.iter().zip(batch.datagrams()) {
+                handle(worker, *call, source, data);
+            }
+        },
+    );
 }
 
 /// Answers an admin question; an asker that gave up (timed out) is not an error.
