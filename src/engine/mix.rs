@@ -95,20 +95,18 @@ pub(super) fn mix_meeting<S>(
             call.prefetch_for_mix();
         }
     }
-    let wide = entry
-        .meeting
-        .participants()
-        .iter()
-        .any(|id| calls.get(id).is_some_and(|c| c.params.codec.is_wideband()));
+    // The second pass also asks whether anyone speaks wideband: the mix runs at 16 kHz then.
+    let mut wide = false;
+    for id in entry.meeting.participants() {
+        if let Some(call) = calls.get(id) {
+            call.prefetch_audio();
+            wide |= call.params.codec.is_wideband();
+        }
+    }
     if wide != entry.wide {
         entry.wide = wide;
         entry.listener_down = Downsampler::new();
         entry.chime_up = Upsampler::new();
-    }
-    for id in entry.meeting.participants() {
-        if let Some(call) = calls.get(id) {
-            call.prefetch_audio();
-        }
     }
     mixer.clear(wide);
     talkers.clear();

@@ -116,6 +116,8 @@ pub struct Worker<S> {
     frames: Vec<crate::bridge::mixer::Pcm>,
     packet: [u8; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
     stats: WorkerStats,
+    /// The gauges of the frame under way, published by its last slice.
+    counting: stats::FrameCounts,
     /// A lobby move waiting for its first meeting tick, then that tick's report.
     pending_move: Option<MoveReport>,
     move_report: Option<MoveReport>,
@@ -151,6 +153,7 @@ impl<S> Worker<S> {
             frames: Vec::new(),
             packet: [0; RTP_HEADER_LEN + SAMPLES_PER_FRAME],
             stats: WorkerStats::default(),
+            counting: stats::FrameCounts::default(),
             pending_move: None,
             move_report: None,
             farewell: false,

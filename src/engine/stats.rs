@@ -58,6 +58,42 @@ pub struct WorkerStats {
     pub lobby_sent_away: u64,
 }
 
+/// The gauges a frame counts call by call, each call in the slice that holds it, until the
+/// frame's last slice publishes them: no slice has to load every call to count them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct FrameCounts {
+    in_ivr: u64,
+    by_codec: [u64; 3],
+    srtp_calls: u64,
+}
+
+impl FrameCounts {
+    /// Counts one call of the frame.
+    pub(super) fn count(&mut self, codec: Codec, srtp: bool, in_ivr: bool) {
+        if let Some(slot) = Codec::ALL
+            .iter()
+            .position(|c| *c == codec)
+            .and_then(|i| self.by_codec.get_mut(i))
+        {
+            *slot += 1;
+        }
+        self.srtp_calls += u64::from(srtp);
+        self.in_ivr += u64::from(in_ivr);
+    }
+
+    /// Hands the frame's counts to `stats` and starts the next frame's from zero.
+    pub(super) fn publish(&mut self, stats: &mut WorkerStats) {
+        let FrameCounts {
+            in_ivr,
+            by_codec,
+            srtp_calls,
+        } = std::mem::take(self);
+        stats.in_ivr = in_ivr;
+        stats.by_codec = by_codec;
+        stats.srtp_calls = srtp_calls;
+    }
+}
+
 /// Renders every worker's counters for `/metrics`, `stats` in worker order. A counter added
 /// to [`WorkerStats`] is exported by a line here: the one place besides where it counts.
 pub fn render_stats(out: &mut String, stats: &[WorkerStats]) {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::call::CallId;
 use crate::ivr::flow::Input;
 use crate::ivr::prompt::Prompt;
-use crate::media::codec::{Codec, FRAME_DURATION, PAYLOAD_BYTES, SAMPLES_PER_FRAME};
+use crate::media::codec::{FRAME_DURATION, PAYLOAD_BYTES, SAMPLES_PER_FRAME};
 
 use super::Worker;
 use super::caller::{Place, player_frame, send_frame};
@@ -19,8 +19,8 @@ use super::protocol::{Event, HangupReason, Request};
 /// One slice of the 20 ms frame. The media clock may run a frame as several slices, each
 /// sending the player frames of the callers whose id falls in it, so that a worker holding
 /// thousands of callers sends its frames spread over the 20 ms instead of in one burst at the
-/// frame's start (the last of 6,000 would leave some 7 ms late). Meetings, lobby care and IVR
-/// timers run once a frame, in the first slice.
+/// frame's start (the last of 6,000 would leave some 7 ms late). Meetings and lobby care run
+/// once a frame, in the first slice; each call's IVR timer and gauges, in the call's slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TickSlice {
     index: u32,
@@ -48,6 +48,11 @@ impl TickSlice {
     /// Whether this slice starts a frame: meetings and timers run in it.
     pub fn is_first(self) -> bool {
         self.index == 0
+    }
+
+    /// Whether this slice ends a frame: the frame's gauges are complete after it.
+    pub fn is_last(self) -> bool {
+        self.index + 1 == self.of
     }
 
     /// Whether `id`'s player frame goes out in this slice. Ids are spread by a multiplicative
@@ -89,6 +94,7 @@ impl<S> Worker<S> {
         let mut finished = Vec::new();
         let mut timed_out = Vec::new();
         let mut named = Vec::new();
+        let mut ivr_due = Vec::new();
         let Worker {
             calls,
             meetings,
@@ -96,28 +102,27 @@ impl<S> Worker<S> {
             packet,
             stats,
             config,
+            counting,
             ..
         } = self;
         let mut discard = [0u8; SAMPLES_PER_FRAME];
 
         // Callers outside a running mix hear their player: prompts, hold music or silence.
-        if first {
-            stats.by_codec = [0; 3];
-            stats.srtp_calls = 0;
-        }
         for (id, call) in calls.iter_mut() {
-            if first {
-                stats.srtp_calls += u64::from(call.crypto.is_srtp());
-                if let Some(slot) = Codec::ALL
-                    .iter()
-                    .position(|c| *c == call.params.codec)
-                    .and_then(|i| stats.by_codec.get_mut(i))
-                {
-                    *slot += 1;
-                }
-            }
             if !slice.holds(*id) {
                 continue;
+            }
+            // Counted and timed here, in the call's own slice, where its state is loaded
+            // anyway: a pass over every call in one slice would load each call a second time.
+            counting.count(
+                call.params.codec,
+                call.crypto.is_srtp(),
+                matches!(call.place, Place::Ivr(_)),
+            );
+            if let Place::Ivr(flow) = &call.place
+                && flow.poll_timeout().is_some_and(|t| t <= now)
+            {
+                ivr_due.push(*id);
             }
             if let Some(limit) = config.rtp_timeout
                 && call.params.direction.we_receive()
@@ -183,8 +188,18 @@ impl<S> Worker<S> {
         for id in named {
             self.flow_input(now, id, Input::NameRecorded);
         }
+        // IVR timers run on the media clock; 20 ms is precise enough for digit timeouts.
+        for id in ivr_due {
+            if let Some(Place::Ivr(flow)) = self.calls.get_mut(&id).map(|c| &mut c.place) {
+                flow.handle_timeout(now);
+            }
+            self.drive_flow(now, id);
+        }
         if first {
             self.frame_timers(now, waited_out);
+        }
+        if slice.is_last() {
+            self.counting.publish(&mut self.stats);
         }
         self.hang_up_silent(timed_out);
         self.homes.set_load(self.index, self.calls.len());
@@ -227,10 +242,6 @@ impl<S> Worker<S> {
             .map(|m| m.meeting.participants().len() as u64)
             .sum();
         stats.talkers = 0;
-        stats.in_ivr = calls
-            .values()
-            .filter(|c| matches!(c.place, Place::Ivr(_)))
-            .count() as u64;
 
         // Each running meeting: sum the talkers once, share the listeners' mix.
         for entry in meetings.values_mut() {
@@ -260,25 +271,10 @@ impl<S> Worker<S> {
         waited_out
     }
 
-    /// Once a frame: lobby care, relay legs, IVR timers and the lobby timeout.
+    /// Once a frame: lobby care, relay legs and the lobby timeout.
     fn frame_timers(&mut self, now: Instant, waited_out: Vec<CallId>) {
         self.lobby_care(now);
         self.watch_legs(now);
-        // IVR timers run on the media clock; 20 ms is precise enough for digit timeouts.
-        let due: Vec<CallId> = self
-            .calls
-            .iter()
-            .filter_map(|(id, c)| match &c.place {
-                Place::Ivr(f) if f.poll_timeout().is_some_and(|t| t <= now) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        for id in due {
-            if let Some(Place::Ivr(flow)) = self.calls.get_mut(&id).map(|c| &mut c.place) {
-                flow.handle_timeout(now);
-            }
-            self.drive_flow(now, id);
-        }
         for id in waited_out {
             self.lobby_timed_out(now, id);
         }

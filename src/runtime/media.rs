@@ -381,10 +381,10 @@ fn run(
             std::thread::sleep(wait);
         }
         let now = Instant::now();
-        // Commands and admin questions once a frame, just before the slice that counts the
-        // calls and publishes the gauges: a call that arrives, leaves or starts a meeting is in
-        // the gauges as soon as its command is done, not up to a frame later (a command taken
-        // in a later slice would wait for the next frame's count).
+        // Commands and admin questions once a frame, just before the frame whose slices count
+        // the calls (the last publishes the gauges): a call that arrives, leaves or starts a
+        // meeting is in the gauges at the end of that frame (a command taken in a later slice
+        // would be counted by some slices of the frame and not by others).
         if slice.is_first() {
             for command in commands.try_iter() {
                 handle_command(index, &mut worker, &poll, &handle, now, command);
@@ -519,6 +519,8 @@ fn run(
             gauges.tick_lateness.observe_us(lateness_us);
             if slice.is_first() {
                 gauges.ticks.fetch_add(1, Ordering::Relaxed);
+            }
+            if slice.is_last() {
                 gauges.publish(worker.stats());
             }
             slice = slice.next();

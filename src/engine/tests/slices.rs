@@ -8,21 +8,21 @@ const SLICES: u32 = 4;
 impl Bench {
     /// One 20 ms frame run as `SLICES` slices 5 ms apart; what each slice sent.
     fn sliced_frame(&mut self) -> Vec<Sent> {
-        let step = Duration::from_millis(20) / SLICES;
-        (0..SLICES)
-            .map(|k| {
-                self.now += step;
-                let mut sent = Vec::new();
-                for w in &mut self.workers {
-                    w.tick_slice(
-                        self.now,
-                        TickSlice::new(k, SLICES),
-                        &mut |t: &u32, a: SocketAddr, b: &[u8]| sent.push((*t, a, b.to_vec())),
-                    );
-                }
-                sent
-            })
-            .collect()
+        (0..SLICES).map(|k| self.slice(k)).collect()
+    }
+
+    /// Slice `k` of a frame, 5 ms after the one before; what it sent.
+    fn slice(&mut self, k: u32) -> Sent {
+        self.now += Duration::from_millis(20) / SLICES;
+        let mut sent = Vec::new();
+        for w in &mut self.workers {
+            w.tick_slice(
+                self.now,
+                TickSlice::new(k, SLICES),
+                &mut |t: &u32, a: SocketAddr, b: &[u8]| sent.push((*t, a, b.to_vec())),
+            );
+        }
+        sent
     }
 }
 
@@ -118,4 +118,85 @@ fn callers_who_come_and_go_between_slices_get_one_frame_a_frame_while_they_are_h
             assert_eq!(got.get(&id), Some(&1), "call {id}, frame {frame}");
         }
     }
+}
+
+#[test]
+fn a_frames_gauges_count_every_call_once_and_appear_when_its_last_slice_ends() {
+    let mut b = Bench::new(1);
+    for id in 1..=30 {
+        b.start(0, id);
+    }
+    for id in 31..=40 {
+        b.start_with(0, id, Codec::G722);
+    }
+    let gauges = |b: &Bench| {
+        let s = b.workers[0].stats();
+        (s.in_ivr, s.by_codec)
+    };
+    for k in 0..SLICES - 1 {
+        b.slice(k);
+        assert_eq!(gauges(&b), (0, [0; 3]), "a frame half counted is not shown");
+    }
+    b.slice(SLICES - 1);
+    assert_eq!(gauges(&b), (40, [30, 0, 10]));
+
+    // Five hang up between frames: the next frame shows 35, only once it is counted whole.
+    for id in 1..=5 {
+        b.command(id, Command::Stop { call: CallId(id) });
+    }
+    for k in 0..SLICES - 1 {
+        b.slice(k);
+        assert_eq!(
+            gauges(&b),
+            (40, [30, 0, 10]),
+            "the last whole frame, slice {k}"
+        );
+    }
+    b.slice(SLICES - 1);
+    assert_eq!(gauges(&b), (35, [25, 0, 10]));
+}
+
+#[test]
+fn a_silent_caller_is_asked_again_after_the_no_input_timeout_in_slices_as_in_whole_frames() {
+    // Frames with sound (not all μ-law silence) for one caller over 16 s, frame by frame.
+    fn sounding(frames: impl Iterator<Item = Sent>) -> Vec<bool> {
+        frames
+            .map(|sent| {
+                sent.iter()
+                    .any(|(_, _, wire)| payload(wire).iter().any(|&b| b != 0xFF))
+            })
+            .collect()
+    }
+    let mut sliced = Bench::new(1);
+    let mut whole = Bench::new(1);
+    sliced.start(0, 1);
+    whole.start(0, 1);
+    let frames = 800;
+    let heard_sliced = sounding((0..frames).map(|_| sliced.sliced_frame().concat()));
+    let heard_whole = sounding((0..frames).map(|_| whole.tick()));
+    // The prompts, a silence of the no-input timeout (longer than any pause in a prompt:
+    // 2 s at least), then the question again: where that silence starts and ends.
+    let asked_again = |heard: &[bool]| {
+        let mut quiet = 0;
+        for (i, &sound) in heard.iter().enumerate() {
+            if !sound {
+                continue;
+            }
+            if i - quiet >= 100 {
+                return (quiet, i);
+            }
+            quiet = i + 1;
+        }
+        panic!("never asked again: {heard:?}");
+    };
+    let (quiet, again) = asked_again(&heard_whole);
+    let (quiet_sliced, again_sliced) = asked_again(&heard_sliced);
+    assert!(
+        again - quiet >= 400,
+        "10 s of silence in whole frames: {quiet}..{again}"
+    );
+    assert!(
+        quiet_sliced.abs_diff(quiet) <= 1 && again_sliced.abs_diff(again) <= 1,
+        "whole frames {quiet}..{again}, slices {quiet_sliced}..{again_sliced}"
+    );
 }
