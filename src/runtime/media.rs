@@ -316,9 +316,6 @@ fn leg_token(call: CallId) -> Token {
     Token(call.0 as usize | LEG_BIT)
 }
 
-/// The worker's shared RTP socket: above every call and leg token.
-const SHARED_TOKEN: Token = Token(usize::MAX);
-
 /// Datagrams taken per read of a shared socket, which holds a tick's worth for many calls.
 const SHARED_BATCH: usize = 64;
 
@@ -355,17 +352,11 @@ fn run(
     let mut batch = RecvBatch::<BATCH>::default();
     let mut shared_batch = RecvBatch::<SHARED_BATCH>::default();
     let mut sends = SendBatch::default();
+    // The shared socket is read every slice and never registered with the poll: a socket
+    // with a waiter makes the kernel take its wait queue's lock for every datagram queued to
+    // it and for every datagram it sends, which the worker, reading on its own clock, never
+    // needs.
     let shared = handle.shared.get(index).cloned();
-    if let Some(rtp) = &shared {
-        let fd = rtp.fd();
-        if let Err(err) = poll.registry().register(
-            &mut mio::unix::SourceFd(&fd),
-            SHARED_TOKEN,
-            Interest::READABLE,
-        ) {
-            tracing::error!(worker = index, error = %err, "cannot poll the shared RTP socket");
-        }
-    }
     let step = worker.slice_duration();
     let mut slice = worker.first_slice();
     let mut next_tick = Instant::now() + step;
@@ -402,6 +393,24 @@ fn run(
                 }
             }
         }
+        if let Some(rtp) = &shared {
+            drain_shared(
+                &mut worker,
+                &mut shared_batch,
+                rtp,
+                |w, call, source, data| match call {
+                    Some(call) if w.call(call).is_some() => w.handle_rtp(now, call, source, data),
+                    Some(call) => {
+                        if let Some(to) = home_elsewhere(&handle, index, call) {
+                            outgoing.push(to, call, source, data);
+                        }
+                    }
+                    None => {
+                        gauges.rtp_unknown_source.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+            );
+        }
         loop {
             if let Err(err) = poll.poll(&mut events, Some(Duration::ZERO))
                 && err.kind() != ErrorKind::Interrupted
@@ -412,29 +421,6 @@ fn run(
             let mut ready = 0;
             for event in events.iter() {
                 ready += 1;
-                if event.token() == SHARED_TOKEN {
-                    if let Some(rtp) = &shared {
-                        drain_shared(
-                            &mut worker,
-                            &mut shared_batch,
-                            rtp,
-                            |w, call, source, data| match call {
-                                Some(call) if w.call(call).is_some() => {
-                                    w.handle_rtp(now, call, source, data)
-                                }
-                                Some(call) => {
-                                    if let Some(to) = home_elsewhere(&handle, index, call) {
-                                        outgoing.push(to, call, source, data);
-                                    }
-                                }
-                                None => {
-                                    gauges.rtp_unknown_source.fetch_add(1, Ordering::Relaxed);
-                                }
-                            },
-                        );
-                    }
-                    continue;
-                }
                 let token = event.token().0;
                 let call = CallId((token & !LEG_BIT) as u64);
                 if token & LEG_BIT != 0 {
