@@ -34,6 +34,9 @@
 # PROFILE=AT+FOR (say 25+15) also records a CPU profile of the bridge (perf, Debian package
 # linux-perf) from AT seconds after the generator starts, for FOR seconds, and prints where its
 # time went: the kernel, the bridge's code, libc, and the functions above 1 %.
+# PROFILE_CALLERS=1 with PROFILE records call graphs too (perf -g) and also prints each function
+# with everything it calls (perf --children, above 0.5 %): what a system call costs whole, say
+# __sendmmsg, or how much of it is one kernel path such as sock_wfree.
 # DIALBRIDGE_BIN=path runs another build of the bridge (say, the commit before a change) with
 # the same generator, for a before/after comparison.
 set -euo pipefail
@@ -135,9 +138,11 @@ sampler() {
 sampler >"$data/samples.txt" 2>/dev/null &
 sampler_pid=$!
 trap 'kill "$sampler_pid" 2>/dev/null || true' EXIT
+graph=(); flat=()
+if [ -n "${PROFILE_CALLERS:-}" ]; then graph=(-g); flat=(--no-children -g none); fi
 if [ -n "${PROFILE:-}" ]; then
-  (sleep "${PROFILE%+*}" && perf record -q -F 999 -e cpu-clock -p "$pid" -o "$data/perf.data" \
-    -- sleep "${PROFILE#*+}" >/dev/null 2>&1) &
+  (sleep "${PROFILE%+*}" && perf record -q "${graph[@]}" -F 999 -e cpu-clock -p "$pid" \
+    -o "$data/perf.data" -- sleep "${PROFILE#*+}" >/dev/null 2>&1) &
   profile_pid=$!
 fi
 before=$(bridge_cpu); t0=$(date +%s.%N)
@@ -150,8 +155,12 @@ if [ -n "${PROFILE:-}" ]; then
   wait "$profile_pid" || true
   if [ -s "$data/perf.data" ]; then
     echo "bridge profile, ${PROFILE#*+} s from ${PROFILE%+*} s into the run (perf, cpu-clock): by object, then functions above 1 %"
-    perf report -i "$data/perf.data" --sort dso --stdio --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' || true
-    perf report -i "$data/perf.data" --sort dso,sym --stdio --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+    perf report -i "$data/perf.data" --sort dso --stdio --percent-limit 0.5 "${flat[@]}" 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+    perf report -i "$data/perf.data" --sort dso,sym --stdio --percent-limit 1 "${flat[@]}" 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+    if [ -n "${PROFILE_CALLERS:-}" ]; then
+      echo "each function with what it calls (children), above 0.5 %:"
+      perf report -i "$data/perf.data" --children --sort sym --stdio --percent-limit 0.5 -g none 2>/dev/null | grep -v '^#' | grep -v '^$' || true
+    fi
   else
     echo "bridge profile: none recorded (the run ended before ${PROFILE%+*} s?)"
   fi
