@@ -79,8 +79,9 @@ impl<S> Worker<S> {
         self.tick_slice(now, TickSlice::WHOLE, send);
     }
 
-    /// One slice of the 20 ms tick ([`TickSlice`]): the player frames of the callers in it,
-    /// and, in the first slice, the meetings' mixes and every timer the tick drives.
+    /// One slice of the 20 ms tick ([`TickSlice`]): the player frames, IVR timers and gauges
+    /// of the callers in it, and, in the first slice, the meetings' mixes and the once-a-frame
+    /// timers (lobby care, relay legs, the lobby timeout).
     pub fn tick_slice(
         &mut self,
         now: Instant,
