@@ -23,7 +23,7 @@ use super::events::EventSink;
 use super::forward::{ForwardBatch, Forwarder};
 use super::recv_batch::{BATCH, RecvBatch};
 use super::send_batch::SendBatch;
-use super::shared_rtp::SharedRtp;
+use super::shared_rtp::{Route, SharedRtp};
 use super::telemetry::WorkerGauges;
 use crate::admin::live::{self, ActionRefused, LiveAnswer, MeetingAction};
 use crate::call::CallId;
@@ -398,11 +398,14 @@ fn run(
                 &mut worker,
                 &mut shared_batch,
                 rtp,
-                |w, call, source, data| match call {
-                    Some(call) if w.call(call).is_some() => w.handle_rtp(now, call, source, data),
-                    Some(call) => {
-                        if let Some(to) = home_elsewhere(&handle, index, call) {
-                            outgoing.push(to, call, source, data);
+                |w, route, source, data| match route {
+                    Some(Route { call, .. }) if w.call(call).is_some() => {
+                        w.handle_rtp(now, call, source, data);
+                    }
+                    Some(Route { call, home }) => {
+                        // A call that has left for another thread, or ended.
+                        if home != index {
+                            outgoing.push(home, call, source, data);
                         }
                     }
                     None => {
@@ -521,6 +524,9 @@ fn run(
                     if let Some(socket) = call.transport_mut().own_socket() {
                         let _ = poll.registry().deregister(socket);
                     }
+                    if let Some(rtp) = call.transport().shared() {
+                        rtp.rehome(call.id(), to);
+                    }
                     handle.placement.insert(call.id(), to);
                     handle.send_to_worker(to, Command::Adopt(call));
                 }
@@ -586,30 +592,34 @@ fn drain_batches<const N: usize>(
     }
 }
 
-/// [`drain`] for a worker's shared socket: each batch's senders are looked up under one lock,
-/// and every call's state is asked for before the first datagram is handled, so that the
-/// cache misses of a batch's calls overlap.
+/// [`drain`] for a worker's shared socket: each batch's senders (and the threads that have
+/// their calls) are looked up under one lock, and the state of every call this thread has is
+/// asked for before the first datagram is handled, so that the cache misses of a batch's
+/// calls overlap.
 fn drain_shared(
     worker: &mut Worker<MediaTransport>,
     batch: &mut RecvBatch<SHARED_BATCH>,
     rtp: &SharedRtp,
-    mut handle: impl FnMut(&mut Worker<MediaTransport>, Option<CallId>, SocketAddr, &[u8]),
+    mut handle: impl FnMut(&mut Worker<MediaTransport>, Option<Route>, SocketAddr, &[u8]),
 ) {
     let fd = rtp.fd();
+    let here = rtp.worker();
     drain_batches(
         worker,
         batch,
         |_| Some(fd),
         |worker, batch| {
-            let calls: [Option<CallId>; SHARED_BATCH] =
+            let routes: [Option<Route>; SHARED_BATCH] =
                 rtp.lookup_each(batch.datagrams().map(|(source, _)| source));
-            for (call, (_, data)) in calls.iter().zip(batch.datagrams()) {
-                if let Some(call) = call {
-                    worker.prefetch_rtp(*call, data);
+            for (route, (_, data)) in routes.iter().zip(batch.datagrams()) {
+                if let Some(route) = route
+                    && route.home == here
+                {
+                    worker.prefetch_rtp(route.call, data);
                 }
             }
-            for (call, (source, data)) in calls.iter().zip(batch.datagrams()) {
-                handle(worker, *call, source, data);
+            for (route, (source, data)) in routes.iter().zip(batch.datagrams()) {
+                handle(worker, *route, source, data);
             }
         },
     );
@@ -725,7 +735,7 @@ fn handle_command(
                 && let Some(rtp) = worker.call(call).and_then(|c| c.transport().shared())
             {
                 // A re-INVITE's new address is where the call's RTP comes from now.
-                rtp.route(call, params.remote);
+                rtp.route(call, params.remote, index);
             }
             if worker.call(call).is_none() {
                 // The call moved to another worker after the sender looked it up: follow it.

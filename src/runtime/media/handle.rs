@@ -169,7 +169,7 @@ impl MediaHandle {
     ) {
         let index = match transport.shared() {
             Some(rtp) => {
-                rtp.route(call, params.remote);
+                rtp.route(call, params.remote, rtp.worker());
                 rtp.worker()
             }
             None => self.least_busy(),
