@@ -12,6 +12,7 @@ mod control;
 pub mod events;
 mod forward;
 pub mod media;
+mod raw_addr;
 mod realtime;
 mod recv_batch;
 pub mod registration;

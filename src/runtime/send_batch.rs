@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
+use super::raw_addr::RawAddr;
+
 /// Most messages one `sendmmsg` takes (the kernel's `UIO_MAXIOV`).
 const CHUNK: usize = 1024;
 
@@ -20,57 +22,6 @@ struct Packet {
     dest: RawAddr,
     start: usize,
     len: usize,
-}
-
-/// A destination as `sendmmsg` reads it. Our own rather than socket2's `SockAddr` because a
-/// tick queues one per datagram (thousands, written once and read once per tick): 28 bytes
-/// and a length instead of a 128-byte `sockaddr_storage`.
-#[derive(Clone, Copy)]
-struct RawAddr {
-    addr: SockaddrIn,
-    len: libc::socklen_t,
-}
-
-/// The two address families a datagram here goes to, in the kernel's layouts.
-#[derive(Clone, Copy)]
-#[repr(C)]
-union SockaddrIn {
-    v4: libc::sockaddr_in,
-    v6: libc::sockaddr_in6,
-}
-
-impl From<SocketAddr> for RawAddr {
-    fn from(addr: SocketAddr) -> Self {
-        match addr {
-            SocketAddr::V4(a) => RawAddr {
-                addr: SockaddrIn {
-                    v4: libc::sockaddr_in {
-                        sin_family: libc::AF_INET as libc::sa_family_t,
-                        sin_port: a.port().to_be(),
-                        sin_addr: libc::in_addr {
-                            s_addr: u32::from_ne_bytes(a.ip().octets()),
-                        },
-                        sin_zero: [0; 8],
-                    },
-                },
-                len: std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            },
-            SocketAddr::V6(a) => RawAddr {
-                addr: SockaddrIn {
-                    v6: libc::sockaddr_in6 {
-                        sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                        sin6_port: a.port().to_be(),
-                        sin6_flowinfo: a.flowinfo(),
-                        sin6_addr: libc::in6_addr {
-                            s6_addr: a.ip().octets(),
-                        },
-                        sin6_scope_id: a.scope_id(),
-                    },
-                },
-                len: std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            },
-        }
-    }
 }
 
 /// Datagrams queued during a tick, per socket; [`SendBatch::flush`] sends them. The buffers
@@ -161,8 +112,8 @@ fn send_chunk(fd: RawFd, bytes: &[u8], packets: &[Packet]) -> (usize, usize) {
         .map(|(p, iov)| {
             // SAFETY: an all-zero msghdr is valid (no name, no control data); filled below.
             let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            header.msg_hdr.msg_name = (&raw const p.dest.addr).cast_mut().cast();
-            header.msg_hdr.msg_namelen = p.dest.len;
+            header.msg_hdr.msg_name = p.dest.as_ptr();
+            header.msg_hdr.msg_namelen = p.dest.len();
             header.msg_hdr.msg_iov = iov;
             header.msg_hdr.msg_iovlen = 1;
             header

@@ -9,6 +9,8 @@ use std::os::fd::RawFd;
 
 use io_uring::{IoUring, opcode, types};
 
+use super::raw_addr::RawAddr;
+
 /// Submission queue size: a tick's sends go in chunks of this many.
 const ENTRIES: u32 = 1024;
 
@@ -29,7 +31,7 @@ pub struct UringSender {
     // them through the pointers in the submissions.
     headers: Vec<libc::msghdr>,
     iovecs: Vec<libc::iovec>,
-    addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
+    addrs: Vec<RawAddr>,
 }
 
 // SAFETY: the raw pointers in `headers` and `iovecs` point only into this value's own
@@ -86,17 +88,17 @@ impl UringSender {
         self.addrs.reserve(n);
         self.headers.reserve(n);
         for q in &self.queued {
-            self.addrs.push(sockaddr(q.dest));
+            self.addrs.push(RawAddr::from(q.dest));
             self.iovecs.push(libc::iovec {
                 iov_base: self.bytes[q.start..].as_ptr() as *mut libc::c_void,
                 iov_len: q.len,
             });
         }
-        for (i, (addr, len)) in self.addrs.iter().enumerate() {
+        for (i, addr) in self.addrs.iter().enumerate() {
             // SAFETY: an all-zero msghdr is a valid empty one.
             let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-            h.msg_name = (&raw const *addr) as *mut libc::c_void;
-            h.msg_namelen = *len;
+            h.msg_name = addr.as_ptr();
+            h.msg_namelen = addr.len();
             h.msg_iov = (&raw const self.iovecs[i]) as *mut libc::iovec;
             h.msg_iovlen = 1;
             self.headers.push(h);
@@ -135,42 +137,6 @@ impl UringSender {
         self.bytes.clear();
         done
     }
-}
-
-/// The C form of a socket address and its length.
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is valid; it is then filled as one of its forms.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { std::ptr::write((&raw mut storage).cast::<libc::sockaddr_in>(), sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { std::ptr::write((&raw mut storage).cast::<libc::sockaddr_in6>(), sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 #[cfg(test)]
