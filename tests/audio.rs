@@ -10,7 +10,6 @@ use dialbridge::media::codec::Codec;
 use dialbridge::media::tone::present_tones;
 use dialbridge::media::tone::rms_dbfs;
 use dialbridge::sip::message::Method;
-use support::http::request;
 use support::phone::{Heard, Phone};
 use support::{Bridge, BridgeOptions, OrganizerInfo, assets, is_asset_frame, wait, wait_until};
 
@@ -115,13 +114,6 @@ fn best_correlation(heard: &[i16], reference: &[i16], max_lag: usize) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// The value of one Prometheus series (exact `name{labels}`) at the bridge's `/metrics`.
-fn metric(bridge: &Bridge, series: &str) -> Option<u64> {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 fn with_metrics() -> BridgeOptions {
     BridgeOptions {
         http: true,
@@ -191,14 +183,14 @@ fn wideband_callers_hear_each_other_at_16_khz_and_g711_callers_hear_them_in_thei
         "aliasing or distortion: tone {tone_level:.1} dBFS, everything else {residue:.1} dBFS"
     );
     assert_eq!(
-        metric(&bridge, "dialbridge_media_calls_by_codec{codec=\"G722\"}"),
-        Some(2)
+        bridge.expect_metric("dialbridge_media_calls_by_codec", &["codec=\"G722\""]),
+        2
     );
     assert_eq!(
-        metric(&bridge, "dialbridge_media_calls_by_codec{codec=\"PCMU\"}"),
-        Some(1)
+        bridge.expect_metric("dialbridge_media_calls_by_codec", &["codec=\"PCMU\""]),
+        1
     );
-    assert_eq!(metric(&bridge, "dialbridge_talkers"), Some(3));
+    assert_eq!(bridge.expect_metric("dialbridge_talkers", &[]), 3);
     drop(boss);
 }
 
@@ -318,8 +310,8 @@ fn with_more_talkers_than_the_mix_takes_the_loudest_four_are_heard() {
         "the four loudest"
     );
     assert_eq!(
-        metric(&bridge, "dialbridge_talkers"),
-        Some(4),
+        bridge.expect_metric("dialbridge_talkers", &[]),
+        4,
         "five talk, four mixed"
     );
     // One loud talker stops: the soft one takes the free place.
@@ -390,16 +382,6 @@ fn per_thread_bridge() -> (Bridge, Vec<OrganizerInfo>) {
     )
 }
 
-/// RTP datagrams the bridge dropped because no call has their source address (per-thread
-/// sockets), from its /metrics.
-fn unknown_rtp(bridge: &Bridge) -> f64 {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .filter(|l| l.starts_with("dialbridge_rtp_unknown_source_total{"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
 /// The three tones of [`meeting_of_three`]'s callers.
 const THREE_TONES: [f32; 3] = [400.0, 700.0, 1300.0];
 
@@ -434,7 +416,8 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
     assert_eq!(ports.len(), 2, "one port per media thread: {ports:?}");
 
     // RTP from an address no call has is dropped and counted, and changes nothing.
-    assert_eq!(unknown_rtp(&bridge), 0.0);
+    let unknown = || bridge.metric("dialbridge_rtp_unknown_source_total", &[]);
+    assert_eq!(unknown(), 0);
     let stranger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
     packet.extend_from_slice(&[0xff; 160]);
@@ -444,10 +427,10 @@ fn with_one_rtp_socket_per_media_thread_everyone_hears_the_others_and_strangers_
             .expect("send");
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while unknown_rtp(&bridge) < 2.0 && Instant::now() < deadline {
+    while unknown() < 2 && Instant::now() < deadline {
         wait(50);
     }
-    assert_eq!(unknown_rtp(&bridge), 2.0);
+    assert_eq!(unknown(), 2);
     let from = Instant::now();
     wait(1500);
     assert_eq!(tones_in(&a, from, &THREE_TONES), vec![700.0, 1300.0]);
@@ -486,7 +469,7 @@ fn media_threads_asked_for_real_time_priority_get_it_and_the_meeting_still_sound
 #[test]
 fn with_one_rtp_socket_per_media_thread_a_re_invite_moves_the_callers_route() {
     let (bridge, orgs) = per_thread_bridge();
-    let unknown = || unknown_rtp(&bridge);
+    let unknown = || bridge.metric("dialbridge_rtp_unknown_source_total", &[]);
     let mut p = attendee(&bridge, &orgs[0].conference_id, Codec::Pcmu, None);
     let bridge_rtp = p.remote_media().expect("the bridge's SDP");
     let old = p.rtp_addr().expect("the phone's RTP address");
@@ -538,13 +521,13 @@ fn with_one_rtp_socket_per_media_thread_a_re_invite_moves_the_callers_route() {
     let stale = std::net::UdpSocket::bind(old).expect("the phone's old port, now free");
     stale.send_to(&packet(100), bridge_rtp).expect("send");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while unknown() < before + 1.0 && Instant::now() < deadline {
+    while unknown() < before + 1 && Instant::now() < deadline {
         wait(50);
     }
     wait(200);
     assert_eq!(
         unknown(),
-        before + 1.0,
+        before + 1,
         "only the old address's packet is unknown"
     );
 }

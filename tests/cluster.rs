@@ -20,7 +20,6 @@ use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::{Codec, Law};
 use dialbridge::sip::message::{HeaderName, Method};
 use kamailio::Kamailio;
-use support::http::request;
 use support::phone::Phone;
 use support::postgres::Postgres;
 use support::{
@@ -47,18 +46,6 @@ fn edge(nodes: &[SocketAddr]) -> Kamailio {
         "PIKE_DENSITY=10000".to_string(),
     ];
     Kamailio::start(dir, &cfg, &defines, addr)
-}
-
-fn answered(bridge: &Bridge) -> u64 {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("dialbridge_calls_answered_total ")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 /// A call through the edge; the node that answered it (by its Contact).
@@ -93,6 +80,7 @@ fn calls_spread_over_the_nodes_and_a_draining_node_takes_none_but_keeps_its_call
     let (second, _) = Bridge::start(&["Bob"], options());
     let nodes = [first.sip, second.sip];
     let edge = edge(&nodes);
+    let answered = |node: &Bridge| node.metric("dialbridge_calls_answered_total", &[]);
 
     // Round robin: four calls, two on each node, the first of them answered with the greeting.
     let mut calls: Vec<(Phone, SocketAddr)> = (0..4).map(|_| call(&edge, &nodes)).collect();
@@ -148,20 +136,6 @@ fn calls_spread_over_the_nodes_and_a_draining_node_takes_none_but_keeps_its_call
         .wait_exit(Duration::from_secs(15))
         .expect("the drained node exits once its last call ended");
     assert!(status.success(), "{status:?}");
-}
-
-/// A counter or gauge from the node's `/metrics` (0 when absent).
-fn metric(bridge: &Bridge, series: &str) -> u64 {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 /// `dialbridge cluster status --json`, one object per node.
@@ -278,22 +252,22 @@ fn nodes_on_one_postgresql_directory_hold_one_lease_per_meeting() {
     // The first caller's look-up on a makes a the meeting's owner.
     let _first = attendee(&a, &conference, None);
     wait_for("a's claim", Duration::from_secs(15), || {
-        metric(&a, "dialbridge_cluster_claims_total{owner=\"here\"}") == 1
+        a.metric("dialbridge_cluster_claims_total", &["owner=\"here\""]) == 1
     });
     wait_for("the lease in the status", Duration::from_secs(5), || {
         nodes(&url)[0].2 == 1
     });
     wait_for("the lease in a's figures", Duration::from_secs(5), || {
-        metric(&a, "dialbridge_cluster_leases_held") == 1
+        a.metric("dialbridge_cluster_leases_held", &[]) == 1
     });
 
     // A caller for the same meeting on b finds a owning it.
     let _second = attendee(&b, &conference, None);
     wait_for("b's look-up", Duration::from_secs(15), || {
-        metric(&b, "dialbridge_cluster_claims_total{owner=\"elsewhere\"}") == 1
+        b.metric("dialbridge_cluster_claims_total", &["owner=\"elsewhere\""]) == 1
     });
     assert_eq!(
-        metric(&b, "dialbridge_cluster_claims_total{owner=\"here\"}"),
+        b.metric("dialbridge_cluster_claims_total", &["owner=\"here\""]),
         0
     );
     assert!(b.log_text().contains("meeting hosted by another node"));
@@ -343,7 +317,7 @@ fn nodes_on_one_postgresql_directory_hold_one_lease_per_meeting() {
     std::thread::sleep(Duration::from_secs(4));
     let _third = attendee(&b, &conference, None);
     wait_for("b's claim", Duration::from_secs(15), || {
-        metric(&b, "dialbridge_cluster_claims_total{owner=\"here\"}") == 1
+        b.metric("dialbridge_cluster_claims_total", &["owner=\"here\""]) == 1
     });
     wait_for(
         "the status after the takeover",
@@ -447,16 +421,16 @@ fn relay_legs_signed_with_the_cluster_secret_skip_the_ivr_and_forged_ones_get_40
         );
     }
     assert_eq!(
-        metric(
-            &owner,
-            "dialbridge_cluster_relay_legs_in_total{result=\"accepted\"}"
+        owner.metric(
+            "dialbridge_cluster_relay_legs_in_total",
+            &["result=\"accepted\""]
         ),
         2
     );
     assert_eq!(
-        metric(
-            &owner,
-            "dialbridge_cluster_relay_legs_in_total{result=\"refused\"}"
+        owner.metric(
+            "dialbridge_cluster_relay_legs_in_total",
+            &["result=\"refused\""]
         ),
         2
     );
@@ -489,9 +463,9 @@ fn callers_answered_by_a_node_that_does_not_host_the_meeting_are_relayed_to_its_
         h.len() > relayed_from && position_of_run(&h[relayed_from..], &hold).is_some()
     });
     assert_eq!(
-        metric(
-            &a,
-            "dialbridge_cluster_relay_legs_in_total{result=\"accepted\"}"
+        a.metric(
+            "dialbridge_cluster_relay_legs_in_total",
+            &["result=\"accepted\""]
         ),
         1
     );
@@ -541,8 +515,8 @@ fn callers_answered_by_a_node_that_does_not_host_the_meeting_are_relayed_to_its_
         vec![400.0, 600.0]
     );
     assert!(
-        metric(&b, "dialbridge_relay_packets_total{worker=\"0\"}")
-            + metric(&b, "dialbridge_relay_packets_total{worker=\"1\"}")
+        b.metric("dialbridge_relay_packets_total", &["worker=\"0\""])
+            + b.metric("dialbridge_relay_packets_total", &["worker=\"1\""])
             > 100
     );
 
@@ -619,7 +593,7 @@ fn when_the_owner_dies_its_relayed_callers_are_rehomed_into_a_running_meeting() 
         "the attendee, to the organizer on b",
         |h| first_tone(h, killed + Duration::from_secs(1), 400.0, Codec::Pcmu).is_some(),
     );
-    assert!(metric(&b, "dialbridge_cluster_claims_total{owner=\"here\"}") >= 1);
+    assert!(b.metric("dialbridge_cluster_claims_total", &["owner=\"here\""]) >= 1);
     wait_for("b owning the meeting", Duration::from_secs(5), || {
         nodes(&url)
             .iter()
@@ -743,7 +717,7 @@ fn conference_id_guessing_limits_hold_across_the_nodes() {
     again.call();
     again.send_digits(&format!("{}#", ada.conference_id));
     wait_for("b cutting the guesser off", Duration::from_secs(15), || {
-        metric(&b, "dialbridge_guessers_cut_off_total") == 1
+        b.metric("dialbridge_guessers_cut_off_total", &[]) == 1
     });
     assert!(b.log_text().contains("counted_on=\"the cluster's nodes\""));
 
@@ -758,7 +732,7 @@ fn conference_id_guessing_limits_hold_across_the_nodes() {
     wait_until(&honest, Duration::from_secs(15), "the lobby", |h| {
         position_of_run(h, &hold).is_some()
     });
-    assert_eq!(metric(&b, "dialbridge_guessers_cut_off_total"), 1);
+    assert_eq!(b.metric("dialbridge_guessers_cut_off_total", &[]), 1);
 }
 
 #[test]
@@ -928,7 +902,7 @@ fn a_postgresql_outage_longer_than_a_lease_drops_no_call_and_leaves_one_owner() 
         "relayed caller kept"
     );
     assert!(
-        metric(&a, "dialbridge_cluster_database_errors_total") > 0,
+        a.metric("dialbridge_cluster_database_errors_total", &[]) > 0,
         "the outage is counted"
     );
 }
@@ -958,7 +932,7 @@ fn the_cluster_wide_call_limit_counts_each_caller_once_wherever_it_was_answered(
         &["--cluster-max-calls", "2"],
     );
     let [a, b]: [Bridge; 2] = started.try_into().ok().expect("two nodes");
-    let elsewhere = |n: &Bridge| metric(n, "dialbridge_cluster_callers_elsewhere");
+    let elsewhere = |n: &Bridge| n.metric("dialbridge_cluster_callers_elsewhere", &[]);
 
     let first = attendee(&a, &ada.conference_id, Some(600.0));
     let hold = assets().hold_music().frames(Law::Mu)[..5].to_vec();
@@ -983,9 +957,9 @@ fn the_cluster_wide_call_limit_counts_each_caller_once_wherever_it_was_answered(
         |h| h.len() > from && position_of_run(&h[from..], &hold).is_some(),
     );
     assert_eq!(
-        metric(
-            &a,
-            "dialbridge_cluster_relay_legs_in_total{result=\"accepted\"}"
+        a.metric(
+            "dialbridge_cluster_relay_legs_in_total",
+            &["result=\"accepted\""]
         ),
         1
     );
@@ -1000,9 +974,9 @@ fn the_cluster_wide_call_limit_counts_each_caller_once_wherever_it_was_answered(
     refused(&b);
     for node in [&a, &b] {
         assert_eq!(
-            metric(
-                node,
-                "dialbridge_calls_refused_total{reason=\"cluster_full\"}"
+            node.metric(
+                "dialbridge_calls_refused_total",
+                &["reason=\"cluster_full\""]
             ),
             1
         );

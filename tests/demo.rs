@@ -21,8 +21,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use demo::{Running, Shell, banner_field, log_lines, metric, printed_lines, wait_metric};
+use demo::{Running, Shell, banner_field, log_lines, printed_lines};
 use netns::run_isolated;
+use support::metrics::{metric, wait_metric};
 
 const LIMIT: Duration = Duration::from_secs(120);
 

@@ -11,7 +11,6 @@ use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::{Codec, Law};
 use dialbridge::media::g711;
 use dialbridge::media::tone::ToneGenerator;
-use support::http::request;
 use support::phone::{Heard, Perturb, Phone};
 use support::{
     Bridge, BridgeOptions, assets, first_tone, position_of_run, tones_heard, wait, wait_until,
@@ -47,14 +46,6 @@ fn rtp_packet(seq: u16, ts: u32, ssrc: u32, pcm: &[i16; 160]) -> Vec<u8> {
     g711::encode(Law::Mu, pcm, &mut enc);
     p[12..].copy_from_slice(&enc);
     p
-}
-
-fn metric(bridge: &Bridge, name: &str) -> u64 {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 #[test]
@@ -110,7 +101,7 @@ fn rtp_from_anyone_but_the_latched_source_is_never_heard_and_gets_nothing_back()
         "the meeting went on"
     );
     assert!(
-        metric(&bridge, "dialbridge_rtp_foreign_packets_total") >= 280,
+        bridge.metric("dialbridge_rtp_foreign_packets_total", &[]) >= 280,
         "the intruder's packets were counted as foreign"
     );
 }
@@ -125,7 +116,7 @@ fn malformed_reordered_duplicated_wrapping_and_resourced_rtp_keeps_the_meeting_g
         },
     );
     let (boss, member) = meeting(&bridge, &orgs[0].pin, &orgs[0].conference_id);
-    let bad_before = metric(&bridge, "dialbridge_rtp_bad_packets_total");
+    let bad_before = bridge.metric("dialbridge_rtp_bad_packets_total", &[]);
     let from = Instant::now();
 
     // Malformed packets from the organizer's own (latched) address.
@@ -187,7 +178,7 @@ fn malformed_reordered_duplicated_wrapping_and_resourced_rtp_keeps_the_meeting_g
         heard.len()
     );
     assert!(
-        metric(&bridge, "dialbridge_rtp_bad_packets_total") >= bad_before + 5,
+        bridge.metric("dialbridge_rtp_bad_packets_total", &[]) >= bad_before + 5,
         "malformed packets were counted (an empty datagram may not even reach the bridge)"
     );
 }

@@ -50,8 +50,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use demo::{Running, Shell, banner_field, log_lines, metric, wait_metric};
+use demo::{Running, Shell, banner_field, log_lines};
 use netns::run_isolated_with_mounts;
+use support::metrics::{metric, wait_metric};
 
 const LIMIT: Duration = Duration::from_secs(150);
 

@@ -20,12 +20,15 @@ use dialbridge::ivr::prompt::Prompt;
 use dialbridge::media::codec::Codec;
 use dialbridge::sip::message::Method;
 use kamailio::Kamailio;
-use support::http::request;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, free_udp_port, hears, remember_secret};
 
 const NUMBER: &str = "4930123456";
 const PASSWORD: &str = "Reg1stration-s3cret";
+/// 1 while the registrar holds the binding, per `aor` label.
+const UP: &str = "dialbridge_registration_up";
+/// Failed registration attempts, per `aor` label.
+const FAILURES: &str = "dialbridge_registration_failures_total";
 
 /// A Kamailio registrar on a free 127.0.0.1 port, in its own temporary directory; stopped
 /// when dropped.
@@ -185,33 +188,6 @@ fn start_bridge_at(aor: &str, password: &str, extra: &[&str]) -> (Bridge, tempfi
     (bridge, secrets)
 }
 
-/// The value of one series at the bridge's `/metrics`.
-fn metric(bridge: &Bridge, series: &str) -> Option<u64> {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
-fn wait_metric(bridge: &Bridge, series: &str, want: u64, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if metric(bridge, series) == Some(want) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "{series} did not become {want} (is {:?}); bridge log:\n{}",
-        metric(bridge, series),
-        bridge.log_text()
-    );
-}
-
 #[test]
 fn registers_with_digest_takes_calls_through_the_registrar_refreshes_and_unregisters_on_stop() {
     let registrar = Registrar::start(PASSWORD);
@@ -230,11 +206,12 @@ fn registers_with_digest_takes_calls_through_the_registrar_refreshes_and_unregis
             "drop",
         ],
     );
-    let up = format!(
-        "dialbridge_registration_up{{aor=\"sip:{NUMBER}@{}\"}}",
-        registrar.addr
+    let aor = format!("aor=\"sip:{NUMBER}@{}\"", registrar.addr);
+    assert_eq!(
+        bridge.wait_metric(UP, &[&aor], 1, Duration::from_secs(10)),
+        1,
+        "registered"
     );
-    wait_metric(&bridge, &up, 1, Duration::from_secs(10));
 
     // Challenged first, then saved with SHA-256 digest credentials.
     let lines = registrar.lines("TEST-");
@@ -277,11 +254,15 @@ fn registers_with_digest_takes_calls_through_the_registrar_refreshes_and_unregis
             .any(|l| l.contains(&format!("sip:{NUMBER}@{}", bridge.sip))),
         "{forwarded:?}"
     );
-    wait_metric(
-        &bridge,
-        "dialbridge_calls_answered_total",
+    assert_eq!(
+        bridge.wait_metric(
+            "dialbridge_calls_answered_total",
+            &[],
+            1,
+            Duration::from_secs(5)
+        ),
         1,
-        Duration::from_secs(5),
+        "the call through the registrar answered"
     );
     phone.hangup();
 
@@ -344,13 +325,14 @@ fn over_tcp_from_a_config_file_table_the_registration_keeps_its_connection_and_c
         },
     );
     bridge.wait_http();
-    let up = format!(
-        "dialbridge_registration_up{{aor=\"sip:{NUMBER}@{};transport=tcp\"}}",
-        registrar.addr
+    let aor = format!("aor=\"sip:{NUMBER}@{};transport=tcp\"", registrar.addr);
+    assert_eq!(
+        bridge.wait_metric(UP, &[&aor], 1, Duration::from_secs(10)),
+        1,
+        "registered over TCP"
     );
-    wait_metric(&bridge, &up, 1, Duration::from_secs(10));
     assert!(
-        metric(&bridge, "dialbridge_sip_tcp_connections").is_some_and(|n| n >= 1),
+        bridge.metric("dialbridge_sip_tcp_connections", &[]) >= 1,
         "the connection to the registrar stays open"
     );
     let saved = registrar.lines("TEST-SAVED");
@@ -380,17 +362,13 @@ fn a_wrong_password_is_logged_shown_in_metrics_and_not_retried_in_a_tight_loop()
     let registrar = Registrar::start(PASSWORD);
     let (bridge, _secrets) = start_bridge(&registrar, "", "not-the-Password-9", &[]);
     let aor = format!("aor=\"sip:{NUMBER}@{}\"", registrar.addr);
-    wait_metric(
-        &bridge,
-        &format!("dialbridge_registration_failures_total{{{aor}}}"),
+    assert_eq!(
+        bridge.wait_metric(FAILURES, &[&aor], 1, Duration::from_secs(10)),
         1,
-        Duration::from_secs(10),
+        "the refused registration counted"
     );
     let failed_at = Instant::now();
-    assert_eq!(
-        metric(&bridge, &format!("dialbridge_registration_up{{{aor}}}")),
-        Some(0)
-    );
+    assert_eq!(bridge.expect_metric(UP, &[&aor]), 0);
     let log = bridge.log_text();
     let line = log
         .lines()
@@ -413,13 +391,7 @@ fn a_wrong_password_is_logged_shown_in_metrics_and_not_retried_in_a_tight_loop()
         registers.join("\n")
     );
     assert!(registrar.lines("TEST-SAVED").is_empty());
-    assert_eq!(
-        metric(
-            &bridge,
-            &format!("dialbridge_registration_failures_total{{{aor}}}")
-        ),
-        Some(1)
-    );
+    assert_eq!(bridge.expect_metric(FAILURES, &[&aor]), 1);
 }
 
 #[test]
@@ -463,10 +435,14 @@ fn over_tls_the_registrar_is_verified_and_its_calls_come_over_tls() {
     ]);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let (bridge, _secrets) = start_bridge_at(&aor, PASSWORD, &extra);
-    let up = format!("dialbridge_registration_up{{aor=\"{aor}\"}}");
-    wait_metric(&bridge, &up, 1, Duration::from_secs(10));
+    let label = format!("aor=\"{aor}\"");
+    assert_eq!(
+        bridge.wait_metric(UP, &[&label], 1, Duration::from_secs(10)),
+        1,
+        "registered over TLS"
+    );
     assert!(
-        metric(&bridge, "dialbridge_sip_tls_connections").is_some_and(|n| n >= 1),
+        bridge.metric("dialbridge_sip_tls_connections", &[]) >= 1,
         "the TLS connection to the registrar stays open"
     );
     let registers = registrar.lines("TEST-REGISTER");
@@ -500,5 +476,5 @@ fn over_tls_the_registrar_is_verified_and_its_calls_come_over_tls() {
         assert!(Instant::now() < deadline, "{}", other.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(metric(&other, &up), Some(0));
+    assert_eq!(other.expect_metric(UP, &[&label]), 0);
 }

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use dialbridge::media::codec::Codec;
 use dialbridge::sip::message::{HeaderName, Method};
-use support::http::request;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, free_udp_port, wait};
 
@@ -232,27 +231,6 @@ fn unescape_python_bytes(s: &str) -> String {
     out
 }
 
-/// The value of one Prometheus series (`name` or `name{labels}`) at the bridge's `/metrics`.
-fn metric(bridge: &Bridge, series: &str) -> u64 {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .filter_map(|v| v.trim().parse::<u64>().ok())
-        .sum()
-}
-
-/// Polls until `series` reads `want`, up to `within`; returns what it read last.
-fn wait_metric(bridge: &Bridge, series: &str, want: u64, within: Duration) -> u64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let got = metric(bridge, series);
-        if got == want || Instant::now() > deadline {
-            return got;
-        }
-        wait(100);
-    }
-}
-
 fn sip_request(method: &str, transport: &str, me: SocketAddr, bridge: SocketAddr) -> String {
     let r = rand::random::<u32>();
     format!(
@@ -399,20 +377,12 @@ fn svmap_finds_the_bridge_and_learns_only_the_product_name() {
         .expect("the bridge hangs up a call whose 200 is never ACKed");
     assert_eq!(bye.header(&HeaderName::UserAgent), Some("dialbridge"));
     assert_eq!(
-        wait_metric(
-            &bridge,
-            "dialbridge_calls_active",
-            0,
-            Duration::from_secs(5)
-        ),
+        bridge.wait_metric("dialbridge_calls_active", &[], 0, Duration::from_secs(5)),
         0,
         "calls left behind after svmap -m INVITE"
     );
     assert_eq!(
-        metric(
-            &bridge,
-            "dialbridge_calls_ended_total{reason=\"ack-timeout\"}"
-        ),
+        bridge.metric("dialbridge_calls_ended_total", &["reason=\"ack-timeout\""]),
         2,
         "svmap's call and ours, both ended for want of an ACK"
     );
@@ -462,11 +432,8 @@ fn svwar_learns_no_extension_and_a_real_conference_id_looks_like_any_number() {
     // OPTIONS and INVITE: every number gets the very same answer, the real conference ID too
     // (the IVR asks for the ID only after answering).
     for method in ["OPTIONS", "INVITE"] {
-        let answered_before = metric(&bridge, "dialbridge_calls_answered_total");
-        let byes_before = metric(
-            &bridge,
-            "dialbridge_calls_ended_total{reason=\"remote-bye\"}",
-        );
+        let answered_before = bridge.metric("dialbridge_calls_answered_total", &[]);
+        let byes_before = bridge.metric("dialbridge_calls_ended_total", &["reason=\"remote-bye\""]);
         let mut args = bounded.to_vec();
         args.extend(["-m", method]);
         let run = sipvicious("sipvicious_svwar", &bridge, &args, Duration::from_secs(30));
@@ -510,27 +477,20 @@ fn svwar_learns_no_extension_and_a_real_conference_id_looks_like_any_number() {
 
         if method == "INVITE" {
             // svwar ACKs every 200 and hangs up with BYE at once: no call is left behind.
-            let answered = metric(&bridge, "dialbridge_calls_answered_total") - answered_before;
+            let answered = bridge.metric("dialbridge_calls_answered_total", &[]) - answered_before;
             assert_eq!(
                 answered as usize,
                 shapes.len(),
                 "one call per number asked (and svwar's baseline)"
             );
             assert_eq!(
-                wait_metric(
-                    &bridge,
-                    "dialbridge_calls_active",
-                    0,
-                    Duration::from_secs(5)
-                ),
+                bridge.wait_metric("dialbridge_calls_active", &[], 0, Duration::from_secs(5)),
                 0,
                 "calls left behind by svwar -m INVITE"
             );
             assert_eq!(
-                metric(
-                    &bridge,
-                    "dialbridge_calls_ended_total{reason=\"remote-bye\"}"
-                ) - byes_before,
+                bridge.metric("dialbridge_calls_ended_total", &["reason=\"remote-bye\""])
+                    - byes_before,
                 answered,
                 "every call svwar made ended with svwar's BYE"
             );
@@ -613,9 +573,9 @@ fn svcrack_gets_no_challenge_and_reports_no_password() {
 
     // svcrack never ACKs the 200 of its INVITE: the bridge hangs that call up after 64·T1.
     assert_eq!(
-        wait_metric(
-            &bridge,
+        bridge.wait_metric(
             "dialbridge_calls_active",
+            &[],
             0,
             Duration::from_millis(64 * T1_MS) + Duration::from_secs(5)
         ),
@@ -623,10 +583,7 @@ fn svcrack_gets_no_challenge_and_reports_no_password() {
         "calls left behind by svcrack -m INVITE"
     );
     assert_eq!(
-        metric(
-            &bridge,
-            "dialbridge_calls_ended_total{reason=\"ack-timeout\"}"
-        ),
+        bridge.metric("dialbridge_calls_ended_total", &["reason=\"ack-timeout\""]),
         1
     );
 }

@@ -16,7 +16,6 @@ use dialbridge::media::codec::{Codec, Law};
 use dialbridge::sip::message::{HeaderName, Message, Method};
 use dialbridge::sip::stream::{StreamItem, StreamReader};
 use pki::{TestCa, free_tcp_addr, handshake, tls_flags};
-use support::http::request;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions, assets, binary, position_of_run, wait_until};
 
@@ -100,13 +99,6 @@ fn start(
         },
         orgs,
     )
-}
-
-fn metric(bridge: &Bridge, name: &str) -> u64 {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
 
 #[test]
@@ -261,7 +253,11 @@ fn mutual_tls_refuses_clients_without_a_trusted_certificate_and_logs_each_source
         }
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&b.bridge, "dialbridge_sip_tls_handshake_failures_total") < 2 {
+    while b
+        .bridge
+        .expect_metric("dialbridge_sip_tls_handshake_failures_total", &[])
+        < 2
+    {
         assert!(Instant::now() < deadline, "two failed handshakes counted");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -338,7 +334,11 @@ fn the_bytes_on_the_tls_port_are_never_cleartext_sip() {
     let me = plain.local_addr().unwrap();
     assert!(ask(&mut plain, me, b.tls, 2).is_none());
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&b.bridge, "dialbridge_sip_tls_handshake_failures_total") < 1 {
+    while b
+        .bridge
+        .expect_metric("dialbridge_sip_tls_handshake_failures_total", &[])
+        < 1
+    {
         assert!(Instant::now() < deadline, "the cleartext try counted");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -466,21 +466,31 @@ fn keepalives_timeouts_and_the_per_source_limit_hold_over_tls() {
 
     // A handshake that never comes (a TCP connection that sends nothing) is given up after
     // the message timeout and counted.
-    let failures = metric(&b.bridge, "dialbridge_sip_tls_handshake_failures_total");
+    let failures = b
+        .bridge
+        .expect_metric("dialbridge_sip_tls_handshake_failures_total", &[]);
     let mut mute = TcpStream::connect(b.tls).unwrap();
     let sock = mute.try_clone().unwrap();
     let (closed, _) = closed_within(&mut mute, &sock, Duration::from_secs(3));
     assert!(closed.is_some(), "a stalled handshake is closed");
     drop(mute);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&b.bridge, "dialbridge_sip_tls_handshake_failures_total") <= failures {
+    while b
+        .bridge
+        .expect_metric("dialbridge_sip_tls_handshake_failures_total", &[])
+        <= failures
+    {
         assert!(Instant::now() < deadline, "the stalled handshake counted");
         std::thread::sleep(Duration::from_millis(50));
     }
 
     // Per source: two connections are taken, the third is closed at once.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&b.bridge, "dialbridge_sip_tls_connections") > 0 {
+    while b
+        .bridge
+        .expect_metric("dialbridge_sip_tls_connections", &[])
+        > 0
+    {
         assert!(
             Instant::now() < deadline,
             "the earlier connections are gone"
@@ -489,7 +499,9 @@ fn keepalives_timeouts_and_the_per_source_limit_hold_over_tls() {
     }
     let mut one = handshake(b.tls, client()).expect("first connection");
     let mut two = handshake(b.tls, client()).expect("second connection");
-    let refused_before = metric(&b.bridge, "dialbridge_sip_tcp_refused_total");
+    let refused_before = b
+        .bridge
+        .expect_metric("dialbridge_sip_tcp_refused_total", &[]);
     let third = handshake(b.tls, client());
     if let Ok(mut s) = third {
         let me = s.sock.local_addr().unwrap();
@@ -499,7 +511,8 @@ fn keepalives_timeouts_and_the_per_source_limit_hold_over_tls() {
         );
     }
     assert_eq!(
-        metric(&b.bridge, "dialbridge_sip_tcp_refused_total"),
+        b.bridge
+            .expect_metric("dialbridge_sip_tcp_refused_total", &[]),
         refused_before + 1
     );
     for (n, s) in [(1, &mut one), (2, &mut two)] {

@@ -31,7 +31,6 @@ use netns::run_isolated;
 use pcap::{Packet, Proto};
 use recording::{RATE, share_with_tone, tone_db};
 use softphone::{Baresip, Linphonec, microphone};
-use support::http::request;
 use support::phone::Phone;
 use support::{Bridge, BridgeOptions};
 
@@ -49,14 +48,6 @@ const PLAIN_TONE: f32 = 700.0;
 
 /// baresip talks G.722 (16 kHz), linphonec resamples what it plays.
 const WIDEBAND: usize = 16_000;
-
-fn metric(bridge: &Bridge, series: &str) -> u64 {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
-}
 
 /// tcpdump on loopback, writing every UDP and TCP packet to `path` as it comes (`-U`).
 struct Capture {
@@ -241,7 +232,7 @@ fn srtp_softphones_and_a_plain_phone_meet_and_nothing_readable_crosses_the_wire(
             assert_eq!(
                 support::settle(
                     Duration::from_secs(3),
-                    || metric(&bridge, "dialbridge_srtp_calls"),
+                    || bridge.expect_metric("dialbridge_srtp_calls", &[]),
                     |n| *n == 2
                 ),
                 2,
@@ -268,8 +259,8 @@ fn srtp_softphones_and_a_plain_phone_meet_and_nothing_readable_crosses_the_wire(
             let seq = u16::from_be_bytes([tampered[2], tampered[3]]).wrapping_add(3000);
             tampered[2..4].copy_from_slice(&seq.to_be_bytes());
             let (replay0, auth0) = (
-                metric(&bridge, "dialbridge_srtp_dropped_total{reason=\"replay\"}"),
-                metric(&bridge, "dialbridge_srtp_dropped_total{reason=\"auth\"}"),
+                bridge.expect_metric("dialbridge_srtp_dropped_total", &["reason=\"replay\""]),
+                bridge.expect_metric("dialbridge_srtp_dropped_total", &["reason=\"auth\""]),
             );
             for _ in 0..5 {
                 attacker
@@ -278,12 +269,15 @@ fn srtp_softphones_and_a_plain_phone_meet_and_nothing_readable_crosses_the_wire(
                 attacker.send_to(&tampered, srtp_packet.dst).unwrap();
             }
             let deadline = Instant::now() + Duration::from_secs(5);
-            while metric(&bridge, "dialbridge_srtp_dropped_total{reason=\"auth\"}") < auth0 + 5 {
+            while bridge.expect_metric("dialbridge_srtp_dropped_total", &["reason=\"auth\""])
+                < auth0 + 5
+            {
                 assert!(Instant::now() < deadline, "tampered packets not counted");
                 std::thread::sleep(Duration::from_millis(50));
             }
             assert!(
-                metric(&bridge, "dialbridge_srtp_dropped_total{reason=\"replay\"}") >= replay0 + 5,
+                bridge.expect_metric("dialbridge_srtp_dropped_total", &["reason=\"replay\""])
+                    >= replay0 + 5,
                 "replayed packets counted"
             );
 

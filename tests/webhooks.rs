@@ -271,13 +271,6 @@ fn subscribe(addr: SocketAddr, token: &str) -> Arc<Mutex<Vec<Value>>> {
     seen
 }
 
-fn metric(bridge: &Bridge, series: &str) -> u64 {
-    let text = bridge.api().get("/metrics").body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{series} not in /metrics"))
-}
-
 #[test]
 fn events_reach_a_webhook_signed_and_in_order_through_failures_and_a_restart_and_stream_on_api_events()
  {
@@ -408,21 +401,21 @@ fn events_reach_a_webhook_signed_and_in_order_through_failures_and_a_restart_and
     assert_eq!(on_stream[0]["id"], events[0]["id"]);
 
     assert_eq!(
-        metric(
-            &bridge,
-            "dialbridge_webhook_deliveries_total{result=\"delivered\"}"
+        bridge.expect_metric(
+            "dialbridge_webhook_deliveries_total",
+            &["result=\"delivered\""]
         ),
         expected.len() as u64
     );
     assert_eq!(
-        metric(
-            &bridge,
-            "dialbridge_webhook_deliveries_total{result=\"failed\"}"
+        bridge.expect_metric(
+            "dialbridge_webhook_deliveries_total",
+            &["result=\"failed\""]
         ),
         2
     );
     until(5, "an empty queue", || {
-        (metric(&bridge, "dialbridge_webhook_events_queued") == 0).then_some(())
+        (bridge.expect_metric("dialbridge_webhook_events_queued", &[]) == 0).then_some(())
     });
 
     // The receiver goes down; Carol calls and waits; the bridge restarts; the receiver comes
@@ -431,10 +424,10 @@ fn events_reach_a_webhook_signed_and_in_order_through_failures_and_a_restart_and
     let mut carol = phone(&bridge, "carol");
     carol.send_digits(&format!("{}##", ada.conference_id));
     until(15, "carol's events stored", || {
-        (metric(&bridge, "dialbridge_webhook_events_queued") >= 2
-            && metric(
-                &bridge,
-                "dialbridge_webhook_deliveries_total{result=\"failed\"}",
+        (bridge.expect_metric("dialbridge_webhook_events_queued", &[]) >= 2
+            && bridge.expect_metric(
+                "dialbridge_webhook_deliveries_total",
+                &["result=\"failed\""],
             ) >= 3)
             .then_some(())
     });
@@ -452,9 +445,9 @@ fn events_reach_a_webhook_signed_and_in_order_through_failures_and_a_restart_and
         pairs(&[("participant.joined", "carol"), ("lobby.waiting", "carol")])
     );
     until(10, "the restarted bridge counts what it delivered", || {
-        (metric(
-            &bridge,
-            "dialbridge_webhook_deliveries_total{result=\"delivered\"}",
+        (bridge.expect_metric(
+            "dialbridge_webhook_deliveries_total",
+            &["result=\"delivered\""],
         ) >= 2)
             .then_some(())
     });
@@ -487,13 +480,16 @@ fn an_event_nobody_accepts_for_the_maximum_age_is_dropped_counted_and_audited() 
     let mut alice = phone(&bridge, "alice");
     alice.send_digits(&format!("{}##", orgs[0].conference_id));
     until(30, "the events dropped", || {
-        (metric(
-            &bridge,
-            "dialbridge_webhook_deliveries_total{result=\"dropped\"}",
+        (bridge.expect_metric(
+            "dialbridge_webhook_deliveries_total",
+            &["result=\"dropped\""],
         ) >= 2)
             .then_some(())
     });
-    assert_eq!(metric(&bridge, "dialbridge_webhook_events_queued"), 0);
+    assert_eq!(
+        bridge.expect_metric("dialbridge_webhook_events_queued", &[]),
+        0
+    );
     let audit = bridge.api().get("/api/audit").json();
     let dropped: Vec<&Value> = audit["entries"]
         .as_array()
@@ -635,9 +631,9 @@ fn events_reach_an_https_receiver_whose_certificate_the_bridge_checks() {
     let mut alice = phone(&untrusting, "alice");
     alice.send_digits(&format!("{}##", orgs[0].conference_id));
     until(15, "a refused TLS attempt", || {
-        (metric(
-            &untrusting,
-            "dialbridge_webhook_deliveries_total{result=\"failed\"}",
+        (untrusting.expect_metric(
+            "dialbridge_webhook_deliveries_total",
+            &["result=\"failed\""],
         ) >= 1)
             .then_some(())
     });

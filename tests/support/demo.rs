@@ -8,14 +8,12 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::binary;
-use crate::support::http::try_request;
 
 /// The last line of the demo's banner: once it is out, every line above it is.
 pub const BANNER_END: &str = "Press Ctrl-C to stop.";
@@ -282,57 +280,6 @@ impl Drop for Shell {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The sum of every sample of `name` whose labels include each of `labels`
-/// (`place="lobby"`), from the Prometheus text at `http`'s `/metrics`; None if unreachable.
-pub fn metric(http: SocketAddr, name: &str, labels: &[&str]) -> Option<f64> {
-    let response = try_request(http, "GET", "/metrics", &[], None).ok()?;
-    if response.status != 200 {
-        return None;
-    }
-    Some(metric_in(&response.body, name, labels))
-}
-
-/// `metric` on a Prometheus text already fetched.
-pub fn metric_in(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (metric, label_text) = match series.split_once('{') {
-                Some((m, rest)) => (m, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            let wanted = metric == name
-                && labels
-                    .iter()
-                    .all(|want| label_text.split(',').any(|have| have == *want));
-            wanted.then(|| value.parse::<f64>().ok()).flatten()
-        })
-        .sum()
-}
-
-/// Waits up to `timeout` until `metric(http, name, labels)` is `want`; panics with `what`
-/// otherwise.
-pub fn wait_metric(
-    http: SocketAddr,
-    name: &str,
-    labels: &[&str],
-    want: f64,
-    timeout: Duration,
-    what: &str,
-) {
-    let deadline = Instant::now() + timeout;
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = metric(http, name, labels);
-        if last == Some(want) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: {name}{labels:?} is {last:?}, not {want}, after {timeout:?}");
 }
 
 /// How many lines of `log` contain every one of `needles`.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod metrics;
 pub mod phone;
 pub mod postgres;
 
