@@ -22,7 +22,6 @@ use dialbridge::ivr::prompt::Prompt;
 use netns::run_isolated;
 use recording::{HoldMusic, RATE, Recording, WINDOW, share_with_tone, tone_db};
 use softphone::{Baresip, Linphonec, microphone};
-use support::http::request;
 use support::{Bridge, BridgeOptions, assets};
 
 /// Longest a test may take in its namespace (each takes 15–35 s).
@@ -58,15 +57,11 @@ fn bridge() -> (Bridge, support::OrganizerInfo) {
 /// Checks that every key the phones typed reached the bridge as an RFC 4733 telephone event
 /// (and none as SIP INFO or as a tone in the audio, which the bridge would also take).
 fn assert_keys_came_by_rfc4733(bridge: &Bridge, typed: &[&str]) {
-    let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
     let count = |method: &str| -> u64 {
-        text.lines()
-            .filter(|l| {
-                l.starts_with("dialbridge_dtmf_digits_total{")
-                    && l.contains(&format!("method=\"{method}\""))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
+        bridge.metric(
+            "dialbridge_dtmf_digits_total",
+            &[&format!("method=\"{method}\"")],
+        )
     };
     let keys: usize = typed.iter().map(|t| t.len()).sum();
     let (rfc4733, info, inband) = (count("rfc4733"), count("info"), count("inband"));
@@ -82,12 +77,11 @@ fn assert_keys_came_by_rfc4733(bridge: &Bridge, typed: &[&str]) {
 /// the other phone a G.711 codec: both kinds of caller meet in one mix.
 fn assert_one_wideband_one_narrowband(bridge: &Bridge) {
     let read = || {
-        let text = request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
         let calls = |codec: &str| -> u64 {
-            let series = format!("dialbridge_media_calls_by_codec{{codec=\"{codec}\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(&series)?.parse().ok())
-                .unwrap_or(0)
+            bridge.metric(
+                "dialbridge_media_calls_by_codec",
+                &[&format!("codec=\"{codec}\"")],
+            )
         };
         (calls("G722"), calls("PCMU") + calls("PCMA"))
     };

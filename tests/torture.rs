@@ -1260,20 +1260,11 @@ fn run_corpus(transport: Transport) {
 
 /// `dialbridge_calls_active` from /metrics once it settles at 0, or its last value after 5 s.
 fn calls_active(bridge: &Bridge) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text =
-            support::http::request(bridge.http.expect("http"), "GET", "/metrics", &[], None).body;
-        let active = text
-            .lines()
-            .find_map(|l| l.strip_prefix("dialbridge_calls_active "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("dialbridge_calls_active in /metrics");
-        if active == 0 || Instant::now() > deadline {
-            return active;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::settle(
+        Duration::from_secs(5),
+        || bridge.expect_metric("dialbridge_calls_active", &[]),
+        |active| *active == 0,
+    )
 }
 
 // ---- the tests -----------------------------------------------------------------------------
