@@ -301,6 +301,25 @@ impl<S> CallMedia<S> {
         }
     }
 
+    /// Starts loading what a tick's slice reads of a caller outside a mix (the gauges, the
+    /// timers, the player and the packet it sends), so that the next caller's loads overlap
+    /// with this one's work instead of stalling one after another.
+    pub(super) fn prefetch_for_tick(&self) {
+        use crate::media::prefetch::{line, lines};
+        line(&self.place);
+        line(&self.params);
+        line(&self.crypto);
+        line(&self.keys);
+        line(&self.last_rx);
+        lines(std::slice::from_ref(&self.player));
+        line(&self.sender);
+        line(&self.peer);
+        line(&self.packets_out);
+        line(&self.transport);
+        line(&self.recorder);
+        line(&self.audio_in);
+    }
+
     /// Starts loading what [`Worker::handle_rtp`] reads of this call for a datagram whose
     /// RTP sequence number is `sequence`: the call's fields and the jitter buffer's, and the
     /// slot the frame goes to.

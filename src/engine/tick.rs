@@ -109,9 +109,13 @@ impl<S> Worker<S> {
         let mut discard = [0u8; SAMPLES_PER_FRAME];
 
         // Callers outside a running mix hear their player: prompts, hold music or silence.
-        for (id, call) in calls.iter_mut() {
-            if !slice.holds(*id) {
-                continue;
+        let mut ours = calls
+            .iter_mut()
+            .filter(|(id, _)| slice.holds(**id))
+            .peekable();
+        while let Some((id, call)) = ours.next() {
+            if let Some((_, next)) = ours.peek() {
+                next.prefetch_for_tick();
             }
             // Counted and timed here, in the call's own slice, where its state is loaded
             // anyway: a pass over every call in one slice would load each call a second time.
