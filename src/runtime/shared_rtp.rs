@@ -40,6 +40,17 @@ struct Routes {
     by_call: HashMap<CallId, SocketAddr, RandomState>,
 }
 
+impl Routes {
+    /// The call's address is no longer its (unless a newer call has taken it meanwhile).
+    fn forget(&mut self, call: CallId) {
+        if let Some(old) = self.by_call.remove(&call)
+            && self.by_addr.get(&old).map(|r| r.call) == Some(call)
+        {
+            self.by_addr.remove(&old);
+        }
+    }
+}
+
 /// Whose RTP a source address carries, and the media thread that has that call now.
 ///
 /// Why the thread is here: a call that joins a meeting on another thread still sends to this
@@ -123,11 +134,7 @@ impl SharedRtp {
     pub fn route(&self, call: CallId, remote: Option<SocketAddr>, home: usize) {
         let mut routes = self.lock();
         let routes = &mut *routes;
-        if let Some(old) = routes.by_call.remove(&call)
-            && routes.by_addr.get(&old).map(|r| r.call) == Some(call)
-        {
-            routes.by_addr.remove(&old);
-        }
+        routes.forget(call);
         if let Some(remote) = remote {
             routes.by_addr.insert(remote, Route { call, home });
             routes.by_call.insert(call, remote);
@@ -148,7 +155,7 @@ impl SharedRtp {
 
     /// The call has ended: its address is free.
     pub fn unroute(&self, call: CallId) {
-        self.route(call, None, self.worker);
+        self.lock().forget(call);
     }
 
     /// Whose RTP comes from `source`.
