@@ -11,7 +11,7 @@ use rand::RngExt;
 use crate::bridge::mixer::Pcm;
 use crate::call::CallId;
 use crate::call::Conference;
-use crate::ivr::assets::Frame;
+use crate::ivr::assets::{Assets, Frame};
 use crate::ivr::flow::{Flow, Role};
 use crate::ivr::name::{NameRecorder, RecordedName};
 use crate::ivr::player::{Player, Tick};
@@ -280,11 +280,21 @@ pub struct CallMedia<S> {
 }
 
 impl<S> CallMedia<S> {
+    /// Starts loading the agreed codec, payload types and direction, which every path reads:
+    /// they sit at the end of `params`, past the addresses and keys, often a line of their own.
+    fn prefetch_params(&self) {
+        use crate::media::prefetch::line;
+        line(&self.params.codec);
+        line(&self.params.payload_type);
+        line(&self.params.telephone_event);
+        line(&self.params.direction);
+    }
+
     /// Starts loading what a meeting's tick reads of this call, first step: the call's own
     /// fields and its audio's (see [`crate::media::prefetch`]).
     pub(super) fn prefetch_for_mix(&self) {
         use crate::media::prefetch::line;
-        line(&self.params);
+        self.prefetch_params();
         line(&self.tone_until);
         line(&self.voice);
         line(&self.agc);
@@ -307,17 +317,25 @@ impl<S> CallMedia<S> {
     pub(super) fn prefetch_for_tick(&self) {
         use crate::media::prefetch::{line, lines};
         line(&self.place);
-        line(&self.params);
+        self.prefetch_params();
         line(&self.crypto);
         line(&self.keys);
         line(&self.last_rx);
         lines(std::slice::from_ref(&self.player));
         line(&self.sender);
-        line(&self.peer);
+        // An address, and past it the time a move began: two lines where it straddles one.
+        lines(std::slice::from_ref(&self.peer));
         line(&self.packets_out);
         line(&self.transport);
         line(&self.recorder);
         line(&self.audio_in);
+    }
+
+    /// Second step of [`CallMedia::prefetch_for_tick`], once its lines have had a caller's
+    /// time to arrive: the frame the caller's player plays next (a held caller's hold music
+    /// is read from a place of its own, missing the cache every frame otherwise).
+    pub(super) fn prefetch_player_frame(&self, assets: &Assets) {
+        self.player.prefetch_next(assets, self.params.codec.law());
     }
 
     /// Starts loading what [`Worker::handle_rtp`] reads of this call for a datagram whose
@@ -327,7 +345,7 @@ impl<S> CallMedia<S> {
         use crate::media::prefetch::line;
         line(&self.crypto);
         line(&self.peer);
-        line(&self.params);
+        self.prefetch_params();
         line(&self.last_rx);
         line(&self.place);
         line(&self.seq);

@@ -33,6 +33,13 @@ pub struct Leg<S> {
     pub(super) last_rx: Instant,
 }
 
+impl<S> Leg<S> {
+    /// The owner node has sent nothing for [`LEG_SILENCE`]: it is taken for gone.
+    pub(super) fn is_silent(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_rx) > LEG_SILENCE
+    }
+}
+
 /// Which way a relayed packet goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Toward {
@@ -98,26 +105,9 @@ impl<S> Worker<S> {
         }
     }
 
-    /// Legs whose owner node fell silent: their callers are re-homed.
-    pub(super) fn watch_legs(&mut self, now: Instant) {
-        let silent: Vec<CallId> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| {
-                c.leg
-                    .as_ref()
-                    .is_some_and(|l| now.saturating_duration_since(l.last_rx) > LEG_SILENCE)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in silent {
-            self.leg_lost(id);
-        }
-    }
-
     /// The owner node went silent: the caller hears "reconnecting" and hold music while the
     /// cluster finds the meeting's next owner (`Command::Rehome`).
-    fn leg_lost(&mut self, id: CallId) {
+    pub(super) fn leg_lost(&mut self, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

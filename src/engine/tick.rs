@@ -96,6 +96,7 @@ impl<S> Worker<S> {
         let mut timed_out = Vec::new();
         let mut named = Vec::new();
         let mut ivr_due = Vec::new();
+        let mut silent_legs = Vec::new();
         let Worker {
             calls,
             meetings,
@@ -109,13 +110,22 @@ impl<S> Worker<S> {
         let mut discard = [0u8; SAMPLES_PER_FRAME];
 
         // Callers outside a running mix hear their player: prompts, hold music or silence.
-        let mut ours = calls
-            .iter_mut()
-            .filter(|(id, _)| slice.holds(**id))
-            .peekable();
-        while let Some((id, call)) = ours.next() {
-            if let Some((_, next)) = ours.peek() {
-                next.prefetch_for_tick();
+        // Asked for ahead in two steps: the state of the caller after next, then the frame the
+        // next caller plays, which needs that caller's player (asked for one caller ago).
+        let mut ours = calls.iter_mut().filter(|(id, _)| slice.holds(**id));
+        let mut next = ours.next();
+        let mut after = ours.next();
+        for (_, ahead) in next.iter().chain(after.iter()) {
+            ahead.prefetch_for_tick();
+        }
+        while let Some((id, call)) = next.take() {
+            next = after.take();
+            after = ours.next();
+            if let Some((_, ahead)) = &after {
+                ahead.prefetch_for_tick();
+            }
+            if let Some((_, ahead)) = &next {
+                ahead.prefetch_player_frame(assets);
             }
             // Counted and timed here, in the call's own slice, where its state is loaded
             // anyway: a pass over every call in one slice would load each call a second time.
@@ -156,7 +166,16 @@ impl<S> Worker<S> {
                     .is_some_and(|m| m.meeting.is_started() && !m.meeting.lobby().contains(id)),
                 // A relayed caller hears the owner node; between legs, our own player.
                 Place::Relaying { .. } if call.leg.is_none() => false,
-                Place::Ended | Place::Joining { .. } | Place::Relaying { .. } => {
+                Place::Relaying { .. } => {
+                    // Watched here, where the call is loaded anyway, not by a walk over every
+                    // call each tick.
+                    if call.leg.as_ref().is_some_and(|leg| leg.is_silent(now)) {
+                        silent_legs.push(*id);
+                    }
+                    call.sender.advance(SAMPLES_PER_FRAME as u32);
+                    continue;
+                }
+                Place::Ended | Place::Joining { .. } => {
                     call.sender.advance(SAMPLES_PER_FRAME as u32);
                     continue;
                 }
@@ -199,6 +218,9 @@ impl<S> Worker<S> {
                 flow.handle_timeout(now);
             }
             self.drive_flow(now, id);
+        }
+        for id in silent_legs {
+            self.leg_lost(id);
         }
         if first {
             self.frame_timers(now, waited_out);
@@ -276,10 +298,9 @@ impl<S> Worker<S> {
         waited_out
     }
 
-    /// Once a frame: lobby care, relay legs and the lobby timeout.
+    /// Once a frame: lobby care and the lobby timeout.
     fn frame_timers(&mut self, now: Instant, waited_out: Vec<CallId>) {
         self.lobby_care(now);
-        self.watch_legs(now);
         for id in waited_out {
             self.lobby_timed_out(now, id);
         }

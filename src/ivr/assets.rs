@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::ivr::prompt::Prompt;
 use crate::media::codec::{Law, SAMPLES_PER_FRAME};
 use crate::media::g711;
+use crate::media::prefetch;
 
 /// One G.711 frame (20 ms at 8 kHz).
 pub type Frame = [u8; SAMPLES_PER_FRAME];
@@ -64,6 +65,24 @@ impl EncodedAudio {
     /// True for a recording without a single frame.
     pub fn is_empty(&self) -> bool {
         self.pcmu.is_empty()
+    }
+
+    /// Starts loading frame `index` in the form a caller needs (a G.711 law, or linear for
+    /// a codec that encodes per caller): held callers play the music from different places,
+    /// so each one's frame is a cache miss unless asked for ahead.
+    pub fn prefetch_frame(&self, index: usize, law: Option<Law>) {
+        match law {
+            Some(law) => {
+                if let Some(frame) = self.frames(law).get(index) {
+                    prefetch::lines(std::slice::from_ref(frame));
+                }
+            }
+            None => {
+                if let Some(frame) = self.pcm.get(index) {
+                    prefetch::lines(std::slice::from_ref(frame));
+                }
+            }
+        }
     }
 }
 

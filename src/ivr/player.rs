@@ -189,12 +189,36 @@ impl Player {
                 if audio.is_empty() {
                     return None;
                 }
-                let index = self.hold_position % audio.len();
-                self.hold_position = (index + 1) % audio.len();
+                let index = hold_index(self.hold_position, audio);
+                self.hold_position = index + 1;
                 Some(FrameRef::Asset { audio, index })
             }
         }
     }
+
+    /// Starts loading the frame the next [`Player::next`] plays, in the form the caller's
+    /// codec needs (`law`, or None for linear): a tick asks for it one caller ahead.
+    pub fn prefetch_next(&self, assets: &Assets, law: Option<Law>) {
+        let (audio, index) = match self.queue.front() {
+            Some(Item::Prompt(prompt)) => (assets.prompt(*prompt), self.position),
+            // Names play to an organizer going through the lobby: too rare to ask ahead.
+            Some(Item::Name(_)) => return,
+            None => match self.background {
+                Background::Silence => return,
+                Background::HoldMusic => {
+                    let audio = assets.hold_music();
+                    (audio, hold_index(self.hold_position, audio))
+                }
+            },
+        };
+        audio.prefetch_frame(index, law);
+    }
+}
+
+/// The hold music's frame at `position`, back to the start past the end: a compare, not a
+/// division, since a held caller asks for it every frame.
+fn hold_index(position: usize, audio: &EncodedAudio) -> usize {
+    if position < audio.len() { position } else { 0 }
 }
 
 #[cfg(test)]

@@ -15,13 +15,19 @@ pub fn line<T: ?Sized>(value: &T) {
 /// Starts loading every cache line `items` spans.
 #[inline(always)]
 pub fn lines<T>(items: &[T]) {
-    let start = items.as_ptr().cast::<u8>();
-    let bytes = std::mem::size_of_val(items);
-    let mut offset = 0;
-    while offset < bytes {
+    let skew = items.as_ptr() as usize % LINE;
+    let start = items.as_ptr().cast::<u8>().wrapping_sub(skew);
+    for offset in line_offsets(skew, std::mem::size_of_val(items)) {
         address(start.wrapping_add(offset));
-        offset += LINE;
     }
+}
+
+/// The lines `bytes` bytes span when they begin `skew` bytes into a line, as offsets from
+/// that line's start: an object that does not begin on a line may end on one more.
+#[inline(always)]
+fn line_offsets(skew: usize, bytes: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
+    let end = if bytes == 0 { 0 } else { skew + bytes };
+    (0..end).step_by(LINE)
 }
 
 /// The one place that issues the instruction; a no-op where there is none.
@@ -35,4 +41,26 @@ fn address(at: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(skew: usize, bytes: usize) -> Vec<usize> {
+        line_offsets(skew, bytes).collect()
+    }
+
+    #[test]
+    fn every_line_an_object_touches_is_asked_for() {
+        assert_eq!(offsets(0, 0), Vec::<usize>::new());
+        assert_eq!(offsets(17, 0), Vec::<usize>::new());
+        assert_eq!(offsets(0, 64), vec![0]);
+        assert_eq!(offsets(0, 65), vec![0, 64]);
+        // Eight bytes across a line's end: both lines.
+        assert_eq!(offsets(60, 8), vec![0, 64]);
+        // 80 bytes from 48 into a line end 128 bytes in: two lines, not three.
+        assert_eq!(offsets(48, 80), vec![0, 64]);
+        assert_eq!(offsets(48, 81), vec![0, 64, 128]);
+    }
 }
