@@ -290,6 +290,12 @@ impl<S> CallMedia<S> {
         line(&self.params.direction);
     }
 
+    /// Starts loading where the caller's RTP goes: its address, and past it the time a move
+    /// began, which also tells the variants apart (two lines where it straddles one).
+    fn prefetch_peer(&self) {
+        crate::media::prefetch::lines(std::slice::from_ref(&self.peer));
+    }
+
     /// Starts loading what a meeting's tick reads of this call, first step: the call's own
     /// fields and its audio's (see [`crate::media::prefetch`]).
     pub(super) fn prefetch_for_mix(&self) {
@@ -302,7 +308,7 @@ impl<S> CallMedia<S> {
         line(&self.mixed);
         line(&self.player);
         line(&self.sender);
-        line(&self.peer);
+        self.prefetch_peer();
         line(&self.crypto);
         line(&self.packets_out);
         if let Some(audio) = self.audio_in.as_deref() {
@@ -323,8 +329,7 @@ impl<S> CallMedia<S> {
         line(&self.last_rx);
         lines(std::slice::from_ref(&self.player));
         line(&self.sender);
-        // An address, and past it the time a move began: two lines where it straddles one.
-        lines(std::slice::from_ref(&self.peer));
+        self.prefetch_peer();
         line(&self.packets_out);
         line(&self.transport);
         line(&self.recorder);
@@ -344,7 +349,7 @@ impl<S> CallMedia<S> {
     pub(super) fn prefetch_for_rtp(&self, sequence: Option<u16>) {
         use crate::media::prefetch::line;
         line(&self.crypto);
-        line(&self.peer);
+        self.prefetch_peer();
         self.prefetch_params();
         line(&self.last_rx);
         line(&self.place);
