@@ -343,17 +343,24 @@ impl<S> CallMedia<S> {
         self.player.prefetch_next(assets, self.params.codec.law());
     }
 
-    /// Starts loading what [`Worker::handle_rtp`] reads of this call for a datagram whose
-    /// RTP sequence number is `sequence`: the call's fields and the jitter buffer's, and the
-    /// slot the frame goes to.
-    pub(super) fn prefetch_for_rtp(&self, sequence: Option<u16>) {
+    /// Starts loading what [`Worker::handle_rtp`] reads of this call's own fields, the first
+    /// of two steps: the second, [`CallMedia::prefetch_rtp_audio`], follows the pointer to
+    /// the jitter buffer this step's last line holds, so it must wait for that line.
+    pub(super) fn prefetch_for_rtp(&self) {
         use crate::media::prefetch::line;
         line(&self.crypto);
         self.prefetch_peer();
         self.prefetch_params();
         line(&self.last_rx);
+        line(&self.packets_in);
         line(&self.place);
         line(&self.seq);
+        line(&self.audio_in);
+    }
+
+    /// Second step of [`CallMedia::prefetch_for_rtp`]: the jitter buffer's fields and the
+    /// slot a frame with RTP sequence number `sequence` goes to.
+    pub(super) fn prefetch_rtp_audio(&self, sequence: Option<u16>) {
         if let Some(audio) = self.audio_in.as_deref() {
             audio.jitter.prefetch_pop();
             if let Some(sequence) = sequence {

@@ -182,15 +182,23 @@ impl<S> Worker<S> {
         self.calls.get(&id).map(Box::as_ref)
     }
 
-    /// Starts loading what [`Worker::handle_rtp`] will read for this datagram of this call:
-    /// called for a whole batch before any of it is handled, so the loads overlap.
-    pub fn prefetch_rtp(&self, id: CallId, datagram: &[u8]) {
+    /// Starts loading what [`Worker::handle_rtp`] will read of this call's own fields: the
+    /// first of two steps, called a few datagrams ahead of the one handled.
+    pub fn prefetch_rtp(&self, id: CallId) {
+        if let Some(call) = self.calls.get(&id) {
+            call.prefetch_for_rtp();
+        }
+    }
+
+    /// The second step, fewer datagrams ahead, once the first step's lines have come: what
+    /// the call's jitter buffer reads for this datagram.
+    pub fn prefetch_rtp_audio(&self, id: CallId, datagram: &[u8]) {
         if let Some(call) = self.calls.get(&id) {
             let sequence = match datagram {
                 [_, _, high, low, ..] => Some(u16::from_be_bytes([*high, *low])),
                 _ => None,
             };
-            call.prefetch_for_rtp(sequence);
+            call.prefetch_rtp_audio(sequence);
         }
     }
 

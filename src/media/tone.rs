@@ -51,12 +51,23 @@ pub fn mean_square(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
-    // Summed exactly in integers (a square is at most 2^30), which vectorises; a float sum
-    // must keep its order and cannot.
-    let sum: u64 = samples
-        .iter()
-        .map(|&x| u64::from(i32::from(x).unsigned_abs().pow(2)))
-        .sum();
+    // Summed exactly in integers, which vectorises (a float sum must keep its order and
+    // cannot); in pairs, as the CPU's multiply-add does: two squares are at most 2^31, which
+    // fits a u32 (only two full-scale negatives wrap an i32, and the u32 reads them right).
+    let square = |x: i16| i32::from(x) * i32::from(x);
+    let mut pairs = samples.chunks_exact(2);
+    let sum: u64 = pairs
+        .by_ref()
+        .map(|pair| match pair {
+            [a, b] => u64::from(square(*a).wrapping_add(square(*b)) as u32),
+            _ => 0,
+        })
+        .sum::<u64>()
+        + pairs
+            .remainder()
+            .iter()
+            .map(|&x| u64::from(square(x) as u32))
+            .sum::<u64>();
     sum as f64 / (FULL_SCALE * FULL_SCALE) / samples.len() as f64
 }
 
@@ -132,6 +143,25 @@ impl ToneGenerator {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The paired sum is the plain sum of squares, for every length and at full scale.
+        #[test]
+        fn mean_square_is_the_exact_mean_of_squares(
+            samples in prop::collection::vec(
+                prop_oneof![Just(i16::MIN), Just(i16::MAX), any::<i16>()], 0..400),
+        ) {
+            let exact: u128 = samples.iter().map(|&x| (i128::from(x) * i128::from(x)) as u128).sum();
+            let expected = if samples.is_empty() {
+                0.0
+            } else {
+                exact as f64 / (FULL_SCALE * FULL_SCALE) / samples.len() as f64
+            };
+            prop_assert_eq!(mean_square(&samples), expected);
+        }
+    }
+
     use super::*;
     use crate::media::codec::Law;
     use crate::media::g711;

@@ -592,10 +592,15 @@ fn drain_batches<const N: usize>(
     }
 }
 
+/// How many datagrams ahead of the one handled its call's fields are asked for, and its
+/// jitter buffer (whose address those fields hold) half as many: far enough for the loads to
+/// arrive, near enough that a batch's lines do not push each other out of the cache first.
+const RTP_AHEAD: usize = 8;
+const RTP_AUDIO_AHEAD: usize = RTP_AHEAD / 2;
+
 /// [`drain`] for a worker's shared socket: each batch's senders (and the threads that have
-/// their calls) are looked up under one lock, and the state of every call this thread has is
-/// asked for before the first datagram is handled, so that the cache misses of a batch's
-/// calls overlap.
+/// their calls) are looked up under one lock, and each datagram's call state is asked for a
+/// few datagrams before it is handled, so that the cache misses of a batch's calls overlap.
 fn drain_shared(
     worker: &mut Worker<MediaTransport>,
     batch: &mut RecvBatch<SHARED_BATCH>,
@@ -611,15 +616,38 @@ fn drain_shared(
         |worker, batch| {
             let routes: [Option<Route>; SHARED_BATCH] =
                 rtp.lookup_each(batch.datagrams().map(|(source, _)| source));
-            for (route, (_, data)) in routes.iter().zip(batch.datagrams()) {
-                if let Some(route) = route
-                    && route.home == here
-                {
-                    worker.prefetch_rtp(route.call, data);
+            let mut datagrams: [Option<(SocketAddr, &[u8])>; SHARED_BATCH] = [None; SHARED_BATCH];
+            for (slot, datagram) in datagrams.iter_mut().zip(batch.datagrams()) {
+                *slot = Some(datagram);
+            }
+            // The call of datagram `i`, when this thread has it.
+            let mine = |i: usize| match (routes.get(i), datagrams.get(i)) {
+                (Some(Some(route)), Some(Some((_, data)))) if route.home == here => {
+                    Some((route.call, *data))
+                }
+                _ => None,
+            };
+            for i in 0..RTP_AHEAD {
+                if let Some((call, _)) = mine(i) {
+                    worker.prefetch_rtp(call);
                 }
             }
-            for (route, (source, data)) in routes.iter().zip(batch.datagrams()) {
-                handle(worker, *route, source, data);
+            for i in 0..RTP_AUDIO_AHEAD {
+                if let Some((call, data)) = mine(i) {
+                    worker.prefetch_rtp_audio(call, data);
+                }
+            }
+            for (i, (route, datagram)) in routes.iter().zip(datagrams.iter()).enumerate() {
+                let Some((source, data)) = datagram else {
+                    break;
+                };
+                if let Some((call, _)) = mine(i + RTP_AHEAD) {
+                    worker.prefetch_rtp(call);
+                }
+                if let Some((call, data)) = mine(i + RTP_AUDIO_AHEAD) {
+                    worker.prefetch_rtp_audio(call, data);
+                }
+                handle(worker, *route, *source, data);
             }
         },
     );
