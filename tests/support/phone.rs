@@ -85,8 +85,11 @@ pub enum Perturb {
     Copies(u8),
     /// Swap each pair of consecutive audio packets.
     Reorder(bool),
-    /// Lose this many percent of the audio packets at random, drawn from an RNG seeded with
-    /// `seed` when the order arrives (the same seed loses the same packets); 0 stops it.
+    /// Lose this many percent of the packets of speech ([`Phone::speak`]) at random, drawn
+    /// from an RNG seeded with `seed` when the order arrives; 0 stops it. Only packets of
+    /// speech draw, so the same seed loses the same packets of the same speech however the
+    /// orders fall on the phone's 20 ms clock (a silent packet between them drew once and
+    /// moved the whole pattern).
     Drop {
         /// Share of packets lost, in percent.
         percent: u8,
@@ -976,13 +979,12 @@ fn media_loop(
         let out = packet[..len].to_vec();
         let is_audio = len == 172;
         if is_audio
+            && speaking
             && let Some((p, rng)) = &mut dropping
             && rng.random_bool(*p)
         {
             // Lost on the way: the sequence number and timestamp move on all the same.
-            if speaking {
-                dropped.fetch_add(1, Ordering::SeqCst);
-            }
+            dropped.fetch_add(1, Ordering::SeqCst);
             seq = seq.wrapping_add(1);
             ts = ts.wrapping_add(160);
             continue;
