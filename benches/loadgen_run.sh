@@ -108,8 +108,13 @@ case " $* " in *" tls "*)
   target=127.0.0.1:5061; gen+=(--tls-ca "$data/ca.pem") ;;
 esac
 case " $* " in *" --srtp "*) extra+=(--srtp-over-cleartext-sip) ;; esac
+# No limit on unknown conference IDs either: every generated call comes from the number
+# "load" at one address, and a step past the generator's own limit (skipping its media
+# slots, so some keys never leave) would get "load" cut off as a guesser for the next ten
+# minutes, failing every later step of a search.
 $bridge --data-dir "$data" --log warn serve --sip-listen 127.0.0.1:5060 \
   --http-listen 127.0.0.1:8080 --rtp-ports "$rtp_ports" --max-calls 0 --max-call-rate 0 \
+  --id-guesses-per-caller 0 --id-guesses-per-source 0 \
   "${extra[@]}" ${BRIDGE_FLAGS:-} 2>"$data/bridge.log" &
 pid=$!
 for _ in $(seq 100); do

@@ -261,3 +261,94 @@ fn a_smoke_load_over_tcp_and_tls_reaches_the_lobby_without_retransmissions() {
     assert_eq!(cdr.matches("\"transport\":\"tcp\"").count(), 10, "{cdr}");
     assert_eq!(cdr.matches("\"transport\":\"tls\"").count(), 10, "{cdr}");
 }
+
+/// A 2xx that comes after the generator gave the INVITE up (Timer B) is acknowledged and
+/// the call hung up (RFC 3261 §13.2.2.4): otherwise the far end goes on serving a caller who
+/// is gone, as the calibration server did after an overloaded step, failing every later one.
+#[test]
+fn an_answer_after_timer_b_is_acknowledged_and_hung_up() {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    let far = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    far.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let target = far.local_addr().expect("addr").to_string();
+    // Two calls a second apart; T1 = 1 ms puts Timer B at 64 ms, so the first call is given
+    // up long before the second starts, and the shard is still running when the late 200
+    // arrives.
+    let child = Command::new(env!("CARGO_BIN_EXE_dialbridge-load"))
+        .args([
+            "--target",
+            &target,
+            "--conference",
+            "123456789",
+            "--rate",
+            "1",
+            "--duration",
+            "2",
+            "--t1-ms",
+            "1",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dialbridge-load");
+
+    let header = |msg: &str, name: &str| -> String {
+        msg.lines()
+            .find(|l| {
+                l.split_once(':')
+                    .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            })
+            .unwrap_or_else(|| panic!("no {name} in {msg}"))
+            .to_string()
+    };
+    let mut buf = [0u8; 65_536];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut first: Option<(String, std::net::SocketAddr, Instant)> = None;
+    let mut answered = false;
+    let (mut ack, mut bye) = (None, None);
+    while Instant::now() < deadline && (ack.is_none() || bye.is_none()) {
+        if let Some((invite, from, at)) = &first
+            && !answered
+            && at.elapsed() > Duration::from_millis(300)
+        {
+            let ok = format!(
+                "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=late\r\n{}\r\n{}\r\nContact: <sip:bridge@{target}>\r\nContent-Length: 0\r\n\r\n",
+                header(invite, "Via"),
+                header(invite, "From"),
+                header(invite, "To"),
+                header(invite, "Call-ID"),
+                header(invite, "CSeq"),
+            );
+            far.send_to(ok.as_bytes(), from).expect("send 200");
+            answered = true;
+        }
+        let Ok((n, from)) = far.recv_from(&mut buf) else {
+            continue;
+        };
+        let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+        if msg.starts_with("INVITE ") && first.is_none() {
+            first = Some((msg, from, Instant::now()));
+        } else if let Some((invite, _, _)) = &first
+            && header(&msg, "Call-ID") == header(invite, "Call-ID")
+        {
+            if msg.starts_with("ACK ") {
+                ack = Some(msg);
+            } else if msg.starts_with("BYE ") {
+                bye = Some(msg);
+            }
+        }
+    }
+    let out = child.wait_with_output().expect("dialbridge-load ends");
+    let ack = ack.expect("the late 200 was acknowledged");
+    let bye = bye.expect("the call given up was hung up");
+    assert!(header(&ack, "To").contains("tag=late"), "{ack}");
+    assert!(header(&bye, "To").contains("tag=late"), "{bye}");
+    assert!(header(&bye, "CSeq").contains("BYE"), "{bye}");
+    // Both calls still count as failed: the first was given up before its answer.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON results");
+    assert_eq!(v["failed"].as_u64(), Some(2), "{v}");
+}

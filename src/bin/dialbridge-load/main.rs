@@ -267,7 +267,9 @@ fn run(args: &Args) -> Result<bool, LoadError> {
     let target = args.target.ok_or(LoadError::NoTarget)?;
     let conferences = conferences(args)?;
     if args.search {
-        let (steps, best) = search(args, target, &conferences, &recognizer)?;
+        let (steps, best) = search(args, |rate| {
+            run_once(args, target, &conferences, rate, &recognizer)
+        })?;
         print_search(args, &steps, best, "search");
         return Ok(best.is_some());
     }
@@ -503,19 +505,18 @@ fn smoke_problems(r: &Report) -> Vec<String> {
 }
 
 /// RFC 7501/7502-style search: the highest rate held for `--duration` with 0 failed calls
-/// and 0 retransmissions. Doubles from `--rate` until a step fails, then bisects.
+/// and 0 retransmissions. Doubles from `--rate` until a step fails, then bisects; `step`
+/// runs one rate.
 fn search(
     args: &Args,
-    target: SocketAddr,
-    conferences: &[Conference],
-    recognizer: &Arc<Recognizer>,
+    mut step: impl FnMut(f64) -> Result<Report, LoadError>,
 ) -> Result<(Vec<Report>, Option<f64>), LoadError> {
     let mut steps = Vec::new();
     let mut lo: Option<f64> = None;
     let mut hi: Option<f64> = None;
     let mut rate = args.rate.max(1.0);
     loop {
-        let r = run_once(args, target, conferences, rate, recognizer)?;
+        let r = step(rate)?;
         if !args.json {
             print_report(&r);
             println!();
@@ -554,7 +555,6 @@ fn search(
 
 /// The generator's own ceiling: a search against the in-process answering server.
 fn calibrate(args: &Args, recognizer: Arc<Recognizer>) -> Result<bool, LoadError> {
-    let server = answer::Server::start(args.local_ip)?;
     let conferences = vec![Conference {
         id: "123456789".into(),
         pin: Some("12345".into()),
@@ -566,12 +566,19 @@ fn calibrate(args: &Args, recognizer: Arc<Recognizer>) -> Result<bool, LoadError
         a.hold = 1.0;
         a.search_max = 200.0;
     }
+    // Each step gets a server of its own: calls a failed step left behind (given up by
+    // Timer B, their BYE never sent) would otherwise go on being served, flood the
+    // generator with their audio and fail every later step.
+    let step = |rate: f64| -> Result<Report, LoadError> {
+        let server = answer::Server::start(args.local_ip)?;
+        run_once(&a, server.addr, &conferences, rate, &recognizer)
+    };
     let (steps, best) = if a.smoke {
         // Fixed steps rather than a search, so that a step slowed by other work on the
         // machine does not send the smoke run downwards.
         let mut steps = Vec::new();
         for rate in [50.0, 100.0, 200.0] {
-            steps.push(run_once(&a, server.addr, &conferences, rate, &recognizer)?);
+            steps.push(step(rate)?);
         }
         let best = steps
             .iter()
@@ -580,9 +587,8 @@ fn calibrate(args: &Args, recognizer: Arc<Recognizer>) -> Result<bool, LoadError
             .reduce(f64::max);
         (steps, best)
     } else {
-        search(&a, server.addr, &conferences, &recognizer)?
+        search(&a, step)?
     };
-    drop(server);
     print_search(&a, &steps, best, "calibration");
     if a.smoke {
         // Every call must work; a step the generator itself was too late for (on a machine
@@ -660,7 +666,7 @@ fn print_search(args: &Args, steps: &[Report], best: Option<f64>, what: &str) {
 
 fn print_report(r: &Report) {
     println!(
-        "{:.0} calls/s for {:.0} s, keys as {:?}, hold {:.1} s, {} thread(s){}",
+        "{:.0} calls/s for {} s, keys as {:?}, hold {:.1} s, {} thread(s){}",
         r.rate,
         r.duration_s,
         r.digits,

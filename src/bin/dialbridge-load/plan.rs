@@ -95,7 +95,7 @@ pub enum PlanError {
     NoPin(String),
     /// Two meetings would share a conference: the first PIN would start both.
     #[error(
-        "{meetings} meetings need {meetings} conferences (one each: the first PIN would start a shared one), but {conferences} were given; lower --rate or --duration, raise --meeting, or add conferences"
+        "{meetings} meetings need {meetings} conferences (one each: the first PIN would start a shared one), but only {conferences} given; lower --rate or --duration, raise --meeting, or add conferences"
     )]
     TooFewConferences {
         /// Meetings planned.

@@ -209,6 +209,10 @@ struct Shard {
     local: SocketAddr,
     calls: HashMap<u64, Call>,
     by_call_id: HashMap<String, u64>,
+    /// Calls given up before an answer (Timer B), by Call-ID: a 2xx that still comes is
+    /// acknowledged and the call hung up (RFC 3261 §13.2.2.4), so the far end does not keep
+    /// serving a caller that is gone.
+    given_up: HashMap<String, (u64, Dialog)>,
     timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
     buckets: Vec<Vec<u64>>,
     next_slot: u64,
@@ -242,6 +246,7 @@ pub fn run(shared: Arc<Shared>, plan: Vec<CallSpec>) -> Result<Stats, ShardError
         local,
         calls: HashMap::new(),
         by_call_id: HashMap::new(),
+        given_up: HashMap::new(),
         timers: BinaryHeap::new(),
         buckets: vec![Vec::new(); SLOTS as usize],
         next_slot: 0,
@@ -510,6 +515,8 @@ impl Shard {
                 }
                 Timer::InviteTimeout => {
                     if call.phase == Phase::Inviting {
+                        self.given_up
+                            .insert(call.dialog.call_id.clone(), (id, call.dialog.clone()));
                         self.finish(id, Some("no final answer to the INVITE (Timer B)"));
                     }
                 }
@@ -645,6 +652,11 @@ impl Shard {
             let id = self.by_call_id.get(&call_id).copied();
             match (incoming, id) {
                 (Incoming::Response(r), Some(id)) => self.response(id, r, now),
+                (Incoming::Response(r), None)
+                    if r.method == Method::Invite && (200..300).contains(&r.code) =>
+                {
+                    self.end_late_answer(&call_id, r);
+                }
                 // A late copy of an answer to a call that has ended.
                 (Incoming::Response(_), None) => self.stats.retransmissions_received += 1,
                 (Incoming::Request(req, method), id) => {
@@ -670,6 +682,31 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// A 2xx to an INVITE given up on: ACK it, then BYE (sent once; its answer, if any, is
+    /// counted as a late copy). A copy of the same 2xx finds the entry gone and is only
+    /// counted.
+    fn end_late_answer(&mut self, call_id: &str, r: Response) {
+        self.stats.retransmissions_received += 1;
+        let Some((index, mut dialog)) = self.given_up.remove(call_id) else {
+            return;
+        };
+        let run = self.shared.run_id;
+        dialog.to_tag = r.to_tag;
+        if let Some(uri) = r.contact {
+            dialog.target_uri = uri;
+        }
+        dialog.set_route(&r.record_route);
+        let hop = dialog.next_hop(self.shared.target);
+        let ack = dialog.ack_2xx(&format!("z9hG4bK{run:x}.{index}.late-ack"));
+        send(&mut self.sip, &ack, hop, &mut self.stats);
+        let bye = dialog.request(
+            Method::Bye,
+            &format!("z9hG4bK{run:x}.{index}.late-bye"),
+            None,
+        );
+        send(&mut self.sip, &bye, hop, &mut self.stats);
     }
 
     fn response(&mut self, id: u64, r: Response, now: Instant) {
