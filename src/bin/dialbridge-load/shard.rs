@@ -687,17 +687,13 @@ impl Shard {
     /// A 2xx to an INVITE given up on: ACK it, then BYE (sent once; its answer, if any, is
     /// counted as a late copy). A copy of the same 2xx finds the entry gone and is only
     /// counted.
-    fn end_late_answer(&mut self, call_id: &str, r: Response) {
+    fn end_late_answer(&mut self, call_id: &str, mut r: Response) {
         self.stats.retransmissions_received += 1;
         let Some((index, mut dialog)) = self.given_up.remove(call_id) else {
             return;
         };
         let run = self.shared.run_id;
-        dialog.to_tag = r.to_tag;
-        if let Some(uri) = r.contact {
-            dialog.target_uri = uri;
-        }
-        dialog.set_route(&r.record_route);
+        dialog.establish(&mut r);
         let hop = dialog.next_hop(self.shared.target);
         let ack = dialog.ack_2xx(&format!("z9hG4bK{run:x}.{index}.late-ack"));
         send(&mut self.sip, &ack, hop, &mut self.stats);
@@ -709,7 +705,7 @@ impl Shard {
         send(&mut self.sip, &bye, hop, &mut self.stats);
     }
 
-    fn response(&mut self, id: u64, r: Response, now: Instant) {
+    fn response(&mut self, id: u64, mut r: Response, now: Instant) {
         let run = self.shared.run_id;
         let target = self.shared.target;
         let digits = self.shared.digits;
@@ -728,13 +724,7 @@ impl Shard {
                     self.stats
                         .invite_200_sent
                         .record(now.saturating_duration_since(call.sent));
-                    call.dialog.to_tag = r.to_tag;
-                    if let Some(uri) = r.contact {
-                        call.dialog.target_uri = uri;
-                    }
-                    // Through a proxy (Kamailio's record_route) the ACK, INFOs and BYE
-                    // follow the route set, not the Contact.
-                    call.dialog.set_route(&r.record_route);
+                    call.dialog.establish(&mut r);
                     let branch = call.branch(run);
                     call.ack = call.dialog.ack_2xx(&branch);
                     let hop = call.dialog.next_hop(target);

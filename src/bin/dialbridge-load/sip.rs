@@ -53,6 +53,19 @@ impl Dialog {
         }
     }
 
+    /// Takes what a 2xx to the INVITE fixes for the dialog (RFC 3261 §12.1.2): the To tag,
+    /// the remote target (its Contact) and the route set. The tag and Contact are taken out
+    /// of `r`.
+    pub fn establish(&mut self, r: &mut Response) {
+        self.to_tag = r.to_tag.take();
+        if let Some(uri) = r.contact.take() {
+            self.target_uri = uri;
+        }
+        // Through a proxy (Kamailio's record_route) the ACK, INFOs and BYE follow the
+        // route set, not the Contact.
+        self.set_route(&r.record_route);
+    }
+
     /// Takes the route set from the 2xx's Record-Route values (in the order received).
     pub fn set_route(&mut self, record_route: &[String]) {
         self.route = record_route.iter().rev().cloned().collect();
@@ -407,7 +420,7 @@ mod tests {
             From: <sip:load@127.0.0.1>;tag=a\r\nTo: <sip:bridge@127.0.0.1>;tag=b\r\n\
             Call-ID: c1@x\r\nCSeq: 1 INVITE\r\nContact: <sip:bridge@127.0.0.12:5060>\r\n\
             Content-Length: 0\r\n\r\n";
-        let (Incoming::Response(r), _) = parse(text.as_bytes()).unwrap() else {
+        let (Incoming::Response(mut r), _) = parse(text.as_bytes()).unwrap() else {
             panic!("a response")
         };
         assert_eq!(r.record_route.len(), 3);
@@ -424,9 +437,9 @@ mod tests {
         assert_eq!(m.headers_named(&message::HeaderName::Route).count(), 0);
         assert_eq!(d.next_hop(proxy), proxy);
 
-        d.to_tag = r.to_tag;
-        d.target_uri = r.contact.unwrap();
-        d.set_route(&r.record_route);
+        let contact = r.contact.clone().unwrap();
+        d.establish(&mut r);
+        assert_eq!(d.target_uri, contact);
         // The route set is the Record-Route reversed; the next hop is its first entry.
         assert_eq!(
             d.next_hop("127.0.0.9:5060".parse().unwrap()),
